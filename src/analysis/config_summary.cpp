@@ -1,0 +1,137 @@
+#include "analysis/config_summary.h"
+
+#include <fmt/format.h>
+
+#include "analysis/stats.h"
+
+namespace fwbench {
+
+namespace {
+
+MetricSummary Across(const std::vector<double>& per_trial, std::string unit) {
+  MetricSummary s;
+  s.estimate = stats::BootstrapMedian(per_trial);
+  s.cv = stats::CoefficientOfVariation(per_trial);
+  s.unit = std::move(unit);
+  return s;
+}
+
+// Steady-state figures resample both levels: which processes ran, and which steps each made.
+MetricSummary Hierarchical(const std::vector<TrialMetrics>& trials,
+                           const std::function<double(const std::vector<double>&)>& per_trial,
+                           std::string unit) {
+  std::vector<std::vector<double>> groups;
+  std::vector<double> values;
+  for (const TrialMetrics& t : trials) {
+    groups.push_back(t.steady_step_s);
+    values.push_back(per_trial(t.steady_step_s));
+  }
+  MetricSummary s;
+  s.estimate = stats::HierarchicalBootstrap(groups, per_trial);
+  s.cv = stats::CoefficientOfVariation(values);
+  s.unit = std::move(unit);
+  return s;
+}
+
+}  // namespace
+
+ConfigSummary SummarizeConfig(const std::string& config, const std::vector<TrialMetrics>& trials,
+                              double cv_warn) {
+  ConfigSummary s;
+  s.config = config;
+  std::vector<TrialMetrics> ok;
+  for (const TrialMetrics& t : trials) {
+    if (t.ok && !t.steady_step_s.empty()) {
+      ok.push_back(t);
+    } else {
+      ++s.trials_failed;
+    }
+  }
+  s.trials_ok = static_cast<int>(ok.size());
+  if (!trials.empty()) {
+    s.task = trials.front().task;
+    s.batch_size = trials.front().batch_size;
+  }
+  if (s.trials_failed > 0) {
+    s.warnings.push_back(fmt::format("{} of {} trials failed (see the trials table and their stderr.log)",
+                                     s.trials_failed, trials.size()));
+  }
+  if (ok.empty()) return s;
+
+  const auto collect = [&](auto field) {
+    std::vector<double> v;
+    for (const TrialMetrics& t : ok) v.push_back(field(t));
+    return v;
+  };
+  const double batch = static_cast<double>(s.batch_size);
+  s.metrics["steps_per_s"] =
+      Hierarchical(ok, [](const std::vector<double>& x) { return 1.0 / stats::Mean(x); }, "1/s");
+  s.metrics["samples_per_s"] = Hierarchical(
+      ok, [batch](const std::vector<double>& x) { return batch / stats::Mean(x); }, "1/s");
+  for (const auto& [name, p] : {std::pair{"latency_p50_ms", 50.0}, std::pair{"latency_p90_ms", 90.0},
+                                std::pair{"latency_p99_ms", 99.0}}) {
+    s.metrics[name] = Hierarchical(
+        ok, [p = p](const std::vector<double>& x) { return stats::Percentile(x, p) * 1e3; }, "ms");
+  }
+  s.metrics["ttfb_s"] = Across(collect([](const TrialMetrics& t) { return t.ttfb_s; }), "s");
+  s.metrics["warmup_cost_s"] = Across(collect([](const TrialMetrics& t) { return t.warmup_cost_s; }), "s");
+  s.metrics["warmup_steps"] =
+      Across(collect([](const TrialMetrics& t) { return static_cast<double>(t.warmup_steps); }), "steps");
+  s.metrics["peak_rss_mb"] =
+      Across(collect([](const TrialMetrics& t) { return t.peak_rss_bytes / (1024.0 * 1024.0); }), "MiB");
+  s.metrics["cpu_s"] = Across(collect([](const TrialMetrics& t) { return t.cpu_s; }), "s");
+  if (!ok.front().losses.empty()) {
+    s.metrics["loss_first"] = Across(collect([](const TrialMetrics& t) { return t.losses.front(); }), "");
+    s.metrics["loss_last"] = Across(collect([](const TrialMetrics& t) { return t.losses.back(); }), "");
+  }
+  for (const auto& [phase, unused] : ok.front().phases_s) {
+    std::vector<double> v;
+    for (const TrialMetrics& t : ok) {
+      for (const auto& [name, sec] : t.phases_s) {
+        if (name == phase) v.push_back(sec);
+      }
+    }
+    if (v.size() == ok.size()) s.metrics["phase." + phase + "_s"] = Across(v, "s");
+  }
+
+  const std::string headline = s.task == "train" ? "steps_per_s" : "latency_p50_ms";
+  for (const std::string& key : {headline, std::string("ttfb_s")}) {
+    const MetricSummary& m = s.metrics[key];
+    if (m.cv > cv_warn) {
+      s.warnings.push_back(fmt::format(
+          "noisy: {} varies by {:.0f}% (CV) across {} trials, above the {:.0f}% limit; close other "
+          "programs, check `fwbench doctor`, or add trials (--trials)",
+          key, m.cv * 100, ok.size(), cv_warn * 100));
+    }
+  }
+  if (ok.size() < 5) {
+    s.warnings.push_back(fmt::format(
+        "only {} successful trials: the 95% CI across processes is coarse (see docs/statistics.md); "
+        "use --trials 5 or more for decisions",
+        ok.size()));
+  }
+  int unsettled = 0;
+  for (const TrialMetrics& t : ok) unsettled += t.steady_state_found ? 0 : 1;
+  if (unsettled > 0) {
+    s.warnings.push_back(fmt::format(
+        "warm-up may not be over in {} of {} trials (step times still trending at the end); run "
+        "longer with --{}-min-steps or --{}-min-seconds",
+        unsettled, ok.size(), s.task, s.task));
+  }
+  return s;
+}
+
+nlohmann::json ToJson(const ConfigSummary& s) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& [name, m] : s.metrics) {
+    metrics[name] = {{"median", m.estimate.value}, {"ci95_lo", m.estimate.ci_lo},
+                     {"ci95_hi", m.estimate.ci_hi}, {"n", m.estimate.n},
+                     {"cv", m.cv}, {"unit", m.unit}};
+  }
+  return {{"config", s.config},       {"task", s.task},
+          {"batch_size", s.batch_size}, {"trials_ok", s.trials_ok},
+          {"trials_failed", s.trials_failed}, {"metrics", metrics},
+          {"warnings", s.warnings}};
+}
+
+}  // namespace fwbench

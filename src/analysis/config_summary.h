@@ -1,0 +1,38 @@
+#pragma once
+// Aggregates the trials of one configuration: medians across trial processes with bootstrap
+// 95% CIs, and warnings for what makes the numbers less trustworthy.
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/stats.h"
+#include "analysis/trial_metrics.h"
+
+namespace fwbench {
+
+struct MetricSummary {
+  stats::Estimate estimate{};
+  double cv = 0.0;  // across trials
+  std::string unit;
+};
+
+struct ConfigSummary {
+  std::string config;
+  std::string task;
+  std::int64_t batch_size = 0;
+  int trials_ok = 0;
+  int trials_failed = 0;
+  // Keys: ttfb_s, steps_per_s, samples_per_s, latency_p50_ms, latency_p90_ms, latency_p99_ms,
+  // warmup_cost_s, warmup_steps, peak_rss_mb, cpu_s, loss_first, loss_last, phase.<name>_s.
+  std::map<std::string, MetricSummary> metrics;
+  std::vector<std::string> warnings;
+};
+
+ConfigSummary SummarizeConfig(const std::string& config, const std::vector<TrialMetrics>& trials,
+                              double cv_warn);
+
+nlohmann::json ToJson(const ConfigSummary& s);
+
+}  // namespace fwbench

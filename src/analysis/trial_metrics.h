@@ -1,0 +1,50 @@
+#pragma once
+// What one trial measured, derived from its protocol events and the orchestrator's record of
+// the process (spawn/exit time, rusage). Raw step times are kept; aggregation is separate.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fwbench {
+
+struct TrialMetrics {
+  std::string trial;
+  std::string config;
+  std::string task;
+  std::int64_t batch_size = 0;
+  bool ok = false;
+  std::string reason;  // why it failed
+
+  // Time to first batch: end of step 0 minus the orchestrator's spawn time, and its phases in
+  // order (exec = spawn → main, the worker's phases, first_step, other = the unaccounted rest).
+  double ttfb_s = 0.0;
+  std::vector<std::pair<std::string, double>> phases_s;
+
+  std::vector<double> step_s;  // every step's duration
+  std::vector<double> losses;  // training only
+  std::size_t warmup_steps = 0;
+  bool steady_state_found = false;
+  double warmup_cost_s = 0.0;
+  std::vector<double> steady_step_s;  // step_s after warm-up truncation
+
+  double steps_per_s = 0.0;
+  double samples_per_s = 0.0;
+  double latency_p50_ms = 0.0;
+  double latency_p90_ms = 0.0;
+  double latency_p99_ms = 0.0;
+
+  double peak_rss_bytes = 0.0;  // the process's max RSS from wait4 (the worker's own report if larger)
+  double cpu_s = 0.0;           // user + system CPU time of the process
+  double wall_s = 0.0;          // spawn → exit
+};
+
+// `record` is one line of trials.jsonl; `events` are that trial's events in arrival order.
+TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
+                                 const std::vector<nlohmann::json>& events);
+
+nlohmann::json ToJson(const TrialMetrics& m, bool include_series);
+
+}  // namespace fwbench

@@ -1,0 +1,80 @@
+#include "backends/libtorch_info.h"
+
+#include <exception>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "core/env_fingerprint.h"
+
+namespace fwbench {
+namespace {
+
+using nlohmann::json;
+
+// One field's probe; an exception (e.g. from a CUDA query on a broken driver) nulls that field
+// instead of losing the record.
+json Guarded(const std::function<json()>& probe) {
+  try {
+    return probe();
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+nlohmann::json CollectLibtorchInfo() {
+  json info = json::object();
+  info["version"] = TORCH_VERSION;
+  info["cuda_available"] = Guarded([] { return json(torch::cuda::is_available()); });
+  info["cuda_device_count"] = Guarded([] { return json(torch::cuda::device_count()); });
+  info["cudnn"] = Guarded([] { return json(torch::cuda::cudnn_is_available()); });
+  info["mkldnn"] = Guarded([] { return json(at::hasMKLDNN()); });
+  info["mkldnn_version"] = Guarded([] { return json(at::get_mkldnn_version()); });
+  info["mkl"] = Guarded([] { return json(at::hasMKL()); });
+  info["openmp"] = Guarded([] { return json(at::hasOpenMP()); });
+  info["lapack"] = Guarded([] { return json(at::hasLAPACK()); });
+  info["intra_op_threads"] = Guarded([] { return json(at::get_num_threads()); });
+  info["inter_op_threads"] = Guarded([] { return json(at::get_num_interop_threads()); });
+  info["parallel_info"] = Guarded([] { return json(at::get_parallel_info()); });
+  info["config"] = Guarded([] { return json(at::show_config()); });
+
+  // Make LibTorch call into its BLAS before looking at what is mapped. Constant inputs: randn
+  // would advance the global generator and shift every later seeded trial.
+  info["matmul_ok"] = Guarded([] {
+    const torch::Tensor a = torch::ones({64, 64}, torch::kFloat32);
+    const torch::Tensor c = torch::mm(a, a);
+    return json(c[0][0].item<float>() == 64.0F);
+  });
+  info["blas"] = nullptr;
+  info["blas_libraries"] = nullptr;
+  info["sgemm_provider"] = nullptr;
+  info["sgemm_provider_blas"] = nullptr;
+  try {
+    const std::vector<std::string> libs = LoadedSharedLibraries();
+    std::string blas = DetectBlas(libs);
+    // Official (pip/conda) LibTorch builds link MKL statically: no .so to see, but LibTorch
+    // knows. Saying "unknown" there would send users hunting for a problem that is not there.
+    if (blas == "unknown" && at::hasMKL()) blas = "mkl";
+    info["blas"] = blas;
+    info["blas_libraries"] = BlasLibraries(libs);
+    // The library the dynamic linker binds sgemm_ to: decisive when several BLAS are mapped.
+    const std::string provider = SymbolProvider("sgemm_");
+    if (!provider.empty()) {
+      info["sgemm_provider"] = provider;
+      info["sgemm_provider_blas"] = DetectBlas({provider});
+    }
+  } catch (const std::exception&) {
+    // Leave the BLAS fields null.
+  }
+  return info;
+}
+
+}  // namespace fwbench

@@ -1,0 +1,19 @@
+#pragma once
+// The fwbench subcommands. Each registers its options on the CLI11 app and returns the
+// callback that runs it; exceptions are turned into messages and exit codes in main.cpp.
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <functional>
+
+namespace fwbench::cli {
+
+using Command = std::function<int()>;
+
+Command AddRunCommand(CLI::App& app);
+Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns);
+Command AddReportCommand(CLI::App& app);
+Command AddDoctorCommand(CLI::App& app);
+Command AddPlanCommand(CLI::App& app);
+
+}  // namespace fwbench::cli

@@ -1,0 +1,48 @@
+// fwbench: same model, same data, same machine — which framework and mode wins, honestly.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/version.h"
+
+int main(int argc, char** argv) {
+  // First thing: the trial protocol's time-to-first-batch breakdown needs main()'s start.
+  const std::int64_t t_main_ns = fwbench::MonotonicNs();
+
+  CLI::App app{"fwbench: runs the same model through several frameworks and modes in fresh "
+               "processes and reports which wins on what, with confidence intervals."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", fmt::format("fwbench {} ({})", fwbench::FwbenchVersion(),
+                                                fwbench::FwbenchGitRevision()));
+  std::map<std::string, fwbench::cli::Command> commands;
+  const auto add = [&](fwbench::cli::Command c) { return c; };
+  commands["run"] = add(fwbench::cli::AddRunCommand(app));
+  commands["trial"] = add(fwbench::cli::AddTrialCommand(app, t_main_ns));
+  commands["report"] = add(fwbench::cli::AddReportCommand(app));
+  commands["doctor"] = add(fwbench::cli::AddDoctorCommand(app));
+  commands["plan"] = add(fwbench::cli::AddPlanCommand(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : fwbench::kExitUsage;
+  }
+  for (const CLI::App* sub : app.get_subcommands()) {
+    try {
+      return commands.at(sub->get_name())();
+    } catch (const fwbench::UsageError& e) {
+      fmt::print(stderr, "fwbench {}: error: {}\n", sub->get_name(), e.what());
+      return fwbench::kExitUsage;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "fwbench {}: failed: {}\n", sub->get_name(), e.what());
+      return fwbench::kExitFailure;
+    }
+  }
+  return fwbench::kExitUsage;
+}

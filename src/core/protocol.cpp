@@ -1,0 +1,184 @@
+#include "core/protocol.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cmath>
+#include <unistd.h>
+
+#include "core/clock.h"
+
+namespace fwbench::protocol {
+
+void EventWriter::WriteLine(const nlohmann::json& event) {
+  const std::string line = event.dump();
+  std::fwrite(line.data(), 1, line.size(), out_);
+  std::fputc('\n', out_);
+  std::fflush(out_);
+}
+
+void EventWriter::WriteHello(const Hello& hello) {
+  WriteLine({{"event", "hello"},
+             {"protocol_version", kVersion},
+             {"t", MonotonicNs()},
+             {"t_main", hello.t_main_ns},
+             {"pid", static_cast<std::int64_t>(getpid())},
+             {"framework", hello.framework},
+             {"framework_version", hello.framework_version},
+             {"backend", hello.backend},
+             {"mode", hello.mode},
+             {"device", hello.device},
+             {"threads", hello.threads},
+             {"extra", hello.extra}});
+}
+
+void EventWriter::WritePhase(std::string_view name, std::int64_t t0_ns, std::int64_t t1_ns) {
+  WriteLine({{"event", "phase"}, {"name", name}, {"t0", t0_ns}, {"t1", t1_ns}});
+}
+
+void EventWriter::WriteStep(std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns,
+                            std::int64_t samples, std::optional<double> loss) {
+  // Steps are the hot event (thousands per trial): formatted directly rather than through a
+  // json object. bench/protocol_bench.cpp measures this path.
+  fmt::memory_buffer buf;
+  fmt::format_to(std::back_inserter(buf), R"({{"event":"step","i":{},"t0":{},"t1":{},"samples":{})",
+                 index, t0_ns, t1_ns, samples);
+  if (loss.has_value()) {
+    if (std::isfinite(*loss)) {
+      fmt::format_to(std::back_inserter(buf), R"(,"loss":{})", *loss);
+    } else {
+      fmt::format_to(std::back_inserter(buf), R"(,"loss":null)");
+    }
+  }
+  buf.push_back('}');
+  buf.push_back('\n');
+  std::fwrite(buf.data(), 1, buf.size(), out_);
+  std::fflush(out_);
+}
+
+void EventWriter::WriteMetric(std::string_view name, double value, std::string_view unit) {
+  WriteLine({{"event", "metric"}, {"name", name}, {"value", value}, {"unit", unit}});
+}
+
+void EventWriter::WriteOutput(std::string_view name, std::string_view path) {
+  WriteLine({{"event", "output"}, {"name", name}, {"path", path}});
+}
+
+void EventWriter::WriteError(std::string_view kind, std::string_view message) {
+  WriteLine({{"event", "error"}, {"kind", kind}, {"message", message}});
+}
+
+void EventWriter::WriteDone(std::int64_t steps) {
+  WriteLine({{"event", "done"}, {"t", MonotonicNs()}, {"steps", steps}});
+}
+
+std::string_view EventKindName(EventKind kind) {
+  switch (kind) {
+    case EventKind::kHello: return "hello";
+    case EventKind::kPhase: return "phase";
+    case EventKind::kStep: return "step";
+    case EventKind::kMetric: return "metric";
+    case EventKind::kOutput: return "output";
+    case EventKind::kError: return "error";
+    case EventKind::kDone: return "done";
+  }
+  return "?";
+}
+
+namespace {
+
+struct Requirement {
+  const char* field;
+  nlohmann::json::value_t type;  // number_integer stands for "any integer"
+};
+
+bool HasType(const nlohmann::json& v, nlohmann::json::value_t type) {
+  using T = nlohmann::json::value_t;
+  switch (type) {
+    case T::number_integer: return v.is_number_integer();
+    case T::number_float: return v.is_number();
+    case T::string: return v.is_string();
+    default: return v.type() == type;
+  }
+}
+
+const char* TypeName(nlohmann::json::value_t type) {
+  using T = nlohmann::json::value_t;
+  switch (type) {
+    case T::number_integer: return "an integer";
+    case T::number_float: return "a number";
+    case T::string: return "a string";
+    default: return "a value";
+  }
+}
+
+std::string Excerpt(std::string_view line) {
+  constexpr std::size_t kMax = 80;
+  std::string s(line.substr(0, kMax));
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  if (line.size() > kMax) s += "…";
+  return s;
+}
+
+}  // namespace
+
+std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& error) {
+  using T = nlohmann::json::value_t;
+  nlohmann::json body = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    error = fmt::format("not a JSON object on stdout: '{}' (workers must log to stderr)",
+                        Excerpt(line));
+    return std::nullopt;
+  }
+  const auto kind_it = body.find("event");
+  if (kind_it == body.end() || !kind_it->is_string()) {
+    error = fmt::format("event without a string \"event\" field: '{}'", Excerpt(line));
+    return std::nullopt;
+  }
+  static const std::array<std::pair<EventKind, std::vector<Requirement>>, 7> kSchemas = {{
+      {EventKind::kHello,
+       {{"protocol_version", T::number_integer}, {"t_main", T::number_integer},
+        {"framework", T::string}, {"framework_version", T::string}, {"backend", T::string},
+        {"mode", T::string}, {"device", T::string}, {"threads", T::number_integer}}},
+      {EventKind::kPhase, {{"name", T::string}, {"t0", T::number_integer}, {"t1", T::number_integer}}},
+      {EventKind::kStep,
+       {{"i", T::number_integer}, {"t0", T::number_integer}, {"t1", T::number_integer},
+        {"samples", T::number_integer}}},
+      {EventKind::kMetric, {{"name", T::string}, {"value", T::number_float}, {"unit", T::string}}},
+      {EventKind::kOutput, {{"name", T::string}, {"path", T::string}}},
+      {EventKind::kError, {{"kind", T::string}, {"message", T::string}}},
+      {EventKind::kDone, {{"t", T::number_integer}, {"steps", T::number_integer}}},
+  }};
+  const std::string& name = kind_it->get_ref<const std::string&>();
+  for (const auto& [kind, requirements] : kSchemas) {
+    if (EventKindName(kind) != name) continue;
+    for (const Requirement& r : requirements) {
+      const auto it = body.find(r.field);
+      if (it == body.end() || !HasType(*it, r.type)) {
+        error = fmt::format("\"{}\" event needs \"{}\" as {}: '{}'", name, r.field,
+                            TypeName(r.type), Excerpt(line));
+        return std::nullopt;
+      }
+    }
+    if ((kind == EventKind::kPhase || kind == EventKind::kStep) &&
+        body["t1"].get<std::int64_t>() < body["t0"].get<std::int64_t>()) {
+      error = fmt::format("\"{}\" event ends before it starts (t1 < t0): '{}'", name,
+                          Excerpt(line));
+      return std::nullopt;
+    }
+    if (kind == EventKind::kStep && body.contains("loss") && !body["loss"].is_number() &&
+        !body["loss"].is_null()) {
+      error = fmt::format("\"step\" event has a non-numeric \"loss\": '{}'", Excerpt(line));
+      return std::nullopt;
+    }
+    return ParsedEvent{kind, std::move(body)};
+  }
+  error = fmt::format("unknown event \"{}\" (expected hello, phase, step, metric, output, error "
+                      "or done)",
+                      Excerpt(name));
+  return std::nullopt;
+}
+
+}  // namespace fwbench::protocol

@@ -1,0 +1,64 @@
+#pragma once
+// The trial protocol (docs/protocol.md): a trial process reads one JSON spec and prints one JSON
+// object per line on stdout. This header holds the writer used by C++ trial runners and the
+// parser/validator used by the orchestrator; both sides share the names defined here.
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace fwbench::protocol {
+
+inline constexpr int kVersion = 1;
+
+// Fields of the `hello` event that describe who is running the trial.
+struct Hello {
+  std::int64_t t_main_ns = 0;  // CLOCK_MONOTONIC when main() (or the worker's entry) began
+  std::string framework;       // e.g. "libtorch", "pytorch", "onnxruntime-node"
+  std::string framework_version;
+  std::string backend;  // the plan's backend name
+  std::string mode;     // "eager", "compiled", …
+  std::string device;   // "cpu", "cuda", …
+  int threads = 0;
+  nlohmann::json extra = nlohmann::json::object();  // framework-specific details
+};
+
+// Writes protocol events as JSON Lines and flushes each one: a trial that dies leaves every
+// event it emitted before dying readable by the orchestrator.
+class EventWriter {
+ public:
+  explicit EventWriter(std::FILE* out) : out_(out) {}
+
+  void WriteHello(const Hello& hello);
+  void WritePhase(std::string_view name, std::int64_t t0_ns, std::int64_t t1_ns);
+  // `loss` is absent for inference steps.
+  void WriteStep(std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns, std::int64_t samples,
+                 std::optional<double> loss);
+  void WriteMetric(std::string_view name, double value, std::string_view unit);
+  void WriteOutput(std::string_view name, std::string_view path);
+  void WriteError(std::string_view kind, std::string_view message);
+  void WriteDone(std::int64_t steps);
+
+ private:
+  void WriteLine(const nlohmann::json& event);
+  std::FILE* out_;
+};
+
+// Event kinds the orchestrator accepts; anything else on stdout is a protocol error.
+enum class EventKind { kHello, kPhase, kStep, kMetric, kOutput, kError, kDone };
+
+struct ParsedEvent {
+  EventKind kind;
+  nlohmann::json body;  // the whole JSON object, validated for its kind's required fields
+};
+
+// Parses and validates one stdout line. On failure returns nullopt and sets `error` to a
+// one-line reason (used verbatim as the trial's failure reason).
+std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& error);
+
+std::string_view EventKindName(EventKind kind);
+
+}  // namespace fwbench::protocol

@@ -1,0 +1,199 @@
+#include "core/trial_spec.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/protocol.h"
+
+namespace fwbench {
+
+nlohmann::json ToJson(const TrialSpec& s) {
+  return {
+      {"protocol_version", protocol::kVersion},
+      {"trial_id", s.trial_id},
+      {"config_id", s.config_id},
+      {"workload", s.workload},
+      {"task", s.task},
+      {"backend", s.backend},
+      {"mode", s.mode},
+      {"device", s.device},
+      {"threads", s.threads},
+      {"seed", s.seed},
+      {"model", {{"arch", s.arch}, {"stem", s.stem}, {"num_classes", s.num_classes}}},
+      {"data",
+       {{"format", s.data_format},
+        {"dir", s.data_dir.string()},
+        {"augment", s.augment},
+        {"shuffle", s.shuffle}}},
+      {"weights", s.weights.string()},
+      {"batch_size", s.batch_size},
+      {"parity_batch", s.parity_batch},
+      {"optimizer",
+       {{"name", s.optimizer.name},
+        {"lr", s.optimizer.lr},
+        {"momentum", s.optimizer.momentum},
+        {"weight_decay", s.optimizer.weight_decay}}},
+      {"budget",
+       {{"min_steps", s.budget.min_steps},
+        {"max_steps", s.budget.max_steps},
+        {"min_seconds", s.budget.min_seconds},
+        {"max_seconds", s.budget.max_seconds}}},
+      {"output_dir", s.output_dir.string()},
+  };
+}
+
+namespace {
+
+// Reads typed fields of one JSON object and rejects keys nobody asked for, so a typo in a spec
+// is an error instead of a silently ignored setting.
+class FieldReader {
+ public:
+  FieldReader(const nlohmann::json& obj, std::string where, const std::string& source)
+      : obj_(obj), where_(std::move(where)), source_(source) {
+    if (!obj_.is_object()) Fail(where_.empty() ? "the spec" : where_, "a JSON object");
+  }
+  ~FieldReader() = default;
+  FieldReader(const FieldReader&) = delete;
+  FieldReader& operator=(const FieldReader&) = delete;
+
+  template <typename T>
+  void Get(const char* key, T& out, bool required = true) {
+    seen_.insert(key);
+    const auto it = obj_.find(key);
+    if (it == obj_.end()) {
+      if (required) Fail(Path(key), fmt::format("a value ({})", Expected<T>()) + " but it is missing");
+      return;
+    }
+    try {
+      out = it->template get<T>();
+    } catch (const nlohmann::json::exception&) {
+      Fail(Path(key), Expected<T>());
+    }
+  }
+  const nlohmann::json& Object(const char* key) {
+    seen_.insert(key);
+    const auto it = obj_.find(key);
+    if (it == obj_.end() || !it->is_object()) Fail(Path(key), "a JSON object");
+    return *it;
+  }
+  void RejectUnknown() const {
+    for (const auto& [key, value] : obj_.items()) {
+      if (!seen_.contains(key)) {
+        throw UsageError(fmt::format("{}: unknown field \"{}\" in the trial spec (protocol version "
+                                     "{}); remove it or check docs/protocol.md",
+                                     source_, Path(key.c_str()), protocol::kVersion));
+      }
+    }
+  }
+
+ private:
+  template <typename T>
+  static const char* Expected() {
+    if constexpr (std::is_same_v<T, std::string>) return "a string";
+    else if constexpr (std::is_same_v<T, bool>) return "true or false";
+    else if constexpr (std::is_floating_point_v<T>) return "a number";
+    else return "an integer";
+  }
+  std::string Path(const char* key) const { return where_.empty() ? key : where_ + "." + key; }
+  [[noreturn]] void Fail(const std::string& field, const std::string& expected) const {
+    throw UsageError(fmt::format("{}: field \"{}\" must be {}", source_, field, expected));
+  }
+
+  const nlohmann::json& obj_;
+  std::string where_;
+  const std::string& source_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace
+
+TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& source) {
+  TrialSpec s;
+  FieldReader top(json, "", source);
+  int version = 0;
+  top.Get("protocol_version", version);
+  if (version != protocol::kVersion) {
+    throw UsageError(fmt::format("{}: protocol_version {} is not supported (this fwbench speaks "
+                                 "version {}); regenerate the spec with this fwbench",
+                                 source, version, protocol::kVersion));
+  }
+  std::string data_dir, weights, output_dir;
+  top.Get("trial_id", s.trial_id);
+  top.Get("config_id", s.config_id);
+  top.Get("workload", s.workload);
+  top.Get("task", s.task);
+  top.Get("backend", s.backend);
+  top.Get("mode", s.mode);
+  top.Get("device", s.device);
+  top.Get("threads", s.threads);
+  top.Get("seed", s.seed);
+  top.Get("weights", weights);
+  top.Get("batch_size", s.batch_size);
+  top.Get("parity_batch", s.parity_batch, /*required=*/false);
+  top.Get("output_dir", output_dir);
+  {
+    FieldReader m(top.Object("model"), "model", source);
+    m.Get("arch", s.arch);
+    m.Get("stem", s.stem);
+    m.Get("num_classes", s.num_classes);
+    m.RejectUnknown();
+  }
+  {
+    FieldReader d(top.Object("data"), "data", source);
+    d.Get("format", s.data_format);
+    d.Get("dir", data_dir);
+    d.Get("augment", s.augment);
+    d.Get("shuffle", s.shuffle);
+    d.RejectUnknown();
+  }
+  {
+    FieldReader o(top.Object("optimizer"), "optimizer", source);
+    o.Get("name", s.optimizer.name);
+    o.Get("lr", s.optimizer.lr);
+    o.Get("momentum", s.optimizer.momentum);
+    o.Get("weight_decay", s.optimizer.weight_decay);
+    o.RejectUnknown();
+  }
+  {
+    FieldReader b(top.Object("budget"), "budget", source);
+    b.Get("min_steps", s.budget.min_steps);
+    b.Get("max_steps", s.budget.max_steps);
+    b.Get("min_seconds", s.budget.min_seconds);
+    b.Get("max_seconds", s.budget.max_seconds);
+    b.RejectUnknown();
+  }
+  top.RejectUnknown();
+  s.data_dir = data_dir;
+  s.weights = weights;
+  s.output_dir = output_dir;
+  if (s.task != "train" && s.task != "infer") {
+    throw UsageError(fmt::format("{}: field \"task\" must be \"train\" or \"infer\", not \"{}\"",
+                                 source, s.task));
+  }
+  if (s.threads < 1) throw UsageError(fmt::format("{}: field \"threads\" must be >= 1", source));
+  if (s.batch_size < 1) {
+    throw UsageError(fmt::format("{}: field \"batch_size\" must be >= 1", source));
+  }
+  return s;
+}
+
+TrialSpec ReadTrialSpec(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw UsageError(fmt::format("{}: cannot open the trial spec (does the file exist?)",
+                                 path.string()));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, false);
+  if (json.is_discarded()) {
+    throw UsageError(fmt::format("{}: the trial spec is not valid JSON", path.string()));
+  }
+  return TrialSpecFromJson(json, path.string());
+}
+
+}  // namespace fwbench

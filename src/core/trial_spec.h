@@ -1,0 +1,57 @@
+#pragma once
+// The trial spec: the one JSON document a trial process receives (docs/protocol.md).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace fwbench {
+
+struct TrialBudget {
+  std::int64_t min_steps = 20;
+  std::int64_t max_steps = 0;  // 0: no step limit
+  double min_seconds = 1.0;
+  double max_seconds = 60.0;  // the trial stops measuring here even if min_steps is not met
+};
+
+struct OptimizerSpec {
+  std::string name = "sgd";
+  double lr = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+};
+
+struct TrialSpec {
+  std::string trial_id;
+  std::string config_id;
+  std::string workload = "image_classification";
+  std::string task = "train";  // "train" or "infer"
+  std::string backend = "libtorch";
+  std::string mode = "eager";
+  std::string device = "cpu";
+  int threads = 1;
+  std::uint64_t seed = 1;
+  // model
+  std::string arch = "resnet18";
+  std::string stem = "cifar";
+  std::int64_t num_classes = 10;
+  // data
+  std::string data_format = "cifar10-bin";
+  std::filesystem::path data_dir;
+  bool augment = true;
+  bool shuffle = true;
+  std::filesystem::path weights;
+  std::int64_t batch_size = 32;
+  std::int64_t parity_batch = 8;  // first N test images whose logits an infer trial writes
+  OptimizerSpec optimizer;
+  TrialBudget budget;
+  std::filesystem::path output_dir;
+};
+
+nlohmann::json ToJson(const TrialSpec& spec);
+// Throws UsageError naming the field (and `source`, e.g. the spec file) when the JSON is wrong.
+TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& source);
+TrialSpec ReadTrialSpec(const std::filesystem::path& path);
+
+}  // namespace fwbench

@@ -1,0 +1,430 @@
+#include "orchestrate/plan.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <charconv>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/error.h"
+
+namespace fwbench {
+
+namespace {
+
+[[noreturn]] void BadValue(const std::string& where, const std::string& text,
+                           const char* expected) {
+  throw UsageError(fmt::format("{}: expected {}, got '{}'", where, expected, text));
+}
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    const auto b = part.find_first_not_of(" \t");
+    const auto e = part.find_last_not_of(" \t");
+    if (b != std::string::npos) parts.push_back(part.substr(b, e - b + 1));
+  }
+  return parts;
+}
+
+template <typename T>
+struct Codec;
+
+template <>
+struct Codec<std::string> {
+  static constexpr const char* kType = "string";
+  static std::string Parse(const std::string& t, const std::string&) { return t; }
+  static std::string Format(const std::string& v) { return v; }
+};
+template <>
+struct Codec<std::filesystem::path> {
+  static constexpr const char* kType = "string";
+  static std::filesystem::path Parse(const std::string& t, const std::string&) { return t; }
+  static std::string Format(const std::filesystem::path& v) { return v.string(); }
+};
+
+template <typename Int>
+Int ParseInteger(const std::string& t, const std::string& where) {
+  Int v{};
+  const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || ptr != t.data() + t.size()) BadValue(where, t, "an integer");
+  return v;
+}
+
+template <>
+struct Codec<int> {
+  static constexpr const char* kType = "integer";
+  static int Parse(const std::string& t, const std::string& w) { return ParseInteger<int>(t, w); }
+  static std::string Format(int v) { return std::to_string(v); }
+};
+template <>
+struct Codec<std::int64_t> {
+  static constexpr const char* kType = "integer";
+  static std::int64_t Parse(const std::string& t, const std::string& w) {
+    return ParseInteger<std::int64_t>(t, w);
+  }
+  static std::string Format(std::int64_t v) { return std::to_string(v); }
+};
+template <>
+struct Codec<std::uint64_t> {
+  static constexpr const char* kType = "integer";
+  static std::uint64_t Parse(const std::string& t, const std::string& w) {
+    return ParseInteger<std::uint64_t>(t, w);
+  }
+  static std::string Format(std::uint64_t v) { return std::to_string(v); }
+};
+template <>
+struct Codec<double> {
+  static constexpr const char* kType = "number";
+  static double Parse(const std::string& t, const std::string& w) {
+    try {
+      std::size_t used = 0;
+      const double v = std::stod(t, &used);
+      if (used == t.size()) return v;
+    } catch (const std::exception&) {
+    }
+    BadValue(w, t, "a number");
+  }
+  static std::string Format(double v) { return fmt::format("{}", v); }
+};
+template <>
+struct Codec<bool> {
+  static constexpr const char* kType = "boolean";
+  static bool Parse(const std::string& t, const std::string& w) {
+    if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
+    if (t == "false" || t == "0" || t == "no" || t == "off") return false;
+    BadValue(w, t, "true or false");
+  }
+  static std::string Format(bool v) { return v ? "true" : "false"; }
+};
+template <>
+struct Codec<std::vector<std::string>> {
+  static constexpr const char* kType = "list of strings";
+  static std::vector<std::string> Parse(const std::string& t, const std::string&) {
+    return SplitCommas(t);
+  }
+  static std::string Format(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ",")); }
+};
+template <>
+struct Codec<std::vector<std::int64_t>> {
+  static constexpr const char* kType = "list of integers";
+  static std::vector<std::int64_t> Parse(const std::string& t, const std::string& w) {
+    std::vector<std::int64_t> out;
+    for (const std::string& part : SplitCommas(t)) out.push_back(ParseInteger<std::int64_t>(part, w));
+    return out;
+  }
+  static std::string Format(const std::vector<std::int64_t>& v) { return fmt::format("{}", fmt::join(v, ",")); }
+};
+
+template <typename T, typename Accessor>
+PlanField Field(std::string key, std::string flag, std::string help, Accessor access) {
+  PlanField f;
+  f.key = std::move(key);
+  f.flag = std::move(flag);
+  f.help = std::move(help);
+  f.type = Codec<T>::kType;
+  f.set_from_text = [access](Plan& p, const std::string& text, const std::string& where) {
+    access(p) = Codec<T>::Parse(text, where);
+  };
+  f.to_text = [access](const Plan& p) {
+    Plan copy = p;
+    return Codec<T>::Format(access(copy));
+  };
+  return f;
+}
+
+#define FWBENCH_FIELD(TYPE, KEY, FLAG, HELP, MEMBER) \
+  Field<TYPE>(KEY, FLAG, HELP, [](Plan& p) -> TYPE& { return p.MEMBER; })
+
+std::vector<PlanField> MakeFields() {
+  return {
+      FWBENCH_FIELD(std::string, "name", "--name", "Name of the plan (part of the run id)", name),
+      FWBENCH_FIELD(std::uint64_t, "seed", "--seed", "Seed of weights, data and batch order", seed),
+      FWBENCH_FIELD(int, "trials", "--trials", "Trials (fresh processes) per configuration", trials),
+      FWBENCH_FIELD(int, "threads", "--threads", "Compute threads per trial; 0 = usable cores", threads),
+      FWBENCH_FIELD(std::string, "device", "--device", "cpu or cuda", device),
+      FWBENCH_FIELD(std::vector<std::string>, "backends", "--backends",
+                    "Backends to compare, comma-separated (libtorch, or a [workers.NAME])", backends),
+      FWBENCH_FIELD(std::vector<std::string>, "tasks", "--tasks", "Tasks: train, infer", tasks),
+      FWBENCH_FIELD(double, "trial_timeout_s", "--trial-timeout-s",
+                    "Time limit of one trial process in seconds", trial_timeout_s),
+      FWBENCH_FIELD(std::filesystem::path, "out", "--out", "Folder that receives the run's results folder", out_dir),
+      FWBENCH_FIELD(double, "cv_warn", "--cv-warn",
+                    "Coefficient of variation above which a result is flagged noisy", cv_warn),
+      FWBENCH_FIELD(std::string, "model.arch", "--model", "resnet18, resnet34, resnet50, resnet101, resnet152", arch),
+      FWBENCH_FIELD(std::string, "model.stem", "--stem", "cifar (3x3 conv) or imagenet (7x7 conv + max-pool)", stem),
+      FWBENCH_FIELD(std::int64_t, "model.num_classes", "--num-classes", "Output classes", num_classes),
+      FWBENCH_FIELD(std::filesystem::path, "data.dir", "--data",
+                    "CIFAR-10 binary folder (data_batch_1..5.bin, test_batch.bin); empty = synthetic", data_dir),
+      FWBENCH_FIELD(std::int64_t, "data.synthetic_train_per_file", "--synthetic-train-per-file",
+                    "Synthetic records in each data_batch_N.bin", synthetic_train_per_file),
+      FWBENCH_FIELD(std::int64_t, "data.synthetic_test", "--synthetic-test", "Synthetic records in test_batch.bin", synthetic_test),
+      FWBENCH_FIELD(bool, "data.augment", "--augment", "Random crop (pad 4) + horizontal flip when training", augment),
+      FWBENCH_FIELD(std::int64_t, "train.batch_size", "--train-batch-size", "Training batch size", train_batch_size),
+      FWBENCH_FIELD(std::int64_t, "train.min_steps", "--train-min-steps", "Training steps at least", train_budget.min_steps),
+      FWBENCH_FIELD(std::int64_t, "train.max_steps", "--train-max-steps", "Training steps at most; 0 = no limit", train_budget.max_steps),
+      FWBENCH_FIELD(double, "train.min_seconds", "--train-min-seconds", "Seconds of training steps at least", train_budget.min_seconds),
+      FWBENCH_FIELD(double, "train.max_seconds", "--train-max-seconds", "Seconds of training steps at most", train_budget.max_seconds),
+      FWBENCH_FIELD(std::string, "train.optimizer", "--optimizer", "sgd", optimizer.name),
+      FWBENCH_FIELD(double, "train.lr", "--lr", "Learning rate", optimizer.lr),
+      FWBENCH_FIELD(double, "train.momentum", "--momentum", "SGD momentum", optimizer.momentum),
+      FWBENCH_FIELD(double, "train.weight_decay", "--weight-decay", "Weight decay", optimizer.weight_decay),
+      FWBENCH_FIELD(std::vector<std::int64_t>, "infer.batch_sizes", "--batch-sizes",
+                    "Inference batch sizes, comma-separated", infer_batch_sizes),
+      FWBENCH_FIELD(std::int64_t, "infer.min_steps", "--infer-min-steps", "Inference steps at least", infer_budget.min_steps),
+      FWBENCH_FIELD(std::int64_t, "infer.max_steps", "--infer-max-steps", "Inference steps at most; 0 = no limit", infer_budget.max_steps),
+      FWBENCH_FIELD(double, "infer.min_seconds", "--infer-min-seconds", "Seconds of inference steps at least", infer_budget.min_seconds),
+      FWBENCH_FIELD(double, "infer.max_seconds", "--infer-max-seconds", "Seconds of inference steps at most", infer_budget.max_seconds),
+      FWBENCH_FIELD(std::int64_t, "infer.parity_batch", "--parity-batch",
+                    "Test images whose logits each inference trial writes for the parity check", parity_batch),
+  };
+}
+
+#undef FWBENCH_FIELD
+
+const PlanField* FindField(const std::string& key) {
+  for (const PlanField& f : PlanFields()) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+std::string Where(const std::filesystem::path& path, const toml::node& node, const std::string& key) {
+  return fmt::format("{}:{}: {}", path.string(), node.source().begin.line, key);
+}
+
+// Converts a TOML value to the field's text form, checking its type first so that e.g.
+// `trials = "3"` is reported as a type error.
+std::string TomlToText(const toml::node& node, const PlanField& field, const std::string& where) {
+  const auto wrong = [&]() -> std::string {
+    throw UsageError(fmt::format("{}: expected {} ({}), got a TOML {}", where, field.type,
+                                 field.help, toml::impl::node_type_friendly_names[static_cast<int>(node.type())]));
+  };
+  if (field.type == "string") {
+    if (!node.is_string()) wrong();
+    return *node.value<std::string>();
+  }
+  if (field.type == "integer") {
+    if (!node.is_integer()) wrong();
+    return std::to_string(*node.value<std::int64_t>());
+  }
+  if (field.type == "number") {
+    if (!node.is_number()) wrong();
+    return fmt::format("{}", *node.value<double>());
+  }
+  if (field.type == "boolean") {
+    if (!node.is_boolean()) wrong();
+    return *node.value<bool>() ? "true" : "false";
+  }
+  const bool want_strings = field.type == "list of strings";
+  const toml::array* array = node.as_array();
+  if (array == nullptr) wrong();
+  std::vector<std::string> parts;
+  for (const toml::node& item : *array) {
+    if (want_strings ? !item.is_string() : !item.is_integer()) wrong();
+    parts.push_back(want_strings ? *item.value<std::string>()
+                                 : std::to_string(*item.value<std::int64_t>()));
+  }
+  return fmt::format("{}", fmt::join(parts, ","));
+}
+
+void ApplyWorkers(Plan& plan, const toml::table& workers, const std::filesystem::path& path) {
+  for (const auto& [name, node] : workers) {
+    const std::string where = fmt::format("{}:{}: workers.{}", path.string(),
+                                          node.source().begin.line, name.str());
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      throw UsageError(fmt::format("{}: expected a table with command = [\"prog\", \"{{spec}}\"]", where));
+    }
+    WorkerCommand worker;
+    for (const auto& [key, value] : *table) {
+      if (key == "command") {
+        const toml::array* array = value.as_array();
+        if (array == nullptr || array->empty()) {
+          throw UsageError(fmt::format("{}.command: expected a non-empty list of strings", where));
+        }
+        for (const toml::node& item : *array) {
+          if (!item.is_string()) {
+            throw UsageError(fmt::format("{}.command: expected a list of strings", where));
+          }
+          worker.command.push_back(*item.value<std::string>());
+        }
+      } else if (key == "mode") {
+        if (!value.is_string()) throw UsageError(fmt::format("{}.mode: expected a string", where));
+        worker.mode = *value.value<std::string>();
+      } else {
+        throw UsageError(fmt::format("{}: unknown key \"{}\" (a worker has command and mode)",
+                                     where, key.str()));
+      }
+    }
+    if (worker.command.empty()) {
+      throw UsageError(fmt::format("{}: missing command = [\"prog\", \"{{spec}}\"]", where));
+    }
+    plan.workers[std::string(name.str())] = std::move(worker);
+  }
+}
+
+void ApplyTable(Plan& plan, const toml::table& table, const std::string& prefix,
+                const std::filesystem::path& path) {
+  for (const auto& [name, node] : table) {
+    const std::string key = prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
+    if (key == "workers") {
+      if (!node.is_table()) {
+        throw UsageError(fmt::format("{}: expected [workers.NAME] tables", Where(path, node, key)));
+      }
+      ApplyWorkers(plan, *node.as_table(), path);
+      continue;
+    }
+    if (const PlanField* field = FindField(key)) {
+      const std::string where = Where(path, node, key);
+      field->set_from_text(plan, TomlToText(node, *field, where), where);
+      continue;
+    }
+    if (node.is_table() && prefix.empty()) {
+      bool known_section = false;
+      for (const PlanField& f : PlanFields()) {
+        if (f.key.starts_with(key + ".")) known_section = true;
+      }
+      if (known_section) {
+        ApplyTable(plan, *node.as_table(), key, path);
+        continue;
+      }
+    }
+    std::vector<std::string> known;
+    for (const PlanField& f : PlanFields()) {
+      const auto dot = f.key.rfind('.');
+      const std::string section = dot == std::string::npos ? "" : f.key.substr(0, dot);
+      if (section == prefix) known.push_back(dot == std::string::npos ? f.key : f.key.substr(dot + 1));
+    }
+    throw UsageError(fmt::format("{}: unknown plan key; known keys{}: {} (see examples/default.toml)",
+                                 Where(path, node, key),
+                                 prefix.empty() ? "" : fmt::format(" in [{}]", prefix),
+                                 fmt::join(known, ", ")));
+  }
+}
+
+std::string TomlQuote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+const std::vector<PlanField>& PlanFields() {
+  static const std::vector<PlanField> fields = MakeFields();
+  return fields;
+}
+
+void ApplyPlanFile(Plan& plan, const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw UsageError(fmt::format("{}: plan file not found (give a TOML plan, e.g. examples/default.toml)",
+                                 path.string()));
+  }
+  toml::table table;
+  try {
+    table = toml::parse_file(path.string());
+  } catch (const toml::parse_error& e) {
+    throw UsageError(fmt::format("{}:{}:{}: not valid TOML: {}", path.string(),
+                                 e.source().begin.line, e.source().begin.column, e.description()));
+  }
+  ApplyTable(plan, table, "", path);
+}
+
+void ApplyQuick(Plan& plan) {
+  plan.trials = 3;
+  plan.synthetic_train_per_file = 200;
+  plan.synthetic_test = 200;
+  plan.stem = "imagenet";
+  plan.train_batch_size = 16;
+  plan.train_budget = {.min_steps = 5, .max_steps = 20, .min_seconds = 0.2, .max_seconds = 10.0};
+  plan.infer_batch_sizes = {1, 8};
+  plan.infer_budget = {.min_steps = 10, .max_steps = 50, .min_seconds = 0.2, .max_seconds = 10.0};
+  plan.trial_timeout_s = 120.0;
+}
+
+void ValidatePlan(const Plan& p) {
+  const auto fail = [](const std::string& key, const std::string& what) {
+    throw UsageError(fmt::format("plan field {}: {}", key, what));
+  };
+  if (p.trials < 1) fail("trials", "must be at least 1");
+  if (p.threads < 0) fail("threads", "must be 0 (all usable cores) or a positive count");
+  if (p.device != "cpu" && p.device != "cuda") fail("device", fmt::format("must be cpu or cuda, not '{}'", p.device));
+  if (p.backends.empty()) fail("backends", "names no backend (e.g. --backends libtorch)");
+  if (p.tasks.empty()) fail("tasks", "names no task (train, infer)");
+  for (const std::string& t : p.tasks) {
+    if (t != "train" && t != "infer") fail("tasks", fmt::format("unknown task '{}' (expected train or infer)", t));
+  }
+  if (p.trial_timeout_s <= 0) fail("trial_timeout_s", "must be positive");
+  if (p.num_classes < 2 || p.num_classes > 256) fail("model.num_classes", "must be between 2 and 256");
+  if (p.synthetic_train_per_file < 1 || p.synthetic_test < 1) fail("data.synthetic_*", "must be at least 1");
+  if (p.train_batch_size < 1) fail("train.batch_size", "must be at least 1");
+  if (p.infer_batch_sizes.empty()) fail("infer.batch_sizes", "names no batch size");
+  for (std::int64_t b : p.infer_batch_sizes) {
+    if (b < 1) fail("infer.batch_sizes", "must all be at least 1");
+  }
+  if (p.parity_batch < 0) fail("infer.parity_batch", "must not be negative");
+  if (p.optimizer.name != "sgd") fail("train.optimizer", fmt::format("unknown optimizer '{}' (expected sgd)", p.optimizer.name));
+  for (const auto& [section, b] : {std::pair{"train", p.train_budget}, std::pair{"infer", p.infer_budget}}) {
+    if (b.min_steps < 1) fail(fmt::format("{}.min_steps", section), "must be at least 1");
+    if (b.max_steps != 0 && b.max_steps < b.min_steps) fail(fmt::format("{}.max_steps", section), "must be 0 or >= min_steps");
+    if (b.max_seconds <= 0 || b.min_seconds < 0 || b.min_seconds > b.max_seconds) {
+      fail(fmt::format("{}.min_seconds/max_seconds", section), "need 0 <= min_seconds <= max_seconds, max_seconds > 0");
+    }
+  }
+}
+
+nlohmann::json ToJson(const Plan& plan) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const PlanField& f : PlanFields()) j[f.key] = f.to_text(plan);
+  nlohmann::json workers = nlohmann::json::object();
+  for (const auto& [name, w] : plan.workers) workers[name] = {{"command", w.command}, {"mode", w.mode}};
+  j["workers"] = workers;
+  return j;
+}
+
+std::string ToToml(const Plan& plan) {
+  std::string top, sections;
+  std::string current_section;
+  for (const PlanField& f : PlanFields()) {
+    const auto dot = f.key.rfind('.');
+    const std::string section = dot == std::string::npos ? "" : f.key.substr(0, dot);
+    const std::string key = dot == std::string::npos ? f.key : f.key.substr(dot + 1);
+    const std::string text = f.to_text(plan);
+    std::string value;
+    if (f.type == "string") {
+      value = TomlQuote(text);
+    } else if (f.type == "list of strings") {
+      std::vector<std::string> quoted;
+      for (const std::string& s : SplitCommas(text)) quoted.push_back(TomlQuote(s));
+      value = fmt::format("[{}]", fmt::join(quoted, ", "));
+    } else if (f.type == "list of integers") {
+      value = fmt::format("[{}]", fmt::join(SplitCommas(text), ", "));
+    } else {
+      value = text;
+    }
+    std::string& target = section.empty() ? top : sections;
+    if (!section.empty() && section != current_section) {
+      sections += fmt::format("\n[{}]\n", section);
+      current_section = section;
+    }
+    target += fmt::format("{} = {}\n", key, value);
+  }
+  for (const auto& [name, w] : plan.workers) {
+    std::vector<std::string> quoted;
+    for (const std::string& s : w.command) quoted.push_back(TomlQuote(s));
+    sections += fmt::format("\n[workers.{}]\ncommand = [{}]\nmode = {}\n", name,
+                            fmt::join(quoted, ", "), TomlQuote(w.mode));
+  }
+  return top + sections;
+}
+
+}  // namespace fwbench

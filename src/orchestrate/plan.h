@@ -1,0 +1,81 @@
+#pragma once
+// A benchmark plan: what to run, how often and how long. Defaults live here; a TOML plan file
+// overrides them, then command-line flags override the file. Every field has both a TOML key
+// and a flag, declared once in PlanFields() so the parser, the flags and --help agree.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/trial_spec.h"
+
+namespace fwbench {
+
+// A backend served by an external worker program (Python, Node, …). "{spec}" in the command is
+// replaced by the trial spec path.
+struct WorkerCommand {
+  std::vector<std::string> command;
+  std::string mode = "eager";
+};
+
+struct Plan {
+  std::string name = "default";
+  std::uint64_t seed = 1;
+  int trials = 3;   // trials per configuration, interleaved across configurations
+  int threads = 0;  // 0: the number of usable cores
+  std::string device = "cpu";
+  std::vector<std::string> backends = {"libtorch"};
+  std::vector<std::string> tasks = {"train", "infer"};
+  double trial_timeout_s = 300.0;
+  std::filesystem::path out_dir = "results";
+  double cv_warn = 0.10;  // coefficient of variation above which a result is flagged noisy
+
+  std::string arch = "resnet18";
+  std::string stem = "cifar";
+  std::int64_t num_classes = 10;
+
+  std::filesystem::path data_dir;  // empty: the embedded synthetic CIFAR-10
+  std::int64_t synthetic_train_per_file = 1000;
+  std::int64_t synthetic_test = 1000;
+  bool augment = true;
+
+  std::int64_t train_batch_size = 32;
+  TrialBudget train_budget{.min_steps = 30, .max_steps = 0, .min_seconds = 3.0, .max_seconds = 60.0};
+  OptimizerSpec optimizer;
+
+  std::vector<std::int64_t> infer_batch_sizes = {1, 8, 32};
+  TrialBudget infer_budget{.min_steps = 30, .max_steps = 0, .min_seconds = 2.0, .max_seconds = 60.0};
+  std::int64_t parity_batch = 8;
+
+  std::map<std::string, WorkerCommand> workers;
+};
+
+// One settable field of a plan.
+struct PlanField {
+  std::string key;   // TOML key, dotted: "train.batch_size"
+  std::string flag;  // command-line flag: "--train-batch-size"
+  std::string help;
+  std::string type;  // "string", "integer", "number", "boolean", "list of strings", …
+  std::function<void(Plan&, const std::string& text, const std::string& where)> set_from_text;
+  std::function<std::string(const Plan&)> to_text;
+};
+
+const std::vector<PlanField>& PlanFields();
+
+// Reads a TOML plan over `plan`. Unknown keys, wrong types and bad values throw UsageError
+// naming the file, line and key.
+void ApplyPlanFile(Plan& plan, const std::filesystem::path& path);
+// Shrinks a plan to test size (--quick).
+void ApplyQuick(Plan& plan);
+// Checks cross-field rules (known tasks, positive sizes, …); throws UsageError.
+void ValidatePlan(const Plan& plan);
+
+nlohmann::json ToJson(const Plan& plan);
+// The effective plan as TOML, written next to the results so a run can be repeated.
+std::string ToToml(const Plan& plan);
+
+}  // namespace fwbench

@@ -1,0 +1,46 @@
+#pragma once
+// Runs one trial process: fresh process group, stdout read line by line, stderr to a file,
+// a hard time limit, resource usage from wait4.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fwbench {
+
+struct ProcessOptions {
+  std::vector<std::string> argv;
+  std::filesystem::path stderr_path;
+  double timeout_s = 300.0;
+  std::size_t max_line_bytes = 1 << 20;  // a longer stdout line is garbage, not an event
+};
+
+struct ProcessResult {
+  std::int64_t spawn_ns = 0;  // CLOCK_MONOTONIC just before fork()
+  std::int64_t exit_ns = 0;   // when wait4() reaped the process
+  bool started = false;
+  std::string start_error;  // why exec failed, when it did
+  int exit_code = -1;       // -1 when killed by a signal
+  int term_signal = 0;      // 0 when it exited normally
+  bool timed_out = false;
+  bool stopped_by_reader = false;  // the line handler asked to stop it (protocol violation)
+  bool line_too_long = false;
+  std::int64_t max_rss_bytes = 0;
+  double user_cpu_s = 0.0;
+  double sys_cpu_s = 0.0;
+};
+
+// Called for each complete stdout line (without the newline). Returning false kills the process.
+using LineHandler = std::function<bool(std::string_view line)>;
+
+ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_line);
+
+// Kills the process group of the trial that is running now, if any. Safe to call from a signal
+// handler: the orchestrator uses it so that an interrupted run leaves no trial behind.
+void KillRunningProcess();
+
+std::string DescribeSignal(int signal);
+
+}  // namespace fwbench

@@ -1,0 +1,219 @@
+#include "orchestrate/run_plan.h"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/protocol.h"
+#include "orchestrate/event_log.h"
+#include "orchestrate/process.h"
+#include "orchestrate/trial_monitor.h"
+
+namespace fwbench {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+std::string UtcStamp(const char* format) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+std::string Slug(const std::string& id) {
+  std::string s = id;
+  for (char& c : s) {
+    if (c == '/') c = '-';
+  }
+  return s;
+}
+
+void WriteText(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+}
+
+}  // namespace
+
+void RequestStop() { g_stop.store(true); }
+
+std::vector<std::string> KnownBackends(const Plan& plan) {
+  std::vector<std::string> known = {"libtorch"};
+  for (const auto& [name, worker] : plan.workers) known.push_back(name);
+  return known;
+}
+
+std::vector<Configuration> ExpandConfigurations(const Plan& plan,
+                                                const std::filesystem::path& self_exe) {
+  std::vector<Configuration> configs;
+  for (const std::string& backend : plan.backends) {
+    std::vector<std::string> command;
+    std::string mode;
+    if (const auto it = plan.workers.find(backend); it != plan.workers.end()) {
+      command = it->second.command;
+      mode = it->second.mode;
+    } else if (backend == "libtorch") {
+      command = {self_exe.string(), "trial", "{spec}"};
+      mode = "eager";
+    } else {
+      throw UsageError(fmt::format(
+          "plan field backends: unknown backend '{}'; known: {} (add a [workers.{}] table with a "
+          "command to run another worker)",
+          backend, fmt::join(KnownBackends(plan), ", "), backend));
+    }
+    for (const std::string& task : plan.tasks) {
+      std::vector<std::int64_t> sizes =
+          task == "train" ? std::vector<std::int64_t>{plan.train_batch_size} : plan.infer_batch_sizes;
+      for (std::int64_t b : sizes) {
+        configs.push_back({fmt::format("{}/{}/{}/b{}", backend, mode, task, b), backend, mode, task,
+                           b, command});
+      }
+    }
+  }
+  return configs;
+}
+
+std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const std::string& name) {
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) {
+    throw UsageError(fmt::format("--out {}: cannot create the results folder: {}",
+                                 out_dir.string(), ec.message()));
+  }
+  const std::string base = UtcStamp("%Y%m%d-%H%M%S") + "-" + Slug(name);
+  for (int n = 0; n < 1000; ++n) {
+    const std::filesystem::path dir = out_dir / (n == 0 ? base : fmt::format("{}-{}", base, n));
+    if (std::filesystem::create_directory(dir, ec)) return dir;
+  }
+  throw std::runtime_error(fmt::format("cannot create a run folder under {}", out_dir.string()));
+}
+
+RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
+                    const RunInputs& inputs, const nlohmann::json& env,
+                    const std::filesystem::path& run_dir, std::ostream& progress) {
+  WriteText(run_dir / "plan.toml", ToToml(plan));
+  WriteText(run_dir / "env.json", env.dump(2) + "\n");
+  nlohmann::json manifest = {
+      {"schema_version", 1},
+      {"run_id", run_dir.filename().string()},
+      {"started_utc", UtcStamp("%Y-%m-%dT%H:%M:%SZ")},
+      {"plan", ToJson(plan)},
+      {"data_dir", inputs.data_dir.string()},
+      {"weights", inputs.weights.string()},
+      {"threads", inputs.threads},
+      {"configurations", nlohmann::json::array()},
+  };
+  for (const Configuration& c : configs) {
+    manifest["configurations"].push_back({{"id", c.id}, {"backend", c.backend}, {"mode", c.mode},
+                                          {"task", c.task}, {"batch_size", c.batch_size},
+                                          {"command", c.command}});
+  }
+  WriteText(run_dir / "manifest.json", manifest.dump(2) + "\n");
+
+  JsonLinesAppender events(run_dir / "events.jsonl");
+  JsonLinesAppender trials(run_dir / "trials.jsonl");
+  RunTotals totals;
+  const int total = plan.trials * static_cast<int>(configs.size());
+  int index = 0;
+  // Round-robin: every configuration runs once before any runs twice, so slow drift of the
+  // machine (thermal, other load) spreads over all configurations instead of biasing one.
+  for (int rep = 0; rep < plan.trials && !g_stop.load(); ++rep) {
+    for (const Configuration& config : configs) {
+      if (g_stop.load()) break;
+      ++index;
+      const std::string trial_id = fmt::format("{:03d}-{}", index, Slug(config.id));
+      const std::filesystem::path trial_dir = run_dir / "trials" / trial_id;
+      std::filesystem::create_directories(trial_dir);
+
+      TrialSpec spec;
+      spec.trial_id = trial_id;
+      spec.config_id = config.id;
+      spec.task = config.task;
+      spec.backend = config.backend;
+      spec.mode = config.mode;
+      spec.device = plan.device;
+      spec.threads = inputs.threads;
+      spec.seed = plan.seed;
+      spec.arch = plan.arch;
+      spec.stem = plan.stem;
+      spec.num_classes = plan.num_classes;
+      spec.data_dir = inputs.data_dir;
+      spec.augment = plan.augment && config.task == "train";
+      spec.shuffle = config.task == "train";
+      spec.weights = inputs.weights;
+      spec.batch_size = config.batch_size;
+      spec.parity_batch = plan.parity_batch;
+      spec.optimizer = plan.optimizer;
+      spec.budget = config.task == "train" ? plan.train_budget : plan.infer_budget;
+      spec.output_dir = trial_dir;
+      const std::filesystem::path spec_path = trial_dir / "spec.json";
+      WriteText(spec_path, ToJson(spec).dump(2) + "\n");
+
+      ProcessOptions options;
+      for (const std::string& arg : config.command) {
+        options.argv.push_back(arg == "{spec}" ? spec_path.string() : arg);
+      }
+      options.stderr_path = trial_dir / "stderr.log";
+      options.timeout_s = plan.trial_timeout_s;
+
+      fmt::print(progress, "[{}/{}] {} (trial {}/{}) … ", index, total, config.id, rep + 1,
+                 plan.trials);
+      progress.flush();
+      TrialMonitor monitor(trial_id, &events);
+      const ProcessResult result =
+          RunProcess(options, [&](std::string_view line) { return monitor.OnLine(line); });
+      const std::optional<std::string> failure =
+          ClassifyTrial(result, monitor, plan.trial_timeout_s, StderrTail(options.stderr_path));
+
+      nlohmann::json record = {
+          {"trial", trial_id},
+          {"config", config.id},
+          {"repetition", rep},
+          {"backend", config.backend},
+          {"mode", config.mode},
+          {"task", config.task},
+          {"batch_size", config.batch_size},
+          {"status", failure ? "failed" : "ok"},
+          {"reason", failure ? *failure : ""},
+          {"spawn_ns", result.spawn_ns},
+          {"exit_ns", result.exit_ns},
+          {"exit_code", result.exit_code},
+          {"signal", result.term_signal},
+          {"timed_out", result.timed_out},
+          {"steps", monitor.steps()},
+          {"max_rss_bytes", result.max_rss_bytes},
+          {"user_cpu_s", result.user_cpu_s},
+          {"sys_cpu_s", result.sys_cpu_s},
+          {"spec", std::filesystem::relative(spec_path, run_dir).string()},
+          {"stderr", std::filesystem::relative(options.stderr_path, run_dir).string()},
+      };
+      trials.Append(record);
+      events.Sync();
+      trials.Sync();
+      const double wall_s = static_cast<double>(result.exit_ns - result.spawn_ns) * 1e-9;
+      if (failure) {
+        ++totals.trials_failed;
+        fmt::print(progress, "FAILED after {:.1f} s: {}\n", wall_s, *failure);
+      } else {
+        ++totals.trials_ok;
+        fmt::print(progress, "ok, {} steps in {:.1f} s\n", monitor.steps(), wall_s);
+      }
+      progress.flush();
+    }
+  }
+  if (g_stop.load()) fmt::print(progress, "stopped: the run was interrupted; results so far are kept\n");
+  return totals;
+}
+
+}  // namespace fwbench

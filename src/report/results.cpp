@@ -1,0 +1,137 @@
+#include "report/results.h"
+
+#include <fmt/format.h>
+
+#include <ctime>
+#include <fstream>
+#include <map>
+
+#include "analysis/config_summary.h"
+#include "analysis/trial_metrics.h"
+#include "core/error.h"
+
+namespace fwbench {
+
+namespace {
+
+nlohmann::json ReadJsonFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw UsageError(fmt::format("{}: missing; is {} a run folder written by `fwbench run`?",
+                                 path.string(), path.parent_path().string()));
+  }
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw UsageError(fmt::format("{}: not valid JSON", path.string()));
+  return j;
+}
+
+// Reads a JSON Lines file; a torn last line (the orchestrator was killed mid-write) is skipped
+// and counted rather than failing the whole report.
+std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& path, int& skipped) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      ++skipped;
+      continue;
+    }
+    lines.push_back(std::move(j));
+  }
+  return lines;
+}
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
+  const nlohmann::json manifest = ReadJsonFile(run_dir / "manifest.json");
+  const nlohmann::json env = ReadJsonFile(run_dir / "env.json");
+  int skipped = 0;
+  const std::vector<nlohmann::json> records = ReadJsonLines(run_dir / "trials.jsonl", skipped);
+  std::map<std::string, std::vector<nlohmann::json>> events_by_trial;
+  for (nlohmann::json& e : ReadJsonLines(run_dir / "events.jsonl", skipped)) {
+    events_by_trial[e.value("trial", "")].push_back(std::move(e));
+  }
+
+  std::map<std::string, std::vector<TrialMetrics>> by_config;
+  nlohmann::json trials = nlohmann::json::array();
+  for (const nlohmann::json& record : records) {
+    TrialMetrics m = ComputeTrialMetrics(record, events_by_trial[record.value("trial", "")]);
+    nlohmann::json t = ToJson(m, /*include_series=*/true);
+    t["repetition"] = record.value("repetition", 0);
+    t["exit_code"] = record.value("exit_code", -1);
+    t["signal"] = record.value("signal", 0);
+    t["stderr"] = record.value("stderr", "");
+    trials.push_back(std::move(t));
+    by_config[m.config].push_back(std::move(m));
+  }
+
+  const double cv_warn = std::stod(manifest["plan"].value("cv_warn", "0.1"));
+  nlohmann::json configs = nlohmann::json::array();
+  nlohmann::json warnings = nlohmann::json::array();
+  // Configurations in plan order, including ones that never got to run.
+  for (const nlohmann::json& c : manifest["configurations"]) {
+    const std::string id = c["id"].get<std::string>();
+    ConfigSummary s = SummarizeConfig(id, by_config[id], cv_warn);
+    s.task = c["task"].get<std::string>();
+    s.batch_size = c["batch_size"].get<std::int64_t>();
+    nlohmann::json j = ToJson(s);
+    j["backend"] = c["backend"];
+    j["mode"] = c["mode"];
+    if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
+    for (const auto& w : j["warnings"]) warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));
+    configs.push_back(std::move(j));
+  }
+  if (skipped > 0) {
+    warnings.push_back(fmt::format("{} torn or unreadable lines in trials.jsonl/events.jsonl were skipped "
+                                   "(the run was probably interrupted)",
+                                   skipped));
+  }
+  const int expected = static_cast<int>(manifest["configurations"].size()) *
+                       std::stoi(manifest["plan"].value("trials", "1"));
+  const bool complete = static_cast<int>(records.size()) == expected;
+  if (!complete) {
+    warnings.push_back(fmt::format("the run is incomplete: {} of {} trials recorded", records.size(), expected));
+  }
+
+  return {
+      {"schema_version", kResultsSchemaVersion},
+      {"run_id", manifest.value("run_id", run_dir.filename().string())},
+      {"started_utc", manifest.value("started_utc", "")},
+      {"analysed_utc", UtcNow()},
+      {"complete", complete},
+      {"plan", manifest["plan"]},
+      {"inputs", {{"data_dir", manifest.value("data_dir", "")},
+                  {"weights", manifest.value("weights", "")},
+                  {"threads", manifest.value("threads", 0)}}},
+      {"env", env},
+      {"configurations", configs},
+      {"trials", trials},
+      {"warnings", warnings},
+  };
+}
+
+std::filesystem::path WriteResults(const std::filesystem::path& run_dir, const nlohmann::json& results) {
+  const std::filesystem::path path = run_dir / "results.json";
+  const std::filesystem::path tmp = run_dir / "results.json.tmp";
+  {
+    std::ofstream out(tmp);
+    out << results.dump(2) << "\n";
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
+  }
+  std::filesystem::rename(tmp, path);
+  return path;
+}
+
+}  // namespace fwbench

@@ -1,0 +1,20 @@
+#pragma once
+// Builds a run's results.json (schema in docs/results.md) from the raw files the orchestrator
+// appended while the run went on. `fwbench report` calls the same code, so a run that was
+// killed half-way still gets results for every trial that finished.
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+namespace fwbench {
+
+inline constexpr int kResultsSchemaVersion = 1;
+
+// Reads manifest.json, env.json, trials.jsonl and events.jsonl; throws UsageError when the
+// folder is not a run folder.
+nlohmann::json BuildResults(const std::filesystem::path& run_dir);
+
+// Writes results.json atomically (temp file + rename) and returns its path.
+std::filesystem::path WriteResults(const std::filesystem::path& run_dir, const nlohmann::json& results);
+
+}  // namespace fwbench

@@ -1,0 +1,81 @@
+// Black-box tests of the fwbench binary: exit codes and messages for bad input, the run
+// command end to end on fake workers.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+struct Output {
+  int code = -1;
+  std::string text;  // stdout + stderr
+};
+
+Output RunFwbench(const std::string& args) {
+  const std::string cmd = std::string(FWBENCH_BINARY) + " " + args + " 2>&1";
+  Output out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) out.text += buf.data();
+  const int status = pclose(pipe);
+  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+TEST(Cli, HelpOnEveryCommand) {
+  for (const char* sub : {"", "run", "trial", "report", "doctor", "plan"}) {
+    const Output out = RunFwbench(std::string(sub) + " --help");
+    EXPECT_EQ(out.code, 0) << sub << ": " << out.text;
+    EXPECT_NE(out.text.find("Usage"), std::string::npos) << sub;
+  }
+}
+
+TEST(Cli, UnknownBackendIsAUsageError) {
+  const Output out = RunFwbench("run --quick --backends tensorflow --out /tmp/fwbench_cli_test");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("unknown backend 'tensorflow'"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("libtorch"), std::string::npos) << out.text;
+}
+
+TEST(Cli, BadFlagValueIsAUsageError) {
+  const Output out = RunFwbench("run --trials three --out /tmp/fwbench_cli_test");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("--trials"), std::string::npos) << out.text;
+}
+
+TEST(Cli, UnknownModelIsAUsageError) {
+  const Output out = RunFwbench("run --quick --model resnet19 --out /tmp/fwbench_cli_test");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("resnet19"), std::string::npos) << out.text;
+}
+
+TEST(Cli, MissingDataDirIsAUsageError) {
+  const Output out = RunFwbench("run --quick --data /nonexistent/cifar --out /tmp/fwbench_cli_test");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("/nonexistent/cifar"), std::string::npos) << out.text;
+}
+
+TEST(Cli, MalformedPlanIsAUsageError) {
+  const std::string path = "/tmp/fwbench_cli_test_bad.toml";
+  std::ofstream(path) << "[model]\narch = 50\n";
+  const Output out = RunFwbench("run " + path);
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("fwbench_cli_test_bad.toml:2: model.arch"), std::string::npos) << out.text;
+}
+
+TEST(Cli, TrialWithMissingSpecIsAUsageError) {
+  const Output out = RunFwbench("trial /nonexistent/spec.json");
+  EXPECT_EQ(out.code, 2) << out.text;
+}
+
+TEST(Cli, PlanPrintsEffectivePlan) {
+  const Output out = RunFwbench("plan --quick --trials 4 --batch-sizes 2,3");
+  EXPECT_EQ(out.code, 0) << out.text;
+  EXPECT_NE(out.text.find("trials = 4"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("batch_sizes = [2, 3]"), std::string::npos) << out.text;
+}
+
+}  // namespace

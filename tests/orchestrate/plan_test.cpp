@@ -1,0 +1,142 @@
+#include "orchestrate/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+
+namespace fwbench {
+namespace {
+
+std::filesystem::path WritePlan(const std::string& name, const std::string& text) {
+  const auto dir = std::filesystem::temp_directory_path() / "fwbench_plan_test";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string UsageMessage(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "<no UsageError>";
+}
+
+TEST(Plan, FileOverridesDefaults) {
+  Plan plan;
+  ApplyPlanFile(plan, WritePlan("ok.toml", R"(
+name = "mine"
+trials = 5
+backends = ["libtorch"]
+[model]
+arch = "resnet50"
+[train]
+batch_size = 64
+lr = 0.1
+[infer]
+batch_sizes = [1, 4]
+[workers.fake]
+command = ["prog", "{spec}"]
+mode = "compiled"
+)"));
+  EXPECT_EQ(plan.name, "mine");
+  EXPECT_EQ(plan.trials, 5);
+  EXPECT_EQ(plan.arch, "resnet50");
+  EXPECT_EQ(plan.train_batch_size, 64);
+  EXPECT_DOUBLE_EQ(plan.optimizer.lr, 0.1);
+  EXPECT_EQ(plan.infer_batch_sizes, (std::vector<std::int64_t>{1, 4}));
+  ASSERT_EQ(plan.workers.count("fake"), 1u);
+  EXPECT_EQ(plan.workers["fake"].mode, "compiled");
+  EXPECT_EQ(plan.stem, Plan{}.stem);  // untouched fields keep their defaults
+  EXPECT_NO_THROW(ValidatePlan(plan));
+}
+
+TEST(Plan, UnknownKeyNamesFileLineAndKnownKeys) {
+  const auto path = WritePlan("unknown.toml", "[train]\nbach_size = 3\n");
+  Plan plan;
+  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, path); });
+  EXPECT_NE(msg.find("unknown.toml:2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train.bach_size"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("batch_size"), std::string::npos) << msg;
+}
+
+TEST(Plan, UnknownSectionIsRejected) {
+  Plan plan;
+  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("sec.toml", "[trian]\nx = 1\n")); });
+  EXPECT_NE(msg.find("trian"), std::string::npos) << msg;
+}
+
+TEST(Plan, WrongTypeNamesKeyAndExpectedType) {
+  Plan plan;
+  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("type.toml", "trials = \"3\"\n")); });
+  EXPECT_NE(msg.find("type.toml:1: trials"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected integer"), std::string::npos) << msg;
+  const std::string list = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("list.toml", "[infer]\nbatch_sizes = [1, \"x\"]\n")); });
+  EXPECT_NE(list.find("infer.batch_sizes"), std::string::npos) << list;
+}
+
+TEST(Plan, MalformedTomlNamesLine) {
+  Plan plan;
+  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("bad.toml", "trials = 3\nname = \n")); });
+  EXPECT_NE(msg.find("bad.toml:2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not valid TOML"), std::string::npos) << msg;
+}
+
+TEST(Plan, MissingFile) {
+  Plan plan;
+  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, "/nonexistent/plan.toml"); });
+  EXPECT_NE(msg.find("/nonexistent/plan.toml"), std::string::npos) << msg;
+}
+
+TEST(Plan, ValidationNamesField) {
+  Plan plan;
+  plan.tasks = {"train", "fly"};
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("tasks"), std::string::npos);
+  plan = Plan{};
+  plan.trials = 0;
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("trials"), std::string::npos);
+  plan = Plan{};
+  plan.train_budget.max_steps = 2;
+  plan.train_budget.min_steps = 5;
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("train.max_steps"), std::string::npos);
+}
+
+TEST(Plan, EveryFieldHasAFlagAndRoundTripsThroughText) {
+  const Plan defaults;
+  std::set<std::string> flags;
+  for (const PlanField& f : PlanFields()) {
+    EXPECT_TRUE(f.flag.starts_with("--")) << f.key;
+    EXPECT_TRUE(flags.insert(f.flag).second) << "duplicate flag " << f.flag;
+    Plan copy;
+    f.set_from_text(copy, f.to_text(defaults), f.key);
+    EXPECT_EQ(f.to_text(copy), f.to_text(defaults)) << f.key;
+  }
+}
+
+TEST(Plan, FlagTextIsValidated) {
+  Plan plan;
+  const PlanField* trials = nullptr;
+  for (const PlanField& f : PlanFields()) {
+    if (f.key == "trials") trials = &f;
+  }
+  ASSERT_NE(trials, nullptr);
+  const std::string msg = UsageMessage([&] { trials->set_from_text(plan, "three", "--trials"); });
+  EXPECT_NE(msg.find("--trials"), std::string::npos) << msg;
+}
+
+TEST(Plan, TomlOutputReadsBackToTheSamePlan) {
+  Plan plan;
+  plan.name = "round \"trip\"";
+  plan.infer_batch_sizes = {2, 3};
+  plan.workers["w"] = {{"a", "{spec}"}, "compiled"};
+  Plan back;
+  ApplyPlanFile(back, WritePlan("rt.toml", ToToml(plan)));
+  EXPECT_EQ(ToJson(back), ToJson(plan));
+}
+
+}  // namespace
+}  // namespace fwbench

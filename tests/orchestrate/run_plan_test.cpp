@@ -1,0 +1,164 @@
+// The orchestrator against a fake worker: scheduling, what lands on disk, and faults (a trial
+// killed by SIGKILL, one that hangs past its limit, one that prints garbage) that must become
+// failed trials with reasons while the run goes on.
+#include "orchestrate/run_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "report/results.h"
+#include "report/table.h"
+
+namespace fwbench {
+namespace {
+
+std::vector<nlohmann::json> ReadLines(const std::filesystem::path& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+class RunPlanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    out_ = std::filesystem::temp_directory_path() /
+           ("fwbench_run_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(out_);
+    plan_.trials = 2;
+    plan_.tasks = {"infer"};
+    plan_.infer_batch_sizes = {4};
+    plan_.infer_budget.min_steps = 12;
+    plan_.trial_timeout_s = 5;
+    plan_.out_dir = out_;
+  }
+  void AddWorker(const std::string& name, const std::string& mode) {
+    plan_.workers[name] = {{FAKE_WORKER, mode, "{spec}"}, "eager"};
+    plan_.backends.push_back(name);
+  }
+  std::filesystem::path Run(RunTotals& totals) {
+    const auto configs = ExpandConfigurations(plan_, "/unused");
+    const auto run_dir = CreateRunDir(out_, plan_.name);
+    std::ostringstream progress;
+    totals = RunTrials(plan_, configs, {out_ / "data", out_ / "w.safetensors", 1},
+                       nlohmann::json{{"test", true}}, run_dir, progress);
+    progress_ = progress.str();
+    return run_dir;
+  }
+  Plan plan_;
+  std::filesystem::path out_;
+  std::string progress_;
+};
+
+TEST_F(RunPlanTest, InterleavesConfigurationsAndRecordsEverything) {
+  plan_.backends.clear();
+  AddWorker("a", "ok");
+  AddWorker("b", "ok");
+  RunTotals totals;
+  const auto run_dir = Run(totals);
+  EXPECT_EQ(totals.trials_ok, 4);
+  EXPECT_EQ(totals.trials_failed, 0);
+  const auto trials = ReadLines(run_dir / "trials.jsonl");
+  ASSERT_EQ(trials.size(), 4u);
+  // Round-robin: a b a b.
+  EXPECT_EQ(trials[0]["backend"], "a");
+  EXPECT_EQ(trials[1]["backend"], "b");
+  EXPECT_EQ(trials[2]["backend"], "a");
+  EXPECT_EQ(trials[3]["backend"], "b");
+  for (const auto& t : trials) {
+    EXPECT_EQ(t["status"], "ok") << t.dump();
+    EXPECT_EQ(t["steps"], 12);
+    EXPECT_GT(t["max_rss_bytes"].get<std::int64_t>(), 0);
+    EXPECT_TRUE(std::filesystem::exists(run_dir / t["stderr"].get<std::string>()));
+  }
+  // Every event is on disk with its trial id: hello + phase + 12 steps + metric + done.
+  const auto events = ReadLines(run_dir / "events.jsonl");
+  EXPECT_EQ(events.size(), 4u * 16u);
+  EXPECT_EQ(events.front()["event"], "hello");
+  EXPECT_EQ(events.front()["trial"], trials[0]["trial"]);
+
+  const nlohmann::json results = BuildResults(run_dir);
+  EXPECT_TRUE(results["complete"].get<bool>());
+  ASSERT_EQ(results["configurations"].size(), 2u);
+  const auto& m = results["configurations"][0]["metrics"];
+  // The fake worker sleeps ~1 ms per steady step; the median latency must reflect that, and
+  // the 3 ms warm-up steps must have been truncated away.
+  EXPECT_GE(m["latency_p50_ms"]["median"].get<double>(), 0.9);
+  EXPECT_LT(m["latency_p50_ms"]["median"].get<double>(), 2.9);
+  EXPECT_LE(m["latency_p50_ms"]["ci95_lo"].get<double>(), m["latency_p50_ms"]["median"].get<double>());
+  EXPECT_GE(m["latency_p50_ms"]["ci95_hi"].get<double>(), m["latency_p50_ms"]["median"].get<double>());
+  EXPECT_GT(m["ttfb_s"]["median"].get<double>(), 0.0);
+  EXPECT_GE(m["warmup_steps"]["median"].get<double>(), 5.0);
+  const std::string table = FormatTable(results);
+  EXPECT_NE(table.find("a/eager/infer/b4"), std::string::npos) << table;
+}
+
+TEST_F(RunPlanTest, FaultsBecomeFailedTrialsAndTheRunGoesOn) {
+  plan_.backends.clear();
+  plan_.trials = 1;
+  plan_.trial_timeout_s = 2;
+  AddWorker("killed", "kill");
+  AddWorker("hangs", "hang");
+  AddWorker("garbage", "garbage");
+  AddWorker("early", "early");
+  AddWorker("errors", "error");
+  AddWorker("good", "ok");
+  RunTotals totals;
+  const auto run_dir = Run(totals);
+  EXPECT_EQ(totals.trials_ok, 1);
+  EXPECT_EQ(totals.trials_failed, 5);
+  const auto trials = ReadLines(run_dir / "trials.jsonl");
+  ASSERT_EQ(trials.size(), 6u);
+  const auto reason = [&](std::size_t i) { return trials[i]["reason"].get<std::string>(); };
+  EXPECT_EQ(trials[0]["status"], "failed");
+  EXPECT_NE(reason(0).find("killed by signal 9 (SIGKILL) after 3 steps"), std::string::npos) << reason(0);
+  EXPECT_NE(reason(0).find("killing myself"), std::string::npos) << "stderr tail in reason: " << reason(0);
+  EXPECT_EQ(trials[1]["status"], "failed");
+  EXPECT_TRUE(trials[1]["timed_out"].get<bool>());
+  EXPECT_NE(reason(1).find("timed out after 2 s"), std::string::npos) << reason(1);
+  EXPECT_NE(reason(2).find("protocol error on stdout line 3"), std::string::npos) << reason(2);
+  EXPECT_NE(reason(2).find("this is not a protocol event"), std::string::npos) << reason(2);
+  EXPECT_NE(reason(3).find("exited early"), std::string::npos) << reason(3);
+  EXPECT_NE(reason(4).find("simulated out of memory"), std::string::npos) << reason(4);
+  EXPECT_EQ(trials[5]["status"], "ok") << reason(5);
+  // The killed trial's steps before death are kept.
+  std::size_t killed_steps = 0;
+  for (const auto& e : ReadLines(run_dir / "events.jsonl")) {
+    if (e["trial"] == trials[0]["trial"] && e["event"] == "step") ++killed_steps;
+  }
+  EXPECT_EQ(killed_steps, 3u);
+  const nlohmann::json results = BuildResults(run_dir);
+  const std::string table = FormatTable(results);
+  EXPECT_NE(table.find("failed trials (5)"), std::string::npos) << table;
+}
+
+TEST_F(RunPlanTest, UnknownBackendListsKnownOnes) {
+  plan_.backends = {"tensorflow"};
+  try {
+    ExpandConfigurations(plan_, "/unused");
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("known: libtorch"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(RunPlanTest, ReportSurvivesATornLastLine) {
+  plan_.backends.clear();
+  plan_.trials = 1;
+  AddWorker("a", "ok");
+  RunTotals totals;
+  const auto run_dir = Run(totals);
+  // Simulate an orchestrator killed mid-write, plus a missing second trial.
+  std::ofstream(run_dir / "events.jsonl", std::ios::app) << "{\"trial\": \"x\", \"ev";
+  const nlohmann::json results = BuildResults(run_dir);
+  EXPECT_EQ(results["configurations"][0]["trials_ok"], 1);
+  bool torn_warned = false;
+  for (const auto& w : results["warnings"]) torn_warned |= w.get<std::string>().find("torn") != std::string::npos;
+  EXPECT_TRUE(torn_warned) << results["warnings"].dump();
+}
+
+}  // namespace
+}  // namespace fwbench
