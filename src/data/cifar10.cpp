@@ -27,6 +27,9 @@ constexpr const char* kDirHint =
 std::size_t CheckedFileSize(const fs::path& file) {
   std::error_code ec;
   const fs::file_status status = fs::status(file, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw UsageError(fmt::format("{}: cannot access ({}).", file.string(), ec.message()));
+  }
   if (!fs::exists(status)) {
     throw UsageError(fmt::format("{}: no such file; expected a CIFAR-10 binary batch file ({}).",
                                  file.string(), kDirHint));
@@ -121,7 +124,8 @@ ImageSet ReadCifar10Dir(const fs::path& dir, Split split) {
     if (!fs::is_regular_file(file, ec)) {
       missing += missing.empty() ? name : ", " + name;
     } else {
-      total_bytes += static_cast<std::size_t>(fs::file_size(file, ec));
+      const std::uintmax_t size = fs::file_size(file, ec);
+      if (!ec) total_bytes += static_cast<std::size_t>(size);  // only a reserve() hint
     }
   }
   if (!missing.empty()) {

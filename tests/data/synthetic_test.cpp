@@ -124,7 +124,10 @@ TEST_F(SyntheticTest, NearestClassMeanBeatsChance) {
         const double d = test.image(i)[k] - means[c * kImageBytes + k];
         distance += d * d;
       }
-      if (c == 0 || distance < best_distance) best = c, best_distance = distance;
+      if (c == 0 || distance < best_distance) {
+        best = c;
+        best_distance = distance;
+      }
     }
     correct += best == test.labels[i];
   }

@@ -23,6 +23,9 @@ struct ArchCase {
   std::size_t num_tensors;            // len(torchvision state_dict()): params + buffers
 };
 
+// Readable ctest names ("GetParam() = resnet50" instead of a byte dump).
+void PrintTo(const ArchCase& c, std::ostream* os) { *os << c.arch; }
+
 class ResNetArchTest : public ::testing::TestWithParam<ArchCase> {};
 
 TEST_P(ResNetArchTest, ParameterCountMatchesTorchvision) {

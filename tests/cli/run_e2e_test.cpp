@@ -1,0 +1,212 @@
+// End-to-end runs of the fwbench binary: real LibTorch trials on tiny plans, fault handling
+// through the CLI, and an orchestrator killed mid-run.
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <fstream>
+#include <thread>
+
+#include "analysis/stats.h"
+#include "analysis/trial_metrics.h"
+#include "core/trial_spec.h"
+#include "orchestrate/process.h"
+#include "orchestrate/trial_monitor.h"
+
+namespace fwbench {
+namespace {
+
+struct Output {
+  int code = -1;
+  std::string text;
+};
+
+Output Fwbench(const std::string& args) {
+  const std::string cmd = std::string(FWBENCH_BINARY) + " " + args + " 2>&1";
+  Output out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) out.text += buf.data();
+  const int status = pclose(pipe);
+  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+std::vector<nlohmann::json> ReadLines(const std::filesystem::path& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded()) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// The only run folder under `out` (each test uses its own `out`).
+std::filesystem::path RunDir(const std::filesystem::path& out) {
+  for (const auto& entry : std::filesystem::directory_iterator(out)) {
+    if (entry.is_directory() && entry.path().filename() != "cache") return entry.path();
+  }
+  return {};
+}
+
+std::filesystem::path FreshDir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("fwbench_e2e_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
+  const auto out = FreshDir("quick");
+  const Output r = Fwbench("run --quick --trials 2 --batch-sizes 2 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  const auto run_dir = RunDir(out);
+  const nlohmann::json results = nlohmann::json::parse(std::ifstream(run_dir / "results.json"));
+  EXPECT_EQ(results["schema_version"], 1);
+  EXPECT_TRUE(results["complete"].get<bool>());
+  ASSERT_EQ(results["configurations"].size(), 2u);
+  for (const auto& c : results["configurations"]) {
+    EXPECT_EQ(c["trials_ok"], 2) << c.dump();
+    for (const char* key : {"ttfb_s", "steps_per_s", "latency_p50_ms", "peak_rss_mb"}) {
+      ASSERT_TRUE(c["metrics"].contains(key)) << key;
+      const auto& m = c["metrics"][key];
+      EXPECT_GT(m["median"].get<double>(), 0.0) << key;
+      EXPECT_LE(m["ci95_lo"].get<double>(), m["median"].get<double>()) << key;
+      EXPECT_GE(m["ci95_hi"].get<double>(), m["median"].get<double>()) << key;
+    }
+  }
+  // Provenance travels with the results.
+  EXPECT_TRUE(results["env"]["libtorch"]["version"].is_string());
+  EXPECT_TRUE(results["env"]["cpu"]["model"].is_string() || results["env"]["cpu"]["model"].is_null());
+  // Inference trials wrote the parity logits they announced.
+  int outputs = 0;
+  for (const auto& e : ReadLines(run_dir / "events.jsonl")) {
+    if (e["event"] == "output") {
+      ++outputs;
+      EXPECT_TRUE(std::filesystem::exists(e["path"].get<std::string>()));
+    }
+  }
+  EXPECT_EQ(outputs, 2);
+  EXPECT_NE(r.text.find("libtorch/eager/infer/b2"), std::string::npos) << r.text;
+}
+
+// Time to first batch from the protocol's timestamps must agree with the wall time of the same
+// trial stopped right after its first step, measured from outside the process.
+TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
+  const auto out = FreshDir("ttfb");
+  const Output r = Fwbench("run --quick --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps 1 "
+                           "--infer-max-steps 1 --parity-batch 0 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  const auto run_dir = RunDir(out);
+  const auto record = ReadLines(run_dir / "trials.jsonl").at(0);
+  const std::filesystem::path spec = run_dir / record["spec"].get<std::string>();
+
+  std::vector<double> ratios;
+  for (int i = 0; i < 3; ++i) {
+    TrialMonitor monitor("ttfb", nullptr);
+    ProcessOptions options;
+    options.argv = {FWBENCH_BINARY, "trial", spec.string()};
+    options.stderr_path = out / "stderr.log";
+    options.timeout_s = 120;
+    const ProcessResult p = RunProcess(options, [&](std::string_view l) { return monitor.OnLine(l); });
+    ASSERT_EQ(p.exit_code, 0);
+    ASSERT_EQ(monitor.steps(), 1);
+    nlohmann::json rec = {{"trial", "ttfb"}, {"status", "ok"}, {"spawn_ns", p.spawn_ns},
+                          {"exit_ns", p.exit_ns}, {"task", "infer"}, {"batch_size", 8}};
+    const TrialMetrics m = ComputeTrialMetrics(rec, monitor.events());
+    const double outside_s = static_cast<double>(p.exit_ns - p.spawn_ns) * 1e-9;
+    std::cerr << "ttfb " << m.ttfb_s << " s, outside wall " << outside_s << " s\n";
+    ratios.push_back(m.ttfb_s / outside_s);
+    // The phases add up to the whole.
+    double sum = 0;
+    for (const auto& [name, s] : m.phases_s) sum += s;
+    EXPECT_NEAR(sum, m.ttfb_s, 1e-6);
+  }
+  const double ratio = stats::Median(ratios);
+  EXPECT_GT(ratio, 0.90) << "TTFB misses more than 10% of the outside wall time";
+  EXPECT_LE(ratio, 1.0) << "TTFB cannot exceed the process's wall time";
+}
+
+// Loss must clearly fall when training a small ResNet on the synthetic data for ~200 steps.
+TEST(RunE2E, TrainingOnSyntheticDataLowersTheLoss) {
+  const auto out = FreshDir("loss");
+  const Output r = Fwbench(
+      "run --trials 1 --tasks train --stem imagenet --train-batch-size 32 --train-min-steps 200 "
+      "--train-max-steps 200 --train-max-seconds 600 --lr 0.02 --synthetic-train-per-file 1000 "
+      "--out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  std::vector<double> losses;
+  for (const auto& e : ReadLines(RunDir(out) / "events.jsonl")) {
+    if (e["event"] == "step") losses.push_back(e["loss"].get<double>());
+  }
+  ASSERT_EQ(losses.size(), 200u);
+  const std::vector<double> first(losses.begin(), losses.begin() + 20);
+  const std::vector<double> last(losses.end() - 20, losses.end());
+  std::cerr << "mean loss of the first 20 steps " << stats::Mean(first) << ", last 20 "
+            << stats::Mean(last) << "\n";
+  EXPECT_LT(stats::Mean(last), 0.6 * stats::Mean(first));
+}
+
+// Faults through the whole CLI: each failure is recorded with its reason, the run completes,
+// and the exit code says some trials failed.
+TEST(RunE2E, FaultyWorkersAreRecordedAndTheRunCompletes) {
+  const auto out = FreshDir("faults");
+  const std::string w = FAKE_WORKER;
+  const Output r = Fwbench("run --quick --trials 1 --tasks infer --batch-sizes 1 --trial-timeout-s 3 "
+                           "--backends killed,hangs,garbage,good --worker 'killed=" + w + " kill {spec}' "
+                           "--worker 'hangs=" + w + " hang {spec}' --worker 'garbage=" + w +
+                           " garbage {spec}' --worker 'good=" + w + " ok {spec}' --out " + out.string());
+  EXPECT_EQ(r.code, 1) << r.text;
+  const auto trials = ReadLines(RunDir(out) / "trials.jsonl");
+  ASSERT_EQ(trials.size(), 4u) << r.text;
+  EXPECT_NE(trials[0]["reason"].get<std::string>().find("SIGKILL"), std::string::npos);
+  EXPECT_NE(trials[1]["reason"].get<std::string>().find("timed out after 3 s"), std::string::npos);
+  EXPECT_NE(trials[2]["reason"].get<std::string>().find("protocol error"), std::string::npos);
+  EXPECT_EQ(trials[3]["status"], "ok");
+  EXPECT_NE(r.text.find("failed trials (3)"), std::string::npos) << r.text;
+  EXPECT_TRUE(std::filesystem::exists(RunDir(out) / "results.json"));
+}
+
+// Killing the orchestrator loses nothing already measured: `fwbench report` rebuilds the
+// results of every finished trial from the files written while the run went on.
+TEST(RunE2E, KilledOrchestratorLosesNothingMeasured) {
+  const auto out = FreshDir("kill");
+  const std::string w = FAKE_WORKER;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    const std::string worker = "slow=" + w + " slowstart {spec}";
+    execl(FWBENCH_BINARY, FWBENCH_BINARY, "run", "--quick", "--trials", "50", "--tasks", "infer",
+          "--batch-sizes", "1", "--backends", "slow", "--worker", worker.c_str(), "--out",
+          out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::filesystem::path run_dir;
+  std::size_t recorded = 0;
+  for (int i = 0; i < 600 && recorded < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (run_dir.empty() && std::filesystem::exists(out)) run_dir = RunDir(out);
+    if (!run_dir.empty()) recorded = ReadLines(run_dir / "trials.jsonl").size();
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ASSERT_GE(recorded, 3u);
+  recorded = ReadLines(run_dir / "trials.jsonl").size();
+  EXPECT_FALSE(std::filesystem::exists(run_dir / "results.json"));
+  const Output r = Fwbench("report --json " + run_dir.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  const nlohmann::json results = nlohmann::json::parse(r.text);
+  EXPECT_FALSE(results["complete"].get<bool>());
+  EXPECT_EQ(results["trials"].size(), recorded);
+  EXPECT_EQ(results["configurations"][0]["trials_ok"].get<std::size_t>(), recorded);
+}
+
+}  // namespace
+}  // namespace fwbench
