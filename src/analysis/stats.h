@@ -44,8 +44,8 @@ struct Estimate {
 // medians. Percentile bootstrap because timings are skewed and the median has no usable
 // closed-form standard error. n == 1 gives the degenerate CI [x, x]. Deterministic given seed,
 // on every platform, and independent of the order of x. n = x.size().
-Estimate BootstrapMedian(const std::vector<double>& x, double level = 0.95,
-                         int resamples = 4000, std::uint64_t seed = kDefaultSeed);
+Estimate BootstrapMedian(const std::vector<double>& x, double level = 0.95, int resamples = 4000,
+                         std::uint64_t seed = kDefaultSeed);
 
 // median(a) / median(b), e.g. a speed-up, with a CI from resampling a and b independently
 // (the two samples come from different processes). Every value of b must be > 0 so that no

@@ -76,7 +76,8 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
     const stats::WarmupResult warmup = stats::Mser5(m.step_s);
     m.warmup_steps = warmup.truncate_steps;
     m.steady_state_found = warmup.steady_state_found;
-    m.steady_step_s.assign(m.step_s.begin() + static_cast<std::ptrdiff_t>(m.warmup_steps), m.step_s.end());
+    m.steady_step_s.assign(m.step_s.begin() + static_cast<std::ptrdiff_t>(m.warmup_steps),
+                           m.step_s.end());
     if (m.steady_step_s.empty()) m.steady_step_s = m.step_s;
     m.warmup_cost_s = stats::WarmupCost(m.step_s, m.warmup_steps);
     const double mean_s = stats::Mean(m.steady_step_s);
@@ -107,7 +108,8 @@ nlohmann::json ToJson(const TrialMetrics& m, bool include_series) {
       {"warmup_cost_s", m.warmup_cost_s},
       {"steps_per_s", m.steps_per_s},
       {"samples_per_s", m.samples_per_s},
-      {"latency_ms", {{"p50", m.latency_p50_ms}, {"p90", m.latency_p90_ms}, {"p99", m.latency_p99_ms}}},
+      {"latency_ms",
+       {{"p50", m.latency_p50_ms}, {"p90", m.latency_p90_ms}, {"p99", m.latency_p99_ms}}},
       {"peak_rss_bytes", m.peak_rss_bytes},
       {"cpu_s", m.cpu_s},
       {"wall_s", m.wall_s},

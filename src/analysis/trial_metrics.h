@@ -36,9 +36,10 @@ struct TrialMetrics {
   double latency_p90_ms = 0.0;
   double latency_p99_ms = 0.0;
 
-  double peak_rss_bytes = 0.0;  // the process's max RSS from wait4 (the worker's own report if larger)
-  double cpu_s = 0.0;           // user + system CPU time of the process
-  double wall_s = 0.0;          // spawn → exit
+  double peak_rss_bytes =
+      0.0;              // the process's max RSS from wait4 (the worker's own report if larger)
+  double cpu_s = 0.0;   // user + system CPU time of the process
+  double wall_s = 0.0;  // spawn → exit
 };
 
 // `record` is one line of trials.jsonl; `events` are that trial's events in arrival order.

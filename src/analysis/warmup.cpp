@@ -4,8 +4,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "analysis/stats_internal.h"
 #include "analysis/stats.h"
+#include "analysis/stats_internal.h"
 
 namespace fwbench::stats {
 

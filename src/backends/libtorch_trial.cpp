@@ -93,7 +93,8 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   });
 
   models::ResNet model = TimedPhase(events, "build", [&] {
-    models::ResNet m = models::MakeResNet({.arch = spec.arch, .stem = spec.stem, .num_classes = spec.num_classes});
+    models::ResNet m =
+        models::MakeResNet({.arch = spec.arch, .stem = spec.stem, .num_classes = spec.num_classes});
     m->to(device);
     return m;
   });
@@ -109,17 +110,20 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
       throw UsageError(fmt::format("{}: {} images, fewer than one batch of {}",
                                    spec.data_dir.string(), dataset.size(), batch));
     }
-    batcher = std::make_unique<data::ImageBatcher>(
-        dataset, data::BatchOptions{.batch_size = batch, .augment = spec.augment,
-                                    .shuffle = spec.shuffle, .seed = spec.seed});
+    batcher =
+        std::make_unique<data::ImageBatcher>(dataset, data::BatchOptions{.batch_size = batch,
+                                                                         .augment = spec.augment,
+                                                                         .shuffle = spec.shuffle,
+                                                                         .seed = spec.seed});
   });
 
   torch::Tensor images = torch::empty({spec.batch_size, 3, 32, 32}, torch::kFloat32);
   torch::Tensor labels = torch::empty({spec.batch_size}, torch::kInt64);
   const auto fill = [&](std::int64_t step) {
-    batcher->Fill(static_cast<std::size_t>(step),
-                  std::span<float>(images.data_ptr<float>(), static_cast<std::size_t>(images.numel())),
-                  std::span<std::int64_t>(labels.data_ptr<std::int64_t>(), batch));
+    batcher->Fill(
+        static_cast<std::size_t>(step),
+        std::span<float>(images.data_ptr<float>(), static_cast<std::size_t>(images.numel())),
+        std::span<std::int64_t>(labels.data_ptr<std::int64_t>(), batch));
     return std::pair{images.to(device), labels.to(device)};
   };
 
@@ -161,13 +165,15 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
 
   events.WriteMetric("peak_rss_bytes", static_cast<double>(PeakRssBytes()), "bytes");
   if (!train && spec.parity_batch > 0) {
-    const auto n = std::min<std::size_t>(static_cast<std::size_t>(spec.parity_batch), dataset.size());
+    const auto n =
+        std::min<std::size_t>(static_cast<std::size_t>(spec.parity_batch), dataset.size());
     std::vector<std::size_t> indices(n);
     std::iota(indices.begin(), indices.end(), std::size_t{0});
     torch::Tensor fixed = torch::empty({static_cast<std::int64_t>(n), 3, 32, 32}, torch::kFloat32);
     torch::Tensor fixed_labels = torch::empty({static_cast<std::int64_t>(n)}, torch::kInt64);
-    batcher->FillFixed(indices, std::span<float>(fixed.data_ptr<float>(), static_cast<std::size_t>(fixed.numel())),
-                       std::span<std::int64_t>(fixed_labels.data_ptr<std::int64_t>(), n));
+    batcher->FillFixed(
+        indices, std::span<float>(fixed.data_ptr<float>(), static_cast<std::size_t>(fixed.numel())),
+        std::span<std::int64_t>(fixed_labels.data_ptr<std::int64_t>(), n));
     torch::InferenceMode guard;
     const std::filesystem::path path = spec.output_dir / "logits.safetensors";
     WriteLogits(model->forward(fixed.to(device)), path);
@@ -204,12 +210,13 @@ void GenerateInitialWeights(const std::string& arch, const std::string& stem,
                             std::int64_t num_classes, std::uint64_t seed,
                             const std::filesystem::path& path) {
   torch::manual_seed(seed);
-  models::ResNet model = models::MakeResNet({.arch = arch, .stem = stem, .num_classes = num_classes});
+  models::ResNet model =
+      models::MakeResNet({.arch = arch, .stem = stem, .num_classes = num_classes});
   models::SaveStateDict(*model, path,
-                {{"fwbench.arch", arch},
-                 {"fwbench.stem", stem},
-                 {"fwbench.num_classes", std::to_string(num_classes)},
-                 {"fwbench.seed", std::to_string(seed)}});
+                        {{"fwbench.arch", arch},
+                         {"fwbench.stem", stem},
+                         {"fwbench.num_classes", std::to_string(num_classes)},
+                         {"fwbench.seed", std::to_string(seed)}});
 }
 
 }  // namespace fwbench

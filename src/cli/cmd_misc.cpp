@@ -37,12 +37,14 @@ Command AddReportCommand(CLI::App& app) {
 }
 
 Command AddDoctorCommand(CLI::App& app) {
-  CLI::App* cmd = app.add_subcommand(
-      "doctor", "Print the environment fingerprint stored with every run, and warn about what spoils a benchmark.");
+  CLI::App* cmd = app.add_subcommand("doctor",
+                                     "Print the environment fingerprint stored with every run, and "
+                                     "warn about what spoils a benchmark.");
   auto json = std::make_shared<bool>(false);
   auto threads = std::make_shared<int>(0);
   cmd->add_flag("--json", *json, "Print the whole fingerprint as JSON");
-  cmd->add_option("--threads", *threads, "Threads a run would use (0 = usable cores)")->default_str("0");
+  cmd->add_option("--threads", *threads, "Threads a run would use (0 = usable cores)")
+      ->default_str("0");
   return [json, threads]() {
     nlohmann::json env = CollectEnvFingerprint();
     env["libtorch"] = CollectLibtorchInfo();
@@ -55,31 +57,38 @@ Command AddDoctorCommand(CLI::App& app) {
       return 0;
     }
     const auto get = [&](const nlohmann::json& j, const char* key) {
-      return j.contains(key) && !j[key].is_null() ? (j[key].is_string() ? j[key].get<std::string>() : j[key].dump())
-                                                  : std::string("unknown");
+      return j.contains(key) && !j[key].is_null()
+                 ? (j[key].is_string() ? j[key].get<std::string>() : j[key].dump())
+                 : std::string("unknown");
     };
     const nlohmann::json& cpu = env["cpu"];
     const nlohmann::json& lt = env["libtorch"];
     std::cout << fmt::format("cpu        {} ({} logical, {} usable)\n", get(cpu, "model"),
                              get(cpu, "logical_cores"), get(cpu, "usable_cores"));
-    std::cout << fmt::format("os         {} / kernel {}\n", get(env["os"], "distro"), get(env["os"], "kernel"));
-    std::cout << fmt::format("memory     {} bytes total, {} available\n", get(env["memory"], "total_bytes"),
+    std::cout << fmt::format("os         {} / kernel {}\n", get(env["os"], "distro"),
+                             get(env["os"], "kernel"));
+    std::cout << fmt::format("memory     {} bytes total, {} available\n",
+                             get(env["memory"], "total_bytes"),
                              get(env["memory"], "available_bytes"));
     std::cout << fmt::format("compiler   {} ({})\n", get(env, "compiler"), get(env, "build_type"));
-    std::cout << fmt::format("fwbench    {}\n", env.contains("fwbench") ? env["fwbench"].dump() : "unknown");
-    std::cout << fmt::format("libtorch   {} (intra-op threads {}, oneDNN {}, CUDA {})\n", get(lt, "version"),
-                             get(lt, "intra_op_threads"), get(lt, "mkldnn"), get(lt, "cuda_available"));
+    std::cout << fmt::format("fwbench    {}\n",
+                             env.contains("fwbench") ? env["fwbench"].dump() : "unknown");
+    std::cout << fmt::format("libtorch   {} (intra-op threads {}, oneDNN {}, CUDA {})\n",
+                             get(lt, "version"), get(lt, "intra_op_threads"), get(lt, "mkldnn"),
+                             get(lt, "cuda_available"));
     std::cout << fmt::format("blas       {}\n", get(lt, "blas"));
     std::cout << fmt::format("threads    {}\n", t);
-    std::cout << fmt::format("load       {}\n", env.contains("load") ? env["load"].dump() : "unknown");
+    std::cout << fmt::format("load       {}\n",
+                             env.contains("load") ? env["load"].dump() : "unknown");
     std::cout << (findings.empty() ? std::string("no problems found\n") : FormatFindings(findings));
     return 0;
   };
 }
 
 Command AddPlanCommand(CLI::App& app) {
-  CLI::App* cmd = app.add_subcommand(
-      "plan", "Print the effective plan (defaults → plan file → --quick → flags) as TOML, without running it.");
+  CLI::App* cmd = app.add_subcommand("plan",
+                                     "Print the effective plan (defaults → plan file → --quick → "
+                                     "flags) as TOML, without running it.");
   auto options = std::make_shared<PlanOptions>();
   AddPlanOptions(*cmd, *options);
   return [options]() {

@@ -60,9 +60,10 @@ std::filesystem::path PrepareData(const Plan& plan) {
 }
 
 std::filesystem::path PrepareWeights(const Plan& plan) {
-  const std::filesystem::path path = std::filesystem::absolute(
-      plan.out_dir / "cache" /
-      fmt::format("weights-{}-{}-c{}-s{}.safetensors", plan.arch, plan.stem, plan.num_classes, plan.seed));
+  const std::filesystem::path path =
+      std::filesystem::absolute(plan.out_dir / "cache" /
+                                fmt::format("weights-{}-{}-c{}-s{}.safetensors", plan.arch,
+                                            plan.stem, plan.num_classes, plan.seed));
   if (!std::filesystem::exists(path)) {
     GenerateInitialWeights(plan.arch, plan.stem, plan.num_classes, plan.seed, path);
     std::cerr << fmt::format("generated initial weights {}\n", path.string());
@@ -96,23 +97,25 @@ Command AddRunCommand(CLI::App& app) {
     if (!findings.empty()) std::cerr << FormatFindings(findings);
 
     const std::filesystem::path run_dir = CreateRunDir(plan.out_dir, plan.name);
-    std::cerr << fmt::format("run {}: {} configurations × {} trials, {} threads each; results in {}\n",
-                             run_dir.filename().string(), configs.size(), plan.trials, threads,
-                             run_dir.string());
+    std::cerr << fmt::format(
+        "run {}: {} configurations × {} trials, {} threads each; results in {}\n",
+        run_dir.filename().string(), configs.size(), plan.trials, threads, run_dir.string());
     struct sigaction action {};
     action.sa_handler = OnInterrupt;
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
 
-    const RunTotals totals = RunTrials(plan, configs, {data_dir, weights, threads}, env, run_dir, std::cerr);
+    const RunTotals totals =
+        RunTrials(plan, configs, {data_dir, weights, threads}, env, run_dir, std::cerr);
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     std::cout << "\n" << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());
     std::cout.flush();
     if (totals.trials_failed > 0) {
-      std::cerr << fmt::format("{} of {} trials failed; their reasons are in the table above and in {}\n",
-                               totals.trials_failed, totals.trials_failed + totals.trials_ok,
-                               (run_dir / "trials.jsonl").string());
+      std::cerr << fmt::format(
+          "{} of {} trials failed; their reasons are in the table above and in {}\n",
+          totals.trials_failed, totals.trials_failed + totals.trials_ok,
+          (run_dir / "trials.jsonl").string());
       return kExitFailure;
     }
     return kExitOk;

@@ -20,14 +20,15 @@ Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns) {
   auto spec_path = std::make_shared<std::string>();
   cmd->add_option("spec", *spec_path, "Trial spec (JSON), e.g. results/<run>/trials/<id>/spec.json")
       ->required();
-  return [spec_path, t_main_ns]() {
+  return [spec_path, t_main_ns]() -> int {
     TrialSpec spec;
     try {
       spec = ReadTrialSpec(*spec_path);
       if (spec.backend != "libtorch" || spec.mode != "eager") {
-        throw UsageError(fmt::format("{}: backend '{}' mode '{}' is not served by `fwbench trial` "
-                                     "(it runs backend libtorch, mode eager)",
-                                     *spec_path, spec.backend, spec.mode));
+        throw UsageError(
+            fmt::format("{}: backend '{}' mode '{}' is not served by `fwbench trial` "
+                        "(it runs backend libtorch, mode eager)",
+                        *spec_path, spec.backend, spec.mode));
       }
     } catch (const UsageError& e) {
       // The orchestrator reads stdout: say it there as a protocol error event, and on stderr.

@@ -14,8 +14,9 @@ int main(int argc, char** argv) {
   // First thing: the trial protocol's time-to-first-batch breakdown needs main()'s start.
   const std::int64_t t_main_ns = fwbench::MonotonicNs();
 
-  CLI::App app{"fwbench: runs the same model through several frameworks and modes in fresh "
-               "processes and reports which wins on what, with confidence intervals."};
+  CLI::App app{
+      "fwbench: runs the same model through several frameworks and modes in fresh "
+      "processes and reports which wins on what, with confidence intervals."};
   app.require_subcommand(1);
   app.set_version_flag("--version", fmt::format("fwbench {} ({})", fwbench::FwbenchVersion(),
                                                 fwbench::FwbenchGitRevision()));

@@ -14,8 +14,9 @@ void AddPlanOptions(CLI::App& cmd, PlanOptions& options) {
   cmd.add_flag("--quick", options.quick, "Shrink the plan to test size (seconds, not minutes)");
   const Plan defaults;
   for (const PlanField& field : PlanFields()) {
-    CLI::Option* opt = cmd.add_option(field.flag, options.values[field.flag],
-                                      fmt::format("{} [{}: {}]", field.help, field.key, field.type));
+    CLI::Option* opt =
+        cmd.add_option(field.flag, options.values[field.flag],
+                       fmt::format("{} [{}: {}]", field.help, field.key, field.type));
     opt->default_str(field.to_text(defaults));
     options.options[field.flag] = opt;
   }

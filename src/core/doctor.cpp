@@ -93,15 +93,17 @@ std::optional<double> EffectiveCores(const json& fp) {
 void CheckOversubscription(const json& fp, int threads, std::vector<Finding>& out) {
   const auto cores = EffectiveCores(fp);
   if (threads <= 0 || !cores || static_cast<double>(threads) <= *cores) return;
-  out.push_back({Finding::Level::kWarning,
-                 fmt::format("{} threads requested but only {} cores are usable under this "
-                             "process's CPU affinity and cgroup quota: threads time-share cores, timings inflate and "
-                             "vary from run to run",
-                             threads, FormatCores(*cores)),
-                 fmt::format("request at most {} threads, or give the process more cores "
-                             "with taskset or docker --cpus",
-                             static_cast<long long>(std::max(1.0, std::floor(*cores)))),
-                 "threads.oversubscribed"});
+  out.push_back(
+      {Finding::Level::kWarning,
+       fmt::format(
+           "{} threads requested but only {} cores are usable under this "
+           "process's CPU affinity and cgroup quota: threads time-share cores, timings inflate and "
+           "vary from run to run",
+           threads, FormatCores(*cores)),
+       fmt::format("request at most {} threads, or give the process more cores "
+                   "with taskset or docker --cpus",
+                   static_cast<long long>(std::max(1.0, std::floor(*cores)))),
+       "threads.oversubscribed"});
 }
 
 void CheckThreadEnv(const json& fp, int threads, std::vector<Finding>& out) {

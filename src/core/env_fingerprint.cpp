@@ -104,8 +104,8 @@ json Guarded(const std::function<json()>& collect) {
 // Flags whose presence decides which kernels oneDNN/OpenBLAS/MKL dispatch to, so two results
 // differing in one of these are not comparable.
 constexpr std::array<std::string_view, 10> kNotableFlags = {
-    "avx", "avx2", "avx512f", "avx512_bf16", "amx_tile", "fma", "f16c",
-    "asimd", "sve", "sve2"};  // the last three: the Arm counterparts (Graviton, Grace)
+    "avx",  "avx2",  "avx512f", "avx512_bf16", "amx_tile", "fma",
+    "f16c", "asimd", "sve",     "sve2"};  // the last three: the Arm counterparts (Graviton, Grace)
 
 std::optional<int> UsableCores() {
   cpu_set_t set;
@@ -166,8 +166,11 @@ json CollectMemory() {
 }
 
 json CollectOs() {
-  json os = {{"kernel", nullptr}, {"kernel_release", nullptr}, {"arch", nullptr},
-             {"distro", nullptr}, {"hostname", nullptr}};
+  json os = {{"kernel", nullptr},
+             {"kernel_release", nullptr},
+             {"arch", nullptr},
+             {"distro", nullptr},
+             {"hostname", nullptr}};
   utsname u{};
   if (uname(&u) == 0) {
     os["kernel"] = u.sysname;
@@ -292,7 +295,7 @@ nlohmann::json ParseCpuInfo(std::string_view text) {
       }
     }
   }
-  return {{"model", model}, {"vendor", vendor}, {"flags", flags},
+  return {{"model", model},     {"vendor", vendor},   {"flags", flags},
           {"notable", notable}, {"sockets", sockets}, {"mhz", mhz}};
 }
 
@@ -317,8 +320,11 @@ std::optional<long long> ParseMeminfoBytes(std::string_view text, std::string_vi
 
 nlohmann::json ParseLoadavg(std::string_view text) {
   // "0.23 0.31 0.17 1/87 6259": three averages, running/total scheduling entities, last pid.
-  json out = {{"loadavg_1m", nullptr}, {"loadavg_5m", nullptr}, {"loadavg_15m", nullptr},
-              {"running_processes", nullptr}, {"total_processes", nullptr}};
+  json out = {{"loadavg_1m", nullptr},
+              {"loadavg_5m", nullptr},
+              {"loadavg_15m", nullptr},
+              {"running_processes", nullptr},
+              {"total_processes", nullptr}};
   std::istringstream in{std::string(text)};
   std::string a, b, c, procs;
   if (!(in >> a >> b >> c)) return out;
@@ -377,13 +383,13 @@ std::optional<double> ParseCgroupCpuMax(std::string_view text) {
 
 const std::vector<std::string>& ThreadEnvVarNames() {
   static const std::vector<std::string> names = {
-      "OMP_NUM_THREADS",   "MKL_NUM_THREADS",   "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
-      "OPENBLAS_L2_SIZE",  "KMP_AFFINITY",      "GOMP_CPU_AFFINITY",    "CUDA_VISIBLE_DEVICES",
+      "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
+      "OPENBLAS_L2_SIZE", "KMP_AFFINITY", "GOMP_CPU_AFFINITY", "CUDA_VISIBLE_DEVICES",
       // Not in every list of usual suspects, but each one changes thread placement or count:
-      "OMP_PROC_BIND",     "OMP_PLACES",        "OMP_DYNAMIC",          "MKL_DYNAMIC",
-      "KMP_BLOCKTIME",     "BLIS_NUM_THREADS",  "VECLIB_MAXIMUM_THREADS",
+      "OMP_PROC_BIND", "OMP_PLACES", "OMP_DYNAMIC", "MKL_DYNAMIC", "KMP_BLOCKTIME",
+      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
       // ...or which BLAS gets loaded at all.
-      "LD_PRELOAD",        "LD_LIBRARY_PATH"};
+      "LD_PRELOAD", "LD_LIBRARY_PATH"};
   return names;
 }
 
@@ -421,10 +427,12 @@ std::vector<std::string> LoadedSharedLibraries() {
 std::string ClassifyBlasLibrary(std::string_view path) {
   const std::string lower = ToLower(path);
   const std::size_t slash = lower.rfind('/');
-  const std::string_view base =
-      slash == std::string::npos ? std::string_view(lower) : std::string_view(lower).substr(slash + 1);
-  const std::string_view dir =
-      slash == std::string::npos ? std::string_view() : std::string_view(lower).substr(0, slash + 1);
+  const std::string_view base = slash == std::string::npos
+                                    ? std::string_view(lower)
+                                    : std::string_view(lower).substr(slash + 1);
+  const std::string_view dir = slash == std::string::npos
+                                   ? std::string_view()
+                                   : std::string_view(lower).substr(0, slash + 1);
 
   if (lower.find("accelerate.framework") != std::string::npos ||
       lower.find("veclib.framework") != std::string::npos) {

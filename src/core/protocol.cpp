@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
 #include <array>
 #include <cmath>
-#include <unistd.h>
 
 #include "core/clock.h"
 
@@ -74,13 +74,20 @@ void EventWriter::WriteDone(std::int64_t steps) {
 
 std::string_view EventKindName(EventKind kind) {
   switch (kind) {
-    case EventKind::kHello: return "hello";
-    case EventKind::kPhase: return "phase";
-    case EventKind::kStep: return "step";
-    case EventKind::kMetric: return "metric";
-    case EventKind::kOutput: return "output";
-    case EventKind::kError: return "error";
-    case EventKind::kDone: return "done";
+    case EventKind::kHello:
+      return "hello";
+    case EventKind::kPhase:
+      return "phase";
+    case EventKind::kStep:
+      return "step";
+    case EventKind::kMetric:
+      return "metric";
+    case EventKind::kOutput:
+      return "output";
+    case EventKind::kError:
+      return "error";
+    case EventKind::kDone:
+      return "done";
   }
   return "?";
 }
@@ -95,20 +102,28 @@ struct Requirement {
 bool HasType(const nlohmann::json& v, nlohmann::json::value_t type) {
   using T = nlohmann::json::value_t;
   switch (type) {
-    case T::number_integer: return v.is_number_integer();
-    case T::number_float: return v.is_number();
-    case T::string: return v.is_string();
-    default: return v.type() == type;
+    case T::number_integer:
+      return v.is_number_integer();
+    case T::number_float:
+      return v.is_number();
+    case T::string:
+      return v.is_string();
+    default:
+      return v.type() == type;
   }
 }
 
 const char* TypeName(nlohmann::json::value_t type) {
   using T = nlohmann::json::value_t;
   switch (type) {
-    case T::number_integer: return "an integer";
-    case T::number_float: return "a number";
-    case T::string: return "a string";
-    default: return "a value";
+    case T::number_integer:
+      return "an integer";
+    case T::number_float:
+      return "a number";
+    case T::string:
+      return "a string";
+    default:
+      return "a value";
   }
 }
 
@@ -139,12 +154,20 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
   }
   static const std::array<std::pair<EventKind, std::vector<Requirement>>, 7> kSchemas = {{
       {EventKind::kHello,
-       {{"protocol_version", T::number_integer}, {"t_main", T::number_integer},
-        {"framework", T::string}, {"framework_version", T::string}, {"backend", T::string},
-        {"mode", T::string}, {"device", T::string}, {"threads", T::number_integer}}},
-      {EventKind::kPhase, {{"name", T::string}, {"t0", T::number_integer}, {"t1", T::number_integer}}},
+       {{"protocol_version", T::number_integer},
+        {"t_main", T::number_integer},
+        {"framework", T::string},
+        {"framework_version", T::string},
+        {"backend", T::string},
+        {"mode", T::string},
+        {"device", T::string},
+        {"threads", T::number_integer}}},
+      {EventKind::kPhase,
+       {{"name", T::string}, {"t0", T::number_integer}, {"t1", T::number_integer}}},
       {EventKind::kStep,
-       {{"i", T::number_integer}, {"t0", T::number_integer}, {"t1", T::number_integer},
+       {{"i", T::number_integer},
+        {"t0", T::number_integer},
+        {"t1", T::number_integer},
         {"samples", T::number_integer}}},
       {EventKind::kMetric, {{"name", T::string}, {"value", T::number_float}, {"unit", T::string}}},
       {EventKind::kOutput, {{"name", T::string}, {"path", T::string}}},
@@ -164,8 +187,8 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
     }
     if ((kind == EventKind::kPhase || kind == EventKind::kStep) &&
         body["t1"].get<std::int64_t>() < body["t0"].get<std::int64_t>()) {
-      error = fmt::format("\"{}\" event ends before it starts (t1 < t0): '{}'", name,
-                          Excerpt(line));
+      error =
+          fmt::format("\"{}\" event ends before it starts (t1 < t0): '{}'", name, Excerpt(line));
       return std::nullopt;
     }
     if (kind == EventKind::kStep && body.contains("loss") && !body["loss"].is_number() &&
@@ -175,9 +198,10 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
     }
     return ParsedEvent{kind, std::move(body)};
   }
-  error = fmt::format("unknown event \"{}\" (expected hello, phase, step, metric, output, error "
-                      "or done)",
-                      Excerpt(name));
+  error = fmt::format(
+      "unknown event \"{}\" (expected hello, phase, step, metric, output, error "
+      "or done)",
+      Excerpt(name));
   return std::nullopt;
 }
 

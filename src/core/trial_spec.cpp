@@ -65,7 +65,8 @@ class FieldReader {
     seen_.insert(key);
     const auto it = obj_.find(key);
     if (it == obj_.end()) {
-      if (required) Fail(Path(key), fmt::format("a value ({})", Expected<T>()) + " but it is missing");
+      if (required)
+        Fail(Path(key), fmt::format("a value ({})", Expected<T>()) + " but it is missing");
       return;
     }
     try {
@@ -83,9 +84,10 @@ class FieldReader {
   void RejectUnknown() const {
     for (const auto& [key, value] : obj_.items()) {
       if (!seen_.contains(key)) {
-        throw UsageError(fmt::format("{}: unknown field \"{}\" in the trial spec (protocol version "
-                                     "{}); remove it or check docs/protocol.md",
-                                     source_, Path(key.c_str()), protocol::kVersion));
+        throw UsageError(
+            fmt::format("{}: unknown field \"{}\" in the trial spec (protocol version "
+                        "{}); remove it or check docs/protocol.md",
+                        source_, Path(key.c_str()), protocol::kVersion));
       }
     }
   }
@@ -93,10 +95,14 @@ class FieldReader {
  private:
   template <typename T>
   static const char* Expected() {
-    if constexpr (std::is_same_v<T, std::string>) return "a string";
-    else if constexpr (std::is_same_v<T, bool>) return "true or false";
-    else if constexpr (std::is_floating_point_v<T>) return "a number";
-    else return "an integer";
+    if constexpr (std::is_same_v<T, std::string>)
+      return "a string";
+    else if constexpr (std::is_same_v<T, bool>)
+      return "true or false";
+    else if constexpr (std::is_floating_point_v<T>)
+      return "a number";
+    else
+      return "an integer";
   }
   std::string Path(const char* key) const { return where_.empty() ? key : where_ + "." + key; }
   [[noreturn]] void Fail(const std::string& field, const std::string& expected) const {
@@ -117,9 +123,10 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
   int version = 0;
   top.Get("protocol_version", version);
   if (version != protocol::kVersion) {
-    throw UsageError(fmt::format("{}: protocol_version {} is not supported (this fwbench speaks "
-                                 "version {}); regenerate the spec with this fwbench",
-                                 source, version, protocol::kVersion));
+    throw UsageError(
+        fmt::format("{}: protocol_version {} is not supported (this fwbench speaks "
+                    "version {}); regenerate the spec with this fwbench",
+                    source, version, protocol::kVersion));
   }
   std::string data_dir, weights, output_dir;
   top.Get("trial_id", s.trial_id);
@@ -184,8 +191,8 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
 TrialSpec ReadTrialSpec(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) {
-    throw UsageError(fmt::format("{}: cannot open the trial spec (does the file exist?)",
-                                 path.string()));
+    throw UsageError(
+        fmt::format("{}: cannot open the trial spec (does the file exist?)", path.string()));
   }
   std::stringstream text;
   text << in.rdbuf();

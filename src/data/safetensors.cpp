@@ -280,10 +280,10 @@ File File::Read(const std::filesystem::path& path) {
   const TensorInfo* previous = nullptr;
   for (const auto* t : by_offset) {
     if (t->begin < cursor) {
-      Fail(path, fmt::format("tensor '{}' [{}, {}] overlaps tensor '{}' [{}, {}]; expected "
-                             "disjoint byte ranges",
-                             t->name, t->begin, t->end, previous->name, previous->begin,
-                             previous->end));
+      Fail(path,
+           fmt::format("tensor '{}' [{}, {}] overlaps tensor '{}' [{}, {}]; expected "
+                       "disjoint byte ranges",
+                       t->name, t->begin, t->end, previous->name, previous->begin, previous->end));
     }
     if (t->begin > cursor) {
       Fail(path, fmt::format("gap in the data section: bytes [{}, {}) belong to no tensor "
@@ -303,17 +303,17 @@ File File::Read(const std::filesystem::path& path) {
 }
 
 const TensorInfo* File::Find(std::string_view name) const {
-  const auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
-                                   [](const TensorInfo& t, std::string_view n) { return t.name < n; });
+  const auto it =
+      std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                       [](const TensorInfo& t, std::string_view n) { return t.name < n; });
   if (it == tensors_.end() || it->name != name) return nullptr;
   return &*it;
 }
 
 std::span<const std::byte> File::Bytes(const TensorInfo& info) const {
   if (info.begin > info.end || data_start_ + info.end > contents_.size()) {
-    throw std::out_of_range(
-        fmt::format("safetensors file '{}': tensor '{}' is not part of this file", path_.string(),
-                    info.name));
+    throw std::out_of_range(fmt::format(
+        "safetensors file '{}': tensor '{}' is not part of this file", path_.string(), info.name));
   }
   return std::span<const std::byte>(contents_.data() + data_start_ + info.begin, info.num_bytes());
 }
@@ -364,9 +364,10 @@ void Write(const std::filesystem::path& path, const std::vector<TensorToWrite>& 
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) {
-      throw UsageError(fmt::format("safetensors file '{}': cannot create '{}' for writing; check "
-                                   "that the folder exists and is writable",
-                                   path.string(), tmp.string()));
+      throw UsageError(
+          fmt::format("safetensors file '{}': cannot create '{}' for writing; check "
+                      "that the folder exists and is writable",
+                      path.string(), tmp.string()));
     }
     out.write(reinterpret_cast<const char*>(&header_len), sizeof header_len);
     out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
@@ -378,8 +379,8 @@ void Write(const std::filesystem::path& path, const std::vector<TensorToWrite>& 
     if (!out) {
       std::error_code ignored;
       std::filesystem::remove(tmp, ignored);
-      throw UsageError(fmt::format("safetensors file '{}': write error (disk full?)",
-                                   path.string()));
+      throw UsageError(
+          fmt::format("safetensors file '{}': write error (disk full?)", path.string()));
     }
   }
   std::error_code ec;
@@ -387,9 +388,10 @@ void Write(const std::filesystem::path& path, const std::vector<TensorToWrite>& 
   if (ec) {
     std::error_code ignored;
     std::filesystem::remove(tmp, ignored);
-    throw UsageError(fmt::format("safetensors file '{}': cannot rename the temporary file into "
-                                 "place: {}",
-                                 path.string(), ec.message()));
+    throw UsageError(
+        fmt::format("safetensors file '{}': cannot rename the temporary file into "
+                    "place: {}",
+                    path.string(), ec.message()));
   }
 }
 
@@ -479,9 +481,10 @@ std::vector<float> ToFloat32(const File& file, const TensorInfo& info) {
       }
       break;
     default:
-      throw UsageError(fmt::format("safetensors file '{}': tensor '{}' has dtype {}; expected a "
-                                   "floating-point dtype (F64, F32, F16 or BF16)",
-                                   file.path().string(), info.name, DTypeName(info.dtype)));
+      throw UsageError(
+          fmt::format("safetensors file '{}': tensor '{}' has dtype {}; expected a "
+                      "floating-point dtype (F64, F32, F16 or BF16)",
+                      file.path().string(), info.name, DTypeName(info.dtype)));
   }
   return out;
 }

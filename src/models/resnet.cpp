@@ -31,8 +31,7 @@ constexpr std::array<ArchSpec, 5> kArchs = {{
 
 nn::Conv2d Conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
                 std::int64_t padding) {
-  return nn::Conv2d(
-      nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
 }
 
 nn::Conv2d Conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride) {

@@ -22,32 +22,53 @@ namespace st = fwbench::safetensors;
 
 std::optional<st::DType> ToSafetensors(c10::ScalarType type) {
   switch (type) {
-    case torch::kFloat64: return st::DType::kF64;
-    case torch::kFloat32: return st::DType::kF32;
-    case torch::kFloat16: return st::DType::kF16;
-    case torch::kBFloat16: return st::DType::kBF16;
-    case torch::kInt64: return st::DType::kI64;
-    case torch::kInt32: return st::DType::kI32;
-    case torch::kInt16: return st::DType::kI16;
-    case torch::kInt8: return st::DType::kI8;
-    case torch::kUInt8: return st::DType::kU8;
-    case torch::kBool: return st::DType::kBool;
-    default: return std::nullopt;
+    case torch::kFloat64:
+      return st::DType::kF64;
+    case torch::kFloat32:
+      return st::DType::kF32;
+    case torch::kFloat16:
+      return st::DType::kF16;
+    case torch::kBFloat16:
+      return st::DType::kBF16;
+    case torch::kInt64:
+      return st::DType::kI64;
+    case torch::kInt32:
+      return st::DType::kI32;
+    case torch::kInt16:
+      return st::DType::kI16;
+    case torch::kInt8:
+      return st::DType::kI8;
+    case torch::kUInt8:
+      return st::DType::kU8;
+    case torch::kBool:
+      return st::DType::kBool;
+    default:
+      return std::nullopt;
   }
 }
 
 c10::ScalarType ToTorch(st::DType dtype) {
   switch (dtype) {
-    case st::DType::kF64: return torch::kFloat64;
-    case st::DType::kF32: return torch::kFloat32;
-    case st::DType::kF16: return torch::kFloat16;
-    case st::DType::kBF16: return torch::kBFloat16;
-    case st::DType::kI64: return torch::kInt64;
-    case st::DType::kI32: return torch::kInt32;
-    case st::DType::kI16: return torch::kInt16;
-    case st::DType::kI8: return torch::kInt8;
-    case st::DType::kU8: return torch::kUInt8;
-    case st::DType::kBool: return torch::kBool;
+    case st::DType::kF64:
+      return torch::kFloat64;
+    case st::DType::kF32:
+      return torch::kFloat32;
+    case st::DType::kF16:
+      return torch::kFloat16;
+    case st::DType::kBF16:
+      return torch::kBFloat16;
+    case st::DType::kI64:
+      return torch::kInt64;
+    case st::DType::kI32:
+      return torch::kInt32;
+    case st::DType::kI16:
+      return torch::kInt16;
+    case st::DType::kI8:
+      return torch::kInt8;
+    case st::DType::kU8:
+      return torch::kUInt8;
+    case st::DType::kBool:
+      return torch::kBool;
   }
   throw std::invalid_argument("invalid safetensors DType");
 }
@@ -74,9 +95,8 @@ std::string Shape(c10::IntArrayRef shape) { return fmt::format("[{}]", fmt::join
 // "a, b, c" — capped so a completely wrong file gives a readable message.
 std::string List(const std::vector<std::string>& names) {
   constexpr std::size_t kMax = 20;
-  std::vector<std::string> shown(names.begin(),
-                                 names.begin() + static_cast<std::ptrdiff_t>(
-                                                     std::min(names.size(), kMax)));
+  std::vector<std::string> shown(
+      names.begin(), names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), kMax)));
   std::string out = fmt::format("{}", fmt::join(shown, ", "));
   if (names.size() > kMax) out += fmt::format(", ... ({} more)", names.size() - kMax);
   return out;
@@ -86,9 +106,10 @@ std::string List(const std::vector<std::string>& names) {
 std::pair<st::DType, torch::Tensor> ForWriting(const std::string& name, const torch::Tensor& t) {
   const auto dtype = ToSafetensors(t.scalar_type());
   if (!dtype) {
-    throw std::invalid_argument(fmt::format("tensor '{}' has dtype {}, which safetensors cannot "
-                                            "store",
-                                            name, c10::toString(t.scalar_type())));
+    throw std::invalid_argument(
+        fmt::format("tensor '{}' has dtype {}, which safetensors cannot "
+                    "store",
+                    name, c10::toString(t.scalar_type())));
   }
   return {*dtype, t.detach().to(torch::kCPU).contiguous()};
 }
@@ -131,14 +152,14 @@ void LoadStateDict(torch::nn::Module& module, const std::filesystem::path& path)
       continue;
     }
     const auto module_dtype = ToSafetensors(tensor.scalar_type());
-    const bool convertible = module_dtype && (*module_dtype == info->dtype ||
-                                              (IsFloating(*module_dtype) && IsFloating(info->dtype)));
+    const bool convertible =
+        module_dtype &&
+        (*module_dtype == info->dtype || (IsFloating(*module_dtype) && IsFloating(info->dtype)));
     if (!convertible) {
-      mismatched.push_back(fmt::format("'{}' has dtype {} in the file, the model expects {}", name,
-                                       st::DTypeName(info->dtype),
-                                       module_dtype ? std::string(st::DTypeName(*module_dtype))
-                                                    : std::string(c10::toString(
-                                                          tensor.scalar_type()))));
+      mismatched.push_back(fmt::format(
+          "'{}' has dtype {} in the file, the model expects {}", name, st::DTypeName(info->dtype),
+          module_dtype ? std::string(st::DTypeName(*module_dtype))
+                       : std::string(c10::toString(tensor.scalar_type()))));
       continue;
     }
     plan.emplace_back(info, tensor);
@@ -152,18 +173,18 @@ void LoadStateDict(torch::nn::Module& module, const std::filesystem::path& path)
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
     std::vector<std::string> problems;
     if (!missing.empty()) {
-      problems.push_back(fmt::format("{} missing tensor(s) the model needs: {}", missing.size(),
-                                     List(missing)));
+      problems.push_back(
+          fmt::format("{} missing tensor(s) the model needs: {}", missing.size(), List(missing)));
     }
     if (!unexpected.empty()) {
       problems.push_back(fmt::format("{} unexpected tensor(s) the model does not have: {}",
                                      unexpected.size(), List(unexpected)));
     }
     for (const auto& m : mismatched) problems.push_back(m);
-    throw UsageError(fmt::format("weights file '{}' does not match the model ({} tensors in the "
-                                 "file, {} in the model): {}",
-                                 path.string(), file.tensors().size(), named.size(),
-                                 fmt::join(problems, "; ")));
+    throw UsageError(
+        fmt::format("weights file '{}' does not match the model ({} tensors in the "
+                    "file, {} in the model): {}",
+                    path.string(), file.tensors().size(), named.size(), fmt::join(problems, "; ")));
   }
 
   torch::NoGradGuard no_grad;

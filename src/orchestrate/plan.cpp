@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <toml++/toml.h>
 #include <charconv>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/error.h"
 
@@ -107,17 +107,22 @@ struct Codec<std::vector<std::string>> {
   static std::vector<std::string> Parse(const std::string& t, const std::string&) {
     return SplitCommas(t);
   }
-  static std::string Format(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ",")); }
+  static std::string Format(const std::vector<std::string>& v) {
+    return fmt::format("{}", fmt::join(v, ","));
+  }
 };
 template <>
 struct Codec<std::vector<std::int64_t>> {
   static constexpr const char* kType = "list of integers";
   static std::vector<std::int64_t> Parse(const std::string& t, const std::string& w) {
     std::vector<std::int64_t> out;
-    for (const std::string& part : SplitCommas(t)) out.push_back(ParseInteger<std::int64_t>(part, w));
+    for (const std::string& part : SplitCommas(t))
+      out.push_back(ParseInteger<std::int64_t>(part, w));
     return out;
   }
-  static std::string Format(const std::vector<std::int64_t>& v) { return fmt::format("{}", fmt::join(v, ",")); }
+  static std::string Format(const std::vector<std::int64_t>& v) {
+    return fmt::format("{}", fmt::join(v, ","));
+  }
 };
 
 template <typename T, typename Accessor>
@@ -144,43 +149,65 @@ std::vector<PlanField> MakeFields() {
   return {
       FWBENCH_FIELD(std::string, "name", "--name", "Name of the plan (part of the run id)", name),
       FWBENCH_FIELD(std::uint64_t, "seed", "--seed", "Seed of weights, data and batch order", seed),
-      FWBENCH_FIELD(int, "trials", "--trials", "Trials (fresh processes) per configuration", trials),
-      FWBENCH_FIELD(int, "threads", "--threads", "Compute threads per trial; 0 = usable cores", threads),
+      FWBENCH_FIELD(int, "trials", "--trials", "Trials (fresh processes) per configuration",
+                    trials),
+      FWBENCH_FIELD(int, "threads", "--threads", "Compute threads per trial; 0 = usable cores",
+                    threads),
       FWBENCH_FIELD(std::string, "device", "--device", "cpu or cuda", device),
       FWBENCH_FIELD(std::vector<std::string>, "backends", "--backends",
-                    "Backends to compare, comma-separated (libtorch, or a [workers.NAME])", backends),
+                    "Backends to compare, comma-separated (libtorch, or a [workers.NAME])",
+                    backends),
       FWBENCH_FIELD(std::vector<std::string>, "tasks", "--tasks", "Tasks: train, infer", tasks),
       FWBENCH_FIELD(double, "trial_timeout_s", "--trial-timeout-s",
                     "Time limit of one trial process in seconds", trial_timeout_s),
-      FWBENCH_FIELD(std::filesystem::path, "out", "--out", "Folder that receives the run's results folder", out_dir),
+      FWBENCH_FIELD(std::filesystem::path, "out", "--out",
+                    "Folder that receives the run's results folder", out_dir),
       FWBENCH_FIELD(double, "cv_warn", "--cv-warn",
                     "Coefficient of variation above which a result is flagged noisy", cv_warn),
-      FWBENCH_FIELD(std::string, "model.arch", "--model", "resnet18, resnet34, resnet50, resnet101, resnet152", arch),
-      FWBENCH_FIELD(std::string, "model.stem", "--stem", "cifar (3x3 conv) or imagenet (7x7 conv + max-pool)", stem),
-      FWBENCH_FIELD(std::int64_t, "model.num_classes", "--num-classes", "Output classes", num_classes),
-      FWBENCH_FIELD(std::filesystem::path, "data.dir", "--data",
-                    "CIFAR-10 binary folder (data_batch_1..5.bin, test_batch.bin); empty = synthetic", data_dir),
+      FWBENCH_FIELD(std::string, "model.arch", "--model",
+                    "resnet18, resnet34, resnet50, resnet101, resnet152", arch),
+      FWBENCH_FIELD(std::string, "model.stem", "--stem",
+                    "cifar (3x3 conv) or imagenet (7x7 conv + max-pool)", stem),
+      FWBENCH_FIELD(std::int64_t, "model.num_classes", "--num-classes", "Output classes",
+                    num_classes),
+      FWBENCH_FIELD(
+          std::filesystem::path, "data.dir", "--data",
+          "CIFAR-10 binary folder (data_batch_1..5.bin, test_batch.bin); empty = synthetic",
+          data_dir),
       FWBENCH_FIELD(std::int64_t, "data.synthetic_train_per_file", "--synthetic-train-per-file",
                     "Synthetic records in each data_batch_N.bin", synthetic_train_per_file),
-      FWBENCH_FIELD(std::int64_t, "data.synthetic_test", "--synthetic-test", "Synthetic records in test_batch.bin", synthetic_test),
-      FWBENCH_FIELD(bool, "data.augment", "--augment", "Random crop (pad 4) + horizontal flip when training", augment),
-      FWBENCH_FIELD(std::int64_t, "train.batch_size", "--train-batch-size", "Training batch size", train_batch_size),
-      FWBENCH_FIELD(std::int64_t, "train.min_steps", "--train-min-steps", "Training steps at least", train_budget.min_steps),
-      FWBENCH_FIELD(std::int64_t, "train.max_steps", "--train-max-steps", "Training steps at most; 0 = no limit", train_budget.max_steps),
-      FWBENCH_FIELD(double, "train.min_seconds", "--train-min-seconds", "Seconds of training steps at least", train_budget.min_seconds),
-      FWBENCH_FIELD(double, "train.max_seconds", "--train-max-seconds", "Seconds of training steps at most", train_budget.max_seconds),
+      FWBENCH_FIELD(std::int64_t, "data.synthetic_test", "--synthetic-test",
+                    "Synthetic records in test_batch.bin", synthetic_test),
+      FWBENCH_FIELD(bool, "data.augment", "--augment",
+                    "Random crop (pad 4) + horizontal flip when training", augment),
+      FWBENCH_FIELD(std::int64_t, "train.batch_size", "--train-batch-size", "Training batch size",
+                    train_batch_size),
+      FWBENCH_FIELD(std::int64_t, "train.min_steps", "--train-min-steps", "Training steps at least",
+                    train_budget.min_steps),
+      FWBENCH_FIELD(std::int64_t, "train.max_steps", "--train-max-steps",
+                    "Training steps at most; 0 = no limit", train_budget.max_steps),
+      FWBENCH_FIELD(double, "train.min_seconds", "--train-min-seconds",
+                    "Seconds of training steps at least", train_budget.min_seconds),
+      FWBENCH_FIELD(double, "train.max_seconds", "--train-max-seconds",
+                    "Seconds of training steps at most", train_budget.max_seconds),
       FWBENCH_FIELD(std::string, "train.optimizer", "--optimizer", "sgd", optimizer.name),
       FWBENCH_FIELD(double, "train.lr", "--lr", "Learning rate", optimizer.lr),
       FWBENCH_FIELD(double, "train.momentum", "--momentum", "SGD momentum", optimizer.momentum),
-      FWBENCH_FIELD(double, "train.weight_decay", "--weight-decay", "Weight decay", optimizer.weight_decay),
+      FWBENCH_FIELD(double, "train.weight_decay", "--weight-decay", "Weight decay",
+                    optimizer.weight_decay),
       FWBENCH_FIELD(std::vector<std::int64_t>, "infer.batch_sizes", "--batch-sizes",
                     "Inference batch sizes, comma-separated", infer_batch_sizes),
-      FWBENCH_FIELD(std::int64_t, "infer.min_steps", "--infer-min-steps", "Inference steps at least", infer_budget.min_steps),
-      FWBENCH_FIELD(std::int64_t, "infer.max_steps", "--infer-max-steps", "Inference steps at most; 0 = no limit", infer_budget.max_steps),
-      FWBENCH_FIELD(double, "infer.min_seconds", "--infer-min-seconds", "Seconds of inference steps at least", infer_budget.min_seconds),
-      FWBENCH_FIELD(double, "infer.max_seconds", "--infer-max-seconds", "Seconds of inference steps at most", infer_budget.max_seconds),
+      FWBENCH_FIELD(std::int64_t, "infer.min_steps", "--infer-min-steps",
+                    "Inference steps at least", infer_budget.min_steps),
+      FWBENCH_FIELD(std::int64_t, "infer.max_steps", "--infer-max-steps",
+                    "Inference steps at most; 0 = no limit", infer_budget.max_steps),
+      FWBENCH_FIELD(double, "infer.min_seconds", "--infer-min-seconds",
+                    "Seconds of inference steps at least", infer_budget.min_seconds),
+      FWBENCH_FIELD(double, "infer.max_seconds", "--infer-max-seconds",
+                    "Seconds of inference steps at most", infer_budget.max_seconds),
       FWBENCH_FIELD(std::int64_t, "infer.parity_batch", "--parity-batch",
-                    "Test images whose logits each inference trial writes for the parity check", parity_batch),
+                    "Test images whose logits each inference trial writes for the parity check",
+                    parity_batch),
   };
 }
 
@@ -193,7 +220,8 @@ const PlanField* FindField(const std::string& key) {
   return nullptr;
 }
 
-std::string Where(const std::filesystem::path& path, const toml::node& node, const std::string& key) {
+std::string Where(const std::filesystem::path& path, const toml::node& node,
+                  const std::string& key) {
   return fmt::format("{}:{}: {}", path.string(), node.source().begin.line, key);
 }
 
@@ -201,8 +229,9 @@ std::string Where(const std::filesystem::path& path, const toml::node& node, con
 // `trials = "3"` is reported as a type error.
 std::string TomlToText(const toml::node& node, const PlanField& field, const std::string& where) {
   const auto wrong = [&]() -> std::string {
-    throw UsageError(fmt::format("{}: expected {} ({}), got a TOML {}", where, field.type,
-                                 field.help, toml::impl::node_type_friendly_names[static_cast<int>(node.type())]));
+    throw UsageError(
+        fmt::format("{}: expected {} ({}), got a TOML {}", where, field.type, field.help,
+                    toml::impl::node_type_friendly_names[static_cast<int>(node.type())]));
   };
   if (field.type == "string") {
     if (!node.is_string()) wrong();
@@ -234,11 +263,12 @@ std::string TomlToText(const toml::node& node, const PlanField& field, const std
 
 void ApplyWorkers(Plan& plan, const toml::table& workers, const std::filesystem::path& path) {
   for (const auto& [name, node] : workers) {
-    const std::string where = fmt::format("{}:{}: workers.{}", path.string(),
-                                          node.source().begin.line, name.str());
+    const std::string where =
+        fmt::format("{}:{}: workers.{}", path.string(), node.source().begin.line, name.str());
     const toml::table* table = node.as_table();
     if (table == nullptr) {
-      throw UsageError(fmt::format("{}: expected a table with command = [\"prog\", \"{{spec}}\"]", where));
+      throw UsageError(
+          fmt::format("{}: expected a table with command = [\"prog\", \"{{spec}}\"]", where));
     }
     WorkerCommand worker;
     for (const auto& [key, value] : *table) {
@@ -271,7 +301,8 @@ void ApplyWorkers(Plan& plan, const toml::table& workers, const std::filesystem:
 void ApplyTable(Plan& plan, const toml::table& table, const std::string& prefix,
                 const std::filesystem::path& path) {
   for (const auto& [name, node] : table) {
-    const std::string key = prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
+    const std::string key =
+        prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
     if (key == "workers") {
       if (!node.is_table()) {
         throw UsageError(fmt::format("{}: expected [workers.NAME] tables", Where(path, node, key)));
@@ -298,12 +329,13 @@ void ApplyTable(Plan& plan, const toml::table& table, const std::string& prefix,
     for (const PlanField& f : PlanFields()) {
       const auto dot = f.key.rfind('.');
       const std::string section = dot == std::string::npos ? "" : f.key.substr(0, dot);
-      if (section == prefix) known.push_back(dot == std::string::npos ? f.key : f.key.substr(dot + 1));
+      if (section == prefix)
+        known.push_back(dot == std::string::npos ? f.key : f.key.substr(dot + 1));
     }
-    throw UsageError(fmt::format("{}: unknown plan key; known keys{}: {} (see examples/default.toml)",
-                                 Where(path, node, key),
-                                 prefix.empty() ? "" : fmt::format(" in [{}]", prefix),
-                                 fmt::join(known, ", ")));
+    throw UsageError(
+        fmt::format("{}: unknown plan key; known keys{}: {} (see examples/default.toml)",
+                    Where(path, node, key), prefix.empty() ? "" : fmt::format(" in [{}]", prefix),
+                    fmt::join(known, ", ")));
   }
 }
 
@@ -326,8 +358,8 @@ const std::vector<PlanField>& PlanFields() {
 void ApplyPlanFile(Plan& plan, const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    throw UsageError(fmt::format("{}: plan file not found (give a TOML plan, e.g. examples/default.toml)",
-                                 path.string()));
+    throw UsageError(fmt::format(
+        "{}: plan file not found (give a TOML plan, e.g. examples/default.toml)", path.string()));
   }
   toml::table table;
   try {
@@ -357,27 +389,35 @@ void ValidatePlan(const Plan& p) {
   };
   if (p.trials < 1) fail("trials", "must be at least 1");
   if (p.threads < 0) fail("threads", "must be 0 (all usable cores) or a positive count");
-  if (p.device != "cpu" && p.device != "cuda") fail("device", fmt::format("must be cpu or cuda, not '{}'", p.device));
+  if (p.device != "cpu" && p.device != "cuda")
+    fail("device", fmt::format("must be cpu or cuda, not '{}'", p.device));
   if (p.backends.empty()) fail("backends", "names no backend (e.g. --backends libtorch)");
   if (p.tasks.empty()) fail("tasks", "names no task (train, infer)");
   for (const std::string& t : p.tasks) {
-    if (t != "train" && t != "infer") fail("tasks", fmt::format("unknown task '{}' (expected train or infer)", t));
+    if (t != "train" && t != "infer")
+      fail("tasks", fmt::format("unknown task '{}' (expected train or infer)", t));
   }
   if (p.trial_timeout_s <= 0) fail("trial_timeout_s", "must be positive");
-  if (p.num_classes < 2 || p.num_classes > 256) fail("model.num_classes", "must be between 2 and 256");
-  if (p.synthetic_train_per_file < 1 || p.synthetic_test < 1) fail("data.synthetic_*", "must be at least 1");
+  if (p.num_classes < 2 || p.num_classes > 256)
+    fail("model.num_classes", "must be between 2 and 256");
+  if (p.synthetic_train_per_file < 1 || p.synthetic_test < 1)
+    fail("data.synthetic_*", "must be at least 1");
   if (p.train_batch_size < 1) fail("train.batch_size", "must be at least 1");
   if (p.infer_batch_sizes.empty()) fail("infer.batch_sizes", "names no batch size");
   for (std::int64_t b : p.infer_batch_sizes) {
     if (b < 1) fail("infer.batch_sizes", "must all be at least 1");
   }
   if (p.parity_batch < 0) fail("infer.parity_batch", "must not be negative");
-  if (p.optimizer.name != "sgd") fail("train.optimizer", fmt::format("unknown optimizer '{}' (expected sgd)", p.optimizer.name));
-  for (const auto& [section, b] : {std::pair{"train", p.train_budget}, std::pair{"infer", p.infer_budget}}) {
+  if (p.optimizer.name != "sgd")
+    fail("train.optimizer", fmt::format("unknown optimizer '{}' (expected sgd)", p.optimizer.name));
+  for (const auto& [section, b] :
+       {std::pair{"train", p.train_budget}, std::pair{"infer", p.infer_budget}}) {
     if (b.min_steps < 1) fail(fmt::format("{}.min_steps", section), "must be at least 1");
-    if (b.max_steps != 0 && b.max_steps < b.min_steps) fail(fmt::format("{}.max_steps", section), "must be 0 or >= min_steps");
+    if (b.max_steps != 0 && b.max_steps < b.min_steps)
+      fail(fmt::format("{}.max_steps", section), "must be 0 or >= min_steps");
     if (b.max_seconds <= 0 || b.min_seconds < 0 || b.min_seconds > b.max_seconds) {
-      fail(fmt::format("{}.min_seconds/max_seconds", section), "need 0 <= min_seconds <= max_seconds, max_seconds > 0");
+      fail(fmt::format("{}.min_seconds/max_seconds", section),
+           "need 0 <= min_seconds <= max_seconds, max_seconds > 0");
     }
   }
 }
@@ -386,7 +426,8 @@ nlohmann::json ToJson(const Plan& plan) {
   nlohmann::json j = nlohmann::json::object();
   for (const PlanField& f : PlanFields()) j[f.key] = f.to_text(plan);
   nlohmann::json workers = nlohmann::json::object();
-  for (const auto& [name, w] : plan.workers) workers[name] = {{"command", w.command}, {"mode", w.mode}};
+  for (const auto& [name, w] : plan.workers)
+    workers[name] = {{"command", w.command}, {"mode", w.mode}};
   j["workers"] = workers;
   return j;
 }

@@ -44,11 +44,13 @@ struct Plan {
   bool augment = true;
 
   std::int64_t train_batch_size = 32;
-  TrialBudget train_budget{.min_steps = 30, .max_steps = 0, .min_seconds = 3.0, .max_seconds = 60.0};
+  TrialBudget train_budget{
+      .min_steps = 30, .max_steps = 0, .min_seconds = 3.0, .max_seconds = 60.0};
   OptimizerSpec optimizer;
 
   std::vector<std::int64_t> infer_batch_sizes = {1, 8, 32};
-  TrialBudget infer_budget{.min_steps = 30, .max_steps = 0, .min_seconds = 2.0, .max_seconds = 60.0};
+  TrialBudget infer_budget{
+      .min_steps = 30, .max_steps = 0, .min_seconds = 2.0, .max_seconds = 60.0};
   std::int64_t parity_batch = 8;
 
   std::map<std::string, WorkerCommand> workers;

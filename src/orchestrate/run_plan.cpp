@@ -73,11 +73,12 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
           backend, fmt::join(KnownBackends(plan), ", "), backend));
     }
     for (const std::string& task : plan.tasks) {
-      std::vector<std::int64_t> sizes =
-          task == "train" ? std::vector<std::int64_t>{plan.train_batch_size} : plan.infer_batch_sizes;
+      std::vector<std::int64_t> sizes = task == "train"
+                                            ? std::vector<std::int64_t>{plan.train_batch_size}
+                                            : plan.infer_batch_sizes;
       for (std::int64_t b : sizes) {
-        configs.push_back({fmt::format("{}/{}/{}/b{}", backend, mode, task, b), backend, mode, task,
-                           b, command});
+        configs.push_back(
+            {fmt::format("{}/{}/{}/b{}", backend, mode, task, b), backend, mode, task, b, command});
       }
     }
   }
@@ -88,8 +89,8 @@ std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const s
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) {
-    throw UsageError(fmt::format("--out {}: cannot create the results folder: {}",
-                                 out_dir.string(), ec.message()));
+    throw UsageError(fmt::format("--out {}: cannot create the results folder: {}", out_dir.string(),
+                                 ec.message()));
   }
   const std::string base = UtcStamp("%Y%m%d-%H%M%S") + "-" + Slug(name);
   for (int n = 0; n < 1000; ++n) {
@@ -115,8 +116,11 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       {"configurations", nlohmann::json::array()},
   };
   for (const Configuration& c : configs) {
-    manifest["configurations"].push_back({{"id", c.id}, {"backend", c.backend}, {"mode", c.mode},
-                                          {"task", c.task}, {"batch_size", c.batch_size},
+    manifest["configurations"].push_back({{"id", c.id},
+                                          {"backend", c.backend},
+                                          {"mode", c.mode},
+                                          {"task", c.task},
+                                          {"batch_size", c.batch_size},
                                           {"command", c.command}});
   }
   WriteText(run_dir / "manifest.json", manifest.dump(2) + "\n");
@@ -212,7 +216,8 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       progress.flush();
     }
   }
-  if (g_stop.load()) fmt::print(progress, "stopped: the run was interrupted; results so far are kept\n");
+  if (g_stop.load())
+    fmt::print(progress, "stopped: the run was interrupted; results so far are kept\n");
   return totals;
 }
 

@@ -90,19 +90,34 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
     j["backend"] = c["backend"];
     j["mode"] = c["mode"];
     if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
-    for (const auto& w : j["warnings"]) warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));
+    for (const auto& w : j["warnings"])
+      warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));
     configs.push_back(std::move(j));
   }
+  int fewest_ok = -1;
+  for (const nlohmann::json& c : configs) {
+    const int ok = c["trials_ok"].get<int>();
+    if (fewest_ok < 0 || ok < fewest_ok) fewest_ok = ok;
+  }
+  if (fewest_ok > 0 && fewest_ok < 5) {
+    warnings.push_back(fmt::format(
+        "{} successful trials per configuration: a 95% CI across so few processes is coarse (with 3 "
+        "it is [min, max], which covers the true median about 75% of the time; "
+        "docs/statistics.md); use --trials 5 or more before deciding on small differences",
+        fewest_ok));
+  }
   if (skipped > 0) {
-    warnings.push_back(fmt::format("{} torn or unreadable lines in trials.jsonl/events.jsonl were skipped "
-                                   "(the run was probably interrupted)",
-                                   skipped));
+    warnings.push_back(
+        fmt::format("{} torn or unreadable lines in trials.jsonl/events.jsonl were skipped "
+                    "(the run was probably interrupted)",
+                    skipped));
   }
   const int expected = static_cast<int>(manifest["configurations"].size()) *
                        std::stoi(manifest["plan"].value("trials", "1"));
   const bool complete = static_cast<int>(records.size()) == expected;
   if (!complete) {
-    warnings.push_back(fmt::format("the run is incomplete: {} of {} trials recorded", records.size(), expected));
+    warnings.push_back(
+        fmt::format("the run is incomplete: {} of {} trials recorded", records.size(), expected));
   }
 
   return {
@@ -112,9 +127,10 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
       {"analysed_utc", UtcNow()},
       {"complete", complete},
       {"plan", manifest["plan"]},
-      {"inputs", {{"data_dir", manifest.value("data_dir", "")},
-                  {"weights", manifest.value("weights", "")},
-                  {"threads", manifest.value("threads", 0)}}},
+      {"inputs",
+       {{"data_dir", manifest.value("data_dir", "")},
+        {"weights", manifest.value("weights", "")},
+        {"threads", manifest.value("threads", 0)}}},
       {"env", env},
       {"configurations", configs},
       {"trials", trials},
@@ -122,7 +138,8 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
   };
 }
 
-std::filesystem::path WriteResults(const std::filesystem::path& run_dir, const nlohmann::json& results) {
+std::filesystem::path WriteResults(const std::filesystem::path& run_dir,
+                                   const nlohmann::json& results) {
   const std::filesystem::path path = run_dir / "results.json";
   const std::filesystem::path tmp = run_dir / "results.json.tmp";
   {

@@ -15,6 +15,7 @@ inline constexpr int kResultsSchemaVersion = 1;
 nlohmann::json BuildResults(const std::filesystem::path& run_dir);
 
 // Writes results.json atomically (temp file + rename) and returns its path.
-std::filesystem::path WriteResults(const std::filesystem::path& run_dir, const nlohmann::json& results);
+std::filesystem::path WriteResults(const std::filesystem::path& run_dir,
+                                   const nlohmann::json& results);
 
 }  // namespace fwbench

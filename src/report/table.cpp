@@ -48,7 +48,8 @@ std::string Render(const std::vector<Row>& rows) {
   for (std::size_t ri = 0; ri < rows.size(); ++ri) {
     for (std::size_t i = 0; i < rows[ri].size(); ++i) {
       out += rows[ri][i];
-      if (i + 1 < rows[ri].size()) out += std::string(widths[i] - DisplayWidth(rows[ri][i]) + 2, ' ');
+      if (i + 1 < rows[ri].size())
+        out += std::string(widths[i] - DisplayWidth(rows[ri][i]) + 2, ' ');
     }
     out += '\n';
     if (ri == 0) {
@@ -69,24 +70,28 @@ std::string FormatTable(const nlohmann::json& results) {
                                     ? results["env"]["cpu"].value("model", "unknown CPU")
                                     : std::string("unknown CPU"));
   std::vector<Row> train = {{"training", "ok/n", "TTFB s [95% CI]", "steps/s [95% CI]", "samples/s",
-                             "warm-up steps", "warm-up cost s", "loss first→last", "peak RSS MiB", "CPU s"}};
-  std::vector<Row> infer = {{"inference", "ok/n", "TTFB s [95% CI]", "p50 ms [95% CI]", "p90 ms", "p99 ms",
-                             "samples/s [95% CI]", "warm-up steps", "peak RSS MiB"}};
+                             "warm-up steps", "warm-up cost s", "loss first→last", "peak RSS MiB",
+                             "CPU s"}};
+  std::vector<Row> infer = {{"inference", "ok/n", "TTFB s [95% CI]", "p50 ms [95% CI]", "p90 ms",
+                             "p99 ms", "samples/s [95% CI]", "warm-up steps", "peak RSS MiB"}};
   for (const nlohmann::json& c : results["configurations"]) {
     const nlohmann::json& m = c["metrics"];
     const std::string okn = fmt::format("{}/{}", c["trials_ok"].get<int>(),
                                         c["trials_ok"].get<int>() + c["trials_failed"].get<int>());
     if (c["task"] == "train") {
-      const std::string loss = m.contains("loss_first")
-                                   ? fmt::format("{}→{}", Num(m["loss_first"]["median"].get<double>()),
-                                                 Num(m["loss_last"]["median"].get<double>()))
-                                   : "-";
-      train.push_back({c["config"].get<std::string>(), okn, WithCi(m, "ttfb_s"), WithCi(m, "steps_per_s"),
-                       Plain(m, "samples_per_s"), Plain(m, "warmup_steps"), Plain(m, "warmup_cost_s"), loss,
+      const std::string loss =
+          m.contains("loss_first")
+              ? fmt::format("{}→{}", Num(m["loss_first"]["median"].get<double>()),
+                            Num(m["loss_last"]["median"].get<double>()))
+              : "-";
+      train.push_back({c["config"].get<std::string>(), okn, WithCi(m, "ttfb_s"),
+                       WithCi(m, "steps_per_s"), Plain(m, "samples_per_s"),
+                       Plain(m, "warmup_steps"), Plain(m, "warmup_cost_s"), loss,
                        Plain(m, "peak_rss_mb"), Plain(m, "cpu_s")});
     } else {
-      infer.push_back({c["config"].get<std::string>(), okn, WithCi(m, "ttfb_s"), WithCi(m, "latency_p50_ms"),
-                       Plain(m, "latency_p90_ms"), Plain(m, "latency_p99_ms"), WithCi(m, "samples_per_s"),
+      infer.push_back({c["config"].get<std::string>(), okn, WithCi(m, "ttfb_s"),
+                       WithCi(m, "latency_p50_ms"), Plain(m, "latency_p90_ms"),
+                       Plain(m, "latency_p99_ms"), WithCi(m, "samples_per_s"),
                        Plain(m, "warmup_steps"), Plain(m, "peak_rss_mb")});
     }
   }
@@ -94,8 +99,8 @@ std::string FormatTable(const nlohmann::json& results) {
   if (infer.size() > 1) out += Render(infer) + "\n";
 
   // Time to first batch, phase by phase, for the first configuration of each task.
-  std::vector<Row> phases = {{"TTFB phases (median s)", "exec", "init", "build", "load_weights", "data",
-                              "first_step", "other"}};
+  std::vector<Row> phases = {{"TTFB phases (median s)", "exec", "init", "build", "load_weights",
+                              "data", "first_step", "other"}};
   for (const nlohmann::json& c : results["configurations"]) {
     const nlohmann::json& m = c["metrics"];
     if (!m.contains("ttfb_s")) continue;
@@ -119,7 +124,8 @@ std::string FormatTable(const nlohmann::json& results) {
     for (const std::string& f : failed) out += f + "\n";
     out += "\n";
   }
-  for (const nlohmann::json& w : results["warnings"]) out += fmt::format("warning: {}\n", w.get<std::string>());
+  for (const nlohmann::json& w : results["warnings"])
+    out += fmt::format("warning: {}\n", w.get<std::string>());
   return out;
 }
 

@@ -45,8 +45,8 @@ double MedianCoverage(std::uint64_t seed, std::size_t n, int replications,
 
 TEST(Coverage, BootstrapMedianNormal) {
   std::normal_distribution<double> normal(10.0, 2.0);
-  const double coverage =
-      MedianCoverage(101, 30, kReplications, [&](std::mt19937_64& g) { return normal(g); }, 10.0);
+  const double coverage = MedianCoverage(
+      101, 30, kReplications, [&](std::mt19937_64& g) { return normal(g); }, 10.0);
   EXPECT_GE(coverage, 0.90);
   EXPECT_LE(coverage, 0.99);
 }
@@ -66,8 +66,8 @@ TEST(Coverage, ThreeSampleCoverageIsOnly75Percent) {
   // contains the true median with probability 1 - 2 * (1/2)^3 = 0.75 for any continuous law.
   std::normal_distribution<double> normal(0.0, 1.0);
   // 200 resamples suffice: x(1) and x(3) each take about 26% of the resampled medians.
-  const double coverage =
-      MedianCoverage(303, 3, 2000, [&](std::mt19937_64& g) { return normal(g); }, 0.0, 200);
+  const double coverage = MedianCoverage(
+      303, 3, 2000, [&](std::mt19937_64& g) { return normal(g); }, 0.0, 200);
   // 2000 replications: sd of the fraction is 0.01.
   EXPECT_NEAR(coverage, 0.75, 0.04);
 }
@@ -82,8 +82,8 @@ TEST(Coverage, RatioOfMedians) {
   for (int r = 0; r < kReplications; ++r) {
     const std::vector<double> a = Draw(a_law, rng, 20);
     const std::vector<double> b = Draw(b_law, rng, 25);
-    hits += Contains(
-        BootstrapRatioOfMedians(a, b, 0.95, kResamples, static_cast<std::uint64_t>(r)), truth);
+    hits += Contains(BootstrapRatioOfMedians(a, b, 0.95, kResamples, static_cast<std::uint64_t>(r)),
+                     truth);
   }
   const double coverage = hits / static_cast<double>(kReplications);
   EXPECT_GE(coverage, 0.90);
@@ -186,9 +186,8 @@ TEST(HierarchicalBootstrap, RejectsBadArguments) {
   EXPECT_THROW(HierarchicalBootstrap({}, MedianOf), std::invalid_argument);
   EXPECT_THROW(HierarchicalBootstrap({{1.0}, {}}, MedianOf), std::invalid_argument);
   EXPECT_THROW(HierarchicalBootstrap({{1.0}}, nullptr), std::invalid_argument);
-  EXPECT_THROW(
-      HierarchicalBootstrap({{1.0}}, [](const std::vector<double>&) { return NAN; }),
-      std::invalid_argument);
+  EXPECT_THROW(HierarchicalBootstrap({{1.0}}, [](const std::vector<double>&) { return NAN; }),
+               std::invalid_argument);
 }
 
 }  // namespace

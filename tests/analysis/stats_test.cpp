@@ -15,9 +15,9 @@ namespace {
 // h = (n - 1) * p / 100, result = x[floor(h)] + frac(h) * (x[floor(h) + 1] - x[floor(h)]).
 
 TEST(Percentile, MatchesNumpyType7) {
-  EXPECT_DOUBLE_EQ(Percentile({1, 2, 3, 4}, 90), 3.7);    // h = 2.7
-  EXPECT_DOUBLE_EQ(Percentile({1, 2, 3, 4}, 25), 1.75);   // h = 0.75
-  EXPECT_DOUBLE_EQ(Percentile({4, 3, 2, 1}, 25), 1.75);   // order of input is irrelevant
+  EXPECT_DOUBLE_EQ(Percentile({1, 2, 3, 4}, 90), 3.7);           // h = 2.7
+  EXPECT_DOUBLE_EQ(Percentile({1, 2, 3, 4}, 25), 1.75);          // h = 0.75
+  EXPECT_DOUBLE_EQ(Percentile({4, 3, 2, 1}, 25), 1.75);          // order of input is irrelevant
   EXPECT_DOUBLE_EQ(Percentile({15, 20, 35, 40, 50}, 40), 29.0);  // h = 1.6
   EXPECT_DOUBLE_EQ(Percentile({50, 15, 40, 20, 35}, 5), 16.0);   // h = 0.2
   EXPECT_DOUBLE_EQ(Percentile({1, 2, 3, 4}, 0), 1.0);
@@ -27,9 +27,9 @@ TEST(Percentile, MatchesNumpyType7) {
 
 TEST(Percentile, Ties) {
   const std::vector<double> v = {2, 1, 2, 3, 2};  // sorted: 1 2 2 2 3
-  EXPECT_DOUBLE_EQ(Percentile(v, 75), 2.0);        // h = 3
-  EXPECT_DOUBLE_EQ(Percentile(v, 90), 2.6);        // h = 3.6
-  EXPECT_DOUBLE_EQ(Percentile(v, 10), 1.4);        // h = 0.4
+  EXPECT_DOUBLE_EQ(Percentile(v, 75), 2.0);       // h = 3
+  EXPECT_DOUBLE_EQ(Percentile(v, 90), 2.6);       // h = 3.6
+  EXPECT_DOUBLE_EQ(Percentile(v, 10), 1.4);       // h = 0.4
 }
 
 TEST(Percentile, RejectsBadArguments) {

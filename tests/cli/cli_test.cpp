@@ -2,6 +2,8 @@
 // command end to end on fake workers.
 #include <gtest/gtest.h>
 
+#include "run_fwbench.h"
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -9,21 +11,8 @@
 
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string text;  // stdout + stderr
-};
-
-Output RunFwbench(const std::string& args) {
-  const std::string cmd = std::string(FWBENCH_BINARY) + " " + args + " 2>&1";
-  Output out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) out.text += buf.data();
-  const int status = pclose(pipe);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
+using fwbench::testing::Output;
+using fwbench::testing::RunFwbench;
 
 TEST(Cli, HelpOnEveryCommand) {
   for (const char* sub : {"", "run", "trial", "report", "doctor", "plan"}) {
@@ -53,7 +42,8 @@ TEST(Cli, UnknownModelIsAUsageError) {
 }
 
 TEST(Cli, MissingDataDirIsAUsageError) {
-  const Output out = RunFwbench("run --quick --data /nonexistent/cifar --out /tmp/fwbench_cli_test");
+  const Output out =
+      RunFwbench("run --quick --data /nonexistent/cifar --out /tmp/fwbench_cli_test");
   EXPECT_EQ(out.code, 2) << out.text;
   EXPECT_NE(out.text.find("/nonexistent/cifar"), std::string::npos) << out.text;
 }
@@ -63,7 +53,8 @@ TEST(Cli, MalformedPlanIsAUsageError) {
   std::ofstream(path) << "[model]\narch = 50\n";
   const Output out = RunFwbench("run " + path);
   EXPECT_EQ(out.code, 2) << out.text;
-  EXPECT_NE(out.text.find("fwbench_cli_test_bad.toml:2: model.arch"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("fwbench_cli_test_bad.toml:2: model.arch"), std::string::npos)
+      << out.text;
 }
 
 TEST(Cli, TrialWithMissingSpecIsAUsageError) {

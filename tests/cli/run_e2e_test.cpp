@@ -1,11 +1,13 @@
 // End-to-end runs of the fwbench binary: real LibTorch trials on tiny plans, fault handling
 // through the CLI, and an orchestrator killed mid-run.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "run_fwbench.h"
 
 #include <array>
 #include <fstream>
@@ -20,21 +22,8 @@
 namespace fwbench {
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string text;
-};
-
-Output Fwbench(const std::string& args) {
-  const std::string cmd = std::string(FWBENCH_BINARY) + " " + args + " 2>&1";
-  Output out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) out.text += buf.data();
-  const int status = pclose(pipe);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
+using fwbench::testing::Output;
+const auto& Fwbench = fwbench::testing::RunFwbench;
 
 std::vector<nlohmann::json> ReadLines(const std::filesystem::path& path) {
   std::vector<nlohmann::json> out;
@@ -82,7 +71,8 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
   }
   // Provenance travels with the results.
   EXPECT_TRUE(results["env"]["libtorch"]["version"].is_string());
-  EXPECT_TRUE(results["env"]["cpu"]["model"].is_string() || results["env"]["cpu"]["model"].is_null());
+  EXPECT_TRUE(results["env"]["cpu"]["model"].is_string() ||
+              results["env"]["cpu"]["model"].is_null());
   // Inference trials wrote the parity logits they announced.
   int outputs = 0;
   for (const auto& e : ReadLines(run_dir / "events.jsonl")) {
@@ -99,8 +89,10 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
 // trial stopped right after its first step, measured from outside the process.
 TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
   const auto out = FreshDir("ttfb");
-  const Output r = Fwbench("run --quick --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps 1 "
-                           "--infer-max-steps 1 --parity-batch 0 --out " + out.string());
+  const Output r = Fwbench(
+      "run --quick --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps 1 "
+      "--infer-max-steps 1 --parity-batch 0 --out " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   const auto run_dir = RunDir(out);
   const auto record = ReadLines(run_dir / "trials.jsonl").at(0);
@@ -113,10 +105,11 @@ TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
     options.argv = {FWBENCH_BINARY, "trial", spec.string()};
     options.stderr_path = out / "stderr.log";
     options.timeout_s = 120;
-    const ProcessResult p = RunProcess(options, [&](std::string_view l) { return monitor.OnLine(l); });
+    const ProcessResult p =
+        RunProcess(options, [&](std::string_view l) { return monitor.OnLine(l); });
     ASSERT_EQ(p.exit_code, 0);
     ASSERT_EQ(monitor.steps(), 1);
-    nlohmann::json rec = {{"trial", "ttfb"}, {"status", "ok"}, {"spawn_ns", p.spawn_ns},
+    nlohmann::json rec = {{"trial", "ttfb"},      {"status", "ok"},  {"spawn_ns", p.spawn_ns},
                           {"exit_ns", p.exit_ns}, {"task", "infer"}, {"batch_size", 8}};
     const TrialMetrics m = ComputeTrialMetrics(rec, monitor.events());
     const double outside_s = static_cast<double>(p.exit_ns - p.spawn_ns) * 1e-9;
@@ -138,7 +131,8 @@ TEST(RunE2E, TrainingOnSyntheticDataLowersTheLoss) {
   const Output r = Fwbench(
       "run --trials 1 --tasks train --stem imagenet --train-batch-size 32 --train-min-steps 200 "
       "--train-max-steps 200 --train-max-seconds 600 --lr 0.02 --synthetic-train-per-file 1000 "
-      "--out " + out.string());
+      "--out " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   std::vector<double> losses;
   for (const auto& e : ReadLines(RunDir(out) / "events.jsonl")) {
@@ -157,10 +151,14 @@ TEST(RunE2E, TrainingOnSyntheticDataLowersTheLoss) {
 TEST(RunE2E, FaultyWorkersAreRecordedAndTheRunCompletes) {
   const auto out = FreshDir("faults");
   const std::string w = FAKE_WORKER;
-  const Output r = Fwbench("run --quick --trials 1 --tasks infer --batch-sizes 1 --trial-timeout-s 3 "
-                           "--backends killed,hangs,garbage,good --worker 'killed=" + w + " kill {spec}' "
-                           "--worker 'hangs=" + w + " hang {spec}' --worker 'garbage=" + w +
-                           " garbage {spec}' --worker 'good=" + w + " ok {spec}' --out " + out.string());
+  const Output r = Fwbench(
+      "run --quick --trials 1 --tasks infer --batch-sizes 1 --trial-timeout-s 3 "
+      "--backends killed,hangs,garbage,good --worker 'killed=" +
+      w +
+      " kill {spec}' "
+      "--worker 'hangs=" +
+      w + " hang {spec}' --worker 'garbage=" + w + " garbage {spec}' --worker 'good=" + w +
+      " ok {spec}' --out " + out.string());
   EXPECT_EQ(r.code, 1) << r.text;
   const auto trials = ReadLines(RunDir(out) / "trials.jsonl");
   ASSERT_EQ(trials.size(), 4u) << r.text;

@@ -19,13 +19,17 @@ json Clean() {
   json env = json::object();
   for (const std::string& name : ThreadEnvVarNames()) env[name] = nullptr;
   return {
-      {"cpu", {{"logical_cores", 8}, {"usable_cores", 8}, {"cgroup_cpu_limit", nullptr},
-               {"governor", "performance"}}},
+      {"cpu",
+       {{"logical_cores", 8},
+        {"usable_cores", 8},
+        {"cgroup_cpu_limit", nullptr},
+        {"governor", "performance"}}},
       {"memory", {{"total_bytes", 32 * kGiB}, {"available_bytes", 16 * kGiB}}},
       {"load", {{"loadavg_1m", 0.2}, {"loadavg_5m", 0.3}, {"loadavg_15m", 0.1}}},
       {"env", env},
-      {"blas", {{"detected", "openblas-pthread"},
-                {"libraries", {"/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"}}}},
+      {"blas",
+       {{"detected", "openblas-pthread"},
+        {"libraries", {"/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"}}}},
   };
 }
 

@@ -168,7 +168,8 @@ TEST(ParseLoadavg, ParsesAllFields) {
 }
 
 TEST(ParseOsReleaseField, QuotedAndUnquoted) {
-  const char* text = "NAME=\"Debian GNU/Linux\"\nVERSION_ID=12\nPRETTY_NAME=\"Debian 12 (bookworm)\"\n";
+  const char* text =
+      "NAME=\"Debian GNU/Linux\"\nVERSION_ID=12\nPRETTY_NAME=\"Debian 12 (bookworm)\"\n";
   EXPECT_EQ(ParseOsReleaseField(text, "PRETTY_NAME"), "Debian 12 (bookworm)");
   EXPECT_EQ(ParseOsReleaseField(text, "VERSION_ID"), "12");
   EXPECT_FALSE(ParseOsReleaseField(text, "ID").has_value());
@@ -243,9 +244,10 @@ TEST(DetectBlas, UnknownWhenNoneOrUnsupported) {
 }
 
 TEST(DetectBlas, ReferenceWinsWhenMixed) {
-  EXPECT_EQ(DetectBlas({Fake("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0"),
-                        Fake("/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so")}),
-            "reference");
+  EXPECT_EQ(
+      DetectBlas({Fake("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0"),
+                  Fake("/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so")}),
+      "reference");
   EXPECT_EQ(DetectBlas({Fake("/a/libscipy_openblas64_-x.so"), Fake("/b/libopenblasp-r0.3.so")}),
             "openblas-pthread");
 }
@@ -283,7 +285,8 @@ TEST(DetectBlas, ResolvesDebianAlternativesSymlinks) {
 
   // libblas.so.3 -> alternatives/libblas.so.3 -> openblas-pthread/libblas.so.3: by its own
   // name it would look like the reference BLAS; resolved it is OpenBLAS.
-  fs::create_symlink(root / "openblas-pthread" / "libblas.so.3", root / "alternatives" / "libblas.so.3");
+  fs::create_symlink(root / "openblas-pthread" / "libblas.so.3",
+                     root / "alternatives" / "libblas.so.3");
   fs::create_symlink(root / "alternatives" / "libblas.so.3", root / "libblas.so.3");
   EXPECT_EQ(DetectBlas({(root / "libblas.so.3").string()}), "openblas-pthread");
 
@@ -296,8 +299,8 @@ TEST(DetectBlas, ResolvesDebianAlternativesSymlinks) {
 
 TEST(BlasLibraries, KeepsOnlyBlasAndLapack) {
   const std::vector<std::string> libs = {
-      "/lib/libc.so.6", "/x/openblas-pthread/libblas.so.3", "/x/openblas-pthread/liblapack.so.3",
-      "/lib/libgomp.so.1", "/opt/mkl/libmkl_rt.so.2", "/x/libopenblas.so.0"};
+      "/lib/libc.so.6",    "/x/openblas-pthread/libblas.so.3", "/x/openblas-pthread/liblapack.so.3",
+      "/lib/libgomp.so.1", "/opt/mkl/libmkl_rt.so.2",          "/x/libopenblas.so.0"};
   EXPECT_EQ(BlasLibraries(libs),
             std::vector<std::string>({"/x/openblas-pthread/libblas.so.3",
                                       "/x/openblas-pthread/liblapack.so.3",

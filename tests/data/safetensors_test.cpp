@@ -89,9 +89,8 @@ TEST_F(SafetensorsTest, RoundTripEveryDType) {
   for (std::size_t i = 0; i < dtypes.size(); ++i) {
     const std::vector<std::int64_t> shape = {2, static_cast<std::int64_t>(i + 1), 3};
     // Reverse order on purpose: the writer must sort by name.
-    tensors.insert(tensors.begin(),
-                   TensorToWrite{"t_" + std::string(DTypeName(dtypes[i])), dtypes[i], shape,
-                                 storage[i]});
+    tensors.insert(tensors.begin(), TensorToWrite{"t_" + std::string(DTypeName(dtypes[i])),
+                                                  dtypes[i], shape, storage[i]});
   }
   const auto path = dir_ / "all.safetensors";
   Write(path, tensors);
@@ -232,8 +231,9 @@ std::vector<CorruptCase> CorruptCases() {
       {"invalid JSON", "{\"a\": [1, 2", 0, std::nullopt, "not valid JSON"},
       {"trailing garbage", "{} xyz", 0, std::nullopt, "not valid JSON"},
       {"invalid UTF-8", "{\"\xff\xfe\": 1}", 0, std::nullopt, "not valid JSON"},
-      {"header is an array", "[1, 2]", 0, std::nullopt, "header is a JSON array; expected a JSON "
-                                                         "object"},
+      {"header is an array", "[1, 2]", 0, std::nullopt,
+       "header is a JSON array; expected a JSON "
+       "object"},
       {"entry not an object", R"({"a": 5})", 0, std::nullopt, "header entry 'a' is a JSON number"},
       {"missing dtype", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", 8, std::nullopt,
        "tensor 'a' has no \"dtype\""},
@@ -264,15 +264,14 @@ std::vector<CorruptCase> CorruptCases() {
       {"shape overflow",
        R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8,
        std::nullopt, "expected (overflow) bytes"},
-      {"overlap",
-       "{" + ok_a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12,
+      {"overlap", "{" + ok_a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12,
        std::nullopt, "tensor 'b' [4, 12] overlaps tensor 'a' [0, 8]"},
       {"empty tensor inside another",
        "{" + ok_a + R"(,"b":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})", 8, std::nullopt,
        "overlaps"},
       {"gap in the middle",
-       "{" + ok_a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})", 20,
-       std::nullopt, "bytes [8, 12) belong to no tensor"},
+       "{" + ok_a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})", 20, std::nullopt,
+       "bytes [8, 12) belong to no tensor"},
       {"gap at the start", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12,
        std::nullopt, "bytes [0, 4) belong to no tensor"},
       {"trailing bytes", "{" + ok_a + "}", 10, std::nullopt,
@@ -368,19 +367,19 @@ TEST(HalfTest, KnownValues) {
   EXPECT_EQ(FloatToHalf(-2.0f), 0xC000);
   EXPECT_EQ(FloatToHalf(0.0f), 0x0000);
   EXPECT_EQ(FloatToHalf(-0.0f), 0x8000);
-  EXPECT_EQ(FloatToHalf(65504.0f), 0x7BFF);          // largest half
-  EXPECT_EQ(FloatToHalf(65519.0f), 0x7BFF);          // below the halfway point
-  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);          // halfway: ties to even = inf
-  EXPECT_EQ(FloatToHalf(1e6f), 0x7C00);              // overflow
+  EXPECT_EQ(FloatToHalf(65504.0f), 0x7BFF);  // largest half
+  EXPECT_EQ(FloatToHalf(65519.0f), 0x7BFF);  // below the halfway point
+  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);  // halfway: ties to even = inf
+  EXPECT_EQ(FloatToHalf(1e6f), 0x7C00);      // overflow
   EXPECT_EQ(FloatToHalf(-1e6f), 0xFC00);
-  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -14)), 0x0400);  // smallest normal
-  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -14)), 0x0400);     // smallest normal
+  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -24)), 0x0001);     // smallest subnormal
   EXPECT_EQ(FloatToHalf(std::ldexp(1023.0f, -24)), 0x03FF);  // largest subnormal
-  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);  // tie between 0 and 2^-24 -> 0
-  EXPECT_EQ(FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);  // tie between 1 and 2 -> 2 (even)
-  EXPECT_EQ(FloatToHalf(std::ldexp(1.5f, -25)), 0x0001);  // above the tie
+  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);     // tie between 0 and 2^-24 -> 0
+  EXPECT_EQ(FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);     // tie between 1 and 2 -> 2 (even)
+  EXPECT_EQ(FloatToHalf(std::ldexp(1.5f, -25)), 0x0001);     // above the tie
   EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -26)), 0x0000);
-  EXPECT_EQ(FloatToHalf(Bits(0x00000001)), 0x0000);       // float subnormal
+  EXPECT_EQ(FloatToHalf(Bits(0x00000001)), 0x0000);          // float subnormal
   EXPECT_EQ(FloatToHalf(std::ldexp(2047.0f, -25)), 0x0400);  // rounds up into the normals
   // Rounding ties to even for normals: 1 + 2^-11 lies halfway between 1 and 1 + 2^-10.
   EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);
@@ -437,7 +436,8 @@ TEST(BFloat16Test, KnownValues) {
   EXPECT_EQ(FloatToBFloat16(std::numeric_limits<float>::max()), 0x7F80);  // rounds to inf
   EXPECT_EQ(FloatToBFloat16(std::numeric_limits<float>::infinity()), 0x7F80);
   EXPECT_EQ(FloatToBFloat16(-std::numeric_limits<float>::infinity()), 0xFF80);
-  EXPECT_TRUE(std::isnan(BFloat16ToFloat(FloatToBFloat16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_TRUE(
+      std::isnan(BFloat16ToFloat(FloatToBFloat16(std::numeric_limits<float>::quiet_NaN()))));
   // NaN whose payload is only in the low 16 bits must not turn into inf.
   EXPECT_TRUE(std::isnan(BFloat16ToFloat(FloatToBFloat16(Bits(0x7F800001)))));
   EXPECT_TRUE(std::isnan(BFloat16ToFloat(FloatToBFloat16(Bits(0xFFFFFFFF)))));

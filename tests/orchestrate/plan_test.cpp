@@ -66,22 +66,26 @@ TEST(Plan, UnknownKeyNamesFileLineAndKnownKeys) {
 
 TEST(Plan, UnknownSectionIsRejected) {
   Plan plan;
-  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("sec.toml", "[trian]\nx = 1\n")); });
+  const std::string msg =
+      UsageMessage([&] { ApplyPlanFile(plan, WritePlan("sec.toml", "[trian]\nx = 1\n")); });
   EXPECT_NE(msg.find("trian"), std::string::npos) << msg;
 }
 
 TEST(Plan, WrongTypeNamesKeyAndExpectedType) {
   Plan plan;
-  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("type.toml", "trials = \"3\"\n")); });
+  const std::string msg =
+      UsageMessage([&] { ApplyPlanFile(plan, WritePlan("type.toml", "trials = \"3\"\n")); });
   EXPECT_NE(msg.find("type.toml:1: trials"), std::string::npos) << msg;
   EXPECT_NE(msg.find("expected integer"), std::string::npos) << msg;
-  const std::string list = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("list.toml", "[infer]\nbatch_sizes = [1, \"x\"]\n")); });
+  const std::string list = UsageMessage(
+      [&] { ApplyPlanFile(plan, WritePlan("list.toml", "[infer]\nbatch_sizes = [1, \"x\"]\n")); });
   EXPECT_NE(list.find("infer.batch_sizes"), std::string::npos) << list;
 }
 
 TEST(Plan, MalformedTomlNamesLine) {
   Plan plan;
-  const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, WritePlan("bad.toml", "trials = 3\nname = \n")); });
+  const std::string msg =
+      UsageMessage([&] { ApplyPlanFile(plan, WritePlan("bad.toml", "trials = 3\nname = \n")); });
   EXPECT_NE(msg.find("bad.toml:2"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not valid TOML"), std::string::npos) << msg;
 }

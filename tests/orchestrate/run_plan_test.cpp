@@ -26,7 +26,8 @@ class RunPlanTest : public ::testing::Test {
  protected:
   void SetUp() override {
     out_ = std::filesystem::temp_directory_path() /
-           ("fwbench_run_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("fwbench_run_test_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(out_);
     plan_.trials = 2;
     plan_.tasks = {"infer"};
@@ -88,8 +89,10 @@ TEST_F(RunPlanTest, InterleavesConfigurationsAndRecordsEverything) {
   // the 3 ms warm-up steps must have been truncated away.
   EXPECT_GE(m["latency_p50_ms"]["median"].get<double>(), 0.9);
   EXPECT_LT(m["latency_p50_ms"]["median"].get<double>(), 2.9);
-  EXPECT_LE(m["latency_p50_ms"]["ci95_lo"].get<double>(), m["latency_p50_ms"]["median"].get<double>());
-  EXPECT_GE(m["latency_p50_ms"]["ci95_hi"].get<double>(), m["latency_p50_ms"]["median"].get<double>());
+  EXPECT_LE(m["latency_p50_ms"]["ci95_lo"].get<double>(),
+            m["latency_p50_ms"]["median"].get<double>());
+  EXPECT_GE(m["latency_p50_ms"]["ci95_hi"].get<double>(),
+            m["latency_p50_ms"]["median"].get<double>());
   EXPECT_GT(m["ttfb_s"]["median"].get<double>(), 0.0);
   EXPECT_GE(m["warmup_steps"]["median"].get<double>(), 5.0);
   const std::string table = FormatTable(results);
@@ -114,8 +117,10 @@ TEST_F(RunPlanTest, FaultsBecomeFailedTrialsAndTheRunGoesOn) {
   ASSERT_EQ(trials.size(), 6u);
   const auto reason = [&](std::size_t i) { return trials[i]["reason"].get<std::string>(); };
   EXPECT_EQ(trials[0]["status"], "failed");
-  EXPECT_NE(reason(0).find("killed by signal 9 (SIGKILL) after 3 steps"), std::string::npos) << reason(0);
-  EXPECT_NE(reason(0).find("killing myself"), std::string::npos) << "stderr tail in reason: " << reason(0);
+  EXPECT_NE(reason(0).find("killed by signal 9 (SIGKILL) after 3 steps"), std::string::npos)
+      << reason(0);
+  EXPECT_NE(reason(0).find("killing myself"), std::string::npos)
+      << "stderr tail in reason: " << reason(0);
   EXPECT_EQ(trials[1]["status"], "failed");
   EXPECT_TRUE(trials[1]["timed_out"].get<bool>());
   EXPECT_NE(reason(1).find("timed out after 2 s"), std::string::npos) << reason(1);
@@ -156,7 +161,8 @@ TEST_F(RunPlanTest, ReportSurvivesATornLastLine) {
   const nlohmann::json results = BuildResults(run_dir);
   EXPECT_EQ(results["configurations"][0]["trials_ok"], 1);
   bool torn_warned = false;
-  for (const auto& w : results["warnings"]) torn_warned |= w.get<std::string>().find("torn") != std::string::npos;
+  for (const auto& w : results["warnings"])
+    torn_warned |= w.get<std::string>().find("torn") != std::string::npos;
   EXPECT_TRUE(torn_warned) << results["warnings"].dump();
 }
 

@@ -36,7 +36,8 @@ TEST(TrialMonitor, RejectsProtocolViolations) {
       {{kHello, R"({"event":"step","i":0,"t0":1,"samples":1})"}, "needs \"t1\""},
       {{kHello, R"({"event":"step","i":0,"t0":1,"t1":2,"samples":1,"loss":"x"})"}, "non-numeric"},
       {{kHello, R"({"event":"teleport"})"}, "unknown event"},
-      {{kHello, R"({"event":"done","t":1,"steps":0})", R"({"event":"metric","name":"x","value":1,"unit":""})"},
+      {{kHello, R"({"event":"done","t":1,"steps":0})",
+        R"({"event":"metric","name":"x","value":1,"unit":""})"},
        "after \"done\""},
       {{R"({"event":"hello","protocol_version":9,"t_main":1,"framework":"f","framework_version":"1","backend":"b","mode":"eager","device":"cpu","threads":1})"},
        "protocol_version 9"},
@@ -62,8 +63,9 @@ TEST(ClassifyTrial, OrdersReasons) {
   ASSERT_TRUE(m.OnLine(R"({"event":"done","t":3,"steps":1})"));
   EXPECT_FALSE(ClassifyTrial(p, m, 10, "").has_value());
   p.exit_code = 3;
-  EXPECT_NE(ClassifyTrial(p, m, 10, "boom")->find("exited with code 3 after 1 steps (stderr: boom)"),
-            std::string::npos);
+  EXPECT_NE(
+      ClassifyTrial(p, m, 10, "boom")->find("exited with code 3 after 1 steps (stderr: boom)"),
+      std::string::npos);
   p.timed_out = true;
   EXPECT_NE(ClassifyTrial(p, m, 10, "")->find("timed out after 10 s"), std::string::npos);
 }

@@ -37,8 +37,8 @@ TEST(CollectLibtorchInfo, ReportsVersionBuildAndThreads) {
 TEST(CollectLibtorchInfo, DetectsTheBlasLibtorchUses) {
   const json info = CollectLibtorchInfo();
   std::cout << "blas: " << info["blas"] << "\nblas_libraries: " << info["blas_libraries"].dump(2)
-            << "\nsgemm_provider: " << info["sgemm_provider"] << " ("
-            << info["sgemm_provider_blas"] << ")\nversion: " << info["version"]
+            << "\nsgemm_provider: " << info["sgemm_provider"] << " (" << info["sgemm_provider_blas"]
+            << ")\nversion: " << info["version"]
             << ", intra-op threads: " << info["intra_op_threads"] << "\n";
   ASSERT_TRUE(info["blas"].is_string());
   // Debian's LibTorch links libblas.so.3, which on a set-up machine is OpenBLAS; "unknown"

@@ -143,7 +143,8 @@ TEST(ResNetTest, StemsDiffer) {
   auto trunk = [](ResNet& net, const torch::Tensor& x, bool pool) {
     auto y = torch::relu(net->bn1(net->conv1(x)));
     if (pool) y = torch::max_pool2d(y, 3, 2, 1);
-    return net->layer4->forward(net->layer3->forward(net->layer2->forward(net->layer1->forward(y))));
+    return net->layer4->forward(
+        net->layer3->forward(net->layer2->forward(net->layer1->forward(y))));
   };
   EXPECT_EQ(trunk(imagenet, torch::randn({1, 3, 64, 64}), true).sizes(),
             (c10::IntArrayRef{1, 512, 2, 2}));

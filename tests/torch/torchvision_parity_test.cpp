@@ -6,15 +6,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "data/safetensors.h"
 #include "models/resnet.h"
@@ -37,8 +37,8 @@ constexpr double kTolerance = 1e-4;
 // One folder per test process (ctest runs each test in its own process, maybe in parallel),
 // removed when the process exits.
 struct ExportDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("fwbench_torchvision_parity_" + std::to_string(::getpid()));
+  fs::path path =
+      fs::temp_directory_path() / ("fwbench_torchvision_parity_" + std::to_string(::getpid()));
   ExportDir() {
     fs::remove_all(path);
     fs::create_directories(path);
@@ -70,9 +70,8 @@ const Export& GetExport(const std::string& part) {
   }
   const fs::path script = fs::path(FWBENCH_TEST_DIR) / "torch" / "torchvision_export.py";
   const fs::path log = dir.path / ("export_" + part + ".log");
-  const std::string command = "'" + python + "' '" + script.string() + "' '" +
-                              dir.path.string() + "' --parts " + part + " > '" + log.string() +
-                              "' 2>&1";
+  const std::string command = "'" + python + "' '" + script.string() + "' '" + dir.path.string() +
+                              "' --parts " + part + " > '" + log.string() + "' 2>&1";
   const auto start = std::chrono::steady_clock::now();
   const int status = std::system(command.c_str());
   const double seconds =
@@ -84,7 +83,8 @@ const Export& GetExport(const std::string& part) {
   if (rc == 3) {
     e.skip_reason = python +
                     " cannot import torch and torchvision (install python3-torch and "
-                    "python3-torchvision); torchvision parity NOT checked:\n" + output;
+                    "python3-torchvision); torchvision parity NOT checked:\n" +
+                    output;
   } else if (rc == 127) {
     e.skip_reason = python + " cannot be run; torchvision parity NOT checked:\n" + output;
   } else if (rc != 0) {
@@ -93,11 +93,11 @@ const Export& GetExport(const std::string& part) {
   return e;
 }
 
-#define REQUIRE_EXPORT(part)                 \
-  const Export& exported = GetExport(part);  \
-  if (!exported.skip_reason.empty()) {       \
-    GTEST_SKIP() << exported.skip_reason;    \
-  }                                          \
+#define REQUIRE_EXPORT(part)                \
+  const Export& exported = GetExport(part); \
+  if (!exported.skip_reason.empty()) {      \
+    GTEST_SKIP() << exported.skip_reason;   \
+  }                                         \
   ASSERT_TRUE(exported.failure.empty()) << exported.failure
 
 torch::Tensor ReadTensor(const st::File& file, const std::string& name) {
@@ -121,8 +121,9 @@ void CheckParity(const std::string& arch) {
   ASSERT_EQ(logits.sizes(), expected.sizes());
   const double max_diff = (logits - expected).abs().max().item<double>();
   const double max_abs = expected.abs().max().item<double>();
-  std::cout << "[ parity   ] " << arch << " input " << input.sizes() << ": max |logit diff| = "
-            << max_diff << " (max |logit| " << max_abs << ", tolerance " << kTolerance << ")\n";
+  std::cout << "[ parity   ] " << arch << " input " << input.sizes()
+            << ": max |logit diff| = " << max_diff << " (max |logit| " << max_abs << ", tolerance "
+            << kTolerance << ")\n";
   EXPECT_LE(max_diff, kTolerance);
   EXPECT_TRUE(torch::equal(logits.argmax(1), expected.argmax(1)));
 }

@@ -52,15 +52,15 @@ class WeightsTest : public ::testing::Test {
     std::vector<st::TensorToWrite> tensors;
     for (auto& [name, t] : named) {
       t = t.contiguous();
-      const st::DType dtype = t.scalar_type() == torch::kLong      ? st::DType::kI64
-                              : t.scalar_type() == torch::kInt     ? st::DType::kI32
-                              : t.scalar_type() == torch::kHalf    ? st::DType::kF16
+      const st::DType dtype = t.scalar_type() == torch::kLong       ? st::DType::kI64
+                              : t.scalar_type() == torch::kInt      ? st::DType::kI32
+                              : t.scalar_type() == torch::kHalf     ? st::DType::kF16
                               : t.scalar_type() == torch::kBFloat16 ? st::DType::kBF16
-                              : t.scalar_type() == torch::kDouble  ? st::DType::kF64
-                                                                   : st::DType::kF32;
-      tensors.push_back({name, dtype, t.sizes().vec(),
-                         std::span<const std::byte>(static_cast<const std::byte*>(t.data_ptr()),
-                                                    t.nbytes())});
+                              : t.scalar_type() == torch::kDouble   ? st::DType::kF64
+                                                                    : st::DType::kF32;
+      tensors.push_back(
+          {name, dtype, t.sizes().vec(),
+           std::span<const std::byte>(static_cast<const std::byte*>(t.data_ptr()), t.nbytes())});
     }
     const fs::path path = dir_ / file;
     st::Write(path, tensors);
@@ -213,8 +213,8 @@ TEST_F(WeightsTest, LowerAndHigherPrecisionFloatsAreConverted) {
     });
     ResNet target = MakeResNet({"resnet18", "cifar", 10});
     LoadStateDict(*target, path);
-    const auto expected = source->layer3[1]->as<BasicBlock>()->conv2->weight.to(dtype).to(
-        torch::kFloat);
+    const auto expected =
+        source->layer3[1]->as<BasicBlock>()->conv2->weight.to(dtype).to(torch::kFloat);
     const auto loaded = target->layer3[1]->as<BasicBlock>()->conv2->weight;
     EXPECT_EQ(loaded.scalar_type(), torch::kFloat);
     EXPECT_TRUE(torch::equal(loaded, expected));
