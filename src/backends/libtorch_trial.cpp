@@ -219,4 +219,11 @@ void GenerateInitialWeights(const std::string& arch, const std::string& stem,
                          {"fwbench.seed", std::to_string(seed)}});
 }
 
+void CheckWeights(const std::string& arch, const std::string& stem, std::int64_t num_classes,
+                  const std::filesystem::path& path) {
+  models::ResNet model =
+      models::MakeResNet({.arch = arch, .stem = stem, .num_classes = num_classes});
+  models::LoadStateDict(*model, path);
+}
+
 }  // namespace fwbench

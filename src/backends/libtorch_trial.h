@@ -20,6 +20,11 @@ void GenerateInitialWeights(const std::string& arch, const std::string& stem,
                             std::int64_t num_classes, std::uint64_t seed,
                             const std::filesystem::path& path);
 
+// Checks up front that a weights file loads into the model (names, shapes, dtypes); throws
+// UsageError naming the file and what does not match.
+void CheckWeights(const std::string& arch, const std::string& stem, std::int64_t num_classes,
+                  const std::filesystem::path& path);
+
 // "1.13.1" etc.
 std::string LibtorchVersion();
 

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -60,14 +61,26 @@ std::filesystem::path PrepareData(const Plan& plan) {
 }
 
 std::filesystem::path PrepareWeights(const Plan& plan) {
+  if (!plan.weights.empty()) {
+    // The user's checkpoint: refuse it now, with its problems named, rather than in every trial.
+    CheckWeights(plan.arch, plan.stem, plan.num_classes, plan.weights);
+    return std::filesystem::absolute(plan.weights);
+  }
   const std::filesystem::path path =
       std::filesystem::absolute(plan.out_dir / "cache" /
                                 fmt::format("weights-{}-{}-c{}-s{}.safetensors", plan.arch,
                                             plan.stem, plan.num_classes, plan.seed));
-  if (!std::filesystem::exists(path)) {
-    GenerateInitialWeights(plan.arch, plan.stem, plan.num_classes, plan.seed, path);
-    std::cerr << fmt::format("generated initial weights {}\n", path.string());
+  if (std::filesystem::exists(path)) {
+    try {
+      CheckWeights(plan.arch, plan.stem, plan.num_classes, path);
+      return path;
+    } catch (const UsageError& e) {
+      std::cerr << fmt::format("cached weights are unusable, generating them again: {}\n",
+                               e.what());
+    }
   }
+  GenerateInitialWeights(plan.arch, plan.stem, plan.num_classes, plan.seed, path);
+  std::cerr << fmt::format("generated initial weights {}\n", path.string());
   return path;
 }
 
@@ -93,6 +106,14 @@ Command AddRunCommand(CLI::App& app) {
     nlohmann::json env = CollectEnvFingerprint();
     env["libtorch"] = CollectLibtorchInfo();
     env["threads"] = threads;
+    const bool uses_libtorch =
+        std::find(plan.backends.begin(), plan.backends.end(), "libtorch") != plan.backends.end();
+    if (plan.device == "cuda" && uses_libtorch && !env["libtorch"].value("cuda_available", false)) {
+      throw UsageError(
+          "--device cuda: this fwbench is built against a LibTorch without a usable CUDA device "
+          "(Debian's libtorch is CPU-only); use --device cpu, or rebuild with "
+          "-DTorch_DIR=<a CUDA LibTorch> (see README, GPU builds)");
+    }
     const std::vector<Finding> findings = Diagnose(env, threads);
     if (!findings.empty()) std::cerr << FormatFindings(findings);
 

@@ -170,6 +170,10 @@ std::vector<PlanField> MakeFields() {
                     "cifar (3x3 conv) or imagenet (7x7 conv + max-pool)", stem),
       FWBENCH_FIELD(std::int64_t, "model.num_classes", "--num-classes", "Output classes",
                     num_classes),
+      FWBENCH_FIELD(std::filesystem::path, "model.weights", "--weights",
+                    "Initial weights (.safetensors, torchvision names); empty = generated from the "
+                    "seed",
+                    weights),
       FWBENCH_FIELD(
           std::filesystem::path, "data.dir", "--data",
           "CIFAR-10 binary folder (data_batch_1..5.bin, test_batch.bin); empty = synthetic",

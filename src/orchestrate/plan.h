@@ -37,6 +37,7 @@ struct Plan {
   std::string arch = "resnet18";
   std::string stem = "cifar";
   std::int64_t num_classes = 10;
+  std::filesystem::path weights;  // empty: generated from the seed (torchvision's initialisation)
 
   std::filesystem::path data_dir;  // empty: the embedded synthetic CIFAR-10
   std::int64_t synthetic_train_per_file = 1000;

@@ -4,6 +4,10 @@
 
 #include "run_fwbench.h"
 
+#include <nlohmann/json.hpp>
+
+#include "data/synthetic.h"
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -67,6 +71,42 @@ TEST(Cli, PlanPrintsEffectivePlan) {
   EXPECT_EQ(out.code, 0) << out.text;
   EXPECT_NE(out.text.find("trials = 4"), std::string::npos) << out.text;
   EXPECT_NE(out.text.find("batch_sizes = [2, 3]"), std::string::npos) << out.text;
+}
+
+TEST(Cli, CudaWithoutCudaLibtorchIsAUsageError) {
+  const Output doctor = RunFwbench("doctor --json");
+  ASSERT_EQ(doctor.code, 0) << doctor.text;
+  const auto brace = doctor.text.find('{');
+  ASSERT_NE(brace, std::string::npos) << doctor.text;
+  if (nlohmann::json::parse(doctor.text.substr(brace))["libtorch"].value("cuda_available", false)) {
+    GTEST_SKIP() << "this build's LibTorch has CUDA: the refusal cannot be observed here";
+  }
+  const Output out = RunFwbench("run --quick --device cuda --out /tmp/fwbench_cli_test");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("--device cuda"), std::string::npos) << out.text;
+}
+
+TEST(Cli, CorruptWeightsFileIsAUsageErrorNamingTheFile) {
+  const std::string path = "/tmp/fwbench_cli_test_corrupt.safetensors";
+  // A header length far beyond the file's size.
+  std::ofstream(path, std::ios::binary) << std::string("\xff\xff\x00\x00\x00\x00\x00\x00{}", 10);
+  const Output out = RunFwbench("run --quick --weights " + path + " --out /tmp/fwbench_cli_test");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find(path), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("header length"), std::string::npos) << out.text;
+}
+
+TEST(Cli, TruncatedCifarFileIsAUsageErrorNamingFileAndOffset) {
+  const std::filesystem::path dir = "/tmp/fwbench_cli_test_cifar";
+  std::filesystem::remove_all(dir);
+  fwbench::data::WriteSyntheticCifar10(dir, {.seed = 3, .train_per_file = 10, .test_records = 10});
+  std::filesystem::resize_file(dir / "data_batch_3.bin", 3073 * 4 + 100);
+  const Output out =
+      RunFwbench("run --quick --data " + dir.string() + " --out /tmp/fwbench_cli_test");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("data_batch_3.bin"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("12292"), std::string::npos)
+      << "byte offset of the torn record: " << out.text;
 }
 
 }  // namespace

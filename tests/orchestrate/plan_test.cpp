@@ -142,5 +142,21 @@ TEST(Plan, TomlOutputReadsBackToTheSamePlan) {
   EXPECT_EQ(ToJson(back), ToJson(plan));
 }
 
+TEST(Plan, ExamplesAreValidAndDefaultTomlIsTheBuiltInDefault) {
+  const std::filesystem::path examples = std::filesystem::path(FWBENCH_SOURCE_DIR) / "examples";
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(examples)) {
+    if (entry.path().extension() != ".toml") continue;
+    ++seen;
+    Plan plan;
+    EXPECT_NO_THROW(ApplyPlanFile(plan, entry.path())) << entry.path();
+    EXPECT_NO_THROW(ValidatePlan(plan)) << entry.path();
+  }
+  EXPECT_GE(seen, 2);
+  Plan from_file;
+  ApplyPlanFile(from_file, examples / "default.toml");
+  EXPECT_EQ(ToJson(from_file), ToJson(Plan{})) << "examples/default.toml drifted from the defaults";
+}
+
 }  // namespace
 }  // namespace fwbench
