@@ -83,11 +83,15 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::vector<Trial
   s.metrics["peak_rss_mb"] = Across(
       collect([](const TrialMetrics& t) { return t.peak_rss_bytes / (1024.0 * 1024.0); }), "MiB");
   s.metrics["cpu_s"] = Across(collect([](const TrialMetrics& t) { return t.cpu_s; }), "s");
-  if (!ok.front().losses.empty()) {
-    s.metrics["loss_first"] =
-        Across(collect([](const TrialMetrics& t) { return t.losses.front(); }), "");
-    s.metrics["loss_last"] =
-        Across(collect([](const TrialMetrics& t) { return t.losses.back(); }), "");
+  std::vector<double> first_losses, last_losses;
+  for (const TrialMetrics& t : ok) {
+    if (t.losses.empty()) continue;
+    first_losses.push_back(t.losses.front());
+    last_losses.push_back(t.losses.back());
+  }
+  if (!first_losses.empty()) {
+    s.metrics["loss_first"] = Across(first_losses, "");
+    s.metrics["loss_last"] = Across(last_losses, "");
   }
   for (const auto& [phase, unused] : ok.front().phases_s) {
     std::vector<double> v;

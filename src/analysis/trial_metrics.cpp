@@ -38,21 +38,33 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
     if (kind == "hello") {
       t_main = e.value("t_main", std::int64_t{0});
     } else if (kind == "phase") {
-      const auto t0 = e["t0"].get<std::int64_t>();
-      const auto t1 = e["t1"].get<std::int64_t>();
+      const auto t0 = e.at("t0").get<std::int64_t>();
+      const auto t1 = e.at("t1").get<std::int64_t>();
       // Only phases before the first step belong to the time to first batch.
-      if (first_t1 < 0) phases_ns.emplace_back(e["name"].get<std::string>(), t1 - t0);
+      if (first_t1 < 0) {
+        // A phase reported twice (e.g. two "compile" stretches) counts once, summed, so the
+        // phases still add up to the time to first batch.
+        const std::string name = e.at("name").get<std::string>();
+        const auto same = std::find_if(phases_ns.begin(), phases_ns.end(),
+                                       [&](const auto& p) { return p.first == name; });
+        if (same != phases_ns.end()) {
+          same->second += t1 - t0;
+        } else {
+          phases_ns.emplace_back(name, t1 - t0);
+        }
+      }
     } else if (kind == "step") {
-      const auto t0 = e["t0"].get<std::int64_t>();
-      const auto t1 = e["t1"].get<std::int64_t>();
+      const auto t0 = e.at("t0").get<std::int64_t>();
+      const auto t1 = e.at("t1").get<std::int64_t>();
       if (first_t1 < 0) {
         first_t0 = t0;
         first_t1 = t1;
       }
       m.step_s.push_back(Seconds(t1 - t0));
-      if (e.contains("loss") && e["loss"].is_number()) m.losses.push_back(e["loss"].get<double>());
+      if (e.contains("loss") && e.at("loss").is_number())
+        m.losses.push_back(e.at("loss").get<double>());
     } else if (kind == "metric" && e.value("name", "") == "peak_rss_bytes") {
-      m.peak_rss_bytes = std::max(m.peak_rss_bytes, e["value"].get<double>());
+      m.peak_rss_bytes = std::max(m.peak_rss_bytes, e.at("value").get<double>());
     }
   }
 
@@ -81,6 +93,13 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
     if (m.steady_step_s.empty()) m.steady_step_s = m.step_s;
     m.warmup_cost_s = stats::WarmupCost(m.step_s, m.warmup_steps);
     const double mean_s = stats::Mean(m.steady_step_s);
+    if (mean_s <= 0.0 && m.ok) {
+      // Zero-length steps: the worker's clock is too coarse for the step; no rate exists.
+      m.ok = false;
+      m.reason =
+          "steady-state steps have zero duration: the worker's clock is too coarse "
+          "(use CLOCK_MONOTONIC nanoseconds, docs/protocol.md)";
+    }
     m.steps_per_s = mean_s > 0 ? 1.0 / mean_s : 0.0;
     m.samples_per_s = m.steps_per_s * static_cast<double>(m.batch_size);
     m.latency_p50_ms = stats::Percentile(m.steady_step_s, 50) * 1e3;

@@ -16,6 +16,13 @@
 #include <stdexcept>
 #include <system_error>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "core/error.h"
 
 namespace fwbench::safetensors {
@@ -193,22 +200,33 @@ File File::Read(const std::filesystem::path& path) {
   File file;
   file.path_ = path;
 
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) Fail(path, "cannot open the file; expected a readable .safetensors file");
-  const std::streamoff size = in.tellg();
-  if (size < 0) Fail(path, "cannot determine the file size");
-  file.contents_.resize(static_cast<std::size_t>(size));
-  in.seekg(0);
-  if (size > 0 && !in.read(reinterpret_cast<char*>(file.contents_.data()), size)) {
-    Fail(path, "read error");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Fail(path, "cannot open the file; expected a readable .safetensors file");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    Fail(path, "not a regular file; expected a readable .safetensors file");
   }
-  const std::size_t file_size = file.contents_.size();
+  file.size_ = static_cast<std::size_t>(st.st_size);
+  if (file.size_ > 0) {
+    void* map = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED) {
+      ::close(fd);
+      Fail(path, fmt::format("cannot map the file: {}", std::strerror(errno)));
+    }
+    const std::size_t length = file.size_;
+    file.contents_ = std::shared_ptr<const std::byte>(
+        static_cast<const std::byte*>(map),
+        [length](const std::byte* p) { ::munmap(const_cast<std::byte*>(p), length); });
+  }
+  ::close(fd);
+  const std::size_t file_size = file.size_;
 
   if (file_size < 8) {
     Fail(path, fmt::format("file is {} bytes long; expected at least 8 bytes (the header length)",
                            file_size));
   }
-  const std::uint64_t header_len = ReadU64LE(file.contents_.data());
+  const std::uint64_t header_len = ReadU64LE(file.contents_.get());
   if (header_len == 0) {
     Fail(path, "header length is 0; expected a JSON header of at least 2 bytes ('{}')");
   }
@@ -224,7 +242,7 @@ File File::Read(const std::filesystem::path& path) {
   file.data_start_ = 8 + static_cast<std::size_t>(header_len);
   const std::size_t data_size = file_size - file.data_start_;
 
-  const auto* header_begin = reinterpret_cast<const char*>(file.contents_.data()) + 8;
+  const auto* header_begin = reinterpret_cast<const char*>(file.contents_.get()) + 8;
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_begin, header_begin + header_len);
@@ -311,11 +329,11 @@ const TensorInfo* File::Find(std::string_view name) const {
 }
 
 std::span<const std::byte> File::Bytes(const TensorInfo& info) const {
-  if (info.begin > info.end || data_start_ + info.end > contents_.size()) {
+  if (info.begin > info.end || data_start_ + info.end > size_) {
     throw std::out_of_range(fmt::format(
         "safetensors file '{}': tensor '{}' is not part of this file", path_.string(), info.name));
   }
-  return std::span<const std::byte>(contents_.data() + data_start_ + info.begin, info.num_bytes());
+  return std::span<const std::byte>(contents_.get() + data_start_ + info.begin, info.num_bytes());
 }
 
 void Write(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,

@@ -190,10 +190,18 @@ void LoadStateDict(torch::nn::Module& module, const std::filesystem::path& path)
   torch::NoGradGuard no_grad;
   for (auto& [info, tensor] : plan) {
     const auto bytes = file.Bytes(*info);
-    torch::Tensor source =
-        torch::empty(info->shape, torch::TensorOptions().dtype(ToTorch(info->dtype)));
-    if (!bytes.empty()) std::memcpy(source.data_ptr(), bytes.data(), bytes.size());
-    tensor.copy_(source);  // converts dtype, moves to the tensor's device
+    if (bytes.empty()) continue;
+    const auto options = torch::TensorOptions().dtype(ToTorch(info->dtype));
+    const std::size_t alignment = st::ElementSize(info->dtype);
+    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignment == 0) {
+      // Copy straight out of the file buffer: no intermediate tensor (measured: the load phase
+      // of ResNet-18's 45 MB went from ~0.3-0.45 s to the figure in docs/performance.md).
+      tensor.copy_(torch::from_blob(const_cast<std::byte*>(bytes.data()), info->shape, options));
+    } else {
+      torch::Tensor source = torch::empty(info->shape, options);
+      std::memcpy(source.data_ptr(), bytes.data(), bytes.size());
+      tensor.copy_(source);  // converts dtype, moves to the tensor's device
+    }
   }
 }
 

@@ -10,7 +10,7 @@
 namespace fwbench {
 
 JsonLinesAppender::JsonLinesAppender(const std::filesystem::path& path) : path_(path) {
-  file_ = std::fopen(path.c_str(), "a");
+  file_ = std::fopen(path.c_str(), "ae");
   if (file_ == nullptr) {
     throw std::runtime_error(
         fmt::format("cannot open {} for appending: {}", path.string(), std::strerror(errno)));

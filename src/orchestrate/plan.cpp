@@ -4,7 +4,10 @@
 #include <fmt/ranges.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -391,6 +394,43 @@ void ValidatePlan(const Plan& p) {
   const auto fail = [](const std::string& key, const std::string& what) {
     throw UsageError(fmt::format("plan field {}: {}", key, what));
   };
+  const auto finite_in = [&](const std::string& key, double v, double lo, double hi) {
+    if (!std::isfinite(v) || v < lo || v > hi) {
+      fail(key, fmt::format("must be a number between {} and {}, not {}", lo, hi, v));
+    }
+  };
+  constexpr double kWeek = 7 * 24 * 3600.0;
+  finite_in("trial_timeout_s", p.trial_timeout_s, 0.001, kWeek);
+  finite_in("cv_warn", p.cv_warn, 0.0, 100.0);
+  finite_in("train.lr", p.optimizer.lr, 0.0, 1e6);
+  finite_in("train.momentum", p.optimizer.momentum, 0.0, 1.0);
+  finite_in("train.weight_decay", p.optimizer.weight_decay, 0.0, 1e6);
+  for (const auto& [section, b] :
+       {std::pair{"train", p.train_budget}, std::pair{"infer", p.infer_budget}}) {
+    finite_in(fmt::format("{}.min_seconds", section), b.min_seconds, 0.0, kWeek);
+    finite_in(fmt::format("{}.max_seconds", section), b.max_seconds, 0.0, kWeek);
+  }
+  if (p.seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    fail("seed", "must be at most 9223372036854775807 (a TOML integer)");
+  }
+  const auto no_duplicates = [&](const std::string& key, auto values) {
+    std::sort(values.begin(), values.end());
+    if (std::adjacent_find(values.begin(), values.end()) != values.end()) {
+      fail(key, "lists the same value twice; each configuration must be unique");
+    }
+  };
+  no_duplicates("backends", p.backends);
+  no_duplicates("tasks", p.tasks);
+  no_duplicates("infer.batch_sizes", p.infer_batch_sizes);
+  for (const auto& [name, worker] : p.workers) {
+    const bool has_spec =
+        std::any_of(worker.command.begin(), worker.command.end(),
+                    [](const std::string& a) { return a.find("{spec}") != std::string::npos; });
+    if (!has_spec) {
+      fail(fmt::format("workers.{}.command", name),
+           "must contain {spec} where the trial spec path goes (docs/protocol.md)");
+    }
+  }
   if (p.trials < 1) fail("trials", "must be at least 1");
   if (p.threads < 0) fail("threads", "must be 0 (all usable cores) or a positive count");
   if (p.device != "cpu" && p.device != "cuda")

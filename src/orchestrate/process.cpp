@@ -23,23 +23,24 @@ namespace {
 
 std::atomic<pid_t> g_running_pid{0};
 
-void ChildExec(const ProcessOptions& options, int stdout_fd, int stderr_fd) {
+// Runs in the forked child: only async-signal-safe calls (the orchestrator may have threads,
+// e.g. LibTorch's, so malloc could be locked); everything is prepared before fork().
+[[noreturn]] void ChildExec(char* const* argv, const std::string& exec_error, int stdout_fd,
+                            int stderr_fd, pid_t parent) {
   // Own process group, so a timeout kills the trial and everything it started.
   setpgid(0, 0);
-  // A trial must not outlive an orchestrator that was killed.
+  // A trial must not outlive an orchestrator that was killed, even one killed before prctl.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(126);
   const int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+  if (devnull >= 0) {
+    dup2(devnull, STDIN_FILENO);
+    close(devnull);
+  }
   dup2(stdout_fd, STDOUT_FILENO);
   if (stderr_fd >= 0) dup2(stderr_fd, STDERR_FILENO);
-  std::vector<char*> argv;
-  argv.reserve(options.argv.size() + 1);
-  for (const std::string& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execvp(argv[0], argv.data());
-  const std::string message =
-      fmt::format("fwbench: cannot execute {}: {}\n", options.argv[0], std::strerror(errno));
-  (void)!write(STDERR_FILENO, message.data(), message.size());
+  execvp(argv[0], argv);
+  (void)!write(STDERR_FILENO, exec_error.data(), exec_error.size());
   _exit(127);
 }
 
@@ -83,9 +84,19 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
     }
   }
 
+  std::vector<char*> argv;
+  argv.reserve(options.argv.size() + 1);
+  for (const std::string& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const std::string exec_error = fmt::format(
+      "fwbench: cannot execute {} (is it installed and on "
+      "PATH?)\n",
+      options.argv[0]);
+  const pid_t parent = getpid();
+
   result.spawn_ns = MonotonicNs();
   const pid_t pid = fork();
-  if (pid == 0) ChildExec(options, pipe_fds[1], stderr_fd);
+  if (pid == 0) ChildExec(argv.data(), exec_error, pipe_fds[1], stderr_fd, parent);
   close(pipe_fds[1]);
   if (stderr_fd >= 0) close(stderr_fd);
   if (pid < 0) {
@@ -94,9 +105,10 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
     return result;
   }
   result.started = true;
-  g_running_pid.store(pid);
-  // Also set from the parent: avoids a race where a timeout kill precedes the child's setpgid.
+  // Also set from the parent, before the pid is published: a kill of the group (timeout or
+  // Ctrl-C) must not race the child's own setpgid.
   setpgid(pid, pid);
+  g_running_pid.store(pid);
 
   const std::int64_t deadline_ns =
       result.spawn_ns + static_cast<std::int64_t>(options.timeout_s * 1e9);
@@ -110,6 +122,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
   char buffer[65536];
   bool open_stdout = true;
   bool stopped = false;
+  bool child_exited = false;
   while (open_stdout && !stopped) {
     const std::int64_t left_ns = deadline_ns - MonotonicNs();
     if (left_ns <= 0) {
@@ -119,9 +132,20 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
     }
     pollfd pfd{pipe_fds[0], POLLIN, 0};
     const int timeout_ms = static_cast<int>(std::min<std::int64_t>(left_ns / 1'000'000 + 1, 1000));
-    const int ready = poll(&pfd, 1, timeout_ms);
+    const int ready = poll(&pfd, 1, child_exited ? 100 : timeout_ms);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
+    if (ready == 0 && child_exited) break;  // drained what the trial wrote before it exited
+    if (ready <= 0) {
+      // The trial may have exited while something it started still holds stdout open: then
+      // the trial is over, not hanging. WNOWAIT leaves the zombie for wait4 below.
+      siginfo_t info{};
+      if (!child_exited &&
+          waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid) {
+        child_exited = true;
+      }
+      continue;
+    }
     const ssize_t n = read(pipe_fds[0], buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -154,6 +178,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
   // stdout closed: the process is exiting or hangs with stdout closed; keep the deadline.
   int status = 0;
   rusage usage{};
+  int backoff_us = 100;
   for (;;) {
     const pid_t r = wait4(pid, &status, WNOHANG, &usage);
     if (r == pid) break;
@@ -162,7 +187,10 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
       stop(true);
       stopped = true;
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // Back off from 100 us to 5 ms: exit time stays precise for a normal exit, and a trial
+    // that closed stdout but keeps running does not cost the machine thousands of wake-ups.
+    std::this_thread::sleep_for(std::chrono::microseconds(backoff_us));
+    backoff_us = std::min(backoff_us * 2, 5000);
   }
   result.exit_ns = MonotonicNs();
   g_running_pid.store(0);

@@ -165,8 +165,12 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       WriteText(spec_path, ToJson(spec).dump(2) + "\n");
 
       ProcessOptions options;
-      for (const std::string& arg : config.command) {
-        options.argv.push_back(arg == "{spec}" ? spec_path.string() : arg);
+      for (std::string arg : config.command) {
+        for (auto at = arg.find("{spec}"); at != std::string::npos; at = arg.find("{spec}", at)) {
+          arg.replace(at, 6, spec_path.string());
+          at += spec_path.string().size();
+        }
+        options.argv.push_back(std::move(arg));
       }
       options.stderr_path = trial_dir / "stderr.log";
       options.timeout_s = plan.trial_timeout_s;
@@ -177,8 +181,10 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       TrialMonitor monitor(trial_id, &events);
       const ProcessResult result =
           RunProcess(options, [&](std::string_view line) { return monitor.OnLine(line); });
-      const std::optional<std::string> failure =
+      std::optional<std::string> failure =
           ClassifyTrial(result, monitor, plan.trial_timeout_s, StderrTail(options.stderr_path));
+      if (failure && g_stop.load())
+        failure = "interrupted: the run was stopped (Ctrl-C or SIGTERM)";
 
       nlohmann::json record = {
           {"trial", trial_id},

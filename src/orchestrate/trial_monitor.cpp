@@ -31,9 +31,9 @@ bool TrialMonitor::OnLine(std::string_view line) {
   switch (event->kind) {
     case EventKind::kHello:
       if (saw_hello_) return Violation("second \"hello\"");
-      if (event->body["protocol_version"].get<int>() != protocol::kVersion) {
+      if (event->body["protocol_version"].get<std::int64_t>() != protocol::kVersion) {
         return Violation(fmt::format("protocol_version {} (this fwbench speaks {})",
-                                     event->body["protocol_version"].get<int>(),
+                                     event->body["protocol_version"].get<std::int64_t>(),
                                      protocol::kVersion));
       }
       saw_hello_ = true;
@@ -74,7 +74,10 @@ std::optional<std::string> ClassifyTrial(const ProcessResult& process, const Tri
                        monitor.steps());
   }
   if (monitor.protocol_error()) return *monitor.protocol_error();
-  if (process.line_too_long) return std::string("protocol error: stdout line longer than 1 MiB");
+  if (process.line_too_long) {
+    return fmt::format("protocol error on stdout line {}: line longer than 1 MiB",
+                       monitor.events().size() + 1);
+  }
   if (monitor.worker_error()) return fmt::format("worker error: {}", *monitor.worker_error());
   if (process.term_signal != 0) {
     return fmt::format("killed by {} after {} steps{}", DescribeSignal(process.term_signal),

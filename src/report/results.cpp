@@ -54,7 +54,7 @@ std::string UtcNow() {
 
 }  // namespace
 
-nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
+nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   const nlohmann::json manifest = ReadJsonFile(run_dir / "manifest.json");
   const nlohmann::json env = ReadJsonFile(run_dir / "env.json");
   int skipped = 0;
@@ -77,18 +77,26 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
     by_config[m.config].push_back(std::move(m));
   }
 
-  const double cv_warn = std::stod(manifest["plan"].value("cv_warn", "0.1"));
+  const double cv_warn = std::stod(manifest.at("plan").value("cv_warn", "0.1"));
   nlohmann::json configs = nlohmann::json::array();
   nlohmann::json warnings = nlohmann::json::array();
   // Configurations in plan order, including ones that never got to run.
-  for (const nlohmann::json& c : manifest["configurations"]) {
-    const std::string id = c["id"].get<std::string>();
-    ConfigSummary s = SummarizeConfig(id, by_config[id], cv_warn);
-    s.task = c["task"].get<std::string>();
-    s.batch_size = c["batch_size"].get<std::int64_t>();
+  for (const nlohmann::json& c : manifest.at("configurations")) {
+    const std::string id = c.at("id").get<std::string>();
+    ConfigSummary s;
+    try {
+      s = SummarizeConfig(id, by_config[id], cv_warn);
+    } catch (const std::invalid_argument& e) {
+      // One unanalysable configuration must not cost the results of all the others.
+      s = ConfigSummary{};
+      s.config = id;
+      s.warnings.push_back(fmt::format("could not be analysed: {}", e.what()));
+    }
+    s.task = c.at("task").get<std::string>();
+    s.batch_size = c.at("batch_size").get<std::int64_t>();
     nlohmann::json j = ToJson(s);
-    j["backend"] = c["backend"];
-    j["mode"] = c["mode"];
+    j["backend"] = c.at("backend");
+    j["mode"] = c.at("mode");
     if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
     for (const auto& w : j["warnings"])
       warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));
@@ -101,7 +109,8 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
   }
   if (fewest_ok > 0 && fewest_ok < 5) {
     warnings.push_back(fmt::format(
-        "{} successful trials per configuration: a 95% CI across so few processes is coarse (with 3 "
+        "{} successful trials per configuration: a 95% CI across so few processes is coarse (with "
+        "3 "
         "it is [min, max], which covers the true median about 75% of the time; "
         "docs/statistics.md); use --trials 5 or more before deciding on small differences",
         fewest_ok));
@@ -112,8 +121,8 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
                     "(the run was probably interrupted)",
                     skipped));
   }
-  const int expected = static_cast<int>(manifest["configurations"].size()) *
-                       std::stoi(manifest["plan"].value("trials", "1"));
+  const int expected = static_cast<int>(manifest.at("configurations").size()) *
+                       std::stoi(manifest.at("plan").value("trials", "1"));
   const bool complete = static_cast<int>(records.size()) == expected;
   if (!complete) {
     warnings.push_back(
@@ -126,7 +135,7 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
       {"started_utc", manifest.value("started_utc", "")},
       {"analysed_utc", UtcNow()},
       {"complete", complete},
-      {"plan", manifest["plan"]},
+      {"plan", manifest.at("plan")},
       {"inputs",
        {{"data_dir", manifest.value("data_dir", "")},
         {"weights", manifest.value("weights", "")},
@@ -136,6 +145,17 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
       {"trials", trials},
       {"warnings", warnings},
   };
+}
+
+nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
+  try {
+    return BuildResultsOrThrow(run_dir);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(
+        fmt::format("{}: a file of this run folder (manifest.json, trials.jsonl or "
+                    "events.jsonl) has an unexpected shape: {}",
+                    run_dir.string(), e.what()));
+  }
 }
 
 std::filesystem::path WriteResults(const std::filesystem::path& run_dir,

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
+#include <set>
 
 #include "core/error.h"
 
@@ -156,6 +159,21 @@ TEST(Plan, ExamplesAreValidAndDefaultTomlIsTheBuiltInDefault) {
   Plan from_file;
   ApplyPlanFile(from_file, examples / "default.toml");
   EXPECT_EQ(ToJson(from_file), ToJson(Plan{})) << "examples/default.toml drifted from the defaults";
+}
+
+TEST(Plan, RejectsNonFiniteDuplicateAndSpeclessSettings) {
+  Plan plan;
+  plan.trial_timeout_s = std::numeric_limits<double>::infinity();
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("trial_timeout_s"), std::string::npos);
+  plan = Plan{};
+  plan.train_budget.max_seconds = std::nan("");
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("train.max_seconds"), std::string::npos);
+  plan = Plan{};
+  plan.infer_batch_sizes = {8, 8};
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("infer.batch_sizes"), std::string::npos);
+  plan = Plan{};
+  plan.workers["w"] = {{"prog", "spec.json"}, "eager"};
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("{spec}"), std::string::npos);
 }
 
 }  // namespace

@@ -166,5 +166,42 @@ TEST_F(RunPlanTest, ReportSurvivesATornLastLine) {
   EXPECT_TRUE(torn_warned) << results["warnings"].dump();
 }
 
+TEST_F(RunPlanTest, ADescendantHoldingStdoutDoesNotMakeAFinishedTrialTimeOut) {
+  plan_.backends.clear();
+  plan_.trials = 1;
+  plan_.trial_timeout_s = 20;
+  AddWorker("orphan", "orphan");
+  RunTotals totals;
+  const auto run_dir = Run(totals);
+  const auto trials = ReadLines(run_dir / "trials.jsonl");
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0]["status"], "ok") << trials[0].dump();
+  EXPECT_FALSE(trials[0]["timed_out"].get<bool>());
+  const double wall_s = static_cast<double>(trials[0]["exit_ns"].get<std::int64_t>() -
+                                            trials[0]["spawn_ns"].get<std::int64_t>()) *
+                        1e-9;
+  EXPECT_LT(wall_s, 10.0);
+}
+
+TEST_F(RunPlanTest, SpecInsideALongerArgumentIsReplaced) {
+  plan_.backends = {"w"};
+  plan_.trials = 1;
+  // The fake worker takes the spec path as its last argument; "{spec}" alone there, and the
+  // mode argument carries a prefix form that must be substituted too.
+  plan_.workers["w"] = {{"/bin/sh", "-c", "exec " + std::string(FAKE_WORKER) + " ok {spec}"},
+                        "eager"};
+  RunTotals totals;
+  Run(totals);
+  EXPECT_EQ(totals.trials_ok, 1) << progress_;
+}
+
+TEST_F(RunPlanTest, MalformedRunFolderIsAUsageError) {
+  const auto dir = out_ / "broken";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "manifest.json") << "{}";
+  std::ofstream(dir / "env.json") << "{}";
+  EXPECT_THROW(BuildResults(dir), UsageError);
+}
+
 }  // namespace
 }  // namespace fwbench
