@@ -18,6 +18,11 @@ void AddPlanOptions(CLI::App& cmd, PlanOptions& options) {
         cmd.add_option(field.flag, options.values[field.flag],
                        fmt::format("{} [{}: {}]", field.help, field.key, field.type));
     opt->default_str(field.to_text(defaults));
+    opt->type_name(field.type == "integer"   ? "INT"
+                   : field.type == "number"  ? "NUM"
+                   : field.type == "boolean" ? "BOOL"
+                   : field.type == "string"  ? "TEXT"
+                                             : "A,B,…");
     options.options[field.flag] = opt;
   }
   cmd.add_option("--worker", options.workers,
