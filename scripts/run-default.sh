@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build.sh
+FWBENCH_TARGET=fwbench ./scripts/build.sh
 exec ./build/fwbench run "$@"
