@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace fwbench {
@@ -13,7 +14,7 @@ using Row = std::vector<std::string>;
 
 std::string Num(double v) {
   const double a = std::abs(v);
-  if (a >= 1000) return fmt::format("{:.0f}", v);
+  if (a >= 1000 || (v == std::floor(v) && a < 1e6)) return fmt::format("{:.0f}", v);
   if (a >= 100) return fmt::format("{:.1f}", v);
   if (a >= 10) return fmt::format("{:.2f}", v);
   return fmt::format("{:.3g}", v);
