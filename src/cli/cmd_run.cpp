@@ -117,7 +117,9 @@ Command AddRunCommand(CLI::App& app) {
     const std::vector<Finding> findings = Diagnose(env, threads);
     if (!findings.empty()) std::cerr << FormatFindings(findings);
 
-    const std::filesystem::path run_dir = CreateRunDir(plan.out_dir, plan.name);
+    // Absolute, so that spec and output paths handed to workers do not depend on their cwd.
+    const std::filesystem::path run_dir =
+        CreateRunDir(std::filesystem::absolute(plan.out_dir), plan.name);
     std::cerr << fmt::format(
         "run {}: {} configurations × {} trials, {} threads each; results in {}\n",
         run_dir.filename().string(), configs.size(), plan.trials, threads, run_dir.string());
