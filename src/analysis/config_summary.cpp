@@ -35,10 +35,13 @@ MetricSummary Hierarchical(const std::vector<TrialMetrics>& trials,
 
 }  // namespace
 
-ConfigSummary SummarizeConfig(const std::string& config, const std::vector<TrialMetrics>& trials,
+ConfigSummary SummarizeConfig(const std::string& config, const std::string& task,
+                              std::int64_t batch_size, const std::vector<TrialMetrics>& trials,
                               double cv_warn) {
   ConfigSummary s;
   s.config = config;
+  s.task = task;
+  s.batch_size = batch_size;
   std::vector<TrialMetrics> ok;
   for (const TrialMetrics& t : trials) {
     if (t.ok && !t.steady_step_s.empty()) {
@@ -48,10 +51,6 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::vector<Trial
     }
   }
   s.trials_ok = static_cast<int>(ok.size());
-  if (!trials.empty()) {
-    s.task = trials.front().task;
-    s.batch_size = trials.front().batch_size;
-  }
   if (s.trials_failed > 0) {
     s.warnings.push_back(
         fmt::format("{} of {} trials failed (see the trials table and their stderr.log)",

@@ -30,7 +30,8 @@ struct ConfigSummary {
   std::vector<std::string> warnings;
 };
 
-ConfigSummary SummarizeConfig(const std::string& config, const std::vector<TrialMetrics>& trials,
+ConfigSummary SummarizeConfig(const std::string& config, const std::string& task,
+                              std::int64_t batch_size, const std::vector<TrialMetrics>& trials,
                               double cv_warn);
 
 nlohmann::json ToJson(const ConfigSummary& s);

@@ -21,12 +21,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", fmt::format("fwbench {} ({})", fwbench::FwbenchVersion(),
                                                 fwbench::FwbenchGitRevision()));
   std::map<std::string, fwbench::cli::Command> commands;
-  const auto add = [&](fwbench::cli::Command c) { return c; };
-  commands["run"] = add(fwbench::cli::AddRunCommand(app));
-  commands["trial"] = add(fwbench::cli::AddTrialCommand(app, t_main_ns));
-  commands["report"] = add(fwbench::cli::AddReportCommand(app));
-  commands["doctor"] = add(fwbench::cli::AddDoctorCommand(app));
-  commands["plan"] = add(fwbench::cli::AddPlanCommand(app));
+  commands["run"] = fwbench::cli::AddRunCommand(app);
+  commands["trial"] = fwbench::cli::AddTrialCommand(app, t_main_ns);
+  commands["report"] = fwbench::cli::AddReportCommand(app);
+  commands["doctor"] = fwbench::cli::AddDoctorCommand(app);
+  commands["plan"] = fwbench::cli::AddPlanCommand(app);
 
   try {
     app.parse(argc, argv);

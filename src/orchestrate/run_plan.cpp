@@ -5,12 +5,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <fstream>
 
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/protocol.h"
+#include "core/utc_time.h"
 #include "orchestrate/event_log.h"
 #include "orchestrate/process.h"
 #include "orchestrate/trial_monitor.h"
@@ -20,15 +20,6 @@ namespace fwbench {
 namespace {
 
 std::atomic<bool> g_stop{false};
-
-std::string UtcStamp(const char* format) {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
-}
 
 std::string Slug(const std::string& id) {
   std::string s = id;
@@ -92,7 +83,7 @@ std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const s
     throw UsageError(fmt::format("--out {}: cannot create the results folder: {}", out_dir.string(),
                                  ec.message()));
   }
-  const std::string base = UtcStamp("%Y%m%d-%H%M%S") + "-" + Slug(name);
+  const std::string base = UtcTimestamp("%Y%m%d-%H%M%S") + "-" + Slug(name);
   for (int n = 0; n < 1000; ++n) {
     const std::filesystem::path dir = out_dir / (n == 0 ? base : fmt::format("{}-{}", base, n));
     if (std::filesystem::create_directory(dir, ec)) return dir;
@@ -108,7 +99,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   nlohmann::json manifest = {
       {"schema_version", 1},
       {"run_id", run_dir.filename().string()},
-      {"started_utc", UtcStamp("%Y-%m-%dT%H:%M:%SZ")},
+      {"started_utc", UtcTimestamp("%Y-%m-%dT%H:%M:%SZ")},
       {"plan", ToJson(plan)},
       {"data_dir", inputs.data_dir.string()},
       {"weights", inputs.weights.string()},

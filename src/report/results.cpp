@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <ctime>
 #include <fstream>
 #include <map>
 
 #include "analysis/config_summary.h"
 #include "analysis/trial_metrics.h"
 #include "core/error.h"
+#include "core/utc_time.h"
 
 namespace fwbench {
 
@@ -43,15 +43,6 @@ std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& path, int
   return lines;
 }
 
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
@@ -83,17 +74,19 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   // Configurations in plan order, including ones that never got to run.
   for (const nlohmann::json& c : manifest.at("configurations")) {
     const std::string id = c.at("id").get<std::string>();
+    const std::string task = c.at("task").get<std::string>();
+    const auto batch_size = c.at("batch_size").get<std::int64_t>();
     ConfigSummary s;
     try {
-      s = SummarizeConfig(id, by_config[id], cv_warn);
+      s = SummarizeConfig(id, task, batch_size, by_config[id], cv_warn);
     } catch (const std::invalid_argument& e) {
       // One unanalysable configuration must not cost the results of all the others.
       s = ConfigSummary{};
       s.config = id;
+      s.task = task;
+      s.batch_size = batch_size;
       s.warnings.push_back(fmt::format("could not be analysed: {}", e.what()));
     }
-    s.task = c.at("task").get<std::string>();
-    s.batch_size = c.at("batch_size").get<std::int64_t>();
     nlohmann::json j = ToJson(s);
     j["backend"] = c.at("backend");
     j["mode"] = c.at("mode");
@@ -133,7 +126,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       {"schema_version", kResultsSchemaVersion},
       {"run_id", manifest.value("run_id", run_dir.filename().string())},
       {"started_utc", manifest.value("started_utc", "")},
-      {"analysed_utc", UtcNow()},
+      {"analysed_utc", UtcTimestamp("%Y-%m-%dT%H:%M:%SZ")},
       {"complete", complete},
       {"plan", manifest.at("plan")},
       {"inputs",
