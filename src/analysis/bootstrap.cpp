@@ -182,4 +182,61 @@ Estimate HierarchicalBootstrap(const std::vector<std::vector<double>>& groups,
   return PercentileInterval(value, replicates, groups.size(), level);
 }
 
+Estimate HierarchicalRatio(const std::vector<std::vector<double>>& groups_a,
+                           const std::vector<std::vector<double>>& groups_b,
+                           const std::function<double(const std::vector<double>&)>& per_group,
+                           double level, int resamples, std::uint64_t seed) {
+  if (groups_a.empty() || groups_b.empty()) {
+    throw std::invalid_argument("HierarchicalRatio: both samples need at least one group");
+  }
+  for (const auto* groups : {&groups_a, &groups_b}) {
+    for (std::size_t g = 0; g < groups->size(); ++g) {
+      RequireSample((*groups)[g], "HierarchicalRatio (group " + std::to_string(g) + ")");
+    }
+  }
+  RequireBootstrapParams(level, resamples, "HierarchicalRatio");
+  if (!per_group) throw std::invalid_argument("HierarchicalRatio: per_group is empty");
+  const auto checked = [&per_group](const std::vector<double>& sample) {
+    const double s = per_group(sample);
+    if (!std::isfinite(s)) {
+      throw std::invalid_argument("HierarchicalRatio: per_group returned " + std::to_string(s) +
+                                  ", expected a finite number");
+    }
+    return s;
+  };
+  const auto median_of = [&](const std::vector<std::vector<double>>& groups) {
+    std::vector<double> values;
+    for (const auto& g : groups) values.push_back(checked(g));
+    return PercentileInPlace(values, 50.0);
+  };
+  const double denominator = median_of(groups_b);
+  if (!(denominator > 0.0)) {
+    throw std::invalid_argument("HierarchicalRatio: the denominator's median must be positive");
+  }
+  const double value = median_of(groups_a) / denominator;
+  std::mt19937_64 rng(seed);
+  std::vector<double> buffer;
+  std::vector<double> values_a(groups_a.size());
+  std::vector<double> values_b(groups_b.size());
+  const auto resampled_median = [&](const std::vector<std::vector<double>>& groups,
+                                    std::vector<double>& values) {
+    const IndexDraw draw_group(groups.size());
+    for (double& slot : values) {
+      Resample(groups[draw_group(rng)], rng, buffer);
+      slot = checked(buffer);
+    }
+    return PercentileInPlace(values, 50.0);
+  };
+  std::vector<double> replicates(static_cast<std::size_t>(resamples));
+  for (double& rep : replicates) {
+    const double numerator = resampled_median(groups_a, values_a);  // a's draws come first
+    const double b = resampled_median(groups_b, values_b);
+    if (!(b > 0.0)) {
+      throw std::invalid_argument("HierarchicalRatio: a resampled denominator is not positive");
+    }
+    rep = numerator / b;
+  }
+  return PercentileInterval(value, replicates, std::min(groups_a.size(), groups_b.size()), level);
+}
+
 }  // namespace fwbench::stats

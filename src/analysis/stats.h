@@ -71,6 +71,16 @@ Estimate HierarchicalBootstrap(const std::vector<std::vector<double>>& groups,
                                double level = 0.95, int resamples = 2000,
                                std::uint64_t seed = kDefaultSeed);
 
+// median over groups_a of per_group / median over groups_b of per_group, e.g. a speed-up of
+// one configuration over another from their trial processes' step times, with a CI from
+// resampling both samples at both levels, independently (different processes). per_group must
+// be positive on groups_b. n = min(groups_a.size(), groups_b.size()).
+Estimate HierarchicalRatio(const std::vector<std::vector<double>>& groups_a,
+                           const std::vector<std::vector<double>>& groups_b,
+                           const std::function<double(const std::vector<double>&)>& per_group,
+                           double level = 0.95, int resamples = 2000,
+                           std::uint64_t seed = kDefaultSeed);
+
 // Indices (ascending) of values whose modified z-score 0.6745 * |x - median| / MAD exceeds
 // threshold (Iglewicz & Hoaglin 1993; 3.5 is their recommendation). Median and MAD because a
 // mean/stddev rule is dragged by the very outliers it should find. MAD == 0 (more than half the

@@ -63,6 +63,8 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
       m.step_s.push_back(Seconds(t1 - t0));
       if (e.contains("loss") && e.at("loss").is_number())
         m.losses.push_back(e.at("loss").get<double>());
+    } else if (kind == "output") {
+      m.outputs[e.value("name", "")] = e.value("path", "");
     } else if (kind == "metric" && e.value("name", "") == "peak_rss_bytes") {
       m.peak_rss_bytes = std::max(m.peak_rss_bytes, e.at("value").get<double>());
     }
@@ -132,6 +134,7 @@ nlohmann::json ToJson(const TrialMetrics& m, bool include_series) {
       {"peak_rss_bytes", m.peak_rss_bytes},
       {"cpu_s", m.cpu_s},
       {"wall_s", m.wall_s},
+      {"outputs", m.outputs},
   };
   if (!m.losses.empty()) {
     j["loss_first"] = m.losses.front();

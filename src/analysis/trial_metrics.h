@@ -2,6 +2,7 @@
 // What one trial measured, derived from its protocol events and the orchestrator's record of
 // the process (spawn/exit time, rusage). Raw step times are kept; aggregation is separate.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@ struct TrialMetrics {
 
   std::vector<double> step_s;  // every step's duration
   std::vector<double> losses;  // training only
+  std::map<std::string, std::string> outputs;  // `output` events: name -> path (e.g. logits)
   std::size_t warmup_steps = 0;
   bool steady_state_found = false;
   double warmup_cost_s = 0.0;

@@ -1,14 +1,17 @@
 #include "backends/libtorch_trial.h"
 
 #include <sys/resource.h>
+#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <fmt/format.h>
 
+#include <iostream>
 #include <numeric>
 
 #include "backends/libtorch_info.h"
+#include "backends/torchscript_compile.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/protocol.h"
@@ -61,12 +64,19 @@ std::int64_t PeakRssBytes() {
   return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
 }
 
-void WriteLogits(const torch::Tensor& logits, const std::filesystem::path& path) {
-  const torch::Tensor cpu = logits.to(torch::kCPU, torch::kFloat32).contiguous();
-  const auto* bytes = reinterpret_cast<const std::byte*>(cpu.data_ptr<float>());
-  safetensors::Write(path, {{"logits", safetensors::DType::kF32,
-                             std::vector<std::int64_t>(cpu.sizes().begin(), cpu.sizes().end()),
-                             std::span<const std::byte>(bytes, cpu.numel() * sizeof(float))}});
+void WriteParityOutput(const torch::Tensor& inputs, const torch::Tensor& logits,
+                       const std::filesystem::path& path) {
+  // Both as fp32 contiguous: the parity gate compares values, not layouts or precisions. The
+  // inputs let it tell "same model, different data" from "same data, different model".
+  const torch::Tensor x = inputs.to(torch::kCPU, torch::kFloat32).contiguous();
+  const torch::Tensor y = logits.to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto entry = [](const char* name, const torch::Tensor& t) {
+    return safetensors::TensorToWrite{
+        name, safetensors::DType::kF32, std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()),
+        std::span<const std::byte>(reinterpret_cast<const std::byte*>(t.data_ptr<float>()),
+                                   static_cast<std::size_t>(t.numel()) * sizeof(float))};
+  };
+  safetensors::Write(path, {entry("logits", y), entry("inputs", x)});
 }
 
 bool BudgetLeft(const TrialBudget& budget, std::int64_t steps, double elapsed_s) {
@@ -75,7 +85,95 @@ bool BudgetLeft(const TrialBudget& budget, std::int64_t steps, double elapsed_s)
   return steps < budget.min_steps || elapsed_s < budget.min_seconds;
 }
 
-int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& events) {
+torch::Dtype ComputeDtype(const TrialSpec& spec) {
+  return spec.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+}
+
+// Puts the model in the form the trial computes with: bf16 weights for bf16 inference (bf16
+// training keeps fp32 master weights and runs the forward under autocast), 4-D weights in
+// channels-last order when asked.
+void ConvertModel(torch::nn::Module& model, const TrialSpec& spec, bool train) {
+  if (!train && spec.precision == "bf16") model.to(torch::kBFloat16);
+  if (spec.memory_format == "channels_last") {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : model.parameters()) {
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+}
+
+void PerturbWeights(torch::nn::Module& model, double scale) {
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor& p : model.parameters()) {
+    if (p.is_floating_point()) p.add_(torch::randn_like(p) * scale);
+  }
+}
+
+// Enables autocast for the duration of a bf16 training step, as torch.autocast would.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()) {
+    if (!enabled_) return;
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(torch::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (cuda_) {
+      at::autocast::set_enabled(false);
+    } else {
+      at::autocast::set_cpu_enabled(false);
+    }
+    // Casts of the weights are cached per region; the optimiser changes the weights next.
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_;
+  bool cuda_;
+};
+
+// The compiled forward: the model traced to TorchScript, then frozen and optimised for
+// inference, or run by the profiling graph executor for training.
+struct CompiledModel {
+  torch::jit::Module traced;     // what is saved for other runtimes (Python, the server)
+  torch::jit::Module optimized;  // what the trial runs when inferring
+  std::string executor;
+};
+
+CompiledModel Compile(models::ResNet& model, const torch::Tensor& example,
+                      const torch::Tensor& check_input, const TrialSpec& spec,
+                      const torch::Device& device, bool train) {
+  TraceOptions options;
+  options.check_input = check_input;
+  if (spec.precision == "bf16") {
+    // bf16 keeps ~3 significant digits; graph rewrites reorder its rounding.
+    options.check_atol = 0.1;
+    options.check_rtol = 0.05;
+  }
+  CompiledModel compiled;
+  compiled.traced = TraceModule(
+      *model, [&](const torch::Tensor& x) { return model->forward(x); }, example, options);
+  if (train) {
+    compiled.executor = ConfigureTrainingExecutor(device);
+  } else {
+    compiled.optimized = OptimizeForInference(compiled.traced);
+    compiled.executor = "freeze + optimize_for_inference";
+  }
+  return compiled;
+}
+
+int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& events,
+        const TrialFaults& faults) {
+  const bool train = spec.task == "train";
+  const bool compiled_mode = spec.mode == "compiled";
   protocol::Hello hello;
   hello.t_main_ns = t_main_ns;
   hello.framework = "libtorch";
@@ -84,7 +182,14 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   hello.mode = spec.mode;
   hello.device = spec.device;
   hello.threads = spec.threads;
+  hello.extra = {{"precision", spec.precision}, {"memory_format", spec.memory_format}};
+  if (faults.perturb_weights != 0.0) hello.extra["perturb_weights"] = faults.perturb_weights;
   events.WriteHello(hello);
+  if (const std::string why = LibtorchUnsupportedReason(spec.mode, spec.task, spec.precision,
+                                                        spec.memory_format);
+      !why.empty()) {
+    throw UsageError(why);
+  }
 
   const torch::Device device = TimedPhase(events, "init", [&] {
     torch::set_num_threads(spec.threads);
@@ -98,9 +203,12 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
     m->to(device);
     return m;
   });
-  TimedPhase(events, "load_weights", [&] { models::LoadStateDict(*model, spec.weights); });
+  TimedPhase(events, "load_weights", [&] {
+    models::LoadStateDict(*model, spec.weights);
+    if (faults.perturb_weights != 0.0) PerturbWeights(*model, faults.perturb_weights);
+    ConvertModel(*model, spec, train);
+  });
 
-  const bool train = spec.task == "train";
   const auto batch = static_cast<std::size_t>(spec.batch_size);
   data::ImageSet dataset;
   std::unique_ptr<data::ImageBatcher> batcher;
@@ -117,6 +225,13 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
                                                                          .seed = spec.seed});
   });
 
+  const torch::Dtype input_dtype = train ? torch::kFloat32 : ComputeDtype(spec);
+  const auto input_format = spec.memory_format == "channels_last" ? torch::MemoryFormat::ChannelsLast
+                                                                  : torch::MemoryFormat::Contiguous;
+  // Converts a host batch to what the model takes: device, dtype, memory format.
+  const auto to_model_input = [&](const torch::Tensor& host) {
+    return host.to(device, input_dtype).contiguous(input_format);
+  };
   torch::Tensor images = torch::empty({spec.batch_size, 3, 32, 32}, torch::kFloat32);
   torch::Tensor labels = torch::empty({spec.batch_size}, torch::kInt64);
   const auto fill = [&](std::int64_t step) {
@@ -124,16 +239,35 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
         static_cast<std::size_t>(step),
         std::span<float>(images.data_ptr<float>(), static_cast<std::size_t>(images.numel())),
         std::span<std::int64_t>(labels.data_ptr<std::int64_t>(), batch));
-    return std::pair{images.to(device), labels.to(device)};
+    // clone: on the CPU, .to() of an already matching tensor returns `images` itself, which
+    // the next fill overwrites.
+    return std::pair{to_model_input(images).clone(), labels.to(device)};
   };
 
-  std::optional<torch::optim::SGD> optimizer;
   if (train) {
     model->train();
-    optimizer.emplace(MakeOptimizer(*model, spec.optimizer));
   } else {
     model->eval();
   }
+  std::optional<CompiledModel> compiled;
+  if (compiled_mode) {
+    compiled = TimedPhase(events, "compile", [&] {
+      // Two different real batches: one to trace, one to check the trace generalises.
+      const torch::Tensor example = fill(0).first;
+      const torch::Tensor check = fill(1).first;
+      return Compile(model, example, check, spec, device, train);
+    });
+    std::cerr << fmt::format("fwbench trial: compiled with {}\n", compiled->executor);
+  }
+  const Forward forward = [&]() -> Forward {
+    if (!compiled) return [&](const torch::Tensor& x) { return model->forward(x); };
+    torch::jit::Module& m = train ? compiled->traced : compiled->optimized;
+    return [&m](const torch::Tensor& x) { return m.forward({x}).toTensor(); };
+  }();
+
+  std::optional<torch::optim::SGD> optimizer;
+  if (train) optimizer.emplace(MakeOptimizer(*model, spec.optimizer));
+  const bool autocast = train && spec.precision == "bf16";
 
   std::int64_t steps = 0;
   std::int64_t first_t0 = 0;
@@ -146,16 +280,18 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
     Synchronize(device);
     const std::int64_t t0 = MonotonicNs();
     if (steps == 0) first_t0 = t0;
-    std::optional<double> loss;
     if (train) {
-      torch::Tensor l = TrainStep(model, *optimizer, x, y);
+      torch::Tensor l;
+      {
+        AutocastScope scope(autocast, device);
+        l = TrainStep(forward, *optimizer, x, y);
+      }
       Synchronize(device);
       const std::int64_t t1 = MonotonicNs();
-      loss = l.item<double>();
-      events.WriteStep(steps, t0, t1, spec.batch_size, loss);
+      events.WriteStep(steps, t0, t1, spec.batch_size, l.item<double>());
     } else {
       torch::InferenceMode guard;
-      torch::Tensor logits = InferStep(model, x);
+      torch::Tensor logits = InferStep(forward, x);
       Synchronize(device);
       const std::int64_t t1 = MonotonicNs();
       events.WriteStep(steps, t0, t1, spec.batch_size, std::nullopt);
@@ -176,8 +312,13 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
         std::span<std::int64_t>(fixed_labels.data_ptr<std::int64_t>(), n));
     torch::InferenceMode guard;
     const std::filesystem::path path = spec.output_dir / "logits.safetensors";
-    WriteLogits(model->forward(fixed.to(device)), path);
+    WriteParityOutput(fixed, forward(to_model_input(fixed)), path);
     events.WriteOutput("logits", path.string());
+  }
+  if (compiled && spec.save_model && !train) {
+    const std::filesystem::path path = spec.output_dir / "model.torchscript.pt";
+    SaveTorchScript(compiled->traced, path);
+    events.WriteOutput("torchscript", path.string());
   }
   events.WriteDone(steps);
   return 0;
@@ -193,10 +334,37 @@ std::string LibtorchVersion() {
 #endif
 }
 
-int RunLibtorchTrial(const TrialSpec& spec, std::int64_t t_main_ns, std::FILE* out) {
+std::string LibtorchUnsupportedReason(const std::string& mode, const std::string& task,
+                                      const std::string& precision,
+                                      const std::string& memory_format) {
+  if (mode != "eager" && mode != "compiled") {
+    return fmt::format("libtorch has no mode '{}' (supported: eager, compiled)", mode);
+  }
+  if (precision != "fp32" && precision != "bf16") {
+    return fmt::format("libtorch does not run precision '{}' (supported: fp32, bf16)", precision);
+  }
+  if (memory_format != "contiguous" && memory_format != "channels_last") {
+    return fmt::format("libtorch does not know memory format '{}' (supported: contiguous, "
+                       "channels_last)",
+                       memory_format);
+  }
+  if (mode == "compiled" && task == "train" && precision != "fp32") {
+    return fmt::format(
+        "libtorch/compiled training runs in fp32 only: bf16 training uses autocast, which the "
+        "tracer does not capture. Supported: libtorch/eager train fp32|bf16, libtorch/compiled "
+        "train fp32, libtorch/eager and libtorch/compiled infer fp32|bf16 (both memory formats)");
+  }
+  return "";
+}
+
+int RunLibtorchTrial(const TrialSpec& spec, std::int64_t t_main_ns, std::FILE* out,
+                     const TrialFaults& faults) {
   protocol::EventWriter events(out);
   try {
-    return Run(spec, t_main_ns, events);
+    return Run(spec, t_main_ns, events, faults);
+  } catch (const TraceError& e) {
+    events.WriteError("unsupported", e.what());
+    return 1;
   } catch (const UsageError& e) {
     events.WriteError("usage", e.what());
     return 2;

@@ -10,9 +10,24 @@
 
 namespace fwbench {
 
+// Deliberate faults, for testing what is downstream of a trial (the parity gate).
+struct TrialFaults {
+  // Adds N(0, perturb_weights²) noise to every floating-point parameter after loading, so the
+  // trial computes a slightly different function from the same weights file.
+  double perturb_weights = 0.0;
+};
+
 // Runs one trial and writes its events to `out`. Returns the process exit code: 0 on success,
-// 2 for a usage error in the spec or its files, 1 for anything else (an `error` event says what).
-int RunLibtorchTrial(const TrialSpec& spec, std::int64_t t_main_ns, std::FILE* out);
+// 2 for a usage error in the spec or its files, 1 for anything else (an `error` event says what:
+// kind `unsupported` when the model cannot be compiled, e.g. it cannot be traced).
+int RunLibtorchTrial(const TrialSpec& spec, std::int64_t t_main_ns, std::FILE* out,
+                     const TrialFaults& faults = {});
+
+// Empty when the libtorch backend runs this combination; otherwise why not, naming what is
+// supported. The CLI refuses such configurations before any trial starts.
+std::string LibtorchUnsupportedReason(const std::string& mode, const std::string& task,
+                                      const std::string& precision,
+                                      const std::string& memory_format);
 
 // Writes a plan's initial weights: the model built from `seed` with torchvision's
 // initialisation, saved as .safetensors. Every trial of every backend loads this file.

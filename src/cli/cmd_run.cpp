@@ -97,8 +97,18 @@ Command AddRunCommand(CLI::App& app) {
   return [options]() {
     Plan plan = BuildPlan(*options);
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
-    const std::vector<Configuration> configs = ExpandConfigurations(plan, self);
-    const int threads = plan.threads > 0 ? plan.threads : UsableCores();
+    const std::vector<Configuration> configs = ExpandConfigurations(plan, self, UsableCores());
+    int threads = 1;
+    for (const Configuration& c : configs) {
+      threads = std::max(threads, c.threads);
+      if (c.backend != "libtorch") continue;
+      // Refused now, with what is supported, rather than as a failed trial in every repetition.
+      if (const std::string why =
+              LibtorchUnsupportedReason(c.mode, c.task, c.precision, c.memory_format);
+          !why.empty()) {
+        throw UsageError(fmt::format("configuration {}: {}", c.id, why));
+      }
+    }
 
     const std::filesystem::path data_dir = PrepareData(plan);
     const std::filesystem::path weights = PrepareWeights(plan);
@@ -121,7 +131,7 @@ Command AddRunCommand(CLI::App& app) {
     const std::filesystem::path run_dir =
         CreateRunDir(std::filesystem::absolute(plan.out_dir), plan.name);
     std::cerr << fmt::format(
-        "run {}: {} configurations × {} trials, {} threads each; results in {}\n",
+        "run {}: {} configurations × {} trials, up to {} threads each; results in {}\n",
         run_dir.filename().string(), configs.size(), plan.trials, threads, run_dir.string());
     struct sigaction action {};
     action.sa_handler = OnInterrupt;
@@ -129,7 +139,7 @@ Command AddRunCommand(CLI::App& app) {
     sigaction(SIGTERM, &action, nullptr);
 
     const RunTotals totals =
-        RunTrials(plan, configs, {data_dir, weights, threads}, env, run_dir, std::cerr);
+        RunTrials(plan, configs, {data_dir, weights}, env, run_dir, std::cerr);
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     std::cout << "\n" << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());

@@ -22,6 +22,8 @@ nlohmann::json ToJson(const TrialSpec& s) {
       {"mode", s.mode},
       {"device", s.device},
       {"threads", s.threads},
+      {"precision", s.precision},
+      {"memory_format", s.memory_format},
       {"seed", s.seed},
       {"model", {{"arch", s.arch}, {"stem", s.stem}, {"num_classes", s.num_classes}}},
       {"data",
@@ -43,6 +45,7 @@ nlohmann::json ToJson(const TrialSpec& s) {
         {"min_seconds", s.budget.min_seconds},
         {"max_seconds", s.budget.max_seconds}}},
       {"output_dir", s.output_dir.string()},
+      {"save_model", s.save_model},
   };
 }
 
@@ -137,6 +140,9 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
   top.Get("mode", s.mode);
   top.Get("device", s.device);
   top.Get("threads", s.threads);
+  top.Get("precision", s.precision, /*required=*/false);
+  top.Get("memory_format", s.memory_format, /*required=*/false);
+  top.Get("save_model", s.save_model, /*required=*/false);
   top.Get("seed", s.seed);
   top.Get("weights", weights);
   top.Get("batch_size", s.batch_size);
@@ -180,6 +186,16 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
   if (s.task != "train" && s.task != "infer") {
     throw UsageError(fmt::format("{}: field \"task\" must be \"train\" or \"infer\", not \"{}\"",
                                  source, s.task));
+  }
+  if (s.precision != "fp32" && s.precision != "bf16") {
+    throw UsageError(fmt::format(
+        "{}: field \"precision\" must be \"fp32\" or \"bf16\", not \"{}\"", source, s.precision));
+  }
+  if (s.memory_format != "contiguous" && s.memory_format != "channels_last") {
+    throw UsageError(
+        fmt::format("{}: field \"memory_format\" must be \"contiguous\" or \"channels_last\", "
+                    "not \"{}\"",
+                    source, s.memory_format));
   }
   if (s.threads < 1) throw UsageError(fmt::format("{}: field \"threads\" must be >= 1", source));
   if (s.batch_size < 1) {

@@ -31,6 +31,8 @@ struct TrialSpec {
   std::string mode = "eager";
   std::string device = "cpu";
   int threads = 1;
+  std::string precision = "fp32";            // "fp32" or "bf16"
+  std::string memory_format = "contiguous";  // "contiguous" or "channels_last"
   std::uint64_t seed = 1;
   // model
   std::string arch = "resnet18";
@@ -47,6 +49,8 @@ struct TrialSpec {
   OptimizerSpec optimizer;
   TrialBudget budget;
   std::filesystem::path output_dir;
+  // Compiled backends: also save the compiled model (TorchScript, …) into output_dir.
+  bool save_model = false;
 };
 
 nlohmann::json ToJson(const TrialSpec& spec);

@@ -154,12 +154,20 @@ std::vector<PlanField> MakeFields() {
       FWBENCH_FIELD(std::uint64_t, "seed", "--seed", "Seed of weights, data and batch order", seed),
       FWBENCH_FIELD(int, "trials", "--trials", "Trials (fresh processes) per configuration",
                     trials),
-      FWBENCH_FIELD(int, "threads", "--threads", "Compute threads per trial; 0 = usable cores",
+      FWBENCH_FIELD(std::vector<std::int64_t>, "threads", "--threads",
+                    "Compute threads per trial, comma-separated (one configuration each); 0 = "
+                    "usable cores",
                     threads),
       FWBENCH_FIELD(std::string, "device", "--device", "cpu or cuda", device),
       FWBENCH_FIELD(std::vector<std::string>, "backends", "--backends",
-                    "Backends to compare, comma-separated (libtorch, or a [workers.NAME])",
+                    "Backends to compare, comma-separated, each NAME or NAME/MODE: libtorch (eager), "
+                    "libtorch/compiled (TorchScript), or a [workers.NAME]",
                     backends),
+      FWBENCH_FIELD(std::vector<std::string>, "precisions", "--precisions",
+                    "Numeric precisions, comma-separated: fp32, bf16", precisions),
+      FWBENCH_FIELD(std::vector<std::string>, "memory_formats", "--memory-formats",
+                    "Tensor memory formats, comma-separated: contiguous, channels_last",
+                    memory_formats),
       FWBENCH_FIELD(std::vector<std::string>, "tasks", "--tasks", "Tasks: train, infer", tasks),
       FWBENCH_FIELD(double, "trial_timeout_s", "--trial-timeout-s",
                     "Time limit of one trial process in seconds", trial_timeout_s),
@@ -258,6 +266,10 @@ std::string TomlToText(const toml::node& node, const PlanField& field, const std
   }
   const bool want_strings = field.type == "list of strings";
   const toml::array* array = node.as_array();
+  // A single value stands for a list of one: `threads = 2` means `threads = [2]`.
+  if (array == nullptr && want_strings && node.is_string()) return *node.value<std::string>();
+  if (array == nullptr && !want_strings && node.is_integer())
+    return std::to_string(*node.value<std::int64_t>());
   if (array == nullptr) wrong();
   std::vector<std::string> parts;
   for (const toml::node& item : *array) {
@@ -384,7 +396,8 @@ void ApplyQuick(Plan& plan) {
   plan.synthetic_test = 200;
   plan.stem = "imagenet";
   plan.train_batch_size = 16;
-  plan.train_budget = {.min_steps = 5, .max_steps = 20, .min_seconds = 0.2, .max_seconds = 10.0};
+  // 20 steps: the parity gate compares the first 20 training losses.
+  plan.train_budget = {.min_steps = 20, .max_steps = 30, .min_seconds = 0.2, .max_seconds = 10.0};
   plan.infer_batch_sizes = {1, 8};
   plan.infer_budget = {.min_steps = 10, .max_steps = 50, .min_seconds = 0.2, .max_seconds = 10.0};
   plan.trial_timeout_s = 120.0;
@@ -422,6 +435,9 @@ void ValidatePlan(const Plan& p) {
   no_duplicates("backends", p.backends);
   no_duplicates("tasks", p.tasks);
   no_duplicates("infer.batch_sizes", p.infer_batch_sizes);
+  no_duplicates("threads", p.threads);
+  no_duplicates("precisions", p.precisions);
+  no_duplicates("memory_formats", p.memory_formats);
   for (const auto& [name, worker] : p.workers) {
     const bool has_spec =
         std::any_of(worker.command.begin(), worker.command.end(),
@@ -432,7 +448,21 @@ void ValidatePlan(const Plan& p) {
     }
   }
   if (p.trials < 1) fail("trials", "must be at least 1");
-  if (p.threads < 0) fail("threads", "must be 0 (all usable cores) or a positive count");
+  if (p.threads.empty()) fail("threads", "names no thread count (0 = all usable cores)");
+  for (std::int64_t t : p.threads) {
+    if (t < 0 || t > 4096) fail("threads", "must each be 0 (all usable cores) or a positive count");
+  }
+  const auto one_of = [&](const std::string& key, const std::vector<std::string>& values,
+                          const std::vector<std::string>& allowed) {
+    if (values.empty()) fail(key, fmt::format("names nothing (expected {})", fmt::join(allowed, ", ")));
+    for (const std::string& v : values) {
+      if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+        fail(key, fmt::format("unknown value '{}' (expected one of: {})", v, fmt::join(allowed, ", ")));
+      }
+    }
+  };
+  one_of("precisions", p.precisions, {"fp32", "bf16"});
+  one_of("memory_formats", p.memory_formats, {"contiguous", "channels_last"});
   if (p.device != "cpu" && p.device != "cuda")
     fail("device", fmt::format("must be cpu or cuda, not '{}'", p.device));
   if (p.backends.empty()) fail("backends", "names no backend (e.g. --backends libtorch)");

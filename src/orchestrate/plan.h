@@ -26,9 +26,13 @@ struct Plan {
   std::string name = "default";
   std::uint64_t seed = 1;
   int trials = 3;   // trials per configuration, interleaved across configurations
-  int threads = 0;  // 0: the number of usable cores
+  // Compute threads per trial, one configuration per entry; 0: the number of usable cores.
+  std::vector<std::int64_t> threads = {0};
   std::string device = "cpu";
+  // "NAME" or "NAME/MODE": libtorch (= libtorch/eager), libtorch/compiled, or a [workers.NAME].
   std::vector<std::string> backends = {"libtorch"};
+  std::vector<std::string> precisions = {"fp32"};            // fp32, bf16
+  std::vector<std::string> memory_formats = {"contiguous"};  // contiguous, channels_last
   std::vector<std::string> tasks = {"train", "infer"};
   double trial_timeout_s = 300.0;
   std::filesystem::path out_dir = "results";

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -45,31 +46,98 @@ std::vector<std::string> KnownBackends(const Plan& plan) {
   return known;
 }
 
+const std::vector<std::string>& LibtorchModes() {
+  static const std::vector<std::string> modes = {"eager", "compiled"};
+  return modes;
+}
+
+nlohmann::json ToJson(const Configuration& c) {
+  return {{"id", c.id},
+          {"backend", c.backend},
+          {"mode", c.mode},
+          {"task", c.task},
+          {"batch_size", c.batch_size},
+          {"precision", c.precision},
+          {"memory_format", c.memory_format},
+          {"threads", c.threads},
+          {"command", c.command}};
+}
+
 std::vector<Configuration> ExpandConfigurations(const Plan& plan,
-                                                const std::filesystem::path& self_exe) {
+                                                const std::filesystem::path& self_exe,
+                                                int usable_cores) {
   std::vector<Configuration> configs;
-  for (const std::string& backend : plan.backends) {
+  for (const std::string& entry : plan.backends) {
+    const auto slash = entry.find('/');
+    const std::string backend = entry.substr(0, slash);
+    std::string mode = slash == std::string::npos ? "" : entry.substr(slash + 1);
+    if (backend.empty() || (slash != std::string::npos && mode.empty())) {
+      throw UsageError(fmt::format(
+          "plan field backends: '{}' is malformed (expected NAME or NAME/MODE, e.g. "
+          "libtorch/compiled)",
+          entry));
+    }
     std::vector<std::string> command;
-    std::string mode;
     if (const auto it = plan.workers.find(backend); it != plan.workers.end()) {
       command = it->second.command;
-      mode = it->second.mode;
+      if (mode.empty()) mode = it->second.mode;
     } else if (backend == "libtorch") {
       command = {self_exe.string(), "trial", "{spec}"};
-      mode = "eager";
+      if (mode.empty()) mode = "eager";
+      const auto& modes = LibtorchModes();
+      if (std::find(modes.begin(), modes.end(), mode) == modes.end()) {
+        throw UsageError(fmt::format(
+            "plan field backends: libtorch has no mode '{}' (entry '{}'); modes: {}", mode, entry,
+            fmt::join(modes, ", ")));
+      }
     } else {
       throw UsageError(fmt::format(
           "plan field backends: unknown backend '{}'; known: {} (add a [workers.{}] table with a "
           "command to run another worker)",
           backend, fmt::join(KnownBackends(plan), ", "), backend));
     }
+    if (mode.empty() || mode.find_first_of("/ ") != std::string::npos) {
+      throw UsageError(fmt::format("plan field backends: '{}' has an empty or malformed mode "
+                                   "(expected NAME or NAME/MODE)",
+                                   entry));
+    }
     for (const std::string& task : plan.tasks) {
       std::vector<std::int64_t> sizes = task == "train"
                                             ? std::vector<std::int64_t>{plan.train_batch_size}
                                             : plan.infer_batch_sizes;
       for (std::int64_t b : sizes) {
-        configs.push_back(
-            {fmt::format("{}/{}/{}/b{}", backend, mode, task, b), backend, mode, task, b, command});
+        for (const std::string& precision : plan.precisions) {
+          for (const std::string& format : plan.memory_formats) {
+            for (std::int64_t threads : plan.threads) {
+              Configuration c;
+              c.backend = backend;
+              c.mode = mode;
+              c.task = task;
+              c.batch_size = b;
+              c.precision = precision;
+              c.memory_format = format;
+              c.threads_explicit = threads > 0;
+              c.threads = threads > 0 ? static_cast<int>(threads) : usable_cores;
+              c.command = command;
+              c.id = fmt::format("{}/{}/{}/b{}", backend, mode, task, b);
+              if (precision != "fp32") c.id += "/" + precision;
+              if (format != "contiguous") c.id += "/" + format;
+              if (c.threads_explicit) c.id += fmt::format("/t{}", c.threads);
+              configs.push_back(std::move(c));
+            }
+          }
+        }
+      }
+    }
+  }
+  // Two entries can name the same configuration ("libtorch" and "libtorch/eager").
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    for (std::size_t j = i + 1; j < configs.size(); ++j) {
+      if (configs[i].id == configs[j].id) {
+        throw UsageError(fmt::format(
+            "plan field backends: configuration {} appears twice (\"libtorch\" means "
+            "\"libtorch/eager\"); list each backend/mode once",
+            configs[i].id));
       }
     }
   }
@@ -103,16 +171,10 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       {"plan", ToJson(plan)},
       {"data_dir", inputs.data_dir.string()},
       {"weights", inputs.weights.string()},
-      {"threads", inputs.threads},
       {"configurations", nlohmann::json::array()},
   };
   for (const Configuration& c : configs) {
-    manifest["configurations"].push_back({{"id", c.id},
-                                          {"backend", c.backend},
-                                          {"mode", c.mode},
-                                          {"task", c.task},
-                                          {"batch_size", c.batch_size},
-                                          {"command", c.command}});
+    manifest["configurations"].push_back(ToJson(c));
   }
   WriteText(run_dir / "manifest.json", manifest.dump(2) + "\n");
 
@@ -138,7 +200,12 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       spec.backend = config.backend;
       spec.mode = config.mode;
       spec.device = plan.device;
-      spec.threads = inputs.threads;
+      spec.threads = config.threads;
+      spec.precision = config.precision;
+      spec.memory_format = config.memory_format;
+      // One TorchScript file per configuration is enough to check and to deploy.
+      spec.save_model = rep == 0 && config.backend == "libtorch" && config.mode == "compiled" &&
+                        config.task == "infer";
       spec.seed = plan.seed;
       spec.arch = plan.arch;
       spec.stem = plan.stem;
@@ -185,6 +252,9 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
           {"mode", config.mode},
           {"task", config.task},
           {"batch_size", config.batch_size},
+          {"precision", config.precision},
+          {"memory_format", config.memory_format},
+          {"threads", config.threads},
           {"status", failure ? "failed" : "ok"},
           {"reason", failure ? *failure : ""},
           {"spawn_ns", result.spawn_ns},

@@ -12,25 +12,36 @@
 
 namespace fwbench {
 
-// One thing being compared: a backend in a mode, on a task, at a batch size.
+// One thing being compared: a backend in a mode, on a task, at a batch size, with a precision,
+// a memory format and a thread count. Every one of these is part of its identity.
 struct Configuration {
-  std::string id;  // "libtorch/eager/infer/b8"
+  std::string id;  // "libtorch/eager/infer/b8", plus "/bf16", "/channels_last", "/t1" when set
   std::string backend;
   std::string mode;
   std::string task;
   std::int64_t batch_size = 0;
+  std::string precision = "fp32";
+  std::string memory_format = "contiguous";
+  int threads = 1;                   // resolved: never 0
+  bool threads_explicit = false;     // the plan asked for this count rather than "all cores"
   std::vector<std::string> command;  // "{spec}" stands for the trial spec path
 };
 
-// Throws UsageError for a backend that is neither built in nor a [workers.NAME].
+// The modes `fwbench trial` serves for the built-in libtorch backend.
+const std::vector<std::string>& LibtorchModes();
+
+// Expands the plan's cross product; thread count 0 becomes `usable_cores`. Throws UsageError
+// for a backend that is neither built in nor a [workers.NAME], or an unknown libtorch mode.
 std::vector<Configuration> ExpandConfigurations(const Plan& plan,
-                                                const std::filesystem::path& self_exe);
+                                                const std::filesystem::path& self_exe,
+                                                int usable_cores);
 std::vector<std::string> KnownBackends(const Plan& plan);
+
+nlohmann::json ToJson(const Configuration& config);
 
 struct RunInputs {
   std::filesystem::path data_dir;  // CIFAR-10 binary folder every trial reads
   std::filesystem::path weights;   // initial weights every trial loads
-  int threads = 1;                 // resolved thread count
 };
 
 struct RunTotals {

@@ -5,10 +5,12 @@
 #include <fstream>
 #include <map>
 
+#include "analysis/compile_gain.h"
 #include "analysis/config_summary.h"
 #include "analysis/trial_metrics.h"
 #include "core/error.h"
 #include "core/utc_time.h"
+#include "report/parity_gate.h"
 
 namespace fwbench {
 
@@ -41,6 +43,33 @@ std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& path, int
     lines.push_back(std::move(j));
   }
   return lines;
+}
+
+// The eager twin of a compiled configuration: same backend, task, batch size, precision,
+// memory format and threads.
+nlohmann::json CompileGainFor(const nlohmann::json& config, const nlohmann::json& all,
+                              const std::map<std::string, std::vector<TrialMetrics>>& by_config) {
+  for (const nlohmann::json& c : all) {
+    const auto same = [&](const char* key) { return c.value(key, nlohmann::json()) == config.value(key, nlohmann::json()); };
+    if (c.value("mode", "") != "eager" || !same("backend") || !same("task") ||
+        !same("batch_size") || !same("precision") || !same("memory_format") || !same("threads")) {
+      continue;
+    }
+    const std::string eager_id = c.value("id", "");
+    const auto eager = by_config.find(eager_id);
+    const auto compiled = by_config.find(config.value("id", ""));
+    try {
+      if (eager == by_config.end() || compiled == by_config.end()) {
+        throw std::invalid_argument("no trial ran");
+      }
+      return ToJson(ComputeCompileGain(eager_id, eager->second, compiled->second));
+    } catch (const std::invalid_argument& e) {
+      return {{"eager_config", eager_id}, {"unavailable", e.what()}};
+    }
+  }
+  return {{"unavailable",
+           "the plan has no eager configuration to compare with (same backend, task, batch "
+           "size, precision, memory format, threads)"}};
 }
 
 }  // namespace
@@ -90,10 +119,20 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     nlohmann::json j = ToJson(s);
     j["backend"] = c.at("backend");
     j["mode"] = c.at("mode");
+    j["precision"] = c.value("precision", "fp32");
+    j["memory_format"] = c.value("memory_format", "contiguous");
+    j["threads"] = c.value("threads", manifest.value("threads", 0));
+    if (j["mode"] != "eager") j["compile"] = CompileGainFor(c, manifest.at("configurations"), by_config);
     if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
     for (const auto& w : j["warnings"])
       warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));
     configs.push_back(std::move(j));
+  }
+  ApplyParityGate(manifest.at("configurations"), by_config, run_dir, configs, warnings);
+  for (nlohmann::json& c : configs) {
+    if (c.contains("compile") && !c["ranked"].get<bool>()) {
+      c["compile"]["ranked"] = false;  // a speed-up of a different function means nothing
+    }
   }
   int fewest_ok = -1;
   for (const nlohmann::json& c : configs) {
@@ -132,7 +171,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       {"inputs",
        {{"data_dir", manifest.value("data_dir", "")},
         {"weights", manifest.value("weights", "")},
-        {"threads", manifest.value("threads", 0)}}},
+        {"threads", env.value("threads", manifest.value("threads", 0))}}},
       {"env", env},
       {"configurations", configs},
       {"trials", trials},

@@ -33,6 +33,19 @@ std::string Plain(const nlohmann::json& metrics, const char* key) {
   return Num(metrics[key]["median"].get<double>());
 }
 
+// "pass", "reference", "FAIL (max |Δ| 0.31)", "unchecked".
+std::string Parity(const nlohmann::json& config) {
+  if (!config.contains("parity")) return "-";
+  const nlohmann::json& p = config["parity"];
+  const std::string status = p.value("status", "unchecked");
+  if (status != "fail") return status;
+  const nlohmann::json& d = p.contains("logits") ? p["logits"] : p.value("losses", nlohmann::json());
+  if (d.is_object() && d.contains("max_abs") && d["max_abs"].is_number()) {
+    return fmt::format("FAIL (max |Δ| {})", Num(d["max_abs"].get<double>()));
+  }
+  return "FAIL";
+}
+
 std::size_t DisplayWidth(const std::string& s) {
   std::size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;  // count UTF-8 code points
@@ -72,9 +85,10 @@ std::string FormatTable(const nlohmann::json& results) {
                                     : std::string("unknown CPU"));
   std::vector<Row> train = {{"training", "ok/n", "TTFB s [95% CI]", "steps/s [95% CI]", "samples/s",
                              "warm-up steps", "warm-up cost s", "loss first→last", "peak RSS MiB",
-                             "CPU s"}};
+                             "CPU s", "parity"}};
   std::vector<Row> infer = {{"inference", "ok/n", "TTFB s [95% CI]", "p50 ms [95% CI]", "p90 ms",
-                             "p99 ms", "samples/s [95% CI]", "warm-up steps", "peak RSS MiB"}};
+                             "p99 ms", "samples/s [95% CI]", "warm-up steps", "peak RSS MiB",
+                             "parity"}};
   for (const nlohmann::json& c : results["configurations"]) {
     const nlohmann::json& m = c["metrics"];
     const std::string okn = fmt::format("{}/{}", c["trials_ok"].get<int>(),
@@ -88,25 +102,56 @@ std::string FormatTable(const nlohmann::json& results) {
       train.push_back({c["config"].get<std::string>(), okn, WithCi(m, "ttfb_s"),
                        WithCi(m, "steps_per_s"), Plain(m, "samples_per_s"),
                        Plain(m, "warmup_steps"), Plain(m, "warmup_cost_s"), loss,
-                       Plain(m, "peak_rss_mb"), Plain(m, "cpu_s")});
+                       Plain(m, "peak_rss_mb"), Plain(m, "cpu_s"), Parity(c)});
     } else {
       infer.push_back({c["config"].get<std::string>(), okn, WithCi(m, "ttfb_s"),
                        WithCi(m, "latency_p50_ms"), Plain(m, "latency_p90_ms"),
                        Plain(m, "latency_p99_ms"), WithCi(m, "samples_per_s"),
-                       Plain(m, "warmup_steps"), Plain(m, "peak_rss_mb")});
+                       Plain(m, "warmup_steps"), Plain(m, "peak_rss_mb"), Parity(c)});
     }
   }
   if (train.size() > 1) out += Render(train) + "\n";
   if (infer.size() > 1) out += Render(infer) + "\n";
 
+  std::vector<Row> compile = {{"compiled vs eager", "speed-up [95% CI]", "compile s",
+                               "extra warm-up s", "break-even steps", "verdict"}};
+  for (const nlohmann::json& c : results["configurations"]) {
+    if (!c.contains("compile")) continue;
+    const nlohmann::json& g = c["compile"];
+    if (g.contains("unavailable")) {
+      compile.push_back({c["config"].get<std::string>(), "-", "-", "-", "-",
+                         g["unavailable"].get<std::string>()});
+      continue;
+    }
+    const nlohmann::json& sp = g["speedup"];
+    const std::string break_even = g["break_even_steps"].is_number()
+                                       ? Num(std::ceil(g["break_even_steps"].get<double>()))
+                                       : "never";
+    std::string verdict;
+    if (!g.value("ranked", true)) {
+      verdict = "not ranked: parity fail";
+    } else if (!g["significant"].get<bool>()) {
+      verdict = "no significant difference";
+    } else {
+      verdict = sp["median"].get<double>() > 1 ? "compiled faster" : "compiled slower";
+    }
+    compile.push_back({c["config"].get<std::string>(),
+                       fmt::format("{}× [{}–{}]", Num(sp["median"].get<double>()),
+                                   Num(sp["ci95_lo"].get<double>()), Num(sp["ci95_hi"].get<double>())),
+                       Num(g["compile_s"].get<double>()), Num(g["extra_warmup_s"].get<double>()),
+                       break_even, verdict});
+  }
+  if (compile.size() > 1) out += Render(compile) + "\n";
+
   // Time to first batch, phase by phase, for the first configuration of each task.
   std::vector<Row> phases = {{"TTFB phases (median s)", "exec", "init", "build", "load_weights",
-                              "data", "first_step", "other"}};
+                              "data", "compile", "first_step", "other"}};
   for (const nlohmann::json& c : results["configurations"]) {
     const nlohmann::json& m = c["metrics"];
     if (!m.contains("ttfb_s")) continue;
     Row r = {c["config"].get<std::string>()};
-    for (const char* p : {"exec", "init", "build", "load_weights", "data", "first_step", "other"}) {
+    for (const char* p :
+         {"exec", "init", "build", "load_weights", "data", "compile", "first_step", "other"}) {
       r.push_back(Plain(m, fmt::format("phase.{}_s", p).c_str()));
     }
     phases.push_back(std::move(r));

@@ -1,6 +1,9 @@
 #pragma once
 // What one step of image classification is, for the LibTorch backends: a training step
-// (forward, cross-entropy, backward, SGD update) or an inference step (forward only).
+// (forward, cross-entropy, backward, SGD update) or an inference step (forward only). The
+// forward is a callable so that eager modules and compiled (TorchScript) ones share the step.
+#include <functional>
+
 #include <torch/nn/module.h>
 #include <torch/optim/sgd.h>
 #include <torch/types.h>
@@ -9,16 +12,17 @@
 
 namespace fwbench {
 
+using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
+
 torch::optim::SGD MakeOptimizer(torch::nn::Module& model, const OptimizerSpec& spec);
 
 // Returns the loss tensor (not yet read back, so the caller decides where the sync happens).
-template <typename Model>
-torch::Tensor TrainStep(Model& model, torch::optim::SGD& optimizer, const torch::Tensor& images,
-                        const torch::Tensor& labels);
+// The loss is computed in fp32 whatever precision the forward ran in.
+torch::Tensor TrainStep(const Forward& forward, torch::optim::SGD& optimizer,
+                        const torch::Tensor& images, const torch::Tensor& labels);
 
-template <typename Model>
-torch::Tensor InferStep(Model& model, const torch::Tensor& images);
+inline torch::Tensor InferStep(const Forward& forward, const torch::Tensor& images) {
+  return forward(images);
+}
 
 }  // namespace fwbench
-
-#include "workloads/image_classification_inl.h"

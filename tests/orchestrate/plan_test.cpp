@@ -176,5 +176,32 @@ TEST(Plan, RejectsNonFiniteDuplicateAndSpeclessSettings) {
   EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("{spec}"), std::string::npos);
 }
 
+TEST(Plan, PrecisionsFormatsAndThreadsAreValidatedWithTheSupportedList) {
+  Plan plan;
+  plan.precisions = {"fp32", "fp16"};
+  std::string msg = UsageMessage([&] { ValidatePlan(plan); });
+  EXPECT_NE(msg.find("precisions"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fp32, bf16"), std::string::npos) << msg;
+  plan = Plan{};
+  plan.memory_formats = {"nhwc"};
+  msg = UsageMessage([&] { ValidatePlan(plan); });
+  EXPECT_NE(msg.find("contiguous, channels_last"), std::string::npos) << msg;
+  plan = Plan{};
+  plan.threads = {1, -2};
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("threads"), std::string::npos);
+  plan = Plan{};
+  plan.threads = {2, 2};
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(plan); }).find("threads"), std::string::npos);
+}
+
+TEST(Plan, ScalarThreadsInTomlMeansAListOfOne) {
+  Plan plan;
+  ApplyPlanFile(plan, WritePlan("threads.toml", "threads = 2\nprecisions = \"bf16\"\n"));
+  EXPECT_EQ(plan.threads, (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(plan.precisions, (std::vector<std::string>{"bf16"}));
+  ApplyPlanFile(plan, WritePlan("threads2.toml", "threads = [1, 2]\n"));
+  EXPECT_EQ(plan.threads, (std::vector<std::int64_t>{1, 2}));
+}
+
 }  // namespace
 }  // namespace fwbench

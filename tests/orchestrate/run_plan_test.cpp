@@ -41,10 +41,10 @@ class RunPlanTest : public ::testing::Test {
     plan_.backends.push_back(name);
   }
   std::filesystem::path Run(RunTotals& totals) {
-    const auto configs = ExpandConfigurations(plan_, "/unused");
+    const auto configs = ExpandConfigurations(plan_, "/unused", 1);
     const auto run_dir = CreateRunDir(out_, plan_.name);
     std::ostringstream progress;
-    totals = RunTrials(plan_, configs, {out_ / "data", out_ / "w.safetensors", 1},
+    totals = RunTrials(plan_, configs, {out_ / "data", out_ / "w.safetensors"},
                        nlohmann::json{{"test", true}}, run_dir, progress);
     progress_ = progress.str();
     return run_dir;
@@ -143,7 +143,7 @@ TEST_F(RunPlanTest, FaultsBecomeFailedTrialsAndTheRunGoesOn) {
 TEST_F(RunPlanTest, UnknownBackendListsKnownOnes) {
   plan_.backends = {"tensorflow"};
   try {
-    ExpandConfigurations(plan_, "/unused");
+    ExpandConfigurations(plan_, "/unused", 1);
     FAIL() << "no error";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("known: libtorch"), std::string::npos) << e.what();
@@ -201,6 +201,56 @@ TEST_F(RunPlanTest, MalformedRunFolderIsAUsageError) {
   std::ofstream(dir / "manifest.json") << "{}";
   std::ofstream(dir / "env.json") << "{}";
   EXPECT_THROW(BuildResults(dir), UsageError);
+}
+
+TEST_F(RunPlanTest, ConfigurationIdentityCoversModePrecisionFormatAndThreads) {
+  plan_.backends = {"libtorch", "libtorch/compiled"};
+  plan_.tasks = {"infer"};
+  plan_.infer_batch_sizes = {4};
+  plan_.precisions = {"fp32", "bf16"};
+  plan_.memory_formats = {"channels_last"};
+  plan_.threads = {0, 1};
+  const auto configs = ExpandConfigurations(plan_, "/self", 2);
+  std::vector<std::string> ids;
+  for (const auto& c : configs) ids.push_back(c.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{
+                     "libtorch/eager/infer/b4/channels_last",
+                     "libtorch/eager/infer/b4/channels_last/t1",
+                     "libtorch/eager/infer/b4/bf16/channels_last",
+                     "libtorch/eager/infer/b4/bf16/channels_last/t1",
+                     "libtorch/compiled/infer/b4/channels_last",
+                     "libtorch/compiled/infer/b4/channels_last/t1",
+                     "libtorch/compiled/infer/b4/bf16/channels_last",
+                     "libtorch/compiled/infer/b4/bf16/channels_last/t1",
+                 }));
+  EXPECT_EQ(configs[0].threads, 2);  // 0 = the usable cores
+  EXPECT_EQ(configs[1].threads, 1);
+  EXPECT_EQ(configs[4].mode, "compiled");
+  EXPECT_EQ(configs[4].command, (std::vector<std::string>{"/self", "trial", "{spec}"}));
+  const nlohmann::json j = ToJson(configs[2]);
+  EXPECT_EQ(j["precision"], "bf16");
+  EXPECT_EQ(j["memory_format"], "channels_last");
+}
+
+TEST_F(RunPlanTest, BadModesAndDuplicateConfigurationsAreRefused) {
+  plan_.backends = {"libtorch/jit"};
+  std::string msg;
+  try {
+    ExpandConfigurations(plan_, "/self", 1);
+  } catch (const UsageError& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("modes: eager, compiled"), std::string::npos) << msg;
+  plan_.backends = {"libtorch", "libtorch/eager"};
+  msg.clear();
+  try {
+    ExpandConfigurations(plan_, "/self", 1);
+  } catch (const UsageError& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("appears twice"), std::string::npos) << msg;
+  plan_.backends = {"libtorch/"};
+  EXPECT_THROW(ExpandConfigurations(plan_, "/self", 1), UsageError);
 }
 
 }  // namespace

@@ -1,0 +1,203 @@
+#include "analysis/parity.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "core/error.h"
+#include "data/safetensors.h"
+
+namespace fwbench::parity {
+
+Tolerance ToleranceFor(const std::string& precision) {
+  // Calibration and reasoning: docs/parity.md.
+  if (precision == "fp32") {
+    return {.logits_atol = 1e-4,
+            .logits_rtol = 1e-4,
+            .min_top1_agreement = 1.0,
+            .loss_atol = 1e-4,
+            .loss_rtol = 1e-3,
+            .losses_compared = 20};
+  }
+  if (precision == "bf16") {
+    return {.logits_atol = 0.1,
+            .logits_rtol = 0.05,
+            .min_top1_agreement = 0.75,
+            .loss_atol = 0.02,
+            .loss_rtol = 0.05,
+            .losses_compared = 20};
+  }
+  throw std::invalid_argument(fmt::format("no parity tolerance for precision '{}'", precision));
+}
+
+namespace {
+
+std::vector<float> ReadF32(const safetensors::File& file, const safetensors::TensorInfo& info) {
+  if (info.dtype != safetensors::DType::kF32) {
+    throw UsageError(fmt::format("{}: tensor \"{}\" is {}, expected F32 (docs/protocol.md, parity "
+                                 "output)",
+                                 file.path().string(), info.name,
+                                 safetensors::DTypeName(info.dtype)));
+  }
+  std::vector<float> values(static_cast<std::size_t>(info.num_elements()));
+  const auto bytes = file.Bytes(info);
+  std::memcpy(values.data(), bytes.data(), bytes.size());
+  return values;
+}
+
+}  // namespace
+
+Output ReadOutput(const std::filesystem::path& path) {
+  const safetensors::File file = safetensors::File::Read(path);
+  const safetensors::TensorInfo* logits = file.Find("logits");
+  if (logits == nullptr) {
+    throw UsageError(fmt::format(
+        "{}: no tensor \"logits\" (a parity output holds \"logits\" [rows, classes] and "
+        "\"inputs\"; docs/protocol.md)",
+        path.string()));
+  }
+  if (logits->shape.size() != 2 || logits->shape[0] < 1 || logits->shape[1] < 1) {
+    throw UsageError(fmt::format("{}: \"logits\" must have shape [rows, classes], not {} dims",
+                                 path.string(), logits->shape.size()));
+  }
+  Output out;
+  out.rows = logits->shape[0];
+  out.classes = logits->shape[1];
+  out.logits = ReadF32(file, *logits);
+  if (const safetensors::TensorInfo* inputs = file.Find("inputs")) {
+    if (inputs->shape.empty() || inputs->shape[0] != out.rows) {
+      throw UsageError(fmt::format("{}: \"inputs\" must have {} rows like \"logits\"",
+                                   path.string(), out.rows));
+    }
+    out.input_shape = inputs->shape;
+    out.inputs = ReadF32(file, *inputs);
+  }
+  return out;
+}
+
+LogitsComparison CompareLogits(const Output& reference, const Output& got, const Tolerance& tol) {
+  LogitsComparison c;
+  c.rows = got.rows;
+  if (got.classes != reference.classes || got.rows != reference.rows) {
+    c.problem = fmt::format("logits have shape [{}, {}], the reference [{}, {}]", got.rows,
+                            got.classes, reference.rows, reference.classes);
+    return c;
+  }
+  if (!got.inputs.empty() && !reference.inputs.empty()) {
+    c.inputs_compared = true;
+    if (got.inputs.size() != reference.inputs.size()) {
+      c.problem = "the inputs have a different shape from the reference's: not the same batch";
+      return c;
+    }
+    for (std::size_t i = 0; i < got.inputs.size(); ++i) {
+      const double d = std::abs(static_cast<double>(got.inputs[i]) - reference.inputs[i]);
+      c.inputs_max_abs = std::max(c.inputs_max_abs, std::isnan(d) ? INFINITY : d);
+    }
+  }
+  double ref_scale = 0.0;
+  bool within = true;
+  for (std::size_t i = 0; i < got.logits.size(); ++i) {
+    const double r = reference.logits[i];
+    const double g = got.logits[i];
+    const double d = std::isfinite(g) ? std::abs(g - r) : INFINITY;
+    ref_scale = std::max(ref_scale, std::abs(r));
+    c.max_abs = std::max(c.max_abs, d);
+    if (!(d <= tol.logits_atol + tol.logits_rtol * std::abs(r))) within = false;
+  }
+  c.max_rel = ref_scale > 0 ? c.max_abs / ref_scale : (c.max_abs > 0 ? INFINITY : 0.0);
+  std::int64_t agree = 0;
+  for (std::int64_t row = 0; row < got.rows; ++row) {
+    const auto begin = static_cast<std::size_t>(row * got.classes);
+    const auto end = begin + static_cast<std::size_t>(got.classes);
+    const auto argmax = [&](const std::vector<float>& v) {
+      return std::max_element(v.begin() + static_cast<std::ptrdiff_t>(begin),
+                              v.begin() + static_cast<std::ptrdiff_t>(end)) -
+             v.begin();
+    };
+    agree += argmax(got.logits) == argmax(reference.logits) ? 1 : 0;
+  }
+  c.top1_agreement = static_cast<double>(agree) / static_cast<double>(got.rows);
+
+  // The inputs are checked first: a mismatch there is a data pipeline bug, not a model one.
+  if (c.inputs_compared && c.inputs_max_abs > 1e-5) {
+    c.problem = fmt::format(
+        "the parity batch differs from the reference's inputs (max |Δ| {:.3g}): the backend "
+        "preprocesses the data differently",
+        c.inputs_max_abs);
+  } else if (!within) {
+    c.problem = fmt::format("logits differ by up to {:.3g} (max |Δ|/max |ref| = {:.3g}); allowed "
+                            "{:g} + {:g}·|ref|",
+                            c.max_abs, c.max_rel, tol.logits_atol, tol.logits_rtol);
+  } else if (c.top1_agreement < tol.min_top1_agreement) {
+    c.problem = fmt::format("top-1 class agrees on {:.0f}% of the batch, {:.0f}% required",
+                            100 * c.top1_agreement, 100 * tol.min_top1_agreement);
+  }
+  c.pass = c.problem.empty();
+  return c;
+}
+
+LossComparison CompareLosses(const std::vector<double>& reference, const std::vector<double>& got,
+                             const Tolerance& tol) {
+  LossComparison c;
+  c.compared = std::min({reference.size(), got.size(), tol.losses_compared});
+  if (c.compared < tol.losses_compared) {
+    c.problem = fmt::format("only {} losses to compare ({} required): run at least {} training "
+                            "steps",
+                            c.compared, tol.losses_compared, tol.losses_compared);
+    return c;
+  }
+  bool within = true;
+  for (std::size_t i = 0; i < c.compared; ++i) {
+    const double d = std::isfinite(got[i]) ? std::abs(got[i] - reference[i]) : INFINITY;
+    c.max_abs = std::max(c.max_abs, d);
+    if (reference[i] != 0) c.max_rel = std::max(c.max_rel, d / std::abs(reference[i]));
+    if (within && !(d <= tol.loss_atol + tol.loss_rtol * std::abs(reference[i]))) {
+      within = false;
+      c.first_bad_step = i;
+    }
+  }
+  if (!within) {
+    c.problem = fmt::format(
+        "training losses diverge from the reference at step {} (max |Δ| {:.3g} over the first "
+        "{}); allowed {:g} + {:g}·|ref|",
+        c.first_bad_step, c.max_abs, c.compared, tol.loss_atol, tol.loss_rtol);
+  }
+  c.pass = c.problem.empty();
+  return c;
+}
+
+nlohmann::json ToJson(const Tolerance& t) {
+  return {{"logits_atol", t.logits_atol},       {"logits_rtol", t.logits_rtol},
+          {"min_top1_agreement", t.min_top1_agreement}, {"loss_atol", t.loss_atol},
+          {"loss_rtol", t.loss_rtol},           {"losses_compared", t.losses_compared}};
+}
+
+namespace {
+// JSON has no infinity; a non-finite error is reported as null with the failure in "problem".
+nlohmann::json Finite(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+}  // namespace
+
+nlohmann::json ToJson(const LogitsComparison& c) {
+  nlohmann::json j = {{"pass", c.pass},
+                      {"max_abs", Finite(c.max_abs)},
+                      {"max_rel", Finite(c.max_rel)},
+                      {"top1_agreement", c.top1_agreement},
+                      {"rows", c.rows}};
+  if (c.inputs_compared) j["inputs_max_abs"] = Finite(c.inputs_max_abs);
+  if (!c.problem.empty()) j["problem"] = c.problem;
+  return j;
+}
+
+nlohmann::json ToJson(const LossComparison& c) {
+  nlohmann::json j = {{"pass", c.pass},
+                      {"compared", c.compared},
+                      {"max_abs", Finite(c.max_abs)},
+                      {"max_rel", Finite(c.max_rel)}};
+  if (!c.problem.empty()) j["problem"] = c.problem;
+  return j;
+}
+
+}  // namespace fwbench::parity

@@ -1,0 +1,189 @@
+#include "report/parity_gate.h"
+
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "analysis/parity.h"
+#include "core/error.h"
+
+namespace fwbench {
+
+namespace {
+
+bool IsReferenceKind(const nlohmann::json& c) {
+  return c.value("backend", "") == "libtorch" && c.value("mode", "") == "eager" &&
+         c.value("precision", "fp32") == "fp32" &&
+         c.value("memory_format", "contiguous") == "contiguous";
+}
+
+// The reference for `config`: a libtorch eager fp32 contiguous configuration of the same task
+// (for training also the same batch size, since the losses depend on it), preferring the same
+// thread count. Logits come from the fixed parity batch, so any inference batch size will do.
+const nlohmann::json* FindReference(const nlohmann::json& manifest_configs,
+                                    const nlohmann::json& config) {
+  const nlohmann::json* best = nullptr;
+  for (const nlohmann::json& c : manifest_configs) {
+    if (!IsReferenceKind(c) || c.value("task", "") != config.value("task", "")) continue;
+    if (c.value("task", "") == "train" &&
+        c.value("batch_size", 0) != config.value("batch_size", 0)) {
+      continue;
+    }
+    if (c.value("threads", 0) == config.value("threads", 0)) return &c;
+    if (best == nullptr) best = &c;
+  }
+  return best;
+}
+
+// A worker wrote an absolute path; if the run folder has moved since, look next to the trial.
+std::filesystem::path Locate(const std::filesystem::path& run_dir, const TrialMetrics& trial,
+                             const std::string& path) {
+  const std::filesystem::path p(path);
+  if (std::filesystem::exists(p)) return p;
+  return run_dir / "trials" / trial.trial / p.filename();
+}
+
+const TrialMetrics* FirstUsable(const std::vector<TrialMetrics>& trials, bool train) {
+  for (const TrialMetrics& t : trials) {
+    if (!t.ok) continue;
+    if (train ? !t.losses.empty() : t.outputs.contains("logits")) return &t;
+  }
+  return nullptr;
+}
+
+struct Verdict {
+  std::string status;  // pass, fail, reference, unchecked
+  std::string problem;
+  nlohmann::json detail = nlohmann::json::object();
+};
+
+Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& reference, bool train,
+              const parity::Tolerance& tol, const std::filesystem::path& run_dir) {
+  Verdict v;
+  if (train && reference.losses.size() < tol.losses_compared) {
+    // Not evidence of a difference, so not a failure: the gate simply cannot tell.
+    return {"unchecked",
+            fmt::format("the reference trial has {} training losses, the gate compares the first "
+                        "{}: set train.min_steps to at least {}",
+                        reference.losses.size(), tol.losses_compared, tol.losses_compared),
+            nlohmann::json::object()};
+  }
+  std::optional<parity::Output> ref_output;
+  if (!train) ref_output = parity::ReadOutput(Locate(run_dir, reference, reference.outputs.at("logits")));
+  int compared = 0;
+  double worst = -1.0;
+  for (const TrialMetrics& t : trials) {
+    if (!t.ok) continue;
+    nlohmann::json result;
+    bool pass = false;
+    std::string problem;
+    double error = 0.0;
+    if (train) {
+      const parity::LossComparison c = parity::CompareLosses(reference.losses, t.losses, tol);
+      result = parity::ToJson(c);
+      pass = c.pass;
+      problem = c.problem;
+      error = c.max_abs;
+    } else {
+      const auto it = t.outputs.find("logits");
+      if (it == t.outputs.end()) {
+        pass = false;
+        problem = "the trial wrote no logits (an `output` event named logits; docs/protocol.md)";
+        result = {{"pass", false}, {"problem", problem}};
+        error = INFINITY;
+      } else {
+        try {
+          const parity::LogitsComparison c = parity::CompareLogits(
+              *ref_output, parity::ReadOutput(Locate(run_dir, t, it->second)), tol);
+          result = parity::ToJson(c);
+          pass = c.pass;
+          problem = c.problem;
+          error = c.pass ? c.max_abs : INFINITY;
+        } catch (const UsageError& e) {
+          pass = false;
+          problem = e.what();
+          result = {{"pass", false}, {"problem", problem}};
+          error = INFINITY;
+        }
+      }
+    }
+    ++compared;
+    // Report the worst trial: a gate is only as good as its weakest repetition.
+    if (!pass && v.problem.empty()) {
+      v.problem = fmt::format("{}: {}", t.trial, problem);
+      v.detail = result;
+      worst = INFINITY;
+    } else if (v.problem.empty() && error > worst) {
+      v.detail = result;
+      worst = error;
+    }
+  }
+  v.detail["trials_compared"] = compared;
+  v.status = compared == 0 ? "unchecked" : (v.problem.empty() ? "pass" : "fail");
+  if (compared == 0) v.problem = "no successful trial to compare";
+  return v;
+}
+
+}  // namespace
+
+void ApplyParityGate(const nlohmann::json& manifest_configs,
+                     const std::map<std::string, std::vector<TrialMetrics>>& trials_by_config,
+                     const std::filesystem::path& run_dir, nlohmann::json& configs,
+                     nlohmann::json& warnings) {
+  static const std::vector<TrialMetrics> kNone;
+  const auto trials_of = [&](const std::string& id) -> const std::vector<TrialMetrics>& {
+    const auto it = trials_by_config.find(id);
+    return it == trials_by_config.end() ? kNone : it->second;
+  };
+  for (std::size_t i = 0; i < configs.size() && i < manifest_configs.size(); ++i) {
+    const nlohmann::json& mc = manifest_configs[i];
+    nlohmann::json& out = configs[i];
+    const std::string id = mc.value("id", "");
+    const bool train = mc.value("task", "") == "train";
+    const std::string precision = mc.value("precision", "fp32");
+    nlohmann::json parity = {{"status", "unchecked"}};
+    Verdict verdict;
+    const nlohmann::json* ref_config = FindReference(manifest_configs, mc);
+    const TrialMetrics* ref_trial =
+        ref_config ? FirstUsable(trials_of(ref_config->value("id", "")), train) : nullptr;
+    if (ref_config == nullptr) {
+      verdict = {"unchecked",
+                 "the run has no reference configuration (libtorch eager fp32 contiguous, same "
+                 "task" +
+                     std::string(train ? " and batch size" : "") + "): add backend libtorch",
+                 nlohmann::json::object()};
+    } else if (ref_trial == nullptr) {
+      verdict = {"unchecked",
+                 fmt::format("the reference {} has no successful trial with {}",
+                             ref_config->value("id", ""), train ? "losses" : "logits"),
+                 nlohmann::json::object()};
+    } else {
+      try {
+        const parity::Tolerance tol = parity::ToleranceFor(precision);
+        verdict = Check(trials_of(id), *ref_trial, train, tol, run_dir);
+        parity["tolerance"] = parity::ToJson(tol);
+      } catch (const std::exception& e) {
+        verdict = {"unchecked", e.what(), nlohmann::json::object()};
+      }
+      parity["reference"] = ref_config->value("id", "");
+      parity["reference_trial"] = ref_trial->trial;
+      // The reference against itself checks that the reference is reproducible run to run.
+      if (ref_config->value("id", "") == id && verdict.status == "pass") verdict.status = "reference";
+    }
+    parity["status"] = verdict.status;
+    parity[train ? "losses" : "logits"] = verdict.detail;
+    if (!verdict.problem.empty()) parity["problem"] = verdict.problem;
+    out["parity"] = parity;
+    out["ranked"] = verdict.status == "pass" || verdict.status == "reference";
+    if (verdict.status == "fail") {
+      warnings.push_back(fmt::format(
+          "{}: PARITY FAIL against {}: {}. It computes something else; its speed is not ranked",
+          id, parity.value("reference", "?"), verdict.problem));
+    } else if (verdict.status == "unchecked") {
+      warnings.push_back(
+          fmt::format("{}: parity unchecked ({}); its speed is not ranked", id, verdict.problem));
+    }
+  }
+}
+
+}  // namespace fwbench

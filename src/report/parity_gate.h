@@ -1,0 +1,24 @@
+#pragma once
+// Applies the parity gate (analysis/parity.h) to a run: picks the reference configuration
+// (libtorch eager, fp32, contiguous), compares every configuration's trials with it, and marks
+// each configuration's results "parity" and "ranked".
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/trial_metrics.h"
+
+namespace fwbench {
+
+// `manifest_configs` are manifest.json's configurations (id, backend, mode, task, precision,
+// memory_format, threads); `configs` the results' configurations in the same order, which get
+// "parity" and "ranked" fields; a warning is appended for each failure or unchecked one.
+void ApplyParityGate(const nlohmann::json& manifest_configs,
+                     const std::map<std::string, std::vector<TrialMetrics>>& trials_by_config,
+                     const std::filesystem::path& run_dir, nlohmann::json& configs,
+                     nlohmann::json& warnings);
+
+}  // namespace fwbench
