@@ -52,7 +52,7 @@ std::filesystem::path FreshDir(const std::string& name) {
 
 TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
   const auto out = FreshDir("quick");
-  const Output r = Fwbench("run --quick --trials 2 --batch-sizes 2 --out " + out.string());
+  const Output r = Fwbench("run --quick --backends libtorch --trials 2 --batch-sizes 2 --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   const auto run_dir = RunDir(out);
   const nlohmann::json results = nlohmann::json::parse(std::ifstream(run_dir / "results.json"));
@@ -90,7 +90,7 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
 TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
   const auto out = FreshDir("ttfb");
   const Output r = Fwbench(
-      "run --quick --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps 1 "
+      "run --quick --backends libtorch --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps 1 "
       "--infer-max-steps 1 --parity-batch 0 --out " +
       out.string());
   ASSERT_EQ(r.code, 0) << r.text;
@@ -129,7 +129,8 @@ TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
 TEST(RunE2E, TrainingOnSyntheticDataLowersTheLoss) {
   const auto out = FreshDir("loss");
   const Output r = Fwbench(
-      "run --trials 1 --tasks train --stem imagenet --train-batch-size 32 --train-min-steps 200 "
+      "run --backends libtorch --trials 1 --tasks train --stem imagenet --train-batch-size 32 "
+      "--train-min-steps 200 "
       "--train-max-steps 200 --train-max-seconds 600 --lr 0.02 --synthetic-train-per-file 1000 "
       "--out " +
       out.string());
