@@ -48,8 +48,8 @@ CompileGain ComputeCompileGain(const std::string& eager_config,
   }
   CompileGain g;
   g.eager_config = eager_config;
-  g.speedup = stats::HierarchicalRatio(
-      eager_steps, compiled_steps, [](const std::vector<double>& x) { return stats::Mean(x); });
+  g.speedup = stats::HierarchicalRatio(eager_steps, compiled_steps,
+                                       [](const std::vector<double>& x) { return stats::Mean(x); });
   g.significant = g.speedup.ci_lo > 1.0 || g.speedup.ci_hi < 1.0;
   g.compile_s = stats::Median(compile_s);
   g.extra_warmup_s = stats::Median(compiled_warmup) - stats::Median(eager_warmup);

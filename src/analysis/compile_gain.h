@@ -23,7 +23,7 @@ struct CompileGain {
   // Median warm-up cost (time lost to slow early steps) of compiled minus that of eager: the
   // profiling runs and first-call specialisation compiling adds after the compile phase.
   double extra_warmup_s = 0.0;
-  double eager_step_s = 0.0;     // medians of per-trial mean steady-state step time
+  double eager_step_s = 0.0;  // medians of per-trial mean steady-state step time
   double compiled_step_s = 0.0;
   // Steps after which compiled has caught up, counting from the first step:
   // (compile_s + extra_warmup_s) / (eager_step_s - compiled_step_s), at least 0.

@@ -37,10 +37,10 @@ namespace {
 
 std::vector<float> ReadF32(const safetensors::File& file, const safetensors::TensorInfo& info) {
   if (info.dtype != safetensors::DType::kF32) {
-    throw UsageError(fmt::format("{}: tensor \"{}\" is {}, expected F32 (docs/protocol.md, parity "
-                                 "output)",
-                                 file.path().string(), info.name,
-                                 safetensors::DTypeName(info.dtype)));
+    throw UsageError(
+        fmt::format("{}: tensor \"{}\" is {}, expected F32 (docs/protocol.md, parity "
+                    "output)",
+                    file.path().string(), info.name, safetensors::DTypeName(info.dtype)));
   }
   std::vector<float> values(static_cast<std::size_t>(info.num_elements()));
   const auto bytes = file.Bytes(info);
@@ -69,8 +69,8 @@ Output ReadOutput(const std::filesystem::path& path) {
   out.logits = ReadF32(file, *logits);
   if (const safetensors::TensorInfo* inputs = file.Find("inputs")) {
     if (inputs->shape.empty() || inputs->shape[0] != out.rows) {
-      throw UsageError(fmt::format("{}: \"inputs\" must have {} rows like \"logits\"",
-                                   path.string(), out.rows));
+      throw UsageError(
+          fmt::format("{}: \"inputs\" must have {} rows like \"logits\"", path.string(), out.rows));
     }
     out.input_shape = inputs->shape;
     out.inputs = ReadF32(file, *inputs);
@@ -128,9 +128,10 @@ LogitsComparison CompareLogits(const Output& reference, const Output& got, const
         "preprocesses the data differently",
         c.inputs_max_abs);
   } else if (!within) {
-    c.problem = fmt::format("logits differ by up to {:.3g} (max |Δ|/max |ref| = {:.3g}); allowed "
-                            "{:g} + {:g}·|ref|",
-                            c.max_abs, c.max_rel, tol.logits_atol, tol.logits_rtol);
+    c.problem = fmt::format(
+        "logits differ by up to {:.3g} (max |Δ|/max |ref| = {:.3g}); allowed "
+        "{:g} + {:g}·|ref|",
+        c.max_abs, c.max_rel, tol.logits_atol, tol.logits_rtol);
   } else if (c.top1_agreement < tol.min_top1_agreement) {
     c.problem = fmt::format("top-1 class agrees on {:.0f}% of the batch, {:.0f}% required",
                             100 * c.top1_agreement, 100 * tol.min_top1_agreement);
@@ -144,9 +145,10 @@ LossComparison CompareLosses(const std::vector<double>& reference, const std::ve
   LossComparison c;
   c.compared = std::min({reference.size(), got.size(), tol.losses_compared});
   if (c.compared < tol.losses_compared) {
-    c.problem = fmt::format("only {} losses to compare ({} required): run at least {} training "
-                            "steps",
-                            c.compared, tol.losses_compared, tol.losses_compared);
+    c.problem = fmt::format(
+        "only {} losses to compare ({} required): run at least {} training "
+        "steps",
+        c.compared, tol.losses_compared, tol.losses_compared);
     return c;
   }
   bool within = true;
@@ -170,9 +172,12 @@ LossComparison CompareLosses(const std::vector<double>& reference, const std::ve
 }
 
 nlohmann::json ToJson(const Tolerance& t) {
-  return {{"logits_atol", t.logits_atol},       {"logits_rtol", t.logits_rtol},
-          {"min_top1_agreement", t.min_top1_agreement}, {"loss_atol", t.loss_atol},
-          {"loss_rtol", t.loss_rtol},           {"losses_compared", t.losses_compared}};
+  return {{"logits_atol", t.logits_atol},
+          {"logits_rtol", t.logits_rtol},
+          {"min_top1_agreement", t.min_top1_agreement},
+          {"loss_atol", t.loss_atol},
+          {"loss_rtol", t.loss_rtol},
+          {"losses_compared", t.losses_compared}};
 }
 
 namespace {

@@ -57,7 +57,7 @@ struct LossComparison {
   std::string problem;
   std::size_t compared = 0;
   double max_abs = 0.0;
-  double max_rel = 0.0;  // max over steps of |got - ref| / |ref|
+  double max_rel = 0.0;            // max over steps of |got - ref| / |ref|
   std::size_t first_bad_step = 0;  // meaningful when !pass and compared > 0
 };
 LossComparison CompareLosses(const std::vector<double>& reference, const std::vector<double>& got,

@@ -24,8 +24,8 @@ struct TrialMetrics {
   double ttfb_s = 0.0;
   std::vector<std::pair<std::string, double>> phases_s;
 
-  std::vector<double> step_s;  // every step's duration
-  std::vector<double> losses;  // training only
+  std::vector<double> step_s;                  // every step's duration
+  std::vector<double> losses;                  // training only
   std::map<std::string, std::string> outputs;  // `output` events: name -> path (e.g. logits)
   std::size_t warmup_steps = 0;
   bool steady_state_found = false;

@@ -1,7 +1,7 @@
 #include "backends/libtorch_trial.h"
 
-#include <sys/resource.h>
 #include <ATen/autocast_mode.h>
+#include <sys/resource.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -72,7 +72,8 @@ void WriteParityOutput(const torch::Tensor& inputs, const torch::Tensor& logits,
   const torch::Tensor y = logits.to(torch::kCPU, torch::kFloat32).contiguous();
   const auto entry = [](const char* name, const torch::Tensor& t) {
     return safetensors::TensorToWrite{
-        name, safetensors::DType::kF32, std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()),
+        name, safetensors::DType::kF32,
+        std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()),
         std::span<const std::byte>(reinterpret_cast<const std::byte*>(t.data_ptr<float>()),
                                    static_cast<std::size_t>(t.numel()) * sizeof(float))};
   };
@@ -112,7 +113,8 @@ void PerturbWeights(torch::nn::Module& model, double scale) {
 // Enables autocast for the duration of a bf16 training step, as torch.autocast would.
 class AutocastScope {
  public:
-  AutocastScope(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()) {
+  AutocastScope(bool enabled, const torch::Device& device)
+      : enabled_(enabled), cuda_(device.is_cuda()) {
     if (!enabled_) return;
     if (cuda_) {
       at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
@@ -185,8 +187,8 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   hello.extra = {{"precision", spec.precision}, {"memory_format", spec.memory_format}};
   if (faults.perturb_weights != 0.0) hello.extra["perturb_weights"] = faults.perturb_weights;
   events.WriteHello(hello);
-  if (const std::string why = LibtorchUnsupportedReason(spec.mode, spec.task, spec.precision,
-                                                        spec.memory_format);
+  if (const std::string why =
+          LibtorchUnsupportedReason(spec.mode, spec.task, spec.precision, spec.memory_format);
       !why.empty()) {
     throw UsageError(why);
   }
@@ -226,8 +228,9 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   });
 
   const torch::Dtype input_dtype = train ? torch::kFloat32 : ComputeDtype(spec);
-  const auto input_format = spec.memory_format == "channels_last" ? torch::MemoryFormat::ChannelsLast
-                                                                  : torch::MemoryFormat::Contiguous;
+  const auto input_format = spec.memory_format == "channels_last"
+                                ? torch::MemoryFormat::ChannelsLast
+                                : torch::MemoryFormat::Contiguous;
   // Converts a host batch to what the model takes: device, dtype, memory format.
   const auto to_model_input = [&](const torch::Tensor& host) {
     return host.to(device, input_dtype).contiguous(input_format);
@@ -344,9 +347,10 @@ std::string LibtorchUnsupportedReason(const std::string& mode, const std::string
     return fmt::format("libtorch does not run precision '{}' (supported: fp32, bf16)", precision);
   }
   if (memory_format != "contiguous" && memory_format != "channels_last") {
-    return fmt::format("libtorch does not know memory format '{}' (supported: contiguous, "
-                       "channels_last)",
-                       memory_format);
+    return fmt::format(
+        "libtorch does not know memory format '{}' (supported: contiguous, "
+        "channels_last)",
+        memory_format);
   }
   if (mode == "compiled" && task == "train" && precision != "fp32") {
     return fmt::format(

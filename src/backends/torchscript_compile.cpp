@@ -76,10 +76,8 @@ std::string DescribeMismatch(const torch::Tensor& eager, const torch::Tensor& tr
     return fmt::format("output shape {} vs eager {}", c10::str(traced.sizes()),
                        c10::str(eager.sizes()));
   }
-  const double max_abs = (eager.to(torch::kFloat32) - traced.to(torch::kFloat32))
-                             .abs()
-                             .max()
-                             .item<double>();
+  const double max_abs =
+      (eager.to(torch::kFloat32) - traced.to(torch::kFloat32)).abs().max().item<double>();
   return fmt::format("max |traced - eager| = {:.3g} on a second input", max_abs);
 }
 

@@ -138,8 +138,7 @@ Command AddRunCommand(CLI::App& app) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
 
-    const RunTotals totals =
-        RunTrials(plan, configs, {data_dir, weights}, env, run_dir, std::cerr);
+    const RunTotals totals = RunTrials(plan, configs, {data_dir, weights}, env, run_dir, std::cerr);
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     std::cout << "\n" << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());

@@ -16,7 +16,8 @@ Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns) {
   CLI::App* cmd = app.add_subcommand(
       "trial",
       "Run one trial (the C++ reference worker of the trial protocol: libtorch eager or "
-      "compiled): reads SPEC.json, prints protocol events as JSON Lines on stdout (docs/protocol.md). `fwbench run` calls this; run "
+      "compiled): reads SPEC.json, prints protocol events as JSON Lines on stdout "
+      "(docs/protocol.md). `fwbench run` calls this; run "
       "it by hand to debug a trial.");
   auto spec_path = std::make_shared<std::string>();
   cmd->add_option("spec", *spec_path, "Trial spec (JSON), e.g. results/<run>/trials/<id>/spec.json")

@@ -188,8 +188,8 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
                                  source, s.task));
   }
   if (s.precision != "fp32" && s.precision != "bf16") {
-    throw UsageError(fmt::format(
-        "{}: field \"precision\" must be \"fp32\" or \"bf16\", not \"{}\"", source, s.precision));
+    throw UsageError(fmt::format("{}: field \"precision\" must be \"fp32\" or \"bf16\", not \"{}\"",
+                                 source, s.precision));
   }
   if (s.memory_format != "contiguous" && s.memory_format != "channels_last") {
     throw UsageError(

@@ -159,10 +159,11 @@ std::vector<PlanField> MakeFields() {
                     "usable cores",
                     threads),
       FWBENCH_FIELD(std::string, "device", "--device", "cpu or cuda", device),
-      FWBENCH_FIELD(std::vector<std::string>, "backends", "--backends",
-                    "Backends to compare, comma-separated, each NAME or NAME/MODE: libtorch (eager), "
-                    "libtorch/compiled (TorchScript), or a [workers.NAME]",
-                    backends),
+      FWBENCH_FIELD(
+          std::vector<std::string>, "backends", "--backends",
+          "Backends to compare, comma-separated, each NAME or NAME/MODE: libtorch (eager), "
+          "libtorch/compiled (TorchScript), or a [workers.NAME]",
+          backends),
       FWBENCH_FIELD(std::vector<std::string>, "precisions", "--precisions",
                     "Numeric precisions, comma-separated: fp32, bf16", precisions),
       FWBENCH_FIELD(std::vector<std::string>, "memory_formats", "--memory-formats",
@@ -454,10 +455,12 @@ void ValidatePlan(const Plan& p) {
   }
   const auto one_of = [&](const std::string& key, const std::vector<std::string>& values,
                           const std::vector<std::string>& allowed) {
-    if (values.empty()) fail(key, fmt::format("names nothing (expected {})", fmt::join(allowed, ", ")));
+    if (values.empty())
+      fail(key, fmt::format("names nothing (expected {})", fmt::join(allowed, ", ")));
     for (const std::string& v : values) {
       if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-        fail(key, fmt::format("unknown value '{}' (expected one of: {})", v, fmt::join(allowed, ", ")));
+        fail(key,
+             fmt::format("unknown value '{}' (expected one of: {})", v, fmt::join(allowed, ", ")));
       }
     }
   };

@@ -25,7 +25,7 @@ struct WorkerCommand {
 struct Plan {
   std::string name = "default";
   std::uint64_t seed = 1;
-  int trials = 3;   // trials per configuration, interleaved across configurations
+  int trials = 3;  // trials per configuration, interleaved across configurations
   // Compute threads per trial, one configuration per entry; 0: the number of usable cores.
   std::vector<std::int64_t> threads = {0};
   std::string device = "cpu";

@@ -72,10 +72,10 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
     const std::string backend = entry.substr(0, slash);
     std::string mode = slash == std::string::npos ? "" : entry.substr(slash + 1);
     if (backend.empty() || (slash != std::string::npos && mode.empty())) {
-      throw UsageError(fmt::format(
-          "plan field backends: '{}' is malformed (expected NAME or NAME/MODE, e.g. "
-          "libtorch/compiled)",
-          entry));
+      throw UsageError(
+          fmt::format("plan field backends: '{}' is malformed (expected NAME or NAME/MODE, e.g. "
+                      "libtorch/compiled)",
+                      entry));
     }
     std::vector<std::string> command;
     if (const auto it = plan.workers.find(backend); it != plan.workers.end()) {
@@ -86,9 +86,9 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
       if (mode.empty()) mode = "eager";
       const auto& modes = LibtorchModes();
       if (std::find(modes.begin(), modes.end(), mode) == modes.end()) {
-        throw UsageError(fmt::format(
-            "plan field backends: libtorch has no mode '{}' (entry '{}'); modes: {}", mode, entry,
-            fmt::join(modes, ", ")));
+        throw UsageError(
+            fmt::format("plan field backends: libtorch has no mode '{}' (entry '{}'); modes: {}",
+                        mode, entry, fmt::join(modes, ", ")));
       }
     } else {
       throw UsageError(fmt::format(
@@ -97,9 +97,10 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
           backend, fmt::join(KnownBackends(plan), ", "), backend));
     }
     if (mode.empty() || mode.find_first_of("/ ") != std::string::npos) {
-      throw UsageError(fmt::format("plan field backends: '{}' has an empty or malformed mode "
-                                   "(expected NAME or NAME/MODE)",
-                                   entry));
+      throw UsageError(
+          fmt::format("plan field backends: '{}' has an empty or malformed mode "
+                      "(expected NAME or NAME/MODE)",
+                      entry));
     }
     for (const std::string& task : plan.tasks) {
       std::vector<std::int64_t> sizes = task == "train"
@@ -134,10 +135,10 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
   for (std::size_t i = 0; i < configs.size(); ++i) {
     for (std::size_t j = i + 1; j < configs.size(); ++j) {
       if (configs[i].id == configs[j].id) {
-        throw UsageError(fmt::format(
-            "plan field backends: configuration {} appears twice (\"libtorch\" means "
-            "\"libtorch/eager\"); list each backend/mode once",
-            configs[i].id));
+        throw UsageError(
+            fmt::format("plan field backends: configuration {} appears twice (\"libtorch\" means "
+                        "\"libtorch/eager\"); list each backend/mode once",
+                        configs[i].id));
       }
     }
   }

@@ -69,7 +69,8 @@ Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& refer
             nlohmann::json::object()};
   }
   std::optional<parity::Output> ref_output;
-  if (!train) ref_output = parity::ReadOutput(Locate(run_dir, reference, reference.outputs.at("logits")));
+  if (!train)
+    ref_output = parity::ReadOutput(Locate(run_dir, reference, reference.outputs.at("logits")));
   int compared = 0;
   double worst = -1.0;
   for (const TrialMetrics& t : trials) {
@@ -168,7 +169,8 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
       parity["reference"] = ref_config->value("id", "");
       parity["reference_trial"] = ref_trial->trial;
       // The reference against itself checks that the reference is reproducible run to run.
-      if (ref_config->value("id", "") == id && verdict.status == "pass") verdict.status = "reference";
+      if (ref_config->value("id", "") == id && verdict.status == "pass")
+        verdict.status = "reference";
     }
     parity["status"] = verdict.status;
     parity[train ? "losses" : "logits"] = verdict.detail;
@@ -177,8 +179,8 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
     out["ranked"] = verdict.status == "pass" || verdict.status == "reference";
     if (verdict.status == "fail") {
       warnings.push_back(fmt::format(
-          "{}: PARITY FAIL against {}: {}. It computes something else; its speed is not ranked",
-          id, parity.value("reference", "?"), verdict.problem));
+          "{}: PARITY FAIL against {}: {}. It computes something else; its speed is not ranked", id,
+          parity.value("reference", "?"), verdict.problem));
     } else if (verdict.status == "unchecked") {
       warnings.push_back(
           fmt::format("{}: parity unchecked ({}); its speed is not ranked", id, verdict.problem));

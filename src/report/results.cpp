@@ -50,7 +50,9 @@ std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& path, int
 nlohmann::json CompileGainFor(const nlohmann::json& config, const nlohmann::json& all,
                               const std::map<std::string, std::vector<TrialMetrics>>& by_config) {
   for (const nlohmann::json& c : all) {
-    const auto same = [&](const char* key) { return c.value(key, nlohmann::json()) == config.value(key, nlohmann::json()); };
+    const auto same = [&](const char* key) {
+      return c.value(key, nlohmann::json()) == config.value(key, nlohmann::json());
+    };
     if (c.value("mode", "") != "eager" || !same("backend") || !same("task") ||
         !same("batch_size") || !same("precision") || !same("memory_format") || !same("threads")) {
       continue;
@@ -122,7 +124,8 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     j["precision"] = c.value("precision", "fp32");
     j["memory_format"] = c.value("memory_format", "contiguous");
     j["threads"] = c.value("threads", manifest.value("threads", 0));
-    if (j["mode"] != "eager") j["compile"] = CompileGainFor(c, manifest.at("configurations"), by_config);
+    if (j["mode"] != "eager")
+      j["compile"] = CompileGainFor(c, manifest.at("configurations"), by_config);
     if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
     for (const auto& w : j["warnings"])
       warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));

@@ -39,7 +39,8 @@ std::string Parity(const nlohmann::json& config) {
   const nlohmann::json& p = config["parity"];
   const std::string status = p.value("status", "unchecked");
   if (status != "fail") return status;
-  const nlohmann::json& d = p.contains("logits") ? p["logits"] : p.value("losses", nlohmann::json());
+  const nlohmann::json& d =
+      p.contains("logits") ? p["logits"] : p.value("losses", nlohmann::json());
   if (d.is_object() && d.contains("max_abs") && d["max_abs"].is_number()) {
     return fmt::format("FAIL (max |Δ| {})", Num(d["max_abs"].get<double>()));
   }
@@ -135,11 +136,12 @@ std::string FormatTable(const nlohmann::json& results) {
     } else {
       verdict = sp["median"].get<double>() > 1 ? "compiled faster" : "compiled slower";
     }
-    compile.push_back({c["config"].get<std::string>(),
-                       fmt::format("{}× [{}–{}]", Num(sp["median"].get<double>()),
-                                   Num(sp["ci95_lo"].get<double>()), Num(sp["ci95_hi"].get<double>())),
-                       Num(g["compile_s"].get<double>()), Num(g["extra_warmup_s"].get<double>()),
-                       break_even, verdict});
+    compile.push_back(
+        {c["config"].get<std::string>(),
+         fmt::format("{}× [{}–{}]", Num(sp["median"].get<double>()),
+                     Num(sp["ci95_lo"].get<double>()), Num(sp["ci95_hi"].get<double>())),
+         Num(g["compile_s"].get<double>()), Num(g["extra_warmup_s"].get<double>()), break_even,
+         verdict});
   }
   if (compile.size() > 1) out += Render(compile) + "\n";
 

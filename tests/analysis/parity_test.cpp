@@ -17,7 +17,8 @@ Output MakeOutput(std::vector<float> logits, std::int64_t classes, std::vector<f
   o.rows = static_cast<std::int64_t>(logits.size()) / classes;
   o.logits = std::move(logits);
   o.inputs = std::move(inputs);
-  if (!o.inputs.empty()) o.input_shape = {o.rows, static_cast<std::int64_t>(o.inputs.size()) / o.rows};
+  if (!o.inputs.empty())
+    o.input_shape = {o.rows, static_cast<std::int64_t>(o.inputs.size()) / o.rows};
   return o;
 }
 
@@ -47,7 +48,8 @@ TEST(ParityTest, Fp32ToleranceIsTightAndReportsTheError) {
 }
 
 TEST(ParityTest, TopOneDisagreementFailsEvenWithinBf16Tolerance) {
-  const Output ref = MakeOutput({1.0f, 1.01f, 0.0f, 2.0f, 0.0f, 0.0f, 0.0f, 0.0f, 3.0f, 5.0f, 0.0f, 0.0f}, 3);
+  const Output ref =
+      MakeOutput({1.0f, 1.01f, 0.0f, 2.0f, 0.0f, 0.0f, 0.0f, 0.0f, 3.0f, 5.0f, 0.0f, 0.0f}, 3);
   Output swapped = ref;
   std::swap(swapped.logits[0], swapped.logits[1]);  // row 0 now picks class 0
   std::swap(swapped.logits[3], swapped.logits[4]);  // row 1 now picks class 1, far off

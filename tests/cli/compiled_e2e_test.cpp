@@ -50,8 +50,10 @@ std::string Python() {
 
 TEST(CompiledE2E, CompiledNextToEagerPassesParityAndReportsBreakEven) {
   const auto out = FreshDir("pair");
-  const Output r = Fwbench("run --quick --trials 2 --batch-sizes 2 --backends "
-                           "libtorch,libtorch/compiled --out " + out.string());
+  const Output r = Fwbench(
+      "run --quick --trials 2 --batch-sizes 2 --backends "
+      "libtorch,libtorch/compiled --out " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   const nlohmann::json results = Results(out);
   for (const char* task : {"train/b16", "infer/b2"}) {
@@ -119,8 +121,8 @@ TEST(CompiledE2E, PerturbedWeightsFailParityAndAreNotRanked) {
                          "[workers.perturbed]\n"
                          "command = [\"" FWBENCH_BINARY
                          "\", \"trial\", \"--perturb-weights\", \"0.01\", \"{spec}\"]\n";
-  const Output r = Fwbench("run " + plan.string() + " --quick --trials 1 --batch-sizes 2 --out " +
-                           out.string());
+  const Output r =
+      Fwbench("run " + plan.string() + " --quick --trials 1 --batch-sizes 2 --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   const nlohmann::json results = Results(out);
   for (const char* id : {"perturbed/eager/infer/b2", "perturbed/eager/train/b16"}) {
@@ -133,7 +135,8 @@ TEST(CompiledE2E, PerturbedWeightsFailParityAndAreNotRanked) {
   EXPECT_GT(logits["max_abs"].get<double>(), 1e-4) << logits.dump();
   bool warned = false;
   for (const auto& w : results["warnings"]) {
-    warned |= w.get<std::string>().find("perturbed/eager/infer/b2: PARITY FAIL") != std::string::npos;
+    warned |=
+        w.get<std::string>().find("perturbed/eager/infer/b2: PARITY FAIL") != std::string::npos;
   }
   EXPECT_TRUE(warned) << results["warnings"].dump();
   EXPECT_NE(r.text.find("FAIL (max |Δ|"), std::string::npos) << r.text;
@@ -142,8 +145,9 @@ TEST(CompiledE2E, PerturbedWeightsFailParityAndAreNotRanked) {
 
 TEST(CompiledE2E, UnsupportedCombinationsAreRefusedUpFront) {
   const auto out = FreshDir("refused");
-  Output r = Fwbench("run --quick --backends libtorch/compiled --tasks train --precisions bf16 --out " +
-                     out.string());
+  Output r =
+      Fwbench("run --quick --backends libtorch/compiled --tasks train --precisions bf16 --out " +
+              out.string());
   EXPECT_EQ(r.code, 2) << r.text;
   EXPECT_NE(r.text.find("fp32 only"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("Supported:"), std::string::npos) << r.text;

@@ -52,7 +52,8 @@ std::filesystem::path FreshDir(const std::string& name) {
 
 TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
   const auto out = FreshDir("quick");
-  const Output r = Fwbench("run --quick --backends libtorch --trials 2 --batch-sizes 2 --out " + out.string());
+  const Output r =
+      Fwbench("run --quick --backends libtorch --trials 2 --batch-sizes 2 --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   const auto run_dir = RunDir(out);
   const nlohmann::json results = nlohmann::json::parse(std::ifstream(run_dir / "results.json"));
@@ -90,7 +91,8 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
 TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
   const auto out = FreshDir("ttfb");
   const Output r = Fwbench(
-      "run --quick --backends libtorch --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps 1 "
+      "run --quick --backends libtorch --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps "
+      "1 "
       "--infer-max-steps 1 --parity-batch 0 --out " +
       out.string());
   ASSERT_EQ(r.code, 0) << r.text;

@@ -53,9 +53,8 @@ TEST(TorchScriptCompileTest, TracedTrainingFollowsEagerAndLeavesBuffersAlone) {
   eager_model->train();
   compiled_model->train();
   const torch::Tensor example = torch::randn({4, 3, 32, 32});
-  torch::jit::Module traced =
-      TraceModule(*compiled_model, EagerForward(compiled_model), example,
-                  {.check_input = torch::randn({4, 3, 32, 32})});
+  torch::jit::Module traced = TraceModule(*compiled_model, EagerForward(compiled_model), example,
+                                          {.check_input = torch::randn({4, 3, 32, 32})});
   EXPECT_TRUE(traced.is_training());
   // Tracing and checking ran forwards in training mode; the running statistics are restored.
   EXPECT_EQ(compiled_model->bn1->num_batches_tracked.item<std::int64_t>(), 0);
@@ -72,8 +71,7 @@ TEST(TorchScriptCompileTest, TracedTrainingFollowsEagerAndLeavesBuffersAlone) {
     eager_model->zero_grad();
     compiled_model->zero_grad();
     const torch::Tensor a = torch::nn::functional::cross_entropy(eager_model->forward(x), y);
-    const torch::Tensor b =
-        torch::nn::functional::cross_entropy(traced.forward({x}).toTensor(), y);
+    const torch::Tensor b = torch::nn::functional::cross_entropy(traced.forward({x}).toTensor(), y);
     a.backward();
     b.backward();
     EXPECT_NEAR(a.item<double>(), b.item<double>(), 1e-5) << "call " << call;
