@@ -10,6 +10,7 @@
 #include "cli/plan_options.h"
 #include "core/doctor.h"
 #include "core/env_fingerprint.h"
+#include "orchestrate/builtin_workers.h"
 #include "report/results.h"
 #include "report/table.h"
 
@@ -51,6 +52,11 @@ Command AddDoctorCommand(CLI::App& app) {
     int t = *threads;
     if (t <= 0) t = env["cpu"].value("usable_cores", 1);
     env["threads"] = t;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
+    env["workers"] = nlohmann::json::array();
+    for (const BuiltinBackend& b : ProbeBuiltinWorkers(WorkersDir(self))) {
+      env["workers"].push_back(ToJson(b));
+    }
     const std::vector<Finding> findings = Diagnose(env, t);
     if (*json) {
       std::cout << env.dump(2) << "\n";
@@ -80,6 +86,31 @@ Command AddDoctorCommand(CLI::App& app) {
     std::cout << fmt::format("threads    {}\n", t);
     std::cout << fmt::format("load       {}\n",
                              env.contains("load") ? env["load"].dump() : "unknown");
+    // Which backends `backends = ["auto"]` would run here, and why the others would not.
+    std::cout << "backends   libtorch: eager, compiled (built in)\n";
+    for (const auto& w : env["workers"]) {
+      if (!w["available"].get<bool>()) {
+        std::cout << fmt::format("           {}: not available: {}\n", w["name"].get<std::string>(),
+                                 w["reason"].get<std::string>());
+        continue;
+      }
+      std::vector<std::string> modes;
+      for (const auto& m : w["modes"]) {
+        const std::string mode = m.get<std::string>();
+        const auto& why = w["mode_unavailable"];
+        modes.push_back(why.contains(mode) ? mode + " (no: " + why[mode].get<std::string>() + ")"
+                                           : mode);
+      }
+      std::string notes;
+      for (const auto& [key, why] : w["mode_unavailable"].items()) {
+        if (key.find('/') != std::string::npos)
+          notes += fmt::format("; {}: {}", key, why.get<std::string>());
+      }
+      std::cout << fmt::format("           {}: {} {} — modes {}{}; {} lines of port code ({})\n",
+                               w["name"].get<std::string>(), w["description"].get<std::string>(),
+                               w["version"].get<std::string>(), fmt::join(modes, ", "), notes,
+                               w.value("port_code_lines", -1), w.value("port_file", "?"));
+    }
     std::cout << (findings.empty() ? std::string("no problems found\n") : FormatFindings(findings));
     return 0;
   };

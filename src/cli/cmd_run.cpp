@@ -12,11 +12,10 @@
 #include "backends/libtorch_trial.h"
 #include "cli/commands.h"
 #include "cli/plan_options.h"
+#include "cli/run_inputs.h"
 #include "core/doctor.h"
 #include "core/env_fingerprint.h"
 #include "core/error.h"
-#include "data/cifar10.h"
-#include "data/synthetic.h"
 #include "orchestrate/process.h"
 #include "orchestrate/run_plan.h"
 #include "report/results.h"
@@ -37,53 +36,6 @@ void OnInterrupt(int) {
   RequestStop();
 }
 
-// The data every trial reads: the user's CIFAR-10 folder (validated up front, so a truncated
-// file is a usage error before any trial runs) or the embedded synthetic set, generated once.
-std::filesystem::path PrepareData(const Plan& plan) {
-  if (!plan.data_dir.empty()) {
-    std::cerr << fmt::format("checking data in {} …\n", plan.data_dir.string());
-    data::ReadCifar10Dir(plan.data_dir, data::Split::kTrain);
-    data::ReadCifar10Dir(plan.data_dir, data::Split::kTest);
-    return std::filesystem::absolute(plan.data_dir);
-  }
-  const data::SyntheticOptions options{
-      .seed = plan.seed,
-      .train_per_file = static_cast<std::size_t>(plan.synthetic_train_per_file),
-      .test_records = static_cast<std::size_t>(plan.synthetic_test)};
-  const std::filesystem::path dir =
-      std::filesystem::absolute(plan.out_dir / "cache" /
-                                fmt::format("synthetic-cifar10-s{}-{}x5-{}", plan.seed,
-                                            plan.synthetic_train_per_file, plan.synthetic_test));
-  if (data::EnsureSyntheticCifar10(dir, options)) {
-    std::cerr << fmt::format("generated synthetic CIFAR-10 data in {}\n", dir.string());
-  }
-  return dir;
-}
-
-std::filesystem::path PrepareWeights(const Plan& plan) {
-  if (!plan.weights.empty()) {
-    // The user's checkpoint: refuse it now, with its problems named, rather than in every trial.
-    CheckWeights(plan.arch, plan.stem, plan.num_classes, plan.weights);
-    return std::filesystem::absolute(plan.weights);
-  }
-  const std::filesystem::path path =
-      std::filesystem::absolute(plan.out_dir / "cache" /
-                                fmt::format("weights-{}-{}-c{}-s{}.safetensors", plan.arch,
-                                            plan.stem, plan.num_classes, plan.seed));
-  if (std::filesystem::exists(path)) {
-    try {
-      CheckWeights(plan.arch, plan.stem, plan.num_classes, path);
-      return path;
-    } catch (const UsageError& e) {
-      std::cerr << fmt::format("cached weights are unusable, generating them again: {}\n",
-                               e.what());
-    }
-  }
-  GenerateInitialWeights(plan.arch, plan.stem, plan.num_classes, plan.seed, path);
-  std::cerr << fmt::format("generated initial weights {}\n", path.string());
-  return path;
-}
-
 }  // namespace
 
 Command AddRunCommand(CLI::App& app) {
@@ -91,13 +43,16 @@ Command AddRunCommand(CLI::App& app) {
       "run",
       "Run a benchmark plan: every trial in a fresh process, round-robin across configurations; "
       "results go to <out>/<run-id>/ as they arrive. Without a plan file, runs the embedded "
-      "default (ResNet-18 on synthetic CIFAR-10, LibTorch eager, training and inference).");
+      "default (ResNet-18 on synthetic CIFAR-10, training and inference, every backend that runs "
+      "here: LibTorch eager and compiled plus the framework workers `fwbench doctor` lists).");
   auto options = std::make_shared<PlanOptions>();
   AddPlanOptions(*cmd, *options);
   return [options]() {
     Plan plan = BuildPlan(*options);
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
-    const std::vector<Configuration> configs = ExpandConfigurations(plan, self, UsableCores());
+    const std::vector<BuiltinBackend> builtins = DetectWorkers(plan, self);
+    const std::vector<Configuration> configs =
+        ExpandConfigurations(plan, self, UsableCores(), builtins);
     int threads = 1;
     for (const Configuration& c : configs) {
       threads = std::max(threads, c.threads);
@@ -112,12 +67,22 @@ Command AddRunCommand(CLI::App& app) {
 
     const std::filesystem::path data_dir = PrepareData(plan);
     const std::filesystem::path weights = PrepareWeights(plan);
+    const bool needs_onnx = std::any_of(configs.begin(), configs.end(),
+                                        [](const Configuration& c) { return c.needs_onnx; });
+    const std::filesystem::path onnx_model =
+        needs_onnx ? PrepareOnnx(plan, weights, builtins) : std::filesystem::path();
 
     nlohmann::json env = CollectEnvFingerprint();
     env["libtorch"] = CollectLibtorchInfo();
     env["threads"] = threads;
+    if (!builtins.empty()) {
+      env["workers"] = nlohmann::json::array();
+      for (const BuiltinBackend& b : builtins) env["workers"].push_back(ToJson(b));
+    }
+    env["ports"] = PortSizes(configs, builtins);
     const bool uses_libtorch =
-        std::find(plan.backends.begin(), plan.backends.end(), "libtorch") != plan.backends.end();
+        std::any_of(configs.begin(), configs.end(),
+                    [](const Configuration& c) { return c.backend == "libtorch"; });
     if (plan.device == "cuda" && uses_libtorch && !env["libtorch"].value("cuda_available", false)) {
       throw UsageError(
           "--device cuda: this fwbench is built against a LibTorch without a usable CUDA device "
@@ -138,7 +103,8 @@ Command AddRunCommand(CLI::App& app) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
 
-    const RunTotals totals = RunTrials(plan, configs, {data_dir, weights}, env, run_dir, std::cerr);
+    const RunTotals totals =
+        RunTrials(plan, configs, {data_dir, weights, onnx_model}, env, run_dir, std::cerr);
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     std::cout << "\n" << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());

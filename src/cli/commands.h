@@ -15,5 +15,7 @@ Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns);
 Command AddReportCommand(CLI::App& app);
 Command AddDoctorCommand(CLI::App& app);
 Command AddPlanCommand(CLI::App& app);
+Command AddWorkerCheckCommand(CLI::App& app);
+Command AddExportCommand(CLI::App& app);
 
 }  // namespace fwbench::cli

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   commands["report"] = fwbench::cli::AddReportCommand(app);
   commands["doctor"] = fwbench::cli::AddDoctorCommand(app);
   commands["plan"] = fwbench::cli::AddPlanCommand(app);
+  commands["worker-check"] = fwbench::cli::AddWorkerCheckCommand(app);
+  commands["export"] = fwbench::cli::AddExportCommand(app);
 
   try {
     app.parse(argc, argv);

@@ -12,7 +12,7 @@
 namespace fwbench {
 
 nlohmann::json ToJson(const TrialSpec& s) {
-  return {
+  nlohmann::json j = {
       {"protocol_version", protocol::kVersion},
       {"trial_id", s.trial_id},
       {"config_id", s.config_id},
@@ -47,6 +47,8 @@ nlohmann::json ToJson(const TrialSpec& s) {
       {"output_dir", s.output_dir.string()},
       {"save_model", s.save_model},
   };
+  if (!s.onnx_model.empty()) j["onnx_model"] = s.onnx_model.string();
+  return j;
 }
 
 namespace {
@@ -148,6 +150,9 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
   top.Get("batch_size", s.batch_size);
   top.Get("parity_batch", s.parity_batch, /*required=*/false);
   top.Get("output_dir", output_dir);
+  std::string onnx_model;
+  top.Get("onnx_model", onnx_model, /*required=*/false);
+  s.onnx_model = onnx_model;
   {
     FieldReader m(top.Object("model"), "model", source);
     m.Get("arch", s.arch);

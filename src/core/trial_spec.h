@@ -51,6 +51,8 @@ struct TrialSpec {
   std::filesystem::path output_dir;
   // Compiled backends: also save the compiled model (TorchScript, …) into output_dir.
   bool save_model = false;
+  // Backends that run an exported model (ONNX Runtime): the ONNX file of `weights`.
+  std::filesystem::path onnx_model;
 };
 
 nlohmann::json ToJson(const TrialSpec& spec);

@@ -161,8 +161,11 @@ std::vector<PlanField> MakeFields() {
       FWBENCH_FIELD(std::string, "device", "--device", "cpu or cuda", device),
       FWBENCH_FIELD(
           std::vector<std::string>, "backends", "--backends",
-          "Backends to compare, comma-separated, each NAME or NAME/MODE: libtorch (eager), "
-          "libtorch/compiled (TorchScript), or a [workers.NAME]",
+          "Backends to compare, comma-separated, each NAME or NAME/MODE: auto (libtorch eager and "
+          "compiled plus every built-in worker that runs here, see `fwbench doctor`), libtorch "
+          "(eager), libtorch/compiled (TorchScript), pytorch/eager|torchscript|compiled, "
+          "onnxruntime-node, tfjs/wasm|cpu, tensorflow/eager|function|xla, "
+          "keras3/tensorflow|torch|jax, jax/jit, onnxruntime, or a [workers.NAME]",
           backends),
       FWBENCH_FIELD(std::vector<std::string>, "precisions", "--precisions",
                     "Numeric precisions, comma-separated: fp32, bf16", precisions),
@@ -397,8 +400,9 @@ void ApplyQuick(Plan& plan) {
   plan.synthetic_test = 200;
   plan.stem = "imagenet";
   plan.train_batch_size = 16;
-  // 20 steps: the parity gate compares the first 20 training losses.
-  plan.train_budget = {.min_steps = 20, .max_steps = 30, .min_seconds = 0.2, .max_seconds = 10.0};
+  // Exactly 20 steps: the parity gate compares the first 20 training losses, so no time limit
+  // may cut a trial short of them on a slow or busy machine (trial_timeout_s still bounds it).
+  plan.train_budget = {.min_steps = 20, .max_steps = 20, .min_seconds = 0.0, .max_seconds = 100.0};
   plan.infer_batch_sizes = {1, 8};
   plan.infer_budget = {.min_steps = 10, .max_steps = 50, .min_seconds = 0.2, .max_seconds = 10.0};
   plan.trial_timeout_s = 120.0;

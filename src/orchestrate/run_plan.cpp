@@ -41,9 +41,23 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
 void RequestStop() { g_stop.store(true); }
 
 std::vector<std::string> KnownBackends(const Plan& plan) {
-  std::vector<std::string> known = {"libtorch"};
+  std::vector<std::string> known = {"auto", "libtorch"};
+  for (const BuiltinBackend& b : BuiltinWorkerCatalogue()) known.push_back(b.name);
   for (const auto& [name, worker] : plan.workers) known.push_back(name);
   return known;
+}
+
+bool PlanUsesBuiltinWorkers(const Plan& plan) {
+  const auto catalogue = BuiltinWorkerCatalogue();
+  for (const std::string& entry : plan.backends) {
+    const std::string name = entry.substr(0, entry.find('/'));
+    if (name == "auto") return true;
+    if (plan.workers.contains(name)) continue;
+    for (const BuiltinBackend& b : catalogue) {
+      if (b.name == name) return true;
+    }
+  }
+  return false;
 }
 
 const std::vector<std::string>& LibtorchModes() {
@@ -63,26 +77,72 @@ nlohmann::json ToJson(const Configuration& c) {
           {"command", c.command}};
 }
 
-std::vector<Configuration> ExpandConfigurations(const Plan& plan,
-                                                const std::filesystem::path& self_exe,
-                                                int usable_cores) {
-  std::vector<Configuration> configs;
+namespace {
+
+// One backend/mode the plan asks for, resolved to how it runs.
+struct BackendEntry {
+  std::string backend;
+  std::string mode;
+  std::vector<std::string> command;
+  const BuiltinBackend* builtin = nullptr;  // null: libtorch or a [workers.NAME]
+  bool from_auto = false;
+};
+
+const BuiltinBackend* FindBuiltin(const std::vector<BuiltinBackend>& builtins,
+                                  const std::string& name) {
+  for (const BuiltinBackend& b : builtins) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+// Why a built-in worker cannot run mode × task here, or "".
+std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
+                           const std::string& task) {
+  if (!b.RunsTask(task)) {
+    return fmt::format("{} runs {} only", b.name, fmt::join(b.tasks, ", "));
+  }
+  for (const std::string& key : {mode, mode + "/" + task}) {
+    if (const auto it = b.mode_unavailable.find(key); it != b.mode_unavailable.end()) {
+      return it->second;
+    }
+  }
+  return "";
+}
+
+std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesystem::path& self_exe,
+                                          const std::vector<BuiltinBackend>& builtins) {
+  std::vector<BackendEntry> out;
+  const std::vector<std::string> libtorch = {self_exe.string(), "trial", "{spec}"};
   for (const std::string& entry : plan.backends) {
     const auto slash = entry.find('/');
     const std::string backend = entry.substr(0, slash);
     std::string mode = slash == std::string::npos ? "" : entry.substr(slash + 1);
-    if (backend.empty() || (slash != std::string::npos && mode.empty())) {
+    if (backend.empty() || (slash != std::string::npos && mode.empty()) ||
+        mode.find_first_of("/ ") != std::string::npos) {
       throw UsageError(
           fmt::format("plan field backends: '{}' is malformed (expected NAME or NAME/MODE, e.g. "
                       "libtorch/compiled)",
                       entry));
     }
-    std::vector<std::string> command;
+    if (backend == "auto" && !plan.workers.contains("auto")) {
+      if (!mode.empty()) {
+        throw UsageError("plan field backends: 'auto' takes no mode (it picks the modes)");
+      }
+      for (const std::string& m : LibtorchModes()) {
+        out.push_back({"libtorch", m, libtorch, nullptr, true});
+      }
+      for (const BuiltinBackend& b : builtins) {
+        if (!b.Available()) continue;
+        for (const std::string& m : b.auto_modes) {
+          out.push_back({b.name, m, b.command, &b, true});
+        }
+      }
+      continue;
+    }
     if (const auto it = plan.workers.find(backend); it != plan.workers.end()) {
-      command = it->second.command;
-      if (mode.empty()) mode = it->second.mode;
+      out.push_back({backend, mode.empty() ? it->second.mode : mode, it->second.command});
     } else if (backend == "libtorch") {
-      command = {self_exe.string(), "trial", "{spec}"};
       if (mode.empty()) mode = "eager";
       const auto& modes = LibtorchModes();
       if (std::find(modes.begin(), modes.end(), mode) == modes.end()) {
@@ -90,19 +150,49 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
             fmt::format("plan field backends: libtorch has no mode '{}' (entry '{}'); modes: {}",
                         mode, entry, fmt::join(modes, ", ")));
       }
+      out.push_back({backend, mode, libtorch});
+    } else if (const BuiltinBackend* b = FindBuiltin(builtins, backend)) {
+      if (mode.empty()) mode = b->modes.front();
+      if (!b->RunsMode(mode)) {
+        throw UsageError(
+            fmt::format("plan field backends: {} has no mode '{}' (entry '{}'); modes: {}", backend,
+                        mode, entry, fmt::join(b->modes, ", ")));
+      }
+      if (!b->Available()) {
+        throw UsageError(
+            fmt::format("plan field backends: {} cannot run on this machine: {} "
+                        "(`fwbench doctor` lists every backend and why)",
+                        backend, b->unavailable));
+      }
+      out.push_back({backend, mode, b->command, b});
     } else {
       throw UsageError(fmt::format(
           "plan field backends: unknown backend '{}'; known: {} (add a [workers.{}] table with a "
           "command to run another worker)",
           backend, fmt::join(KnownBackends(plan), ", "), backend));
     }
-    if (mode.empty() || mode.find_first_of("/ ") != std::string::npos) {
-      throw UsageError(
-          fmt::format("plan field backends: '{}' has an empty or malformed mode "
-                      "(expected NAME or NAME/MODE)",
-                      entry));
-    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Configuration> ExpandConfigurations(const Plan& plan,
+                                                const std::filesystem::path& self_exe,
+                                                int usable_cores,
+                                                const std::vector<BuiltinBackend>& builtins) {
+  std::vector<Configuration> configs;
+  for (const BackendEntry& entry : ResolveBackends(plan, self_exe, builtins)) {
+    std::size_t made = 0;
+    std::string refusal;
     for (const std::string& task : plan.tasks) {
+      if (entry.builtin != nullptr) {
+        // A worker skips what it cannot run; asked for by name, it must run something.
+        if (std::string why = BuiltinRefusal(*entry.builtin, entry.mode, task); !why.empty()) {
+          refusal = std::move(why);
+          continue;
+        }
+      }
       std::vector<std::int64_t> sizes = task == "train"
                                             ? std::vector<std::int64_t>{plan.train_batch_size}
                                             : plan.infer_batch_sizes;
@@ -111,24 +201,31 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
           for (const std::string& format : plan.memory_formats) {
             for (std::int64_t threads : plan.threads) {
               Configuration c;
-              c.backend = backend;
-              c.mode = mode;
+              c.backend = entry.backend;
+              c.mode = entry.mode;
               c.task = task;
               c.batch_size = b;
               c.precision = precision;
               c.memory_format = format;
               c.threads_explicit = threads > 0;
               c.threads = threads > 0 ? static_cast<int>(threads) : usable_cores;
-              c.command = command;
-              c.id = fmt::format("{}/{}/{}/b{}", backend, mode, task, b);
+              c.command = entry.command;
+              c.needs_onnx = entry.builtin != nullptr && entry.builtin->needs_onnx;
+              c.id = fmt::format("{}/{}/{}/b{}", c.backend, c.mode, task, b);
               if (precision != "fp32") c.id += "/" + precision;
               if (format != "contiguous") c.id += "/" + format;
               if (c.threads_explicit) c.id += fmt::format("/t{}", c.threads);
               configs.push_back(std::move(c));
+              ++made;
             }
           }
         }
       }
+    }
+    if (made == 0 && !entry.from_auto) {
+      throw UsageError(fmt::format("plan field backends: {}/{} has nothing to run for tasks {}: {}",
+                                   entry.backend, entry.mode, fmt::join(plan.tasks, ", "),
+                                   refusal));
     }
   }
   // Two entries can name the same configuration ("libtorch" and "libtorch/eager").
@@ -137,7 +234,8 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
       if (configs[i].id == configs[j].id) {
         throw UsageError(
             fmt::format("plan field backends: configuration {} appears twice (\"libtorch\" means "
-                        "\"libtorch/eager\"); list each backend/mode once",
+                        "\"libtorch/eager\", \"auto\" includes libtorch eager and compiled and "
+                        "every available built-in worker); list each backend/mode once",
                         configs[i].id));
       }
     }
@@ -215,6 +313,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       spec.augment = plan.augment && config.task == "train";
       spec.shuffle = config.task == "train";
       spec.weights = inputs.weights;
+      if (config.needs_onnx) spec.onnx_model = inputs.onnx_model;
       spec.batch_size = config.batch_size;
       spec.parity_batch = plan.parity_batch;
       spec.optimizer = plan.optimizer;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orchestrate/builtin_workers.h"
 #include "orchestrate/plan.h"
 
 namespace fwbench {
@@ -25,23 +26,33 @@ struct Configuration {
   int threads = 1;                   // resolved: never 0
   bool threads_explicit = false;     // the plan asked for this count rather than "all cores"
   std::vector<std::string> command;  // "{spec}" stands for the trial spec path
+  bool needs_onnx = false;           // the worker runs the ONNX export of the weights
 };
 
 // The modes `fwbench trial` serves for the built-in libtorch backend.
 const std::vector<std::string>& LibtorchModes();
 
-// Expands the plan's cross product; thread count 0 becomes `usable_cores`. Throws UsageError
-// for a backend that is neither built in nor a [workers.NAME], or an unknown libtorch mode.
+// Expands the plan's cross product; thread count 0 becomes `usable_cores`. `builtins` are the
+// shipped workers as probed on this machine: "auto" in backends stands for libtorch eager and
+// compiled plus every available built-in worker's auto_modes, and a built-in worker skips the
+// tasks and the mode/task pairs it does not run. Throws UsageError for a backend that is
+// neither built in nor a [workers.NAME], an unknown mode, or a built-in worker that cannot run
+// here (with the probe's reason).
 std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                                                 const std::filesystem::path& self_exe,
-                                                int usable_cores);
+                                                int usable_cores,
+                                                const std::vector<BuiltinBackend>& builtins = {});
 std::vector<std::string> KnownBackends(const Plan& plan);
+
+// True when the plan names "auto" or a built-in worker, so the workers must be probed.
+bool PlanUsesBuiltinWorkers(const Plan& plan);
 
 nlohmann::json ToJson(const Configuration& config);
 
 struct RunInputs {
-  std::filesystem::path data_dir;  // CIFAR-10 binary folder every trial reads
-  std::filesystem::path weights;   // initial weights every trial loads
+  std::filesystem::path data_dir;    // CIFAR-10 binary folder every trial reads
+  std::filesystem::path weights;     // initial weights every trial loads
+  std::filesystem::path onnx_model;  // ONNX export of `weights`, for configurations needing it
 };
 
 struct RunTotals {

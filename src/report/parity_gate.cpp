@@ -73,8 +73,17 @@ Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& refer
     ref_output = parity::ReadOutput(Locate(run_dir, reference, reference.outputs.at("logits")));
   int compared = 0;
   double worst = -1.0;
+  std::string short_trial;  // why a trial was left out: too few losses to judge
   for (const TrialMetrics& t : trials) {
     if (!t.ok) continue;
+    if (train && t.losses.size() < tol.losses_compared) {
+      // Too short to judge either way: not evidence of a different function.
+      short_trial = fmt::format(
+          "{} has {} training losses, the gate compares the first {}: run "
+          "at least {} steps (--train-min-steps)",
+          t.trial, t.losses.size(), tol.losses_compared, tol.losses_compared);
+      continue;
+    }
     nlohmann::json result;
     bool pass = false;
     std::string problem;
@@ -121,7 +130,9 @@ Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& refer
   }
   v.detail["trials_compared"] = compared;
   v.status = compared == 0 ? "unchecked" : (v.problem.empty() ? "pass" : "fail");
-  if (compared == 0) v.problem = "no successful trial to compare";
+  if (compared == 0) {
+    v.problem = short_trial.empty() ? "no successful trial to compare" : short_trial;
+  }
   return v;
 }
 

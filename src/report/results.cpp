@@ -1,6 +1,7 @@
 #include "report/results.h"
 
 #include <fmt/format.h>
+#include <algorithm>
 
 #include <fstream>
 #include <map>
@@ -124,8 +125,14 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     j["precision"] = c.value("precision", "fp32");
     j["memory_format"] = c.value("memory_format", "contiguous");
     j["threads"] = c.value("threads", manifest.value("threads", 0));
-    if (j["mode"] != "eager")
-      j["compile"] = CompileGainFor(c, manifest.at("configurations"), by_config);
+    // Compiled modes of backends that have an eager mode in this run; backends without one
+    // (tfjs's wasm/cpu, ONNX Runtime) have no compile step to weigh.
+    const auto& all = manifest.at("configurations");
+    const bool backend_has_eager = std::any_of(all.begin(), all.end(), [&](const auto& o) {
+      return o.value("backend", "") == c.value("backend", "") && o.value("mode", "") == "eager";
+    });
+    const bool compiled_mode = c.value("backend", "") == "libtorch" || backend_has_eager;
+    if (j["mode"] != "eager" && compiled_mode) j["compile"] = CompileGainFor(c, all, by_config);
     if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
     for (const auto& w : j["warnings"])
       warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));

@@ -145,17 +145,36 @@ std::string FormatTable(const nlohmann::json& results) {
   }
   if (compile.size() > 1) out += Render(compile) + "\n";
 
-  // Time to first batch, phase by phase, for the first configuration of each task.
-  std::vector<Row> phases = {{"TTFB phases (median s)", "exec", "init", "build", "load_weights",
-                              "data", "compile", "first_step", "other"}};
+  // Time to first batch, phase by phase: the conventional phases in order, then any other
+  // phase a worker reported, then the unaccounted rest.
+  std::vector<std::string> names = {"exec",         "import", "init",    "build",
+                                    "load_weights", "data",   "compile", "first_step"};
+  const std::size_t conventional = names.size();
+  for (const nlohmann::json& c : results["configurations"]) {
+    for (const auto& [key, unused] : c["metrics"].items()) {
+      if (!key.starts_with("phase.") || !key.ends_with("_s")) continue;
+      const std::string name = key.substr(6, key.size() - 8);
+      if (name != "other" && std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+  }
+  std::sort(names.begin() + static_cast<std::ptrdiff_t>(conventional), names.end());
+  names.push_back("other");
+  // A conventional column no configuration has (e.g. import for C++-only runs) is left out.
+  std::erase_if(names, [&](const std::string& n) {
+    return std::none_of(
+        results["configurations"].begin(), results["configurations"].end(),
+        [&](const nlohmann::json& c) { return c["metrics"].contains("phase." + n + "_s"); });
+  });
+  Row header = {"TTFB phases (median s)"};
+  header.insert(header.end(), names.begin(), names.end());
+  std::vector<Row> phases = {header};
   for (const nlohmann::json& c : results["configurations"]) {
     const nlohmann::json& m = c["metrics"];
     if (!m.contains("ttfb_s")) continue;
     Row r = {c["config"].get<std::string>()};
-    for (const char* p :
-         {"exec", "init", "build", "load_weights", "data", "compile", "first_step", "other"}) {
-      r.push_back(Plain(m, fmt::format("phase.{}_s", p).c_str()));
-    }
+    for (const std::string& p : names) r.push_back(Plain(m, ("phase." + p + "_s").c_str()));
     phases.push_back(std::move(r));
   }
   if (phases.size() > 1) out += Render(phases) + "\n";

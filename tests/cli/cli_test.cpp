@@ -27,10 +27,19 @@ TEST(Cli, HelpOnEveryCommand) {
 }
 
 TEST(Cli, UnknownBackendIsAUsageError) {
-  const Output out = RunFwbench("run --quick --backends tensorflow --out /tmp/fwbench_cli_test");
+  const Output out = RunFwbench("run --quick --backends caffe --out /tmp/fwbench_cli_test");
   EXPECT_EQ(out.code, 2) << out.text;
-  EXPECT_NE(out.text.find("unknown backend 'tensorflow'"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("unknown backend 'caffe'"), std::string::npos) << out.text;
   EXPECT_NE(out.text.find("libtorch"), std::string::npos) << out.text;
+}
+
+TEST(Cli, BuiltinWorkerThatCannotRunHereIsAUsageErrorWithTheReason) {
+  // A Python that does not exist: every Python worker is unavailable, and naming one says why.
+  const Output out = RunFwbench("run --quick --backends pytorch --out /tmp/fwbench_cli_test",
+                                "FWBENCH_PYTHON=/nonexistent/python3");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("pytorch cannot run on this machine"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("/nonexistent/python3"), std::string::npos) << out.text;
 }
 
 TEST(Cli, BadFlagValueIsAUsageError) {

@@ -15,7 +15,9 @@ namespace fwbench {
 namespace {
 
 using fwbench::testing::Output;
-const auto& Fwbench = fwbench::testing::RunFwbench;
+fwbench::testing::Output Fwbench(const std::string& args) {
+  return fwbench::testing::RunFwbench(args);
+}
 
 std::filesystem::path FreshDir(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / ("fwbench_compiled_" + name);
@@ -100,8 +102,9 @@ TEST(CompiledE2E, CompiledNextToEagerPassesParityAndReportsBreakEven) {
   ASSERT_FALSE(model.empty()) << "no TorchScript output recorded";
   const Output py = [&] {
     Output o;
-    const std::string cmd = Python() + " " + FWBENCH_TEST_DIR + "/cli/check_torchscript.py " +
-                            model + " " + parity_logits + " 2>&1";
+    const std::string cmd = Python() + " " + FWBENCH_SOURCE_DIR +
+                            "/workers/python/check_torchscript.py " + model + " " + parity_logits +
+                            " 2>&1";
     FILE* pipe = popen(cmd.c_str(), "r");
     char buf[4096];
     while (std::fgets(buf, sizeof buf, pipe) != nullptr) o.text += buf;

@@ -23,7 +23,9 @@ namespace fwbench {
 namespace {
 
 using fwbench::testing::Output;
-const auto& Fwbench = fwbench::testing::RunFwbench;
+fwbench::testing::Output Fwbench(const std::string& args) {
+  return fwbench::testing::RunFwbench(args);
+}
 
 std::vector<nlohmann::json> ReadLines(const std::filesystem::path& path) {
   std::vector<nlohmann::json> out;

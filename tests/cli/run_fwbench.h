@@ -13,8 +13,10 @@ struct Output {
   std::string text;  // stdout + stderr
 };
 
-inline Output RunFwbench(const std::string& args) {
-  const std::string cmd = std::string(FWBENCH_BINARY) + " " + args + " 2>&1";
+// `env`: "NAME=value …" assignments put before the command (through the shell).
+inline Output RunFwbench(const std::string& args, const std::string& env = "") {
+  const std::string cmd =
+      (env.empty() ? "" : env + " ") + std::string(FWBENCH_BINARY) + " " + args + " 2>&1";
   Output out;
   FILE* pipe = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf{};

@@ -141,12 +141,87 @@ TEST_F(RunPlanTest, FaultsBecomeFailedTrialsAndTheRunGoesOn) {
 }
 
 TEST_F(RunPlanTest, UnknownBackendListsKnownOnes) {
-  plan_.backends = {"tensorflow"};
+  plan_.backends = {"caffe"};
   try {
     ExpandConfigurations(plan_, "/unused", 1);
     FAIL() << "no error";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("known: libtorch"), std::string::npos) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find("known: auto, libtorch, pytorch"), std::string::npos) << what;
+    EXPECT_NE(what.find("tfjs"), std::string::npos) << what;
+  }
+}
+
+// Built-in workers as a probe would find them: pytorch runs, tfjs/wasm cannot train,
+// tensorflow is not installed.
+std::vector<BuiltinBackend> ProbedWorkers() {
+  std::vector<BuiltinBackend> out = BuiltinWorkerCatalogue();
+  for (BuiltinBackend& b : out) {
+    b.command = {"/w/" + b.name, "{spec}"};
+    if (b.name == "tfjs") b.mode_unavailable["wasm/train"] = "no Conv2DBackpropFilter kernel";
+    if (b.name == "pytorch") b.mode_unavailable["compiled"] = "needs PyTorch >= 2.0";
+    if (b.name != "pytorch" && b.name != "tfjs" && b.name != "onnxruntime-node") {
+      b.unavailable = "not installed";
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Ids(const std::vector<Configuration>& configs) {
+  std::vector<std::string> ids;
+  for (const Configuration& c : configs) ids.push_back(c.id);
+  return ids;
+}
+
+TEST_F(RunPlanTest, AutoIncludesLibtorchAndEveryAvailableWorkerSkippingWhatTheyCannotRun) {
+  plan_.backends = {"auto"};
+  plan_.tasks = {"train", "infer"};
+  plan_.train_batch_size = 16;
+  plan_.infer_batch_sizes = {1};
+  const auto configs = ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers());
+  EXPECT_EQ(Ids(configs), (std::vector<std::string>{
+                              "libtorch/eager/train/b16", "libtorch/eager/infer/b1",
+                              "libtorch/compiled/train/b16", "libtorch/compiled/infer/b1",
+                              "pytorch/eager/train/b16", "pytorch/eager/infer/b1",
+                              "pytorch/torchscript/train/b16", "pytorch/torchscript/infer/b1",
+                              "onnxruntime-node/optimized/infer/b1", "tfjs/wasm/infer/b1"}));
+  for (const Configuration& c : configs) {
+    EXPECT_EQ(c.needs_onnx, c.backend == "onnxruntime-node") << c.id;
+    if (c.backend == "pytorch") EXPECT_EQ(c.command.front(), "/w/pytorch");
+  }
+}
+
+TEST_F(RunPlanTest, BuiltinWorkerNamedExplicitlyIsRefusedWithTheProbesReason) {
+  plan_.tasks = {"train", "infer"};
+  plan_.backends = {"tensorflow"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers());
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot run on this machine: not installed"),
+              std::string::npos)
+        << e.what();
+  }
+  plan_.backends = {"pytorch/compiled"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers());
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs PyTorch >= 2.0"), std::string::npos) << e.what();
+  }
+  plan_.backends = {"tfjs/webgl"};
+  EXPECT_THROW(ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers()), UsageError);
+  // tfjs/wasm asked for by name: training is skipped, inference runs.
+  plan_.backends = {"tfjs"};
+  EXPECT_EQ(Ids(ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers())),
+            std::vector<std::string>{"tfjs/wasm/infer/b4"});
+  plan_.tasks = {"train"};
+  plan_.backends = {"onnxruntime-node"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers());
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("runs infer only"), std::string::npos) << e.what();
   }
 }
 

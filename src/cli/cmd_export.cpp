@@ -1,0 +1,195 @@
+// `fwbench export --to onnx|torchscript`: the shared model in a deployable format, then the
+// portability matrix — which runtimes on this machine load the file, run it, and compute the
+// same function as LibTorch eager (the parity gate on a fixed batch).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/plan_options.h"
+#include "cli/run_inputs.h"
+#include "core/env_fingerprint.h"
+#include "core/error.h"
+#include "orchestrate/process.h"
+#include "report/results.h"
+
+namespace fwbench::cli {
+
+namespace {
+
+struct ExportArgs {
+  std::string to;
+  std::string out;
+  bool check = true;
+  bool raw = false;
+};
+
+struct MatrixRow {
+  std::string runtime;
+  std::string loads;   // yes, no, -, n/a
+  std::string result;  // parity figures or the reason
+};
+
+std::string Describe(const nlohmann::json& config) {
+  const nlohmann::json& p = config["parity"];
+  const std::string status = p.value("status", "unchecked");
+  if (p.contains("logits") && p["logits"].contains("max_abs")) {
+    const auto& l = p["logits"];
+    return fmt::format("{}: max |Δ| {:.2g}, top-1 agreement {:.0f}%", status,
+                       l["max_abs"].get<double>(), 100.0 * l.value("top1_agreement", 0.0));
+  }
+  return status + (p.contains("problem") ? ": " + p["problem"].get<std::string>() : "");
+}
+
+// Runs one inference trial per backend on the exported model and returns the results.
+nlohmann::json RunMatrix(Plan plan, const std::vector<std::string>& backends,
+                         const std::vector<BuiltinBackend>& builtins, const RunInputs& inputs) {
+  plan.name = "export-check";
+  plan.backends = backends;
+  plan.tasks = {"infer"};
+  plan.infer_batch_sizes = {1};
+  plan.trials = 1;
+  plan.infer_budget = {.min_steps = 3, .max_steps = 3, .min_seconds = 0.0, .max_seconds = 120.0};
+  plan.threads = {0};
+  plan.precisions = {"fp32"};
+  plan.memory_formats = {"contiguous"};
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  const auto configs = ExpandConfigurations(plan, self, cores, builtins);
+  const auto run_dir = CreateRunDir(std::filesystem::absolute(plan.out_dir), plan.name);
+  nlohmann::json env = CollectEnvFingerprint();
+  RunTrials(plan, configs, inputs, env, run_dir, std::cerr);
+  nlohmann::json results = BuildResults(run_dir);
+  WriteResults(run_dir, results);
+  results["run_dir"] = run_dir.string();
+  return results;
+}
+
+std::string FailureReason(const nlohmann::json& results, const std::string& config) {
+  for (const auto& t : results["trials"]) {
+    if (t.value("config", "") == config && t.value("status", "") != "ok") {
+      return t.value("reason", "failed");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+Command AddExportCommand(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
+      "export",
+      "Export the model (weights from --weights or the plan's seed) to ONNX (torch.onnx in the "
+      "PyTorch worker) or TorchScript (traced from the C++ model), then check which runtimes "
+      "here load it and compute the same function as LibTorch eager: the portability matrix.");
+  auto args = std::make_shared<ExportArgs>();
+  auto options = std::make_shared<PlanOptions>();
+  cmd->add_option("--to", args->to, "onnx or torchscript")
+      ->required()
+      ->check(CLI::IsMember({"onnx", "torchscript"}));
+  cmd->add_option("--file", args->out,
+                  "Where to write the model (default: <out>/model-<arch>-<stem>.<onnx|pt>)");
+  cmd->add_flag("!--no-check", args->check, "Export only: skip the portability matrix");
+  cmd->add_flag("--raw", args->raw,
+                "ONNX: keep torch.onnx's graph exactly as written (by default, Identity nodes on "
+                "deduplicated initializers are inlined: OpenCV 4.6 cannot import them)");
+  AddPlanOptions(*cmd, *options);
+  return [args, options]() {
+    Plan plan = BuildPlan(*options);
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
+    const std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(WorkersDir(self));
+    const std::filesystem::path data_dir = PrepareData(plan);
+    const std::filesystem::path weights = PrepareWeights(plan);
+    const std::string ext = args->to == "onnx" ? "onnx" : "pt";
+    const std::filesystem::path file =
+        args->out.empty() ? std::filesystem::absolute(plan.out_dir) /
+                                fmt::format("model-{}-{}.{}", plan.arch, plan.stem, ext)
+                          : std::filesystem::absolute(args->out);
+    std::vector<MatrixRow> rows;
+    if (args->to == "onnx") {
+      const std::filesystem::path onnx = PrepareOnnx(plan, weights, builtins, args->raw);
+      std::filesystem::copy_file(onnx, file, std::filesystem::copy_options::overwrite_existing);
+      std::cout << fmt::format("exported {}\n", file.string());
+      if (!args->check) return kExitOk;
+      std::vector<std::string> backends = {"libtorch"};
+      for (const BuiltinBackend& b : builtins) {
+        if (!b.needs_onnx) continue;
+        if (b.Available()) {
+          backends.push_back(b.name + "/" + b.modes.front());
+        } else {
+          rows.push_back({b.name, "-", "not available here: " + b.unavailable});
+        }
+      }
+      const nlohmann::json results = RunMatrix(plan, backends, builtins, {data_dir, weights, file});
+      for (const auto& c : results["configurations"]) {
+        if (c["backend"] == "libtorch") continue;
+        const std::string reason = FailureReason(results, c["config"]);
+        rows.insert(rows.begin(), {c["backend"].get<std::string>(), reason.empty() ? "yes" : "no",
+                                   reason.empty() ? Describe(c) : reason});
+      }
+      rows.push_back({"tfjs", "n/a",
+                      "TensorFlow.js does not read ONNX (it loads TF SavedModel / Keras models "
+                      "converted with tensorflowjs_converter)"});
+      std::cout << fmt::format("check run: {}\n", results["run_dir"].get<std::string>());
+    } else {
+      // The compiled configuration traces the C++ model and saves it; its eager twin is the
+      // reference. Python's torch.jit.load then opens the file and runs the parity batch.
+      const nlohmann::json results =
+          RunMatrix(plan, {"libtorch", "libtorch/compiled"}, builtins, {data_dir, weights, {}});
+      const std::filesystem::path run_dir = results["run_dir"].get<std::string>();
+      std::filesystem::path saved, logits;
+      for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
+        if (std::filesystem::exists(entry.path() / "model.torchscript.pt")) {
+          saved = entry.path() / "model.torchscript.pt";
+          logits = entry.path() / "logits.safetensors";
+        }
+      }
+      if (saved.empty()) {
+        throw std::runtime_error(fmt::format("the compiled trial saved no TorchScript file: {}",
+                                             FailureReason(results, "libtorch/compiled/infer/b1")));
+      }
+      std::filesystem::copy_file(saved, file, std::filesystem::copy_options::overwrite_existing);
+      std::cout << fmt::format("exported {}\n", file.string());
+      for (const auto& c : results["configurations"]) {
+        if (c["mode"] == "compiled") rows.push_back({"libtorch (C++)", "yes", Describe(c)});
+      }
+      const auto pytorch =
+          std::find_if(builtins.begin(), builtins.end(),
+                       [](const BuiltinBackend& b) { return b.name == "pytorch"; });
+      if (pytorch == builtins.end() || !pytorch->Available()) {
+        rows.push_back({"pytorch (Python)", "-",
+                        "not available here: " +
+                            (pytorch == builtins.end() ? std::string("?") : pytorch->unavailable)});
+      } else {
+        std::string last;
+        ProcessOptions p;
+        p.argv = {pytorch->command[0],
+                  (WorkersDir(self) / "python" / "check_torchscript.py").string(), file.string(),
+                  logits.string()};
+        p.stderr_path = run_dir / "check_torchscript.log";
+        p.timeout_s = 300;
+        const ProcessResult r = RunProcess(p, [&](std::string_view line) {
+          if (!line.empty()) last = std::string(line);
+          return true;
+        });
+        rows.push_back({"pytorch (Python)", r.exit_code == 0 || r.exit_code == 1 ? "yes" : "no",
+                        fmt::format("{}{}", r.exit_code == 0 ? "pass: " : "FAIL: ", last)});
+      }
+    }
+    std::cout << fmt::format("\nportability of {} ({} {}, {})\n", file.filename().string(),
+                             plan.arch, plan.stem, args->to);
+    std::size_t width = 8;
+    for (const auto& r : rows) width = std::max(width, r.runtime.size());
+    std::cout << fmt::format("{:<{}}  loads  same function as LibTorch eager?\n", "runtime", width);
+    for (const auto& r : rows) {
+      std::cout << fmt::format("{:<{}}  {:<5}  {}\n", r.runtime, width, r.loads, r.result);
+    }
+    return kExitOk;
+  };
+}
+
+}  // namespace fwbench::cli

@@ -1,0 +1,323 @@
+#include "orchestrate/builtin_workers.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+#include "orchestrate/process.h"
+
+namespace fwbench {
+
+namespace {
+
+struct WorkerDef {
+  std::string name;
+  std::string description;
+  std::string runtime;  // "python" or "node"
+  std::string module;   // the worker's name for the framework port
+  std::vector<std::string> modes;
+  std::vector<std::string> auto_modes;
+  std::vector<std::string> tasks;
+  bool needs_onnx = false;
+};
+
+const std::vector<WorkerDef>& Defs() {
+  static const std::vector<WorkerDef> defs = {
+      {"pytorch",
+       "PyTorch (Python worker)",
+       "python",
+       "torch",
+       {"eager", "torchscript", "compiled"},
+       {"eager", "torchscript"},
+       {"train", "infer"}},
+      {"tensorflow",
+       "TensorFlow (Python worker)",
+       "python",
+       "tensorflow",
+       {"eager", "function", "xla"},
+       {"function"},
+       {"train", "infer"}},
+      {"keras3",
+       "Keras 3 (Python worker)",
+       "python",
+       "keras3",
+       {"tensorflow", "torch", "jax"},
+       {"jax"},
+       {"train", "infer"}},
+      {"jax", "JAX (Python worker)", "python", "jax", {"jit"}, {"jit"}, {"train", "infer"}},
+      {"onnxruntime",
+       "ONNX Runtime (Python worker)",
+       "python",
+       "onnxruntime",
+       {"optimized"},
+       {"optimized"},
+       {"infer"},
+       true},
+      {"onnxruntime-node",
+       "ONNX Runtime (Node worker)",
+       "node",
+       "ort",
+       {"optimized"},
+       {"optimized"},
+       {"infer"},
+       true},
+      // A second, independent ONNX runtime: for the portability check, not in "auto".
+      {"opencv-dnn",
+       "OpenCV DNN (Python worker)",
+       "python",
+       "opencv",
+       {"default"},
+       {},
+       {"infer"},
+       true},
+      {"tfjs",
+       "TensorFlow.js (Node worker)",
+       "node",
+       "tfjs",
+       {"wasm", "cpu"},
+       {"wasm"},
+       {"train", "infer"}},
+  };
+  return defs;
+}
+
+BuiltinBackend FromDef(const WorkerDef& d) {
+  BuiltinBackend b;
+  b.name = d.name;
+  b.description = d.description;
+  b.modes = d.modes;
+  b.auto_modes = d.auto_modes;
+  b.tasks = d.tasks;
+  b.needs_onnx = d.needs_onnx;
+  return b;
+}
+
+bool IsExecutableFile(const std::filesystem::path& p) {
+  return std::filesystem::is_regular_file(p) && access(p.c_str(), X_OK) == 0;
+}
+
+// Runs a probe and returns its stdout's last JSON line; throws with the reason otherwise.
+nlohmann::json RunProbe(const std::vector<std::string>& argv) {
+  std::string last;
+  ProcessOptions options;
+  options.argv = argv;
+  options.stderr_path = "/dev/null";
+  options.timeout_s = 120.0;
+  const ProcessResult r = RunProcess(options, [&](std::string_view line) {
+    if (!line.empty()) last = std::string(line);
+    return true;
+  });
+  if (!r.started)
+    throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], r.start_error));
+  if (r.timed_out) throw std::runtime_error("the probe did not answer within 120 s");
+  nlohmann::json j = nlohmann::json::parse(last, nullptr, false);
+  if (!j.is_object()) {
+    throw std::runtime_error(
+        fmt::format("{} exited with code {} without an answer", argv[0], r.exit_code));
+  }
+  return j;
+}
+
+}  // namespace
+
+bool BuiltinBackend::RunsMode(const std::string& mode) const {
+  return std::find(modes.begin(), modes.end(), mode) != modes.end();
+}
+
+bool BuiltinBackend::RunsTask(const std::string& task) const {
+  return std::find(tasks.begin(), tasks.end(), task) != tasks.end();
+}
+
+std::filesystem::path WorkersDir(const std::filesystem::path& self_exe) {
+  if (const char* env = std::getenv("FWBENCH_WORKERS_DIR"); env != nullptr && *env != '\0') {
+    return std::filesystem::absolute(env);
+  }
+  const std::filesystem::path beside = self_exe.parent_path().parent_path() / "workers";
+  if (std::filesystem::is_directory(beside / "python")) return beside;
+  return std::filesystem::path(FWBENCH_SOURCE_DIR) / "workers";
+}
+
+std::vector<std::string> PythonCandidates() {
+  if (const char* env = std::getenv("FWBENCH_PYTHON"); env != nullptr && *env != '\0') {
+    return {env};
+  }
+  std::vector<std::string> out;
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    std::string_view rest(path);
+    while (!rest.empty()) {
+      const auto colon = rest.find(':');
+      const std::filesystem::path dir(rest.substr(0, colon));
+      if (!dir.empty() && IsExecutableFile(dir / "python3")) {
+        out.push_back((dir / "python3").string());
+        break;
+      }
+      if (colon == std::string_view::npos) break;
+      rest.remove_prefix(colon + 1);
+    }
+  }
+  if (IsExecutableFile("/usr/bin/python3")) {
+    std::error_code ec;
+    const bool same = !out.empty() && std::filesystem::equivalent(out[0], "/usr/bin/python3", ec);
+    if (!same) out.push_back("/usr/bin/python3");
+  }
+  return out;
+}
+
+std::vector<BuiltinBackend> BuiltinWorkerCatalogue() {
+  std::vector<BuiltinBackend> out;
+  for (const WorkerDef& d : Defs()) out.push_back(FromDef(d));
+  return out;
+}
+
+std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& workers_dir) {
+  std::vector<BuiltinBackend> out;
+  const std::vector<std::string> pythons = PythonCandidates();
+  const char* node_env = std::getenv("FWBENCH_NODE");
+  const std::string node = node_env != nullptr && *node_env != '\0' ? node_env : "node";
+  for (const WorkerDef& d : Defs()) {
+    BuiltinBackend b = FromDef(d);
+    std::vector<std::string> interpreters;
+    std::filesystem::path entry;
+    if (d.runtime == "python") {
+      interpreters = pythons;
+      entry = workers_dir / "python" / "fwbench_worker.py";
+    } else {
+      interpreters = {node};
+      entry = workers_dir / "node" / "worker.js";
+      if (!std::filesystem::is_directory(workers_dir / "node" / "node_modules")) {
+        b.unavailable = fmt::format("{} has no node_modules: run ./scripts/install-deps.sh",
+                                    (workers_dir / "node").string());
+        out.push_back(std::move(b));
+        continue;
+      }
+    }
+    if (!std::filesystem::is_regular_file(entry)) {
+      b.unavailable = fmt::format(
+          "{} is missing (set FWBENCH_WORKERS_DIR to the workers/ "
+          "folder of the fwbench source tree)",
+          entry.string());
+      out.push_back(std::move(b));
+      continue;
+    }
+    if (interpreters.empty()) b.unavailable = "no python3 found (PATH, /usr/bin/python3)";
+    std::vector<std::string> reasons;
+    for (const std::string& interpreter : interpreters) {
+      try {
+        const nlohmann::json j = RunProbe({interpreter, entry.string(), "--probe", d.module});
+        if (!j.value("available", false)) {
+          reasons.push_back(fmt::format("{}: {}", interpreter, j.value("reason", "not available")));
+          continue;
+        }
+        b.version = j.value("version", "");
+        b.port_file = j.value("port_file", "");
+        const nlohmann::json modes = j.contains("modes") ? j["modes"] : nlohmann::json::object();
+        for (const auto& [mode, why] : modes.items()) {
+          if (why.is_string() && !why.get<std::string>().empty()) {
+            b.mode_unavailable[mode] = why.get<std::string>();
+          }
+        }
+        b.command = {interpreter, entry.string(), d.module, "{spec}"};
+        b.unavailable.clear();
+        reasons.clear();
+        break;
+      } catch (const std::exception& e) {
+        reasons.push_back(fmt::format("{}: {}", interpreter, e.what()));
+      }
+    }
+    if (!reasons.empty()) b.unavailable = fmt::format("{}", fmt::join(reasons, "; "));
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+nlohmann::json ToJson(const BuiltinBackend& b) {
+  nlohmann::json j = {{"name", b.name},
+                      {"description", b.description},
+                      {"available", b.Available()},
+                      {"modes", b.modes},
+                      {"tasks", b.tasks}};
+  if (b.Available()) {
+    j["version"] = b.version;
+    j["command"] = b.command;
+    j["mode_unavailable"] = b.mode_unavailable;
+    if (!b.port_file.empty()) {
+      j["port_file"] = b.port_file.string();
+      j["port_code_lines"] = CountCodeLines(b.port_file);
+    }
+  } else {
+    j["reason"] = b.unavailable;
+  }
+  return j;
+}
+
+std::int64_t CountCodeLines(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return -1;
+  const std::string ext = file.extension().string();
+  const bool python = ext == ".py";
+  std::int64_t count = 0;
+  bool in_block = false;  // inside /* … */ or a """docstring"""
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    const std::string_view s = std::string_view(line).substr(first);
+    const std::string_view open = python ? "\"\"\"" : "/*";
+    const std::string_view close = python ? "\"\"\"" : "*/";
+    if (in_block) {
+      if (s.find(close) != std::string_view::npos) in_block = false;
+      continue;
+    }
+    if (python ? s.starts_with("#") : s.starts_with("//")) continue;
+    if (s.starts_with(open)) {
+      // A block that does not close on its own line continues.
+      in_block = s.substr(open.size()).find(close) == std::string_view::npos;
+      continue;
+    }
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace fwbench
+
+namespace fwbench {
+
+nlohmann::json ExportOnnx(const BuiltinBackend& pytorch, const std::string& arch,
+                          const std::string& stem, std::int64_t num_classes,
+                          const std::filesystem::path& weights, const std::filesystem::path& out,
+                          bool raw) {
+  if (!pytorch.Available() || pytorch.command.size() < 2) {
+    throw std::runtime_error("the ONNX export needs the PyTorch worker, which cannot run here: " +
+                             pytorch.unavailable);
+  }
+  const std::filesystem::path log = out.string() + ".export.log";
+  std::string last;
+  ProcessOptions options;
+  options.argv = {pytorch.command[0],          pytorch.command[1], "--export-onnx", arch, stem,
+                  std::to_string(num_classes), weights.string(),   out.string()};
+  if (raw) options.argv.push_back("raw");
+  options.stderr_path = log;
+  options.timeout_s = 600.0;
+  const ProcessResult r = RunProcess(options, [&](std::string_view line) {
+    if (!line.empty()) last = std::string(line);
+    return true;
+  });
+  nlohmann::json j = nlohmann::json::parse(last, nullptr, false);
+  if (!r.started || r.exit_code != 0 || !j.is_object()) {
+    std::ifstream in(log);
+    std::string line, tail;
+    while (std::getline(in, line)) {
+      if (!line.empty()) tail = line;
+    }
+    throw std::runtime_error(fmt::format("ONNX export of {} failed (exit code {}): {} (log: {})",
+                                         weights.string(), r.exit_code, tail, log.string()));
+  }
+  std::filesystem::remove(log);
+  return j;
+}
+
+}  // namespace fwbench

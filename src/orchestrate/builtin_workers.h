@@ -1,0 +1,67 @@
+#pragma once
+// The framework workers shipped in workers/ (Python and Node programs speaking
+// docs/protocol.md), and how fwbench finds out which of them can run on this machine.
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fwbench {
+
+// A built-in worker backend as found on this machine.
+struct BuiltinBackend {
+  std::string name;                  // the plan's backend name: "pytorch", "onnxruntime-node", …
+  std::string description;           // "PyTorch (Python worker)"
+  std::vector<std::string> command;  // "{spec}" stands for the trial spec path
+  std::vector<std::string> modes;    // every mode the port implements, default first
+  std::vector<std::string> auto_modes;  // the modes backends = ["auto"] includes
+  std::vector<std::string> tasks;       // "train", "infer"
+  bool needs_onnx = false;              // runs the ONNX export of the model (fwbench export)
+  std::string version;                  // the framework's version, when it was found
+  std::string unavailable;              // why it cannot run here; empty when it can
+  std::map<std::string, std::string> mode_unavailable;  // mode -> why, for modes it cannot run
+  std::filesystem::path port_file;                      // the framework's port of the workload
+
+  bool Available() const { return unavailable.empty(); }
+  bool RunsMode(const std::string& mode) const;
+  bool RunsTask(const std::string& task) const;
+};
+
+// workers/ of this source tree: $FWBENCH_WORKERS_DIR, else the folder next to the build
+// directory the binary lives in, else the source tree it was configured from.
+std::filesystem::path WorkersDir(const std::filesystem::path& self_exe);
+
+// Interpreters tried for Python workers, in order: $FWBENCH_PYTHON alone when set, otherwise
+// python3 on PATH, then /usr/bin/python3 (Debian's, where python3-torch lives).
+std::vector<std::string> PythonCandidates();
+
+// Probes every built-in worker (each probe is a short process that imports the framework and
+// prints what it can run). A worker whose framework is missing is returned with `unavailable`
+// saying why.
+std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& workers_dir);
+
+// The catalogue without probing: names, modes and tasks only (for --help and error messages).
+std::vector<BuiltinBackend> BuiltinWorkerCatalogue();
+
+nlohmann::json ToJson(const BuiltinBackend& backend);
+
+// Lines of a port that are code: not blank and not only a comment (#, //, /* … */, docstring
+// lines of Python are counted as code except those starting with #). The boilerplate metric.
+std::int64_t CountCodeLines(const std::filesystem::path& file);
+
+}  // namespace fwbench
+
+namespace fwbench {
+
+// Exports `weights` (a ResNet of arch/stem/num_classes) to ONNX at `out` with the PyTorch
+// worker's torch.onnx (`pytorch` must be available). `raw`: keep the exporter's graph as is
+// (without inlining the Identity nodes torch.onnx puts on deduplicated initializers). Returns the
+// exporter's JSON answer; throws std::runtime_error with the exporter's stderr tail on failure.
+nlohmann::json ExportOnnx(const BuiltinBackend& pytorch, const std::string& arch,
+                          const std::string& stem, std::int64_t num_classes,
+                          const std::filesystem::path& weights, const std::filesystem::path& out,
+                          bool raw = false);
+
+}  // namespace fwbench

@@ -1,0 +1,46 @@
+'use strict';
+// ONNX Runtime (onnxruntime-node) port: inference on the ONNX export of the shared model
+// (spec.onnx_model, written by `fwbench export --to onnx`), graph optimisations on.
+const ort = require('onnxruntime-node');
+const {UsageError, Unsupported} = require('../lib/protocol');
+
+const probeModes = () => ({optimized: ''});
+
+class Port {
+  static framework = 'onnxruntime-node';
+  static version = ort.env.versions.node;
+  constructor(spec) {
+    this.spec = spec;
+    this.framework = Port.framework;
+    this.version = Port.version;
+    this.compiles = false;
+  }
+  extra() { return {}; }
+  checkSupported() {
+    const s = this.spec;
+    if (s.mode !== 'optimized') throw new UsageError(`onnxruntime-node has no mode '${s.mode}' (supported: optimized)`);
+    if (s.task !== 'infer') throw new Unsupported('onnxruntime-node runs inference only (supported: infer)');
+    if (s.precision !== 'fp32' || s.memory_format !== 'contiguous') {
+      throw new Unsupported('onnxruntime-node runs the fp32 export with contiguous inputs (supported: ' +
+                            'precision fp32, memory_format contiguous)');
+    }
+    if (s.device !== 'cpu') throw new Unsupported('onnxruntime-node here uses the CPU execution provider (supported: cpu)');
+    if (!s.onnx_model) throw new UsageError('spec field onnx_model is empty: this worker runs an ONNX model');
+  }
+  init() {}
+  async build() {
+    this.session = await ort.InferenceSession.create(this.spec.onnx_model, {
+      intraOpNumThreads: this.spec.threads, interOpNumThreads: 1, executionMode: 'sequential',
+      graphOptimizationLevel: 'all'});
+  }
+  loadWeights() {}  // the weights are inside the exported model
+  toInput(batch) { return new ort.Tensor('float32', batch.x, [batch.n, 3, 32, 32]); }
+  async inferStep(x) { await this.session.run({input: x}); }
+  release() {}
+  async logits(fixed) {
+    const out = await this.session.run({input: this.toInput(fixed)});
+    return Float32Array.from(out.logits.data);
+  }
+}
+
+module.exports = {Port, probeModes};

@@ -1,0 +1,23 @@
+"""Entry point of the Python workers: python3 fwbench_worker.py FRAMEWORK SPEC.json.
+
+Also: --probe FRAMEWORK (what this interpreter can run, one JSON line) and --export-onnx.
+"""
+import time
+
+T_MAIN = time.monotonic_ns()  # before any framework import: the protocol's t_main
+
+import os  # noqa: E402
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    from fwbench_workers.protocol import main  # noqa: E402
+except ImportError as e:  # numpy missing: a probe still answers
+    if sys.argv[1:2] == ["--probe"]:
+        print('{"available": false, "reason": "%s (%s)"}' % (str(e).replace('"', "'"),
+                                                             sys.executable))
+        sys.exit(0)
+    raise
+
+sys.exit(main(sys.argv, T_MAIN))

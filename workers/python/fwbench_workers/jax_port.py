@@ -1,0 +1,185 @@
+"""JAX port: the ResNet written in jax.numpy/lax on PyTorch's own layouts (NCHW activations,
+OIHW kernels), so the shared .safetensors loads without conversion; one jitted training step
+(PyTorch's SGD: weight decay in the gradient, then momentum) and a jitted forward.
+
+Not installable from Debian 12; runs wherever `import jax` works. Threads are set through
+XLA_FLAGS before JAX is imported (from the spec, via FWBENCH_THREADS).
+"""
+import os
+
+if os.environ.get("FWBENCH_THREADS"):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads="
+                               + os.environ["FWBENCH_THREADS"]).strip()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax import lax  # noqa: E402
+
+from .protocol import Unsupported, UsageError  # noqa: E402
+
+ARCHS = {
+    "resnet18": ("basic", [2, 2, 2, 2]), "resnet34": ("basic", [3, 4, 6, 3]),
+    "resnet50": ("bottleneck", [3, 4, 6, 3]), "resnet101": ("bottleneck", [3, 4, 23, 3]),
+    "resnet152": ("bottleneck", [3, 8, 36, 3]),
+}
+BN_STATS = ("running_mean", "running_var")
+
+
+def probe_modes():
+    return {"jit": ""}
+
+
+def _conv(x, w, stride, pad):
+    return lax.conv_general_dilated(x, w, (stride, stride), [(pad, pad), (pad, pad)],
+                                    dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+
+def _bn(x, params, state, new_state, name, train):
+    if train:
+        mean = x.mean(axis=(0, 2, 3))
+        var = x.var(axis=(0, 2, 3))
+        n = x.size // x.shape[1]
+        new_state[f"{name}.running_mean"] = 0.9 * state[f"{name}.running_mean"] + 0.1 * mean
+        new_state[f"{name}.running_var"] = (0.9 * state[f"{name}.running_var"] +
+                                            0.1 * var * n / max(n - 1, 1))
+    else:
+        mean, var = state[f"{name}.running_mean"], state[f"{name}.running_var"]
+    inv = lax.rsqrt(var + 1e-5) * params[f"{name}.weight"]
+    return (x - mean[None, :, None, None]) * inv[None, :, None, None] + \
+        params[f"{name}.bias"][None, :, None, None]
+
+
+def make_forward(arch, stem):
+    block, counts = ARCHS[arch]
+    expansion = 1 if block == "basic" else 4
+
+    def forward(params, state, x, train):
+        new_state = dict(state)
+        relu = jax.nn.relu
+
+        def conv_bn(x, conv, bn, stride, pad):
+            return _bn(_conv(x, params[f"{conv}.weight"], stride, pad), params, state, new_state,
+                       bn, train)
+
+        if stem == "cifar":
+            x = relu(conv_bn(x, "conv1", "bn1", 1, 1))
+        else:
+            x = relu(conv_bn(x, "conv1", "bn1", 2, 3))
+            x = lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 3, 3), (1, 1, 2, 2),
+                                  [(0, 0), (0, 0), (1, 1), (1, 1)])
+        in_planes = 64
+        for stage, n in enumerate(counts):
+            planes = 64 << stage
+            for b in range(n):
+                stride = 2 if b == 0 and stage > 0 else 1
+                p = f"layer{stage + 1}.{b}"
+                if block == "basic":
+                    out = relu(conv_bn(x, f"{p}.conv1", f"{p}.bn1", stride, 1))
+                    out = conv_bn(out, f"{p}.conv2", f"{p}.bn2", 1, 1)
+                else:
+                    out = relu(conv_bn(x, f"{p}.conv1", f"{p}.bn1", 1, 0))
+                    out = relu(conv_bn(out, f"{p}.conv2", f"{p}.bn2", stride, 1))
+                    out = conv_bn(out, f"{p}.conv3", f"{p}.bn3", 1, 0)
+                shortcut = x
+                if stride != 1 or in_planes != planes * expansion:
+                    shortcut = conv_bn(x, f"{p}.downsample.0", f"{p}.downsample.1", stride, 0)
+                x = relu(out + shortcut)
+                in_planes = planes * expansion
+        x = x.mean(axis=(2, 3))
+        return x @ params["fc.weight"].T + params["fc.bias"], new_state
+
+    return forward
+
+
+class Port:
+    framework = "jax"
+    version = jax.__version__
+    compiles = True
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.train = spec["task"] == "train"
+
+    def check_supported(self):
+        s = self.spec
+        if s["mode"] != "jit":
+            raise UsageError(f"jax has no mode '{s['mode']}' (supported: jit)")
+        if s["precision"] != "fp32":
+            raise Unsupported("the jax worker runs fp32 only (supported: precision fp32)")
+        if s["memory_format"] != "contiguous":
+            raise Unsupported("the jax worker lets XLA choose layouts (supported: memory_format "
+                              "contiguous)")
+
+    def init(self):
+        kind = "gpu" if self.spec["device"] == "cuda" else "cpu"
+        try:
+            self.device = jax.devices(kind)[0]
+        except RuntimeError as e:
+            raise UsageError(f"device {self.spec['device']}: JAX has no {kind} device ({e})")
+
+    def build(self):
+        m = self.spec["model"]
+        if m["arch"] not in ARCHS:
+            raise UsageError(f"unknown model.arch '{m['arch']}' ({', '.join(ARCHS)})")
+        if m["stem"] not in ("cifar", "imagenet"):
+            raise UsageError(f"unknown model.stem '{m['stem']}' (cifar, imagenet)")
+        self.forward = make_forward(m["arch"], m["stem"])
+
+    def load_weights(self, tensors):
+        put = lambda a: jax.device_put(jnp.asarray(a, dtype=jnp.float32), self.device)  # noqa
+        self.params = {k: put(v) for k, v in tensors.items()
+                       if not k.endswith(BN_STATS) and not k.endswith("num_batches_tracked")}
+        self.state = {k: put(v) for k, v in tensors.items() if k.endswith(BN_STATS)}
+        o = self.spec["optimizer"]
+        lr, momentum, wd = o["lr"], o["momentum"], o["weight_decay"]
+        forward = self.forward
+
+        def loss_fn(params, state, x, y):
+            logits, new_state = forward(params, state, x, True)
+            logp = jax.nn.log_softmax(logits)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1)), new_state
+
+        def train_step(params, state, bufs, first, x, y):
+            (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                params, state, x, y)
+            grads = jax.tree_util.tree_map(lambda g, p: g + wd * p, grads, params)
+            bufs = jax.tree_util.tree_map(lambda b, g: jnp.where(first, g, momentum * b + g),
+                                          bufs, grads)
+            params = jax.tree_util.tree_map(lambda p, b: p - lr * b, params, bufs)
+            return params, new_state, bufs, loss
+
+        self.bufs = jax.tree_util.tree_map(jnp.zeros_like, self.params)
+        self.first = True
+        self.train_fn = jax.jit(train_step)
+        self.infer_fn = jax.jit(lambda params, state, x: forward(params, state, x, False)[0])
+
+    def to_input(self, x, y):
+        return (jax.device_put(jnp.asarray(x), self.device),
+                jax.device_put(jnp.asarray(y, dtype=jnp.int32), self.device))
+
+    def compile(self, example, check):
+        # Ahead-of-time: lower and compile without running, so no state changes.
+        x, y = self.to_input(*example)
+        if self.train:
+            self.train_fn = self.train_fn.lower(self.params, self.state, self.bufs, True, x,
+                                                y).compile()
+        else:
+            self.infer_fn = self.infer_fn.lower(self.params, self.state, x).compile()
+
+    def train_step(self, x, y):
+        self.params, self.state, self.bufs, loss = self.train_fn(
+            self.params, self.state, self.bufs, self.first, x, y)
+        self.first = False
+        return float(loss)  # waits for the result
+
+    def infer_step(self, x):
+        self.infer_fn(self.params, self.state, x).block_until_ready()
+
+    def logits(self, inputs):
+        x, _ = self.to_input(inputs, np.zeros(len(inputs), dtype=np.int64))
+        return np.asarray(self.infer_fn(self.params, self.state, x))
+
+    def save_model(self, out_dir):
+        return []

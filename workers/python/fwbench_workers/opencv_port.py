@@ -1,0 +1,77 @@
+"""OpenCV DNN port: inference on the ONNX export of the shared model with cv2.dnn (Debian's
+python3-opencv), the portability check "does a second, independent ONNX runtime load and run
+the export the same way?".
+"""
+import cv2
+import numpy as np
+
+from .protocol import Unsupported, UsageError
+
+
+def probe_modes():
+    return {"default": ""}
+
+
+def _reason(text):
+    """The operator and the failed check from a cv2.error, e.g. "node Identity
+    (onnx_node!Identity_0): Assertion failed: inputs.size() in getMemoryShapes"."""
+    lines = [ln.strip("> ").strip() for ln in text.splitlines() if ln.strip("> ").strip()]
+    node = next((ln for ln in lines if ln.startswith("Node [")), lines[-1] if lines else text)
+    if node.startswith("Node ["):
+        op = node[len("Node ["):node.find("@")]
+        name = node[node.find("]:(") + 3:node.find(")", node.find("]:("))]
+        detail = node.rsplit("error: ", 1)[-1]
+        return f"node {op} ({name}): {detail}"
+    return node
+
+
+class Port:
+    framework = "opencv-dnn"
+    version = cv2.__version__
+    compiles = False
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def check_supported(self):
+        s = self.spec
+        if s["mode"] != "default":
+            raise UsageError(f"opencv-dnn has no mode '{s['mode']}' (supported: default)")
+        if s["task"] != "infer":
+            raise Unsupported("opencv-dnn runs inference only (supported: infer)")
+        if s["precision"] != "fp32" or s["memory_format"] != "contiguous" or s["device"] != "cpu":
+            raise Unsupported("opencv-dnn here runs the fp32 export on the CPU with contiguous "
+                              "inputs (supported: fp32, contiguous, cpu)")
+        if not s["onnx_model"]:
+            raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")
+
+    def init(self):
+        cv2.setNumThreads(self.spec["threads"])
+
+    def build(self):
+        try:
+            self.net = cv2.dnn.readNetFromONNX(self.spec["onnx_model"])
+        except cv2.error as e:
+            raise Unsupported(f"OpenCV {cv2.__version__} cannot load the ONNX export: "
+                              f"{_reason(str(e))}") from e
+        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+    def load_weights(self, tensors):
+        pass  # the weights are inside the exported model
+
+    def to_input(self, x, y):
+        return np.ascontiguousarray(x), y
+
+    def _run(self, x):
+        self.net.setInput(x)
+        return self.net.forward()
+
+    def infer_step(self, x):
+        self._run(x)
+
+    def logits(self, inputs):
+        return np.array(self._run(np.ascontiguousarray(inputs)), dtype=np.float32)
+
+    def save_model(self, out_dir):
+        return []

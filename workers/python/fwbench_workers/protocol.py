@@ -1,0 +1,272 @@
+"""The trial protocol (docs/protocol.md, version 1) for Python workers.
+
+Everything that is not framework-specific lives here: reading and validating the spec, the
+event stream, the set-up phases, the step loop with its budget, the parity output. A framework
+port (``<name>_port.py``) provides a ``Port`` class with the framework's own work only.
+"""
+import importlib
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from . import cifar, safetensors_np
+
+VERSION = 1
+
+
+class UsageError(Exception):
+    """The spec or its files are unusable: exit 2 with an error event of kind usage."""
+
+
+class Unsupported(Exception):
+    """The configuration cannot run in this framework (exit 1, error kind unsupported)."""
+
+
+now = time.monotonic_ns
+
+
+class EventWriter:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, event, **fields):
+        line = json.dumps({"event": event, **fields}, separators=(",", ":"), allow_nan=False)
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+# --- the spec ----------------------------------------------------------------------------
+
+_SPEC_FIELDS = {
+    "protocol_version": int, "trial_id": str, "config_id": str, "workload": str, "task": str,
+    "backend": str, "mode": str, "device": str, "threads": int, "precision": str,
+    "memory_format": str, "save_model": bool, "seed": int, "model": dict, "data": dict,
+    "weights": str, "batch_size": int, "parity_batch": int, "optimizer": dict, "budget": dict,
+    "output_dir": str, "onnx_model": str,
+}
+_OPTIONAL = {"precision": "fp32", "memory_format": "contiguous", "save_model": False,
+             "onnx_model": ""}
+_NESTED = {
+    "model": {"arch": str, "stem": str, "num_classes": int},
+    "data": {"format": str, "dir": str, "augment": bool, "shuffle": bool},
+    "optimizer": {"name": str, "lr": float, "momentum": float, "weight_decay": float},
+    "budget": {"min_steps": int, "max_steps": int, "min_seconds": float, "max_seconds": float},
+}
+
+
+def _check_fields(obj, fields, where, path, optional=None):
+    optional = optional or {}
+    unknown = sorted(set(obj) - set(fields))
+    if unknown:
+        raise UsageError(f"{path}: unknown field {where}{unknown[0]} (protocol version {VERSION} "
+                         f"has: {', '.join(sorted(fields))})")
+    out = {}
+    for key, typ in fields.items():
+        if key not in obj:
+            if key in optional:
+                out[key] = optional[key]
+                continue
+            raise UsageError(f"{path}: missing field {where}{key}")
+        value = obj[key]
+        ok = (isinstance(value, bool) if typ is bool else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if typ is float else
+              isinstance(value, int) and not isinstance(value, bool) if typ is int else
+              isinstance(value, typ))
+        if not ok:
+            raise UsageError(f"{path}: field {where}{key} must be {typ.__name__}, got {value!r}")
+        out[key] = float(value) if typ is float else value
+    return out
+
+
+def read_spec(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read the trial spec: {e.strerror}") from e
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path}: not valid JSON: {e}") from e
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: the spec must be a JSON object")
+    spec = _check_fields(raw, _SPEC_FIELDS, "", path, _OPTIONAL)
+    if spec["protocol_version"] != VERSION:
+        raise UsageError(f"{path}: protocol_version {spec['protocol_version']}; this worker "
+                         f"speaks version {VERSION}")
+    for key, fields in _NESTED.items():
+        spec[key] = _check_fields(spec[key], fields, key + ".", path)
+    for key, allowed in (("task", ("train", "infer")), ("precision", ("fp32", "bf16")),
+                         ("memory_format", ("contiguous", "channels_last")),
+                         ("workload", ("image_classification",))):
+        if spec[key] not in allowed:
+            raise UsageError(f"{path}: field {key} is '{spec[key]}'; expected one of "
+                             f"{', '.join(allowed)}")
+    if spec["data"]["format"] != "cifar10-bin":
+        raise UsageError(f"{path}: field data.format is '{spec['data']['format']}'; expected "
+                         "cifar10-bin")
+    if spec["threads"] < 1 or spec["batch_size"] < 1 or spec["parity_batch"] < 0:
+        raise UsageError(f"{path}: threads and batch_size must be >= 1, parity_batch >= 0")
+    return spec
+
+
+# --- the trial ---------------------------------------------------------------------------
+
+def budget_left(budget, steps, elapsed_s):
+    if budget["max_steps"] > 0 and steps >= budget["max_steps"]:
+        return False
+    if elapsed_s >= budget["max_seconds"]:
+        return False
+    return steps < budget["min_steps"] or elapsed_s < budget["min_seconds"]
+
+
+def peak_rss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _Phases:
+    def __init__(self, events):
+        self.events = events
+
+    def __call__(self, name, fn, *args):
+        t0 = now()
+        result = fn(*args)
+        self.events.write("phase", name=name, t0=t0, t1=now())
+        return result
+
+
+def run_trial(framework, spec, events, t_main, import_span):
+    """Runs one trial of `framework`'s port; raises on failure (main() reports it)."""
+    port_module = sys.modules[f"{__package__}.{framework}_port"]
+    port = port_module.Port(spec)
+    events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
+                 framework=port.framework, framework_version=port.version,
+                 backend=spec["backend"], mode=spec["mode"], device=spec["device"],
+                 threads=spec["threads"],
+                 extra={"precision": spec["precision"], "memory_format": spec["memory_format"],
+                        "port_files": [os.path.abspath(port_module.__file__)]})
+    events.write("phase", name="import", t0=import_span[0], t1=import_span[1])
+    port.check_supported()
+    phase = _Phases(events)
+    train = spec["task"] == "train"
+    phase("init", port.init)
+    phase("build", port.build)
+
+    def load():
+        tensors, _ = safetensors_np.read(spec["weights"])
+        port.load_weights(tensors)
+    phase("load_weights", load)
+
+    def data():
+        images, labels = cifar.read_split(spec["data"]["dir"], "train" if train else "test")
+        return cifar.Batcher(images, labels, spec["batch_size"],
+                             augment=spec["data"]["augment"] and train,
+                             shuffle=spec["data"]["shuffle"] and train, seed=spec["seed"])
+    batcher = phase("data", data)
+    if port.compiles:
+        phase("compile", port.compile, batcher.fill(0), batcher.fill(1))
+
+    steps, first_t0 = 0, 0
+    while True:
+        elapsed = 0.0 if steps == 0 else (now() - first_t0) * 1e-9
+        if not budget_left(spec["budget"], steps, elapsed):
+            break
+        x, y = port.to_input(*batcher.fill(steps))  # outside the timed region
+        t0 = now()
+        if steps == 0:
+            first_t0 = t0
+        if train:
+            loss = port.train_step(x, y)
+            events.write("step", i=steps, t0=t0, t1=now(), samples=spec["batch_size"],
+                         loss=float(loss))
+        else:
+            port.infer_step(x)
+            events.write("step", i=steps, t0=t0, t1=now(), samples=spec["batch_size"], loss=None)
+        steps += 1
+
+    events.write("metric", name="peak_rss_bytes", value=peak_rss_bytes(), unit="bytes")
+    if not train and spec["parity_batch"] > 0:
+        n = min(spec["parity_batch"], batcher.n)
+        inputs, _ = batcher.fixed(range(n))
+        logits = np.asarray(port.logits(inputs), dtype=np.float32)
+        path = os.path.join(spec["output_dir"], "logits.safetensors")
+        safetensors_np.write(path, {"logits": logits, "inputs": inputs})
+        events.write("output", name="logits", path=path)
+    if spec["save_model"] and not train:
+        for name, path in port.save_model(spec["output_dir"]):
+            events.write("output", name=name, path=path)
+    events.write("done", t=now(), steps=steps)
+
+
+FRAMEWORKS = ("torch", "tensorflow", "keras3", "jax", "onnxruntime", "opencv")
+
+
+def _import_port(framework):
+    try:
+        return importlib.import_module(f"{__package__}.{framework}_port")
+    except ModuleNotFoundError as e:
+        if e.name == f"{__package__}.{framework}_port":
+            raise UsageError(f"unknown framework '{framework}' (have: {', '.join(FRAMEWORKS)})") \
+                from e
+        raise Unsupported(f"{framework} is not installed for {sys.executable}: {e}") from e
+
+
+def probe(framework, out):
+    """One JSON line: can this interpreter run `framework`, which version, which modes."""
+    try:
+        module = _import_port(framework)
+        answer = {"available": True, "framework": module.Port.framework,
+                  "version": module.Port.version, "modes": module.probe_modes(),
+                  "port_file": os.path.abspath(module.__file__)}
+    except Exception as e:  # noqa: BLE001 - a probe answers, whatever the failure
+        answer = {"available": False, "reason": str(e).splitlines()[0] if str(e) else repr(e)}
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+    return 0
+
+
+USAGE = f"""usage: fwbench_worker.py FRAMEWORK SPEC.json     run one trial (docs/protocol.md)
+       fwbench_worker.py --probe FRAMEWORK         what this interpreter can run (JSON)
+       fwbench_worker.py --export-onnx ARCH STEM NUM_CLASSES WEIGHTS OUT.onnx [raw]
+frameworks: {', '.join(FRAMEWORKS)}"""
+
+
+def main(argv, t_main):
+    events = EventWriter(sys.stdout)
+    # Framework libraries print to stdout at times; the protocol owns it, so anything else goes
+    # to stderr (the trial's stderr.log).
+    real_stdout, sys.stdout = sys.stdout, sys.stderr
+    if len(argv) == 3 and argv[1] == "--probe":
+        return probe(argv[2], real_stdout)
+    if len(argv) in (7, 8) and argv[1] == "--export-onnx":
+        from . import onnx_export
+        return onnx_export.main(argv[2:], real_stdout)
+    if len(argv) != 3 or argv[1].startswith("-"):
+        print(USAGE, file=sys.stderr)
+        return 0 if argv[1:] in (["-h"], ["--help"]) else 2
+    framework, spec_path = argv[1], argv[2]
+    try:
+        spec = read_spec(spec_path)
+        # Ports that must configure their framework before importing it read these.
+        os.environ["FWBENCH_MODE"] = spec["mode"]
+        os.environ["FWBENCH_THREADS"] = str(spec["threads"])
+        t0 = now()
+        _import_port(framework)
+        run_trial(framework, spec, events, t_main, (t0, now()))
+        return 0
+    except (UsageError, cifar.DataError, safetensors_np.SafetensorsError) as e:
+        events.write("error", kind="usage", message=str(e))
+        return 2
+    except Unsupported as e:
+        events.write("error", kind="unsupported", message=str(e))
+        return 1
+    except MemoryError as e:
+        events.write("error", kind="oom", message=f"out of memory: {e}")
+        return 1
+    except Exception as e:  # noqa: BLE001 - every failure must reach the orchestrator
+        traceback.print_exc(file=sys.stderr)
+        events.write("error", kind="runtime", message=f"{type(e).__name__}: {e}")
+        return 1

@@ -1,0 +1,108 @@
+"""TensorFlow port: the Keras ResNet (keras_resnet.py) run by TensorFlow.
+
+Modes: eager (plain Python calls), function (tf.function graphs), xla
+(tf.function(jit_compile=True)). Training is a GradientTape step with PyTorch's SGD written
+out (weight decay added to the gradient, then momentum), so the update is the same function as
+LibTorch's. Not installable from Debian 12; runs wherever `import tensorflow` works.
+"""
+import numpy as np
+import tensorflow as tf
+
+from . import keras_resnet
+from .protocol import Unsupported, UsageError
+
+MODES = ("eager", "function", "xla")
+
+
+def probe_modes():
+    return {m: "" for m in MODES}
+
+
+class Port:
+    framework = "tensorflow"
+    version = tf.__version__
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.train = spec["task"] == "train"
+        self.compiles = spec["mode"] in ("function", "xla")
+
+    def check_supported(self):
+        s = self.spec
+        if s["mode"] not in MODES:
+            raise UsageError(f"tensorflow has no mode '{s['mode']}' (supported: {', '.join(MODES)})")
+        if s["precision"] != "fp32":
+            raise Unsupported("the tensorflow worker runs fp32 only (supported: precision fp32)")
+        if s["memory_format"] != "contiguous":
+            raise Unsupported("Keras layouts are NHWC by construction (supported: memory_format "
+                              "contiguous)")
+
+    def init(self):
+        tf.config.threading.set_intra_op_parallelism_threads(self.spec["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.random.set_seed(self.spec["seed"])
+        self.device = "/GPU:0" if self.spec["device"] == "cuda" else "/CPU:0"
+
+    def build(self):
+        m = self.spec["model"]
+        with tf.device(self.device):
+            self.model = keras_resnet.build(tf.keras, m["arch"], m["stem"], m["num_classes"],
+                                            UsageError)
+
+    def load_weights(self, tensors):
+        keras_resnet.load(self.model, tensors, self.spec["weights"], UsageError)
+        self.variables = self.model.trainable_variables
+        o = self.spec["optimizer"]
+        self.lr, self.momentum, self.wd = o["lr"], o["momentum"], o["weight_decay"]
+        self.buffers = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
+        self.first = tf.Variable(True, trainable=False)
+        step = self._train_step if self.train else self._infer_step
+        if self.spec["mode"] == "function":
+            step = tf.function(step)
+        elif self.spec["mode"] == "xla":
+            step = tf.function(step, jit_compile=True)
+        self.step = step
+
+    def _train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
+                y, logits, from_logits=True))
+        grads = tape.gradient(loss, self.variables)
+        for v, g, buf in zip(self.variables, grads, self.buffers):
+            g = g + self.wd * v
+            # PyTorch: the first step's buffer is the gradient itself.
+            buf.assign(tf.where(self.first, g, self.momentum * buf + g))
+            v.assign_sub(self.lr * buf)
+        self.first.assign(False)
+        return loss
+
+    def _infer_step(self, x):
+        return self.model(x, training=False)
+
+    def to_input(self, x, y):
+        with tf.device(self.device):
+            return tf.constant(x.transpose(0, 2, 3, 1)), tf.constant(y)
+
+    def compile(self, example, check):
+        # Training: trace the graph without running it, so weights, BatchNorm statistics and
+        # momentum are untouched (XLA's own compile then happens in the first step, and shows
+        # as warm-up). Inference: trace and compile by running one batch.
+        x, y = self.to_input(*example)
+        if self.train:
+            self.step.get_concrete_function(x, y)
+        else:
+            self.step(x).numpy()
+
+    def train_step(self, x, y):
+        return float(self.step(x, y).numpy())
+
+    def infer_step(self, x):
+        self.step(x).numpy()  # .numpy() waits for the result
+
+    def logits(self, inputs):
+        x, _ = self.to_input(inputs, np.zeros(len(inputs), dtype=np.int64))
+        return self.model(x, training=False).numpy()
+
+    def save_model(self, out_dir):
+        return []

@@ -1,0 +1,152 @@
+"""PyTorch (Python) port of the image-classification workload.
+
+Modes: eager; torchscript (torch.jit.trace, then freeze + optimize_for_inference for
+inference, the profiling executor for training, like libtorch/compiled); compiled
+(torch.compile, PyTorch >= 2.0). Model: torchvision's ResNet with the CIFAR stem swapped in.
+"""
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from .protocol import Unsupported, UsageError
+
+MODES = ("eager", "torchscript", "compiled")
+
+
+def build_resnet(arch, stem, num_classes):
+    if arch not in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
+        raise UsageError(f"unknown model.arch '{arch}' (resnet18, resnet34, resnet50, resnet101, "
+                         "resnet152)")
+    model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+    if stem == "cifar":
+        model.conv1 = torch.nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = torch.nn.Identity()
+    elif stem != "imagenet":
+        raise UsageError(f"unknown model.stem '{stem}' (cifar, imagenet)")
+    return model
+
+
+def probe_modes():
+    """{mode: why it cannot run here, or ""}."""
+    major = int(torch.__version__.split(".")[0])
+    return {"eager": "", "torchscript": "",
+            "compiled": "" if major >= 2 else
+            f"torch.compile needs PyTorch >= 2.0; this is {torch.__version__}"}
+
+
+class Port:
+    framework = "pytorch"
+    version = torch.__version__
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.train = spec["task"] == "train"
+        self.mode = spec["mode"]
+        self.dtype = torch.bfloat16 if spec["precision"] == "bf16" else torch.float32
+        self.format = (torch.channels_last if spec["memory_format"] == "channels_last"
+                       else torch.contiguous_format)
+        self.compiles = self.mode in ("torchscript", "compiled")
+        self.forward = None
+
+    def check_supported(self):
+        if self.mode not in MODES:
+            raise UsageError(f"pytorch has no mode '{self.mode}' (supported: {', '.join(MODES)})")
+        if probe_modes()[self.mode]:
+            raise Unsupported(probe_modes()[self.mode] + " (use mode torchscript, or a PyTorch "
+                              "2.x install)")
+        if self.mode == "torchscript" and self.train and self.spec["precision"] != "fp32":
+            raise Unsupported("pytorch/torchscript training runs in fp32 only: autocast is not "
+                              "captured by the tracer. Supported: eager train fp32|bf16, "
+                              "torchscript train fp32, eager and torchscript infer fp32|bf16")
+        if self.spec["device"] == "cuda" and not torch.cuda.is_available():
+            raise UsageError("device cuda: this PyTorch has no usable CUDA device")
+
+    def init(self):
+        torch.set_num_threads(self.spec["threads"])
+        torch.manual_seed(self.spec["seed"])
+        self.device = torch.device(self.spec["device"])
+
+    def build(self):
+        m = self.spec["model"]
+        self.model = build_resnet(m["arch"], m["stem"], m["num_classes"]).to(self.device)
+
+    def load_weights(self, tensors):
+        state = {k: torch.from_numpy(v) for k, v in tensors.items()}
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise UsageError(f"{self.spec['weights']}: does not fit the model: {e}") from e
+        if not self.train:
+            self.model.to(self.dtype)
+        self.model.to(memory_format=self.format)
+        self.model.train(self.train)
+        self.forward = self.model
+        if self.train:
+            o = self.spec["optimizer"]
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o["lr"],
+                                             momentum=o["momentum"],
+                                             weight_decay=o["weight_decay"])
+
+    def to_input(self, x, y):
+        dtype = torch.float32 if self.train else self.dtype
+        xt = torch.from_numpy(x).to(self.device, dtype).contiguous(memory_format=self.format)
+        return xt, torch.from_numpy(y).to(self.device)
+
+    def compile(self, example, check):
+        x, _ = self.to_input(*example)
+        x2, _ = self.to_input(*check)
+        # Tracing and checking in training mode move BatchNorm's running statistics; restore
+        # them so the compiled run starts from exactly the eager state.
+        saved = {k: v.clone() for k, v in self.model.state_dict().items()}
+        with torch.no_grad():
+            if self.mode == "torchscript":
+                traced = torch.jit.trace(self.model, x, check_trace=False)
+                tol_a, tol_r = (1e-4, 1e-4) if self.dtype == torch.float32 else (0.1, 0.05)
+                got, want = traced(x2).float(), self.model(x2).float()
+                if not torch.allclose(got, want, atol=tol_a, rtol=tol_r):
+                    raise Unsupported(
+                        "the traced graph does not reproduce the eager model (max |traced - "
+                        f"eager| = {(got - want).abs().max().item():.3g} on a second input): its "
+                        "forward probably has data-dependent control flow")
+                self.traced = traced
+                self.forward = traced if self.train else torch.jit.optimize_for_inference(
+                    torch.jit.freeze(traced.eval()))
+            else:
+                self.forward = torch.compile(self.model)
+                self.forward(x)
+        self.model.load_state_dict(saved)
+        self._sync()
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def train_step(self, x, y):
+        self.optimizer.zero_grad()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.dtype == torch.bfloat16):
+            logits = self.forward(x)
+        loss = F.cross_entropy(logits.float(), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()  # .item() synchronises a GPU
+
+    def infer_step(self, x):
+        with torch.inference_mode():
+            self.forward(x)
+        self._sync()
+
+    def logits(self, inputs):
+        x, _ = self.to_input(inputs, np.zeros(len(inputs), dtype=np.int64))
+        with torch.inference_mode():
+            return self.forward(x).float().cpu().numpy()
+
+    def save_model(self, out_dir):
+        if self.mode != "torchscript":
+            return []
+        path = os.path.join(out_dir, "model.torchscript.pt")
+        self.traced.eval().save(path)
+        return [("torchscript", path)]

@@ -1,0 +1,106 @@
+"""Tests of the Python workers' shared code that need numpy only: the batcher against the
+specification's fixed points, safetensors round trips, and the Keras weight layout conversion
+(checked by computing the same convolution and linear layer both ways)."""
+import os
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from fwbench_workers import cifar, keras_resnet, safetensors_np  # noqa: E402
+
+
+def conv_nchw_oihw(x, w, stride, pad):
+    n, c, h, wd = x.shape
+    o, i, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    out = np.zeros((n, o, oh, ow))
+    for y in range(oh):
+        for x_ in range(ow):
+            patch = xp[:, :, y * stride:y * stride + kh, x_ * stride:x_ * stride + kw]
+            out[:, :, y, x_] = np.einsum("ncij,ocij->no", patch, w)
+    return out
+
+
+def conv_nhwc_hwio(x, w, stride, pad):
+    n, h, wd, c = x.shape
+    kh, kw, i, o = w.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    out = np.zeros((n, oh, ow, o))
+    for y in range(oh):
+        for x_ in range(ow):
+            patch = xp[:, y * stride:y * stride + kh, x_ * stride:x_ * stride + kw, :]
+            out[:, y, x_, :] = np.einsum("nijc,ijco->no", patch, w)
+    return out
+
+
+class KerasLayout(unittest.TestCase):
+    def test_conv_kernel_computes_the_same_convolution_in_nhwc(self):
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((2, 3, 9, 9))
+        w = rng.standard_normal((4, 3, 3, 3))
+        want = conv_nchw_oihw(x, w, stride=2, pad=1)
+        got = conv_nhwc_hwio(x.transpose(0, 2, 3, 1), keras_resnet.conv_kernel(w), 2, 1)
+        np.testing.assert_allclose(got.transpose(0, 3, 1, 2), want, rtol=1e-12, atol=1e-12)
+
+    def test_a_wrong_layout_would_be_caught(self):
+        rng = np.random.default_rng(2)
+        x = rng.standard_normal((1, 3, 5, 5))
+        w = rng.standard_normal((4, 3, 3, 3))
+        wrong = np.ascontiguousarray(w.transpose(3, 2, 1, 0))  # HWIO with H and W swapped
+        got = conv_nhwc_hwio(x.transpose(0, 2, 3, 1), wrong, 1, 1).transpose(0, 3, 1, 2)
+        self.assertGreater(np.abs(got - conv_nchw_oihw(x, w, 1, 1)).max(), 1e-3)
+
+    def test_dense_kernel_computes_the_same_linear_layer(self):
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((5, 7))
+        w = rng.standard_normal((3, 7))
+        np.testing.assert_allclose(x @ keras_resnet.dense_kernel(w), x @ w.T, rtol=1e-12)
+
+
+class Batcher(unittest.TestCase):
+    def test_splitmix64_matches_the_reference_sequence(self):
+        # splitmix64 seeded with 0: the published first outputs.
+        g = cifar.SplitMix64(0)
+        self.assertEqual(g.next(), 0xE220A8397B1DCDAF)
+        self.assertEqual(g.next(), 0x6E789E6AA1B965F4)
+
+    def test_normalisation_table_rounds_every_operation_to_float32(self):
+        v = np.float32(200) / np.float32(255)
+        want = (np.float32(v) - np.float32(0.4914)) / np.float32(0.2470)
+        self.assertEqual(cifar.LUT[0][200], np.float32(want))
+
+    def test_batches_cover_an_epoch_once_and_augmentation_is_deterministic(self):
+        images = np.arange(10 * 3072, dtype=np.uint64).astype(np.uint8).reshape(10, 3, 32, 32)
+        labels = np.arange(10, dtype=np.int64)
+        a = cifar.Batcher(images, labels, 5, augment=True, shuffle=True, seed=7)
+        b = cifar.Batcher(images, labels, 5, augment=True, shuffle=True, seed=7)
+        seen = np.concatenate([a.fill(0)[1], a.fill(1)[1]])
+        self.assertEqual(sorted(seen.tolist()), list(range(10)))
+        np.testing.assert_array_equal(a.fill(3)[0], b.fill(3)[0])
+
+
+class Safetensors(unittest.TestCase):
+    def test_round_trip_and_truncation_is_named(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.safetensors")
+            t = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1], np.int64)}
+            safetensors_np.write(path, t)
+            got, _ = safetensors_np.read(path)
+            np.testing.assert_array_equal(got["a"], t["a"])
+            np.testing.assert_array_equal(got["b"], t["b"])
+            with open(path, "rb") as f:
+                blob = f.read()
+            with open(path, "wb") as f:
+                f.write(blob[:-4])
+            with self.assertRaisesRegex(safetensors_np.SafetensorsError, "tensor 'b'"):
+                safetensors_np.read(path)
+
+
+if __name__ == "__main__":
+    unittest.main()
