@@ -47,6 +47,19 @@ std::vector<std::string> KnownBackends(const Plan& plan) {
   return known;
 }
 
+std::vector<std::string> SubstituteSpec(const std::vector<std::string>& command,
+                                        const std::filesystem::path& spec) {
+  std::vector<std::string> argv;
+  for (std::string arg : command) {
+    for (auto at = arg.find("{spec}"); at != std::string::npos; at = arg.find("{spec}", at)) {
+      arg.replace(at, 6, spec.string());
+      at += spec.string().size();
+    }
+    argv.push_back(std::move(arg));
+  }
+  return argv;
+}
+
 bool PlanUsesBuiltinWorkers(const Plan& plan) {
   const auto catalogue = BuiltinWorkerCatalogue();
   for (const std::string& entry : plan.backends) {
@@ -323,13 +336,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       WriteText(spec_path, ToJson(spec).dump(2) + "\n");
 
       ProcessOptions options;
-      for (std::string arg : config.command) {
-        for (auto at = arg.find("{spec}"); at != std::string::npos; at = arg.find("{spec}", at)) {
-          arg.replace(at, 6, spec_path.string());
-          at += spec_path.string().size();
-        }
-        options.argv.push_back(std::move(arg));
-      }
+      options.argv = SubstituteSpec(config.command, spec_path);
       options.stderr_path = trial_dir / "stderr.log";
       options.timeout_s = plan.trial_timeout_s;
 

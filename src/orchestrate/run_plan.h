@@ -44,6 +44,10 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                                                 const std::vector<BuiltinBackend>& builtins = {});
 std::vector<std::string> KnownBackends(const Plan& plan);
 
+// A worker command with every "{spec}" (also inside a longer argument) replaced by `spec`.
+std::vector<std::string> SubstituteSpec(const std::vector<std::string>& command,
+                                        const std::filesystem::path& spec);
+
 // True when the plan names "auto" or a built-in worker, so the workers must be probed.
 bool PlanUsesBuiltinWorkers(const Plan& plan);
 

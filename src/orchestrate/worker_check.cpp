@@ -9,6 +9,7 @@
 #include "core/protocol.h"
 #include "data/safetensors.h"
 #include "orchestrate/process.h"
+#include "orchestrate/run_plan.h"
 #include "orchestrate/trial_monitor.h"
 
 namespace fwbench {
@@ -25,13 +26,7 @@ Captured Run(const WorkerCheckOptions& o, const std::filesystem::path& spec_path
              const std::string& name) {
   Captured c;
   ProcessOptions options;
-  for (std::string arg : o.command) {
-    for (auto at = arg.find("{spec}"); at != std::string::npos; at = arg.find("{spec}", at)) {
-      arg.replace(at, 6, spec_path.string());
-      at += spec_path.string().size();
-    }
-    options.argv.push_back(std::move(arg));
-  }
+  options.argv = SubstituteSpec(o.command, spec_path);
   c.stderr_path = o.work_dir / (name + ".stderr.log");
   options.stderr_path = c.stderr_path;
   options.timeout_s = o.timeout_s;
