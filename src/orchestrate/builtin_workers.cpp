@@ -115,6 +115,9 @@ nlohmann::json RunProbe(const std::vector<std::string>& argv) {
   if (r.timed_out) throw std::runtime_error("the probe did not answer within 120 s");
   nlohmann::json j = nlohmann::json::parse(last, nullptr, false);
   if (!j.is_object()) {
+    if (r.exit_code == 127) {
+      throw std::runtime_error(fmt::format("{} is not an executable program", argv[0]));
+    }
     throw std::runtime_error(
         fmt::format("{} exited with code {} without an answer", argv[0], r.exit_code));
   }
@@ -229,6 +232,17 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& wor
     }
     if (!reasons.empty()) b.unavailable = fmt::format("{}", fmt::join(reasons, "; "));
     out.push_back(std::move(b));
+  }
+  // ONNX backends run the export that the PyTorch worker makes: without it they cannot run.
+  const auto pytorch = std::find_if(out.begin(), out.end(),
+                                    [](const BuiltinBackend& b) { return b.name == "pytorch"; });
+  for (BuiltinBackend& b : out) {
+    if (b.needs_onnx && b.Available() && pytorch != out.end() && !pytorch->Available()) {
+      b.unavailable =
+          "it runs the ONNX export of the weights, which the PyTorch worker makes, "
+          "and that cannot run here: " +
+          pytorch->unavailable;
+    }
   }
   return out;
 }

@@ -40,6 +40,12 @@ TEST(Cli, BuiltinWorkerThatCannotRunHereIsAUsageErrorWithTheReason) {
   EXPECT_EQ(out.code, 2) << out.text;
   EXPECT_NE(out.text.find("pytorch cannot run on this machine"), std::string::npos) << out.text;
   EXPECT_NE(out.text.find("/nonexistent/python3"), std::string::npos) << out.text;
+  // ONNX backends need the PyTorch worker's export: without it they are refused, saying so.
+  const Output onnx =
+      RunFwbench("run --quick --backends onnxruntime-node --out /tmp/fwbench_cli_test",
+                 "FWBENCH_PYTHON=/nonexistent/python3");
+  EXPECT_EQ(onnx.code, 2) << onnx.text;
+  EXPECT_NE(onnx.text.find("which the PyTorch worker makes"), std::string::npos) << onnx.text;
 }
 
 TEST(Cli, BadFlagValueIsAUsageError) {
