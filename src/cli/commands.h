@@ -17,5 +17,6 @@ Command AddDoctorCommand(CLI::App& app);
 Command AddPlanCommand(CLI::App& app);
 Command AddWorkerCheckCommand(CLI::App& app);
 Command AddExportCommand(CLI::App& app);
+Command AddCompareCommand(CLI::App& app);
 
 }  // namespace fwbench::cli

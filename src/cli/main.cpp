@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   commands["plan"] = fwbench::cli::AddPlanCommand(app);
   commands["worker-check"] = fwbench::cli::AddWorkerCheckCommand(app);
   commands["export"] = fwbench::cli::AddExportCommand(app);
+  commands["compare"] = fwbench::cli::AddCompareCommand(app);
 
   try {
     app.parse(argc, argv);
