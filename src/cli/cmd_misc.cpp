@@ -11,6 +11,7 @@
 #include "core/doctor.h"
 #include "core/env_fingerprint.h"
 #include "orchestrate/builtin_workers.h"
+#include "report/csv_export.h"
 #include "report/results.h"
 #include "report/table.h"
 
@@ -20,7 +21,7 @@ Command AddReportCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "report",
       "Analyse a run folder again from its raw events (also after an interrupted run): writes "
-      "results.json and prints the table.");
+      "results.json, trials.csv and configurations.csv, and prints the table.");
   auto dir = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("run_dir", *dir, "Run folder, e.g. results/20261124-120000-default")->required();
@@ -28,6 +29,7 @@ Command AddReportCommand(CLI::App& app) {
   return [dir, json]() {
     const nlohmann::json results = BuildResults(*dir);
     const std::filesystem::path path = WriteResults(*dir, results);
+    WriteCsv(*dir, results);
     if (*json) {
       std::cout << results.dump(2) << "\n";
     } else {

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "orchestrate/process.h"
 #include "orchestrate/run_plan.h"
+#include "report/csv_export.h"
 #include "report/results.h"
 #include "report/table.h"
 
@@ -107,6 +108,7 @@ Command AddRunCommand(CLI::App& app) {
         RunTrials(plan, configs, {data_dir, weights, onnx_model}, env, run_dir, std::cerr);
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
+    WriteCsv(run_dir, results);
     std::cout << "\n" << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());
     std::cout.flush();
     if (totals.trials_failed > 0) {
