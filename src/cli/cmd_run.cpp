@@ -104,8 +104,8 @@ Command AddRunCommand(CLI::App& app) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
 
-    const RunTotals totals =
-        RunTrials(plan, configs, {data_dir, weights, onnx_model}, env, run_dir, std::cerr);
+    const RunTotals totals = RunTrials(plan, configs, {data_dir, weights, onnx_model}, env, run_dir,
+                                       std::cerr, isatty(STDERR_FILENO) == 1);
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     WriteCsv(run_dir, results);

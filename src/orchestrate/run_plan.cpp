@@ -14,6 +14,7 @@
 #include "core/utc_time.h"
 #include "orchestrate/event_log.h"
 #include "orchestrate/process.h"
+#include "orchestrate/run_progress.h"
 #include "orchestrate/trial_monitor.h"
 
 namespace fwbench {
@@ -273,7 +274,8 @@ std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const s
 
 RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
                     const RunInputs& inputs, const nlohmann::json& env,
-                    const std::filesystem::path& run_dir, std::ostream& progress) {
+                    const std::filesystem::path& run_dir, std::ostream& progress,
+                    bool live_progress) {
   WriteText(run_dir / "plan.toml", ToToml(plan));
   WriteText(run_dir / "env.json", env.dump(2) + "\n");
   nlohmann::json manifest = {
@@ -294,6 +296,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   JsonLinesAppender trials(run_dir / "trials.jsonl");
   RunTotals totals;
   const int total = plan.trials * static_cast<int>(configs.size());
+  RunProgress bar(progress, live_progress, total);
   int index = 0;
   // Round-robin: every configuration runs once before any runs twice, so slow drift of the
   // machine (thermal, other load) spreads over all configurations instead of biasing one.
@@ -340,12 +343,13 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       options.stderr_path = trial_dir / "stderr.log";
       options.timeout_s = plan.trial_timeout_s;
 
-      fmt::print(progress, "[{}/{}] {} (trial {}/{}) … ", index, total, config.id, rep + 1,
-                 plan.trials);
-      progress.flush();
+      bar.TrialStarted(index, config.id, rep + 1, plan.trials);
       TrialMonitor monitor(trial_id, &events);
-      const ProcessResult result =
-          RunProcess(options, [&](std::string_view line) { return monitor.OnLine(line); });
+      const ProcessResult result = RunProcess(options, [&](std::string_view line) {
+        const bool ok = monitor.OnLine(line);
+        if (ok && !monitor.events().empty()) bar.OnEvent(monitor.events().back());
+        return ok;
+      });
       std::optional<std::string> failure =
           ClassifyTrial(result, monitor, plan.trial_timeout_s, StderrTail(options.stderr_path));
       if (failure && g_stop.load())
@@ -382,12 +386,11 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       const double wall_s = static_cast<double>(result.exit_ns - result.spawn_ns) * 1e-9;
       if (failure) {
         ++totals.trials_failed;
-        fmt::print(progress, "FAILED after {:.1f} s: {}\n", wall_s, *failure);
+        bar.TrialEnded(fmt::format("FAILED after {:.1f} s: {}", wall_s, *failure));
       } else {
         ++totals.trials_ok;
-        fmt::print(progress, "ok, {} steps in {:.1f} s\n", monitor.steps(), wall_s);
+        bar.TrialEnded(fmt::format("ok, {} steps in {:.1f} s", monitor.steps(), wall_s));
       }
-      progress.flush();
     }
   }
   if (g_stop.load())

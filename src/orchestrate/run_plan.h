@@ -68,10 +68,12 @@ struct RunTotals {
 std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const std::string& name);
 
 // Runs every trial; writes plan.toml, env.json, manifest.json, events.jsonl, trials.jsonl and
-// trials/<id>/{spec.json,stderr.log} under run_dir. Progress lines go to `progress`.
+// trials/<id>/{spec.json,stderr.log} under run_dir. Progress goes to `progress`: a live line
+// per trial when `live_progress` (a terminal), timestamped plain lines otherwise.
 RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
                     const RunInputs& inputs, const nlohmann::json& env,
-                    const std::filesystem::path& run_dir, std::ostream& progress);
+                    const std::filesystem::path& run_dir, std::ostream& progress,
+                    bool live_progress = false);
 
 // Set by a signal handler: the run stops after killing the running trial.
 void RequestStop();
