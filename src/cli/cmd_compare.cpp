@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "report/results.h"
+#include "report/run_history.h"
 
 namespace fwbench::cli {
 
@@ -17,6 +18,7 @@ namespace {
 
 struct CompareArgs {
   std::string a, b;
+  std::string out = "results";
   double threshold = 0.05;
   bool json = false;
   bool fail_on_regression = false;
@@ -35,8 +37,12 @@ Command AddCompareCommand(CLI::App& app) {
       "steps), called significant only when the CI excludes no change and the change is at "
       "least --threshold.");
   auto args = std::make_shared<CompareArgs>();
-  cmd->add_option("run_a", args->a, "The baseline run folder")->required();
-  cmd->add_option("run_b", args->b, "The run to compare with it")->required();
+  cmd->add_option("run_a", args->a,
+                  "The baseline: a run folder, or a run id from `fwbench history`")
+      ->required();
+  cmd->add_option("run_b", args->b, "The run to compare with it (folder or id)")->required();
+  cmd->add_option("--out", args->out, "The results folder whose history resolves run ids")
+      ->capture_default_str();
   cmd->add_option("--threshold", args->threshold,
                   "Smallest relative change called significant (0.05 = 5%)")
       ->capture_default_str()
@@ -45,8 +51,8 @@ Command AddCompareCommand(CLI::App& app) {
   cmd->add_flag("--fail-on-regression", args->fail_on_regression,
                 "Exit 1 when anything got significantly slower or bigger (for CI)");
   return [args]() {
-    const nlohmann::json a = BuildResults(args->a);
-    const nlohmann::json b = BuildResults(args->b);
+    const nlohmann::json a = BuildResults(ResolveRun(args->a, args->out));
+    const nlohmann::json b = BuildResults(ResolveRun(args->b, args->out));
     const Comparison c = CompareRuns(a, b, args->threshold);
     bool regression = false;
     for (const MetricChange& m : c.changes) {

@@ -30,6 +30,7 @@ Command AddReportCommand(CLI::App& app) {
     const nlohmann::json results = BuildResults(*dir);
     const std::filesystem::path path = WriteResults(*dir, results);
     WriteCsv(*dir, results);
+    IndexRunOrWarn(*dir, results);
     if (*json) {
       std::cout << results.dump(2) << "\n";
     } else {

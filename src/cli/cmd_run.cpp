@@ -20,6 +20,7 @@
 #include "orchestrate/run_plan.h"
 #include "report/csv_export.h"
 #include "report/results.h"
+#include "report/run_history.h"
 #include "report/table.h"
 
 namespace fwbench::cli {
@@ -109,6 +110,7 @@ Command AddRunCommand(CLI::App& app) {
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     WriteCsv(run_dir, results);
+    IndexRunOrWarn(run_dir, results);
     std::cout << "\n" << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());
     std::cout.flush();
     if (totals.trials_failed > 0) {

@@ -4,11 +4,18 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+
+#include <nlohmann/json.hpp>
 
 namespace fwbench::cli {
 
 using Command = std::function<int()>;
+
+// Adds the run to the history database beside its folder; a failure is a warning on stderr
+// (the run's own files are what matter).
+void IndexRunOrWarn(const std::filesystem::path& run_dir, const nlohmann::json& results);
 
 Command AddRunCommand(CLI::App& app);
 Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns);
@@ -18,5 +25,6 @@ Command AddPlanCommand(CLI::App& app);
 Command AddWorkerCheckCommand(CLI::App& app);
 Command AddExportCommand(CLI::App& app);
 Command AddCompareCommand(CLI::App& app);
+Command AddHistoryCommand(CLI::App& app);
 
 }  // namespace fwbench::cli

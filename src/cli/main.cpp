@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   commands["worker-check"] = fwbench::cli::AddWorkerCheckCommand(app);
   commands["export"] = fwbench::cli::AddExportCommand(app);
   commands["compare"] = fwbench::cli::AddCompareCommand(app);
+  commands["history"] = fwbench::cli::AddHistoryCommand(app);
 
   try {
     app.parse(argc, argv);

@@ -59,6 +59,16 @@ TEST(CompareE2E, FlagsAnInjectedSlowdownAndNotARerun) {
   EXPECT_EQ(r.code, 1) << r.text;
   EXPECT_NE(r.text.find("SIGNIFICANT: slower"), std::string::npos) << r.text;
 
+  // Every run is in the history of its results folder; compare takes its id.
+  const std::string results_dir = a.parent_path().string();
+  r = RunFwbench("history --out " + results_dir);
+  EXPECT_NE(r.text.find(a.filename().string()), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("3 ok / 0 failed"), std::string::npos) << r.text;
+  r = RunFwbench("compare --out " + results_dir + " " + a.filename().string() + " " +
+                 slow.string());
+  EXPECT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("SIGNIFICANT: slower"), std::string::npos) << r.text;
+
   r = RunFwbench("compare --json " + a.string() + " " + rerun.string());
   ASSERT_EQ(r.code, 0) << r.text;
   j = nlohmann::json::parse(r.text.substr(r.text.find('{')));
@@ -70,7 +80,8 @@ TEST(CompareE2E, FlagsAnInjectedSlowdownAndNotARerun) {
 TEST(CompareE2E, AMissingRunFolderIsAUsageError) {
   const Output r = RunFwbench("compare /nonexistent/run-a /nonexistent/run-b");
   EXPECT_EQ(r.code, 2) << r.text;
-  EXPECT_NE(r.text.find("/nonexistent/run-a"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("/nonexistent/run-a: neither a run folder nor a run id"), std::string::npos)
+      << r.text;
 }
 
 }  // namespace
