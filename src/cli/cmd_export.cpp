@@ -176,8 +176,14 @@ Command AddExportCommand(CLI::App& app) {
           if (!line.empty()) last = std::string(line);
           return true;
         });
-        rows.push_back({"pytorch (Python)", r.exit_code == 0 || r.exit_code == 1 ? "yes" : "no",
-                        fmt::format("{}{}", r.exit_code == 0 ? "pass: " : "FAIL: ", last)});
+        // check_torchscript.py: 0 same results, 1 different results, 2 does not load or run.
+        rows.push_back(
+            {"pytorch (Python)", r.exit_code == 0 || r.exit_code == 1 ? "yes" : "no",
+             fmt::format("{}{}",
+                         r.exit_code == 0   ? "pass: "
+                         : r.exit_code == 1 ? "FAIL: "
+                                            : "",
+                         last.empty() ? fmt::format("exit code {}", r.exit_code) : last)});
       }
     }
     std::cout << fmt::format("\nportability of {} ({} {}, {})\n", file.filename().string(),

@@ -53,8 +53,7 @@ Command AddRunCommand(CLI::App& app) {
     Plan plan = BuildPlan(*options);
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     const std::vector<BuiltinBackend> builtins = DetectWorkers(plan, self);
-    const std::vector<Configuration> configs =
-        ExpandConfigurations(plan, self, UsableCores(), builtins);
+    std::vector<Configuration> configs = ExpandConfigurations(plan, self, UsableCores(), builtins);
     int threads = 1;
     for (const Configuration& c : configs) {
       threads = std::max(threads, c.threads);
@@ -71,8 +70,20 @@ Command AddRunCommand(CLI::App& app) {
     const std::filesystem::path weights = PrepareWeights(plan);
     const bool needs_onnx = std::any_of(configs.begin(), configs.end(),
                                         [](const Configuration& c) { return c.needs_onnx; });
-    const std::filesystem::path onnx_model =
-        needs_onnx ? PrepareOnnx(plan, weights, builtins) : std::filesystem::path();
+    std::filesystem::path onnx_model;
+    if (needs_onnx) {
+      try {
+        onnx_model = PrepareOnnx(plan, weights, builtins);
+      } catch (const std::exception& e) {
+        // Only the ONNX backends need the export: the rest of the run goes on without them.
+        std::cerr << fmt::format(
+            "warning: the ONNX export failed, so the ONNX backends are left out of this run: "
+            "{}\n",
+            e.what());
+        std::erase_if(configs, [](const Configuration& c) { return c.needs_onnx; });
+        if (configs.empty()) throw UsageError("nothing left to run without the ONNX export");
+      }
+    }
 
     nlohmann::json env = CollectEnvFingerprint();
     env["libtorch"] = CollectLibtorchInfo();

@@ -103,7 +103,7 @@ nlohmann::json PortSizes(const std::vector<Configuration>& configs,
                src / "backends/torchscript_compile.cpp"};
     }
     for (const BuiltinBackend& b : builtins) {
-      if (b.name == c.backend && !b.port_file.empty()) files = {b.port_file};
+      if (b.name == c.backend && !b.port_files.empty()) files = b.port_files;
     }
     if (files.empty()) continue;
     std::int64_t lines = 0;

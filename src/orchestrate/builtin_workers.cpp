@@ -104,7 +104,10 @@ nlohmann::json RunProbe(const std::vector<std::string>& argv) {
   std::string last;
   ProcessOptions options;
   options.argv = argv;
-  options.stderr_path = "/dev/null";
+  char log_template[] = "/tmp/fwbench-probe-XXXXXX";
+  const int fd = mkstemp(log_template);
+  if (fd >= 0) close(fd);
+  options.stderr_path = fd >= 0 ? std::filesystem::path(log_template) : "/dev/null";
   options.timeout_s = 120.0;
   const ProcessResult r = RunProcess(options, [&](std::string_view line) {
     if (!line.empty()) last = std::string(line);
@@ -114,6 +117,22 @@ nlohmann::json RunProbe(const std::vector<std::string>& argv) {
     throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], r.start_error));
   if (r.timed_out) throw std::runtime_error("the probe did not answer within 120 s");
   nlohmann::json j = nlohmann::json::parse(last, nullptr, false);
+  std::string tail;
+  if (fd >= 0) {
+    std::ifstream in(log_template);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) tail = line;
+    }
+    std::filesystem::remove(log_template);
+  }
+  if (!j.is_object() && r.term_signal != 0) {
+    throw std::runtime_error(fmt::format("{} was killed by {}{}", argv[0],
+                                         DescribeSignal(r.term_signal),
+                                         tail.empty() ? "" : " (stderr: " + tail + ")"));
+  }
+  if (!j.is_object() && !tail.empty() && r.exit_code != 127) {
+    throw std::runtime_error(fmt::format("{} exited with code {}: {}", argv[0], r.exit_code, tail));
+  }
   if (!j.is_object()) {
     if (r.exit_code == 127) {
       throw std::runtime_error(fmt::format("{} is not an executable program", argv[0]));
@@ -216,6 +235,12 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& wor
         }
         b.version = j.value("version", "");
         b.port_file = j.value("port_file", "");
+        b.precisions = j.value("precisions", std::vector<std::string>{"fp32"});
+        b.memory_formats = j.value("memory_formats", std::vector<std::string>{"contiguous"});
+        for (const std::string& f : j.value("port_files", std::vector<std::string>{})) {
+          b.port_files.emplace_back(f);
+        }
+        if (b.port_files.empty() && !b.port_file.empty()) b.port_files = {b.port_file};
         const nlohmann::json modes = j.contains("modes") ? j["modes"] : nlohmann::json::object();
         for (const auto& [mode, why] : modes.items()) {
           if (why.is_string() && !why.get<std::string>().empty()) {
@@ -257,9 +282,13 @@ nlohmann::json ToJson(const BuiltinBackend& b) {
     j["version"] = b.version;
     j["command"] = b.command;
     j["mode_unavailable"] = b.mode_unavailable;
+    j["precisions"] = b.precisions;
+    j["memory_formats"] = b.memory_formats;
     if (!b.port_file.empty()) {
       j["port_file"] = b.port_file.string();
-      j["port_code_lines"] = CountCodeLines(b.port_file);
+      std::int64_t lines = 0;
+      for (const auto& f : b.port_files) lines += std::max<std::int64_t>(0, CountCodeLines(f));
+      j["port_code_lines"] = lines;
     }
   } else {
     j["reason"] = b.unavailable;

@@ -22,7 +22,10 @@ struct BuiltinBackend {
   std::string version;                  // the framework's version, when it was found
   std::string unavailable;              // why it cannot run here; empty when it can
   std::map<std::string, std::string> mode_unavailable;  // mode -> why, for modes it cannot run
-  std::filesystem::path port_file;                      // the framework's port of the workload
+  std::vector<std::string> precisions = {"fp32"};       // what the port computes in
+  std::vector<std::string> memory_formats = {"contiguous"};
+  std::filesystem::path port_file;                // the framework's port of the workload
+  std::vector<std::filesystem::path> port_files;  // the port and its framework-specific helpers
 
   bool Available() const { return unavailable.empty(); }
   bool RunsMode(const std::string& mode) const;

@@ -155,7 +155,13 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesyste
       continue;
     }
     if (const auto it = plan.workers.find(backend); it != plan.workers.end()) {
-      out.push_back({backend, mode.empty() ? it->second.mode : mode, it->second.command});
+      if (mode.empty()) mode = it->second.mode;
+      if (mode.empty() || mode.find_first_of("/ ") != std::string::npos) {
+        throw UsageError(fmt::format(
+            "plan field workers.{}.mode: '{}' is empty or malformed (a word such as eager)",
+            backend, mode));
+      }
+      out.push_back({backend, mode, it->second.command});
     } else if (backend == "libtorch") {
       if (mode.empty()) mode = "eager";
       const auto& modes = LibtorchModes();
@@ -213,6 +219,16 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
       for (std::int64_t b : sizes) {
         for (const std::string& precision : plan.precisions) {
           for (const std::string& format : plan.memory_formats) {
+            if (entry.builtin != nullptr) {
+              const auto& ps = entry.builtin->precisions;
+              const auto& fs = entry.builtin->memory_formats;
+              if (std::find(ps.begin(), ps.end(), precision) == ps.end() ||
+                  std::find(fs.begin(), fs.end(), format) == fs.end()) {
+                refusal = fmt::format("{} runs precisions {} and memory formats {}", entry.backend,
+                                      fmt::join(ps, ", "), fmt::join(fs, ", "));
+                continue;
+              }
+            }
             for (std::int64_t threads : plan.threads) {
               Configuration c;
               c.backend = entry.backend;

@@ -78,8 +78,13 @@ void CheckTrial(const WorkerCheckOptions& o, const std::string& task,
   }
   // A worker may decline a configuration it cannot run; that is a valid answer, not a pass.
   if (monitor.worker_error() && monitor.worker_error()->starts_with("unsupported:")) {
-    out.push_back({task, "declines what it cannot run with an `unsupported` error", true, true,
-                   *monitor.worker_error()});
+    const bool nonzero = c.process.started && c.process.exit_code != 0;
+    out.push_back(
+        {task, "declines what it cannot run with an `unsupported` error and a non-zero exit",
+         nonzero, nonzero,
+         nonzero
+             ? *monitor.worker_error()
+             : fmt::format("{} but exit code {}", *monitor.worker_error(), c.process.exit_code)});
     return;
   }
   Checker check(task, out);
@@ -234,6 +239,12 @@ std::vector<CheckOutcome> CheckWorker(const WorkerCheckOptions& options) {
   std::filesystem::create_directories(options.work_dir);
   std::vector<CheckOutcome> out;
   for (const std::string& task : options.tasks) CheckTrial(options, task, out);
+  const bool ran_something =
+      std::any_of(out.begin(), out.end(), [](const CheckOutcome& o) { return !o.skipped; });
+  if (!ran_something) {
+    out.push_back({"all", "runs at least one of the tasks checked", false, false,
+                   "every task was declined as unsupported"});
+  }
   CheckBadSpec(options, out);
   return out;
 }

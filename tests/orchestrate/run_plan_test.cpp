@@ -159,7 +159,10 @@ std::vector<BuiltinBackend> ProbedWorkers() {
   for (BuiltinBackend& b : out) {
     b.command = {"/w/" + b.name, "{spec}"};
     if (b.name == "tfjs") b.mode_unavailable["wasm/train"] = "no Conv2DBackpropFilter kernel";
-    if (b.name == "pytorch") b.mode_unavailable["compiled"] = "needs PyTorch >= 2.0";
+    if (b.name == "pytorch") {
+      b.mode_unavailable["compiled"] = "needs PyTorch >= 2.0";
+      b.precisions = {"fp32", "bf16"};
+    }
     if (b.name != "pytorch" && b.name != "tfjs" && b.name != "onnxruntime-node") {
       b.unavailable = "not installed";
     }
@@ -188,6 +191,39 @@ TEST_F(RunPlanTest, AutoIncludesLibtorchAndEveryAvailableWorkerSkippingWhatTheyC
   for (const Configuration& c : configs) {
     EXPECT_EQ(c.needs_onnx, c.backend == "onnxruntime-node") << c.id;
     if (c.backend == "pytorch") EXPECT_EQ(c.command.front(), "/w/pytorch");
+  }
+}
+
+TEST_F(RunPlanTest, AutoSkipsPrecisionsAWorkerDoesNotRunAndAWorkerAloneIsRefused) {
+  plan_.backends = {"auto"};
+  plan_.precisions = {"fp32", "bf16"};
+  const auto ids = Ids(ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers()));
+  const auto has = [&](const std::string& id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  EXPECT_TRUE(has("pytorch/eager/infer/b4/bf16"));
+  EXPECT_TRUE(has("tfjs/wasm/infer/b4"));
+  EXPECT_FALSE(has("tfjs/wasm/infer/b4/bf16"));
+  EXPECT_FALSE(has("onnxruntime-node/optimized/infer/b4/bf16"));
+  plan_.backends = {"tfjs"};
+  plan_.precisions = {"bf16"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers());
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("tfjs runs precisions fp32"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(RunPlanTest, WorkerTableWithAnEmptyModeIsRefused) {
+  plan_.workers["w"] = {{"prog", "{spec}"}, ""};
+  plan_.backends = {"w"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("workers.w.mode"), std::string::npos) << e.what();
   }
 }
 

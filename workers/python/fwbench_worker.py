@@ -15,8 +15,9 @@ try:
     from fwbench_workers.protocol import main  # noqa: E402
 except ImportError as e:  # numpy missing: a probe still answers
     if sys.argv[1:2] == ["--probe"]:
-        print('{"available": false, "reason": "%s (%s)"}' % (str(e).replace('"', "'"),
-                                                             sys.executable))
+        import json
+        reason = (str(e).strip().splitlines() or [repr(e)])[0]
+        print(json.dumps({"available": False, "reason": f"{reason} ({sys.executable})"}))
         sys.exit(0)
     raise
 

@@ -77,6 +77,11 @@ function readSpec(file) {
       throw new UsageError(`${file}: field ${key} is '${spec[key]}'; expected one of ${allowed.join(', ')}`);
     }
   }
+  // JSON numbers are doubles here: a seed above 2^53 would not be the seed C++ and Python use.
+  if (!Number.isSafeInteger(spec.seed) || spec.seed < 0) {
+    throw new UsageError(`${file}: field seed ${spec.seed} is outside 0..2^53-1, which the Node ` +
+                         'workers can represent exactly; use a smaller seed');
+  }
   if (spec.threads < 1 || spec.batch_size < 1 || spec.parity_batch < 0) {
     throw new UsageError(`${file}: threads and batch_size must be >= 1, parity_batch >= 0`);
   }
@@ -109,6 +114,11 @@ async function runTrial(portName, spec, tMain, importSpan) {
             ...port.extra()},
   });
   writeEvent('phase', {name: 'import', t0: importSpan[0], t1: importSpan[1]});
+  for (const [file, what] of [[spec.weights, 'weights'], [spec.onnx_model, 'onnx_model']]) {
+    if (file && !(fs.existsSync(file) && fs.statSync(file).isFile())) {
+      throw new UsageError(`${file}: the file of spec field ${what} does not exist or is not a file`);
+    }
+  }
   port.checkSupported();
   await phase('init', () => port.init());
   await phase('build', () => port.build());
@@ -159,8 +169,11 @@ function errorExit(kind, message, code) {
 }
 
 async function main(argv, tMain) {
-  // Libraries log to stdout at times; the protocol owns it.
-  console.log = console.info = console.warn = (...a) => process.stderr.write(a.join(' ') + '\n');
+  // Libraries log to stdout at times; the protocol owns it (events are written to fd 1
+  // directly with fs.writeSync, everything else goes to stderr, the trial's stderr.log).
+  const toStderr = (...a) => process.stderr.write(a.map(String).join(' ') + '\n');
+  console.log = console.info = console.warn = console.debug = console.dir = console.table = toStderr;
+  process.stdout.write = (chunk, ...rest) => process.stderr.write(chunk, ...rest);
   const ports = ['ort', 'tfjs'];
   if (argv.length === 2 && argv[0] === '--probe') return probe(argv[1], ports);
   if (argv.length !== 2 || argv[0].startsWith('-')) {
@@ -193,7 +206,7 @@ function probe(portName, ports) {
     const file = path.join(__dirname, '..', 'ports', `${portName}.js`);
     const {Port, probeModes} = require(file);
     answer = {available: true, framework: Port.framework, version: Port.version, modes: probeModes(),
-              port_file: file};
+              precisions: ['fp32'], memory_formats: ['contiguous'], port_file: file, port_files: [file]};
   } catch (e) {
     answer = {available: false, reason: String(e.message || e).split('\n')[0]};
   }

@@ -21,7 +21,7 @@ class Port {
     if (s.mode !== 'optimized') throw new UsageError(`onnxruntime-node has no mode '${s.mode}' (supported: optimized)`);
     if (s.task !== 'infer') throw new Unsupported('onnxruntime-node runs inference only (supported: infer)');
     if (s.precision !== 'fp32' || s.memory_format !== 'contiguous') {
-      throw new Unsupported('onnxruntime-node runs the fp32 export with contiguous inputs (supported: ' +
+      throw new UsageError('onnxruntime-node runs the fp32 export with contiguous inputs (supported: ' +
                             'precision fp32, memory_format contiguous)');
     }
     if (s.device !== 'cpu') throw new Unsupported('onnxruntime-node here uses the CPU execution provider (supported: cpu)');

@@ -88,17 +88,19 @@ function loadWeights(layers, file) {
   };
   for (const [name, layer] of Object.entries(layers)) {
     const shapes = layer.getWeights().map(w => w.shape);
-    let weights;
-    if (layer.getClassName() === 'Conv2D') {
-      const [h, w, i, o] = shapes[0];
-      weights = [tf.transpose(get(`${name}.weight`, [o, i, h, w]), [2, 3, 1, 0])];
-    } else if (layer.getClassName() === 'BatchNormalization') {
-      const c = shapes[0];
-      weights = ['weight', 'bias', 'running_mean', 'running_var'].map(k => get(`${name}.${k}`, c));
-    } else {
+    // tidy: the untransposed tensors are freed too (they would stay in the wasm heap).
+    const weights = tf.tidy(() => {
+      if (layer.getClassName() === 'Conv2D') {
+        const [h, w, i, o] = shapes[0];
+        return [tf.transpose(get(`${name}.weight`, [o, i, h, w]), [2, 3, 1, 0])];
+      }
+      if (layer.getClassName() === 'BatchNormalization') {
+        const c = shapes[0];
+        return ['weight', 'bias', 'running_mean', 'running_var'].map(k => get(`${name}.${k}`, c));
+      }
       const [i, o] = shapes[0];
-      weights = [tf.transpose(get(`${name}.weight`, [o, i])), get(`${name}.bias`, [o])];
-    }
+      return [tf.transpose(get(`${name}.weight`, [o, i])), get(`${name}.bias`, [o])];
+    });
     layer.setWeights(weights);
     weights.forEach(w => w.dispose());
   }
@@ -119,9 +121,9 @@ class Port {
     const s = this.spec;
     if (s.mode !== 'wasm' && s.mode !== 'cpu') throw new UsageError(`tfjs has no mode '${s.mode}' (supported: wasm, cpu)`);
     if (s.mode === 'wasm' && s.task === 'train') throw new Unsupported(WASM_NO_TRAINING);
-    if (s.precision !== 'fp32') throw new Unsupported('tfjs computes in fp32 only (supported: precision fp32)');
+    if (s.precision !== 'fp32') throw new UsageError('tfjs computes in fp32 only (supported: precision fp32)');
     if (s.memory_format !== 'contiguous') {
-      throw new Unsupported('tfjs layouts are NHWC by construction (supported: memory_format contiguous)');
+      throw new UsageError('tfjs layouts are NHWC by construction (supported: memory_format contiguous)');
     }
     if (s.device !== 'cpu') throw new Unsupported('tfjs in Node has no CUDA backend here (supported: cpu)');
   }

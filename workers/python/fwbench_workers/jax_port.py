@@ -2,15 +2,13 @@
 OIHW kernels), so the shared .safetensors loads without conversion; one jitted training step
 (PyTorch's SGD: weight decay in the gradient, then momentum) and a jitted forward.
 
-Not installable from Debian 12; runs wherever `import jax` works. Threads are set through
-XLA_FLAGS before JAX is imported (from the spec, via FWBENCH_THREADS).
+Not installable from Debian 12; runs wherever `import jax` works. XLA has no thread-count
+setting for the CPU: it sizes its pools from the CPUs the process may run on, so the trial's
+threads are applied as CPU affinity (the first N allowed CPUs) before JAX is imported.
 """
-import os
+from .protocol import limit_cpus_from_env
 
-if os.environ.get("FWBENCH_THREADS"):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads="
-                               + os.environ["FWBENCH_THREADS"]).strip()
+limit_cpus_from_env()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -107,13 +105,13 @@ class Port:
         if s["mode"] != "jit":
             raise UsageError(f"jax has no mode '{s['mode']}' (supported: jit)")
         if s["precision"] != "fp32":
-            raise Unsupported("the jax worker runs fp32 only (supported: precision fp32)")
+            raise UsageError("the jax worker runs fp32 only (supported: precision fp32)")
         if s["memory_format"] != "contiguous":
-            raise Unsupported("the jax worker lets XLA choose layouts (supported: memory_format "
+            raise UsageError("the jax worker lets XLA choose layouts (supported: memory_format "
                               "contiguous)")
 
     def init(self):
-        kind = "gpu" if self.spec["device"] == "cuda" else "cpu"
+        kind = "gpu" if self.spec["device"] == "cuda" else "cpu"  # no silent CPU fallback
         try:
             self.device = jax.devices(kind)[0]
         except RuntimeError as e:
@@ -153,7 +151,10 @@ class Port:
         self.bufs = jax.tree_util.tree_map(jnp.zeros_like, self.params)
         self.first = True
         self.train_fn = jax.jit(train_step)
-        self.infer_fn = jax.jit(lambda params, state, x: forward(params, state, x, False)[0])
+        # The jitted function takes any batch size (the parity batch differs from the timed
+        # one); infer_fn becomes its ahead-of-time compiled form for the timed batch size.
+        self.infer_jit = jax.jit(lambda params, state, x: forward(params, state, x, False)[0])
+        self.infer_fn = self.infer_jit
 
     def to_input(self, x, y):
         return (jax.device_put(jnp.asarray(x), self.device),
@@ -179,7 +180,7 @@ class Port:
 
     def logits(self, inputs):
         x, _ = self.to_input(inputs, np.zeros(len(inputs), dtype=np.int64))
-        return np.asarray(self.infer_fn(self.params, self.state, x))
+        return np.asarray(self.infer_jit(self.params, self.state, x))
 
     def save_model(self, out_dir):
         return []

@@ -9,15 +9,35 @@ works.
 """
 import os
 
+import importlib.util
+
+from .protocol import limit_cpus_from_env
+
 MODES = ("tensorflow", "torch", "jax")
-os.environ["KERAS_BACKEND"] = os.environ.get("FWBENCH_MODE", "") if \
-    os.environ.get("FWBENCH_MODE", "") in MODES else os.environ.get("KERAS_BACKEND", "jax")
+
+
+def _backend():
+    # A trial names its backend (the mode); a probe takes the first one that is installed.
+    mode = os.environ.get("FWBENCH_MODE", "")
+    if mode in MODES:
+        return mode
+    for m in ("jax", "tensorflow", "torch"):
+        if importlib.util.find_spec(m) is not None:
+            return m
+    return os.environ.get("KERAS_BACKEND", "jax")
+
+
+os.environ["KERAS_BACKEND"] = _backend()
+if os.environ["KERAS_BACKEND"] == "jax":
+    limit_cpus_from_env()  # XLA sizes its thread pools from the allowed CPUs
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import keras_resnet  # noqa: E402
 from .protocol import Unsupported, UsageError  # noqa: E402
+
+PORT_FILES = [__file__, keras_resnet.__file__]
 
 if int(keras.__version__.split(".")[0]) < 3:
     raise ImportError(f"keras {keras.__version__} is not Keras 3")
@@ -51,13 +71,29 @@ class Port:
             raise Unsupported(f"Keras was imported with backend {keras.backend.backend()}, the "
                               f"trial asks for {s['mode']}")
         if s["precision"] != "fp32":
-            raise Unsupported("the keras3 worker runs fp32 only (supported: precision fp32)")
+            raise UsageError("the keras3 worker runs fp32 only (supported: precision fp32)")
         if s["memory_format"] != "contiguous":
-            raise Unsupported("Keras layouts are NHWC by construction (supported: memory_format "
+            raise UsageError("Keras layouts are NHWC by construction (supported: memory_format "
                               "contiguous)")
 
     def init(self):
         keras.utils.set_random_seed(self.spec["seed"])
+        threads, backend = self.spec["threads"], keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+            if self.spec["device"] == "cuda" and not tf.config.list_physical_devices("GPU"):
+                raise UsageError("device cuda: TensorFlow sees no GPU")
+        elif backend == "torch":
+            import torch
+            torch.set_num_threads(threads)
+            if self.spec["device"] == "cuda" and not torch.cuda.is_available():
+                raise UsageError("device cuda: PyTorch sees no GPU")
+        elif self.spec["device"] == "cuda":
+            import jax
+            if not [d for d in jax.devices() if d.platform == "gpu"]:
+                raise UsageError("device cuda: JAX sees no GPU")
 
     def build(self):
         m = self.spec["model"]
@@ -75,17 +111,27 @@ class Port:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
     def to_input(self, x, y):
-        # Runs just before each timed step: the L2 term of the current weights, to take off
-        # the loss train_on_batch reports, is computed here, outside the timed region.
+        # Runs just before each timed step, outside the timed region: train_on_batch reports
+        # its loss tracker's running mean, so the tracker is reset to make it this step's loss;
+        # and the L2 term of the current weights, which that loss includes, is computed here.
+        if self.train:
+            self.model.reset_metrics()
         if self.wd:
             self.penalty = self._penalty()
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1)), y
 
     def compile(self, example, check):
-        # Inference: the first predict_on_batch traces and compiles. Training compiles in its
-        # first step (it cannot run without changing the weights); that shows as warm-up.
-        if not self.train:
-            self.model.predict_on_batch(self.to_input(*example)[0])
+        # The first call traces and compiles. Training: one real train_on_batch, then the
+        # weights, BatchNorm statistics and optimizer state (momentum, iterations) go back.
+        x, y = self.to_input(*example)
+        if self.train:
+            state = list(self.model.variables) + list(self.model.optimizer.variables)
+            saved = [keras.ops.convert_to_numpy(v) for v in state]
+            self.model.train_on_batch(x, y)
+            for v, value in zip(state, saved):
+                v.assign(value)
+        else:
+            self.model.predict_on_batch(x)
 
     def _penalty(self):
         return 0.5 * self.wd * sum(float(np.sum(np.square(keras.ops.convert_to_numpy(w))))

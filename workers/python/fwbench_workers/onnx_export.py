@@ -55,12 +55,16 @@ def main(args, out):
     model.eval()
     example = torch.zeros(1, 3, 32, 32)  # the workload's images; H and W stay dynamic
     tmp = f"{path}.tmp.{os.getpid()}"
-    torch.onnx.export(model, example, tmp, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                                    "logits": {0: "batch"}},
-                      opset_version=OPSET)
-    inlined = 0 if raw else inline_initializer_identities(tmp)
-    os.replace(tmp, path)
+    try:
+        torch.onnx.export(model, example, tmp, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                        "logits": {0: "batch"}},
+                          opset_version=OPSET)
+        inlined = 0 if raw else inline_initializer_identities(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):  # a failed export leaves nothing behind
+            os.remove(tmp)
     out.write(json.dumps({"exported": path, "format": "onnx", "opset": OPSET,
                           "exporter": f"torch.onnx {torch.__version__}",
                           "identities_inlined": inlined,

@@ -28,7 +28,7 @@ class Port:
         if s["task"] != "infer":
             raise Unsupported("onnxruntime runs inference only (supported: infer)")
         if s["precision"] != "fp32" or s["memory_format"] != "contiguous":
-            raise Unsupported("onnxruntime runs the fp32 export with contiguous inputs (supported: "
+            raise UsageError("onnxruntime runs the fp32 export with contiguous inputs (supported: "
                               "precision fp32, memory_format contiguous)")
         if not s["onnx_model"]:
             raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")
@@ -45,6 +45,10 @@ class Port:
                      else ["CPUExecutionProvider"])
         self.session = ort.InferenceSession(self.spec["onnx_model"], self.options,
                                             providers=providers)
+        if self.session.get_providers()[0] != providers[0]:
+            raise UsageError(f"device {self.spec['device']}: onnxruntime runs "
+                             f"{self.session.get_providers()[0]}, not {providers[0]} (is "
+                             "onnxruntime-gpu installed?)")
 
     def load_weights(self, tensors):
         pass  # the weights are inside the exported model

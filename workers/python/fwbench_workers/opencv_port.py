@@ -40,7 +40,7 @@ class Port:
         if s["task"] != "infer":
             raise Unsupported("opencv-dnn runs inference only (supported: infer)")
         if s["precision"] != "fp32" or s["memory_format"] != "contiguous" or s["device"] != "cpu":
-            raise Unsupported("opencv-dnn here runs the fp32 export on the CPU with contiguous "
+            raise UsageError("opencv-dnn here runs the fp32 export on the CPU with contiguous "
                               "inputs (supported: fp32, contiguous, cpu)")
         if not s["onnx_model"]:
             raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")

@@ -6,6 +6,7 @@ port (``<name>_port.py``) provides a ``Port`` class with the framework's own wor
 """
 import importlib
 import json
+import math
 import os
 import resource
 import sys
@@ -28,6 +29,15 @@ class Unsupported(Exception):
 
 
 now = time.monotonic_ns
+
+
+def limit_cpus_from_env():
+    """For frameworks without a thread-count setting (XLA on the CPU): restrict the process to
+    the first FWBENCH_THREADS CPUs it may run on, before the framework is imported."""
+    n = int(os.environ.get("FWBENCH_THREADS", "0") or 0)
+    if n > 0 and hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cpus[:n])
 
 
 class EventWriter:
@@ -147,8 +157,12 @@ def run_trial(framework, spec, events, t_main, import_span):
                  backend=spec["backend"], mode=spec["mode"], device=spec["device"],
                  threads=spec["threads"],
                  extra={"precision": spec["precision"], "memory_format": spec["memory_format"],
-                        "port_files": [os.path.abspath(port_module.__file__)]})
+                        "port_files": [os.path.abspath(f) for f in
+                                       getattr(port_module, "PORT_FILES",
+                                               [port_module.__file__])]})
     events.write("phase", name="import", t0=import_span[0], t1=import_span[1])
+    _usage_if_missing(spec["weights"], "the weights file (spec field weights)")
+    _usage_if_missing(spec["onnx_model"], "the ONNX model (spec field onnx_model)")
     port.check_supported()
     phase = _Phases(events)
     train = spec["task"] == "train"
@@ -180,8 +194,11 @@ def run_trial(framework, spec, events, t_main, import_span):
             first_t0 = t0
         if train:
             loss = port.train_step(x, y)
-            events.write("step", i=steps, t0=t0, t1=now(), samples=spec["batch_size"],
-                         loss=float(loss))
+            t1 = now()
+            loss = float(loss)
+            # A diverged loss is reported as null (as the C++ and Node workers do), not a crash.
+            events.write("step", i=steps, t0=t0, t1=t1, samples=spec["batch_size"],
+                         loss=loss if math.isfinite(loss) else None)
         else:
             port.infer_step(x)
             events.write("step", i=steps, t0=t0, t1=now(), samples=spec["batch_size"], loss=None)
@@ -214,13 +231,22 @@ def _import_port(framework):
         raise Unsupported(f"{framework} is not installed for {sys.executable}: {e}") from e
 
 
+def _usage_if_missing(path, what):
+    if path and not os.path.isfile(path):
+        raise UsageError(f"{path}: {what} does not exist or is not a file")
+
+
 def probe(framework, out):
     """One JSON line: can this interpreter run `framework`, which version, which modes."""
     try:
         module = _import_port(framework)
         answer = {"available": True, "framework": module.Port.framework,
                   "version": module.Port.version, "modes": module.probe_modes(),
-                  "port_file": os.path.abspath(module.__file__)}
+                  "precisions": list(getattr(module, "PRECISIONS", ("fp32",))),
+                  "memory_formats": list(getattr(module, "MEMORY_FORMATS", ("contiguous",))),
+                  "port_file": os.path.abspath(module.__file__),
+                  "port_files": [os.path.abspath(f) for f in
+                                 getattr(module, "PORT_FILES", [module.__file__])]}
     except Exception as e:  # noqa: BLE001 - a probe answers, whatever the failure
         answer = {"available": False, "reason": str(e).splitlines()[0] if str(e) else repr(e)}
     out.write(json.dumps(answer) + "\n")
@@ -235,10 +261,14 @@ frameworks: {', '.join(FRAMEWORKS)}"""
 
 
 def main(argv, t_main):
-    events = EventWriter(sys.stdout)
-    # Framework libraries print to stdout at times; the protocol owns it, so anything else goes
-    # to stderr (the trial's stderr.log).
-    real_stdout, sys.stdout = sys.stdout, sys.stderr
+    # The protocol owns stdout. Framework libraries print at times, from Python or from native
+    # code writing to fd 1: events go to a private duplicate of fd 1, and fd 1 itself (and
+    # sys.stdout) now lead to stderr, the trial's stderr.log.
+    sys.stdout.flush()
+    real_stdout = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    events = EventWriter(real_stdout)
     if len(argv) == 3 and argv[1] == "--probe":
         return probe(argv[2], real_stdout)
     if len(argv) in (7, 8) and argv[1] == "--export-onnx":

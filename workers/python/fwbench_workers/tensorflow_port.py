@@ -9,6 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from . import keras_resnet
+
+PORT_FILES = [__file__, keras_resnet.__file__]
 from .protocol import Unsupported, UsageError
 
 MODES = ("eager", "function", "xla")
@@ -32,9 +34,9 @@ class Port:
         if s["mode"] not in MODES:
             raise UsageError(f"tensorflow has no mode '{s['mode']}' (supported: {', '.join(MODES)})")
         if s["precision"] != "fp32":
-            raise Unsupported("the tensorflow worker runs fp32 only (supported: precision fp32)")
+            raise UsageError("the tensorflow worker runs fp32 only (supported: precision fp32)")
         if s["memory_format"] != "contiguous":
-            raise Unsupported("Keras layouts are NHWC by construction (supported: memory_format "
+            raise UsageError("Keras layouts are NHWC by construction (supported: memory_format "
                               "contiguous)")
 
     def init(self):
@@ -42,6 +44,8 @@ class Port:
         tf.config.threading.set_inter_op_parallelism_threads(1)
         tf.random.set_seed(self.spec["seed"])
         self.device = "/GPU:0" if self.spec["device"] == "cuda" else "/CPU:0"
+        if self.spec["device"] == "cuda" and not tf.config.list_physical_devices("GPU"):
+            raise UsageError("device cuda: TensorFlow sees no GPU")
 
     def build(self):
         m = self.spec["model"]
@@ -85,12 +89,16 @@ class Port:
             return tf.constant(x.transpose(0, 2, 3, 1)), tf.constant(y)
 
     def compile(self, example, check):
-        # Training: trace the graph without running it, so weights, BatchNorm statistics and
-        # momentum are untouched (XLA's own compile then happens in the first step, and shows
-        # as warm-up). Inference: trace and compile by running one batch.
+        # Trace and compile (XLA included) by running one real step; for training, the weights,
+        # BatchNorm statistics and momentum buffers are restored afterwards, so the timed run
+        # starts from exactly the shared initial state.
         x, y = self.to_input(*example)
         if self.train:
-            self.step.get_concrete_function(x, y)
+            state = self.model.variables + self.buffers + [self.first]
+            saved = [v.numpy() for v in state]
+            self.step(x, y).numpy()
+            for v, value in zip(state, saved):
+                v.assign(value)
         else:
             self.step(x).numpy()
 

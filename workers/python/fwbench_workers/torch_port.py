@@ -4,6 +4,7 @@ Modes: eager; torchscript (torch.jit.trace, then freeze + optimize_for_inference
 inference, the profiling executor for training, like libtorch/compiled); compiled
 (torch.compile, PyTorch >= 2.0). Model: torchvision's ResNet with the CIFAR stem swapped in.
 """
+import copy
 import os
 
 import numpy as np
@@ -14,6 +15,8 @@ import torchvision
 from .protocol import Unsupported, UsageError
 
 MODES = ("eager", "torchscript", "compiled")
+PRECISIONS = ("fp32", "bf16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
 def build_resnet(arch, stem, num_classes):
@@ -58,7 +61,7 @@ class Port:
             raise Unsupported(probe_modes()[self.mode] + " (use mode torchscript, or a PyTorch "
                               "2.x install)")
         if self.mode == "torchscript" and self.train and self.spec["precision"] != "fp32":
-            raise Unsupported("pytorch/torchscript training runs in fp32 only: autocast is not "
+            raise UsageError("pytorch/torchscript training runs in fp32 only: autocast is not "
                               "captured by the tracer. Supported: eager train fp32|bf16, "
                               "torchscript train fp32, eager and torchscript infer fp32|bf16")
         if self.spec["device"] == "cuda" and not torch.cuda.is_available():
@@ -114,9 +117,19 @@ class Port:
                 self.traced = traced
                 self.forward = traced if self.train else torch.jit.optimize_for_inference(
                     torch.jit.freeze(traced.eval()))
+        if self.mode == "compiled":
+            self.forward = torch.compile(self.model)
+            if self.train:
+                # One real training step (forward, backward, update, under the step's autocast)
+                # so that compilation of both graphs happens here, not in timed step 0; then
+                # the weights, BatchNorm statistics and optimizer state go back.
+                optimizer_state = copy.deepcopy(self.optimizer.state_dict())
+                self.train_step(x, self.to_input(*example)[1])
+                self.optimizer.load_state_dict(optimizer_state)
+                self.optimizer.zero_grad()
             else:
-                self.forward = torch.compile(self.model)
-                self.forward(x)
+                with torch.inference_mode():
+                    self.forward(x)
         self.model.load_state_dict(saved)
         self._sync()
 
