@@ -186,6 +186,12 @@ TEST_P(OptionalFramework, RunsNextToLibtorchAndPassesParityWhereInstalled) {
     if (c["backend"] != backend) continue;
     EXPECT_EQ(c["parity"]["status"], "pass") << c["config"] << ": " << c["parity"].dump();
   }
+  // And the worker passes the protocol's conformance check.
+  std::string command;
+  for (const auto& part : (*worker)["command"]) command += " " + part.get<std::string>();
+  const Output check = RunFwbench("worker-check --backend " + backend + " --mode " + mode +
+                                  " --out " + (out / "check").string() + " --" + command);
+  EXPECT_EQ(check.code, 0) << check.text;
 }
 
 INSTANTIATE_TEST_SUITE_P(
