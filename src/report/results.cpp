@@ -9,11 +9,17 @@
 #include "analysis/compile_gain.h"
 #include "analysis/config_summary.h"
 #include "analysis/trial_metrics.h"
+#include "analysis/verdict.h"
 #include "core/error.h"
 #include "core/utc_time.h"
 #include "report/parity_gate.h"
 
 namespace fwbench {
+
+namespace {
+// The smallest advantage the verdict matrix calls a win: under it, "tie — within noise".
+constexpr double kVerdictThreshold = 0.05;
+}  // namespace
 
 namespace {
 
@@ -171,7 +177,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
         fmt::format("the run is incomplete: {} of {} trials recorded", records.size(), expected));
   }
 
-  return {
+  nlohmann::json results = {
       {"schema_version", kResultsSchemaVersion},
       {"run_id", manifest.value("run_id", run_dir.filename().string())},
       {"started_utc", manifest.value("started_utc", "")},
@@ -187,6 +193,13 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       {"trials", trials},
       {"warnings", warnings},
   };
+  // Who wins what, only among configurations that passed the parity gate (docs/results.md).
+  const std::vector<Verdict> verdicts = BuildVerdicts(results, kVerdictThreshold);
+  results["verdict_threshold"] = kVerdictThreshold;
+  results["verdicts"] = nlohmann::json::array();
+  for (const Verdict& v : verdicts) results["verdicts"].push_back(ToJson(v));
+  results["pick"] = PickLines(verdicts);
+  return results;
 }
 
 nlohmann::json BuildResults(const std::filesystem::path& run_dir) {

@@ -179,6 +179,15 @@ std::string FormatTable(const nlohmann::json& results) {
   }
   if (phases.size() > 1) out += Render(phases) + "\n";
 
+  if (results.contains("pick") && !results["pick"].empty()) {
+    out += fmt::format(
+        "verdicts (parity-checked configurations only; a win needs a 95% CI above "
+        "1 and at least {:.0f}%)\n",
+        100.0 * results.value("verdict_threshold", 0.05));
+    for (const auto& line : results["pick"]) out += "  " + line.get<std::string>() + "\n";
+    out += "\n";
+  }
+
   std::vector<std::string> failed;
   for (const nlohmann::json& t : results["trials"]) {
     if (t["status"] != "ok") {

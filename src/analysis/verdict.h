@@ -1,0 +1,37 @@
+#pragma once
+// The verdict matrix: for each criterion a user decides on (cold start, training throughput,
+// inference latency, inference throughput, memory), the winning configuration — or "tie —
+// within noise" when the 95% CI of its advantage over the runner-up includes no advantage or
+// the advantage is under a threshold. Only configurations that passed the parity gate
+// (ranked) compete; the others are listed as excluded with the reason.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/stats.h"
+
+namespace fwbench {
+
+struct Verdict {
+  std::string criterion;  // "inference latency (batch 1)"
+  std::string metric;     // results metric name, e.g. "latency_p50_ms"
+  bool higher_is_better = false;
+  std::string winner;           // configuration id; empty when there is nothing to rank
+  std::string runner_up;        // empty when only one configuration competed
+  stats::Estimate advantage{};  // winner over runner-up, > 1 = better (speed-up, × less memory)
+  bool tie = false;             // the advantage is not real: CI includes 1 or under threshold
+  std::vector<std::string> excluded;  // "config: parity fail" — not ranked
+  std::string evidence;               // one line with the figures behind the verdict
+};
+
+// `results`: a results.json document (docs/results.md). `threshold`: the smallest advantage
+// called a win (0.05 = 5%).
+std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double threshold);
+
+// "pick X if you care about Y" lines, generated from the verdicts (ties say so).
+std::vector<std::string> PickLines(const std::vector<Verdict>& verdicts);
+
+nlohmann::json ToJson(const Verdict& verdict);
+
+}  // namespace fwbench
