@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
-#include <thread>
 
 #include "backends/libtorch_info.h"
 #include "backends/libtorch_trial.h"
@@ -26,12 +25,6 @@
 namespace fwbench::cli {
 
 namespace {
-
-int UsableCores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
 
 void OnInterrupt(int) {
   KillRunningProcess();

@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "backends/libtorch_trial.h"
 #include "core/error.h"
@@ -11,6 +14,12 @@
 #include "data/synthetic.h"
 
 namespace fwbench::cli {
+
+int UsableCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 // The data every trial reads: the user's CIFAR-10 folder (validated up front, so a truncated
 // file is a usage error before any trial runs) or the embedded synthetic set, generated once.

@@ -17,11 +17,8 @@ from jax import lax  # noqa: E402
 
 from .protocol import Unsupported, UsageError  # noqa: E402
 
-ARCHS = {
-    "resnet18": ("basic", [2, 2, 2, 2]), "resnet34": ("basic", [3, 4, 6, 3]),
-    "resnet50": ("bottleneck", [3, 4, 6, 3]), "resnet101": ("bottleneck", [3, 4, 23, 3]),
-    "resnet152": ("bottleneck", [3, 8, 36, 3]),
-}
+from .keras_resnet import ARCHS  # noqa: E402 - block type and blocks per stage (numpy only)
+
 BN_STATS = ("running_mean", "running_var")
 
 
