@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Installs what fwbench needs from Debian 12 packages. Idempotent: packages that are
-# already present are not fetched again, and apt-get update runs only when needed.
+# Installs what fwbench needs from Debian 12 packages and the npm registry (exact versions from
+# each package-lock.json). Idempotent: packages that are already present are not fetched again,
+# and apt-get update runs only when needed. `--test` adds what only the test suite needs:
+# Debian's chromium (the report is opened in it) and the browser test's npm packages.
 set -euo pipefail
+WITH_TEST_TOOLS=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST_TOOLS=1 ;;
+    *) echo "install-deps: unknown argument $arg (expected --test or nothing)" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   build-essential cmake pkg-config git
@@ -12,6 +21,7 @@ PACKAGES=(
 )
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.
 if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
+if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -31,15 +41,23 @@ else
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The Node workers' packages, exactly as pinned in workers/node/package-lock.json. Install
-# scripts stay off: onnxruntime-node's would download GPU binaries from the network at install
-# time; its CPU binaries are inside the npm package.
-cd "$(dirname "$0")/../workers/node"
-stamp=node_modules/.fwbench-lock
-if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-  echo "install-deps: npm ci in workers/node"
-  npm ci --ignore-scripts --no-audit --no-fund
-  cp package-lock.json "$stamp"
-else
-  echo "install-deps: workers/node packages present"
+# npm packages, exactly as pinned in each folder's package-lock.json. Install scripts stay off:
+# onnxruntime-node's would download GPU binaries at install time; its CPU binaries are inside
+# the npm package, and nothing else here needs one.
+npm_ci() {
+  local dir="$1"
+  local stamp="$dir/node_modules/.fwbench-lock"
+  if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund)
+    cp "$dir/package-lock.json" "$stamp"
+  else
+    echo "install-deps: $dir packages present"
+  fi
+}
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+npm_ci "$ROOT/workers/node"  # the Node workers: ONNX Runtime, TensorFlow.js
+npm_ci "$ROOT/tools/charts"  # the report's charts: Vega, Vega-Lite
+if [ "$WITH_TEST_TOOLS" = 1 ]; then
+  npm_ci "$ROOT/tests/browser"  # playwright-core, driving Debian's chromium
 fi

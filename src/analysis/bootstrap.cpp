@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -237,6 +238,55 @@ Estimate HierarchicalRatio(const std::vector<std::vector<double>>& groups_a,
     rep = numerator / b;
   }
   return PercentileInterval(value, replicates, std::min(groups_a.size(), groups_b.size()), level);
+}
+
+namespace {
+
+// Type-7 percentile of sorted values that may end in +infinity: a rank that touches an infinite
+// value is infinite (interpolating towards infinity means nothing).
+double PercentileOfSortedWithInfinity(const std::vector<double>& sorted, double p) {
+  const double h = (static_cast<double>(sorted.size()) - 1.0) * p / 100.0;
+  const auto lo = static_cast<std::size_t>(std::floor(h));
+  const auto hi = static_cast<std::size_t>(std::ceil(h));
+  if (std::isinf(sorted[hi])) return sorted[hi];
+  return internal::Interpolate(sorted[lo], sorted[hi], h - std::floor(h));
+}
+
+}  // namespace
+
+Estimate BootstrapTwoSamples(
+    std::size_t na, std::size_t nb,
+    const std::function<double(const std::vector<std::size_t>&, const std::vector<std::size_t>&)>&
+        statistic,
+    double level, int resamples, std::uint64_t seed) {
+  if (na == 0 || nb == 0) {
+    throw std::invalid_argument("BootstrapTwoSamples: both samples need at least one unit");
+  }
+  RequireBootstrapParams(level, resamples, "BootstrapTwoSamples");
+  std::vector<std::size_t> ia(na), ib(nb);
+  for (std::size_t i = 0; i < na; ++i) ia[i] = i;
+  for (std::size_t i = 0; i < nb; ++i) ib[i] = i;
+  const double value = statistic(ia, ib);
+  const auto check = [](double v) {
+    if (std::isnan(v) || v == -std::numeric_limits<double>::infinity()) {
+      throw std::invalid_argument("BootstrapTwoSamples: the statistic must be a number or +inf");
+    }
+    return v;
+  };
+  check(value);
+  std::mt19937_64 rng(seed);
+  const IndexDraw draw_a(na);
+  const IndexDraw draw_b(nb);
+  std::vector<double> replicates(static_cast<std::size_t>(resamples));
+  for (double& rep : replicates) {
+    for (std::size_t& i : ia) i = draw_a(rng);
+    for (std::size_t& i : ib) i = draw_b(rng);
+    rep = check(statistic(ia, ib));
+  }
+  std::sort(replicates.begin(), replicates.end());
+  const double tail = 100.0 * (1.0 - level) / 2.0;
+  return {value, PercentileOfSortedWithInfinity(replicates, tail),
+          PercentileOfSortedWithInfinity(replicates, 100.0 - tail), std::min(na, nb), level};
 }
 
 }  // namespace fwbench::stats

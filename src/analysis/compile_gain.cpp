@@ -1,5 +1,8 @@
 #include "analysis/compile_gain.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace fwbench {
@@ -55,10 +58,26 @@ CompileGain ComputeCompileGain(const std::string& eager_config,
   g.extra_warmup_s = stats::Median(compiled_warmup) - stats::Median(eager_warmup);
   g.eager_step_s = stats::Median(eager_means);
   g.compiled_step_s = stats::Median(compiled_means);
-  const double saving = g.eager_step_s - g.compiled_step_s;
-  if (saving > 0.0) {
-    g.break_even_steps = std::max(0.0, (g.compile_s + g.extra_warmup_s) / saving);
-  }
+  const auto break_even = [&](const std::vector<std::size_t>& ie,
+                              const std::vector<std::size_t>& ic) {
+    std::vector<double> em, ew, cm, cw, cs;
+    for (std::size_t i : ie) {
+      em.push_back(eager_means[i]);
+      ew.push_back(eager_warmup[i]);
+    }
+    for (std::size_t i : ic) {
+      cm.push_back(compiled_means[i]);
+      cw.push_back(compiled_warmup[i]);
+      cs.push_back(compile_s[i]);
+    }
+    const double saving = stats::Median(em) - stats::Median(cm);
+    if (!(saving > 0.0)) return std::numeric_limits<double>::infinity();
+    return std::max(0.0, (stats::Median(cs) + stats::Median(cw) - stats::Median(ew)) / saving);
+  };
+  const stats::Estimate be = stats::BootstrapTwoSamples(e.size(), c.size(), break_even);
+  if (!std::isinf(be.value)) g.break_even_steps = be.value;
+  g.break_even_ci_lo = be.ci_lo;
+  g.break_even_ci_hi = be.ci_hi;
   return g;
 }
 
@@ -81,6 +100,10 @@ nlohmann::json ToJson(const CompileGain& g) {
   } else {
     j["break_even_steps"] = "never";
   }
+  const auto bound = [](double v) {
+    return std::isinf(v) ? nlohmann::json("never") : nlohmann::json(v);
+  };
+  j["break_even_ci95"] = {{"lo", bound(g.break_even_ci_lo)}, {"hi", bound(g.break_even_ci_hi)}};
   return j;
 }
 

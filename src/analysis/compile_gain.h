@@ -29,6 +29,11 @@ struct CompileGain {
   // (compile_s + extra_warmup_s) / (eager_step_s - compiled_step_s), at least 0.
   // nullopt: compiled is not faster per step, it never pays off.
   std::optional<double> break_even_steps;
+  // 95% CI of the break-even from resampling the trial processes of both configurations
+  // (compile time, warm-up costs and step times move together within a process); +infinity
+  // stands for "never" (in that share of resamples compiled was not faster).
+  double break_even_ci_lo = 0.0;
+  double break_even_ci_hi = 0.0;
 };
 
 // Both samples need at least one successful trial with steady-state steps; throws

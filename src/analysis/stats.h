@@ -81,6 +81,18 @@ Estimate HierarchicalRatio(const std::vector<std::vector<double>>& groups_a,
                            double level = 0.95, int resamples = 2000,
                            std::uint64_t seed = kDefaultSeed);
 
+// A statistic of two independent samples of units (e.g. the trial processes of an eager and a
+// compiled configuration) with a percentile-bootstrap CI: each resample draws na indices into
+// the first sample and nb into the second, with replacement, and evaluates statistic(ia, ib);
+// the estimate is the statistic of the samples as they are (indices 0..n-1). The statistic may
+// be +infinity (e.g. "never breaks even"): a bound that falls among infinite replicates is
+// +infinity. NaN is an error. n = min(na, nb).
+Estimate BootstrapTwoSamples(
+    std::size_t na, std::size_t nb,
+    const std::function<double(const std::vector<std::size_t>& ia,
+                               const std::vector<std::size_t>& ib)>& statistic,
+    double level = 0.95, int resamples = 2000, std::uint64_t seed = kDefaultSeed);
+
 // Indices (ascending) of values whose modified z-score 0.6745 * |x - median| / MAD exceeds
 // threshold (Iglewicz & Hoaglin 1993; 3.5 is their recommendation). Median and MAD because a
 // mean/stddev rule is dragged by the very outliers it should find. MAD == 0 (more than half the

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -36,6 +37,164 @@ struct Criterion {
 };
 
 std::string Num(double v) { return fmt::format("{:.4g}", v); }
+
+// Compile gain for one task: the compiled configuration with the largest speed-up over its
+// eager twin (results' `compile`, docs/compiled.md). A tie when that speed-up's CI includes 1 or
+// it is under the threshold; the eager twin wins when compiling makes it significantly slower.
+Verdict CompileGainVerdict(const nlohmann::json& configs, const std::string& task,
+                           double threshold) {
+  Verdict v;
+  v.criterion = fmt::format("compile gain ({})", task == "train" ? "training" : "inference");
+  v.metric = "compile.speedup";
+  v.higher_is_better = true;
+  const nlohmann::json* best = nullptr;
+  std::vector<std::string> others;
+  for (const auto& c : configs) {
+    if (c.value("task", "") != task || !c.contains("compile")) continue;
+    const nlohmann::json& g = c["compile"];
+    const std::string id = c.value("config", "");
+    if (!c.value("ranked", false) || !g.value("ranked", true)) {
+      v.excluded.push_back(fmt::format(
+          "{}: not ranked (parity {})", id,
+          c.contains("parity") ? c["parity"].value("status", "unchecked") : "unchecked"));
+      continue;
+    }
+    if (!g.contains("speedup")) continue;
+    if (best == nullptr ||
+        g["speedup"].value("median", 0.0) > (*best)["compile"]["speedup"].value("median", 0.0)) {
+      if (best != nullptr) others.push_back((*best).value("config", ""));
+      best = &c;
+    } else {
+      others.push_back(id);
+    }
+  }
+  if (best == nullptr) {
+    v.evidence = "no ranked compiled configuration with an eager twin measured this";
+    return v;
+  }
+  const nlohmann::json& g = (*best)["compile"];
+  const nlohmann::json& sp = g["speedup"];
+  const stats::Estimate speedup{sp.value("median", 0.0), sp.value("ci95_lo", 0.0),
+                                sp.value("ci95_hi", 0.0), sp.value("n", std::size_t{0}), 0.95};
+  const std::string compiled = best->value("config", "");
+  const std::string eager = g.value("eager_config", "");
+  const auto steps = [](const nlohmann::json& b) {
+    return b.is_number() ? fmt::format("{:.0f}", std::ceil(b.get<double>())) : std::string("never");
+  };
+  std::string break_even = steps(g.value("break_even_steps", nlohmann::json("never")));
+  if (break_even != "never") break_even += " steps";
+  if (g.contains("break_even_ci95") && g["break_even_ci95"].is_object()) {
+    const nlohmann::json& ci = g["break_even_ci95"];
+    break_even += fmt::format(" (95% CI {}–{})", steps(ci.value("lo", nlohmann::json("never"))),
+                              steps(ci.value("hi", nlohmann::json("never"))));
+  }
+  if (speedup.ci_hi < 1.0) {  // compiling costs speed: the eager twin is the one to pick
+    v.winner = eager;
+    v.runner_up = compiled;
+    v.advantage = {1.0 / speedup.value, 1.0 / speedup.ci_hi, 1.0 / speedup.ci_lo, speedup.n, 0.95};
+  } else {
+    v.winner = compiled;
+    v.runner_up = eager;
+    v.advantage = speedup;
+  }
+  v.tie = !(v.advantage.ci_lo > 1.0) || v.advantage.value - 1.0 < threshold;
+  v.evidence =
+      fmt::format("{} over its eager twin {}: speed-up {}× [{}–{}], compile {} s, break-even {}",
+                  compiled, eager, Num(speedup.value), Num(speedup.ci_lo), Num(speedup.ci_hi),
+                  Num(g.value("compile_s", 0.0)), break_even);
+  if (!others.empty()) v.evidence += fmt::format("; also compared: {}", fmt::join(others, ", "));
+  return v;
+}
+
+// Portability: per backend, how many of the run's tasks it ran with parity on this machine, and
+// why it did not run the others. Exact counts, so no CI: several backends that ran everything
+// tie.
+Verdict PortabilityVerdict(const nlohmann::json& results) {
+  Verdict v;
+  v.criterion = "portability (tasks run with parity here)";
+  v.metric = "tasks_with_parity";
+  v.higher_is_better = true;
+  v.ratio = false;
+  const auto& configs = results.at("configurations");
+  std::set<std::string> tasks;
+  std::vector<std::string> backends;  // in plan order
+  std::map<std::string, std::set<std::string>> passed;
+  for (const auto& c : configs) {
+    const std::string task = c.value("task", "");
+    const std::string backend = c.value("backend", "");
+    tasks.insert(task);
+    if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
+      backends.push_back(backend);
+    }
+    if (c.value("ranked", false) && c.value("trials_ok", 0) > 0) passed[backend].insert(task);
+  }
+  if (backends.size() < 2) {
+    v.evidence = backends.empty() ? "no configuration in this run"
+                                  : "only one backend in this run: nothing to compare";
+    v.winner = backends.empty() ? "" : backends.front();
+    return v;
+  }
+  // Why a built-in worker skipped a task on this machine (env.workers[].mode_unavailable).
+  const auto why_not = [&](const std::string& backend, const std::string& task) -> std::string {
+    const nlohmann::json& env = results.value("env", nlohmann::json::object());
+    for (const auto& w : env.value("workers", nlohmann::json::array())) {
+      if (w.value("name", "") != backend) continue;
+      const nlohmann::json ported = w.value("tasks", nlohmann::json::array());
+      if (ported.is_array() && !ported.empty() &&
+          std::find(ported.begin(), ported.end(), task) == ported.end()) {
+        return fmt::format("the {} port does not implement {}", backend,
+                           task == "train" ? "training" : "inference");
+      }
+      const nlohmann::json reasons = w.value("mode_unavailable", nlohmann::json::object());
+      for (const auto& [key, reason] : reasons.items()) {
+        if (key.ends_with("/" + task) && reason.is_string()) return reason.get<std::string>();
+      }
+    }
+    const bool planned = std::any_of(configs.begin(), configs.end(), [&](const auto& c) {
+      return c.value("backend", "") == backend && c.value("task", "") == task;
+    });
+    return planned ? "ran without passing parity" : "not in this run";
+  };
+  std::vector<std::string> parts;
+  std::size_t most = 0;
+  for (const std::string& b : backends) most = std::max(most, passed[b].size());
+  std::vector<std::string> leaders;
+  for (const std::string& b : backends) {
+    std::vector<std::string> missing;
+    for (const std::string& t : tasks) {
+      if (!passed[b].contains(t)) missing.push_back(fmt::format("{}: {}", t, why_not(b, t)));
+    }
+    parts.push_back(
+        fmt::format("{} {}/{}{}", b, passed[b].size(), tasks.size(),
+                    missing.empty() ? "" : fmt::format(" ({})", fmt::join(missing, "; "))));
+    if (passed[b].size() == most) leaders.push_back(b);
+  }
+  v.winner = leaders.front();
+  if (leaders.size() > 1) {
+    v.runner_up = leaders[1];
+    v.tie = true;
+  } else {
+    for (const std::string& b : backends) {
+      if (b != v.winner && (v.runner_up.empty() || passed[b].size() > passed[v.runner_up].size()))
+        v.runner_up = b;
+    }
+  }
+  v.evidence = fmt::format("tasks run with parity: {}", fmt::join(parts, ", "));
+  return v;
+}
+
+// Deployment (time to a served endpoint, throughput at a p99 bound) is measured by a
+// deployment run, not by `fwbench run`: the row says so instead of being left out.
+Verdict DeploymentVerdict() {
+  Verdict v;
+  v.criterion = "deployment (time to a served endpoint, throughput at a p99 bound)";
+  v.metric = "deployment";
+  v.ratio = false;
+  v.evidence =
+      "not measured in this run (a benchmark run measures training and inference in-process; "
+      "serving is measured separately)";
+  return v;
+}
 
 }  // namespace
 
@@ -132,6 +291,14 @@ std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double thresho
                              Num(v.advantage.ci_lo), Num(v.advantage.ci_hi));
     out.push_back(std::move(v));
   }
+  for (const std::string task : {"infer", "train"}) {
+    const bool has_compiled = std::any_of(configs.begin(), configs.end(), [&](const auto& c) {
+      return c.value("task", "") == task && c.contains("compile");
+    });
+    if (has_compiled) out.push_back(CompileGainVerdict(configs, task, threshold));
+  }
+  out.push_back(PortabilityVerdict(results));
+  out.push_back(DeploymentVerdict());
   return out;
 }
 
@@ -139,6 +306,13 @@ std::vector<std::string> PickLines(const std::vector<Verdict>& verdicts) {
   std::vector<std::string> lines;
   for (const Verdict& v : verdicts) {
     if (v.winner.empty()) continue;
+    if (!v.ratio) {
+      lines.push_back(v.tie                 ? fmt::format("{}: tie — {}", v.criterion, v.evidence)
+                      : v.runner_up.empty() ? fmt::format("{}: {}", v.criterion, v.evidence)
+                                            : fmt::format("pick {} if you care about {}: {}",
+                                                          v.winner, v.criterion, v.evidence));
+      continue;
+    }
     if (v.runner_up.empty()) {
       lines.push_back(fmt::format("{}: only {} was measured", v.criterion, v.winner));
     } else if (v.tie) {
@@ -162,8 +336,9 @@ nlohmann::json ToJson(const Verdict& v) {
                       {"runner_up", v.runner_up},
                       {"tie", v.tie},
                       {"excluded", v.excluded},
-                      {"evidence", v.evidence}};
-  if (!v.runner_up.empty()) {
+                      {"evidence", v.evidence},
+                      {"ratio", v.ratio}};
+  if (v.ratio && !v.runner_up.empty()) {
     j["advantage"] = {{"median", v.advantage.value},
                       {"ci95_lo", v.advantage.ci_lo},
                       {"ci95_hi", v.advantage.ci_hi}};

@@ -1,9 +1,12 @@
 #pragma once
-// The verdict matrix: for each criterion a user decides on (cold start, training throughput,
-// inference latency, inference throughput, memory), the winning configuration — or "tie —
-// within noise" when the 95% CI of its advantage over the runner-up includes no advantage or
-// the advantage is under a threshold. Only configurations that passed the parity gate
-// (ranked) compete; the others are listed as excluded with the reason.
+// The verdict matrix: for each criterion a user decides on (cold start, inference latency,
+// inference throughput, memory, training throughput, compile gain, portability, deployment),
+// the winning configuration — or "tie — within noise" when the 95% CI of its advantage over the
+// runner-up includes no advantage or the advantage is under a threshold. Only configurations
+// that passed the parity gate (ranked) compete; the others are listed as excluded with the
+// reason. Compile gain compares a compiled configuration with its own eager twin; portability
+// counts the run's tasks each backend ran with parity (exact counts, no ratio); deployment is
+// a row without a winner until a run measures it.
 #include <string>
 #include <vector>
 
@@ -23,6 +26,7 @@ struct Verdict {
   bool tie = false;             // the advantage is not real: CI includes 1 or under threshold
   std::vector<std::string> excluded;  // "config: parity fail" — not ranked
   std::string evidence;               // one line with the figures behind the verdict
+  bool ratio = true;  // `advantage` is a measured ratio; false for counts and unmeasured rows
 };
 
 // `results`: a results.json document (docs/results.md). `threshold`: the smallest advantage

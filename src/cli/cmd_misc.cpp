@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "backends/libtorch_info.h"
@@ -12,16 +13,33 @@
 #include "core/env_fingerprint.h"
 #include "orchestrate/builtin_workers.h"
 #include "report/csv_export.h"
+#include "report/report_charts.h"
+#include "report/report_writer.h"
 #include "report/results.h"
 #include "report/table.h"
 
 namespace fwbench::cli {
 
+report::ReportFiles WriteReportAndSay(const std::filesystem::path& run_dir,
+                                      const nlohmann::json& results, std::ostream& log) {
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
+  report::ReportFiles files = report::WriteReport(run_dir, results, report::ChartsToolDir(self));
+  // One line per reason: a missing renderer fails every chart the same way.
+  std::map<std::string, std::vector<std::string>> charts_by_reason;
+  for (const auto& [id, why] : files.chart_errors) charts_by_reason[why].push_back(id);
+  for (const auto& [why, ids] : charts_by_reason) {
+    log << fmt::format("warning: {} chart(s) not rendered ({}): {}\n", ids.size(),
+                       fmt::join(ids, ", "), why);
+  }
+  return files;
+}
+
 Command AddReportCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "report",
-      "Analyse a run folder again from its raw events (also after an interrupted run): writes "
-      "results.json, trials.csv and configurations.csv, and prints the table.");
+      "Analyse a run folder again from its raw events (also after an interrupted run, marked "
+      "incomplete): writes results.json, trials.csv, configurations.csv, report.md and a "
+      "self-contained report.html (charts in charts/), and prints the table.");
   auto dir = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("run_dir", *dir, "Run folder, e.g. results/20261124-120000-default")->required();
@@ -31,10 +49,13 @@ Command AddReportCommand(CLI::App& app) {
     const std::filesystem::path path = WriteResults(*dir, results);
     WriteCsv(*dir, results);
     IndexRunOrWarn(*dir, results);
+    const report::ReportFiles files = WriteReportAndSay(*dir, results, std::cerr);
     if (*json) {
       std::cout << results.dump(2) << "\n";
     } else {
-      std::cout << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());
+      std::cout << FormatTable(results)
+                << fmt::format("\nresults: {}\nreport:  {}\n         {}\n", path.string(),
+                               files.html.string(), files.markdown.string());
     }
     return 0;
   };

@@ -37,12 +37,16 @@ Command AddRunCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "run",
       "Run a benchmark plan: every trial in a fresh process, round-robin across configurations; "
-      "results go to <out>/<run-id>/ as they arrive. Without a plan file, runs the embedded "
+      "results go to <out>/<run-id>/ as they arrive, and the report (report.html, report.md) "
+      "at the end. Without a plan file, runs the embedded "
       "default (ResNet-18 on synthetic CIFAR-10, training and inference, every backend that runs "
       "here: LibTorch eager and compiled plus the framework workers `fwbench doctor` lists).");
   auto options = std::make_shared<PlanOptions>();
   AddPlanOptions(*cmd, *options);
-  return [options]() {
+  auto no_report = std::make_shared<bool>(false);
+  cmd->add_flag("--no-report", *no_report,
+                "Skip report.md/report.html at the end (`fwbench report RUN` writes them later)");
+  return [options, no_report]() {
     Plan plan = BuildPlan(*options);
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     const std::vector<BuiltinBackend> builtins = DetectWorkers(plan, self);
@@ -115,7 +119,23 @@ Command AddRunCommand(CLI::App& app) {
     const std::filesystem::path path = WriteResults(run_dir, results);
     WriteCsv(run_dir, results);
     IndexRunOrWarn(run_dir, results);
-    std::cout << "\n" << FormatTable(results) << fmt::format("\nresults: {}\n", path.string());
+    std::string report_paths;
+    if (!*no_report) {
+      try {
+        const report::ReportFiles files = WriteReportAndSay(run_dir, results, std::cerr);
+        report_paths =
+            fmt::format("report:  {}\n         {}\n", files.html.string(), files.markdown.string());
+      } catch (const std::exception& e) {
+        // The measurements are on disk already; `fwbench report` can try again.
+        std::cerr << fmt::format(
+            "warning: the report was not written: {}; retry with `fwbench "
+            "report {}`\n",
+            e.what(), run_dir.string());
+      }
+    }
+    std::cout << "\n"
+              << FormatTable(results) << fmt::format("\nresults: {}\n", path.string())
+              << report_paths;
     std::cout.flush();
     if (totals.trials_failed > 0) {
       std::cerr << fmt::format(

@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <ostream>
 
 #include <nlohmann/json.hpp>
+
+#include "report/report_writer.h"
 
 namespace fwbench::cli {
 
@@ -16,6 +19,11 @@ using Command = std::function<int()>;
 // Adds the run to the history database beside its folder; a failure is a warning on stderr
 // (the run's own files are what matter).
 void IndexRunOrWarn(const std::filesystem::path& run_dir, const nlohmann::json& results);
+
+// Writes report.md and report.html into the run folder; charts that could not be rendered are
+// named on `log` (the report says so too).
+report::ReportFiles WriteReportAndSay(const std::filesystem::path& run_dir,
+                                      const nlohmann::json& results, std::ostream& log);
 
 Command AddRunCommand(CLI::App& app);
 Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns);

@@ -84,7 +84,19 @@ nlohmann::json CompileGainFor(const nlohmann::json& config, const nlohmann::json
 }  // namespace
 
 nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
+  if (!std::filesystem::is_directory(run_dir)) {
+    throw UsageError(fmt::format(
+        "{}: no such run folder; `fwbench history --out RESULTS` lists the runs of a results "
+        "folder",
+        run_dir.string()));
+  }
   const nlohmann::json manifest = ReadJsonFile(run_dir / "manifest.json");
+  if (const int schema = manifest.value("schema_version", 1); schema > kResultsSchemaVersion) {
+    throw UsageError(fmt::format(
+        "{}: written by a newer fwbench (run folder schema version {}; this fwbench reads "
+        "version {} and older); report it with the fwbench that ran it, or update this one",
+        (run_dir / "manifest.json").string(), schema, kResultsSchemaVersion));
+  }
   const nlohmann::json env = ReadJsonFile(run_dir / "env.json");
   int skipped = 0;
   const std::vector<nlohmann::json> records = ReadJsonLines(run_dir / "trials.jsonl", skipped);

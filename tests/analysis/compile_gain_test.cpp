@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 namespace fwbench {
@@ -36,9 +37,32 @@ TEST(CompileGainTest, FasterCompiledHasASpeedupAndABreakEven) {
   ASSERT_TRUE(g.break_even_steps.has_value());
   // (1.0 + 0.04) / (0.010 - 0.008) = 520, up to the noise in the step medians.
   EXPECT_NEAR(*g.break_even_steps, 520.0, 30.0);
+  // Its CI from resampling the trial processes brackets it and is finite: every resample has
+  // compiled faster.
+  EXPECT_LE(g.break_even_ci_lo, *g.break_even_steps);
+  EXPECT_GE(g.break_even_ci_hi, *g.break_even_steps);
+  EXPECT_LT(g.break_even_ci_hi, 1000.0);
   const nlohmann::json j = ToJson(g);
   EXPECT_TRUE(j["break_even_steps"].is_number());
+  EXPECT_TRUE(j["break_even_ci95"]["lo"].is_number());
+  EXPECT_TRUE(j["break_even_ci95"]["hi"].is_number());
   EXPECT_EQ(j["eager_config"], "e");
+}
+
+TEST(CompileGainTest, ABarelyFasterCompiledModeMayNeverBreakEvenWithinItsCi) {
+  // Compiled is faster in the medians but not in every trial: in some resamples it saves
+  // nothing, so the upper bound of the break-even is "never".
+  std::vector<TrialMetrics> eager, compiled;
+  const double eager_steps[] = {0.0100, 0.0104, 0.0098};
+  const double compiled_steps[] = {0.0099, 0.0097, 0.0103};
+  for (std::uint64_t s = 0; s < 3; ++s) {
+    eager.push_back(Trial(eager_steps[s], 0.0, 0.0, s));
+    compiled.push_back(Trial(compiled_steps[s], 0.5, 0.0, 20 + s));
+  }
+  const CompileGain g = ComputeCompileGain("e", eager, compiled);
+  ASSERT_TRUE(g.break_even_steps.has_value());
+  EXPECT_TRUE(std::isinf(g.break_even_ci_hi));
+  EXPECT_EQ(ToJson(g)["break_even_ci95"]["hi"], "never");
 }
 
 TEST(CompileGainTest, SlowerCompiledNeverBreaksEven) {
@@ -51,6 +75,7 @@ TEST(CompileGainTest, SlowerCompiledNeverBreaksEven) {
   EXPECT_LT(g.speedup.value, 1.0);
   EXPECT_FALSE(g.break_even_steps.has_value());
   EXPECT_EQ(ToJson(g)["break_even_steps"], "never");
+  EXPECT_EQ(ToJson(g)["break_even_ci95"]["lo"], "never");
 }
 
 TEST(CompileGainTest, OverlappingSamplesAreNotSignificant) {

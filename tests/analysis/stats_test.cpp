@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -203,6 +204,37 @@ TEST(BootstrapRatioOfMedians, Deterministic) {
   EXPECT_TRUE(x.ci_lo != z.ci_lo || x.ci_hi != z.ci_hi);
   EXPECT_LT(x.ci_lo, x.value);
   EXPECT_GT(x.ci_hi, x.value);
+}
+
+}  // namespace
+}  // namespace fwbench::stats
+
+namespace fwbench::stats {
+namespace {
+
+TEST(BootstrapTwoSamples, ResamplesBothSamplesAndKeepsInfiniteBoundsInfinite) {
+  const std::vector<double> a = {1, 2, 3, 4, 5};
+  const std::vector<double> b = {2, 2, 2};
+  const auto difference = [&](const std::vector<std::size_t>& ia,
+                              const std::vector<std::size_t>& ib) {
+    std::vector<double> xa, xb;
+    for (std::size_t i : ia) xa.push_back(a[i]);
+    for (std::size_t i : ib) xb.push_back(b[i]);
+    const double d = Median(xa) - Median(xb);
+    return d > 0 ? 1.0 / d : std::numeric_limits<double>::infinity();
+  };
+  const Estimate e = BootstrapTwoSamples(a.size(), b.size(), difference);
+  EXPECT_DOUBLE_EQ(e.value, 1.0);  // 1 / (3 - 2)
+  EXPECT_EQ(e.n, 3u);
+  EXPECT_GT(e.ci_lo, 0.0);
+  EXPECT_LE(e.ci_lo, e.value);
+  // Resamples of a with median <= 2 are common enough to reach the upper tail.
+  EXPECT_TRUE(std::isinf(e.ci_hi));
+  const Estimate again = BootstrapTwoSamples(a.size(), b.size(), difference);
+  EXPECT_EQ(again.ci_lo, e.ci_lo);  // a fixed seed: the same interval every time
+  EXPECT_THROW(BootstrapTwoSamples(0, 3, difference), std::invalid_argument);
+  EXPECT_THROW(BootstrapTwoSamples(2, 2, [](const auto&, const auto&) { return std::nan(""); }),
+               std::invalid_argument);
 }
 
 }  // namespace

@@ -95,5 +95,82 @@ TEST(Verdict, AnAdvantageUnderTheThresholdIsATie) {
   EXPECT_FALSE(Find(BuildVerdicts(r, 0.01), "inference latency").tie);
 }
 
+// A compiled configuration beside its eager twin, as results.json's `compile` says it.
+nlohmann::json Compiled(const std::string& id, const std::string& task, double median, double lo,
+                        double hi, bool ranked = true) {
+  return {{"config", id},
+          {"backend", "x"},
+          {"task", task},
+          {"batch_size", 1},
+          {"ranked", ranked},
+          {"trials_ok", 3},
+          {"parity", {{"status", ranked ? "pass" : "fail"}}},
+          {"compile",
+           {{"eager_config", "x/eager/" + task + "/b1"},
+            {"speedup", {{"median", median}, {"ci95_lo", lo}, {"ci95_hi", hi}}},
+            {"compile_s", 0.7},
+            {"break_even_steps", 12.2}}}};
+}
+
+TEST(Verdict, CompileGainNamesTheCompiledModeOnlyWhenItsSpeedupIsReal) {
+  nlohmann::json r = Empty();
+  r["configurations"].push_back(Compiled("x/compiled/infer/b1", "infer", 4.6, 3.6, 5.6));
+  r["configurations"].push_back(Compiled("x/wrong/infer/b1", "infer", 9.0, 8.0, 10.0, false));
+  r["configurations"].push_back(Compiled("x/compiled/train/b1", "train", 1.06, 0.97, 1.22));
+  const auto vs = BuildVerdicts(r, 0.05);
+  const Verdict& infer = Find(vs, "compile gain (inference)");
+  EXPECT_EQ(infer.winner, "x/compiled/infer/b1");  // the faster one failed parity
+  EXPECT_EQ(infer.runner_up, "x/eager/infer/b1");
+  EXPECT_FALSE(infer.tie);
+  EXPECT_NE(infer.evidence.find("break-even 13 steps"), std::string::npos) << infer.evidence;
+  ASSERT_EQ(infer.excluded.size(), 1u);
+  EXPECT_EQ(infer.excluded[0], "x/wrong/infer/b1: not ranked (parity fail)");
+  EXPECT_TRUE(Find(vs, "compile gain (training)").tie);  // CI includes 1
+}
+
+TEST(Verdict, ACompiledModeThatIsSignificantlySlowerLosesToItsEagerTwin) {
+  nlohmann::json r = Empty();
+  r["configurations"].push_back(Compiled("x/compiled/infer/b1", "infer", 0.5, 0.45, 0.55));
+  const auto verdicts = BuildVerdicts(r, 0.05);
+  const Verdict& v = Find(verdicts, "compile gain (inference)");
+  EXPECT_EQ(v.winner, "x/eager/infer/b1");
+  EXPECT_FALSE(v.tie);
+  EXPECT_NEAR(v.advantage.value, 2.0, 1e-9);
+  EXPECT_NEAR(v.advantage.ci_lo, 1.0 / 0.55, 1e-9);
+}
+
+TEST(Verdict, PortabilityCountsTasksRunWithParityAndSaysWhyOthersDidNotRun) {
+  nlohmann::json r = Empty();
+  const auto add = [&](const std::string& backend, const std::string& task, bool ranked) {
+    r["configurations"].push_back({{"config", backend + "/m/" + task + "/b1"},
+                                   {"backend", backend},
+                                   {"task", task},
+                                   {"batch_size", 1},
+                                   {"ranked", ranked},
+                                   {"trials_ok", 3}});
+  };
+  add("a", "train", true);
+  add("a", "infer", true);
+  add("b", "infer", true);
+  add("c", "train", false);
+  add("c", "infer", true);
+  r["env"] = {
+      {"workers", {{{"name", "b"}, {"mode_unavailable", {{"wasm/train", "no gradient kernel"}}}}}}};
+  const auto vs = BuildVerdicts(r, 0.05);
+  const Verdict& v = Find(vs, "portability");
+  EXPECT_FALSE(v.ratio);
+  EXPECT_EQ(v.winner, "a");
+  EXPECT_FALSE(v.tie);
+  EXPECT_NE(v.evidence.find("a 2/2"), std::string::npos) << v.evidence;
+  EXPECT_NE(v.evidence.find("b 1/2 (train: no gradient kernel)"), std::string::npos) << v.evidence;
+  EXPECT_NE(v.evidence.find("c 1/2 (train: ran without passing parity)"), std::string::npos)
+      << v.evidence;
+  // Deployment is a row without a winner, and no "pick" line claims one.
+  const Verdict& d = Find(vs, "deployment");
+  EXPECT_TRUE(d.winner.empty());
+  for (const std::string& l : PickLines(vs)) EXPECT_EQ(l.find("deployment"), std::string::npos);
+  EXPECT_FALSE(ToJson(v).contains("advantage"));
+}
+
 }  // namespace
 }  // namespace fwbench

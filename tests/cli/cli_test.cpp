@@ -19,11 +19,35 @@ using fwbench::testing::Output;
 using fwbench::testing::RunFwbench;
 
 TEST(Cli, HelpOnEveryCommand) {
-  for (const char* sub : {"", "run", "trial", "report", "doctor", "plan"}) {
+  for (const char* sub : {"", "run", "trial", "report", "doctor", "plan", "compare", "history",
+                          "export", "worker-check"}) {
     const Output out = RunFwbench(std::string(sub) + " --help");
     EXPECT_EQ(out.code, 0) << sub << ": " << out.text;
     EXPECT_NE(out.text.find("Usage"), std::string::npos) << sub;
   }
+}
+
+TEST(Cli, ReportOfAMissingFolderIsAUsageError) {
+  const Output out = RunFwbench("report /nonexistent/fwbench-run");
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("/nonexistent/fwbench-run: no such run folder"), std::string::npos)
+      << out.text;
+}
+
+TEST(Cli, ReportOfARunFromANewerSchemaSaysSoAndWritesNothing) {
+  const auto dir = std::filesystem::temp_directory_path() / "fwbench_cli_newer_schema";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "manifest.json") << R"({"schema_version": 7, "configurations": []})";
+  std::ofstream(dir / "env.json") << "{}";
+  const Output out = RunFwbench("report " + dir.string());
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("written by a newer fwbench (run folder schema version 7; this "
+                          "fwbench reads version 1 and older)"),
+            std::string::npos)
+      << out.text;
+  EXPECT_FALSE(std::filesystem::exists(dir / "report.html"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "results.json"));
 }
 
 TEST(Cli, UnknownBackendIsAUsageError) {

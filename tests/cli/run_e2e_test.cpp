@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "run_fwbench.h"
@@ -35,6 +36,11 @@ std::vector<nlohmann::json> ReadLines(const std::filesystem::path& path) {
     if (!j.is_discarded()) out.push_back(std::move(j));
   }
   return out;
+}
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // The only run folder under `out` (each test uses its own `out`).
@@ -86,6 +92,20 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
   }
   EXPECT_EQ(outputs, 2);
   EXPECT_NE(r.text.find("libtorch/eager/infer/b2"), std::string::npos) << r.text;
+  // The report is written at the end of the run, with its charts where the renderer is
+  // installed (scripts/install-deps.sh); Report.RendersInChromium checks how it renders.
+  EXPECT_NE(r.text.find("report:  " + (run_dir / "report.html").string()), std::string::npos)
+      << r.text;
+  const std::string md = ReadText(run_dir / "report.md");
+  EXPECT_NE(md.find("## Verdict matrix"), std::string::npos);
+  EXPECT_NE(md.find("| libtorch/eager/infer/b2 | 2/2 |"), std::string::npos) << md;
+  EXPECT_NE(ReadText(run_dir / "report.html").find("<table id=\"snapshot-infer\">"),
+            std::string::npos);
+  if (std::filesystem::is_directory(std::filesystem::path(FWBENCH_SOURCE_DIR) / "tools" / "charts" /
+                                    "node_modules")) {
+    EXPECT_TRUE(std::filesystem::exists(run_dir / "charts" / "throughput-infer-b2.svg")) << r.text;
+    EXPECT_EQ(r.text.find("not rendered"), std::string::npos) << r.text;
+  }
 }
 
 // Time to first batch from the protocol's timestamps must agree with the wall time of the same
@@ -209,6 +229,14 @@ TEST(RunE2E, KilledOrchestratorLosesNothingMeasured) {
   EXPECT_FALSE(results["complete"].get<bool>());
   EXPECT_EQ(results["trials"].size(), recorded);
   EXPECT_EQ(results["configurations"][0]["trials_ok"].get<std::size_t>(), recorded);
+  // The report of what was measured says it is incomplete, first thing.
+  const std::string md = ReadText(run_dir / "report.md");
+  EXPECT_NE(md.find("(incomplete)"), std::string::npos) << md.substr(0, 400);
+  EXPECT_NE(md.find(fmt::format("INCOMPLETE RUN — the run is incomplete: {} of 50 trials recorded",
+                                recorded)),
+            std::string::npos)
+      << md.substr(0, 800);
+  EXPECT_NE(ReadText(run_dir / "report.html").find("INCOMPLETE RUN"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,355 @@
+#include "report/report_content.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/doctor.h"
+#include "report/result_cells.h"
+
+namespace fwbench::report {
+
+namespace {
+
+std::string Str(const nlohmann::json& j, const char* key, const std::string& fallback = "unknown") {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+const nlohmann::json& Obj(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json empty = nlohmann::json::object();
+  return j.is_object() && j.contains(key) && j[key].is_object() ? j[key] : empty;
+}
+
+std::string Ratio(const nlohmann::json& a) {
+  return fmt::format("{}× [{}–{}]", FormatNumber(a.value("median", 0.0)),
+                     FormatNumber(a.value("ci95_lo", 0.0)), FormatNumber(a.value("ci95_hi", 0.0)));
+}
+
+Section Summary(const nlohmann::json& results) {
+  Section s{"Summary", "summary", {}};
+  if (!results.value("complete", true)) {
+    std::string recorded = "some";
+    for (const auto& w : results["warnings"]) {
+      const std::string text = w.get<std::string>();
+      if (text.starts_with("the run is incomplete")) recorded = text;
+    }
+    s.blocks.push_back(Notice{Notice::Level::kWarning,
+                              fmt::format("INCOMPLETE RUN — {}. This report shows only what was "
+                                          "measured before the run stopped; configurations "
+                                          "with fewer trials have wider CIs or none.",
+                                          recorded)});
+  }
+  const nlohmann::json& env = results["env"];
+  s.blocks.push_back(Paragraph{fmt::format(
+      "{} configurations, {} trial processes each, on {} ({} usable cores, {} threads per "
+      "trial), {}. Every figure is a median across trial processes with its 95% confidence "
+      "interval; a configuration is ranked only after it passed the parity gate (it computes "
+      "the same function as the reference); a verdict names a winner only when the 95% CI of "
+      "its advantage lies above 1 and the advantage is at least {:.0f}%.",
+      results["configurations"].size(), Str(results["plan"], "trials"),
+      Str(Obj(env, "cpu"), "model"), Str(Obj(env, "cpu"), "usable_cores"),
+      results["inputs"].value("threads", 0), Str(Obj(env, "os"), "distro"),
+      100.0 * results.value("verdict_threshold", 0.05))});
+  List picks;
+  for (const auto& line : results.value("pick", nlohmann::json::array())) {
+    picks.items.push_back(line.get<std::string>());
+  }
+  if (!picks.items.empty()) s.blocks.push_back(std::move(picks));
+  int failing = 0;
+  for (const auto& c : results["configurations"]) {
+    if (c.contains("parity") && c["parity"].value("status", "") == "fail") ++failing;
+  }
+  if (failing > 0) {
+    s.blocks.push_back(
+        Notice{Notice::Level::kWarning,
+               fmt::format("{} configuration(s) FAILED the parity gate: they compute a different "
+                           "function from the reference and are excluded from every ranking (see "
+                           "Parity).",
+                           failing)});
+  }
+  return s;
+}
+
+Section VerdictMatrix(const nlohmann::json& results) {
+  Section s{"Verdict matrix", "verdicts", {}};
+  s.blocks.push_back(Paragraph{
+      "Per criterion, the winner among parity-checked configurations, the runner-up, and the "
+      "winner's advantage over it (> 1 is better, 95% CI from per-trial values). \"tie — within "
+      "noise\" means the CI includes 1 or the advantage is under the threshold. Compile gain is "
+      "a compiled mode against its own eager twin; portability counts the run's tasks each "
+      "backend ran with parity on this machine."});
+  Table t{"",
+          {"criterion", "verdict", "advantage [95% CI]", "over", "evidence", "not ranked"},
+          {},
+          "verdict-matrix"};
+  for (const auto& v : results.value("verdicts", nlohmann::json::array())) {
+    const std::string winner = v.value("winner", "");
+    const bool ratio = v.value("ratio", true);
+    std::string verdict;
+    if (winner.empty()) {
+      verdict = "not measured";
+    } else if (v.value("tie", false)) {
+      verdict = ratio ? "tie — within noise" : "tie";
+    } else {
+      verdict = winner;
+    }
+    std::vector<std::string> excluded;
+    for (const auto& e : v.value("excluded", nlohmann::json::array()))
+      excluded.push_back(e.get<std::string>());
+    t.rows.push_back(
+        {v.value("criterion", ""), verdict, v.contains("advantage") ? Ratio(v["advantage"]) : "-",
+         v.value("runner_up", "").empty() ? "-" : v.value("runner_up", ""), v.value("evidence", ""),
+         excluded.empty() ? "-" : fmt::format("{}", fmt::join(excluded, "; "))});
+  }
+  s.blocks.push_back(std::move(t));
+  return s;
+}
+
+Section Snapshot(const nlohmann::json& results) {
+  Section s{"Snapshot", "snapshot", {}};
+  s.blocks.push_back(Paragraph{
+      "Medians across trial processes with 95% CIs in brackets. Time to first batch runs from "
+      "process spawn to the end of the first step; throughput and latency are steady-state "
+      "(after MSER-5 warm-up truncation); compile speed-up is eager step time ÷ compiled step "
+      "time against the same backend's eager mode, and break-even is the number of steps after "
+      "which compiling has paid for itself."});
+  Table train{
+      "Training",
+      {"configuration", "trials ok", "time to first batch s", "samples/s", "steps/s",
+       "peak RSS MiB", "compile speed-up", "break-even steps", "loss first → last", "parity"},
+      {},
+      "snapshot-train"};
+  Table infer{
+      "Inference",
+      {"configuration", "trials ok", "time to first batch s", "latency p50 ms", "latency p99 ms",
+       "samples/s", "peak RSS MiB", "compile speed-up", "break-even steps", "parity"},
+      {},
+      "snapshot-infer"};
+  for (const auto& c : results["configurations"]) {
+    const nlohmann::json& m = c["metrics"];
+    const nlohmann::json compile = c.value("compile", nlohmann::json::object());
+    const std::string speedup = c.contains("compile") ? FormatSpeedup(compile) : "-";
+    const std::string break_even = c.contains("compile") ? FormatBreakEven(compile) : "-";
+    if (c.value("task", "") == "train") {
+      const std::string loss =
+          m.contains("loss_first") && m.contains("loss_last")
+              ? fmt::format("{} → {}", FormatMedian(m, "loss_first"), FormatMedian(m, "loss_last"))
+              : "-";
+      train.rows.push_back({c.value("config", ""), FormatTrialCount(c), FormatWithCi(m, "ttfb_s"),
+                            FormatWithCi(m, "samples_per_s"), FormatWithCi(m, "steps_per_s"),
+                            FormatWithCi(m, "peak_rss_mb"), speedup, break_even, loss,
+                            FormatParity(c)});
+    } else {
+      infer.rows.push_back({c.value("config", ""), FormatTrialCount(c), FormatWithCi(m, "ttfb_s"),
+                            FormatWithCi(m, "latency_p50_ms"), FormatWithCi(m, "latency_p99_ms"),
+                            FormatWithCi(m, "samples_per_s"), FormatWithCi(m, "peak_rss_mb"),
+                            speedup, break_even, FormatParity(c)});
+    }
+  }
+  if (train.rows.empty() && infer.rows.empty()) {
+    s.blocks.push_back(Notice{Notice::Level::kWarning, "no configuration in this run"});
+  }
+  if (!train.rows.empty()) s.blocks.push_back(std::move(train));
+  if (!infer.rows.empty()) s.blocks.push_back(std::move(infer));
+  return s;
+}
+
+Section Charts(const std::vector<Chart>& charts) {
+  Section s{"Charts", "charts", {}};
+  for (const Chart& c : charts) s.blocks.push_back(c);
+  if (charts.empty()) s.blocks.push_back(Paragraph{"No trial succeeded: nothing to chart."});
+  return s;
+}
+
+Section Details(const nlohmann::json& results) {
+  Section s{"Time to first batch and compile cost", "details", {}};
+  const std::vector<std::string> phases = PhaseNames(results);
+  Table t{"Time to first batch by phase (median s)", {"configuration"}, {}, "ttfb-phases"};
+  t.header.insert(t.header.end(), phases.begin(), phases.end());
+  t.header.push_back("total [95% CI]");
+  for (const auto& c : results["configurations"]) {
+    const nlohmann::json& m = c["metrics"];
+    if (!m.contains("ttfb_s")) continue;
+    std::vector<std::string> row = {c.value("config", "")};
+    for (const std::string& p : phases) row.push_back(FormatMedian(m, "phase." + p + "_s"));
+    row.push_back(FormatWithCi(m, "ttfb_s"));
+    t.rows.push_back(std::move(row));
+  }
+  if (!t.rows.empty()) s.blocks.push_back(std::move(t));
+  Table compile{"Compiled against eager (same backend, task, batch size, precision, threads)",
+                {"configuration", "eager twin", "speed-up [95% CI]", "compile s", "extra warm-up s",
+                 "break-even steps", "verdict"},
+                {},
+                "compile-gain"};
+  for (const auto& c : results["configurations"]) {
+    if (!c.contains("compile")) continue;
+    const nlohmann::json& g = c["compile"];
+    const auto num = [&](const char* key) {
+      return g.contains(key) && g[key].is_number() ? FormatNumber(g[key].get<double>()) : "-";
+    };
+    compile.rows.push_back({c.value("config", ""), g.value("eager_config", "-"), FormatSpeedup(g),
+                            num("compile_s"), num("extra_warmup_s"), FormatBreakEven(g),
+                            CompileVerdictText(g)});
+  }
+  if (!compile.rows.empty()) s.blocks.push_back(std::move(compile));
+  if (s.blocks.empty()) s.blocks.push_back(Paragraph{"No trial reached its first batch."});
+  return s;
+}
+
+Section Parity(const nlohmann::json& results) {
+  Section s{"Parity", "parity", {}};
+  s.blocks.push_back(Paragraph{
+      "Before any speed is ranked, every configuration is compared with the reference (LibTorch "
+      "eager fp32 where the run has it) on the same weights and batches: logits on a fixed batch "
+      "for inference, the first training losses for training (docs/parity.md). A configuration "
+      "that fails computes a different function and is excluded from every ranking."});
+  Table t{"",
+          {"configuration", "status", "reference", "compared", "max |Δ|", "max rel", "note"},
+          {},
+          "parity"};
+  for (const auto& c : results["configurations"]) {
+    if (!c.contains("parity")) continue;
+    const nlohmann::json& p = c["parity"];
+    const nlohmann::json& d = p.contains("logits") ? p["logits"] : Obj(p, "losses");
+    const auto num = [&](const char* key) {
+      return d.contains(key) && d[key].is_number() ? fmt::format("{:.3g}", d[key].get<double>())
+                                                   : "-";
+    };
+    std::string compared = "-";
+    if (p.contains("logits")) {
+      compared = fmt::format("logits, {} rows, {} trials", d.value("rows", 0),
+                             d.value("trials_compared", 0));
+    } else if (p.contains("losses")) {
+      compared = fmt::format("{} losses, {} trials", d.value("compared", 0),
+                             d.value("trials_compared", 0));
+    }
+    std::string note = p.value("problem", "");
+    if (note.empty() && d.contains("top1_agreement") && d["top1_agreement"].is_number()) {
+      note = fmt::format("top-1 agreement {:.1f}%", 100.0 * d["top1_agreement"].get<double>());
+    }
+    t.rows.push_back({c.value("config", ""), FormatParity(c), p.value("reference", "-"), compared,
+                      num("max_abs"), num("max_rel"), note.empty() ? "-" : note});
+  }
+  s.blocks.push_back(std::move(t));
+  return s;
+}
+
+Section Warnings(const nlohmann::json& results, const std::vector<Chart>& charts) {
+  Section s{"Warnings", "warnings", {}};
+  List warnings;
+  for (const auto& w : results["warnings"]) warnings.items.push_back(w.get<std::string>());
+  for (const Chart& c : charts) {
+    if (c.svg.empty()) warnings.items.push_back(fmt::format("chart {}: {}", c.id, c.error));
+  }
+  if (!warnings.items.empty()) {
+    s.blocks.push_back(Paragraph{"From the analysis of this run:"});
+    s.blocks.push_back(std::move(warnings));
+  }
+  // What `fwbench doctor` said of the machine when the run started (its load, BLAS, governor…).
+  const std::vector<Finding> findings =
+      Diagnose(results["env"], results["inputs"].value("threads", 1));
+  if (!findings.empty()) {
+    List doctor;
+    for (const Finding& f : findings) {
+      doctor.items.push_back(fmt::format("{}{}{}",
+                                         f.level == Finding::Level::kWarning ? "warning: " : "",
+                                         f.what, f.fix.empty() ? "" : " — fix: " + f.fix));
+    }
+    s.blocks.push_back(Paragraph{"From the environment check (`fwbench doctor`) at the start:"});
+    s.blocks.push_back(std::move(doctor));
+  }
+  Table failed{"Failed trials", {"trial", "reason", "stderr"}, {}, "failed-trials"};
+  for (const auto& t : results["trials"]) {
+    if (t.value("status", "") == "ok") continue;
+    failed.rows.push_back({t.value("trial", ""), t.value("reason", ""), t.value("stderr", "")});
+  }
+  if (!failed.rows.empty()) s.blocks.push_back(std::move(failed));
+  if (s.blocks.empty()) s.blocks.push_back(Paragraph{"None."});
+  return s;
+}
+
+Section Provenance(const nlohmann::json& results, const std::string& plan_toml,
+                   const std::string& renderer) {
+  Section s{"Environment and provenance", "provenance", {}};
+  const nlohmann::json& env = results["env"];
+  const nlohmann::json& cpu = Obj(env, "cpu");
+  const nlohmann::json& lt = Obj(env, "libtorch");
+  const nlohmann::json& fw = Obj(env, "fwbench");
+  const nlohmann::json& load = Obj(env, "load");
+  Table t{"", {"what", "value"}, {}, "environment"};
+  t.rows = {
+      {"run", fmt::format("{} (started {}, analysed {}, results schema {}{})",
+                          results.value("run_id", "?"), results.value("started_utc", "?"),
+                          results.value("analysed_utc", "?"), results.value("schema_version", 0),
+                          results.value("complete", true) ? "" : ", INCOMPLETE")},
+      {"fwbench",
+       fmt::format("{} (git {}), {} build, {}", Str(fw, "version"), Str(fw, "git_revision"),
+                   Str(env, "build_type"), Str(env, "compiler"))},
+      {"CPU", fmt::format("{} — {} logical cores, {} usable, cgroup limit {}, governor {}",
+                          Str(cpu, "model"), Str(cpu, "logical_cores"), Str(cpu, "usable_cores"),
+                          Str(cpu, "cgroup_cpu_limit", "none"), Str(cpu, "governor", "unknown"))},
+      {"memory", fmt::format("{} bytes total, {} available at the start",
+                             Str(Obj(env, "memory"), "total_bytes"),
+                             Str(Obj(env, "memory"), "available_bytes"))},
+      {"OS", fmt::format("{}, kernel {}", Str(Obj(env, "os"), "distro"),
+                         Str(Obj(env, "os"), "kernel_release"))},
+      {"GPU", env.contains("gpu") && env["gpu"].is_array() && !env["gpu"].empty()
+                  ? env["gpu"].dump()
+                  : "none"},
+      {"load at the start", fmt::format("1-min load {} ({} processes running)",
+                                        Str(load, "loadavg_1m"), Str(load, "running_processes"))},
+      {"LibTorch", fmt::format("{}, BLAS {}, oneDNN {}, CUDA {}", Str(lt, "version"),
+                               Str(lt, "blas"), Str(lt, "mkldnn"), Str(lt, "cuda_available"))},
+      {"threads per trial", Str(results["inputs"], "threads")},
+      {"data", Str(results["inputs"], "data_dir")},
+      {"initial weights (shared by every backend)", Str(results["inputs"], "weights")},
+      {"charts", renderer.empty() ? "not rendered" : renderer},
+  };
+  s.blocks.push_back(std::move(t));
+  Table backends{"Backends: framework versions and the size of each port of the workload",
+                 {"backend", "framework", "version", "port code lines"},
+                 {},
+                 "backends"};
+  const nlohmann::json& ports = Obj(env, "ports");
+  for (const auto& [name, port] : ports.items()) {
+    std::string description = name == "libtorch" ? "LibTorch (built in)" : "-";
+    std::string version = name == "libtorch" ? Str(lt, "version") : "-";
+    for (const auto& w : env.value("workers", nlohmann::json::array())) {
+      if (w.value("name", "") != name) continue;
+      description = w.value("description", "-");
+      version = w.value("version", "-");
+    }
+    backends.rows.push_back({name, description, version, Str(port, "code_lines", "-")});
+  }
+  if (!backends.rows.empty()) s.blocks.push_back(std::move(backends));
+  s.blocks.push_back(
+      Paragraph{"The effective plan (plan.toml of the run folder; runnable as is "
+                "with `fwbench run plan.toml`):"});
+  s.blocks.push_back(Preformatted{plan_toml.empty() ? results["plan"].dump(2) : plan_toml});
+  return s;
+}
+
+}  // namespace
+
+Document BuildReportDocument(const nlohmann::json& results, const std::vector<Chart>& charts,
+                             const std::string& plan_toml, const std::string& chart_renderer) {
+  Document doc;
+  doc.title = fmt::format("fwbench report — {}{}", results.value("run_id", "?"),
+                          results.value("complete", true) ? "" : " (incomplete)");
+  doc.subtitle = fmt::format(
+      "Model {} ({} stem, {} classes); started {}; fwbench {}.", Str(results["plan"], "model.arch"),
+      Str(results["plan"], "model.stem"), Str(results["plan"], "model.num_classes"),
+      results.value("started_utc", "?"), Str(Obj(results["env"], "fwbench"), "version"));
+  doc.sections.push_back(Summary(results));
+  doc.sections.push_back(VerdictMatrix(results));
+  doc.sections.push_back(Snapshot(results));
+  doc.sections.push_back(Charts(charts));
+  doc.sections.push_back(Details(results));
+  doc.sections.push_back(Parity(results));
+  doc.sections.push_back(Warnings(results, charts));
+  doc.sections.push_back(Provenance(results, plan_toml, chart_renderer));
+  return doc;
+}
+
+}  // namespace fwbench::report

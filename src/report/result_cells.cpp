@@ -1,0 +1,103 @@
+#include "report/result_cells.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace fwbench {
+
+std::string FormatNumber(double v) {
+  const double a = std::abs(v);
+  if (a >= 1000 || (v == std::floor(v) && a < 1e6)) return fmt::format("{:.0f}", v);
+  if (a >= 100) return fmt::format("{:.1f}", v);
+  if (a >= 10) return fmt::format("{:.2f}", v);
+  return fmt::format("{:.3g}", v);
+}
+
+std::string FormatWithCi(const nlohmann::json& metrics, const std::string& key) {
+  if (!metrics.contains(key)) return "-";
+  const nlohmann::json& m = metrics[key];
+  return fmt::format("{} [{}–{}]", FormatNumber(m["median"].get<double>()),
+                     FormatNumber(m["ci95_lo"].get<double>()),
+                     FormatNumber(m["ci95_hi"].get<double>()));
+}
+
+std::string FormatMedian(const nlohmann::json& metrics, const std::string& key) {
+  if (!metrics.contains(key)) return "-";
+  return FormatNumber(metrics[key]["median"].get<double>());
+}
+
+std::string FormatParity(const nlohmann::json& config) {
+  if (!config.contains("parity")) return "-";
+  const nlohmann::json& p = config["parity"];
+  const std::string status = p.value("status", "unchecked");
+  if (status != "fail") return status;
+  const nlohmann::json& d =
+      p.contains("logits") ? p["logits"] : p.value("losses", nlohmann::json());
+  if (d.is_object() && d.contains("max_abs") && d["max_abs"].is_number()) {
+    return fmt::format("FAIL (max |Δ| {})", FormatNumber(d["max_abs"].get<double>()));
+  }
+  return "FAIL";
+}
+
+std::string FormatSpeedup(const nlohmann::json& compile) {
+  if (!compile.contains("speedup")) return "-";
+  const nlohmann::json& sp = compile["speedup"];
+  return fmt::format("{}× [{}–{}]", FormatNumber(sp["median"].get<double>()),
+                     FormatNumber(sp["ci95_lo"].get<double>()),
+                     FormatNumber(sp["ci95_hi"].get<double>()));
+}
+
+std::string FormatBreakEven(const nlohmann::json& compile) {
+  if (!compile.contains("break_even_steps")) return "-";
+  const auto steps = [](const nlohmann::json& b) {
+    return b.is_number() ? FormatNumber(std::ceil(b.get<double>())) : std::string("never");
+  };
+  std::string out = steps(compile["break_even_steps"]);
+  if (compile.contains("break_even_ci95") && compile["break_even_ci95"].is_object()) {
+    const nlohmann::json& ci = compile["break_even_ci95"];
+    out += fmt::format(" [{}–{}]", steps(ci.value("lo", nlohmann::json("never"))),
+                       steps(ci.value("hi", nlohmann::json("never"))));
+  }
+  return out;
+}
+
+std::string CompileVerdictText(const nlohmann::json& compile) {
+  if (compile.contains("unavailable")) return compile["unavailable"].get<std::string>();
+  if (!compile.value("ranked", true)) return "not ranked: parity fail";
+  if (!compile.value("significant", false)) return "no significant difference";
+  return compile["speedup"]["median"].get<double>() > 1 ? "compiled faster" : "compiled slower";
+}
+
+std::vector<std::string> PhaseNames(const nlohmann::json& results) {
+  std::vector<std::string> names = {"exec",         "import", "init",    "build",
+                                    "load_weights", "data",   "compile", "first_step"};
+  const std::size_t conventional = names.size();
+  const nlohmann::json& configs = results["configurations"];
+  for (const nlohmann::json& c : configs) {
+    for (const auto& [key, unused] : c["metrics"].items()) {
+      if (!key.starts_with("phase.") || !key.ends_with("_s")) continue;
+      const std::string name = key.substr(6, key.size() - 8);
+      if (name != "other" && std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+  }
+  std::sort(names.begin() + static_cast<std::ptrdiff_t>(conventional), names.end());
+  names.push_back("other");
+  // A conventional phase no configuration has (e.g. import for C++-only runs) is left out.
+  std::erase_if(names, [&](const std::string& n) {
+    return std::none_of(configs.begin(), configs.end(), [&](const nlohmann::json& c) {
+      return c["metrics"].contains("phase." + n + "_s");
+    });
+  });
+  return names;
+}
+
+std::string FormatTrialCount(const nlohmann::json& config) {
+  const int ok = config.value("trials_ok", 0);
+  return fmt::format("{}/{}", ok, ok + config.value("trials_failed", 0));
+}
+
+}  // namespace fwbench

@@ -1,0 +1,37 @@
+#pragma once
+// How a results.json figure is written in every view of a run (the terminal table, report.md,
+// report.html): numbers to about three significant figures, medians with their 95% CI, parity
+// and compile verdicts in words. One place, so the views never disagree.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fwbench {
+
+std::string FormatNumber(double v);
+
+// "12.3 [11.9–12.8]" for metrics[key] ({median, ci95_lo, ci95_hi}); "-" when absent.
+std::string FormatWithCi(const nlohmann::json& metrics, const std::string& key);
+
+// The median alone; "-" when absent.
+std::string FormatMedian(const nlohmann::json& metrics, const std::string& key);
+
+// "pass", "reference", "FAIL (max |Δ| 0.31)", "unchecked", "-".
+std::string FormatParity(const nlohmann::json& config);
+
+// A configuration's `compile` object: "4.59× [3.64–5.60]", break-even "13 [9–never]" or
+// "never [never–never]" (with its CI when the results have one), and the
+// verdict in words ("compiled faster", "no significant difference", "not ranked: parity fail").
+std::string FormatSpeedup(const nlohmann::json& compile);
+std::string FormatBreakEven(const nlohmann::json& compile);
+std::string CompileVerdictText(const nlohmann::json& compile);
+
+// The phases of time to first batch that some configuration of the run reported: the
+// conventional ones in order, then any other a worker reported, then "other".
+std::vector<std::string> PhaseNames(const nlohmann::json& results);
+
+// "ok/n" trials of a configuration.
+std::string FormatTrialCount(const nlohmann::json& config);
+
+}  // namespace fwbench

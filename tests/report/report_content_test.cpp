@@ -1,0 +1,128 @@
+// What the report says about a run, checked on constructed results.
+#include "report/report_content.h"
+
+#include <gtest/gtest.h>
+
+#include "analysis/verdict.h"
+#include "sample_results.h"
+
+namespace fwbench::report {
+namespace {
+
+const Section& FindSection(const Document& doc, const std::string& id) {
+  for (const Section& s : doc.sections) {
+    if (s.id == id) return s;
+  }
+  throw std::runtime_error("no section " + id);
+}
+
+const Table& FindTable(const Document& doc, const std::string& id) {
+  for (const Section& s : doc.sections) {
+    for (const Block& b : s.blocks) {
+      if (const auto* t = std::get_if<Table>(&b); t != nullptr && t->id == id) return *t;
+    }
+  }
+  throw std::runtime_error("no table " + id);
+}
+
+nlohmann::json WithVerdicts(nlohmann::json r) {
+  r["verdicts"] = nlohmann::json::array();
+  const auto verdicts = BuildVerdicts(r, 0.05);
+  for (const Verdict& v : verdicts) r["verdicts"].push_back(ToJson(v));
+  r["pick"] = PickLines(verdicts);
+  return r;
+}
+
+TEST(ReportContent, SnapshotHasEveryConfigurationWithCisAndParity) {
+  const Document doc = BuildReportDocument(testing::SampleResults(), {}, "", "");
+  const Table& train = FindTable(doc, "snapshot-train");
+  const Table& infer = FindTable(doc, "snapshot-infer");
+  ASSERT_EQ(train.rows.size(), 2u);
+  ASSERT_EQ(infer.rows.size(), 4u);
+  // libtorch/compiled/infer/b1: TTFB, p50, p99, samples/s, memory with CIs; compile gain.
+  const auto& row = infer.rows[1];
+  EXPECT_EQ(row[0], "libtorch/compiled/infer/b1");
+  EXPECT_EQ(row[2], "0.5 [0.45–0.6]");
+  EXPECT_EQ(row[5], "400 [380–420]");
+  EXPECT_EQ(row[7], "4× [3.5–4.5]") << "speed-up";
+  EXPECT_EQ(row[8], "12") << "break-even steps, rounded up";
+  EXPECT_EQ(row[9], "pass");
+  EXPECT_EQ(infer.rows[2][9], "FAIL (max |Δ| 0.31)");
+}
+
+TEST(ReportContent, AParityFailureAndAnIncompleteRunAreSaidFirst) {
+  nlohmann::json r = testing::SampleResults();
+  r["complete"] = false;
+  r["warnings"].push_back("the run is incomplete: 7 of 18 trials recorded");
+  const Document doc = BuildReportDocument(r, {}, "", "");
+  EXPECT_NE(doc.title.find("(incomplete)"), std::string::npos);
+  const Section& summary = FindSection(doc, "summary");
+  const auto* first = std::get_if<Notice>(&summary.blocks.at(0));
+  ASSERT_NE(first, nullptr);
+  EXPECT_NE(first->text.find("INCOMPLETE RUN — the run is incomplete: 7 of 18 trials recorded"),
+            std::string::npos)
+      << first->text;
+  bool parity_notice = false;
+  for (const Block& b : summary.blocks) {
+    if (const auto* n = std::get_if<Notice>(&b)) {
+      parity_notice =
+          parity_notice || n->text.find("1 configuration(s) FAILED the parity gate") == 0;
+    }
+  }
+  EXPECT_TRUE(parity_notice);
+}
+
+TEST(ReportContent, VerdictMatrixShowsWinnersTiesEvidenceAndExclusions) {
+  const nlohmann::json r = WithVerdicts(testing::SampleResults());
+  const Document doc = BuildReportDocument(r, {}, "", "");
+  const Table& m = FindTable(doc, "verdict-matrix");
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& row : m.rows) rows[row[0].substr(0, row[0].find(" ("))] = row;
+  // Inference latency at batch 1: the compiled mode wins; the faster "other" failed parity.
+  ASSERT_TRUE(rows.contains("inference latency"));
+  EXPECT_EQ(rows["inference latency"][1], "libtorch/compiled/infer/b1");
+  EXPECT_EQ(rows["inference latency"][5], "other/fast/infer/b1: not ranked (parity fail)");
+  ASSERT_TRUE(rows.contains("compile gain"));
+  EXPECT_EQ(rows["compile gain"][1], "libtorch/compiled/infer/b1");
+  EXPECT_EQ(rows["compile gain"][2], "4× [3.5–4.5]");
+  ASSERT_TRUE(rows.contains("deployment"));
+  EXPECT_EQ(rows["deployment"][1], "not measured");
+  // The "pick" lines are the results' own, generated from the same verdicts.
+  const auto* picks = std::get_if<List>(&FindSection(doc, "summary").blocks.at(1));
+  ASSERT_NE(picks, nullptr);
+  EXPECT_EQ(picks->items, r["pick"].get<std::vector<std::string>>());
+}
+
+TEST(ReportContent, ChartsThatDidNotRenderAreWarnings) {
+  const Document doc = BuildReportDocument(
+      testing::SampleResults(), {Chart{"ttfb-phases", "TTFB", "", "node not found", ""}}, "", "");
+  const Section& w = FindSection(doc, "warnings");
+  bool said = false;
+  for (const Block& b : w.blocks) {
+    if (const auto* l = std::get_if<List>(&b)) {
+      for (const auto& item : l->items) said = said || item == "chart ttfb-phases: node not found";
+    }
+  }
+  EXPECT_TRUE(said);
+}
+
+TEST(ReportContent, ProvenanceCarriesThePlanAndTheEnvironment) {
+  const Document doc =
+      BuildReportDocument(testing::SampleResults(), {}, "name = \"sample\"\n", "Vega 6.4.0");
+  const Section& p = FindSection(doc, "provenance");
+  const Table& env = FindTable(doc, "environment");
+  bool cpu = false;
+  bool charts = false;
+  for (const auto& row : env.rows) {
+    cpu = cpu || (row[0] == "CPU" && row[1].starts_with("Test CPU"));
+    charts = charts || (row[0] == "charts" && row[1] == "Vega 6.4.0");
+  }
+  EXPECT_TRUE(cpu);
+  EXPECT_TRUE(charts);
+  const auto* plan = std::get_if<Preformatted>(&p.blocks.back());
+  ASSERT_NE(plan, nullptr);
+  EXPECT_EQ(plan->text, "name = \"sample\"\n");
+}
+
+}  // namespace
+}  // namespace fwbench::report
