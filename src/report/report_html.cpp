@@ -58,15 +58,16 @@ std::string Render(const Notice& n) {
 }
 
 // "16.50 [14.66–39.87]" → the median, with its CI on a smaller second line, so that wide tables
-// of figures stay readable without losing the interval.
+// of figures stay readable without losing the interval. Only cells that are one figure and its
+// CI ("4.59× [3.64–5.60]", "13 [9–never]"): prose that quotes a CI stays prose.
 std::string Cell(const std::string& text) {
   const std::size_t open = text.find(" [");
-  const std::size_t close = text.find(']', open == std::string::npos ? 0 : open);
-  if (open == std::string::npos || close == std::string::npos || text.find("–", open) > close) {
+  if (open == std::string::npos || text.back() != ']' || text.find(' ') < open ||
+      text.find("–", open) == std::string::npos) {
     return Escape(text);
   }
-  return fmt::format("{}<span class=\"ci\">{}</span>{}", Escape(text.substr(0, open)),
-                     Escape(text.substr(open + 1, close - open)), Escape(text.substr(close + 1)));
+  return fmt::format("{}<span class=\"ci\">{}</span>", Escape(text.substr(0, open)),
+                     Escape(text.substr(open + 1)));
 }
 
 std::string Render(const Table& t) {

@@ -13,7 +13,8 @@ Document Sample() {
   Section s{"Snapshot", "snapshot", {}};
   s.blocks.push_back(Table{"caption",
                            {"configuration", "p50 ms"},
-                           {{"a|b <script>alert(1)</script>", "16.5 [14.7–39.9]"}},
+                           {{"a|b <script>alert(1)</script>", "16.5 [14.7–39.9]"},
+                            {"a 2× [1–3] speed-up", "12 [9–never]"}},
                            "snapshot-infer"});
   s.blocks.push_back(Chart{"one", "First chart",
                            "<svg id=\"clip1\"><use href=\"#clip1\"/>"
@@ -48,6 +49,8 @@ TEST(ReportHtml, IsSelfContainedEscapedAndScopesEachChartsIds) {
   // The CI goes on its own line under the median.
   EXPECT_NE(html.find("<td>16.5<span class=\"ci\">[14.7–39.9]</span></td>"), std::string::npos)
       << html;
+  EXPECT_NE(html.find("<td>12<span class=\"ci\">[9–never]</span></td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>a 2× [1–3] speed-up</td>"), std::string::npos) << "prose stays prose";
   // Both SVGs numbered their clip path 1: in one page they must not collide.
   EXPECT_NE(html.find("id=\"chart-one-clip1\""), std::string::npos);
   EXPECT_NE(html.find("href=\"#chart-one-clip1\""), std::string::npos);
