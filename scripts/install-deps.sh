@@ -16,7 +16,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libtorch-dev libopenblas0-pthread
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsentencepiece-dev
   python3 python3-torch python3-torchvision python3-numpy python3-opencv python3-onnx
 )
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.

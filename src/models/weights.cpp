@@ -116,9 +116,9 @@ std::pair<st::DType, torch::Tensor> ForWriting(const std::string& name, const to
 
 }  // namespace
 
-void SaveStateDict(const torch::nn::Module& module, const std::filesystem::path& path,
-                   const std::map<std::string, std::string>& metadata) {
-  const auto named = NamedTensors(module);
+void SaveTensors(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                 const std::filesystem::path& path,
+                 const std::map<std::string, std::string>& metadata) {
   std::vector<torch::Tensor> keep_alive;
   std::vector<st::TensorToWrite> tensors;
   keep_alive.reserve(named.size());
@@ -131,6 +131,33 @@ void SaveStateDict(const torch::nn::Module& module, const std::filesystem::path&
         std::span<const std::byte>(static_cast<const std::byte*>(cpu.data_ptr()), cpu.nbytes())});
   }
   st::Write(path, tensors, metadata);
+}
+
+void SaveStateDict(const torch::nn::Module& module, const std::filesystem::path& path,
+                   const std::map<std::string, std::string>& metadata) {
+  SaveTensors(NamedTensors(module), path, metadata);
+}
+
+bool CanCopy(st::DType from, c10::ScalarType to) {
+  const auto module_dtype = ToSafetensors(to);
+  return module_dtype && (*module_dtype == from || (IsFloating(*module_dtype) && IsFloating(from)));
+}
+
+void CopyFromFile(const st::File& file, const st::TensorInfo& info, torch::Tensor& tensor) {
+  torch::NoGradGuard no_grad;
+  const auto bytes = file.Bytes(info);
+  if (bytes.empty()) return;
+  const auto options = torch::TensorOptions().dtype(ToTorch(info.dtype));
+  const std::size_t alignment = st::ElementSize(info.dtype);
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignment == 0) {
+    // Copy straight out of the file buffer: no intermediate tensor (measured: the load phase
+    // of ResNet-18's 45 MB went from ~0.3-0.45 s to the figure in docs/performance.md).
+    tensor.copy_(torch::from_blob(const_cast<std::byte*>(bytes.data()), info.shape, options));
+  } else {
+    torch::Tensor source = torch::empty(info.shape, options);
+    std::memcpy(source.data_ptr(), bytes.data(), bytes.size());
+    tensor.copy_(source);  // converts dtype, moves to the tensor's device
+  }
 }
 
 void LoadStateDict(torch::nn::Module& module, const std::filesystem::path& path) {
@@ -151,11 +178,8 @@ void LoadStateDict(torch::nn::Module& module, const std::filesystem::path& path)
                                        Shape(info->shape), Shape(tensor.sizes())));
       continue;
     }
-    const auto module_dtype = ToSafetensors(tensor.scalar_type());
-    const bool convertible =
-        module_dtype &&
-        (*module_dtype == info->dtype || (IsFloating(*module_dtype) && IsFloating(info->dtype)));
-    if (!convertible) {
+    if (!CanCopy(info->dtype, tensor.scalar_type())) {
+      const auto module_dtype = ToSafetensors(tensor.scalar_type());
       mismatched.push_back(fmt::format(
           "'{}' has dtype {} in the file, the model expects {}", name, st::DTypeName(info->dtype),
           module_dtype ? std::string(st::DTypeName(*module_dtype))
@@ -187,22 +211,7 @@ void LoadStateDict(torch::nn::Module& module, const std::filesystem::path& path)
                     path.string(), file.tensors().size(), named.size(), fmt::join(problems, "; ")));
   }
 
-  torch::NoGradGuard no_grad;
-  for (auto& [info, tensor] : plan) {
-    const auto bytes = file.Bytes(*info);
-    if (bytes.empty()) continue;
-    const auto options = torch::TensorOptions().dtype(ToTorch(info->dtype));
-    const std::size_t alignment = st::ElementSize(info->dtype);
-    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignment == 0) {
-      // Copy straight out of the file buffer: no intermediate tensor (measured: the load phase
-      // of ResNet-18's 45 MB went from ~0.3-0.45 s to the figure in docs/performance.md).
-      tensor.copy_(torch::from_blob(const_cast<std::byte*>(bytes.data()), info->shape, options));
-    } else {
-      torch::Tensor source = torch::empty(info->shape, options);
-      std::memcpy(source.data_ptr(), bytes.data(), bytes.size());
-      tensor.copy_(source);  // converts dtype, moves to the tensor's device
-    }
-  }
+  for (auto& [info, tensor] : plan) CopyFromFile(file, *info, tensor);
 }
 
 std::string StateDictFingerprint(const torch::nn::Module& module) {

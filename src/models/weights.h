@@ -6,6 +6,12 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "data/safetensors.h"
 
 namespace torch::nn {
 class Module;
@@ -19,6 +25,19 @@ namespace fwbench::models {
 // file cannot be written, std::invalid_argument for a dtype safetensors cannot hold.
 void SaveStateDict(const torch::nn::Module& module, const std::filesystem::path& path,
                    const std::map<std::string, std::string>& metadata = {});
+
+// Writes the given tensors under the given names, as SaveStateDict does.
+void SaveTensors(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                 const std::filesystem::path& path,
+                 const std::map<std::string, std::string>& metadata = {});
+
+// True when a file tensor of dtype `from` can be copied into a tensor of `to`: the same dtype,
+// or both floating point (converted).
+bool CanCopy(safetensors::DType from, c10::ScalarType to);
+// Copies one tensor of `file` into `dst` (same shape; converts floating dtypes; moves to dst's
+// device), under torch::NoGradGuard.
+void CopyFromFile(const safetensors::File& file, const safetensors::TensorInfo& info,
+                  torch::Tensor& dst);
 
 // Strict load into the module's tensors, in place (under torch::NoGradGuard; device, dtype and
 // requires_grad of the module's tensors are kept). Every problem is reported at once in one

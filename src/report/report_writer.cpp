@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "report/report_charts.h"
 #include "report/report_content.h"
 #include "report/report_document.h"
@@ -12,17 +13,6 @@
 namespace fwbench::report {
 
 namespace {
-
-// Temp file + rename: a report is either the old one or the whole new one, never half.
-void WriteAtomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 std::string ReadIfPresent(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -52,8 +42,8 @@ ReportFiles WriteReport(const std::filesystem::path& run_dir, const nlohmann::js
       BuildReportDocument(results, charts, ReadIfPresent(run_dir / "plan.toml"), rendered.renderer);
   files.markdown = run_dir / "report.md";
   files.html = run_dir / "report.html";
-  WriteAtomically(files.markdown, RenderMarkdown(doc));
-  WriteAtomically(files.html, RenderHtml(doc));
+  WriteFileAtomically(files.markdown, RenderMarkdown(doc));
+  WriteFileAtomically(files.html, RenderHtml(doc));
   return files;
 }
 

@@ -10,6 +10,7 @@
 #include "analysis/config_summary.h"
 #include "analysis/trial_metrics.h"
 #include "analysis/verdict.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/utc_time.h"
 #include "report/parity_gate.h"
@@ -228,13 +229,7 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
 std::filesystem::path WriteResults(const std::filesystem::path& run_dir,
                                    const nlohmann::json& results) {
   const std::filesystem::path path = run_dir / "results.json";
-  const std::filesystem::path tmp = run_dir / "results.json.tmp";
-  {
-    std::ofstream out(tmp);
-    out << results.dump(2) << "\n";
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
+  WriteFileAtomically(path, results.dump(2) + "\n");
   return path;
 }
 
