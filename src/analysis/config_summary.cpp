@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "analysis/stats.h"
 
 namespace fwbench {
@@ -17,14 +19,17 @@ MetricSummary Across(const std::vector<double>& per_trial, std::string unit) {
 }
 
 // Steady-state figures resample both levels: which processes ran, and which steps each made.
-MetricSummary Hierarchical(const std::vector<TrialMetrics>& trials,
-                           const std::function<double(const std::vector<double>&)>& per_trial,
-                           std::string unit) {
+// `series` picks the per-step values of a trial (step times unless told otherwise).
+MetricSummary Hierarchical(
+    const std::vector<TrialMetrics>& trials,
+    const std::function<double(const std::vector<double>&)>& per_trial, std::string unit,
+    const std::function<const std::vector<double>&(const TrialMetrics&)>& series = nullptr) {
   std::vector<std::vector<double>> groups;
   std::vector<double> values;
   for (const TrialMetrics& t : trials) {
-    groups.push_back(t.steady_step_s);
-    values.push_back(per_trial(t.steady_step_s));
+    const std::vector<double>& x = series ? series(t) : t.steady_step_s;
+    groups.push_back(x);
+    values.push_back(per_trial(x));
   }
   MetricSummary s;
   s.estimate = stats::HierarchicalBootstrap(groups, per_trial);
@@ -73,6 +78,38 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
         std::pair{"latency_p99_ms", 99.0}}) {
     s.metrics[name] = Hierarchical(
         ok, [p = p](const std::vector<double>& x) { return stats::Percentile(x, p) * 1e3; }, "ms");
+  }
+  // Token workloads: tokens/s of training or generation; for generation also the time to the
+  // first token, the prefill rate and the decode rate (tokens after the first, per second).
+  const TrialMetrics& first = ok.front();
+  if (first.tokens_per_step > 0) {
+    const double tokens = first.tokens_per_step;
+    s.metrics["tokens_per_s"] = Hierarchical(
+        ok, [tokens](const std::vector<double>& x) { return tokens / stats::Mean(x); }, "1/s");
+    const bool generation = std::all_of(ok.begin(), ok.end(), [](const TrialMetrics& t) {
+      return !t.steady_ttft_s.empty() && t.steady_ttft_s.size() == t.steady_decode_s.size();
+    });
+    if (generation) {
+      const auto ttft = [](const TrialMetrics& t) -> const std::vector<double>& {
+        return t.steady_ttft_s;
+      };
+      const auto decode = [](const TrialMetrics& t) -> const std::vector<double>& {
+        return t.steady_decode_s;
+      };
+      s.metrics["ttft_ms"] = Hierarchical(
+          ok, [](const std::vector<double>& x) { return stats::Percentile(x, 50) * 1e3; }, "ms",
+          ttft);
+      const double prompt = first.prompt_tokens_per_step;
+      s.metrics["prefill_tokens_per_s"] = Hierarchical(
+          ok, [prompt](const std::vector<double>& x) { return prompt / stats::Mean(x); }, "1/s",
+          ttft);
+      const double decoded = tokens - batch;  // the first token of each sequence is prefill's
+      if (decoded > 0) {
+        s.metrics["decode_tokens_per_s"] = Hierarchical(
+            ok, [decoded](const std::vector<double>& x) { return decoded / stats::Mean(x); }, "1/s",
+            decode);
+      }
+    }
   }
   s.metrics["ttfb_s"] = Across(collect([](const TrialMetrics& t) { return t.ttfb_s; }), "s");
   s.metrics["warmup_cost_s"] =

@@ -25,7 +25,9 @@ struct ConfigSummary {
   int trials_ok = 0;
   int trials_failed = 0;
   // Keys: ttfb_s, steps_per_s, samples_per_s, latency_p50_ms, latency_p90_ms, latency_p99_ms,
-  // warmup_cost_s, warmup_steps, peak_rss_mb, cpu_s, loss_first, loss_last, phase.<name>_s.
+  // warmup_cost_s, warmup_steps, peak_rss_mb, cpu_s, loss_first, loss_last, phase.<name>_s;
+  // token workloads: tokens_per_s, and for generation ttft_ms, prefill_tokens_per_s,
+  // decode_tokens_per_s; with a measured matmul peak (results.cpp): mfu.
   std::map<std::string, MetricSummary> metrics;
   std::vector<std::string> warnings;
 };

@@ -61,6 +61,15 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
         first_t1 = t1;
       }
       m.step_s.push_back(Seconds(t1 - t0));
+      if (e.contains("tokens")) {
+        m.tokens_per_step = static_cast<double>(e.at("tokens").get<std::int64_t>());
+        m.prompt_tokens_per_step = static_cast<double>(e.value("prompt_tokens", std::int64_t{0}));
+        if (e.contains("t_first_token")) {
+          const auto tf = e.at("t_first_token").get<std::int64_t>();
+          m.ttft_s.push_back(Seconds(tf - t0));
+          m.decode_s.push_back(Seconds(t1 - tf));
+        }
+      }
       if (e.contains("loss") && e.at("loss").is_number())
         m.losses.push_back(e.at("loss").get<double>());
     } else if (kind == "output") {
@@ -93,6 +102,12 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
     m.steady_step_s.assign(m.step_s.begin() + static_cast<std::ptrdiff_t>(m.warmup_steps),
                            m.step_s.end());
     if (m.steady_step_s.empty()) m.steady_step_s = m.step_s;
+    if (m.ttft_s.size() == m.step_s.size()) {
+      const std::size_t from = m.step_s.size() - m.steady_step_s.size();
+      m.steady_ttft_s.assign(m.ttft_s.begin() + static_cast<std::ptrdiff_t>(from), m.ttft_s.end());
+      m.steady_decode_s.assign(m.decode_s.begin() + static_cast<std::ptrdiff_t>(from),
+                               m.decode_s.end());
+    }
     m.warmup_cost_s = stats::WarmupCost(m.step_s, m.warmup_steps);
     const double mean_s = stats::Mean(m.steady_step_s);
     if (mean_s <= 0.0 && m.ok) {

@@ -32,6 +32,13 @@ struct TrialMetrics {
   double warmup_cost_s = 0.0;
   std::vector<double> steady_step_s;  // step_s after warm-up truncation
 
+  // Token workloads (step events with "tokens"): per step, constant across a trial.
+  double tokens_per_step = 0.0;         // trained on, or generated
+  double prompt_tokens_per_step = 0.0;  // generation: prefilled
+  // Generation: time to the first new token (prefill) and the rest (decode) of every step, and
+  // their steady-state parts (the same warm-up truncation as step_s).
+  std::vector<double> ttft_s, decode_s, steady_ttft_s, steady_decode_s;
+
   double steps_per_s = 0.0;
   double samples_per_s = 0.0;
   double latency_p50_ms = 0.0;

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "core/clock.h"
 #include "core/env_fingerprint.h"
 
 namespace fwbench {
@@ -75,6 +76,43 @@ nlohmann::json CollectLibtorchInfo() {
     // Leave the BLAS fields null.
   }
   return info;
+}
+
+nlohmann::json MeasureMatmulPeak(int threads) {
+  const int before = torch::get_num_threads();
+  torch::set_num_threads(threads);
+  const std::int64_t t_start = MonotonicNs();
+  double best = 0.0;
+  std::int64_t best_size = 0;
+  for (const std::int64_t n : {std::int64_t{1024}, std::int64_t{2048}}) {
+    // Constant inputs: the global RNG stays untouched.
+    const torch::Tensor a = torch::full({n, n}, 0.5f);
+    const torch::Tensor b = torch::full({n, n}, 0.25f);
+    torch::Tensor c = torch::empty({n, n});
+    torch::mm_out(c, a, b);  // warm-up: thread pool, BLAS dispatch
+    for (int round = 0; round < 3; ++round) {
+      int reps = 0;
+      const std::int64_t t0 = MonotonicNs();
+      std::int64_t t1 = t0;
+      while (t1 - t0 < 200'000'000 || reps < 2) {
+        torch::mm_out(c, a, b);
+        ++reps;
+        t1 = MonotonicNs();
+      }
+      const double rate =
+          2.0 * static_cast<double>(n * n * n) * reps / (static_cast<double>(t1 - t0) * 1e-9);
+      if (rate > best) {
+        best = rate;
+        best_size = n;
+      }
+    }
+  }
+  torch::set_num_threads(before);
+  return {{"flops_per_s", best},
+          {"threads", threads},
+          {"size", best_size},
+          {"dtype", "fp32"},
+          {"seconds", static_cast<double>(MonotonicNs() - t_start) * 1e-9}};
 }
 
 }  // namespace fwbench

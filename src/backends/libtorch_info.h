@@ -14,4 +14,10 @@ namespace fwbench {
 // that cannot be read is null.
 nlohmann::json CollectLibtorchInfo();
 
+// The machine's measured fp32 matmul peak with LibTorch on `threads` threads: square matmuls of
+// `size` (1024 by default, and 2048 when that is faster), best rate over a few timed rounds
+// (≥ 0.2 s each). The denominator of model FLOPs utilisation (MFU). Returns {"flops_per_s",
+// "threads", "size", "dtype": "fp32", "seconds"}.
+nlohmann::json MeasureMatmulPeak(int threads);
+
 }  // namespace fwbench

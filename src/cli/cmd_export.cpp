@@ -98,6 +98,12 @@ Command AddExportCommand(CLI::App& app) {
   AddPlanOptions(*cmd, *options);
   return [args, options]() {
     Plan plan = BuildPlan(*options);
+    if (plan.workload != kWorkloadImage) {
+      throw UsageError(
+          fmt::format("fwbench export exports the image_classification workload; "
+                      "workload '{}' has no export yet",
+                      plan.workload));
+    }
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     const std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(WorkersDir(self));
     const std::filesystem::path data_dir = PrepareData(plan);
@@ -122,7 +128,13 @@ Command AddExportCommand(CLI::App& app) {
           rows.push_back({b.name, "-", "not available here: " + b.unavailable});
         }
       }
-      const nlohmann::json results = RunMatrix(plan, backends, builtins, {data_dir, weights, file});
+      const nlohmann::json results = RunMatrix(plan, backends, builtins,
+                                               {.data_dir = data_dir,
+                                                .weights = weights,
+                                                .onnx_model = file,
+                                                .tokens = {},
+                                                .adapter_init = {},
+                                                .llm_facts = {}});
       for (const auto& c : results["configurations"]) {
         if (c["backend"] == "libtorch") continue;
         const std::string reason = FailureReason(results, c["config"]);
@@ -136,8 +148,13 @@ Command AddExportCommand(CLI::App& app) {
     } else {
       // The compiled configuration traces the C++ model and saves it; its eager twin is the
       // reference. Python's torch.jit.load then opens the file and runs the parity batch.
-      const nlohmann::json results =
-          RunMatrix(plan, {"libtorch", "libtorch/compiled"}, builtins, {data_dir, weights, {}});
+      const nlohmann::json results = RunMatrix(plan, {"libtorch", "libtorch/compiled"}, builtins,
+                                               {.data_dir = data_dir,
+                                                .weights = weights,
+                                                .onnx_model = {},
+                                                .tokens = {},
+                                                .adapter_init = {},
+                                                .llm_facts = {}});
       const std::filesystem::path run_dir = results["run_dir"].get<std::string>();
       std::filesystem::path saved, logits;
       for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {

@@ -76,6 +76,7 @@ Command AddDoctorCommand(CLI::App& app) {
     int t = *threads;
     if (t <= 0) t = env["cpu"].value("usable_cores", 1);
     env["threads"] = t;
+    env["matmul_peak"] = {{std::to_string(t), MeasureMatmulPeak(t)}};
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     env["workers"] = nlohmann::json::array();
     for (const BuiltinBackend& b : ProbeBuiltinWorkers(WorkersDir(self))) {
@@ -108,6 +109,11 @@ Command AddDoctorCommand(CLI::App& app) {
                              get(lt, "cuda_available"));
     std::cout << fmt::format("blas       {}\n", get(lt, "blas"));
     std::cout << fmt::format("threads    {}\n", t);
+    std::cout << fmt::format(
+        "matmul     {:.1f} GFLOP/s fp32 peak on {} threads ({}×{} matmuls; the MFU denominator)\n",
+        env["matmul_peak"][std::to_string(t)].value("flops_per_s", 0.0) * 1e-9, t,
+        env["matmul_peak"][std::to_string(t)].value("size", 0),
+        env["matmul_peak"][std::to_string(t)].value("size", 0));
     std::cout << fmt::format("load       {}\n",
                              env.contains("load") ? env["load"].dump() : "unknown");
     // Which backends `backends = ["auto"]` would run here, and why the others would not.

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "backends/libtorch_info.h"
+#include "backends/libtorch_llm_trial.h"
 #include "backends/libtorch_trial.h"
 #include "cli/commands.h"
 #include "cli/plan_options.h"
@@ -51,26 +52,35 @@ Command AddRunCommand(CLI::App& app) {
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     const std::vector<BuiltinBackend> builtins = DetectWorkers(plan, self);
     std::vector<Configuration> configs = ExpandConfigurations(plan, self, UsableCores(), builtins);
+    const bool llm = plan.workload == kWorkloadLlm;
+    // Refused now, with what is supported, rather than as a failed trial in every repetition;
+    // what "auto" picked and libtorch cannot run for this workload is left out with a note.
+    std::erase_if(configs, [&](const Configuration& c) {
+      if (c.backend != "libtorch") return false;
+      const std::string why =
+          llm ? LibtorchLlmUnsupportedReason(c.mode, c.task, c.precision)
+              : LibtorchUnsupportedReason(c.mode, c.task, c.precision, c.memory_format);
+      if (why.empty()) return false;
+      if (!c.from_auto) throw UsageError(fmt::format("configuration {}: {}", c.id, why));
+      std::cerr << fmt::format("leaving out {}: {}\n", c.id, why);
+      return true;
+    });
+    if (configs.empty()) throw UsageError("the plan leaves no configuration to run");
     int threads = 1;
-    for (const Configuration& c : configs) {
-      threads = std::max(threads, c.threads);
-      if (c.backend != "libtorch") continue;
-      // Refused now, with what is supported, rather than as a failed trial in every repetition.
-      if (const std::string why =
-              LibtorchUnsupportedReason(c.mode, c.task, c.precision, c.memory_format);
-          !why.empty()) {
-        throw UsageError(fmt::format("configuration {}: {}", c.id, why));
-      }
-    }
+    for (const Configuration& c : configs) threads = std::max(threads, c.threads);
 
-    const std::filesystem::path data_dir = PrepareData(plan);
-    const std::filesystem::path weights = PrepareWeights(plan);
+    RunInputs inputs;
+    if (llm) {
+      PrepareLlm(plan, inputs);
+    } else {
+      inputs.data_dir = PrepareData(plan);
+      inputs.weights = PrepareWeights(plan);
+    }
     const bool needs_onnx = std::any_of(configs.begin(), configs.end(),
                                         [](const Configuration& c) { return c.needs_onnx; });
-    std::filesystem::path onnx_model;
     if (needs_onnx) {
       try {
-        onnx_model = PrepareOnnx(plan, weights, builtins);
+        inputs.onnx_model = PrepareOnnx(plan, inputs.weights, builtins);
       } catch (const std::exception& e) {
         // Only the ONNX backends need the export: the rest of the run goes on without them.
         std::cerr << fmt::format(
@@ -90,6 +100,19 @@ Command AddRunCommand(CLI::App& app) {
       for (const BuiltinBackend& b : builtins) env["workers"].push_back(ToJson(b));
     }
     env["ports"] = PortSizes(configs, builtins);
+    if (llm) {
+      // The denominator of model FLOPs utilisation, measured now for each thread count the
+      // configurations use (keyed by it).
+      env["matmul_peak"] = nlohmann::json::object();
+      for (const Configuration& c : configs) {
+        const std::string key = std::to_string(c.threads);
+        if (env["matmul_peak"].contains(key)) continue;
+        env["matmul_peak"][key] = MeasureMatmulPeak(c.threads);
+        std::cerr << fmt::format("matmul peak: {:.1f} GFLOP/s fp32 on {} threads\n",
+                                 env["matmul_peak"][key].value("flops_per_s", 0.0) * 1e-9,
+                                 c.threads);
+      }
+    }
     const bool uses_libtorch =
         std::any_of(configs.begin(), configs.end(),
                     [](const Configuration& c) { return c.backend == "libtorch"; });
@@ -113,8 +136,8 @@ Command AddRunCommand(CLI::App& app) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
 
-    const RunTotals totals = RunTrials(plan, configs, {data_dir, weights, onnx_model}, env, run_dir,
-                                       std::cerr, isatty(STDERR_FILENO) == 1);
+    const RunTotals totals =
+        RunTrials(plan, configs, inputs, env, run_dir, std::cerr, isatty(STDERR_FILENO) == 1);
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     WriteCsv(run_dir, results);

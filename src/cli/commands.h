@@ -34,5 +34,6 @@ Command AddWorkerCheckCommand(CLI::App& app);
 Command AddExportCommand(CLI::App& app);
 Command AddCompareCommand(CLI::App& app);
 Command AddHistoryCommand(CLI::App& app);
+Command AddLoraMergeCommand(CLI::App& app);
 
 }  // namespace fwbench::cli

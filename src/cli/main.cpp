@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   commands["export"] = fwbench::cli::AddExportCommand(app);
   commands["compare"] = fwbench::cli::AddCompareCommand(app);
   commands["history"] = fwbench::cli::AddHistoryCommand(app);
+  commands["lora-merge"] = fwbench::cli::AddLoraMergeCommand(app);
 
   try {
     app.parse(argc, argv);

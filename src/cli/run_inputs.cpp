@@ -5,13 +5,16 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "backends/libtorch_trial.h"
+#include "backends/llm_inputs.h"
 #include "core/error.h"
 #include "data/cifar10.h"
 #include "data/synthetic.h"
+#include "orchestrate/process.h"
 
 namespace fwbench::cli {
 
@@ -42,6 +45,89 @@ std::filesystem::path PrepareData(const Plan& plan) {
     std::cerr << fmt::format("generated synthetic CIFAR-10 data in {}\n", dir.string());
   }
   return dir;
+}
+
+namespace {
+
+// fwbench-tokenize beside this binary, or $FWBENCH_TOKENIZE.
+std::filesystem::path TokenizeTool() {
+  if (const char* env = std::getenv("FWBENCH_TOKENIZE"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return std::filesystem::read_symlink("/proc/self/exe").parent_path() / "fwbench-tokenize";
+}
+
+std::int64_t PackWithSentencePiece(const std::filesystem::path& corpus,
+                                   const std::filesystem::path& model, std::int64_t seq_len,
+                                   const std::filesystem::path& out) {
+  std::cerr << fmt::format("tokenizing {} with {} …\n", corpus.string(), model.string());
+  ProcessOptions options;
+  options.argv = {TokenizeTool().string(),
+                  "pack",
+                  "--corpus",
+                  corpus.string(),
+                  "--tokenizer",
+                  model.string(),
+                  "--seq-len",
+                  std::to_string(seq_len),
+                  "--out",
+                  out.string()};
+  options.stderr_path = out.string() + ".stderr.txt";
+  options.timeout_s = 3600.0;
+  std::string answer;
+  const ProcessResult r = RunProcess(options, [&](std::string_view line) {
+    answer = std::string(line);
+    return true;
+  });
+  std::string tail;
+  {
+    std::ifstream in(options.stderr_path);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) tail = line;
+    }
+  }
+  std::filesystem::remove(options.stderr_path);
+  if (!r.started) {
+    throw UsageError(
+        fmt::format("cannot start {} ({}): build it with scripts/build.sh, or set "
+                    "FWBENCH_TOKENIZE",
+                    options.argv[0], r.start_error));
+  }
+  const nlohmann::json j = nlohmann::json::parse(answer, nullptr, false);
+  if (r.exit_code != 0 || !j.is_object()) {
+    std::filesystem::remove(out);
+    throw UsageError(tail.empty()
+                         ? fmt::format("{} failed (exit code {})", options.argv[0], r.exit_code)
+                         : tail);
+  }
+  return j.value("vocab_size", std::int64_t{0});
+}
+
+}  // namespace
+
+void PrepareLlm(const Plan& plan, RunInputs& inputs) {
+  const LlmPlan& l = plan.llm;
+  const LlmPrepared prepared =
+      PrepareLlmInputs({.preset = l.preset,
+                        .checkpoint = l.checkpoint,
+                        .corpus = l.corpus,
+                        .tokenizer = l.tokenizer,
+                        .seq_len = l.seq_len,
+                        .synthetic_documents = l.synthetic_documents,
+                        .lora_rank = l.lora_rank,
+                        .lora_alpha = l.lora_alpha,
+                        .lora_dropout = l.lora_dropout,
+                        .lora_targets = l.lora_targets,
+                        .prompt_tokens = l.prompt_tokens,
+                        .decode_tokens = l.decode_tokens,
+                        .seed = plan.seed,
+                        .cache_dir = std::filesystem::absolute(plan.out_dir / "cache"),
+                        .pack_sentencepiece = PackWithSentencePiece},
+                       std::cerr);
+  inputs.weights = prepared.checkpoint;
+  inputs.tokens = prepared.tokens;
+  inputs.adapter_init = prepared.adapter_init;
+  inputs.llm_facts = prepared.facts;
 }
 
 std::filesystem::path PrepareWeights(const Plan& plan) {

@@ -18,6 +18,9 @@ int UsableCores();
 // The user's CIFAR-10 folder (validated up front, so a truncated file is a usage error before
 // any trial runs) or the embedded synthetic set, generated once under <out>/cache.
 std::filesystem::path PrepareData(const Plan& plan);
+// The LLM workload's checkpoint, initial adapters and token file (inputs.weights, .tokens,
+// .adapter_init, .llm_facts), made once under <out>/cache or checked when the user's.
+void PrepareLlm(const Plan& plan, RunInputs& inputs);
 // The user's weights (checked against the model) or weights generated from the plan's seed.
 std::filesystem::path PrepareWeights(const Plan& plan);
 // The ONNX export of `weights`, made once next to it with the PyTorch worker.

@@ -10,6 +10,40 @@
 
 namespace fwbench::protocol {
 
+namespace {
+
+// Steps are the hot event (thousands per trial): formatted directly rather than through a json
+// object. bench/protocol_bench.cpp measures this path.
+void WriteStepLine(std::FILE* out, std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns,
+                   std::int64_t samples, std::optional<double> loss,
+                   const EventWriter::Tokens* tokens) {
+  fmt::memory_buffer buf;
+  fmt::format_to(std::back_inserter(buf), R"({{"event":"step","i":{},"t0":{},"t1":{},"samples":{})",
+                 index, t0_ns, t1_ns, samples);
+  if (loss.has_value()) {
+    if (std::isfinite(*loss)) {
+      fmt::format_to(std::back_inserter(buf), R"(,"loss":{})", *loss);
+    } else {
+      fmt::format_to(std::back_inserter(buf), R"(,"loss":null)");
+    }
+  }
+  if (tokens != nullptr) {
+    fmt::format_to(std::back_inserter(buf), R"(,"tokens":{})", tokens->tokens);
+    if (tokens->prompt_tokens) {
+      fmt::format_to(std::back_inserter(buf), R"(,"prompt_tokens":{})", *tokens->prompt_tokens);
+    }
+    if (tokens->t_first_token) {
+      fmt::format_to(std::back_inserter(buf), R"(,"t_first_token":{})", *tokens->t_first_token);
+    }
+  }
+  buf.push_back('}');
+  buf.push_back('\n');
+  std::fwrite(buf.data(), 1, buf.size(), out);
+  std::fflush(out);
+}
+
+}  // namespace
+
 void EventWriter::WriteLine(const nlohmann::json& event) {
   const std::string line = event.dump();
   std::fwrite(line.data(), 1, line.size(), out_);
@@ -38,22 +72,13 @@ void EventWriter::WritePhase(std::string_view name, std::int64_t t0_ns, std::int
 
 void EventWriter::WriteStep(std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns,
                             std::int64_t samples, std::optional<double> loss) {
-  // Steps are the hot event (thousands per trial): formatted directly rather than through a
-  // json object. bench/protocol_bench.cpp measures this path.
-  fmt::memory_buffer buf;
-  fmt::format_to(std::back_inserter(buf), R"({{"event":"step","i":{},"t0":{},"t1":{},"samples":{})",
-                 index, t0_ns, t1_ns, samples);
-  if (loss.has_value()) {
-    if (std::isfinite(*loss)) {
-      fmt::format_to(std::back_inserter(buf), R"(,"loss":{})", *loss);
-    } else {
-      fmt::format_to(std::back_inserter(buf), R"(,"loss":null)");
-    }
-  }
-  buf.push_back('}');
-  buf.push_back('\n');
-  std::fwrite(buf.data(), 1, buf.size(), out_);
-  std::fflush(out_);
+  WriteStepLine(out_, index, t0_ns, t1_ns, samples, loss, nullptr);
+}
+
+void EventWriter::WriteStep(std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns,
+                            std::int64_t samples, std::optional<double> loss,
+                            const Tokens& tokens) {
+  WriteStepLine(out_, index, t0_ns, t1_ns, samples, loss, &tokens);
 }
 
 void EventWriter::WriteMetric(std::string_view name, double value, std::string_view unit) {
@@ -195,6 +220,24 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
         !body["loss"].is_null()) {
       error = fmt::format("\"step\" event has a non-numeric \"loss\": '{}'", Excerpt(line));
       return std::nullopt;
+    }
+    if (kind == EventKind::kStep) {
+      for (const char* field : {"tokens", "prompt_tokens", "t_first_token"}) {
+        if (body.contains(field) &&
+            !(body[field].is_number_integer() && body[field].get<std::int64_t>() >= 0)) {
+          error = fmt::format("\"step\" event has \"{}\" that is not a non-negative integer: '{}'",
+                              field, Excerpt(line));
+          return std::nullopt;
+        }
+      }
+      if (body.contains("t_first_token")) {
+        const auto t = body["t_first_token"].get<std::int64_t>();
+        if (t < body["t0"].get<std::int64_t>() || t > body["t1"].get<std::int64_t>()) {
+          error = fmt::format("\"step\" event has \"t_first_token\" outside [t0, t1]: '{}'",
+                              Excerpt(line));
+          return std::nullopt;
+        }
+      }
     }
     return ParsedEvent{kind, std::move(body)};
   }

@@ -37,6 +37,15 @@ class EventWriter {
   // `loss` is absent for inference steps.
   void WriteStep(std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns, std::int64_t samples,
                  std::optional<double> loss);
+  // Token workloads: `tokens` trained on or generated in the step; for generation also the
+  // prompt tokens it prefilled and when the first new token was ready (t0 ≤ t_first_token ≤ t1).
+  struct Tokens {
+    std::int64_t tokens = 0;
+    std::optional<std::int64_t> prompt_tokens;
+    std::optional<std::int64_t> t_first_token;
+  };
+  void WriteStep(std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns, std::int64_t samples,
+                 std::optional<double> loss, const Tokens& tokens);
   void WriteMetric(std::string_view name, double value, std::string_view unit);
   void WriteOutput(std::string_view name, std::string_view path);
   void WriteError(std::string_view kind, std::string_view message);

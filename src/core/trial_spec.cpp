@@ -48,6 +48,13 @@ nlohmann::json ToJson(const TrialSpec& s) {
       {"save_model", s.save_model},
   };
   if (!s.onnx_model.empty()) j["onnx_model"] = s.onnx_model.string();
+  if (s.workload == kWorkloadLlm) {
+    j["llm"] = {
+        {"tokens", s.llm.tokens.string()},      {"adapter_init", s.llm.adapter_init.string()},
+        {"lora_rank", s.llm.lora_rank},         {"lora_alpha", s.llm.lora_alpha},
+        {"lora_dropout", s.llm.lora_dropout},   {"lora_targets", s.llm.lora_targets},
+        {"prompt_tokens", s.llm.prompt_tokens}, {"decode_tokens", s.llm.decode_tokens}};
+  }
   return j;
 }
 
@@ -106,6 +113,8 @@ class FieldReader {
       return "true or false";
     else if constexpr (std::is_floating_point_v<T>)
       return "a number";
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+      return "a list of strings";
     else
       return "an integer";
   }
@@ -184,7 +193,32 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
     b.Get("max_seconds", s.budget.max_seconds);
     b.RejectUnknown();
   }
+  if (json.contains("llm")) {
+    FieldReader l(top.Object("llm"), "llm", source);
+    std::string tokens, adapter_init;
+    l.Get("tokens", tokens);
+    l.Get("adapter_init", adapter_init);
+    l.Get("lora_rank", s.llm.lora_rank);
+    l.Get("lora_alpha", s.llm.lora_alpha);
+    l.Get("lora_dropout", s.llm.lora_dropout);
+    l.Get("lora_targets", s.llm.lora_targets);
+    l.Get("prompt_tokens", s.llm.prompt_tokens);
+    l.Get("decode_tokens", s.llm.decode_tokens);
+    l.RejectUnknown();
+    s.llm.tokens = tokens;
+    s.llm.adapter_init = adapter_init;
+  }
   top.RejectUnknown();
+  if (s.workload != kWorkloadImage && s.workload != kWorkloadLlm) {
+    throw UsageError(fmt::format("{}: field \"workload\" must be \"{}\" or \"{}\", not \"{}\"",
+                                 source, kWorkloadImage, kWorkloadLlm, s.workload));
+  }
+  if (s.workload == kWorkloadLlm && !json.contains("llm")) {
+    throw UsageError(
+        fmt::format("{}: workload \"{}\" needs an \"llm\" object (tokens, "
+                    "adapter_init, lora_*; docs/protocol.md)",
+                    source, kWorkloadLlm));
+  }
   s.data_dir = data_dir;
   s.weights = weights;
   s.output_dir = output_dir;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,18 @@ struct OptimizerSpec {
   double lr = 0.05;
   double momentum = 0.9;
   double weight_decay = 5e-4;
+};
+
+// The LLM LoRA workload (workload "llm_lora"): `weights` is then a Hugging Face checkpoint folder.
+struct LlmSpec {
+  std::filesystem::path tokens;        // packed token file (data/text_corpus.h), read by everyone
+  std::filesystem::path adapter_init;  // PEFT folder with the initial adapter weights
+  std::int64_t lora_rank = 8;
+  double lora_alpha = 16.0;
+  double lora_dropout = 0.0;
+  std::vector<std::string> lora_targets = {"q_proj", "v_proj"};
+  std::int64_t prompt_tokens = 64;  // inference: prompt length of each sequence
+  std::int64_t decode_tokens = 32;  // inference: tokens generated after the prompt (greedy)
 };
 
 struct TrialSpec {
@@ -53,7 +66,11 @@ struct TrialSpec {
   bool save_model = false;
   // Backends that run an exported model (ONNX Runtime): the ONNX file of `weights`.
   std::filesystem::path onnx_model;
+  LlmSpec llm;  // workload "llm_lora" only
 };
+
+inline constexpr const char* kWorkloadImage = "image_classification";
+inline constexpr const char* kWorkloadLlm = "llm_lora";
 
 nlohmann::json ToJson(const TrialSpec& spec);
 // Throws UsageError naming the field (and `source`, e.g. the spec file) when the JSON is wrong.

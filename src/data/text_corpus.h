@@ -1,7 +1,8 @@
 #pragma once
 // Text for the LLM workloads: documents from .txt or .jsonl files, a deterministic synthetic
-// corpus with learnable structure (the embedded default), tokenizers (SentencePiece's
-// tokenizer.model through libsentencepiece, or bytes), and packing into fixed-length sequences.
+// corpus with learnable structure (the embedded default), the byte tokenizer, and packing into
+// fixed-length sequences. SentencePiece lives in src/tokenize/, a process of its own: its
+// bundled protobuf clashes with the one LibTorch loads.
 //
 // A plan tokenizes once, before any trial: the packed sequences are written as a token file
 // (safetensors, tensor "tokens", I32 [sequences, seq_len + 1]) that every backend reads, so
@@ -39,14 +40,6 @@ class Tokenizer {
 
 // Ids 0–255 are the bytes of the UTF-8 text; documents are separated by a newline byte.
 std::unique_ptr<Tokenizer> MakeByteTokenizer();
-// Throws UsageError naming the file when it is missing or not a SentencePiece model.
-std::unique_ptr<Tokenizer> LoadSentencePieceTokenizer(const std::filesystem::path& model_file);
-
-// Trains a SentencePiece model (unigram) on `text_file`, writing `<prefix>.model` — for tests and
-// for users who want a tokenizer for their own corpus. Throws UsageError with SentencePiece's
-// message.
-void TrainSentencePiece(const std::filesystem::path& text_file, const std::string& prefix,
-                        std::int64_t vocab_size);
 
 struct TokenBlocks {
   std::int64_t seq_len = 0;          // a training sample is seq_len inputs + 1 target

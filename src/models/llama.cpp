@@ -107,6 +107,27 @@ std::int64_t LlamaConfig::NumParameters() const {
   return num_hidden_layers * layer + embeddings + hidden_size;
 }
 
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> ExpectedParameterShapes(
+    const LlamaConfig& c) {
+  const std::int64_t h = c.hidden_size, kv = c.num_key_value_heads * c.head_dim();
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> out = {
+      {"model.embed_tokens.weight", {c.vocab_size, h}}, {"model.norm.weight", {h}}};
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, h}});
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    out.push_back({p + "input_layernorm.weight", {h}});
+    out.push_back({p + "post_attention_layernorm.weight", {h}});
+    out.push_back({p + "self_attn.q_proj.weight", {h, h}});
+    out.push_back({p + "self_attn.k_proj.weight", {kv, h}});
+    out.push_back({p + "self_attn.v_proj.weight", {kv, h}});
+    out.push_back({p + "self_attn.o_proj.weight", {h, h}});
+    out.push_back({p + "mlp.gate_proj.weight", {c.intermediate_size, h}});
+    out.push_back({p + "mlp.up_proj.weight", {c.intermediate_size, h}});
+    out.push_back({p + "mlp.down_proj.weight", {h, c.intermediate_size}});
+  }
+  return out;
+}
+
 LlamaConfig LlamaPreset(const std::string& name) {
   const auto it = Presets().find(name);
   if (it == Presets().end()) {

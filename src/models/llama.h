@@ -40,6 +40,11 @@ struct LlamaConfig {
   std::int64_t NumParameters() const;
 };
 
+// Name and shape of every base parameter a model of this configuration has, in Hugging Face
+// naming, without building it (a 1.1B checkpoint is checked without allocating 4 GB).
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> ExpectedParameterShapes(
+    const LlamaConfig& config);
+
 // "tiny" (~3M parameters, byte vocabulary: tests and the default plan), "125m" (GPT-2-small
 // sized, 32000 vocabulary), "tinyllama-1.1b" (TinyLlama-1.1B's shape). Throws UsageError listing
 // the presets for any other name.

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
@@ -63,26 +64,26 @@ std::string Shape(c10::IntArrayRef shape) { return fmt::format("[{}]", fmt::join
 // the rotary inverse frequencies).
 bool Ignorable(const std::string& name) { return name.ends_with("rotary_emb.inv_freq"); }
 
-// Copies `sources` (name → file tensor) into `targets` after checking names, shapes and
-// dtypes; every problem at once, naming `what`.
-void CheckAndCopy(
-    const std::vector<std::pair<std::string, torch::Tensor>>& targets,
-    const std::map<std::string, std::pair<const st::File*, const st::TensorInfo*>>& sources,
-    const std::string& what) {
+using Sources = std::map<std::string, std::pair<const st::File*, const st::TensorInfo*>>;
+using Shapes = std::vector<std::pair<std::string, std::vector<std::int64_t>>>;
+
+// Checks `sources` (name → file tensor) against the expected floating-point tensors: names,
+// shapes, dtypes; every problem at once, naming `what`.
+void Check(const Shapes& targets, const Sources& sources, const std::string& what) {
   std::vector<std::string> problems;
   std::vector<std::string> missing;
-  for (const auto& [name, tensor] : targets) {
+  for (const auto& [name, shape] : targets) {
     const auto it = sources.find(name);
     if (it == sources.end()) {
       missing.push_back(name);
       continue;
     }
     const auto& [file, info] = it->second;
-    if (!tensor.sizes().equals(info->shape)) {
+    if (shape != info->shape) {
       problems.push_back(
           fmt::format("tensor '{}' in '{}' has shape {}, the configuration implies {}", name,
-                      file->path().string(), Shape(info->shape), Shape(tensor.sizes())));
-    } else if (!CanCopy(info->dtype, tensor.scalar_type())) {
+                      file->path().string(), Shape(info->shape), Shape(shape)));
+    } else if (!CanCopy(info->dtype, torch::kFloat32)) {
       problems.push_back(
           fmt::format("tensor '{}' in '{}' has dtype {}, which does not convert to "
                       "the model's floating point",
@@ -112,11 +113,87 @@ void CheckAndCopy(
     throw UsageError(
         fmt::format("{} does not match the model: {}", what, fmt::join(problems, "; ")));
   }
+}
+
+// Checks, then copies every target from its file.
+void CheckAndCopy(const std::vector<std::pair<std::string, torch::Tensor>>& targets,
+                  const Sources& sources, const std::string& what) {
+  Shapes shapes;
+  for (const auto& [name, t] : targets) shapes.emplace_back(name, t.sizes().vec());
+  Check(shapes, sources, what);
   for (const auto& [name, tensor] : targets) {
     const auto& [file, info] = sources.at(name);
     torch::Tensor t = tensor;
     CopyFromFile(*file, *info, t);
   }
+}
+
+// Opens every file of the checkpoint (each validated) and maps tensor names to them, before
+// anything is copied.
+Sources OpenCheckpoint(const fs::path& dir, std::map<std::string, st::File>& files) {
+  Sources sources;
+  const fs::path index_path = dir / "model.safetensors.index.json";
+  if (fs::exists(index_path)) {
+    const nlohmann::json index = ReadJson(index_path, "checkpoint index");
+    const auto map = index.find("weight_map");
+    if (map == index.end() || !map->is_object()) {
+      throw UsageError(fmt::format("'{}' has no \"weight_map\" object (tensor name → shard file)",
+                                   index_path.string()));
+    }
+    for (const auto& [name, file] : map->items()) {
+      if (!file.is_string()) {
+        throw UsageError(
+            fmt::format("'{}': weight_map[\"{}\"] must be a file name", index_path.string(), name));
+      }
+      const std::string shard = file.get<std::string>();
+      if (!files.contains(shard)) {
+        if (!fs::exists(dir / shard)) {
+          throw UsageError(fmt::format(
+              "checkpoint '{}': shard '{}' (holding '{}' per model.safetensors.index.json) is "
+              "missing; copy the whole checkpoint folder",
+              dir.string(), shard, name));
+        }
+        files.emplace(shard, st::File::Read(dir / shard));
+      }
+      const st::File& f = files.at(shard);
+      const st::TensorInfo* info = f.Find(name);
+      if (info == nullptr) {
+        throw UsageError(fmt::format(
+            "checkpoint '{}': model.safetensors.index.json puts '{}' in '{}', which does not "
+            "hold it",
+            dir.string(), name, shard));
+      }
+      sources[name] = {&f, info};
+    }
+  } else if (fs::exists(dir / "model.safetensors")) {
+    const auto& f =
+        files.emplace("model.safetensors", st::File::Read(dir / "model.safetensors")).first->second;
+    for (const auto& info : f.tensors()) sources[info.name] = {&f, &info};
+  } else {
+    throw UsageError(fmt::format(
+        "checkpoint '{}' has neither model.safetensors nor model.safetensors.index.json "
+        "(PyTorch .bin checkpoints are not read: convert them with save_pretrained(..., "
+        "safe_serialization=True))",
+        dir.string()));
+  }
+  return sources;
+}
+
+void WriteAdapterConfig(const LoraOptions& l, const fs::path& dir,
+                        const std::string& base_model_name_or_path) {
+  const nlohmann::json config = {{"peft_type", "LORA"},
+                                 {"task_type", "CAUSAL_LM"},
+                                 {"base_model_name_or_path", base_model_name_or_path},
+                                 {"r", l.rank},
+                                 {"lora_alpha", l.alpha},
+                                 {"lora_dropout", l.dropout},
+                                 {"target_modules", l.targets},
+                                 {"bias", "none"},
+                                 {"fan_in_fan_out", false},
+                                 {"inference_mode", true},
+                                 {"init_lora_weights", true},
+                                 {"modules_to_save", nullptr}};
+  WriteFileAtomically(dir / "adapter_config.json", config.dump(2) + "\n");
 }
 
 }  // namespace
@@ -241,54 +318,17 @@ void SaveLlamaCheckpoint(const LlamaForCausalLm& model, const fs::path& dir,
 }
 
 void LoadLlamaCheckpoint(LlamaForCausalLm& model, const fs::path& dir) {
-  // Every file the checkpoint is made of, opened (and validated) before anything is copied.
   std::map<std::string, st::File> files;
-  std::map<std::string, std::pair<const st::File*, const st::TensorInfo*>> sources;
-  const fs::path index_path = dir / "model.safetensors.index.json";
-  if (fs::exists(index_path)) {
-    const nlohmann::json index = ReadJson(index_path, "checkpoint index");
-    const auto map = index.find("weight_map");
-    if (map == index.end() || !map->is_object()) {
-      throw UsageError(fmt::format("'{}' has no \"weight_map\" object (tensor name → shard file)",
-                                   index_path.string()));
-    }
-    for (const auto& [name, file] : map->items()) {
-      if (!file.is_string()) {
-        throw UsageError(
-            fmt::format("'{}': weight_map[\"{}\"] must be a file name", index_path.string(), name));
-      }
-      const std::string shard = file.get<std::string>();
-      if (!files.contains(shard)) {
-        if (!fs::exists(dir / shard)) {
-          throw UsageError(fmt::format(
-              "checkpoint '{}': shard '{}' (holding '{}' per model.safetensors.index.json) is "
-              "missing; copy the whole checkpoint folder",
-              dir.string(), shard, name));
-        }
-        files.emplace(shard, st::File::Read(dir / shard));
-      }
-      const st::File& f = files.at(shard);
-      const st::TensorInfo* info = f.Find(name);
-      if (info == nullptr) {
-        throw UsageError(fmt::format(
-            "checkpoint '{}': model.safetensors.index.json puts '{}' in '{}', which does not "
-            "hold it",
-            dir.string(), name, shard));
-      }
-      sources[name] = {&f, info};
-    }
-  } else if (fs::exists(dir / "model.safetensors")) {
-    const auto& f =
-        files.emplace("model.safetensors", st::File::Read(dir / "model.safetensors")).first->second;
-    for (const auto& info : f.tensors()) sources[info.name] = {&f, &info};
-  } else {
-    throw UsageError(fmt::format(
-        "checkpoint '{}' has neither model.safetensors nor model.safetensors.index.json "
-        "(PyTorch .bin checkpoints are not read: convert them with save_pretrained(..., "
-        "safe_serialization=True))",
-        dir.string()));
-  }
+  const Sources sources = OpenCheckpoint(dir, files);
   CheckAndCopy(model->BaseParameters(), sources, fmt::format("checkpoint '{}'", dir.string()));
+}
+
+LlamaConfig CheckLlamaCheckpoint(const fs::path& dir) {
+  const LlamaConfig config = ReadLlamaConfig(dir / "config.json");
+  std::map<std::string, st::File> files;
+  const Sources sources = OpenCheckpoint(dir, files);
+  Check(ExpectedParameterShapes(config), sources, fmt::format("checkpoint '{}'", dir.string()));
+  return config;
 }
 
 void SavePeftAdapter(const LlamaForCausalLm& model, const fs::path& dir,
@@ -299,26 +339,37 @@ void SavePeftAdapter(const LlamaForCausalLm& model, const fs::path& dir,
   for (const auto& [name, t] : model->AdapterParameters())
     named.emplace_back(kPeftPrefix + name, t);
   SaveTensors(named, dir / "adapter_model.safetensors", {{"format", "pt"}});
-  const LoraOptions& l = *model->lora;
-  const nlohmann::json config = {{"peft_type", "LORA"},
-                                 {"task_type", "CAUSAL_LM"},
-                                 {"base_model_name_or_path", base_model_name_or_path},
-                                 {"r", l.rank},
-                                 {"lora_alpha", l.alpha},
-                                 {"lora_dropout", l.dropout},
-                                 {"target_modules", l.targets},
-                                 {"bias", "none"},
-                                 {"fan_in_fan_out", false},
-                                 {"inference_mode", true},
-                                 {"init_lora_weights", true},
-                                 {"modules_to_save", nullptr}};
-  WriteFileAtomically(dir / "adapter_config.json", config.dump(2) + "\n");
+  WriteAdapterConfig(*model->lora, dir, base_model_name_or_path);
+}
+
+void WriteInitialPeftAdapter(const LlamaConfig& config, const LoraOptions& lora, std::uint64_t seed,
+                             const fs::path& dir, const std::string& base_model_name_or_path) {
+  lora.Validate("LoRA options");
+  fs::create_directories(dir);
+  torch::manual_seed(seed);
+  const auto shapes = ExpectedParameterShapes(config);
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& [name, shape] : shapes) {
+    if (!name.starts_with("model.layers.")) continue;
+    const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
+    const std::string projection = module.substr(module.rfind('.') + 1);
+    if (std::find(lora.targets.begin(), lora.targets.end(), projection) == lora.targets.end()) {
+      continue;
+    }
+    const std::int64_t out = shape[0], in = shape[1];
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    named.emplace_back(kPeftPrefix + module + ".lora_A.weight",
+                       torch::empty({lora.rank, in}).uniform_(-bound, bound));
+    named.emplace_back(kPeftPrefix + module + ".lora_B.weight", torch::zeros({out, lora.rank}));
+  }
+  SaveTensors(named, dir / "adapter_model.safetensors", {{"format", "pt"}});
+  WriteAdapterConfig(lora, dir, base_model_name_or_path);
 }
 
 void LoadPeftAdapter(LlamaForCausalLm& model, const fs::path& dir) {
   if (!model->lora) throw std::logic_error("LoadPeftAdapter: the model has no adapters");
   const st::File file = st::File::Read(dir / "adapter_model.safetensors");
-  std::map<std::string, std::pair<const st::File*, const st::TensorInfo*>> sources;
+  Sources sources;
   for (const auto& info : file.tensors()) {
     std::string name = info.name;
     if (name.starts_with(kPeftPrefix)) name = name.substr(std::string_view(kPeftPrefix).size());
@@ -326,6 +377,43 @@ void LoadPeftAdapter(LlamaForCausalLm& model, const fs::path& dir) {
   }
   CheckAndCopy(model->AdapterParameters(), sources,
                fmt::format("adapter '{}'", (dir / "adapter_model.safetensors").string()));
+}
+
+LoraOptions ReadAdapterConfig(const fs::path& dir) {
+  const fs::path path = dir / "adapter_config.json";
+  const nlohmann::json j = ReadJson(path, "adapter configuration");
+  if (!j.is_object() || j.value("peft_type", std::string("LORA")) != "LORA") {
+    throw UsageError(fmt::format(
+        "'{}' is not a LoRA adapter configuration (peft_type must be LORA)", path.string()));
+  }
+  LoraOptions o;
+  o.rank = Field<std::int64_t>(j, "r", path, std::nullopt);
+  o.alpha = Field<double>(j, "lora_alpha", path, std::nullopt);
+  o.dropout = Field<double>(j, "lora_dropout", path, 0.0);
+  const auto targets = j.find("target_modules");
+  if (targets == j.end() || !targets->is_array()) {
+    throw UsageError(
+        fmt::format("'{}': \"target_modules\" must be a list of projection names", path.string()));
+  }
+  o.targets.clear();
+  for (const auto& t : *targets) {
+    if (!t.is_string()) {
+      throw UsageError(fmt::format("'{}': \"target_modules\" must hold strings", path.string()));
+    }
+    o.targets.push_back(t.get<std::string>());
+  }
+  o.Validate(fmt::format("'{}'", path.string()));
+  return o;
+}
+
+void MergeAdapterIntoCheckpoint(const fs::path& base, const fs::path& adapter,
+                                const fs::path& out) {
+  LlamaForCausalLm model(ReadLlamaConfig(base / "config.json"));
+  LoadLlamaCheckpoint(model, base);
+  model->AddAdapters(ReadAdapterConfig(adapter));
+  LoadPeftAdapter(model, adapter);
+  model->MergeAdapters();
+  SaveLlamaCheckpoint(model, out);
 }
 
 }  // namespace fwbench::models

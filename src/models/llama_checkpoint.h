@@ -34,11 +34,32 @@ void SaveLlamaCheckpoint(const LlamaForCausalLm& model, const std::filesystem::p
 // Loads the base weights of `dir` into `model` (which was built from the folder's config.json).
 void LoadLlamaCheckpoint(LlamaForCausalLm& model, const std::filesystem::path& dir);
 
+// Checks a checkpoint folder without loading it: config.json, every file, every tensor's name,
+// shape and dtype against what config.json implies. Returns the configuration.
+LlamaConfig CheckLlamaCheckpoint(const std::filesystem::path& dir);
+
 // Writes adapter_model.safetensors and adapter_config.json into `dir`.
 void SavePeftAdapter(const LlamaForCausalLm& model, const std::filesystem::path& dir,
                      const std::string& base_model_name_or_path);
+// Writes the initial adapters of a model of `config` without building it (a 1.1B model is not
+// allocated to draw a few MB of adapters): lora_A ~ U(±1/√in) (kaiming-uniform with a = √5, as
+// PEFT), lora_B = 0, drawn from `seed`. Every backend loads this folder, so all start alike.
+void WriteInitialPeftAdapter(const LlamaConfig& config, const LoraOptions& lora, std::uint64_t seed,
+                             const std::filesystem::path& dir,
+                             const std::string& base_model_name_or_path);
+
 // Loads adapter weights (model must have adapters with the folder's rank and targets).
 void LoadPeftAdapter(LlamaForCausalLm& model, const std::filesystem::path& dir);
+
+// The LoRA options of a PEFT adapter folder's adapter_config.json (r, lora_alpha, lora_dropout,
+// target_modules). Throws UsageError naming the file and field.
+LoraOptions ReadAdapterConfig(const std::filesystem::path& dir);
+
+// Loads the checkpoint `base`, applies the adapters of `adapter`, merges them into the base
+// weights (W += alpha/r · B A) and saves a plain checkpoint to `out` that needs no adapters.
+void MergeAdapterIntoCheckpoint(const std::filesystem::path& base,
+                                const std::filesystem::path& adapter,
+                                const std::filesystem::path& out);
 
 // True when `dir` looks like a checkpoint folder (has config.json).
 bool IsCheckpointFolder(const std::filesystem::path& dir);

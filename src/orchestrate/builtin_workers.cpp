@@ -153,6 +153,21 @@ bool BuiltinBackend::RunsTask(const std::string& task) const {
   return std::find(tasks.begin(), tasks.end(), task) != tasks.end();
 }
 
+std::string BuiltinBackend::WorkloadRefusal(const std::string& workload,
+                                            const std::string& mode) const {
+  if (std::find(workloads.begin(), workloads.end(), workload) == workloads.end()) {
+    return fmt::format("the {} port does not implement the {} workload (it runs {})", name,
+                       workload, fmt::join(workloads, ", "));
+  }
+  if (const auto it = workload_modes.find(workload); it != workload_modes.end()) {
+    if (std::find(it->second.begin(), it->second.end(), mode) == it->second.end()) {
+      return fmt::format("{}/{} does not run the {} workload (modes that do: {})", name, mode,
+                         workload, fmt::join(it->second, ", "));
+    }
+  }
+  return "";
+}
+
 std::filesystem::path WorkersDir(const std::filesystem::path& self_exe) {
   if (const char* env = std::getenv("FWBENCH_WORKERS_DIR"); env != nullptr && *env != '\0') {
     return std::filesystem::absolute(env);
@@ -237,6 +252,12 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& wor
         b.port_file = j.value("port_file", "");
         b.precisions = j.value("precisions", std::vector<std::string>{"fp32"});
         b.memory_formats = j.value("memory_formats", std::vector<std::string>{"contiguous"});
+        b.workloads = j.value("workloads", std::vector<std::string>{"image_classification"});
+        if (j.contains("workload_modes") && j["workload_modes"].is_object()) {
+          for (const auto& [w, m] : j["workload_modes"].items()) {
+            if (m.is_array()) b.workload_modes[w] = m.get<std::vector<std::string>>();
+          }
+        }
         for (const std::string& f : j.value("port_files", std::vector<std::string>{})) {
           b.port_files.emplace_back(f);
         }
@@ -284,6 +305,8 @@ nlohmann::json ToJson(const BuiltinBackend& b) {
     j["mode_unavailable"] = b.mode_unavailable;
     j["precisions"] = b.precisions;
     j["memory_formats"] = b.memory_formats;
+    j["workloads"] = b.workloads;
+    if (!b.workload_modes.empty()) j["workload_modes"] = b.workload_modes;
     if (!b.port_file.empty()) {
       j["port_file"] = b.port_file.string();
       std::int64_t lines = 0;

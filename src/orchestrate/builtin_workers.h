@@ -24,12 +24,18 @@ struct BuiltinBackend {
   std::map<std::string, std::string> mode_unavailable;  // mode -> why, for modes it cannot run
   std::vector<std::string> precisions = {"fp32"};       // what the port computes in
   std::vector<std::string> memory_formats = {"contiguous"};
+  // Workloads the port implements (the probe says; Node workers: image_classification only),
+  // and for a workload that not every mode runs, the modes that do.
+  std::vector<std::string> workloads = {"image_classification"};
+  std::map<std::string, std::vector<std::string>> workload_modes;
   std::filesystem::path port_file;                // the framework's port of the workload
   std::vector<std::filesystem::path> port_files;  // the port and its framework-specific helpers
 
   bool Available() const { return unavailable.empty(); }
   bool RunsMode(const std::string& mode) const;
   bool RunsTask(const std::string& task) const;
+  // Empty when the port runs `workload` in `mode`; otherwise why not.
+  std::string WorkloadRefusal(const std::string& workload, const std::string& mode) const;
 };
 
 // workers/ of this source tree: $FWBENCH_WORKERS_DIR, else the folder next to the build

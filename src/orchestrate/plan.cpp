@@ -152,6 +152,10 @@ std::vector<PlanField> MakeFields() {
   return {
       FWBENCH_FIELD(std::string, "name", "--name", "Name of the plan (part of the run id)", name),
       FWBENCH_FIELD(std::uint64_t, "seed", "--seed", "Seed of weights, data and batch order", seed),
+      FWBENCH_FIELD(std::string, "workload", "--workload",
+                    "image_classification (ResNet on CIFAR-10) or llm_lora (LoRA fine-tuning of a "
+                    "Llama-family model; the llm.* fields)",
+                    workload),
       FWBENCH_FIELD(int, "trials", "--trials", "Trials (fresh processes) per configuration",
                     trials),
       FWBENCH_FIELD(std::vector<std::int64_t>, "threads", "--threads",
@@ -225,8 +229,48 @@ std::vector<PlanField> MakeFields() {
       FWBENCH_FIELD(double, "infer.max_seconds", "--infer-max-seconds",
                     "Seconds of inference steps at most", infer_budget.max_seconds),
       FWBENCH_FIELD(std::int64_t, "infer.parity_batch", "--parity-batch",
-                    "Test images whose logits each inference trial writes for the parity check",
+                    "Test images (LLM: prompts) whose logits each inference trial writes for the "
+                    "parity check",
                     parity_batch),
+      FWBENCH_FIELD(std::string, "llm.preset", "--llm-preset",
+                    "LLM shape generated from the seed: tiny (~3M parameters), 125m, "
+                    "tinyllama-1.1b",
+                    llm.preset),
+      FWBENCH_FIELD(std::filesystem::path, "llm.checkpoint", "--llm-checkpoint",
+                    "Hugging Face Llama checkpoint folder (config.json, model.safetensors or "
+                    "shards with model.safetensors.index.json) instead of a preset",
+                    llm.checkpoint),
+      FWBENCH_FIELD(std::filesystem::path, "llm.corpus", "--corpus",
+                    "Text to fine-tune on: .txt (one document) or .jsonl (a \"text\" field per "
+                    "line); empty = the synthetic corpus",
+                    llm.corpus),
+      FWBENCH_FIELD(std::string, "llm.tokenizer", "--tokenizer",
+                    "auto (the checkpoint's tokenizer.model, else bytes), bytes, or the path of a "
+                    "SentencePiece tokenizer.model",
+                    llm.tokenizer),
+      FWBENCH_FIELD(std::int64_t, "llm.seq_len", "--seq-len", "Tokens per training sequence",
+                    llm.seq_len),
+      FWBENCH_FIELD(std::int64_t, "llm.synthetic_documents", "--synthetic-documents",
+                    "Documents in the synthetic corpus", llm.synthetic_documents),
+      FWBENCH_FIELD(std::int64_t, "llm.lora_rank", "--lora-rank", "LoRA rank r", llm.lora_rank),
+      FWBENCH_FIELD(double, "llm.lora_alpha", "--lora-alpha", "LoRA alpha (scaling = alpha / r)",
+                    llm.lora_alpha),
+      FWBENCH_FIELD(double, "llm.lora_dropout", "--lora-dropout",
+                    "LoRA dropout; above 0 every framework draws its own masks, so the parity "
+                    "gate will flag the difference",
+                    llm.lora_dropout),
+      FWBENCH_FIELD(std::vector<std::string>, "llm.lora_targets", "--lora-targets",
+                    "Projections that get adapters, comma-separated: q_proj, k_proj, v_proj, "
+                    "o_proj, gate_proj, up_proj, down_proj",
+                    llm.lora_targets),
+      FWBENCH_FIELD(double, "llm.lr", "--llm-lr", "AdamW learning rate of the adapters", llm.lr),
+      FWBENCH_FIELD(double, "llm.weight_decay", "--llm-weight-decay",
+                    "AdamW weight decay of the adapters", llm.weight_decay),
+      FWBENCH_FIELD(std::int64_t, "llm.prompt_tokens", "--prompt-tokens",
+                    "Inference: prompt tokens per sequence (prefill)", llm.prompt_tokens),
+      FWBENCH_FIELD(std::int64_t, "llm.decode_tokens", "--decode-tokens",
+                    "Inference: tokens generated per sequence (greedy, KV cache)",
+                    llm.decode_tokens),
   };
 }
 
@@ -396,6 +440,10 @@ void ApplyPlanFile(Plan& plan, const std::filesystem::path& path) {
 
 void ApplyQuick(Plan& plan) {
   plan.trials = 3;
+  plan.llm.seq_len = 64;
+  plan.llm.synthetic_documents = 400;
+  plan.llm.prompt_tokens = 32;
+  plan.llm.decode_tokens = 16;
   plan.synthetic_train_per_file = 200;
   plan.synthetic_test = 200;
   plan.stem = "imagenet";
@@ -451,6 +499,23 @@ void ValidatePlan(const Plan& p) {
       fail(fmt::format("workers.{}.command", name),
            "must contain {spec} where the trial spec path goes (docs/protocol.md)");
     }
+  }
+  if (p.workload != "image_classification" && p.workload != "llm_lora") {
+    fail("workload",
+         fmt::format("unknown workload '{}' (expected image_classification or llm_lora)",
+                     p.workload));
+  }
+  finite_in("llm.lr", p.llm.lr, 0.0, 1e6);
+  finite_in("llm.weight_decay", p.llm.weight_decay, 0.0, 1e6);
+  finite_in("llm.lora_alpha", p.llm.lora_alpha, 1e-9, 1e9);
+  finite_in("llm.lora_dropout", p.llm.lora_dropout, 0.0, 0.999);
+  for (const auto& [key, v, lo] :
+       {std::tuple{"llm.seq_len", p.llm.seq_len, 1},
+        std::tuple{"llm.lora_rank", p.llm.lora_rank, 1},
+        std::tuple{"llm.synthetic_documents", p.llm.synthetic_documents, 1},
+        std::tuple{"llm.prompt_tokens", p.llm.prompt_tokens, 1},
+        std::tuple{"llm.decode_tokens", p.llm.decode_tokens, 1}}) {
+    if (v < lo) fail(key, fmt::format("must be at least {}, not {}", lo, v));
   }
   if (p.trials < 1) fail("trials", "must be at least 1");
   if (p.threads.empty()) fail("threads", "names no thread count (0 = all usable cores)");
@@ -517,6 +582,8 @@ std::string ToToml(const Plan& plan) {
   std::string top, sections;
   std::string current_section;
   for (const PlanField& f : PlanFields()) {
+    // An image plan's TOML stays free of the LLM settings it does not use.
+    if (plan.workload != "llm_lora" && f.key.starts_with("llm.")) continue;
     const auto dot = f.key.rfind('.');
     const std::string section = dot == std::string::npos ? "" : f.key.substr(0, dot);
     const std::string key = dot == std::string::npos ? f.key : f.key.substr(dot + 1);

@@ -22,8 +22,28 @@ struct WorkerCommand {
   std::string mode = "eager";
 };
 
+// The LLM LoRA workload's settings (workload = "llm_lora"; docs/llm.md).
+struct LlmPlan {
+  std::string preset = "tiny";       // tiny, 125m, tinyllama-1.1b: generated from the seed
+  std::filesystem::path checkpoint;  // a Hugging Face Llama folder instead of a preset
+  std::filesystem::path corpus;      // .txt or .jsonl; empty: the synthetic corpus
+  std::string tokenizer = "auto";    // auto (checkpoint's tokenizer.model, else bytes), bytes, or
+                                     // a tokenizer.model path
+  std::int64_t seq_len = 128;
+  std::int64_t synthetic_documents = 2000;
+  std::int64_t lora_rank = 8;
+  double lora_alpha = 16.0;
+  double lora_dropout = 0.0;  // > 0 draws different masks per framework: parity then fails
+  std::vector<std::string> lora_targets = {"q_proj", "v_proj"};
+  double lr = 2e-3;  // AdamW on the adapters
+  double weight_decay = 0.0;
+  std::int64_t prompt_tokens = 64;
+  std::int64_t decode_tokens = 32;
+};
+
 struct Plan {
   std::string name = "default";
+  std::string workload = "image_classification";  // or llm_lora
   std::uint64_t seed = 1;
   int trials = 3;  // trials per configuration, interleaved across configurations
   // Compute threads per trial, one configuration per entry; 0: the number of usable cores.
@@ -62,6 +82,8 @@ struct Plan {
   TrialBudget infer_budget{
       .min_steps = 20, .max_steps = 0, .min_seconds = 1.0, .max_seconds = 60.0};
   std::int64_t parity_batch = 8;
+
+  LlmPlan llm;
 
   std::map<std::string, WorkerCommand> workers;
 };

@@ -88,6 +88,7 @@ nlohmann::json ToJson(const Configuration& c) {
           {"precision", c.precision},
           {"memory_format", c.memory_format},
           {"threads", c.threads},
+          {"from_auto", c.from_auto},
           {"command", c.command}};
 }
 
@@ -110,9 +111,10 @@ const BuiltinBackend* FindBuiltin(const std::vector<BuiltinBackend>& builtins,
   return nullptr;
 }
 
-// Why a built-in worker cannot run mode × task here, or "".
+// Why a built-in worker cannot run mode × task of the workload here, or "".
 std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
-                           const std::string& task) {
+                           const std::string& task, const std::string& workload) {
+  if (std::string why = b.WorkloadRefusal(workload, mode); !why.empty()) return why;
   if (!b.RunsTask(task)) {
     return fmt::format("{} runs {} only", b.name, fmt::join(b.tasks, ", "));
   }
@@ -208,7 +210,8 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
     for (const std::string& task : plan.tasks) {
       if (entry.builtin != nullptr) {
         // A worker skips what it cannot run; asked for by name, it must run something.
-        if (std::string why = BuiltinRefusal(*entry.builtin, entry.mode, task); !why.empty()) {
+        if (std::string why = BuiltinRefusal(*entry.builtin, entry.mode, task, plan.workload);
+            !why.empty()) {
           refusal = std::move(why);
           continue;
         }
@@ -241,6 +244,7 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
               c.threads = threads > 0 ? static_cast<int>(threads) : usable_cores;
               c.command = entry.command;
               c.needs_onnx = entry.builtin != nullptr && entry.builtin->needs_onnx;
+              c.from_auto = entry.from_auto;
               c.id = fmt::format("{}/{}/{}/b{}", c.backend, c.mode, task, b);
               if (precision != "fp32") c.id += "/" + precision;
               if (format != "contiguous") c.id += "/" + format;
@@ -301,8 +305,13 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       {"plan", ToJson(plan)},
       {"data_dir", inputs.data_dir.string()},
       {"weights", inputs.weights.string()},
+      {"workload", plan.workload},
       {"configurations", nlohmann::json::array()},
   };
+  if (plan.workload == kWorkloadLlm) {
+    manifest["llm"] = inputs.llm_facts;
+    manifest["llm"]["tokens"] = inputs.tokens.string();
+  }
   for (const Configuration& c : configs) {
     manifest["configurations"].push_back(ToJson(c));
   }
@@ -351,6 +360,27 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       spec.optimizer = plan.optimizer;
       spec.budget = config.task == "train" ? plan.train_budget : plan.infer_budget;
       spec.output_dir = trial_dir;
+      spec.workload = plan.workload;
+      if (plan.workload == kWorkloadLlm) {
+        // The packed token file is the data; the checkpoint folder is the weights.
+        spec.data_format = "tokens";
+        spec.data_dir = inputs.tokens.parent_path();
+        spec.augment = false;
+        spec.llm = {.tokens = inputs.tokens,
+                    .adapter_init = inputs.adapter_init,
+                    .lora_rank = plan.llm.lora_rank,
+                    .lora_alpha = plan.llm.lora_alpha,
+                    .lora_dropout = plan.llm.lora_dropout,
+                    .lora_targets = plan.llm.lora_targets,
+                    .prompt_tokens = plan.llm.prompt_tokens,
+                    .decode_tokens = plan.llm.decode_tokens};
+        spec.optimizer = {.name = "adamw",
+                          .lr = plan.llm.lr,
+                          .momentum = 0.0,
+                          .weight_decay = plan.llm.weight_decay};
+        // The trained adapters of the first repetition, for PEFT and the merge command.
+        spec.save_model = rep == 0 && config.task == "train";
+      }
       const std::filesystem::path spec_path = trial_dir / "spec.json";
       WriteText(spec_path, ToJson(spec).dump(2) + "\n");
 

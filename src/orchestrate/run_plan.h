@@ -27,6 +27,7 @@ struct Configuration {
   bool threads_explicit = false;     // the plan asked for this count rather than "all cores"
   std::vector<std::string> command;  // "{spec}" stands for the trial spec path
   bool needs_onnx = false;           // the worker runs the ONNX export of the weights
+  bool from_auto = false;            // chosen by backends = ["auto"], not named by the user
 };
 
 // The modes `fwbench trial` serves for the built-in libtorch backend.
@@ -54,9 +55,12 @@ bool PlanUsesBuiltinWorkers(const Plan& plan);
 nlohmann::json ToJson(const Configuration& config);
 
 struct RunInputs {
-  std::filesystem::path data_dir;    // CIFAR-10 binary folder every trial reads
-  std::filesystem::path weights;     // initial weights every trial loads
-  std::filesystem::path onnx_model;  // ONNX export of `weights`, for configurations needing it
+  std::filesystem::path data_dir;      // CIFAR-10 binary folder every trial reads
+  std::filesystem::path weights;       // initial weights every trial loads (LLM: checkpoint folder)
+  std::filesystem::path onnx_model;    // ONNX export of `weights`, for configurations needing it
+  std::filesystem::path tokens;        // LLM: the packed token file every trial reads
+  std::filesystem::path adapter_init;  // LLM: the initial adapter weights (PEFT folder)
+  nlohmann::json llm_facts;            // LLM: model facts for the manifest (FLOPs per token, …)
 };
 
 struct RunTotals {

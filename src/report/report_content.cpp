@@ -152,6 +152,17 @@ Section Snapshot(const nlohmann::json& results) {
   }
   if (!train.rows.empty()) s.blocks.push_back(std::move(train));
   if (!infer.rows.empty()) s.blocks.push_back(std::move(infer));
+  if (auto rows = TokenRows(results); rows.size() > 1) {
+    std::vector<std::string> header = std::move(rows.front());
+    header.front() = "configuration";
+    rows.erase(rows.begin());
+    s.blocks.push_back(Paragraph{
+        "Token workload (LLM LoRA): training tokens/s; for generation, the time to the first new "
+        "token (prefill), the prefill rate and the decode rate through the KV cache. MFU is "
+        "model FLOPs utilisation: tokens/s × analytical FLOPs per token ÷ the fp32 matmul peak "
+        "measured on this machine at the same thread count (docs/llm.md)."});
+    s.blocks.push_back(Table{"Tokens", std::move(header), std::move(rows), "snapshot-tokens"});
+  }
   return s;
 }
 

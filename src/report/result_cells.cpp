@@ -100,4 +100,27 @@ std::string FormatTrialCount(const nlohmann::json& config) {
   return fmt::format("{}/{}", ok, ok + config.value("trials_failed", 0));
 }
 
+std::string FormatPercentWithCi(const nlohmann::json& metrics, const std::string& key) {
+  if (!metrics.contains(key)) return "-";
+  const nlohmann::json& m = metrics[key];
+  return fmt::format("{}% [{}–{}]", FormatNumber(100.0 * m.value("median", 0.0)),
+                     FormatNumber(100.0 * m.value("ci95_lo", 0.0)),
+                     FormatNumber(100.0 * m.value("ci95_hi", 0.0)));
+}
+
+std::vector<std::vector<std::string>> TokenRows(const nlohmann::json& results) {
+  std::vector<std::vector<std::string>> rows = {{"tokens", "tokens/s [95% CI]", "MFU [95% CI]",
+                                                 "time to first token ms", "prefill tokens/s",
+                                                 "decode tokens/s [95% CI]", "decode MFU"}};
+  for (const nlohmann::json& c : results["configurations"]) {
+    const nlohmann::json& m = c["metrics"];
+    if (!m.contains("tokens_per_s")) continue;
+    rows.push_back({c.value("config", ""), FormatWithCi(m, "tokens_per_s"),
+                    FormatPercentWithCi(m, "mfu"), FormatWithCi(m, "ttft_ms"),
+                    FormatWithCi(m, "prefill_tokens_per_s"), FormatWithCi(m, "decode_tokens_per_s"),
+                    FormatPercentWithCi(m, "decode_mfu")});
+  }
+  return rows;
+}
+
 }  // namespace fwbench

@@ -34,4 +34,11 @@ std::vector<std::string> PhaseNames(const nlohmann::json& results);
 // "ok/n" trials of a configuration.
 std::string FormatTrialCount(const nlohmann::json& config);
 
+// Token workloads (LLM): a header and one row per configuration that measured tokens/s —
+// tokens/s, MFU, time to first token, prefill and decode rates, each with its CI; only the
+// header for runs without tokens.
+std::vector<std::vector<std::string>> TokenRows(const nlohmann::json& results);
+// A fraction as a percentage with its CI: "12.3% [11.0–13.1]".
+std::string FormatPercentWithCi(const nlohmann::json& metrics, const std::string& key);
+
 }  // namespace fwbench

@@ -5,6 +5,8 @@
 
 #include <fstream>
 #include <map>
+#include <string_view>
+#include <tuple>
 
 #include "analysis/compile_gain.h"
 #include "analysis/config_summary.h"
@@ -82,6 +84,35 @@ nlohmann::json CompileGainFor(const nlohmann::json& config, const nlohmann::json
            "size, precision, memory format, threads)"}};
 }
 
+// Model FLOPs utilisation of a token workload: tokens/s × analytical FLOPs per token ÷ the
+// matmul peak measured on the configuration's thread count (env.json matmul_peak). Training:
+// "mfu"; generation: "prefill_mfu" and "decode_mfu". The CI scales with the rate's.
+void AddModelFlopsUtilisation(nlohmann::json& config, const nlohmann::json& manifest,
+                              const nlohmann::json& env, int threads) {
+  if (!manifest.contains("llm") || !env.contains("matmul_peak")) return;
+  const std::string key = std::to_string(threads);
+  if (!env["matmul_peak"].contains(key)) return;
+  const double peak = env["matmul_peak"][key].value("flops_per_s", 0.0);
+  if (!(peak > 0.0)) return;
+  nlohmann::json& metrics = config["metrics"];
+  const nlohmann::json& llm = manifest["llm"];
+  for (const auto& [rate, flops, name] :
+       {std::tuple{"tokens_per_s", "train_flops_per_token", "mfu"},
+        std::tuple{"prefill_tokens_per_s", "prefill_flops_per_token", "prefill_mfu"},
+        std::tuple{"decode_tokens_per_s", "decode_flops_per_token", "decode_mfu"}}) {
+    if (!metrics.contains(rate) || !llm.contains(flops)) continue;
+    if (std::string_view(name) == "mfu" && config.value("task", "") != "train") continue;
+    const double f = llm[flops].get<double>() / peak;
+    const nlohmann::json& m = metrics[rate];
+    metrics[name] = {{"median", m.value("median", 0.0) * f},
+                     {"ci95_lo", m.value("ci95_lo", 0.0) * f},
+                     {"ci95_hi", m.value("ci95_hi", 0.0) * f},
+                     {"n", m.value("n", 0)},
+                     {"cv", m.value("cv", 0.0)},
+                     {"unit", "fraction of the measured matmul peak"}};
+  }
+}
+
 }  // namespace
 
 nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
@@ -139,6 +170,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       s.warnings.push_back(fmt::format("could not be analysed: {}", e.what()));
     }
     nlohmann::json j = ToJson(s);
+    AddModelFlopsUtilisation(j, manifest, env, c.value("threads", 0));
     j["backend"] = c.at("backend");
     j["mode"] = c.at("mode");
     j["precision"] = c.value("precision", "fp32");

@@ -80,6 +80,7 @@ std::string FormatTable(const nlohmann::json& results) {
   }
   if (train.size() > 1) out += Render(train) + "\n";
   if (infer.size() > 1) out += Render(infer) + "\n";
+  if (const auto tokens = TokenRows(results); tokens.size() > 1) out += Render(tokens) + "\n";
 
   std::vector<Row> compile = {{"compiled vs eager", "speed-up [95% CI]", "compile s",
                                "extra warm-up s", "break-even steps", "verdict"}};

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "analysis/config_summary.h"
+
 namespace fwbench {
 namespace {
 
@@ -40,6 +42,65 @@ TEST(TrialMetrics, ZeroDurationStepsMakeTheTrialFailWithAReason) {
   const TrialMetrics m = ComputeTrialMetrics(Record(), events);
   EXPECT_FALSE(m.ok);
   EXPECT_NE(m.reason.find("zero duration"), std::string::npos) << m.reason;
+}
+
+// Generation steps of 2 sequences: 8 prompt tokens each (16 prefilled), 4 new tokens each
+// (8 generated, 2 of them by the prefill). Prefill takes 4 µs, decoding 6 µs, every step.
+std::vector<nlohmann::json> GenerationEvents() {
+  std::vector<nlohmann::json> events = {{{"event", "hello"}, {"t_main", 1500}}};
+  for (int i = 0; i < 15; ++i) {
+    const std::int64_t t0 = 10000 + i * 10000;
+    events.push_back({{"event", "step"},
+                      {"i", i},
+                      {"t0", t0},
+                      {"t1", t0 + 10000},
+                      {"samples", 2},
+                      {"tokens", 8},
+                      {"prompt_tokens", 16},
+                      {"t_first_token", t0 + 4000}});
+  }
+  return events;
+}
+
+TEST(TrialMetrics, GenerationStepsGiveTimeToFirstTokenPrefillAndDecodeRates) {
+  const TrialMetrics m = ComputeTrialMetrics(Record(), GenerationEvents());
+  ASSERT_TRUE(m.ok) << m.reason;
+  EXPECT_DOUBLE_EQ(m.tokens_per_step, 8);
+  EXPECT_DOUBLE_EQ(m.prompt_tokens_per_step, 16);
+  ASSERT_EQ(m.ttft_s.size(), 15u);
+  EXPECT_EQ(m.steady_ttft_s.size(), m.steady_step_s.size());
+
+  const ConfigSummary s = SummarizeConfig("c", "infer", 2, {m, m, m}, 0.1);
+  EXPECT_NEAR(s.metrics.at("tokens_per_s").estimate.value, 8 / 10e-6, 1e-3);
+  EXPECT_NEAR(s.metrics.at("ttft_ms").estimate.value, 4e-3, 1e-12);
+  EXPECT_NEAR(s.metrics.at("prefill_tokens_per_s").estimate.value, 16 / 4e-6, 1e-3);
+  // 8 generated − 2 from the prefill = 6 decoded in 6 µs.
+  EXPECT_NEAR(s.metrics.at("decode_tokens_per_s").estimate.value, 6 / 6e-6, 1e-3);
+}
+
+TEST(TrialMetrics, TrainingTokensPerSecondFollowStepTimesAndImageStepsHaveNone) {
+  std::vector<nlohmann::json> events = {{{"event", "hello"}, {"t_main", 1500}}};
+  for (int i = 0; i < 12; ++i) {
+    events.push_back({{"event", "step"},
+                      {"i", i},
+                      {"t0", 10000 + i * 5000},
+                      {"t1", 15000 + i * 5000},
+                      {"samples", 4},
+                      {"loss", 2.0},
+                      {"tokens", 256}});
+  }
+  nlohmann::json record = Record();
+  record["task"] = "train";
+  const TrialMetrics m = ComputeTrialMetrics(record, events);
+  const ConfigSummary s = SummarizeConfig("c", "train", 4, {m, m}, 0.1);
+  EXPECT_NEAR(s.metrics.at("tokens_per_s").estimate.value, 256 / 5e-6, 1e-3);
+  EXPECT_FALSE(s.metrics.contains("ttft_ms"));
+
+  const std::vector<nlohmann::json> image = {
+      {{"event", "step"}, {"i", 0}, {"t0", 9000}, {"t1", 12000}, {"samples", 2}},
+      {{"event", "step"}, {"i", 1}, {"t0", 12000}, {"t1", 13000}, {"samples", 2}}};
+  const TrialMetrics plain = ComputeTrialMetrics(Record(), image);
+  EXPECT_FALSE(SummarizeConfig("c", "infer", 2, {plain}, 0.1).metrics.contains("tokens_per_s"));
 }
 
 }  // namespace

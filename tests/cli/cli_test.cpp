@@ -20,7 +20,7 @@ using fwbench::testing::RunFwbench;
 
 TEST(Cli, HelpOnEveryCommand) {
   for (const char* sub : {"", "run", "trial", "report", "doctor", "plan", "compare", "history",
-                          "export", "worker-check"}) {
+                          "export", "worker-check", "lora-merge"}) {
     const Output out = RunFwbench(std::string(sub) + " --help");
     EXPECT_EQ(out.code, 0) << sub << ": " << out.text;
     EXPECT_NE(out.text.find("Usage"), std::string::npos) << sub;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "data/safetensors.h"
+#include "tokenize/sentencepiece_tokenizer.h"
 
 namespace fwbench::data {
 namespace {
@@ -98,8 +99,8 @@ TEST_F(TextCorpus, SentencePieceModelTrainsLoadsAndStartsDocumentsWithBos) {
   std::string plain;
   for (const auto& d : ReadDocuments(dir_ / "corpus.jsonl")) plain += d + "\n";
   const auto text = Write("corpus.txt", plain);
-  TrainSentencePiece(text, (dir_ / "sp").string(), 80);
-  const auto sp = LoadSentencePieceTokenizer(dir_ / "sp.model");
+  tokenize::TrainSentencePiece(text, (dir_ / "sp").string(), 80);
+  const auto sp = tokenize::LoadSentencePieceTokenizer(dir_ / "sp.model");
   EXPECT_EQ(sp->vocab_size(), 80);
   const auto ids = sp->EncodeDocument("the red cat sees the old hat.");
   ASSERT_GT(ids.size(), 2u);
@@ -109,7 +110,7 @@ TEST_F(TextCorpus, SentencePieceModelTrainsLoadsAndStartsDocumentsWithBos) {
 
   const auto not_a_model = Write("bogus.model", "not a protobuf");
   EXPECT_NE(ErrorOf([&] {
-              LoadSentencePieceTokenizer(not_a_model);
+              tokenize::LoadSentencePieceTokenizer(not_a_model);
             }).find("is not a SentencePiece model"),
             std::string::npos);
 }

@@ -92,6 +92,7 @@ TEST_F(LlamaCheckpoint, AShardedCheckpointLoadsThroughItsIndexAndAMissingShardIs
   LlamaForCausalLm loaded(Small());
   LoadLlamaCheckpoint(loaded, dir_);
   EXPECT_EQ(StateDictFingerprint(*loaded), StateDictFingerprint(*saved));
+  EXPECT_EQ(CheckLlamaCheckpoint(dir_).num_hidden_layers, 3);
 
   const std::string last = *shards.rbegin();
   fs::remove(dir_ / last);
@@ -106,6 +107,10 @@ TEST_F(LlamaCheckpoint, ShapesThatDoNotMatchConfigJsonAreNamedBeforeAnyWeightIsC
   auto config = Json(dir_ / "config.json");
   config["intermediate_size"] = 40;
   WriteJson(dir_ / "config.json", config);
+  EXPECT_NE(ErrorOf([&] {
+              CheckLlamaCheckpoint(dir_);
+            }).find("has shape [32, 48], the configuration implies [32, 40]"),
+            std::string::npos);
   LlamaForCausalLm loaded(ReadLlamaConfig(dir_ / "config.json"));
   const std::string before = StateDictFingerprint(*loaded);
   const std::string error = ErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });

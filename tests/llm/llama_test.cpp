@@ -46,6 +46,14 @@ TEST(Llama, ParameterNamesAndCountAreHuggingFacesLayout) {
     EXPECT_TRUE(names.contains(expected)) << expected;
   }
   EXPECT_EQ(names.size(), 2 + 9 * 2 + 1u);
+  // The shapes a checkpoint is checked against without building the model are the model's.
+  const auto expected = ExpectedParameterShapes(Small());
+  ASSERT_EQ(expected.size(), names.size());
+  const auto params = m->named_parameters(true);
+  for (const auto& [name, shape] : expected) {
+    ASSERT_TRUE(params.contains(name)) << name;
+    EXPECT_EQ(params[name].sizes().vec(), shape) << name;
+  }
   EXPECT_EQ(count, Small().NumParameters());
   // Grouped-query attention: k and v have kv_heads · head_dim rows.
   EXPECT_EQ(m->model->layers->ptr<LlamaDecoderLayerImpl>(0)->self_attn->k_proj->weight.size(0),

@@ -145,6 +145,46 @@ TEST(Plan, TomlOutputReadsBackToTheSamePlan) {
   EXPECT_EQ(ToJson(back), ToJson(plan));
 }
 
+TEST(Plan, AnLlmPlanReadsItsSectionAndAnImagePlanLeavesItOut) {
+  Plan plan;
+  ApplyPlanFile(plan, WritePlan("llm.toml", R"(workload = "llm_lora"
+[llm]
+preset = "125m"
+seq_len = 256
+lora_targets = ["q_proj", "k_proj", "v_proj"]
+lora_rank = 16
+)"));
+  EXPECT_EQ(plan.workload, "llm_lora");
+  EXPECT_EQ(plan.llm.preset, "125m");
+  EXPECT_EQ(plan.llm.seq_len, 256);
+  EXPECT_EQ(plan.llm.lora_targets, (std::vector<std::string>{"q_proj", "k_proj", "v_proj"}));
+  const std::string toml = ToToml(plan);
+  EXPECT_NE(toml.find("[llm]"), std::string::npos);
+  Plan back;
+  ApplyPlanFile(back, WritePlan("llm-rt.toml", toml));
+  EXPECT_EQ(ToJson(back), ToJson(plan));
+  EXPECT_EQ(ToToml(Plan{}).find("[llm]"), std::string::npos);
+
+  plan.workload = "speech";
+  try {
+    ValidatePlan(plan);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("plan field workload: unknown workload 'speech'"),
+              std::string::npos)
+        << e.what();
+  }
+  plan.workload = "llm_lora";
+  plan.llm.seq_len = 0;
+  try {
+    ValidatePlan(plan);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("llm.seq_len: must be at least 1"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Plan, ExamplesAreValidAndDefaultTomlIsTheBuiltInDefault) {
   const std::filesystem::path examples = std::filesystem::path(FWBENCH_SOURCE_DIR) / "examples";
   int seen = 0;

@@ -194,6 +194,45 @@ TEST_F(RunPlanTest, AutoIncludesLibtorchAndEveryAvailableWorkerSkippingWhatTheyC
   }
 }
 
+TEST_F(RunPlanTest, AnLlmPlanRunsOnlyThePortsThatImplementItInTheModesThatDo) {
+  auto workers = ProbedWorkers();
+  for (BuiltinBackend& b : workers) {
+    if (b.name != "pytorch") continue;
+    b.workloads = {"image_classification", "llm_lora"};
+    b.workload_modes["llm_lora"] = {"eager", "compiled"};
+  }
+  plan_.workload = "llm_lora";
+  plan_.backends = {"auto"};
+  plan_.tasks = {"train", "infer"};
+  plan_.train_batch_size = 8;
+  plan_.infer_batch_sizes = {1};
+  const auto configs = ExpandConfigurations(plan_, "/x/fwbench", 2, workers);
+  // libtorch/compiled/infer is dropped by the CLI, which knows what libtorch runs.
+  EXPECT_EQ(Ids(configs),
+            (std::vector<std::string>{"libtorch/eager/train/b8", "libtorch/eager/infer/b1",
+                                      "libtorch/compiled/train/b8", "libtorch/compiled/infer/b1",
+                                      "pytorch/eager/train/b8", "pytorch/eager/infer/b1"}));
+  plan_.backends = {"tfjs"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, workers);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("the tfjs port does not implement the llm_lora workload"),
+              std::string::npos)
+        << e.what();
+  }
+  plan_.backends = {"pytorch/torchscript"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, workers);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("pytorch/torchscript does not run the llm_lora workload "
+                                         "(modes that do: eager, compiled)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(RunPlanTest, AutoSkipsPrecisionsAWorkerDoesNotRunAndAWorkerAloneIsRefused) {
   plan_.backends = {"auto"};
   plan_.precisions = {"fp32", "bf16"};

@@ -57,10 +57,12 @@ _SPEC_FIELDS = {
     "backend": str, "mode": str, "device": str, "threads": int, "precision": str,
     "memory_format": str, "save_model": bool, "seed": int, "model": dict, "data": dict,
     "weights": str, "batch_size": int, "parity_batch": int, "optimizer": dict, "budget": dict,
-    "output_dir": str, "onnx_model": str,
+    "output_dir": str, "onnx_model": str, "llm": dict,
 }
 _OPTIONAL = {"precision": "fp32", "memory_format": "contiguous", "save_model": False,
-             "onnx_model": ""}
+             "onnx_model": "", "llm": None}
+_LLM = {"tokens": str, "adapter_init": str, "lora_rank": int, "lora_alpha": float,
+        "lora_dropout": float, "lora_targets": list, "prompt_tokens": int, "decode_tokens": int}
 _NESTED = {
     "model": {"arch": str, "stem": str, "num_classes": int},
     "data": {"format": str, "dir": str, "augment": bool, "shuffle": bool},
@@ -111,10 +113,15 @@ def read_spec(path):
         spec[key] = _check_fields(spec[key], fields, key + ".", path)
     for key, allowed in (("task", ("train", "infer")), ("precision", ("fp32", "bf16")),
                          ("memory_format", ("contiguous", "channels_last")),
-                         ("workload", ("image_classification",))):
+                         ("workload", ("image_classification", "llm_lora"))):
         if spec[key] not in allowed:
             raise UsageError(f"{path}: field {key} is '{spec[key]}'; expected one of "
                              f"{', '.join(allowed)}")
+    if spec["workload"] == "llm_lora":
+        if spec["llm"] is None:
+            raise UsageError(f"{path}: workload llm_lora needs the llm object")
+        spec["llm"] = _check_fields(spec["llm"], _LLM, "llm.", path)
+        return spec
     if spec["data"]["format"] != "cifar10-bin":
         raise UsageError(f"{path}: field data.format is '{spec['data']['format']}'; expected "
                          "cifar10-bin")
@@ -151,6 +158,10 @@ class _Phases:
 def run_trial(framework, spec, events, t_main, import_span):
     """Runs one trial of `framework`'s port; raises on failure (main() reports it)."""
     port_module = sys.modules[f"{__package__}.{framework}_port"]
+    if spec["workload"] == "llm_lora":
+        if not hasattr(port_module, "LlmPort"):
+            raise Unsupported(f"the {framework} port does not implement the llm_lora workload")
+        return run_llm_trial(port_module, spec, events, t_main, import_span)
     port = port_module.Port(spec)
     events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
                  framework=port.framework, framework_version=port.version,
@@ -218,6 +229,96 @@ def run_trial(framework, spec, events, t_main, import_span):
     events.write("done", t=now(), steps=steps)
 
 
+def _hello(port, port_module, spec, events, t_main, import_span, extra):
+    events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
+                 framework=port.framework, framework_version=port.version,
+                 backend=spec["backend"], mode=spec["mode"], device=spec["device"],
+                 threads=spec["threads"],
+                 extra={**extra, "port_files": [os.path.abspath(f) for f in
+                                                 getattr(port_module, "LLM_PORT_FILES",
+                                                         [port_module.__file__])]})
+    events.write("phase", name="import", t0=import_span[0], t1=import_span[1])
+
+
+def run_llm_trial(port_module, spec, events, t_main, import_span):
+    """The LLM LoRA workload: the same batches (rows of the shared token file, in order, wrapping
+    around) and the same step events as the C++ trial (src/backends/libtorch_llm_trial.cpp)."""
+    port = port_module.LlmPort(spec)
+    _hello(port, port_module, spec, events, t_main, import_span,
+           {"workload": "llm_lora", "precision": spec["precision"]})
+    llm = spec["llm"]
+    port.check_supported()
+    train = spec["task"] == "train"
+    phase = _Phases(events)
+    phase("init", port.init)
+    phase("build", port.build)
+    phase("load_weights", port.load_weights)
+
+    def data():
+        tensors, meta = safetensors_np.read(llm["tokens"])
+        tokens = tensors.get("tokens")
+        if tokens is None or tokens.ndim != 2 or tokens.dtype != np.int32:
+            raise UsageError(f"{llm['tokens']}: expected a tensor \"tokens\" of I32 [sequences, "
+                             "seq_len + 1]")
+        vocab = port.model.config["vocab_size"]
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab):
+            raise UsageError(f"{llm['tokens']}: token ids outside the model's vocabulary [0, "
+                             f"{vocab})")
+        return tokens
+    tokens = phase("data", data)
+    count, seq_len = tokens.shape[0], tokens.shape[1] - 1
+    batch = spec["batch_size"]
+
+    def rows(first, n):
+        return tokens[[(first + r) % count for r in range(n)]]
+    if port.compiles:
+        phase("compile", port.compile, port.to_input(rows(0, batch))[:, :seq_len])
+    if train:
+        port.make_optimizer()
+    prompt_len = min(llm["prompt_tokens"], seq_len)
+    new_tokens = llm["decode_tokens"]
+    cache = None if train else port.new_cache(batch, prompt_len + new_tokens)
+
+    steps, first_t0 = 0, 0
+    while True:
+        elapsed = 0.0 if steps == 0 else (now() - first_t0) * 1e-9
+        if not budget_left(spec["budget"], steps, elapsed):
+            break
+        x = port.to_input(rows(steps * batch, batch))  # outside the timed region
+        port.sync()
+        t0 = now()
+        if steps == 0:
+            first_t0 = t0
+        if train:
+            loss = float(port.train_step(x))
+            port.sync()
+            events.write("step", i=steps, t0=t0, t1=now(), samples=batch,
+                         loss=loss if math.isfinite(loss) else None, tokens=batch * seq_len)
+        else:
+            first = []
+            port.generate(x[:, :prompt_len], new_tokens, cache, lambda: first.append(now()))
+            port.sync()
+            events.write("step", i=steps, t0=t0, t1=now(), samples=batch, loss=None,
+                         tokens=batch * new_tokens, prompt_tokens=batch * prompt_len,
+                         t_first_token=first[0])
+        steps += 1
+
+    events.write("metric", name="peak_rss_bytes", value=peak_rss_bytes(), unit="bytes")
+    if not train and spec["parity_batch"] > 0:
+        n = min(spec["parity_batch"], count)
+        prompts = port.to_input(rows(0, n))[:, :prompt_len]
+        last = port.generate(prompts, 1, port.new_cache(n, prompt_len + 1), lambda: None)
+        path = os.path.join(spec["output_dir"], "logits.safetensors")
+        safetensors_np.write(path, {"logits": last.float().cpu().numpy(),
+                                    "inputs": prompts.cpu().numpy().astype(np.float32)})
+        events.write("output", name="logits", path=path)
+    if train and spec["save_model"]:
+        folder = os.path.join(spec["output_dir"], "adapter")
+        port.save_adapter(folder)
+        events.write("output", name="adapter", path=folder)
+    events.write("done", t=now(), steps=steps)
+
+
 FRAMEWORKS = ("torch", "tensorflow", "keras3", "jax", "onnxruntime", "opencv")
 
 
@@ -245,6 +346,10 @@ def probe(framework, out):
                   "precisions": list(getattr(module, "PRECISIONS", ("fp32",))),
                   "memory_formats": list(getattr(module, "MEMORY_FORMATS", ("contiguous",))),
                   "port_file": os.path.abspath(module.__file__),
+                  "workloads": ["image_classification"] +
+                               (["llm_lora"] if hasattr(module, "LlmPort") else []),
+                  "workload_modes": ({"llm_lora": list(module.LLM_MODES)}
+                                     if hasattr(module, "LLM_MODES") else {}),
                   "port_files": [os.path.abspath(f) for f in
                                  getattr(module, "PORT_FILES", [module.__file__])]}
     except Exception as e:  # noqa: BLE001 - a probe answers, whatever the failure

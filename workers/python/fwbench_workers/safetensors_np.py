@@ -14,6 +14,7 @@ _DTYPES = {
     "U8": np.uint8, "BOOL": np.bool_,
 }
 _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
+_DTYPES["BF16"] = np.uint16  # read only, widened to float32
 
 
 class SafetensorsError(ValueError):
@@ -53,7 +54,10 @@ def read(path):
             raise SafetensorsError(f"{path}: tensor '{name}': data_offsets [{begin}, {end}) do not "
                                    f"fit shape {shape} of {info['dtype']} in {len(data)} data bytes")
         arr = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape)
-        tensors[name] = arr.astype(dtype.newbyteorder("="), copy=True)
+        arr = arr.astype(dtype.newbyteorder("="), copy=True)
+        if info["dtype"] == "BF16":  # the upper half of a float32: widen it (numpy has no bf16)
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = arr
     return tensors, metadata
 
 

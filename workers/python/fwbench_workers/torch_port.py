@@ -13,6 +13,10 @@ import torch.nn.functional as F
 import torchvision
 
 from .protocol import Unsupported, UsageError
+from . import torch_llm
+from .torch_llm import LLM_MODES, LlmPort  # noqa: F401 - the llm_lora workload of this port
+
+LLM_PORT_FILES = [torch_llm.__file__]
 
 MODES = ("eager", "torchscript", "compiled")
 PRECISIONS = ("fp32", "bf16")

@@ -1,0 +1,12 @@
+#include "backends/llm_merge.h"
+
+#include "models/llama_checkpoint.h"
+
+namespace fwbench {
+
+void MergeLoraAdapter(const std::filesystem::path& base, const std::filesystem::path& adapter,
+                      const std::filesystem::path& out) {
+  models::MergeAdapterIntoCheckpoint(base, adapter, out);
+}
+
+}  // namespace fwbench

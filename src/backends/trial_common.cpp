@@ -1,0 +1,91 @@
+#include "backends/trial_common.h"
+
+#include <ATen/autocast_mode.h>
+#include <sys/resource.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "data/safetensors.h"
+
+namespace fwbench {
+
+torch::Device ResolveDevice(const std::string& device) {
+  if (device == "cpu") return torch::kCPU;
+  if (device == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw UsageError(
+          "device 'cuda' requested, but this LibTorch has no usable CUDA device (Debian's "
+          "libtorch is CPU-only): use --device cpu, or build fwbench against a CUDA LibTorch "
+          "with -DTorch_DIR=... (see README)");
+    }
+    return torch::kCUDA;
+  }
+  throw UsageError(fmt::format("device '{}' is unknown (expected cpu or cuda)", device));
+}
+
+void Synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+std::int64_t PeakRssBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
+}
+
+bool BudgetLeft(const TrialBudget& budget, std::int64_t steps, double elapsed_s) {
+  if (budget.max_steps > 0 && steps >= budget.max_steps) return false;
+  if (elapsed_s >= budget.max_seconds) return false;
+  return steps < budget.min_steps || elapsed_s < budget.min_seconds;
+}
+
+void WriteParityOutput(const torch::Tensor& inputs, const torch::Tensor& logits,
+                       const std::filesystem::path& path) {
+  // Both as fp32 contiguous: the parity gate compares values, not layouts or precisions. The
+  // inputs let it tell "same model, different data" from "same data, different model".
+  const torch::Tensor x = inputs.to(torch::kCPU, torch::kFloat32).contiguous();
+  const torch::Tensor y = logits.to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto entry = [](const char* name, const torch::Tensor& t) {
+    return safetensors::TensorToWrite{
+        name, safetensors::DType::kF32,
+        std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()),
+        std::span<const std::byte>(reinterpret_cast<const std::byte*>(t.data_ptr<float>()),
+                                   static_cast<std::size_t>(t.numel()) * sizeof(float))};
+  };
+  safetensors::Write(path, {entry("logits", y), entry("inputs", x)});
+}
+
+void PerturbWeights(torch::nn::Module& model, double scale) {
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor& p : model.parameters()) {
+    if (p.is_floating_point()) p.add_(torch::randn_like(p) * scale);
+  }
+}
+
+AutocastScope::AutocastScope(bool enabled, const torch::Device& device)
+    : enabled_(enabled), cuda_(device.is_cuda()) {
+  if (!enabled_) return;
+  if (cuda_) {
+    at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(torch::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+}
+
+AutocastScope::~AutocastScope() {
+  if (!enabled_) return;
+  if (cuda_) {
+    at::autocast::set_enabled(false);
+  } else {
+    at::autocast::set_cpu_enabled(false);
+  }
+  // Casts of the weights are cached per region; the optimiser changes the weights next.
+  at::autocast::clear_cache();
+}
+
+}  // namespace fwbench

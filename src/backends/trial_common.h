@@ -1,0 +1,61 @@
+#pragma once
+// What every LibTorch trial runner shares: timed phases, the device, the step budget, peak
+// memory, the parity output file, autocast for bf16 training, deliberate weight noise.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <type_traits>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "core/clock.h"
+#include "core/protocol.h"
+#include "core/trial_spec.h"
+
+namespace fwbench {
+
+// Times a phase and reports it as a protocol event.
+template <typename F>
+auto TimedPhase(protocol::EventWriter& events, const char* name, F&& body) {
+  const std::int64_t t0 = MonotonicNs();
+  if constexpr (std::is_void_v<decltype(body())>) {
+    body();
+    events.WritePhase(name, t0, MonotonicNs());
+  } else {
+    auto result = body();
+    events.WritePhase(name, t0, MonotonicNs());
+    return result;
+  }
+}
+
+// "cpu" or "cuda" (UsageError when this LibTorch has no CUDA device, or for anything else).
+torch::Device ResolveDevice(const std::string& device);
+void Synchronize(const torch::Device& device);
+std::int64_t PeakRssBytes();
+
+// docs/protocol.md: keep stepping while steps < min_steps or seconds < min_seconds, within
+// max_steps and max_seconds.
+bool BudgetLeft(const TrialBudget& budget, std::int64_t steps, double elapsed_s);
+
+// logits.safetensors for the parity gate: "logits" and the "inputs" they came from, both fp32.
+void WriteParityOutput(const torch::Tensor& inputs, const torch::Tensor& logits,
+                       const std::filesystem::path& path);
+
+// Adds N(0, scale²) noise to every floating-point parameter (the parity gate's fault test).
+void PerturbWeights(torch::nn::Module& model, double scale);
+
+// Enables autocast for the duration of a bf16 training step, as torch.autocast would.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, const torch::Device& device);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_;
+  bool cuda_;
+};
+
+}  // namespace fwbench
