@@ -64,17 +64,9 @@ std::string LibtorchLlmUnsupportedReason(const std::string& mode, const std::str
 int RunLibtorchLlmTrial(const TrialSpec& spec, std::int64_t t_main_ns,
                         protocol::EventWriter& events, const TrialFaults& faults) {
   const bool train = spec.task == "train";
-  protocol::Hello hello;
-  hello.t_main_ns = t_main_ns;
-  hello.framework = "libtorch";
-  hello.framework_version = LibtorchVersion();
-  hello.backend = spec.backend;
-  hello.mode = spec.mode;
-  hello.device = spec.device;
-  hello.threads = spec.threads;
-  hello.extra = {{"workload", spec.workload}, {"precision", spec.precision}};
-  if (faults.perturb_weights != 0.0) hello.extra["perturb_weights"] = faults.perturb_weights;
-  events.WriteHello(hello);
+  WriteLibtorchHello(events, spec, t_main_ns,
+                     {{"workload", spec.workload}, {"precision", spec.precision}},
+                     faults.perturb_weights);
   if (const std::string why = LibtorchLlmUnsupportedReason(spec.mode, spec.task, spec.precision);
       !why.empty()) {
     throw UsageError(why);

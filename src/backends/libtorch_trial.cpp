@@ -80,17 +80,9 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   if (spec.workload == kWorkloadLlm) return RunLibtorchLlmTrial(spec, t_main_ns, events, faults);
   const bool train = spec.task == "train";
   const bool compiled_mode = spec.mode == "compiled";
-  protocol::Hello hello;
-  hello.t_main_ns = t_main_ns;
-  hello.framework = "libtorch";
-  hello.framework_version = LibtorchVersion();
-  hello.backend = spec.backend;
-  hello.mode = spec.mode;
-  hello.device = spec.device;
-  hello.threads = spec.threads;
-  hello.extra = {{"precision", spec.precision}, {"memory_format", spec.memory_format}};
-  if (faults.perturb_weights != 0.0) hello.extra["perturb_weights"] = faults.perturb_weights;
-  events.WriteHello(hello);
+  WriteLibtorchHello(events, spec, t_main_ns,
+                     {{"precision", spec.precision}, {"memory_format", spec.memory_format}},
+                     faults.perturb_weights);
   if (const std::string why =
           LibtorchUnsupportedReason(spec.mode, spec.task, spec.precision, spec.memory_format);
       !why.empty()) {

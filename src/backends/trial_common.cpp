@@ -7,10 +7,26 @@
 
 #include <fmt/format.h>
 
+#include "backends/libtorch_trial.h"
 #include "core/error.h"
 #include "data/safetensors.h"
 
 namespace fwbench {
+
+void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
+                        std::int64_t t_main_ns, nlohmann::json extra, double perturb_weights) {
+  protocol::Hello hello;
+  hello.t_main_ns = t_main_ns;
+  hello.framework = "libtorch";
+  hello.framework_version = LibtorchVersion();
+  hello.backend = spec.backend;
+  hello.mode = spec.mode;
+  hello.device = spec.device;
+  hello.threads = spec.threads;
+  hello.extra = std::move(extra);
+  if (perturb_weights != 0.0) hello.extra["perturb_weights"] = perturb_weights;
+  events.WriteHello(hello);
+}
 
 torch::Device ResolveDevice(const std::string& device) {
   if (device == "cpu") return torch::kCPU;

@@ -29,6 +29,11 @@ auto TimedPhase(protocol::EventWriter& events, const char* name, F&& body) {
   }
 }
 
+// Writes the LibTorch backends' hello event: framework, version, backend, mode, device, threads,
+// and `extra` (plus perturb_weights when the weights are deliberately perturbed).
+void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
+                        std::int64_t t_main_ns, nlohmann::json extra, double perturb_weights);
+
 // "cpu" or "cuda" (UsageError when this LibTorch has no CUDA device, or for anything else).
 torch::Device ResolveDevice(const std::string& device);
 void Synchronize(const torch::Device& device);

@@ -14,16 +14,12 @@
 namespace fwbench {
 namespace {
 
+using fwbench::testing::FreshDir;
 using fwbench::testing::Output;
+using fwbench::testing::RunDir;
+
 fwbench::testing::Output Fwbench(const std::string& args) {
   return fwbench::testing::RunFwbench(args);
-}
-
-std::filesystem::path FreshDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fwbench_compiled_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 nlohmann::json Results(const std::filesystem::path& out) {
@@ -51,7 +47,7 @@ std::string Python() {
 }
 
 TEST(CompiledE2E, CompiledNextToEagerPassesParityAndReportsBreakEven) {
-  const auto out = FreshDir("pair");
+  const auto out = FreshDir("compiled_pair");
   const Output r = Fwbench(
       "run --quick --trials 2 --batch-sizes 2 --backends "
       "libtorch,libtorch/compiled --out " +
@@ -118,7 +114,7 @@ TEST(CompiledE2E, CompiledNextToEagerPassesParityAndReportsBreakEven) {
 }
 
 TEST(CompiledE2E, PerturbedWeightsFailParityAndAreNotRanked) {
-  const auto out = FreshDir("perturbed");
+  const auto out = FreshDir("compiled_perturbed");
   const auto plan = out / "perturbed.toml";
   std::ofstream(plan) << "backends = [\"libtorch\", \"perturbed\"]\n"
                          "[workers.perturbed]\n"
@@ -147,7 +143,7 @@ TEST(CompiledE2E, PerturbedWeightsFailParityAndAreNotRanked) {
 }
 
 TEST(CompiledE2E, UnsupportedCombinationsAreRefusedUpFront) {
-  const auto out = FreshDir("refused");
+  const auto out = FreshDir("compiled_refused");
   Output r =
       Fwbench("run --quick --backends libtorch/compiled --tasks train --precisions bf16 --out " +
               out.string());

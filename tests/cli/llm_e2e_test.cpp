@@ -13,22 +13,10 @@
 namespace fwbench {
 namespace {
 
+using fwbench::testing::FreshDir;
 using fwbench::testing::Output;
+using fwbench::testing::RunDir;
 using fwbench::testing::RunFwbench;
-
-std::filesystem::path FreshDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fwbench_llm_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-std::filesystem::path RunDir(const std::filesystem::path& out) {
-  for (const auto& entry : std::filesystem::directory_iterator(out)) {
-    if (entry.is_directory() && entry.path().filename() != "cache") return entry.path();
-  }
-  return {};
-}
 
 const nlohmann::json& Config(const nlohmann::json& results, const std::string& id) {
   for (const auto& c : results["configurations"]) {
@@ -57,7 +45,7 @@ std::string PytorchUnavailable() {
 TEST(LlmE2E, LibtorchAndPytorchFineTuneTheTinyPresetWithParityTokensAndMfu) {
   const std::string why = PytorchUnavailable();
   if (!why.empty()) GTEST_SKIP() << "the PyTorch worker cannot run here: " << why;
-  const auto out = FreshDir("run");
+  const auto out = FreshDir("llm_run");
   const Output r = RunFwbench(
       "run --workload llm_lora --quick --trials 2 --batch-sizes 2 --train-batch-size 4 "
       "--backends libtorch,pytorch --no-report --out " +
@@ -114,7 +102,7 @@ TEST(LlmE2E, LibtorchAndPytorchFineTuneTheTinyPresetWithParityTokensAndMfu) {
 }
 
 TEST(LlmE2E, ABrokenCheckpointOrAnUnknownPresetIsAUsageErrorBeforeAnyTrial) {
-  const auto out = FreshDir("bad");
+  const auto out = FreshDir("llm_bad");
   std::filesystem::create_directories(out / "ckpt");
   std::ofstream(out / "ckpt" / "config.json")
       << R"({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]})";

@@ -23,7 +23,10 @@
 namespace fwbench {
 namespace {
 
+using fwbench::testing::FreshDir;
 using fwbench::testing::Output;
+using fwbench::testing::RunDir;
+
 fwbench::testing::Output Fwbench(const std::string& args) {
   return fwbench::testing::RunFwbench(args);
 }
@@ -43,23 +46,8 @@ std::string ReadText(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// The only run folder under `out` (each test uses its own `out`).
-std::filesystem::path RunDir(const std::filesystem::path& out) {
-  for (const auto& entry : std::filesystem::directory_iterator(out)) {
-    if (entry.is_directory() && entry.path().filename() != "cache") return entry.path();
-  }
-  return {};
-}
-
-std::filesystem::path FreshDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fwbench_e2e_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
-  const auto out = FreshDir("quick");
+  const auto out = FreshDir("e2e_quick");
   const Output r =
       Fwbench("run --quick --backends libtorch --trials 2 --batch-sizes 2 --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
@@ -111,7 +99,7 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
 // Time to first batch from the protocol's timestamps must agree with the wall time of the same
 // trial stopped right after its first step, measured from outside the process.
 TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
-  const auto out = FreshDir("ttfb");
+  const auto out = FreshDir("e2e_ttfb");
   const Output r = Fwbench(
       "run --quick --backends libtorch --trials 1 --tasks infer --batch-sizes 8 --infer-min-steps "
       "1 "
@@ -151,7 +139,7 @@ TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
 
 // Loss must clearly fall when training a small ResNet on the synthetic data for ~200 steps.
 TEST(RunE2E, TrainingOnSyntheticDataLowersTheLoss) {
-  const auto out = FreshDir("loss");
+  const auto out = FreshDir("e2e_loss");
   const Output r = Fwbench(
       "run --backends libtorch --trials 1 --tasks train --stem imagenet --train-batch-size 32 "
       "--train-min-steps 200 "
@@ -174,7 +162,7 @@ TEST(RunE2E, TrainingOnSyntheticDataLowersTheLoss) {
 // Faults through the whole CLI: each failure is recorded with its reason, the run completes,
 // and the exit code says some trials failed.
 TEST(RunE2E, FaultyWorkersAreRecordedAndTheRunCompletes) {
-  const auto out = FreshDir("faults");
+  const auto out = FreshDir("e2e_faults");
   const std::string w = FAKE_WORKER;
   const Output r = Fwbench(
       "run --quick --trials 1 --tasks infer --batch-sizes 1 --trial-timeout-s 3 "
@@ -198,7 +186,7 @@ TEST(RunE2E, FaultyWorkersAreRecordedAndTheRunCompletes) {
 // Killing the orchestrator loses nothing already measured: `fwbench report` rebuilds the
 // results of every finished trial from the files written while the run went on.
 TEST(RunE2E, KilledOrchestratorLosesNothingMeasured) {
-  const auto out = FreshDir("kill");
+  const auto out = FreshDir("e2e_kill");
   const std::string w = FAKE_WORKER;
   const pid_t pid = fork();
   if (pid == 0) {

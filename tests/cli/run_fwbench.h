@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 namespace fwbench::testing {
@@ -24,6 +25,22 @@ inline Output RunFwbench(const std::string& args, const std::string& env = "") {
   const int status = pclose(pipe);
   out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return out;
+}
+
+// An empty folder /tmp/fwbench_<name> for one test's --out (each test names its own).
+inline std::filesystem::path FreshDir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("fwbench_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// The only run folder under `out` (each test uses its own `out`).
+inline std::filesystem::path RunDir(const std::filesystem::path& out) {
+  for (const auto& entry : std::filesystem::directory_iterator(out)) {
+    if (entry.is_directory() && entry.path().filename() != "cache") return entry.path();
+  }
+  return {};
 }
 
 }  // namespace fwbench::testing

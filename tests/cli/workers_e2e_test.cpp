@@ -16,22 +16,10 @@
 namespace fwbench {
 namespace {
 
+using fwbench::testing::FreshDir;
 using fwbench::testing::Output;
+using fwbench::testing::RunDir;
 using fwbench::testing::RunFwbench;
-
-std::filesystem::path FreshDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fwbench_workers_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-std::filesystem::path RunDir(const std::filesystem::path& out) {
-  for (const auto& entry : std::filesystem::directory_iterator(out)) {
-    if (entry.is_directory() && entry.path().filename() != "cache") return entry.path();
-  }
-  return {};
-}
 
 const nlohmann::json* Config(const nlohmann::json& results, const std::string& id) {
   for (const auto& c : results["configurations"]) {
@@ -46,7 +34,7 @@ const std::vector<std::string> kRequired = {"pytorch/eager", "pytorch/torchscrip
                                             "onnxruntime-node/optimized", "tfjs/wasm"};
 
 TEST(WorkersE2E, ShippedWorkersRunNextToLibtorchOnIdenticalBatchesAndPassParity) {
-  const auto out = FreshDir("auto");
+  const auto out = FreshDir("workers_auto");
   const Output r =
       RunFwbench("run --quick --trials 1 --batch-sizes 2 --backends auto --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
@@ -112,7 +100,7 @@ TEST(WorkersE2E, TfjsCpuTrainsLikeLibtorch) {
   // momentum and weight decay). Batch 8, not smaller: with batch 2, BatchNorm in layer4 normalises
   // two values per channel, so rounding differences of 1e-7 became a 2% difference in the second
   // loss (measured), which says nothing about correctness.
-  const auto out = FreshDir("tfjs_train");
+  const auto out = FreshDir("workers_tfjs_train");
   const Output r = RunFwbench(
       "run --quick --trials 1 --tasks train --train-batch-size 8 --train-min-steps 2 "
       "--train-max-steps 2 --train-max-seconds 900 --trial-timeout-s 900 --backends "
@@ -133,7 +121,7 @@ TEST(WorkersE2E, TfjsCpuTrainsLikeLibtorch) {
 }
 
 TEST(WorkersE2E, WorkersRefuseASpecWithAnUnknownFieldNamingIt) {
-  const auto dir = FreshDir("badspec");
+  const auto dir = FreshDir("workers_badspec");
   const auto spec = dir / "spec.json";
   std::ofstream(spec) << R"({"protocol_version": 1, "colour": "red"})";
   const std::string workers = std::string(FWBENCH_SOURCE_DIR) + "/workers";
@@ -177,7 +165,7 @@ TEST_P(OptionalFramework, RunsNextToLibtorchAndPassesParityWhereInstalled) {
     GTEST_SKIP() << backend << "/" << mode
                  << " cannot run here: " << (*worker)["mode_unavailable"][mode].get<std::string>();
   }
-  const auto out = FreshDir("optional_" + backend);
+  const auto out = FreshDir("workers_optional_" + backend);
   const Output r = RunFwbench("run --quick --trials 1 --batch-sizes 2 --backends libtorch," +
                               backend + "/" + mode + " --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
@@ -208,7 +196,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.first + "_" + info.param.second; });
 
 TEST(Export, OnnxPortabilityMatrixNamesEachRuntimeAndTheOperatorThatFails) {
-  const auto out = FreshDir("export_onnx");
+  const auto out = FreshDir("workers_export_onnx");
   Output r = RunFwbench("export --to onnx --quick --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   EXPECT_TRUE(std::filesystem::exists(out / "model-resnet18-imagenet.onnx")) << r.text;
@@ -225,7 +213,7 @@ TEST(Export, OnnxPortabilityMatrixNamesEachRuntimeAndTheOperatorThatFails) {
 }
 
 TEST(Export, TorchScriptLoadsInLibtorchAndPythonWithTheSameResults) {
-  const auto out = FreshDir("export_ts");
+  const auto out = FreshDir("workers_export_ts");
   const Output r = RunFwbench("export --to torchscript --quick --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   EXPECT_TRUE(std::filesystem::exists(out / "model-resnet18-imagenet.pt")) << r.text;
@@ -250,14 +238,14 @@ TEST(WorkerCheck, PassesForEveryShippedWorkerThatRunsHere) {
           "/python/fwbench_worker.py opencv {spec}",
   };
   for (const std::string& args : cases) {
-    const auto out = FreshDir("check");
+    const auto out = FreshDir("workers_check");
     const Output r = RunFwbench("worker-check --out " + out.string() + " " + args);
     EXPECT_EQ(r.code, 0) << args << "\n" << r.text;
     EXPECT_NE(r.text.find("all "), std::string::npos) << r.text;
     EXPECT_EQ(r.text.find("FAIL "), std::string::npos) << r.text;
   }
   // tfjs/wasm cannot train: the check reports the worker's own `unsupported` answer as a skip.
-  const auto out = FreshDir("check_tfjs");
+  const auto out = FreshDir("workers_check_tfjs");
   const Output r =
       RunFwbench("worker-check --out " + out.string() + " --backend tfjs --mode wasm -- node " +
                  Workers() + "/node/worker.js tfjs {spec}");
@@ -266,7 +254,7 @@ TEST(WorkerCheck, PassesForEveryShippedWorkerThatRunsHere) {
 }
 
 TEST(WorkerCheck, RejectsAWorkerOnTheWrongClockNamingTheViolation) {
-  const auto out = FreshDir("check_wallclock");
+  const auto out = FreshDir("workers_check_wallclock");
   const Output r = RunFwbench("worker-check --tasks infer --out " + out.string() + " -- " +
                               FAKE_WORKER + " wallclock {spec}");
   EXPECT_EQ(r.code, 1) << r.text;
@@ -283,7 +271,7 @@ TEST(WorkerCheck, RejectsAWorkerOnTheWrongClockNamingTheViolation) {
 TEST(WorkerCheck, ACorrectFakeWorkerPassesTheProtocolRules) {
   // The same fake worker on the right clock: only the parity output and the bad-spec rules,
   // which it does not implement, fail; every event-stream rule passes.
-  const auto out = FreshDir("check_ok");
+  const auto out = FreshDir("workers_check_ok");
   const Output r = RunFwbench("worker-check --tasks infer,train --out " + out.string() + " -- " +
                               FAKE_WORKER + " ok {spec}");
   EXPECT_NE(r.text.find("ok    [infer] timestamps are CLOCK_MONOTONIC"), std::string::npos)

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "data/safetensors.h"
+#include "support/temp_dir_test.h"
 #include "tokenize/sentencepiece_tokenizer.h"
 
 namespace fwbench::data {
@@ -14,16 +15,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TextCorpus : public ::testing::Test {
+using fwbench::testing::UsageErrorOf;
+
+class TextCorpus : public fwbench::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fwbench-text-" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   fs::path Write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::binary) << text;
     return dir_ / name;
@@ -34,32 +29,23 @@ class TextCorpus : public ::testing::Test {
     s << in.rdbuf();
     return s.str();
   }
-  template <typename F>
-  static std::string ErrorOf(F&& f) {
-    try {
-      f();
-    } catch (const UsageError& e) {
-      return e.what();
-    }
-    return "(no error)";
-  }
-  fs::path dir_;
 };
 
 TEST_F(TextCorpus, JsonlGivesOneDocumentPerLineAndNamesTheBadLine) {
   const auto good = Write("a.jsonl", "{\"text\": \"hello\", \"id\": 1}\n\n{\"text\": \"world\"}\n");
   EXPECT_EQ(ReadDocuments(good), (std::vector<std::string>{"hello", "world"}));
   const auto bad = Write("b.jsonl", "{\"text\": \"ok\"}\n{\"text\": 3}\n");
-  EXPECT_NE(ErrorOf([&] { ReadDocuments(bad); }).find("b.jsonl:2: no \"text\" string"),
+  EXPECT_NE(UsageErrorOf([&] { ReadDocuments(bad); }).find("b.jsonl:2: no \"text\" string"),
             std::string::npos);
   const auto broken = Write("c.jsonl", "{\"text\": \"ok\"\n");
-  EXPECT_NE(ErrorOf([&] { ReadDocuments(broken); }).find("c.jsonl:1: not a JSON object"),
+  EXPECT_NE(UsageErrorOf([&] { ReadDocuments(broken); }).find("c.jsonl:1: not a JSON object"),
             std::string::npos);
-  EXPECT_NE(ErrorOf([&] { ReadDocuments(Write("d.csv", "x")); }).find("unknown extension '.csv'"),
+  EXPECT_NE(
+      UsageErrorOf([&] { ReadDocuments(Write("d.csv", "x")); }).find("unknown extension '.csv'"),
+      std::string::npos);
+  EXPECT_NE(UsageErrorOf([&] { ReadDocuments(Write("e.txt", "")); }).find("holds no text"),
             std::string::npos);
-  EXPECT_NE(ErrorOf([&] { ReadDocuments(Write("e.txt", "")); }).find("holds no text"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] { ReadDocuments(dir_ / "absent.txt"); }).find("does not exist"),
+  EXPECT_NE(UsageErrorOf([&] { ReadDocuments(dir_ / "absent.txt"); }).find("does not exist"),
             std::string::npos);
   EXPECT_EQ(ReadDocuments(Write("f.txt", "one\ntwo\n")), (std::vector<std::string>{"one\ntwo\n"}));
 }
@@ -88,7 +74,7 @@ TEST_F(TextCorpus, BytesPackIntoWholeBlocksAndTooLittleTextIsAnError) {
   EXPECT_EQ(blocks.count(), 2);
   EXPECT_EQ(blocks.tokens, (std::vector<std::int32_t>{'a', 'b', 'c', '\n', 'd', 'e'}));
   EXPECT_EQ(blocks.vocab_size, 256);
-  EXPECT_NE(ErrorOf([&] {
+  EXPECT_NE(UsageErrorOf([&] {
               PackDocuments({"a"}, *bytes, 8, "tiny.txt");
             }).find("tiny.txt: 2 tokens (bytes tokenizer), fewer than one sequence of 8 + 1"),
             std::string::npos);
@@ -109,7 +95,7 @@ TEST_F(TextCorpus, SentencePieceModelTrainsLoadsAndStartsDocumentsWithBos) {
   for (auto id : ids) EXPECT_LT(id, 80);
 
   const auto not_a_model = Write("bogus.model", "not a protobuf");
-  EXPECT_NE(ErrorOf([&] {
+  EXPECT_NE(UsageErrorOf([&] {
               tokenize::LoadSentencePieceTokenizer(not_a_model);
             }).find("is not a SentencePiece model"),
             std::string::npos);
@@ -128,7 +114,7 @@ TEST_F(TextCorpus, TokenFilesRoundTripAndBadIdsAreNamed) {
   TokenBlocks bad = blocks;
   bad.tokens[3] = 300;
   WriteTokenBlocks(bad, dir_ / "bad.safetensors");
-  EXPECT_NE(ErrorOf([&] {
+  EXPECT_NE(UsageErrorOf([&] {
               ReadTokenBlocks(dir_ / "bad.safetensors");
             }).find("id 300 at position 3 is outside the vocabulary [0, 256)"),
             std::string::npos);
@@ -136,7 +122,7 @@ TEST_F(TextCorpus, TokenFilesRoundTripAndBadIdsAreNamed) {
   const std::vector<float> f(6, 0.f);
   safetensors::Write(dir_ / "floats.safetensors",
                      {{"tokens", safetensors::DType::kF32, {2, 3}, std::as_bytes(std::span(f))}});
-  EXPECT_NE(ErrorOf([&] {
+  EXPECT_NE(UsageErrorOf([&] {
               ReadTokenBlocks(dir_ / "floats.safetensors");
             }).find("must hold a tensor \"tokens\" of dtype I32"),
             std::string::npos);

@@ -10,45 +10,23 @@
 
 #include "core/error.h"
 #include "data/safetensors.h"
+#include "llm/small_llama.h"
 #include "models/weights.h"
+#include "support/temp_dir_test.h"
 
 namespace fwbench::models {
 namespace {
 
 namespace fs = std::filesystem;
 
-LlamaConfig Small() {
-  return {.vocab_size = 64,
-          .hidden_size = 32,
-          .intermediate_size = 48,
-          .num_hidden_layers = 3,
-          .num_attention_heads = 4,
-          .num_key_value_heads = 2,
-          .max_position_embeddings = 64};
-}
+using fwbench::testing::UsageErrorOf;
 
-class LlamaCheckpoint : public ::testing::Test {
+class LlamaCheckpoint : public fwbench::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fwbench-ckpt-" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   static LlamaForCausalLm Model(std::uint64_t seed) {
-    LlamaForCausalLm m(Small());
+    LlamaForCausalLm m(SmallLlamaConfig(3));
     m->InitWeights(seed);
     return m;
-  }
-  template <typename F>
-  static std::string ErrorOf(F&& f) {
-    try {
-      f();
-    } catch (const UsageError& e) {
-      return e.what();
-    }
-    return "(no error)";
   }
   static nlohmann::json Json(const fs::path& p) {
     std::ifstream in(p);
@@ -57,7 +35,6 @@ class LlamaCheckpoint : public ::testing::Test {
   static void WriteJson(const fs::path& p, const nlohmann::json& j) {
     std::ofstream(p) << j.dump();
   }
-  fs::path dir_;
 };
 
 TEST_F(LlamaCheckpoint, ASingleFileCheckpointRoundTripsWithHuggingFaceNamesAndConfig) {
@@ -89,14 +66,14 @@ TEST_F(LlamaCheckpoint, AShardedCheckpointLoadsThroughItsIndexAndAMissingShardIs
   EXPECT_TRUE(shards.contains(fmt::format("model-00001-of-{:05d}.safetensors", shards.size())));
   EXPECT_EQ(index["weight_map"].size(), saved->BaseParameters().size());
 
-  LlamaForCausalLm loaded(Small());
+  LlamaForCausalLm loaded(SmallLlamaConfig(3));
   LoadLlamaCheckpoint(loaded, dir_);
   EXPECT_EQ(StateDictFingerprint(*loaded), StateDictFingerprint(*saved));
   EXPECT_EQ(CheckLlamaCheckpoint(dir_).num_hidden_layers, 3);
 
   const std::string last = *shards.rbegin();
   fs::remove(dir_ / last);
-  const std::string error = ErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
+  const std::string error = UsageErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
   EXPECT_NE(error.find(fmt::format("shard '{}'", last)), std::string::npos) << error;
   EXPECT_NE(error.find("is missing"), std::string::npos) << error;
 }
@@ -107,13 +84,13 @@ TEST_F(LlamaCheckpoint, ShapesThatDoNotMatchConfigJsonAreNamedBeforeAnyWeightIsC
   auto config = Json(dir_ / "config.json");
   config["intermediate_size"] = 40;
   WriteJson(dir_ / "config.json", config);
-  EXPECT_NE(ErrorOf([&] {
+  EXPECT_NE(UsageErrorOf([&] {
               CheckLlamaCheckpoint(dir_);
             }).find("has shape [32, 48], the configuration implies [32, 40]"),
             std::string::npos);
   LlamaForCausalLm loaded(ReadLlamaConfig(dir_ / "config.json"));
   const std::string before = StateDictFingerprint(*loaded);
-  const std::string error = ErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
+  const std::string error = UsageErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
   EXPECT_NE(error.find("tensor 'model.layers.0.mlp.down_proj.weight'"), std::string::npos) << error;
   EXPECT_NE(error.find("has shape [32, 48], the configuration implies [32, 40]"), std::string::npos)
       << error;
@@ -124,10 +101,10 @@ TEST_F(LlamaCheckpoint, MissingTensorsAnUnknownArchitectureAndACorruptFileAreCle
   LlamaForCausalLm saved = Model(4);
   SaveLlamaCheckpoint(saved, dir_);
 
-  LlamaConfig deeper = Small();
+  LlamaConfig deeper = SmallLlamaConfig(3);
   deeper.num_hidden_layers = 4;
   LlamaForCausalLm four(deeper);
-  std::string error = ErrorOf([&] { LoadLlamaCheckpoint(four, dir_); });
+  std::string error = UsageErrorOf([&] { LoadLlamaCheckpoint(four, dir_); });
   EXPECT_NE(error.find("tensor(s) the model needs are in no file: model.layers.3."),
             std::string::npos)
       << error;
@@ -136,7 +113,7 @@ TEST_F(LlamaCheckpoint, MissingTensorsAnUnknownArchitectureAndACorruptFileAreCle
   config["architectures"] = {"GPT2LMHeadModel"};
   config["model_type"] = "gpt2";
   WriteJson(dir_ / "config.json", config);
-  error = ErrorOf([&] { ReadLlamaConfig(dir_ / "config.json"); });
+  error = UsageErrorOf([&] { ReadLlamaConfig(dir_ / "config.json"); });
   EXPECT_NE(error.find("architecture GPT2LMHeadModel (model_type \"gpt2\") is not supported"),
             std::string::npos)
       << error;
@@ -145,7 +122,7 @@ TEST_F(LlamaCheckpoint, MissingTensorsAnUnknownArchitectureAndACorruptFileAreCle
   config["model_type"] = "llama";
   config.erase("hidden_size");
   WriteJson(dir_ / "config.json", config);
-  error = ErrorOf([&] { ReadLlamaConfig(dir_ / "config.json"); });
+  error = UsageErrorOf([&] { ReadLlamaConfig(dir_ / "config.json"); });
   EXPECT_NE(error.find("field \"hidden_size\" is missing"), std::string::npos) << error;
 
   // Header length field claims more than the file holds.
@@ -154,13 +131,13 @@ TEST_F(LlamaCheckpoint, MissingTensorsAnUnknownArchitectureAndACorruptFileAreCle
     const std::uint64_t huge = 1ULL << 40;
     f.write(reinterpret_cast<const char*>(&huge), 8);
   }
-  LlamaForCausalLm loaded(Small());
-  error = ErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
+  LlamaForCausalLm loaded(SmallLlamaConfig(3));
+  error = UsageErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
   EXPECT_NE(error.find("model.safetensors"), std::string::npos) << error;
   EXPECT_NE(error.find("header"), std::string::npos) << error;
 
   fs::remove(dir_ / "model.safetensors");
-  error = ErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
+  error = UsageErrorOf([&] { LoadLlamaCheckpoint(loaded, dir_); });
   EXPECT_NE(error.find("has neither model.safetensors nor model.safetensors.index.json"),
             std::string::npos)
       << error;
@@ -197,8 +174,9 @@ TEST_F(LlamaCheckpoint, AdaptersSaveInPeftLayoutAndLoadBack) {
   }
   LlamaForCausalLm rank8 = Model(5);
   rank8->AddAdapters({.rank = 8, .targets = {"q_proj", "v_proj", "down_proj"}});
-  EXPECT_NE(ErrorOf([&] { LoadPeftAdapter(rank8, dir_ / "adapter"); }).find("has shape [4, 32]"),
-            std::string::npos);
+  EXPECT_NE(
+      UsageErrorOf([&] { LoadPeftAdapter(rank8, dir_ / "adapter"); }).find("has shape [4, 32]"),
+      std::string::npos);
 }
 
 }  // namespace

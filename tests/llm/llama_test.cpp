@@ -6,22 +6,13 @@
 #include <set>
 
 #include "core/error.h"
+#include "llm/small_llama.h"
 #include "models/weights.h"
 
 namespace fwbench::models {
 namespace {
 
-LlamaConfig Small() {
-  return {.vocab_size = 64,
-          .hidden_size = 32,
-          .intermediate_size = 48,
-          .num_hidden_layers = 2,
-          .num_attention_heads = 4,
-          .num_key_value_heads = 2,
-          .max_position_embeddings = 64};
-}
-
-LlamaForCausalLm Built(const LlamaConfig& c = Small(), std::uint64_t seed = 3) {
+LlamaForCausalLm Built(const LlamaConfig& c = SmallLlamaConfig(2), std::uint64_t seed = 3) {
   LlamaForCausalLm m(c);
   m->InitWeights(seed);
   m->eval();
@@ -47,14 +38,14 @@ TEST(Llama, ParameterNamesAndCountAreHuggingFacesLayout) {
   }
   EXPECT_EQ(names.size(), 2 + 9 * 2 + 1u);
   // The shapes a checkpoint is checked against without building the model are the model's.
-  const auto expected = ExpectedParameterShapes(Small());
+  const auto expected = ExpectedParameterShapes(SmallLlamaConfig(2));
   ASSERT_EQ(expected.size(), names.size());
   const auto params = m->named_parameters(true);
   for (const auto& [name, shape] : expected) {
     ASSERT_TRUE(params.contains(name)) << name;
     EXPECT_EQ(params[name].sizes().vec(), shape) << name;
   }
-  EXPECT_EQ(count, Small().NumParameters());
+  EXPECT_EQ(count, SmallLlamaConfig(2).NumParameters());
   // Grouped-query attention: k and v have kv_heads · head_dim rows.
   EXPECT_EQ(m->model->layers->ptr<LlamaDecoderLayerImpl>(0)->self_attn->k_proj->weight.size(0),
             2 * 8);
@@ -74,7 +65,7 @@ TEST(Llama, PresetsHaveTheirAdvertisedSizes) {
 }
 
 TEST(Llama, InconsistentShapesAreRejectedNamingTheField) {
-  LlamaConfig c = Small();
+  LlamaConfig c = SmallLlamaConfig(2);
   c.num_key_value_heads = 3;
   try {
     c.Validate("config.json");

@@ -15,6 +15,7 @@
 #include "data/text_corpus.h"
 #include "models/llama.h"
 #include "models/llama_checkpoint.h"
+#include "support/temp_dir_test.h"
 #include "workloads/llm_lora.h"
 
 namespace fwbench {
@@ -22,27 +23,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class LlmWorkload : public ::testing::Test {
+using fwbench::testing::UsageErrorOf;
+
+class LlmWorkload : public fwbench::testing::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fwbench-llm-" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     torch::set_num_threads(2);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  template <typename F>
-  static std::string ErrorOf(F&& f) {
-    try {
-      f();
-    } catch (const UsageError& e) {
-      return e.what();
-    }
-    return "(no error)";
-  }
-  fs::path dir_;
 };
 
 torch::Tensor Rows(const data::TokenBlocks& b, std::int64_t first, std::int64_t n) {
@@ -146,7 +134,7 @@ TEST_F(LlmWorkload, PlanInputsAreMadeOnceAndAForeignTokenizerIsRefusedBeforeTrai
     data::WriteTokenBlocks(b, out);
     return b.vocab_size;
   };
-  const std::string error = ErrorOf([&] { PrepareLlmInputs(o, log); });
+  const std::string error = UsageErrorOf([&] { PrepareLlmInputs(o, log); });
   EXPECT_NE(error.find("has 32000 tokens, but the model's vocab_size is 256"), std::string::npos)
       << error;
   EXPECT_NE(error.find("does not belong to this checkpoint"), std::string::npos) << error;
@@ -164,7 +152,7 @@ TEST_F(LlmWorkload, PlanInputsAreMadeOnceAndAForeignTokenizerIsRefusedBeforeTrai
   o = LlmPrepareOptions{};
   o.cache_dir = dir_ / "cache";
   o.checkpoint = dir_ / "user";
-  const std::string missing = ErrorOf([&] { PrepareLlmInputs(o, log); });
+  const std::string missing = UsageErrorOf([&] { PrepareLlmInputs(o, log); });
   EXPECT_NE(missing.find(fmt::format("shard '{}'", shard)), std::string::npos) << missing;
 }
 

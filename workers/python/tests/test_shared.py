@@ -101,6 +101,21 @@ class Safetensors(unittest.TestCase):
             with self.assertRaisesRegex(safetensors_np.SafetensorsError, "tensor 'b'"):
                 safetensors_np.read(path)
 
+    def test_bf16_checkpoints_are_widened_to_float32(self):
+        # bfloat16 is the upper half of a float32: 1.5 = 0x3fc00000, -2.0 = 0xc0000000.
+        import json
+        import struct
+        values = np.array([0x3fc0, 0xc000], dtype="<u2").tobytes()
+        header = json.dumps({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})
+        header = header.encode() + b" " * (-len(header) % 8)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bf16.safetensors")
+            with open(path, "wb") as f:
+                f.write(struct.pack("<Q", len(header)) + header + values)
+            got, _ = safetensors_np.read(path)
+            self.assertEqual(got["w"].dtype, np.float32)
+            np.testing.assert_array_equal(got["w"], np.array([1.5, -2.0], np.float32))
+
 
 if __name__ == "__main__":
     unittest.main()
