@@ -99,7 +99,7 @@ Command AddRunCommand(CLI::App& app) {
       env["workers"] = nlohmann::json::array();
       for (const BuiltinBackend& b : builtins) env["workers"].push_back(ToJson(b));
     }
-    env["ports"] = PortSizes(configs, builtins);
+    env["ports"] = PortSizes(configs, builtins, plan.workload);
     if (llm) {
       // The denominator of model FLOPs utilisation, measured now for each thread count the
       // configurations use (keyed by it).

@@ -182,23 +182,35 @@ std::filesystem::path PrepareOnnx(const Plan& plan, const std::filesystem::path&
 
 // The boilerplate metric: how many lines of code each backend's port of the workload is.
 nlohmann::json PortSizes(const std::vector<Configuration>& configs,
-                         const std::vector<BuiltinBackend>& builtins) {
+                         const std::vector<BuiltinBackend>& builtins, const std::string& workload) {
   nlohmann::json out = nlohmann::json::object();
+  const bool llm = workload == kWorkloadLlm;
   for (const Configuration& c : configs) {
     if (out.contains(c.backend)) continue;
     std::vector<std::filesystem::path> files;
     if (c.backend == "libtorch") {
-      // No torchvision in C++: the model itself is part of the port.
+      // No torchvision or transformers in C++: the model itself is part of the port.
       const std::filesystem::path src = std::filesystem::path(FWBENCH_SOURCE_DIR) / "src";
-      files = {src / "models/resnet.h",
-               src / "models/resnet.cpp",
-               src / "workloads/image_classification.h",
-               src / "workloads/image_classification.cpp",
-               src / "backends/libtorch_trial.cpp",
-               src / "backends/torchscript_compile.cpp"};
+      files = llm ? std::vector<std::filesystem::path>{src / "models/llama.h",
+                                                       src / "models/llama.cpp",
+                                                       src / "models/llama_checkpoint.cpp",
+                                                       src / "workloads/llm_lora.h",
+                                                       src / "workloads/llm_lora.cpp",
+                                                       src / "backends/libtorch_llm_trial.cpp"}
+                  : std::vector<std::filesystem::path>{src / "models/resnet.h",
+                                                       src / "models/resnet.cpp",
+                                                       src / "workloads/image_classification.h",
+                                                       src / "workloads/image_classification.cpp",
+                                                       src / "backends/libtorch_trial.cpp",
+                                                       src / "backends/torchscript_compile.cpp"};
     }
     for (const BuiltinBackend& b : builtins) {
-      if (b.name == c.backend && !b.port_files.empty()) files = b.port_files;
+      if (b.name != c.backend) continue;
+      if (!llm && !b.port_files.empty()) files = b.port_files;
+      if (const auto it = b.workload_port_files.find(workload);
+          llm && it != b.workload_port_files.end()) {
+        files = it->second;
+      }
     }
     if (files.empty()) continue;
     std::int64_t lines = 0;

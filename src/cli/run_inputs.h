@@ -31,6 +31,6 @@ std::filesystem::path PrepareOnnx(const Plan& plan, const std::filesystem::path&
 std::vector<BuiltinBackend> DetectWorkers(const Plan& plan, const std::filesystem::path& self);
 // The boilerplate metric: lines of code of each backend's port of the workload.
 nlohmann::json PortSizes(const std::vector<Configuration>& configs,
-                         const std::vector<BuiltinBackend>& builtins);
+                         const std::vector<BuiltinBackend>& builtins, const std::string& workload);
 
 }  // namespace fwbench::cli

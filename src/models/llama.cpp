@@ -179,7 +179,9 @@ ProjectionImpl::ProjectionImpl(std::int64_t in_features, std::int64_t out_featur
 torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::nn::functional::linear(x, weight);
   if (!lora_A.is_empty()) {
-    y = y + lora_B(lora_A(lora_dropout(x))) * scaling;
+    // Dropout with p = 0 would still draw a mask per call in training mode: skip it.
+    const torch::Tensor a = lora_A(dropout > 0.0 ? lora_dropout(x) : x);
+    y = y + lora_B(a) * scaling;
   }
   return y;
 }
@@ -198,6 +200,7 @@ void ProjectionImpl::AddAdapter(const LoraOptions& options) {
   torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));
   lora_B->weight.zero_();
   scaling = options.scaling();
+  dropout = options.dropout;
 }
 
 void ProjectionImpl::MergeAdapter() {

@@ -83,6 +83,7 @@ class ProjectionImpl : public torch::nn::Module {
   torch::nn::Linear lora_B{nullptr};
   torch::nn::Dropout lora_dropout{nullptr};
   double scaling = 0.0;
+  double dropout = 0.0;
 };
 TORCH_MODULE(Projection);
 

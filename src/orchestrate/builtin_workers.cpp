@@ -253,6 +253,14 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& wor
         b.precisions = j.value("precisions", std::vector<std::string>{"fp32"});
         b.memory_formats = j.value("memory_formats", std::vector<std::string>{"contiguous"});
         b.workloads = j.value("workloads", std::vector<std::string>{"image_classification"});
+        if (j.contains("workload_port_files") && j["workload_port_files"].is_object()) {
+          for (const auto& [w, files] : j["workload_port_files"].items()) {
+            if (!files.is_array()) continue;
+            for (const auto& f : files) {
+              if (f.is_string()) b.workload_port_files[w].emplace_back(f.get<std::string>());
+            }
+          }
+        }
         if (j.contains("workload_modes") && j["workload_modes"].is_object()) {
           for (const auto& [w, m] : j["workload_modes"].items()) {
             if (m.is_array()) b.workload_modes[w] = m.get<std::vector<std::string>>();

@@ -28,6 +28,8 @@ struct BuiltinBackend {
   // and for a workload that not every mode runs, the modes that do.
   std::vector<std::string> workloads = {"image_classification"};
   std::map<std::string, std::vector<std::string>> workload_modes;
+  // The port's files for a workload other than image classification (the probe says).
+  std::map<std::string, std::vector<std::filesystem::path>> workload_port_files;
   std::filesystem::path port_file;                // the framework's port of the workload
   std::vector<std::filesystem::path> port_files;  // the port and its framework-specific helpers
 

@@ -84,6 +84,16 @@ TEST(LlmE2E, LibtorchAndPytorchFineTuneTheTinyPresetWithParityTokensAndMfu) {
     }
   }
 
+  // The boilerplate metric counts each backend's port of this workload, not of ResNet.
+  const auto env = nlohmann::json::parse(std::ifstream(RunDir(out) / "env.json"));
+  const auto files = [&](const char* backend) { return env["ports"][backend]["files"].dump(); };
+  EXPECT_NE(files("libtorch").find("models/llama.cpp"), std::string::npos) << env["ports"].dump();
+  EXPECT_EQ(files("libtorch").find("resnet"), std::string::npos) << env["ports"].dump();
+  EXPECT_NE(files("pytorch").find("torch_llm.py"), std::string::npos) << env["ports"].dump();
+  ASSERT_EQ(env["matmul_peak"].size(), 1u) << "one thread count in this run";
+  EXPECT_GT(env["matmul_peak"].begin()->value("flops_per_s", 0.0), 0.0)
+      << env["matmul_peak"].dump();
+
   // The first repetition of each training configuration saved its adapters, PEFT layout.
   std::filesystem::path adapter;
   for (const auto& e : std::filesystem::directory_iterator(RunDir(out) / "trials")) {

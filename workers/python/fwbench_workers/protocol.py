@@ -350,6 +350,9 @@ def probe(framework, out):
                                (["llm_lora"] if hasattr(module, "LlmPort") else []),
                   "workload_modes": ({"llm_lora": list(module.LLM_MODES)}
                                      if hasattr(module, "LLM_MODES") else {}),
+                  "workload_port_files": ({"llm_lora": [os.path.abspath(f) for f in
+                                                        module.LLM_PORT_FILES]}
+                                          if hasattr(module, "LLM_PORT_FILES") else {}),
                   "port_files": [os.path.abspath(f) for f in
                                  getattr(module, "PORT_FILES", [module.__file__])]}
     except Exception as e:  # noqa: BLE001 - a probe answers, whatever the failure
