@@ -50,6 +50,31 @@ TEST(ReportContent, SnapshotHasEveryConfigurationWithCisAndParity) {
   EXPECT_EQ(infer.rows[2][9], "FAIL (max |Δ| 0.31)");
 }
 
+TEST(ReportContent, ATokenWorkloadGetsATokensTableAndAnImageRunNone) {
+  nlohmann::json r = testing::SampleResults();
+  EXPECT_THROW(FindTable(BuildReportDocument(r, {}, "", ""), "snapshot-tokens"),
+               std::runtime_error);
+  const auto metric = [](double median, double lo, double hi) {
+    return nlohmann::json{{"median", median}, {"ci95_lo", lo}, {"ci95_hi", hi}};
+  };
+  auto& train = r["configurations"][0];
+  train["metrics"]["tokens_per_s"] = metric(2338, 2046, 2491);
+  train["metrics"]["mfu"] = metric(0.1572, 0.1376, 0.1675);
+  auto& infer = r["configurations"][2];
+  infer["metrics"]["tokens_per_s"] = metric(352.7, 311.4, 361.3);
+  infer["metrics"]["ttft_ms"] = metric(64.52, 63.74, 68.28);
+  infer["metrics"]["decode_tokens_per_s"] = metric(1206, 1099, 1312);
+  const Document doc = BuildReportDocument(r, {}, "", "");
+  const Table& tokens = FindTable(doc, "snapshot-tokens");
+  ASSERT_EQ(tokens.rows.size(), 2u);
+  EXPECT_EQ(tokens.header[0], "configuration");
+  EXPECT_EQ(tokens.rows[0][1], "2338 [2046–2491]");
+  EXPECT_EQ(tokens.rows[0][2], "15.72% [13.76–16.75]") << "MFU as a percentage";
+  EXPECT_EQ(tokens.rows[0][3], "-");
+  EXPECT_EQ(tokens.rows[1][3], "64.52 [63.74–68.28]") << "time to first token";
+  EXPECT_EQ(tokens.rows[1][5], "1206 [1099–1312]") << "decode tokens/s";
+}
+
 TEST(ReportContent, AParityFailureAndAnIncompleteRunAreSaidFirst) {
   nlohmann::json r = testing::SampleResults();
   r["complete"] = false;
