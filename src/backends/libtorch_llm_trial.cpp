@@ -72,11 +72,7 @@ int RunLibtorchLlmTrial(const TrialSpec& spec, std::int64_t t_main_ns,
     throw UsageError(why);
   }
 
-  const torch::Device device = TimedPhase(events, "init", [&] {
-    torch::set_num_threads(spec.threads);
-    torch::manual_seed(spec.seed);
-    return ResolveDevice(spec.device);
-  });
+  const torch::Device device = InitPhase(events, spec);
 
   models::LlamaForCausalLm model = TimedPhase(events, "build", [&] {
     models::LlamaForCausalLm m(models::ReadLlamaConfig(spec.weights / "config.json"));

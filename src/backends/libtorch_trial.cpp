@@ -89,11 +89,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
     throw UsageError(why);
   }
 
-  const torch::Device device = TimedPhase(events, "init", [&] {
-    torch::set_num_threads(spec.threads);
-    torch::manual_seed(spec.seed);
-    return ResolveDevice(spec.device);
-  });
+  const torch::Device device = InitPhase(events, spec);
 
   models::ResNet model = TimedPhase(events, "build", [&] {
     models::ResNet m =

@@ -42,6 +42,14 @@ torch::Device ResolveDevice(const std::string& device) {
   throw UsageError(fmt::format("device '{}' is unknown (expected cpu or cuda)", device));
 }
 
+torch::Device InitPhase(protocol::EventWriter& events, const TrialSpec& spec) {
+  return TimedPhase(events, "init", [&] {
+    torch::set_num_threads(spec.threads);
+    torch::manual_seed(spec.seed);
+    return ResolveDevice(spec.device);
+  });
+}
+
 void Synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }

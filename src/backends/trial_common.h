@@ -34,6 +34,9 @@ auto TimedPhase(protocol::EventWriter& events, const char* name, F&& body) {
 void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
                         std::int64_t t_main_ns, nlohmann::json extra, double perturb_weights);
 
+// The "init" phase of a LibTorch trial: thread count, seed, device. Returns the device.
+torch::Device InitPhase(protocol::EventWriter& events, const TrialSpec& spec);
+
 // "cpu" or "cuda" (UsageError when this LibTorch has no CUDA device, or for anything else).
 torch::Device ResolveDevice(const std::string& device);
 void Synchronize(const torch::Device& device);
