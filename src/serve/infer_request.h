@@ -1,0 +1,62 @@
+#pragma once
+// Inference requests as the server's protocols carry them, parsed and checked against the
+// model's signature before anything runs (issue 7). Every rejection is a RequestError with the
+// HTTP status and a message that lists what the model expects — inputs, shapes, datatypes — the
+// part TF Serving's errors leave out.
+//
+//   KServe Open Inference Protocol v2: {"inputs": [{"name", "shape", "datatype", "data"}], …};
+//     data flat (row-major) or nested as the shape says.
+//   TF Serving REST predict: {"instances": [...]} (row format: one entry per batch item; with
+//     several inputs each entry is an object of them) or {"inputs": ...} (columnar: the batched
+//     tensor, or an object of named batched tensors).
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fwbench::serve {
+
+// A rejected request: `status` is the HTTP status to answer with (400 for the client's mistake).
+class RequestError : public std::runtime_error {
+ public:
+  RequestError(int status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+struct TensorSignature {
+  std::string name;
+  std::string datatype;             // KServe names: "FP32", "INT64"
+  std::vector<std::int64_t> shape;  // -1: any size (the batch dimension first)
+};
+
+struct ModelSignature {
+  std::string name;
+  std::vector<TensorSignature> inputs;
+  std::vector<TensorSignature> outputs;
+};
+
+struct InputTensor {
+  std::string name;
+  std::string datatype;
+  std::vector<std::int64_t> shape;
+  std::vector<float> fp32;          // datatype FP32
+  std::vector<std::int64_t> int64;  // datatype INT64
+};
+
+struct InferRequest {
+  std::string id;                   // KServe "id", echoed in the response
+  std::vector<InputTensor> inputs;  // in the signature's order
+};
+
+// "inputs: image FP32 [-1, 3, 32, 32]; tokens INT64 [-1, -1]" — for error messages.
+std::string DescribeInputs(const ModelSignature& signature);
+
+InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& signature);
+InferRequest ParseTfServingRequest(std::string_view body, const ModelSignature& signature);
+
+}  // namespace fwbench::serve

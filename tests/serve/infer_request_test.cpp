@@ -1,0 +1,120 @@
+#include "serve/infer_request.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <tuple>
+#include <utility>
+
+namespace fwbench::serve {
+namespace {
+
+ModelSignature Resnet() {
+  return {"resnet", {{"image", "FP32", {-1, 3, 2, 2}}}, {{"logits", "FP32", {-1, 10}}}};
+}
+
+ModelSignature TwoInputs() {
+  return {"lm", {{"tokens", "INT64", {-1, -1}}, {"temperature", "FP32", {-1}}}, {}};
+}
+
+// The message of the RequestError `body` raises, with its status.
+std::pair<int, std::string> Rejection(const std::function<void()>& parse) {
+  try {
+    parse();
+  } catch (const RequestError& e) {
+    return {e.status(), e.what()};
+  }
+  return {0, "(accepted)"};
+}
+
+TEST(KserveV2Request, FlatAndNestedDataParseInSignatureOrder) {
+  const auto r = ParseKserveV2Request(
+      R"({"id": "42", "inputs": [{"name": "image", "shape": [1, 3, 2, 2], "datatype": "FP32",
+          "data": [1,2,3,4,5,6,7,8,9,10,11,12]}]})",
+      Resnet());
+  EXPECT_EQ(r.id, "42");
+  ASSERT_EQ(r.inputs.size(), 1u);
+  EXPECT_EQ(r.inputs[0].shape, (std::vector<std::int64_t>{1, 3, 2, 2}));
+  EXPECT_EQ(r.inputs[0].fp32.size(), 12u);
+  EXPECT_EQ(r.inputs[0].fp32[11], 12.f);
+
+  const auto two = ParseKserveV2Request(
+      R"({"inputs": [{"name": "temperature", "shape": [2], "datatype": "FP32", "data": [0.5, 1]},
+                     {"name": "tokens", "shape": [2, 3], "datatype": "INT64",
+                      "data": [[1, 2, 3], [4, 5, 6]]}]})",
+      TwoInputs());
+  EXPECT_EQ(two.inputs[0].name, "tokens");
+  EXPECT_EQ(two.inputs[0].int64, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(two.inputs[1].fp32, (std::vector<float>{0.5f, 1.f}));
+}
+
+TEST(KserveV2Request, EveryMistakeIsA400ThatSaysWhatTheModelExpects) {
+  const auto expect = [](const std::string& body, const std::string& says) {
+    const auto [status, message] = Rejection([&] { ParseKserveV2Request(body, Resnet()); });
+    EXPECT_EQ(status, 400) << body;
+    EXPECT_NE(message.find(says), std::string::npos) << message;
+    return message;
+  };
+  expect("{\"inputs\": [", "the body is not valid JSON (byte");
+  expect(R"({"instances": []})", "an object with an \"inputs\" list");
+  const std::string shape = expect(
+      R"({"inputs": [{"name": "image", "shape": [1, 3, 4, 1], "datatype": "FP32",
+          "data": [1,2,3,4,5,6,7,8,9,10,11,12]}]})",
+      "input 'image' has shape [1, 3, 4, 1]; model 'resnet' expects [-1, 3, 2, 2]");
+  EXPECT_NE(shape.find("inputs: image FP32 [-1, 3, 2, 2]"), std::string::npos) << shape;
+  expect(R"({"inputs": [{"name": "image", "shape": [1, 3, 2, 2], "datatype": "INT64",
+             "data": [1,2,3,4,5,6,7,8,9,10,11,12]}]})",
+         "input 'image' has datatype INT64; model 'resnet' expects FP32");
+  expect(R"({"inputs": [{"name": "image", "shape": [1, 3, 2, 2], "datatype": "FP32",
+             "data": [1,2,3]}]})",
+         "shape [1, 3, 2, 2] holds 12 values, \"data\" has 3");
+  expect(R"({"inputs": [{"name": "pixels", "shape": [1], "datatype": "FP32", "data": [1]}]})",
+         "unknown input 'pixels' for model 'resnet'");
+  expect(R"({"inputs": []})", "missing input 'image' for model 'resnet'");
+  expect(R"({"inputs": [{"name": "image", "shape": [1, 3, 2, 2], "datatype": "FP32",
+             "data": [1,2,3,4,5,6,7,8,9,10,11,"x"]}]})",
+         "datatype FP32 needs numbers, got \"x\"");
+  expect(R"({"inputs": [{"name": "image", "shape": [1, -3, 2, 2], "datatype": "FP32",
+             "data": []}]})",
+         "must be non-negative integers");
+  expect(R"({"inputs": [{"name": "image", "datatype": "FP32", "data": []}]})",
+         "inputs[0] needs \"name\" (string), \"shape\"");
+}
+
+TEST(TfServingRequest, RowAndColumnFormatsBothBatchAndRaggedRowsAreRefused) {
+  const auto rows = ParseTfServingRequest(
+      R"({"instances": [[[[1,2],[3,4]],[[5,6],[7,8]],[[9,10],[11,12]]],
+                        [[[0,0],[0,0]],[[0,0],[0,0]],[[0,0],[0,0]]]]})",
+      Resnet());
+  EXPECT_EQ(rows.inputs[0].shape, (std::vector<std::int64_t>{2, 3, 2, 2}));
+  EXPECT_EQ(rows.inputs[0].fp32[4], 5.f);
+
+  const auto named = ParseTfServingRequest(
+      R"({"instances": [{"tokens": [1, 2], "temperature": 0.7}, {"tokens": [3, 4], "temperature": 1}]})",
+      TwoInputs());
+  EXPECT_EQ(named.inputs[0].shape, (std::vector<std::int64_t>{2, 2}));
+  EXPECT_EQ(named.inputs[1].shape, (std::vector<std::int64_t>{2}));
+
+  const auto columns = ParseTfServingRequest(
+      R"({"inputs": {"tokens": [[1, 2, 3]], "temperature": [0.2]}})", TwoInputs());
+  EXPECT_EQ(columns.inputs[0].int64, (std::vector<std::int64_t>{1, 2, 3}));
+
+  auto [status, message] =
+      Rejection([] { ParseTfServingRequest(R"({"instances": [[1, 2], [3]]})", TwoInputs()); });
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(message.find("instances[0] lacks input 'tokens'"), std::string::npos) << message;
+  std::tie(status, message) = Rejection(
+      [] { ParseTfServingRequest(R"({"inputs": [[[[1,2],[3,4]]], [[[1,2],[3]]]]})", Resnet()); });
+  EXPECT_NE(message.find("ragged nested list"), std::string::npos) << message;
+  std::tie(status, message) =
+      Rejection([] { ParseTfServingRequest(R"({"instances": [1], "inputs": [1]})", Resnet()); });
+  EXPECT_NE(message.find("either \"instances\""), std::string::npos) << message;
+  std::tie(status, message) = Rejection([] {
+    ParseTfServingRequest(R"({"inputs": {"tokens": [[1.5]], "temperature": [1]}})", TwoInputs());
+  });
+  EXPECT_NE(message.find("datatype INT64 needs integers, got 1.5"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace fwbench::serve
