@@ -1,0 +1,32 @@
+#pragma once
+// Response bodies of the server's protocols (issue 7): predictions and errors as each client
+// library expects them.
+//   KServe v2:  {"model_name", "model_version", "id", "outputs": [{"name", "datatype", "shape",
+//               "data"}]}; errors {"error": message}
+//   TF Serving: {"predictions": [one entry per batch item]} (a single output: its rows; several:
+//               an object per row); errors {"error": message}
+//   TorchServe: the predictions (a single output: its rows); errors {"code", "type", "message"}
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fwbench::serve {
+
+struct OutputTensor {
+  std::string name;
+  std::vector<std::int64_t> shape;  // batch first
+  std::vector<float> fp32;
+};
+
+enum class Protocol { kKserveV2, kTfServing, kTorchServe };
+
+std::string KserveV2Response(const std::string& model, const std::string& version,
+                             const std::string& id, const std::vector<OutputTensor>& outputs);
+// Row format: one prediction per batch item; throws std::invalid_argument when the outputs'
+// batch sizes differ or a tensor has no batch dimension.
+std::string TfServingResponse(const std::vector<OutputTensor>& outputs);
+std::string TorchServeResponse(const std::vector<OutputTensor>& outputs);
+
+std::string ErrorBody(Protocol protocol, int status, const std::string& message);
+
+}  // namespace fwbench::serve
