@@ -152,21 +152,12 @@ LlmPrepared PrepareLlmInputs(const LlmPrepareOptions& o, std::ostream& log) {
                                     out.checkpoint.string());
   }
 
-  std::int64_t adapter_parameters = 0;
-  for (const auto& [name, shape] : models::ExpectedParameterShapes(config)) {
-    const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
-    const std::string projection = module.substr(module.rfind('.') + 1);
-    if (name.starts_with("model.layers.") &&
-        std::find(lora.targets.begin(), lora.targets.end(), projection) != lora.targets.end()) {
-      adapter_parameters += lora.rank * (shape[0] + shape[1]);
-    }
-  }
   const std::int64_t prompt = std::min(o.prompt_tokens, o.seq_len);
   out.facts = {
       {"model", o.checkpoint.empty() ? o.preset : out.checkpoint.string()},
       {"checkpoint", out.checkpoint.string()},
       {"parameters", config.NumParameters()},
-      {"adapter_parameters", adapter_parameters},
+      {"adapter_parameters", models::AdapterParameterCount(config, lora)},
       {"vocab_size", config.vocab_size},
       {"seq_len", o.seq_len},
       {"sequences", blocks.count()},

@@ -128,6 +128,29 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> ExpectedParameter
   return out;
 }
 
+std::vector<AdaptedProjection> AdaptedProjections(const LlamaConfig& config,
+                                                  const LoraOptions& lora) {
+  std::vector<AdaptedProjection> out;
+  for (const auto& [name, shape] : ExpectedParameterShapes(config)) {
+    if (!name.starts_with("model.layers.")) continue;
+    std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
+    const std::string projection = module.substr(module.rfind('.') + 1);
+    if (std::find(lora.targets.begin(), lora.targets.end(), projection) == lora.targets.end()) {
+      continue;
+    }
+    out.push_back({std::move(module), shape[1], shape[0]});
+  }
+  return out;
+}
+
+std::int64_t AdapterParameterCount(const LlamaConfig& config, const LoraOptions& lora) {
+  std::int64_t n = 0;
+  for (const AdaptedProjection& p : AdaptedProjections(config, lora)) {
+    n += lora.rank * (p.in + p.out);
+  }
+  return n;
+}
+
 LlamaConfig LlamaPreset(const std::string& name) {
   const auto it = Presets().find(name);
   if (it == Presets().end()) {
@@ -459,18 +482,7 @@ double LoraTrainFlopsPerToken(const LlamaConfig& c, const LoraOptions& lora, std
   const double attention = 4.0 * static_cast<double>(c.num_hidden_layers) *
                            static_cast<double>(c.hidden_size) * static_cast<double>(seq_len);
   const double matmuls = forward_base - attention;
-  // Adapter parameters: rank · (in + out) per adapted projection per layer.
-  double adapter_params = 0.0;
-  const double kv = static_cast<double>(c.num_key_value_heads * c.head_dim());
-  const double h = static_cast<double>(c.hidden_size), m = static_cast<double>(c.intermediate_size);
-  for (const auto& t : lora.targets) {
-    const double in = (t == "down_proj") ? m : h;
-    const double out = (t == "k_proj" || t == "v_proj")       ? kv
-                       : (t == "gate_proj" || t == "up_proj") ? m
-                                                              : h;
-    adapter_params += static_cast<double>(lora.rank) * (in + out);
-  }
-  adapter_params *= static_cast<double>(c.num_hidden_layers);
+  const double adapter_params = static_cast<double>(AdapterParameterCount(c, lora));
   // Forward: matmuls + attention; backward: activation gradients of the matmuls (= forward) and
   // of attention (twice forward); adapters: forward, both gradients.
   return 2.0 * matmuls + 3.0 * attention + 6.0 * adapter_params;

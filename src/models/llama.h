@@ -64,6 +64,19 @@ struct LoraOptions {
 
 const std::vector<std::string>& LlamaProjectionNames();
 
+// One projection that gets an adapter: its module name ("model.layers.3.self_attn.q_proj") and
+// its base weight's features; lora_A is [rank, in], lora_B [out, rank].
+struct AdaptedProjection {
+  std::string module;
+  std::int64_t in = 0;
+  std::int64_t out = 0;
+};
+// Every projection `lora` adapts in a model of `config`, layer by layer, without building it.
+std::vector<AdaptedProjection> AdaptedProjections(const LlamaConfig& config,
+                                                  const LoraOptions& lora);
+// rank · (in + out) summed over AdaptedProjections.
+std::int64_t AdapterParameterCount(const LlamaConfig& config, const LoraOptions& lora);
+
 // A bias-free projection y = x Wᵀ, optionally with a LoRA adapter: y += scaling · B(A(dropout(x))).
 // The base weight is registered as "weight" so that its name is Hugging Face's.
 class ProjectionImpl : public torch::nn::Module {

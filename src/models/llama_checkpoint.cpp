@@ -347,20 +347,12 @@ void WriteInitialPeftAdapter(const LlamaConfig& config, const LoraOptions& lora,
   lora.Validate("LoRA options");
   fs::create_directories(dir);
   torch::manual_seed(seed);
-  const auto shapes = ExpectedParameterShapes(config);
   std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& [name, shape] : shapes) {
-    if (!name.starts_with("model.layers.")) continue;
-    const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
-    const std::string projection = module.substr(module.rfind('.') + 1);
-    if (std::find(lora.targets.begin(), lora.targets.end(), projection) == lora.targets.end()) {
-      continue;
-    }
-    const std::int64_t out = shape[0], in = shape[1];
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    named.emplace_back(kPeftPrefix + module + ".lora_A.weight",
-                       torch::empty({lora.rank, in}).uniform_(-bound, bound));
-    named.emplace_back(kPeftPrefix + module + ".lora_B.weight", torch::zeros({out, lora.rank}));
+  for (const AdaptedProjection& p : AdaptedProjections(config, lora)) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(p.in));
+    named.emplace_back(kPeftPrefix + p.module + ".lora_A.weight",
+                       torch::empty({lora.rank, p.in}).uniform_(-bound, bound));
+    named.emplace_back(kPeftPrefix + p.module + ".lora_B.weight", torch::zeros({p.out, lora.rank}));
   }
   SaveTensors(named, dir / "adapter_model.safetensors", {{"format", "pt"}});
   WriteAdapterConfig(lora, dir, base_model_name_or_path);

@@ -163,15 +163,9 @@ def run_trial(framework, spec, events, t_main, import_span):
             raise Unsupported(f"the {framework} port does not implement the llm_lora workload")
         return run_llm_trial(port_module, spec, events, t_main, import_span)
     port = port_module.Port(spec)
-    events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
-                 framework=port.framework, framework_version=port.version,
-                 backend=spec["backend"], mode=spec["mode"], device=spec["device"],
-                 threads=spec["threads"],
-                 extra={"precision": spec["precision"], "memory_format": spec["memory_format"],
-                        "port_files": [os.path.abspath(f) for f in
-                                       getattr(port_module, "PORT_FILES",
-                                               [port_module.__file__])]})
-    events.write("phase", name="import", t0=import_span[0], t1=import_span[1])
+    _hello(port, spec, events, t_main, import_span,
+           {"precision": spec["precision"], "memory_format": spec["memory_format"]},
+           getattr(port_module, "PORT_FILES", [port_module.__file__]))
     _usage_if_missing(spec["weights"], "the weights file (spec field weights)")
     _usage_if_missing(spec["onnx_model"], "the ONNX model (spec field onnx_model)")
     port.check_supported()
@@ -229,14 +223,13 @@ def run_trial(framework, spec, events, t_main, import_span):
     events.write("done", t=now(), steps=steps)
 
 
-def _hello(port, port_module, spec, events, t_main, import_span, extra):
+def _hello(port, spec, events, t_main, import_span, extra, port_files):
+    """The hello event (with the port's files, for the boilerplate metric) and the import phase."""
     events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
                  framework=port.framework, framework_version=port.version,
                  backend=spec["backend"], mode=spec["mode"], device=spec["device"],
                  threads=spec["threads"],
-                 extra={**extra, "port_files": [os.path.abspath(f) for f in
-                                                 getattr(port_module, "LLM_PORT_FILES",
-                                                         [port_module.__file__])]})
+                 extra={**extra, "port_files": [os.path.abspath(f) for f in port_files]})
     events.write("phase", name="import", t0=import_span[0], t1=import_span[1])
 
 
@@ -244,8 +237,9 @@ def run_llm_trial(port_module, spec, events, t_main, import_span):
     """The LLM LoRA workload: the same batches (rows of the shared token file, in order, wrapping
     around) and the same step events as the C++ trial (src/backends/libtorch_llm_trial.cpp)."""
     port = port_module.LlmPort(spec)
-    _hello(port, port_module, spec, events, t_main, import_span,
-           {"workload": "llm_lora", "precision": spec["precision"]})
+    _hello(port, spec, events, t_main, import_span,
+           {"workload": "llm_lora", "precision": spec["precision"]},
+           getattr(port_module, "LLM_PORT_FILES", [port_module.__file__]))
     llm = spec["llm"]
     port.check_supported()
     train = spec["task"] == "train"
