@@ -2,7 +2,8 @@
 # Installs what fwbench needs from Debian 12 packages and the npm registry (exact versions from
 # each package-lock.json). Idempotent: packages that are already present are not fetched again,
 # and apt-get update runs only when needed. `--test` adds what only the test suite needs:
-# Debian's chromium (the report is opened in it) and the browser test's npm packages.
+# Debian's chromium (the report is opened in it), the browser test's npm packages, and clang with
+# libFuzzer for the request-parser fuzz targets.
 set -euo pipefail
 WITH_TEST_TOOLS=0
 for arg in "$@"; do
@@ -17,11 +18,13 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsentencepiece-dev
+  libboost1.81-dev wrk
   python3 python3-torch python3-torchvision python3-numpy python3-opencv python3-onnx
+  python3-fastapi python3-uvicorn
 )
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.
 if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
-if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium); fi
+if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium clang libfuzzer-14-dev); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -35,5 +35,7 @@ Command AddExportCommand(CLI::App& app);
 Command AddCompareCommand(CLI::App& app);
 Command AddHistoryCommand(CLI::App& app);
 Command AddLoraMergeCommand(CLI::App& app);
+Command AddServeCommand(CLI::App& app);
+Command AddLoadCommand(CLI::App& app);
 
 }  // namespace fwbench::cli

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 namespace fwbench::serve {
 
@@ -139,7 +140,17 @@ std::string DescribeInputs(const ModelSignature& sig) {
   return fmt::format("inputs: {}", fmt::join(parts, "; "));
 }
 
-InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& sig) {
+InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& sig,
+                                  std::optional<std::size_t> json_length) {
+  std::string_view binary;
+  if (json_length) {
+    if (*json_length > body.size()) {
+      Bad(fmt::format("Inference-Header-Content-Length is {} but the body has only {} bytes",
+                      *json_length, body.size()));
+    }
+    binary = body.substr(*json_length);
+    body = body.substr(0, *json_length);
+  }
   const json j = Parse(body);
   if (!j.is_object() || !j.contains("inputs") || !j["inputs"].is_array()) {
     Bad(
@@ -149,16 +160,30 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
   }
   InferRequest request;
   if (j.contains("id") && j["id"].is_string()) request.id = j["id"].get<std::string>();
+  const auto wants_binary = [](const json& x) {
+    return x.is_object() && x.contains("parameters") && x["parameters"].is_object() &&
+           (x["parameters"].value("binary_data_output", false) ||
+            x["parameters"].value("binary_data", false));
+  };
+  request.binary_output = wants_binary(j);
+  if (j.contains("outputs") && j["outputs"].is_array()) {
+    for (const json& o : j["outputs"]) request.binary_output |= wants_binary(o);
+  }
+  std::size_t binary_used = 0;
   std::vector<InputTensor> given;
   for (std::size_t i = 0; i < j["inputs"].size(); ++i) {
     const json& in = j["inputs"][i];
     const std::string where = fmt::format("inputs[{}]", i);
+    const bool is_binary = in.is_object() && in.contains("parameters") &&
+                           in["parameters"].is_object() &&
+                           in["parameters"].contains("binary_data_size");
     if (!in.is_object() || !in.contains("name") || !in["name"].is_string() ||
         !in.contains("shape") || !in["shape"].is_array() || !in.contains("datatype") ||
-        !in["datatype"].is_string() || !in.contains("data")) {
+        !in["datatype"].is_string() || (!in.contains("data") && !is_binary)) {
       Bad(
           fmt::format("{} needs \"name\" (string), \"shape\" (list of integers), \"datatype\" "
-                      "(string) and \"data\"",
+                      "(string) and \"data\" (or parameters.binary_data_size with the binary "
+                      "tensor extension)",
                       where));
     }
     InputTensor t;
@@ -176,16 +201,63 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
       Bad(fmt::format("input '{}' has datatype {}; model '{}' expects {}. The model's {}", t.name,
                       t.datatype, sig.name, s->datatype, DescribeInputs(sig)));
     }
-    std::vector<const json*> leaves;
-    Flatten(in["data"], leaves, "input '" + t.name + "'");
     std::int64_t elements = 1;
-    for (const auto d : t.shape) elements *= d;
-    if (static_cast<std::int64_t>(leaves.size()) != elements) {
-      Bad(fmt::format("input '{}': shape {} holds {} values, \"data\" has {}", t.name,
-                      Shape(t.shape), elements, leaves.size()));
+    for (const auto d : t.shape) {
+      elements *= d;
+      if (elements > (std::int64_t{1} << 40))
+        Bad(fmt::format("input '{}': shape too large", t.name));
     }
-    if (s != nullptr) FillValues(t, leaves, "input '" + t.name + "'");
+    if (is_binary) {
+      const json& size = in["parameters"]["binary_data_size"];
+      if (!json_length) {
+        Bad(
+            fmt::format("input '{}' gives binary_data_size but the request has no "
+                        "Inference-Header-Content-Length header",
+                        t.name));
+      }
+      if (!size.is_number_unsigned()) {
+        Bad(fmt::format("input '{}': binary_data_size must be a non-negative integer", t.name));
+      }
+      const auto bytes = size.get<std::uint64_t>();
+      const std::uint64_t width = t.datatype == "INT64" ? 8 : 4;
+      if (bytes != static_cast<std::uint64_t>(elements) * width) {
+        Bad(fmt::format("input '{}': shape {} of {} needs {} bytes, binary_data_size is {}", t.name,
+                        Shape(t.shape), t.datatype, static_cast<std::uint64_t>(elements) * width,
+                        bytes));
+      }
+      if (bytes > binary.size() - binary_used) {
+        Bad(
+            fmt::format("input '{}': binary_data_size {} runs past the end of the body ({} "
+                        "binary bytes left)",
+                        t.name, bytes, binary.size() - binary_used));
+      }
+      if (s != nullptr) {
+        const char* from = binary.data() + binary_used;
+        if (t.datatype == "FP32") {
+          t.fp32.resize(static_cast<std::size_t>(elements));
+          std::memcpy(t.fp32.data(), from, bytes);
+        } else if (t.datatype == "INT64") {
+          t.int64.resize(static_cast<std::size_t>(elements));
+          std::memcpy(t.int64.data(), from, bytes);
+        }
+      }
+      binary_used += bytes;
+    } else {
+      std::vector<const json*> leaves;
+      Flatten(in["data"], leaves, "input '" + t.name + "'");
+      if (static_cast<std::int64_t>(leaves.size()) != elements) {
+        Bad(fmt::format("input '{}': shape {} holds {} values, \"data\" has {}", t.name,
+                        Shape(t.shape), elements, leaves.size()));
+      }
+      if (s != nullptr) FillValues(t, leaves, "input '" + t.name + "'");
+    }
     given.push_back(std::move(t));
+  }
+  if (binary_used != binary.size()) {
+    Bad(
+        fmt::format("the body has {} binary bytes after the JSON header; the inputs' "
+                    "binary_data_size add up to {}",
+                    binary.size(), binary_used));
   }
   request.inputs = InSignatureOrder(std::move(given), sig);
   return request;

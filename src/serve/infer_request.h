@@ -10,6 +10,7 @@
 //     several inputs each entry is an object of them) or {"inputs": ...} (columnar: the batched
 //     tensor, or an object of named batched tensors).
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,12 +52,20 @@ struct InputTensor {
 struct InferRequest {
   std::string id;                   // KServe "id", echoed in the response
   std::vector<InputTensor> inputs;  // in the signature's order
+  bool binary_output = false;       // KServe binary tensor extension asked for the outputs
+  std::int64_t BatchSize() const {
+    return inputs.empty() || inputs[0].shape.empty() ? 1 : inputs[0].shape[0];
+  }
 };
 
 // "inputs: image FP32 [-1, 3, 32, 32]; tokens INT64 [-1, -1]" — for error messages.
 std::string DescribeInputs(const ModelSignature& signature);
 
-InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& signature);
+// `json_length`: the Inference-Header-Content-Length header of the binary tensor extension; the
+// body is then that many bytes of JSON followed by the raw little-endian tensors of every input
+// whose parameters give a "binary_data_size", in the order listed.
+InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& signature,
+                                  std::optional<std::size_t> json_length = std::nullopt);
 InferRequest ParseTfServingRequest(std::string_view body, const ModelSignature& signature);
 
 }  // namespace fwbench::serve

@@ -72,6 +72,26 @@ std::string KserveV2Response(const std::string& model, const std::string& versio
   return out.dump();
 }
 
+BinaryBody KserveV2BinaryResponse(const std::string& model, const std::string& version,
+                                  const std::string& id, const std::vector<OutputTensor>& outputs) {
+  json out = {{"model_name", model}, {"outputs", json::array()}};
+  if (!version.empty()) out["model_version"] = version;
+  if (!id.empty()) out["id"] = id;
+  for (const auto& t : outputs) {
+    out["outputs"].push_back({{"name", t.name},
+                              {"datatype", "FP32"},
+                              {"shape", t.shape},
+                              {"parameters", {{"binary_data_size", t.fp32.size() * 4}}}});
+  }
+  BinaryBody b;
+  b.body = out.dump();
+  b.json_length = b.body.size();
+  for (const auto& t : outputs) {
+    b.body.append(reinterpret_cast<const char*>(t.fp32.data()), t.fp32.size() * sizeof(float));
+  }
+  return b;
+}
+
 std::string TfServingResponse(const std::vector<OutputTensor>& outputs) {
   return json{{"predictions", Rows(outputs)}}.dump();
 }

@@ -24,6 +24,15 @@ std::string KserveV2Response(const std::string& model, const std::string& versio
                              const std::string& id, const std::vector<OutputTensor>& outputs);
 // Row format: one prediction per batch item; throws std::invalid_argument when the outputs'
 // batch sizes differ or a tensor has no batch dimension.
+// The binary tensor extension's answer: JSON header (outputs carry parameters.binary_data_size,
+// no "data") followed by the raw FP32 outputs; `json_length` goes into the
+// Inference-Header-Content-Length header.
+struct BinaryBody {
+  std::string body;
+  std::size_t json_length = 0;
+};
+BinaryBody KserveV2BinaryResponse(const std::string& model, const std::string& version,
+                                  const std::string& id, const std::vector<OutputTensor>& outputs);
 std::string TfServingResponse(const std::vector<OutputTensor>& outputs);
 std::string TorchServeResponse(const std::vector<OutputTensor>& outputs);
 

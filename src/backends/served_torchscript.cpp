@@ -1,0 +1,103 @@
+#include "backends/served_torchscript.h"
+
+#include <fmt/format.h>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "backends/trial_common.h"
+#include "core/error.h"
+
+namespace fwbench {
+
+namespace {
+
+class TorchScriptModel final : public serve::ServedModel {
+ public:
+  TorchScriptModel(torch::jit::Module module, serve::ModelConfig config, torch::Device device)
+      : module_(std::move(module)), config_(std::move(config)), device_(device) {}
+
+  std::vector<std::vector<serve::OutputTensor>> RunBatch(
+      const std::vector<const serve::InferRequest*>& requests) override {
+    torch::InferenceMode guard;
+    std::vector<torch::jit::IValue> inputs;
+    const std::size_t n_inputs = config_.signature.inputs.size();
+    for (std::size_t i = 0; i < n_inputs; ++i) {
+      std::vector<torch::Tensor> parts;
+      for (const auto* r : requests) {
+        const serve::InputTensor& t = r->inputs.at(i);
+        if (t.datatype == "INT64") {
+          parts.push_back(
+              torch::from_blob(const_cast<std::int64_t*>(t.int64.data()), t.shape, torch::kInt64));
+        } else {
+          parts.push_back(
+              torch::from_blob(const_cast<float*>(t.fp32.data()), t.shape, torch::kFloat32));
+        }
+      }
+      torch::Tensor batch = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
+      inputs.emplace_back(batch.to(device_));
+    }
+    const torch::jit::IValue result = module_.forward(inputs);
+    std::vector<torch::Tensor> outputs;
+    if (result.isTensor()) {
+      outputs.push_back(result.toTensor());
+    } else if (result.isTuple()) {
+      for (const auto& e : result.toTupleRef().elements()) outputs.push_back(e.toTensor());
+    } else if (result.isTensorList()) {
+      for (const auto& e : result.toTensorVector()) outputs.push_back(e);
+    } else {
+      throw std::runtime_error("forward() returned neither a tensor nor a tuple of tensors");
+    }
+    if (outputs.size() != config_.signature.outputs.size()) {
+      throw std::runtime_error(
+          fmt::format("forward() returned {} tensors; config.toml lists {} "
+                      "outputs",
+                      outputs.size(), config_.signature.outputs.size()));
+    }
+    std::vector<std::vector<serve::OutputTensor>> per_request(requests.size());
+    for (std::size_t o = 0; o < outputs.size(); ++o) {
+      torch::Tensor out = outputs[o].to(torch::kCPU, torch::kFloat32).contiguous();
+      std::int64_t row = 0;
+      for (std::size_t r = 0; r < requests.size(); ++r) {
+        const std::int64_t rows = requests[r]->BatchSize();
+        torch::Tensor part = out.narrow(0, row, rows).contiguous();
+        row += rows;
+        serve::OutputTensor t;
+        t.name = config_.signature.outputs[o].name;
+        t.shape = part.sizes().vec();
+        t.fp32.assign(part.data_ptr<float>(), part.data_ptr<float>() + part.numel());
+        per_request[r].push_back(std::move(t));
+      }
+      if (row != out.size(0)) {
+        throw std::runtime_error(fmt::format("output '{}' has {} rows for a batch of {}",
+                                             config_.signature.outputs[o].name, out.size(0), row));
+      }
+    }
+    return per_request;
+  }
+
+ private:
+  torch::jit::Module module_;
+  serve::ModelConfig config_;
+  torch::Device device_;
+};
+
+}  // namespace
+
+std::shared_ptr<serve::ServedModel> LoadServedTorchScript(const std::filesystem::path& file,
+                                                          const serve::ModelConfig& config,
+                                                          const std::string& device) {
+  const torch::Device d = ResolveDevice(device);
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(file.string(), d);
+  } catch (const c10::Error& e) {
+    throw UsageError(fmt::format("{} is not a TorchScript file LibTorch can load: {}",
+                                 file.string(),
+                                 std::string(e.what_without_backtrace()).substr(0, 300)));
+  }
+  module.eval();
+  return std::make_shared<TorchScriptModel>(std::move(module), config, d);
+}
+
+}  // namespace fwbench

@@ -1,0 +1,136 @@
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "backends/served_torchscript.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/version.h"
+#include "serve/http_server.h"
+#include "serve/inference_service.h"
+#include "serve/model_repository.h"
+
+namespace fwbench::cli {
+
+Command AddServeCommand(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve the TorchScript models of a model repository over HTTP: KServe v2 (JSON and binary "
+      "tensors), TF Serving REST and TorchServe-style /predictions, with dynamic batching and "
+      "Prometheus /metrics. Layout: REPO/NAME/config.toml, REPO/NAME/1/model.pt, … (`fwbench "
+      "deploy` writes one). Ready (/v2/health/ready) after every model's warm-up; SIGINT or "
+      "SIGTERM drains in-flight requests, then stops.");
+  struct Args {
+    std::filesystem::path repository;
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8000;
+    int threads = 2;
+    std::string device = "cpu";
+    std::size_t max_body_bytes = 64u << 20;
+    int read_timeout_ms = 30'000;
+    int drain_ms = 10'000;
+    std::string token_env;
+    int max_batch_size = 0;
+    int max_queue_delay_us = -1;
+    int max_queue = 0;
+    std::filesystem::path port_file;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("repository", a->repository, "Model repository folder")->required();
+  cmd->add_option("--host", a->host,
+                  "Address to bind (loopback by default; 0.0.0.0 opens it to the network)")
+      ->capture_default_str();
+  cmd->add_option("--port", a->port, "Port (0: any free port, printed)")->capture_default_str();
+  cmd->add_option("--http-threads", a->threads, "Threads for HTTP I/O")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--max-body-bytes", a->max_body_bytes, "Larger request bodies get 413")
+      ->capture_default_str();
+  cmd->add_option("--read-timeout-ms", a->read_timeout_ms,
+                  "A request must arrive within this (slow clients get 408; idle keep-alive "
+                  "connections close)")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
+  cmd->add_option("--drain-ms", a->drain_ms, "On SIGINT/SIGTERM, how long to let requests finish")
+      ->capture_default_str();
+  cmd->add_option("--token-env", a->token_env,
+                  "Name of an environment variable holding a bearer token; every endpoint but "
+                  "the health checks then needs 'Authorization: Bearer TOKEN'");
+  cmd->add_option("--max-batch-size", a->max_batch_size,
+                  "Override every model's batching.max_batch_size (1: batching off)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-queue-delay-us", a->max_queue_delay_us,
+                  "Override every model's batching.max_queue_delay_us")
+      ->check(CLI::Range(0, 10'000'000));
+  cmd->add_option("--max-queue", a->max_queue, "Override every model's batching.max_queue")
+      ->check(CLI::Range(1, 1'000'000));
+  cmd->add_option("--port-file", a->port_file,
+                  "Write the bound port here once listening (for scripts using --port 0)");
+  return [a]() {
+    auto models = serve::ScanRepository(a->repository);
+    std::string token;
+    if (!a->token_env.empty()) {
+      const char* v = std::getenv(a->token_env.c_str());
+      if (v == nullptr || *v == '\0') {
+        throw UsageError(fmt::format("--token-env {}: that environment variable is empty or unset",
+                                     a->token_env));
+      }
+      token = v;
+    }
+    serve::ServiceOptions options;
+    options.bearer_token = token;
+    options.server_version = FwbenchVersion();
+    auto service = std::make_shared<serve::InferenceService>(options);
+    for (auto& m : models) {
+      if (a->max_batch_size > 0)
+        m.config.batching.max_batch_size = static_cast<std::size_t>(a->max_batch_size);
+      if (a->max_queue_delay_us >= 0)
+        m.config.batching.max_queue_delay_ns = std::int64_t{a->max_queue_delay_us} * 1000;
+      if (a->max_queue > 0) m.config.batching.max_queue = static_cast<std::size_t>(a->max_queue);
+      for (const auto& v : m.versions) {
+        service->AddModel(m.name, v.version, m.config,
+                          LoadServedTorchScript(v.file, m.config, a->device));
+        std::cerr << fmt::format("serve: loaded {} version {} ({})\n", m.name, v.version,
+                                 v.file.string());
+      }
+    }
+    serve::HttpServerOptions http;
+    http.address = a->host;
+    http.port = a->port;
+    http.threads = a->threads;
+    http.max_body_bytes = a->max_body_bytes;
+    http.read_timeout = std::chrono::milliseconds(a->read_timeout_ms);
+    std::unique_ptr<serve::HttpServer> server;
+    try {
+      server = std::make_unique<serve::HttpServer>(
+          http, [service](serve::HttpRequest r, serve::Reply reply) {
+            service->Handle(std::move(r), std::move(reply));
+          });
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+    server->Start();
+    const auto port = server->port();
+    if (!a->port_file.empty()) {
+      std::ofstream(a->port_file) << port << "\n";
+    }
+    std::cerr << fmt::format("serve: listening on http://{}:{} (warming up)\n", a->host, port);
+    service->WarmUpAndMarkReady();
+    std::cerr << fmt::format("serve: ready: http://{}:{}/v2/health/ready{}\n", a->host, port,
+                             token.empty() ? "" : " (bearer token required)");
+    server->WaitForStopSignal();
+    std::cerr << "serve: stopping; draining in-flight requests\n";
+    const std::size_t left = server->Shutdown(std::chrono::milliseconds(a->drain_ms));
+    service->Stop();
+    std::cerr << fmt::format("serve: stopped ({} requests still in flight at the drain deadline)\n",
+                             left);
+    return left == 0 ? kExitOk : kExitFailure;
+  };
+}
+
+}  // namespace fwbench::cli

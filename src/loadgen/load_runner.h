@@ -1,0 +1,50 @@
+#pragma once
+// The load itself: many keep-alive connections on a few threads (one Asio event loop each), in
+// a closed loop (every connection sends its next request when the last one is answered) or an
+// open loop (requests are due at the times an ArrivalSchedule sets, whether or not the server
+// kept up; a request that finds no free connection waits, and its latency still counts from
+// when it was due — no coordinated omission).
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "loadgen/arrival_schedule.h"
+#include "loadgen/http_client.h"
+#include "loadgen/load_summary.h"
+
+namespace fwbench::loadgen {
+
+struct LoadRequest {
+  Url server;
+  std::string method = "GET";
+  std::string target = "/";
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct LoadOptions {
+  bool open_loop = false;
+  double rate_per_s = 0.0;  // open loop
+  ArrivalSchedule::Kind arrival = ArrivalSchedule::Kind::kConstant;
+  std::uint64_t seed = 1;
+  int connections = 16;  // closed loop: concurrency; open loop: the most in flight at once
+  int threads = 1;
+  double warmup_s = 1.0;
+  double duration_s = 10.0;  // measured, after the warm-up
+  double timeout_s = 10.0;   // per request
+  // Called about once a second from the caller's thread with requests done so far.
+  std::function<void(double elapsed_s, std::int64_t done)> progress;
+};
+
+// The serialized request, as sent on every connection.
+std::string SerializeRequest(const LoadRequest& request);
+
+// Runs the load and returns one record per request sent (times in ns from the start). Throws
+// UsageError when the host does not resolve; a refused connection shows in the records as
+// "connect" errors.
+std::vector<RequestRecord> RunLoad(const LoadRequest& request, const LoadOptions& options);
+
+}  // namespace fwbench::loadgen

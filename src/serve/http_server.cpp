@@ -1,0 +1,331 @@
+#include "serve/http_server.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+namespace fwbench::serve {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::string HttpRequest::Header(const std::string& lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return value;
+  }
+  return {};
+}
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  Handler handler;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::size_t> connections{0};
+  std::atomic<bool> draining{false};
+  std::mutex stop_mutex;
+  std::condition_variable stop_cv;
+  bool stop_requested = false;
+  std::weak_ptr<Impl> self;  // what sessions hold on to; set by the owner
+
+  void Accept();
+};
+
+class HttpSession;
+
+struct Reply::State {
+  explicit State(std::shared_ptr<HttpSession> s) : session(std::move(s)) {}
+  ~State();
+  std::shared_ptr<HttpSession> session;
+  std::atomic<bool> sent{false};
+};
+
+namespace {
+
+HttpResponse ErrorResponse(int status, const std::string& message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = nlohmann::json{{"error", message}}.dump();
+  return r;
+}
+
+}  // namespace
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    ++server_->connections;
+  }
+  ~HttpSession() { --server_->connections; }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  // Called through Reply, from any thread.
+  void Answer(HttpResponse response) {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), r = std::move(response)]() mutable {
+                self->Write(std::move(r), /*handled=*/true);
+              });
+  }
+
+ private:
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->body_limit(server_->options.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
+    stream_.expires_after(server_->options.read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    const auto& req = parser_->get();
+    if (req[http::field::expect] == "100-continue" && !parser_->is_done()) {
+      // curl and others wait for this before sending a large body.
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                     req.version());
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
+                          if (wec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    const bool started = parser_->got_some() || buffer_.size() > 0;
+    if (ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+      return Close();
+    }
+    if (ec == beast::error::timeout) {
+      if (!started) return Close();  // an idle keep-alive connection: just close it
+      return Write(ErrorResponse(408, fmt::format("the request did not arrive within {} ms; the "
+                                                  "server closes slow connections",
+                                                  server_->options.read_timeout.count())),
+                   false, true);
+    }
+    if (ec == http::error::body_limit) {
+      return Write(
+          ErrorResponse(413, fmt::format("the request body is over the server's limit of {} bytes "
+                                         "(fwbench serve --max-body-bytes raises it)",
+                                         server_->options.max_body_bytes)),
+          false, true);
+    }
+    if (ec == http::error::header_limit) {
+      return Write(ErrorResponse(431, fmt::format("the request headers are over the server's "
+                                                  "limit of {} bytes",
+                                                  server_->options.max_header_bytes)),
+                   false, true);
+    }
+    if (ec.category() == beast::error_code(http::error::bad_method).category() ||  // parse errors
+        ec == http::error::partial_message) {
+      if (ec == http::error::partial_message && !started) return Close();
+      return Write(ErrorResponse(400, "malformed HTTP request: " + ec.message()), false, true);
+    }
+    Close();
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    http::request<http::string_body> req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    for (const auto& field : req) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      request.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request.body = std::move(req.body());
+    ++server_->in_flight;
+    stream_.expires_never();  // the handler may take long (a queued batch); the reply has a clock
+    auto state = std::make_shared<Reply::State>(shared_from_this());
+    try {
+      server_->handler(std::move(request), Reply(state));
+    } catch (const std::exception& e) {
+      Reply(state).Send(ErrorResponse(500, std::string("internal error: ") + e.what()));
+    }
+  }
+
+  void Write(HttpResponse r, bool handled, bool force_close = false) {
+    if (handled) --server_->in_flight;
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version_ == 0 ? 11 : version_);
+    res->set(http::field::server, "fwbench");
+    res->set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) res->set(name, value);
+    res->body() = std::move(r.body);
+    const bool close = force_close || !keep_alive_ || server_->draining.load();
+    res->keep_alive(!close);
+    res->prepare_payload();
+    stream_.expires_after(server_->options.write_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, close](beast::error_code ec, std::size_t) {
+                        if (ec || close) return self->Close();
+                        self->ReadHeader();
+                      });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+Reply::State::~State() {
+  if (!sent.exchange(true)) {
+    session->Answer(ErrorResponse(500, "internal error: the request was dropped unanswered"));
+  }
+}
+
+void Reply::Send(HttpResponse response) const {
+  if (state_->sent.exchange(true)) return;  // answered already (e.g. a timeout raced the batch)
+  state_->session->Answer(std::move(response));
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec) {
+      if (connections.load() >= options.max_connections) {
+        beast::error_code ignored;
+        socket.close(ignored);  // over the limit: refuse rather than queue without bound
+      } else {
+        // Sessions hold the Impl through a shared_ptr made by the owner; see HttpServer().
+        std::make_shared<HttpSession>(std::move(socket), self.lock())->Start();
+      }
+    }
+    Accept();
+  });
+}
+
+HttpServer::HttpServer(const HttpServerOptions& options, Handler handler)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->options = options;
+  impl_->handler = std::move(handler);
+  impl_->self = impl_;
+  beast::error_code ec;
+  const auto address = net::ip::make_address(options.address, ec);
+  if (ec) {
+    throw std::invalid_argument(fmt::format(
+        "--host '{}' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)", options.address));
+  }
+  const tcp::endpoint endpoint(address, options.port);
+  auto& acc = impl_->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error(fmt::format(
+        "cannot listen on {}:{}: {}{}", options.address, options.port, ec.message(),
+        ec == net::error::address_in_use ? " (another server holds the port; pick another "
+                                           "with --port)"
+                                         : ""));
+  }
+}
+
+HttpServer::~HttpServer() {
+  if (!impl_->threads.empty()) Shutdown(std::chrono::milliseconds(0));
+  impl_->self.reset();
+}
+
+std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void HttpServer::Start() {
+  impl_->Accept();
+  const int n = std::max(1, impl_->options.threads);
+  for (int i = 0; i < n; ++i) {
+    impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  }
+}
+
+std::size_t HttpServer::Shutdown(std::chrono::milliseconds drain) {
+  if (impl_->threads.empty()) return 0;
+  impl_->draining = true;
+  net::post(impl_->ioc, [impl = impl_] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const std::size_t left = impl_->in_flight.load();
+  // Let the last responses reach their sockets before the loop stops.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  return left;
+}
+
+void HttpServer::WaitForStopSignal() {
+  net::io_context signals_ioc;
+  net::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  signals.async_wait([this](beast::error_code ec, int) {
+    if (!ec) RequestStop();
+  });
+  std::thread signal_thread([&signals_ioc] { signals_ioc.run(); });
+  {
+    std::unique_lock lock(impl_->stop_mutex);
+    impl_->stop_cv.wait(lock, [this] { return impl_->stop_requested; });
+  }
+  signals_ioc.stop();
+  signal_thread.join();
+}
+
+void HttpServer::RequestStop() {
+  {
+    std::lock_guard lock(impl_->stop_mutex);
+    impl_->stop_requested = true;
+  }
+  impl_->stop_cv.notify_all();
+}
+
+std::size_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+
+}  // namespace fwbench::serve

@@ -1,0 +1,142 @@
+#include "serve/model_config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+#include "core/error.h"
+
+namespace fwbench::serve {
+
+namespace {
+
+constexpr const char* kExample = R"(
+  [[inputs]]
+  name = "image"
+  datatype = "FP32"
+  shape = [-1, 3, 224, 224]   # -1: any size, the batch dimension first
+
+  [[outputs]]
+  name = "logits"
+  datatype = "FP32"
+  shape = [-1, 1000]
+
+  [batching]                  # optional
+  max_batch_size = 8          # 1 turns batching off
+  max_queue_delay_us = 500
+  max_queue = 64
+  request_timeout_ms = 10000)";
+
+[[noreturn]] void Bad(const std::filesystem::path& path, const std::string& what) {
+  throw UsageError(
+      fmt::format("{}: {}. A model's config.toml looks like:{}", path.string(), what, kExample));
+}
+
+std::vector<TensorSignature> Tensors(const toml::table& t, const char* key,
+                                     const std::filesystem::path& path) {
+  const toml::array* list = t[key].as_array();
+  if (list == nullptr || list->empty()) {
+    Bad(path, fmt::format("needs at least one [[{}]] entry", key));
+  }
+  std::vector<TensorSignature> out;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const toml::table* e = list->get(i)->as_table();
+    const std::string where = fmt::format("{}[{}]", key, i);
+    if (e == nullptr) Bad(path, where + " must be a table ([[" + std::string(key) + "]])");
+    TensorSignature s;
+    const auto name = (*e)["name"].value<std::string>();
+    const auto datatype = (*e)["datatype"].value<std::string>();
+    const toml::array* shape = (*e)["shape"].as_array();
+    if (!name || name->empty()) Bad(path, where + ".name is missing (a string)");
+    if (!datatype || (*datatype != "FP32" && *datatype != "INT64")) {
+      Bad(path, where + ".datatype must be \"FP32\" or \"INT64\"");
+    }
+    if (shape == nullptr || shape->empty()) {
+      Bad(path, where + ".shape is missing (a list of integers, -1 for any size)");
+    }
+    s.name = *name;
+    s.datatype = *datatype;
+    for (const auto& d : *shape) {
+      const auto v = d.value<std::int64_t>();
+      if (!v || *v == 0 || *v < -1) {
+        Bad(path, where + ".shape must hold positive integers or -1");
+      }
+      s.shape.push_back(*v);
+    }
+    if (s.shape[0] != -1) Bad(path, where + ".shape must start with -1 (the batch dimension)");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string& name) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path.string());
+  } catch (const toml::parse_error& e) {
+    Bad(path, fmt::format("not valid TOML (line {}): {}", e.source().begin.line, e.description()));
+  }
+  ModelConfig c;
+  c.signature.name = name;
+  c.batching.request_timeout_ns = 10'000'000'000;  // a served request may wait behind others
+  c.platform = t["platform"].value_or<std::string>("torchscript");
+  if (c.platform != "torchscript") {
+    Bad(path,
+        fmt::format("platform \"{}\" is not served; the only one is \"torchscript\"", c.platform));
+  }
+  c.signature.inputs = Tensors(t, "inputs", path);
+  c.signature.outputs = Tensors(t, "outputs", path);
+  for (const auto& o : c.signature.outputs) {
+    if (o.datatype != "FP32") Bad(path, "outputs must be FP32 (output '" + o.name + "')");
+  }
+  if (const toml::table* b = t["batching"].as_table()) {
+    const auto positive = [&](const char* key, std::int64_t fallback, std::int64_t min) {
+      const auto v = (*b)[key].value<std::int64_t>();
+      if ((*b).contains(key) && (!v || *v < min)) {
+        Bad(path, fmt::format("batching.{} must be an integer ≥ {}", key, min));
+      }
+      return v.value_or(fallback);
+    };
+    c.batching.max_batch_size = static_cast<std::size_t>(
+        positive("max_batch_size", static_cast<std::int64_t>(c.batching.max_batch_size), 1));
+    c.batching.max_queue_delay_ns =
+        positive("max_queue_delay_us", c.batching.max_queue_delay_ns / 1000, 0) * 1000;
+    c.batching.max_queue = static_cast<std::size_t>(
+        positive("max_queue", static_cast<std::int64_t>(c.batching.max_queue), 1));
+    c.batching.request_timeout_ns =
+        positive("request_timeout_ms", c.batching.request_timeout_ns / 1'000'000, 1) * 1'000'000;
+    for (const auto& [key, value] : *b) {
+      const std::string k(key.str());
+      if (k != "max_batch_size" && k != "max_queue_delay_us" && k != "max_queue" &&
+          k != "request_timeout_ms") {
+        Bad(path, fmt::format("batching.{} is not a known key", k));
+      }
+    }
+  }
+  return c;
+}
+
+std::string ModelConfigToml(const ModelConfig& c) {
+  std::ostringstream out;
+  out << "platform = \"" << c.platform << "\"\n";
+  const auto tensors = [&](const char* key, const std::vector<TensorSignature>& list) {
+    for (const auto& s : list) {
+      out << "\n[[" << key << "]]\nname = \"" << s.name << "\"\ndatatype = \"" << s.datatype
+          << "\"\nshape = [" << fmt::format("{}", fmt::join(s.shape, ", ")) << "]\n";
+    }
+  };
+  tensors("inputs", c.signature.inputs);
+  tensors("outputs", c.signature.outputs);
+  out << "\n[batching]\nmax_batch_size = " << c.batching.max_batch_size
+      << "\nmax_queue_delay_us = " << c.batching.max_queue_delay_ns / 1000
+      << "\nmax_queue = " << c.batching.max_queue
+      << "\nrequest_timeout_ms = " << c.batching.request_timeout_ns / 1'000'000 << "\n";
+  return out.str();
+}
+
+}  // namespace fwbench::serve

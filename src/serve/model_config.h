@@ -1,0 +1,26 @@
+#pragma once
+// A served model's config.toml: its inputs and outputs (what requests are checked against) and
+// its dynamic-batching policy. TorchScript files carry no signature, so, as Triton's
+// config.pbtxt does, the repository states it.
+#include <filesystem>
+#include <string>
+
+#include "serve/batch_queue.h"
+#include "serve/infer_request.h"
+
+namespace fwbench::serve {
+
+struct ModelConfig {
+  std::string platform = "torchscript";  // the only one served so far
+  ModelSignature signature;
+  BatchPolicy batching;
+};
+
+// Reads `path` (NAME/config.toml) for the model `name`. Throws UsageError naming the file and
+// the field, what was expected and an example, for anything missing or malformed.
+ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string& name);
+
+// The config.toml text for a signature and policy (what `fwbench deploy` writes).
+std::string ModelConfigToml(const ModelConfig& config);
+
+}  // namespace fwbench::serve

@@ -1,0 +1,71 @@
+#include "serve/model_repository.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <system_error>
+
+#include "core/error.h"
+
+namespace fwbench::serve {
+
+namespace {
+
+bool IsVersionName(const std::string& s) {
+  return !s.empty() && s.size() <= 18 && s[0] != '0' &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+constexpr const char* kLayout =
+    "Expected layout: REPO/NAME/config.toml and REPO/NAME/1/model.pt (TorchScript), one folder "
+    "per numbered version; `fwbench deploy` writes one";
+
+}  // namespace
+
+std::vector<RepositoryModel> ScanRepository(const std::filesystem::path& root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    throw UsageError(
+        fmt::format("model repository {} is not a folder. {}", root.string(), kLayout));
+  }
+  std::vector<RepositoryModel> models;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (!entry.is_directory()) continue;
+    RepositoryModel m;
+    m.name = entry.path().filename().string();
+    if (m.name.empty() || m.name[0] == '.') continue;
+    const fs::path config = entry.path() / "config.toml";
+    if (!fs::is_regular_file(config)) {
+      throw UsageError(
+          fmt::format("model '{}' has no config.toml ({}). {}", m.name, config.string(), kLayout));
+    }
+    m.config = ReadModelConfig(config, m.name);
+    for (const auto& v : fs::directory_iterator(entry.path())) {
+      const std::string name = v.path().filename().string();
+      if (!v.is_directory() || !IsVersionName(name)) continue;
+      const fs::path file = v.path() / kModelFileName;
+      if (!fs::is_regular_file(file)) {
+        throw UsageError(fmt::format("model '{}' version {} has no {} ({}). {}", m.name, name,
+                                     kModelFileName, file.string(), kLayout));
+      }
+      m.versions.push_back({name, file});
+    }
+    if (m.versions.empty()) {
+      throw UsageError(fmt::format("model '{}' ({}) has no numbered version folder. {}", m.name,
+                                   entry.path().string(), kLayout));
+    }
+    std::sort(m.versions.begin(), m.versions.end(), [](const auto& a, const auto& b) {
+      return std::stoll(a.version) < std::stoll(b.version);
+    });
+    models.push_back(std::move(m));
+  }
+  if (models.empty()) {
+    throw UsageError(fmt::format("model repository {} holds no model. {}", root.string(), kLayout));
+  }
+  std::sort(models.begin(), models.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return models;
+}
+
+}  // namespace fwbench::serve
