@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -45,6 +46,9 @@ struct HttpServer::Impl {
   std::condition_variable stop_cv;
   bool stop_requested = false;
   std::weak_ptr<Impl> self;  // what sessions hold on to; set by the owner
+  // Keeps the threads running while no socket operation is pending (every request waiting on
+  // its batch, say); without it they would return and the answers would never be written.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
 
   void Accept();
 };
@@ -72,7 +76,9 @@ HttpResponse ErrorResponse(int status, const std::string& message) {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {
+      : stream_(std::move(socket)),
+        read_timer_(stream_.get_executor()),
+        server_(std::move(server)) {
     ++server_->connections;
   }
   ~HttpSession() { --server_->connections; }
@@ -94,7 +100,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
-    stream_.expires_after(server_->options.read_timeout);
+    // Not the stream's own timeout: that closes the socket, and a slow client is owed a 408.
+    stream_.expires_never();
+    timed_out_ = false;
+    read_timer_.expires_after(server_->options.read_timeout);
+    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the request arrived in time
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
@@ -124,7 +139,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnReadError(beast::error_code ec) {
+    read_timer_.cancel();
     const bool started = parser_->got_some() || buffer_.size() > 0;
+    if (timed_out_) ec = beast::error::timeout;
     if (ec == http::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::connection_reset || ec == net::error::operation_aborted) {
       return Close();
@@ -159,6 +176,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void OnRead(beast::error_code ec) {
     if (ec) return OnReadError(ec);
+    read_timer_.cancel();
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -183,7 +201,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Write(HttpResponse r, bool handled, bool force_close = false) {
-    if (handled) --server_->in_flight;
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), version_ == 0 ? 11 : version_);
     res->set(http::field::server, "fwbench");
@@ -194,11 +211,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(!close);
     res->prepare_payload();
     stream_.expires_after(server_->options.write_timeout);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, close](beast::error_code ec, std::size_t) {
-                        if (ec || close) return self->Close();
-                        self->ReadHeader();
-                      });
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, close, handled](beast::error_code ec, std::size_t) {
+          if (handled) --self->server_->in_flight;
+          if (ec || close) return self->Close();
+          self->ReadHeader();
+        });
   }
 
   void Close() {
@@ -208,6 +227,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer read_timer_;
+  bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
@@ -276,6 +297,7 @@ HttpServer::~HttpServer() {
 std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 void HttpServer::Start() {
+  impl_->work.emplace(impl_->ioc.get_executor());
   impl_->Accept();
   const int n = std::max(1, impl_->options.threads);
   for (int i = 0; i < n; ++i) {
@@ -295,8 +317,7 @@ std::size_t HttpServer::Shutdown(std::chrono::milliseconds drain) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const std::size_t left = impl_->in_flight.load();
-  // Let the last responses reach their sockets before the loop stops.
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  impl_->work.reset();
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
