@@ -119,7 +119,11 @@ class Worker {
       if (arrivals_.empty()) Stop();
       ArmTimer();
     } else {
-      for (auto& c : conns_) Send(*c, NowNs());
+      timer_.expires_at(start_);
+      timer_.async_wait([this](beast::error_code ec) {
+        if (ec) return;
+        for (auto& c : conns_) Send(*c, NowNs());
+      });
     }
     ioc_.run();
   }
@@ -215,6 +219,9 @@ class Worker {
 
   void Write(Conn& c) {
     c.record.sent_ns = NowNs();
+    // Closed loop: a request is meant to go when it goes (a new connection's set-up is not
+    // counted, as wrk does not).
+    if (!options_.open_loop) c.record.intended_ns = c.record.sent_ns;
     net::async_write(c.socket, net::buffer(bytes_), [this, &c](beast::error_code ec, std::size_t) {
       if (ec) return Finish(c, ErrorKind(ec, false, c.timed_out));
       c.parser.emplace();

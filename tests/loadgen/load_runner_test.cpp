@@ -1,0 +1,156 @@
+// The load generator against the real server in-process: closed and open loop, intended-time
+// latency through a server stall, errors by kind, protocol requests the server accepts.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "loadgen/load_runner.h"
+#include "loadgen/protocol_request.h"
+#include "support/serve_fixture.h"
+
+namespace fwbench::loadgen {
+namespace {
+
+using fwbench::testing::TestServer;
+
+LoadRequest Health(const TestServer& s) {
+  LoadRequest r;
+  r.server = s.url;
+  r.target = "/v2/health/live";
+  return r;
+}
+
+TEST(LoadRunner, ClosedLoopKeepsEveryConnectionBusyAndCountsFromTheSendTime) {
+  TestServer s;
+  LoadOptions o;
+  o.connections = 4;
+  o.threads = 2;
+  o.warmup_s = 0.1;
+  o.duration_s = 0.5;
+  const auto records = RunLoad(Health(s), o);
+  ASSERT_GT(records.size(), 20u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error, "");
+    EXPECT_EQ(r.intended_ns, r.sent_ns) << "closed loop: sent when the last one was answered";
+    EXPECT_GE(r.done_ns, r.sent_ns);
+  }
+  // Nothing starts after the end.
+  EXPECT_LT(records.back().intended_ns, 600'000'000);
+}
+
+TEST(LoadRunner, OpenLoopSendsOnScheduleAndChargesAStallToEveryDelayedRequest) {
+  auto config = fwbench::testing::DoublingConfig();
+  config.batching.max_batch_size = 1;
+  TestServer s(config);
+  const auto inputs = FetchInputs(LoadProtocol::kKserveV2, s.url, "double", "", 1);
+  ASSERT_EQ(inputs.size(), 1u);
+  EXPECT_EQ(inputs[0].shape, (std::vector<std::int64_t>{1, 4}));
+  const LoadRequest req =
+      BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, false, 7);
+
+  LoadOptions o;
+  o.open_loop = true;
+  o.rate_per_s = 100;
+  o.connections = 1;  // one connection: a slow answer delays everything behind it
+  o.warmup_s = 0;
+  o.duration_s = 1.0;
+  std::thread stall([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    s.model->delay_ms = 400;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    s.model->delay_ms = 0;
+  });
+  const auto records = RunLoad(req, o);
+  stall.join();
+  ASSERT_EQ(records.size(), 100u) << "100/s for 1 s";
+  ArrivalSchedule schedule(ArrivalSchedule::Kind::kConstant, 100, 1);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.intended_ns, schedule.Next());
+    EXPECT_EQ(r.error, "");
+  }
+  SummaryOptions so;
+  so.warmup_ns = 0;
+  so.offered_per_s = 100;
+  so.min_seconds = 0.5;
+  so.min_requests = 50;
+  const LoadSummary summary = Summarize(records, so);
+  // The 400 ms stall held up the ~40 requests due during it: from their intended times their
+  // latency is hundreds of ms; from their send times it would be ~1 ms.
+  EXPECT_GT(summary.latency.max(), 350'000'000);
+  EXPECT_GT(summary.latency.ValueAtPercentile(90), 50'000'000);
+  EXPECT_LE(
+      std::count_if(records.begin(), records.end(),
+                    [](const RequestRecord& r) { return r.done_ns - r.sent_ns > 350'000'000; }),
+      1)
+      << "only the stalled request itself was slow once sent";
+}
+
+TEST(LoadRunner, ErrorsAreCountedByKind) {
+  TestServer s;
+  // HTTP errors: an unknown model is a 404 on every request.
+  LoadRequest bad = Health(s);
+  bad.target = "/v2/models/nope/ready";
+  LoadOptions o;
+  o.connections = 2;
+  o.warmup_s = 0;
+  o.duration_s = 0.2;
+  auto records = RunLoad(bad, o);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].error, "http_404");
+
+  // Timeouts: the model takes longer than the generator waits.
+  s.model->delay_ms = 800;
+  const auto inputs = FetchInputs(LoadProtocol::kTfServing, s.url, "double", "", 1);
+  const LoadRequest slow =
+      BuildInferRequest(LoadProtocol::kTfServing, s.url, "double", "", inputs, false, 1);
+  o.timeout_s = 0.2;
+  o.connections = 1;
+  records = RunLoad(slow, o);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].error, "timeout");
+  s.model->delay_ms = 0;
+
+  // Refused connections: nobody listens on the port any more.
+  LoadRequest gone = Health(s);
+  s.server->Shutdown(std::chrono::milliseconds(100));
+  o.timeout_s = 1;
+  records = RunLoad(gone, o);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0].error, "connect");
+}
+
+TEST(LoadRunner, EveryProtocolsRequestIsAcceptedByTheServer) {
+  TestServer s;
+  const std::vector<InputSpec> inputs = {{"x", "FP32", {3, 4}}};
+  for (const auto protocol :
+       {LoadProtocol::kKserveV2, LoadProtocol::kTfServing, LoadProtocol::kTorchServe}) {
+    for (const bool binary : {false, true}) {
+      if (binary && protocol != LoadProtocol::kKserveV2) continue;
+      const LoadRequest r = BuildInferRequest(protocol, s.url, "double", "1", inputs, binary, 3);
+      const HttpResult answer =
+          Fetch(s.url, {r.method, r.target, r.body, r.content_type, r.headers});
+      EXPECT_EQ(answer.status, 200) << r.target << " " << answer.body.substr(0, 200);
+    }
+  }
+  // Same seed, same body; another seed, another body.
+  EXPECT_EQ(BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, false, 3).body,
+            BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, false, 3).body);
+  EXPECT_NE(BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, false, 3).body,
+            BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, false, 4).body);
+  EXPECT_THROW(FetchInputs(LoadProtocol::kKserveV2, s.url, "nope", "", 1), UsageError);
+}
+
+TEST(LoadRunner, UrlsAreCheckedWithAClearMessage) {
+  EXPECT_EQ(ParseUrl("http://127.0.0.1:8000/v2/health/ready").port, "8000");
+  EXPECT_EQ(ParseUrl("http://localhost/x?y=1").target, "/x?y=1");
+  EXPECT_EQ(ParseUrl("http://localhost").port, "80");
+  for (const char* bad :
+       {"https://x", "localhost:80", "http://:80/", "http://x:99999/", "http://x:ab/"}) {
+    EXPECT_THROW(ParseUrl(bad), UsageError) << bad;
+  }
+  EXPECT_THROW(ParseLoadProtocol("grpc"), UsageError);
+}
+
+}  // namespace
+}  // namespace fwbench::loadgen
