@@ -21,6 +21,9 @@ json Parse(std::string_view body) {
     return json::parse(body);
   } catch (const json::parse_error& e) {
     Bad(fmt::format("the body is not valid JSON (byte {}): {}", e.byte, e.what()));
+  } catch (const json::exception& e) {
+    // e.g. out_of_range for a number beyond a double (found by fuzz/fuzz_kserve_request).
+    Bad(fmt::format("the body is not usable JSON: {}", e.what()));
   }
 }
 
