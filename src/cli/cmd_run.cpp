@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "backends/libtorch_info.h"
 #include "backends/libtorch_llm_trial.h"
@@ -53,18 +55,29 @@ Command AddRunCommand(CLI::App& app) {
     const std::vector<BuiltinBackend> builtins = DetectWorkers(plan, self);
     std::vector<Configuration> configs = ExpandConfigurations(plan, self, UsableCores(), builtins);
     const bool llm = plan.workload == kWorkloadLlm;
-    // Refused now, with what is supported, rather than as a failed trial in every repetition;
-    // what "auto" picked and libtorch cannot run for this workload is left out with a note.
+    // What libtorch cannot run is left out with a note (the plan crosses backends with tasks,
+    // so e.g. libtorch/compiled × infer comes from naming both, not from asking for that pair);
+    // a backend named explicitly that is left with nothing to run is refused now, with the
+    // reason, rather than as a failed trial in every repetition.
+    std::map<std::string, std::string> refused;  // "backend/mode" → a reason
+    std::set<std::string> kept;
     std::erase_if(configs, [&](const Configuration& c) {
       if (c.backend != "libtorch") return false;
       const std::string why =
           llm ? LibtorchLlmUnsupportedReason(c.mode, c.task, c.precision)
               : LibtorchUnsupportedReason(c.mode, c.task, c.precision, c.memory_format);
-      if (why.empty()) return false;
-      if (!c.from_auto) throw UsageError(fmt::format("configuration {}: {}", c.id, why));
+      const std::string name = c.backend + "/" + c.mode;
+      if (why.empty()) {
+        kept.insert(name);
+        return false;
+      }
+      if (!c.from_auto) refused.emplace(name, fmt::format("configuration {}: {}", c.id, why));
       std::cerr << fmt::format("leaving out {}: {}\n", c.id, why);
       return true;
     });
+    for (const auto& [name, why] : refused) {
+      if (!kept.contains(name)) throw UsageError(why);
+    }
     if (configs.empty()) throw UsageError("the plan leaves no configuration to run");
     int threads = 1;
     for (const Configuration& c : configs) threads = std::max(threads, c.threads);

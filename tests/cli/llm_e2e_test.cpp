@@ -137,5 +137,25 @@ TEST(LlmE2E, ABrokenCheckpointOrAnUnknownPresetIsAUsageErrorBeforeAnyTrial) {
   EXPECT_NE(r.text.find("libtorch/compiled does not generate text"), std::string::npos) << r.text;
 }
 
+// Naming libtorch/compiled with both tasks (as examples/llm-lora-tiny.toml does) runs its
+// training and leaves out only the generation it cannot do, with the reason.
+TEST(LlmE2E, ACompiledBackendNamedWithBothTasksRunsTrainingAndSaysWhyNotGeneration) {
+  const auto out = fwbench::testing::FreshDir("llm_compiled_both_tasks");
+  const Output r =
+      RunFwbench("run " + std::string(FWBENCH_SOURCE_DIR) +
+                 "/examples/llm-lora-tiny.toml --quick --trials 1 --train-batch-size 2 --backends "
+                 "libtorch/compiled --no-report --out " +
+                 out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("leaving out libtorch/compiled/infer"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("does not generate text"), std::string::npos) << r.text;
+  const auto results =
+      nlohmann::json::parse(std::ifstream(fwbench::testing::RunDir(out) / "results.json"));
+  ASSERT_EQ(results["configurations"].size(), 1u) << results["configurations"].dump();
+  EXPECT_EQ(
+      results["configurations"][0]["config"].get<std::string>().rfind("libtorch/compiled/train", 0),
+      0u);
+}
+
 }  // namespace
 }  // namespace fwbench
