@@ -78,6 +78,41 @@ std::string FailureReason(const nlohmann::json& results, const std::string& conf
 
 }  // namespace
 
+TorchScriptExport ExportTorchScript(const Plan& plan, const std::vector<BuiltinBackend>& builtins,
+                                    const std::filesystem::path& data_dir,
+                                    const std::filesystem::path& weights,
+                                    const std::filesystem::path& file) {
+  // The compiled configuration traces the C++ model and saves it; its eager twin is the
+  // reference (the parity gate on a fixed batch).
+  TorchScriptExport out;
+  out.results = RunMatrix(plan, {"libtorch", "libtorch/compiled"}, builtins,
+                          {.data_dir = data_dir,
+                           .weights = weights,
+                           .onnx_model = {},
+                           .tokens = {},
+                           .adapter_init = {},
+                           .llm_facts = {}});
+  const std::filesystem::path run_dir = out.results["run_dir"].get<std::string>();
+  std::filesystem::path saved;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
+    if (std::filesystem::exists(entry.path() / "model.torchscript.pt")) {
+      saved = entry.path() / "model.torchscript.pt";
+      out.logits = entry.path() / "logits.safetensors";
+    }
+  }
+  if (saved.empty()) {
+    throw std::runtime_error(fmt::format("the compiled trial saved no TorchScript file: {}",
+                                         FailureReason(out.results, "libtorch/compiled/infer/b1")));
+  }
+  std::filesystem::create_directories(std::filesystem::absolute(file).parent_path());
+  std::filesystem::copy_file(saved, file, std::filesystem::copy_options::overwrite_existing);
+  out.file = file;
+  for (const auto& c : out.results["configurations"]) {
+    if (c["mode"] == "compiled") out.parity = Describe(c);
+  }
+  return out;
+}
+
 Command AddExportCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "export",
@@ -146,28 +181,10 @@ Command AddExportCommand(CLI::App& app) {
                       "converted with tensorflowjs_converter)"});
       std::cout << fmt::format("check run: {}\n", results["run_dir"].get<std::string>());
     } else {
-      // The compiled configuration traces the C++ model and saves it; its eager twin is the
-      // reference. Python's torch.jit.load then opens the file and runs the parity batch.
-      const nlohmann::json results = RunMatrix(plan, {"libtorch", "libtorch/compiled"}, builtins,
-                                               {.data_dir = data_dir,
-                                                .weights = weights,
-                                                .onnx_model = {},
-                                                .tokens = {},
-                                                .adapter_init = {},
-                                                .llm_facts = {}});
+      const TorchScriptExport exported = ExportTorchScript(plan, builtins, data_dir, weights, file);
+      const nlohmann::json& results = exported.results;
       const std::filesystem::path run_dir = results["run_dir"].get<std::string>();
-      std::filesystem::path saved, logits;
-      for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
-        if (std::filesystem::exists(entry.path() / "model.torchscript.pt")) {
-          saved = entry.path() / "model.torchscript.pt";
-          logits = entry.path() / "logits.safetensors";
-        }
-      }
-      if (saved.empty()) {
-        throw std::runtime_error(fmt::format("the compiled trial saved no TorchScript file: {}",
-                                             FailureReason(results, "libtorch/compiled/infer/b1")));
-      }
-      std::filesystem::copy_file(saved, file, std::filesystem::copy_options::overwrite_existing);
+      const std::filesystem::path& logits = exported.logits;
       std::cout << fmt::format("exported {}\n", file.string());
       for (const auto& c : results["configurations"]) {
         if (c["mode"] == "compiled") rows.push_back({"libtorch (C++)", "yes", Describe(c)});

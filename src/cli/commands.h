@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orchestrate/builtin_workers.h"
+#include "orchestrate/plan.h"
 #include "report/report_writer.h"
 
 namespace fwbench::cli {
@@ -25,6 +27,19 @@ void IndexRunOrWarn(const std::filesystem::path& run_dir, const nlohmann::json& 
 report::ReportFiles WriteReportAndSay(const std::filesystem::path& run_dir,
                                       const nlohmann::json& results, std::ostream& log);
 
+struct TorchScriptExport {
+  std::filesystem::path file;
+  std::filesystem::path logits;  // the reference logits of the parity batch
+  std::string parity;            // the traced model vs LibTorch eager, in words
+  nlohmann::json results;        // the check run's results (with "run_dir")
+};
+// Traces the C++ model (plan's architecture and weights) to TorchScript at `file`, through a
+// libtorch/compiled trial whose parity against eager is checked on the way.
+TorchScriptExport ExportTorchScript(const Plan& plan, const std::vector<BuiltinBackend>& builtins,
+                                    const std::filesystem::path& data_dir,
+                                    const std::filesystem::path& weights,
+                                    const std::filesystem::path& file);
+
 Command AddRunCommand(CLI::App& app);
 Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns);
 Command AddReportCommand(CLI::App& app);
@@ -37,5 +52,6 @@ Command AddHistoryCommand(CLI::App& app);
 Command AddLoraMergeCommand(CLI::App& app);
 Command AddServeCommand(CLI::App& app);
 Command AddLoadCommand(CLI::App& app);
+Command AddDeployCommand(CLI::App& app);
 
 }  // namespace fwbench::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   commands["lora-merge"] = fwbench::cli::AddLoraMergeCommand(app);
   commands["serve"] = fwbench::cli::AddServeCommand(app);
   commands["load"] = fwbench::cli::AddLoadCommand(app);
+  commands["deploy"] = fwbench::cli::AddDeployCommand(app);
 
   try {
     app.parse(argc, argv);

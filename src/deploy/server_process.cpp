@@ -1,0 +1,128 @@
+#include "deploy/server_process.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+namespace fwbench::deploy {
+
+namespace {
+
+std::int64_t StatusKb(pid_t pid, const char* key) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  const std::string prefix = std::string(key) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::stoll(line.substr(prefix.size()));
+  }
+  return 0;
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::filesystem::path& log,
+                             const std::vector<std::pair<std::string, std::string>>& env)
+    : log_(log) {
+  if (argv.empty()) throw std::invalid_argument("ServerProcess: empty argv");
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::runtime_error(
+        fmt::format("cannot write {}: {}", log.string(), std::strerror(errno)));
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    ::execvp(args[0], args.data());
+    const std::string msg = fmt::format("cannot start {}: {}\n", argv[0], std::strerror(errno));
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg.data(), msg.size());
+    ::_exit(127);
+  }
+  ::setpgid(pid_, pid_);
+  ::close(fd);
+}
+
+ServerProcess::~ServerProcess() {
+  if (!exited_ && pid_ > 0) Stop(2.0);
+}
+
+bool ServerProcess::Running() {
+  if (exited_) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exited_ = true;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+std::int64_t ServerProcess::RssBytes() const { return StatusKb(pid_, "VmRSS") * 1024; }
+
+std::int64_t ServerProcess::PeakRssBytes() const { return StatusKb(pid_, "VmHWM") * 1024; }
+
+int ServerProcess::Stop(double grace_s) {
+  if (!Running()) return exit_code_;
+  ::kill(-pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<std::int64_t>(grace_s * 1000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!Running()) return exit_code_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(-pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  exited_ = true;
+  exit_code_ = 128 + SIGKILL;
+  return exit_code_;
+}
+
+std::string ServerProcess::LogTail(std::size_t bytes) const {
+  std::ifstream in(log_, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  return all.size() > bytes ? all.substr(all.size() - bytes) : all;
+}
+
+std::uint16_t FreeLoopbackPort() {
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(s);
+    throw std::runtime_error("no free loopback port: " + std::string(std::strerror(errno)));
+  }
+  ::close(s);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace fwbench::deploy
