@@ -183,16 +183,58 @@ Verdict PortabilityVerdict(const nlohmann::json& results) {
   return v;
 }
 
-// Deployment (time to a served endpoint, throughput at a p99 bound) is measured by a
-// deployment run, not by `fwbench run`: the row says so instead of being left out.
-Verdict DeploymentVerdict() {
+// Deployment (time to a served endpoint, throughput at a p99 bound) is measured by
+// `fwbench deploy`, not by `fwbench run`; with --into its deploy.json joins the run. Each
+// server's highest rate comes from one rate search (no confidence interval), so the row is not a
+// ratio with a CI, and a gap within twice the threshold (the search's resolution) is a tie.
+Verdict DeploymentVerdict(const nlohmann::json& results, double threshold) {
   Verdict v;
   v.criterion = "deployment (time to a served endpoint, throughput at a p99 bound)";
   v.metric = "deployment";
+  v.higher_is_better = true;
   v.ratio = false;
-  v.evidence =
-      "not measured in this run (a benchmark run measures training and inference in-process; "
-      "serving is measured separately)";
+  if (!results.contains("deployment")) {
+    v.evidence =
+        "not measured in this run (a benchmark run measures training and inference in-process; "
+        "fwbench deploy --into RUN adds serving)";
+    return v;
+  }
+  const nlohmann::json& d = results["deployment"];
+  struct Server {
+    std::string name;
+    double rate;
+    double ready_s;
+    std::int64_t steps;
+  };
+  std::vector<Server> ranked;
+  for (const auto& s : d.value("servers", nlohmann::json::array())) {
+    const std::string name = s.value("name", "?");
+    if (s.contains("skipped")) {
+      v.excluded.push_back(fmt::format("{}: not run ({})", name, s["skipped"].get<std::string>()));
+      continue;
+    }
+    if (s.contains("parity") && s["parity"].value("status", "") == "FAIL") {
+      v.excluded.push_back(name + ": parity fail");
+      continue;
+    }
+    ranked.push_back({name, s.value("max_rate_per_s", 0.0), s.value("time_to_ready_s", 0.0),
+                      s.value("step_count", std::int64_t{0})});
+  }
+  std::sort(ranked.begin(), ranked.end(),
+            [](const Server& a, const Server& b) { return a.rate > b.rate; });
+  std::vector<std::string> parts;
+  for (const Server& s : ranked) {
+    parts.push_back(fmt::format("{} {}/s (ready in {} s, {} steps)", s.name, Num(s.rate),
+                                Num(s.ready_s), s.steps));
+  }
+  v.evidence = fmt::format("highest rate with p99 ≤ {} ms, one search each: {}",
+                           Num(d.value("p99_bound_ms", 0.0)), fmt::join(parts, "; "));
+  if (ranked.empty() || ranked[0].rate <= 0) return v;
+  v.winner = ranked[0].name;
+  if (ranked.size() > 1) {
+    v.runner_up = ranked[1].name;
+    v.tie = ranked[1].rate > 0 && ranked[0].rate / ranked[1].rate < 1.0 + 2 * threshold;
+  }
   return v;
 }
 
@@ -298,7 +340,7 @@ std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double thresho
     if (has_compiled) out.push_back(CompileGainVerdict(configs, task, threshold));
   }
   out.push_back(PortabilityVerdict(results));
-  out.push_back(DeploymentVerdict());
+  out.push_back(DeploymentVerdict(results, threshold));
   return out;
 }
 

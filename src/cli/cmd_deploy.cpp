@@ -296,8 +296,9 @@ Command AddDeployCommand(CLI::App& app) {
     PrintTable(servers, a->p99_ms, std::cout);
     std::cout << fmt::format("deploy.json: {}\n", (run_dir / "deploy.json").string());
     if (!a->into.empty()) {
-      nlohmann::json results = nlohmann::json::parse(std::ifstream(a->into / "results.json"));
-      results["deployment"] = deployment;
+      std::filesystem::copy_file(run_dir / "deploy.json", a->into / "deploy.json",
+                                 std::filesystem::copy_options::overwrite_existing);
+      const nlohmann::json results = BuildResults(a->into);
       WriteResults(a->into, results);
       WriteReportAndSay(a->into, results, std::cerr);
       std::cout << fmt::format("added the deployment row to {}\n", a->into.string());

@@ -36,6 +36,7 @@ struct LoadArgs {
   double warmup_s = 1.0;
   double timeout_s = 10.0;
   std::int64_t min_requests = 100;
+  std::int64_t requests = 0;
   bool find_max_rate = false;
   double p99_ms = 100.0;
   double start_rate = 10.0;
@@ -163,6 +164,10 @@ Command AddLoadCommand(CLI::App& app) {
   cmd->add_option("--min-requests", a->min_requests,
                   "Fewer measured requests make the test NOT VALID")
       ->capture_default_str();
+  cmd->add_option("--requests,-n", a->requests,
+                  "Closed loop: stop after this many requests (the duration still caps it; the "
+                  "warm-up's count too)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--find-max-rate", a->find_max_rate,
                 "Search the highest open-loop rate with p99 under --p99-ms, no errors and at "
                 "least 95% of the offered rate achieved");
@@ -246,6 +251,14 @@ Command AddLoadCommand(CLI::App& app) {
     options.duration_s = a->duration_s;
     options.warmup_s = a->warmup_s;
     options.timeout_s = a->timeout_s;
+    if (a->requests > 0) {
+      if (a->rate > 0 || a->find_max_rate) {
+        throw UsageError(
+            "--requests limits a closed-loop test; an open loop sends what --rate "
+            "and --duration say");
+      }
+      options.max_requests = a->requests;
+    }
     if (!a->quiet) {
       options.progress = [](double elapsed, std::int64_t done) {
         std::cerr << fmt::format("load: {:.0f} s, {} requests\n", elapsed, done);
@@ -253,8 +266,10 @@ Command AddLoadCommand(CLI::App& app) {
     }
     loadgen::SummaryOptions summary_options;
     summary_options.warmup_ns = static_cast<std::int64_t>(a->warmup_s * 1e9);
-    summary_options.min_seconds = a->duration_s * 0.9;
-    summary_options.min_requests = a->min_requests;
+    // With --requests the count is the goal, not the duration.
+    summary_options.min_seconds = a->requests > 0 ? 0.0 : a->duration_s * 0.9;
+    summary_options.min_requests =
+        a->requests > 0 ? std::min(a->min_requests, a->requests) : a->min_requests;
     const auto run_at = [&](double rate) {
       loadgen::LoadOptions o = options;
       o.open_loop = rate > 0;

@@ -111,8 +111,8 @@ Command AddServeCommand(CLI::App& app) {
           http, [service](serve::HttpRequest r, serve::Reply reply) {
             service->Handle(std::move(r), std::move(reply));
           });
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(e.what());
+    } catch (const std::exception& e) {
+      throw UsageError(e.what());  // a bad --host or a busy --port: the user picks another
     }
     server->Start();
     const auto port = server->port();

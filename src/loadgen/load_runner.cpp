@@ -99,7 +99,8 @@ class Worker {
  public:
   Worker(const std::string& request_bytes, const tcp::resolver::results_type& endpoints,
          const LoadOptions& options, Clock::time_point start, std::int64_t end_ns,
-         std::vector<std::int64_t> arrivals, int connections, std::atomic<std::int64_t>& done)
+         std::vector<std::int64_t> arrivals, int connections, std::atomic<std::int64_t>& done,
+         std::atomic<std::int64_t>& started)
       : bytes_(request_bytes),
         endpoints_(endpoints),
         options_(options),
@@ -108,7 +109,8 @@ class Worker {
         arrivals_(std::move(arrivals)),
         timer_(ioc_),
         watchdog_(ioc_),
-        done_(done) {
+        done_(done),
+        started_(started) {
     for (int i = 0; i < connections; ++i) conns_.push_back(std::make_unique<Conn>(ioc_));
   }
 
@@ -122,7 +124,7 @@ class Worker {
       timer_.expires_at(start_);
       timer_.async_wait([this](beast::error_code ec) {
         if (ec) return;
-        for (auto& c : conns_) Send(*c, NowNs());
+        for (auto& c : conns_) Next(*c);
       });
     }
     ioc_.run();
@@ -262,12 +264,18 @@ class Worker {
         for (auto& k : conns_) Close(*k);
         Stop();
       }
-    } else if (c.record.done_ns < end_ns_) {
-      Send(c, NowNs());
     } else {
-      Close(c);
-      if (++finished_ == conns_.size()) Stop();
+      Next(c);
     }
+  }
+
+  // Closed loop: the connection's next request, unless the time or the request budget is spent.
+  void Next(Conn& c) {
+    const bool more = NowNs() < end_ns_ &&
+                      (options_.max_requests <= 0 || started_.fetch_add(1) < options_.max_requests);
+    if (more) return Send(c, NowNs());
+    Close(c);
+    if (++finished_ == conns_.size()) Stop();
   }
 
   void Stop() {
@@ -292,6 +300,7 @@ class Worker {
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<RequestRecord> records_;
   std::atomic<std::int64_t>& done_;
+  std::atomic<std::int64_t>& started_;
 };
 
 }  // namespace
@@ -324,13 +333,14 @@ std::vector<RequestRecord> RunLoad(const LoadRequest& request, const LoadOptions
     }
   }
   std::atomic<std::int64_t> done{0};
+  std::atomic<std::int64_t> started{0};
   const auto start = Clock::now() + std::chrono::milliseconds(20);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < threads; ++t) {
     const int share = options.connections / threads + (t < options.connections % threads ? 1 : 0);
     workers.push_back(std::make_unique<Worker>(bytes, endpoints, options, start, end_ns,
                                                std::move(arrivals[static_cast<std::size_t>(t)]),
-                                               share, done));
+                                               share, done, started));
   }
   std::vector<std::thread> pool;
   std::atomic<int> running{threads};

@@ -35,6 +35,8 @@ struct LoadOptions {
   double warmup_s = 1.0;
   double duration_s = 10.0;  // measured, after the warm-up
   double timeout_s = 10.0;   // per request
+  // Closed loop: stop after this many requests in all (0: no limit; the duration still ends it).
+  std::int64_t max_requests = 0;
   // Called about once a second from the caller's thread with requests done so far.
   std::function<void(double elapsed_s, std::int64_t done)> progress;
 };

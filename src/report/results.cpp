@@ -238,6 +238,11 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       {"trials", trials},
       {"warnings", warnings},
   };
+  // `fwbench deploy --into` leaves its measurements beside the run's (docs/serve.md).
+  if (std::filesystem::is_regular_file(run_dir / "deploy.json")) {
+    std::ifstream in(run_dir / "deploy.json");
+    results["deployment"] = nlohmann::json::parse(in);
+  }
   // Who wins what, only among configurations that passed the parity gate (docs/results.md).
   const std::vector<Verdict> verdicts = BuildVerdicts(results, kVerdictThreshold);
   results["verdict_threshold"] = kVerdictThreshold;

@@ -172,5 +172,39 @@ TEST(Verdict, PortabilityCountsTasksRunWithParityAndSaysWhyOthersDidNotRun) {
   EXPECT_FALSE(ToJson(v).contains("advantage"));
 }
 
+TEST(Verdicts, DeploymentRowRanksServersByRateAtTheBoundLeavingOutFailuresAndSkips) {
+  nlohmann::json r = {{"configurations", nlohmann::json::array()},
+                      {"trials", nlohmann::json::array()}};
+  const auto server = [](const std::string& name, double rate) {
+    return nlohmann::json{{"name", name},
+                          {"max_rate_per_s", rate},
+                          {"time_to_ready_s", 0.5},
+                          {"step_count", 3},
+                          {"parity", {{"status", "pass"}}}};
+  };
+  nlohmann::json wrong = server("wrong", 99.0);
+  wrong["parity"] = {{"status", "FAIL"}, {"max_abs", 0.3}};
+  r["deployment"] = {{"p99_bound_ms", 500},
+                     {"servers",
+                      {server("fwbench serve (batching)", 16.0),
+                       server("fastapi + uvicorn", 12.0),
+                       wrong,
+                       {{"name", "tfserving"}, {"skipped", "not installed"}}}}};
+  Verdict d = Find(BuildVerdicts(r, 0.05), "deployment");
+  EXPECT_EQ(d.winner, "fwbench serve (batching)");
+  EXPECT_EQ(d.runner_up, "fastapi + uvicorn");
+  EXPECT_FALSE(d.tie);
+  EXPECT_FALSE(d.ratio);
+  EXPECT_NE(d.evidence.find("p99 ≤ 500 ms"), std::string::npos) << d.evidence;
+  EXPECT_NE(d.evidence.find("fastapi + uvicorn 12/s"), std::string::npos) << d.evidence;
+  ASSERT_EQ(d.excluded.size(), 2u);
+  EXPECT_EQ(d.excluded[0], "wrong: parity fail");
+  EXPECT_NE(d.excluded[1].find("tfserving: not run (not installed)"), std::string::npos);
+  // 16 vs 15.5/s is inside the search's resolution: a tie.
+  r["deployment"]["servers"][1]["max_rate_per_s"] = 15.5;
+  d = Find(BuildVerdicts(r, 0.05), "deployment");
+  EXPECT_TRUE(d.tie);
+}
+
 }  // namespace
 }  // namespace fwbench

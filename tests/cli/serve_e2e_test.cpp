@@ -1,0 +1,186 @@
+// fwbench deploy, serve and load as a user runs them: one deploy of the quick ResNet (both
+// fwbench serve variants and the FastAPI baseline), then a soak of the served model, then the
+// commands' answers to bad input.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "deploy/server_process.h"
+#include "loadgen/load_runner.h"
+#include "loadgen/protocol_request.h"
+#include "run_fwbench.h"
+
+namespace fwbench {
+namespace {
+
+using fwbench::testing::FreshDir;
+using fwbench::testing::RunFwbench;
+
+class ServeE2E : public ::testing::Test {
+ protected:
+  // One deploy for the suite (about a minute): its repository serves the other tests.
+  static void SetUpTestSuite() {
+    out_ = new std::filesystem::path(FreshDir("serve_e2e"));
+    deploy_ = new testing::Output(
+        RunFwbench("deploy --quick --image-size 32 --duration 1 --warmup 0.3 --bisection-steps 0 "
+                   "--start-rate 20 --p99-ms 3000 --connections 4 --out " +
+                   out_->string()));
+  }
+  static void TearDownTestSuite() {
+    delete out_;
+    delete deploy_;
+  }
+  // The deploy's own run folder (its export check has another one beside it).
+  static std::filesystem::path RunFolder() {
+    for (const auto& e : std::filesystem::directory_iterator(*out_)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() > 7 && name.substr(name.size() - 7) == "-deploy") return e.path();
+    }
+    return {};
+  }
+
+  static std::filesystem::path* out_;
+  static testing::Output* deploy_;
+};
+std::filesystem::path* ServeE2E::out_ = nullptr;
+testing::Output* ServeE2E::deploy_ = nullptr;
+
+TEST_F(ServeE2E, DeployTakesEveryServerToAMeasuredEndpointAndStopsItCleanly) {
+  ASSERT_EQ(deploy_->code, 0) << deploy_->text;
+  const auto d = nlohmann::json::parse(std::ifstream(RunFolder() / "deploy.json"));
+  EXPECT_NE(d["export_parity"].get<std::string>().find("pass"), std::string::npos);
+  EXPECT_EQ(d["image_size"], 32);
+  ASSERT_EQ(d["servers"].size(), 3u) << d.dump(1);
+  int measured = 0;
+  for (const auto& s : d["servers"]) {
+    const std::string name = s["name"];
+    if (s.contains("skipped")) {
+      // Only the baseline may be missing, and it says why.
+      EXPECT_EQ(name, "fastapi + uvicorn");
+      std::cout << "[  SKIPPED ] the FastAPI baseline: " << s["skipped"] << "\n";
+      continue;
+    }
+    ++measured;
+    EXPECT_EQ(s["step_count"], 3) << name;
+    EXPECT_GT(s["time_to_ready_s"].get<double>(), 0) << name;
+    EXPECT_GE(s["time_to_first_prediction_s"].get<double>(), s["time_to_ready_s"].get<double>());
+    EXPECT_GT(s["closed_loop"]["achieved_per_s"].get<double>(), 0) << name;
+    EXPECT_EQ(s["closed_loop"]["errors"], 0) << name;
+    EXPECT_GE(s["search"].size(), 1u) << name;
+    EXPECT_GT(s["peak_rss_bytes"].get<double>(), 10e6) << name;
+    EXPECT_EQ(s["exit_code"], 0) << name << ": SIGTERM should drain and exit 0";
+    EXPECT_NE(s["parity"]["status"], "FAIL") << name;
+  }
+  EXPECT_GE(measured, 2);
+  EXPECT_NE(deploy_->text.find("max rate/s"), std::string::npos) << deploy_->text;
+  EXPECT_FALSE(std::filesystem::exists(RunFolder() / "deploy.partial.json"));
+}
+
+TEST_F(ServeE2E, SoakOfTenThousandRequestsAtConcurrency64HasNoErrorsAndFlatMemory) {
+  ASSERT_EQ(deploy_->code, 0) << deploy_->text;
+  const auto port = deploy::FreeLoopbackPort();
+  deploy::ServerProcess server({FWBENCH_BINARY, "serve", (RunFolder() / "repository").string(),
+                                "--port", std::to_string(port)},
+                               *out_ / "soak-serve.log");
+  const loadgen::Url url{"127.0.0.1", std::to_string(port), "/"};
+  for (int i = 0;
+       i < 600 && loadgen::Fetch(url, {"GET", "/v2/health/ready", "", "", {}}).status != 200; ++i) {
+    ASSERT_TRUE(server.Running()) << server.LogTail();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const loadgen::LoadRequest request = loadgen::BuildInferRequest(
+      loadgen::LoadProtocol::kKserveV2, url, "resnet18", "",
+      loadgen::FetchInputs(loadgen::LoadProtocol::kKserveV2, url, "resnet18", "", 1), false, 5);
+  loadgen::LoadOptions o;
+  o.connections = 64;
+  o.threads = 2;
+  o.warmup_s = 0;
+  o.duration_s = 600;
+  o.timeout_s = 60;
+  o.max_requests = 2000;  // the allocators' warm-up
+  auto records = loadgen::RunLoad(request, o);
+  const std::int64_t rss_warm = server.RssBytes();
+  o.max_requests = 10'000;
+  records = loadgen::RunLoad(request, o);
+  const std::int64_t rss_after = server.RssBytes();
+  ASSERT_EQ(records.size(), 10'000u);
+  std::map<std::string, int> errors;
+  for (const auto& r : records) {
+    if (!r.error.empty()) ++errors[r.error];
+  }
+  EXPECT_TRUE(errors.empty()) << errors.size() << " kinds, first: " << errors.begin()->first;
+  std::cout << "soak: RSS " << rss_warm / 1048576 << " MiB after 2,000 requests, "
+            << rss_after / 1048576 << " MiB after 10,000 more\n";
+  EXPECT_LT(rss_after - rss_warm, std::max<std::int64_t>(32 << 20, rss_warm / 10))
+      << "memory grew under a steady load";
+  EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
+  EXPECT_NE(server.LogTail().find("stopped (0 requests still in flight"), std::string::npos)
+      << server.LogTail();
+}
+
+TEST_F(ServeE2E, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
+  const auto dir = FreshDir("serve_bad");
+  auto r = RunFwbench("serve " + (dir / "nope").string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("is not a folder. Expected layout: REPO/NAME/config.toml"),
+            std::string::npos)
+      << r.text;
+
+  std::filesystem::create_directories(dir / "repo" / "m" / "1");
+  std::ofstream(dir / "repo" / "m" / "1" / "model.pt") << "not torchscript";
+  std::ofstream(dir / "repo" / "m" / "config.toml") << "[[inputs]]\nname = \"x\"\n";
+  r = RunFwbench("serve " + (dir / "repo").string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("config.toml: inputs[0].datatype must be"), std::string::npos) << r.text;
+
+  std::ofstream(dir / "repo" / "m" / "config.toml")
+      << "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\n"
+         "[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1, 2]\n";
+  r = RunFwbench("serve " + (dir / "repo").string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("is not a TorchScript file LibTorch can load"), std::string::npos)
+      << r.text;
+
+  r = RunFwbench("load ftp://example.org/");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("must start with http://"), std::string::npos) << r.text;
+  r = RunFwbench("load http://127.0.0.1:" + std::to_string(deploy::FreeLoopbackPort()) + "/");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("is the server running?"), std::string::npos) << r.text;
+  r = RunFwbench("load http://127.0.0.1:1/ --protocol grpc");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("expected raw (the URL as given), kserve, tfserving or torchserve"),
+            std::string::npos)
+      << r.text;
+  r = RunFwbench("load http://127.0.0.1:1/ --input image:FP16:1x3");
+  EXPECT_EQ(r.code, 2) << r.text;
+
+  r = RunFwbench("deploy --into " + dir.string() + " --out " + dir.string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("no results.json there"), std::string::npos) << r.text;
+
+  // A busy port: the first server holds it.
+  ASSERT_EQ(deploy_->code, 0) << deploy_->text;
+  const auto port = deploy::FreeLoopbackPort();
+  deploy::ServerProcess first({FWBENCH_BINARY, "serve", (RunFolder() / "repository").string(),
+                               "--port", std::to_string(port)},
+                              dir / "first.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  r = RunFwbench("serve " + (RunFolder() / "repository").string() + " --port " +
+                 std::to_string(port));
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("another server holds the port"), std::string::npos) << r.text;
+}
+
+TEST(ServeCli, EveryNewCommandHasHelp) {
+  for (const char* command : {"serve", "load", "deploy"}) {
+    const auto r = RunFwbench(std::string(command) + " --help");
+    EXPECT_EQ(r.code, 0) << command;
+    EXPECT_NE(r.text.find("Usage"), std::string::npos) << r.text;
+  }
+}
+
+}  // namespace
+}  // namespace fwbench
