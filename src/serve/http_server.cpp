@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -33,6 +34,8 @@ std::string HttpRequest::Header(const std::string& lower_name) const {
   return {};
 }
 
+class HttpSession;
+
 struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
@@ -49,11 +52,15 @@ struct HttpServer::Impl {
   // Keeps the threads running while no socket operation is pending (every request waiting on
   // its batch, say); without it they would return and the answers would never be written.
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  // Every session's read and write deadlines are checked by one sweep (Sweep()): arming and
+  // cancelling a timer per request cost the server more than parsing the request did.
+  std::mutex sessions_mutex;
+  std::map<const void*, std::weak_ptr<HttpSession>> sessions;
+  std::optional<net::steady_timer> sweep_timer;
 
   void Accept();
+  void Sweep();
 };
-
-class HttpSession;
 
 struct Reply::State {
   explicit State(std::shared_ptr<HttpSession> s) : session(std::move(s)) {}
@@ -76,15 +83,44 @@ HttpResponse ErrorResponse(int status, const std::string& message) {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)),
-        read_timer_(stream_.get_executor()),
-        server_(std::move(server)) {
+      : stream_(std::move(socket)), server_(std::move(server)) {
     ++server_->connections;
   }
-  ~HttpSession() { --server_->connections; }
+  ~HttpSession() {
+    {
+      std::lock_guard lock(server_->sessions_mutex);
+      server_->sessions.erase(this);
+    }
+    --server_->connections;
+  }
 
   void Start() {
+    {
+      std::lock_guard lock(server_->sessions_mutex);
+      server_->sessions.emplace(this, weak_from_this());
+    }
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  // From the sweep: past its deadline, the pending read or write is cancelled (a read then
+  // answers 408, a write closes the connection).
+  bool Overdue(std::int64_t now_ns) const {
+    const std::int64_t d = deadline_ns_.load(std::memory_order_relaxed);
+    return d != 0 && now_ns > d;
+  }
+  void Expire() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->Overdue(NowNs())) return;  // it finished in the meantime
+      self->deadline_ns_ = 0;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+  static std::int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   }
 
   // Called through Reply, from any thread.
@@ -101,15 +137,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     // Not the stream's own timeout: that closes the socket, and a slow client is owed a 408.
-    stream_.expires_never();
     timed_out_ = false;
-    read_timer_.expires_after(server_->options.read_timeout);
-    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;  // cancelled: the request arrived in time
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
-    });
+    deadline_ns_ =
+        NowNs() +
+        std::chrono::duration_cast<std::chrono::nanoseconds>(server_->options.read_timeout).count();
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
@@ -139,7 +170,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnReadError(beast::error_code ec) {
-    read_timer_.cancel();
+    deadline_ns_ = 0;
     const bool started = parser_->got_some() || buffer_.size() > 0;
     if (timed_out_) ec = beast::error::timeout;
     if (ec == http::error::end_of_stream || ec == net::error::eof ||
@@ -176,7 +207,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void OnRead(beast::error_code ec) {
     if (ec) return OnReadError(ec);
-    read_timer_.cancel();
+    deadline_ns_ = 0;
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -191,7 +222,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     request.body = std::move(req.body());
     ++server_->in_flight;
-    stream_.expires_never();  // the handler may take long (a queued batch); the reply has a clock
     auto state = std::make_shared<Reply::State>(shared_from_this());
     try {
       server_->handler(std::move(request), Reply(state));
@@ -210,7 +240,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const bool close = force_close || !keep_alive_ || server_->draining.load();
     res->keep_alive(!close);
     res->prepare_payload();
-    stream_.expires_after(server_->options.write_timeout);
+    timed_out_ = false;
+    deadline_ns_ = NowNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 server_->options.write_timeout)
+                                 .count();
     http::async_write(
         stream_, *res,
         [self = shared_from_this(), res, close, handled](beast::error_code ec, std::size_t) {
@@ -227,7 +260,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   beast::tcp_stream stream_;
-  net::steady_timer read_timer_;
+  std::atomic<std::int64_t> deadline_ns_{0};  // 0: not waiting on the client
   bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -260,6 +293,25 @@ void HttpServer::Impl::Accept() {
       }
     }
     Accept();
+  });
+}
+
+void HttpServer::Impl::Sweep() {
+  const auto period = std::clamp(std::min(options.read_timeout, options.write_timeout) / 4,
+                                 std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+  sweep_timer->expires_after(period);
+  sweep_timer->async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    const std::int64_t now = HttpSession::NowNs();
+    std::vector<std::shared_ptr<HttpSession>> overdue;
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (const auto& [key, weak] : sessions) {
+        if (auto s = weak.lock(); s && s->Overdue(now)) overdue.push_back(std::move(s));
+      }
+    }
+    for (const auto& s : overdue) s->Expire();
+    Sweep();
   });
 }
 
@@ -298,6 +350,8 @@ std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint()
 
 void HttpServer::Start() {
   impl_->work.emplace(impl_->ioc.get_executor());
+  impl_->sweep_timer.emplace(impl_->ioc);
+  impl_->Sweep();
   impl_->Accept();
   const int n = std::max(1, impl_->options.threads);
   for (int i = 0; i < n; ++i) {
