@@ -37,6 +37,10 @@ torch::Device ResolveDevice(const std::string& device) {
           "libtorch is CPU-only): use --device cpu, or build fwbench against a CUDA LibTorch "
           "with -DTorch_DIR=... (see README)");
     }
+    // fp32 means fp32: cuDNN convolutions default to TF32 (~1e-3 relative error), which failed
+    // the parity gate on an H200 (docs/gpu.md). bf16 runs go through autocast, unaffected.
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
     return torch::kCUDA;
   }
   throw UsageError(fmt::format("device '{}' is unknown (expected cpu or cuda)", device));

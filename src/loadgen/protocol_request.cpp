@@ -94,9 +94,9 @@ std::vector<InputSpec> FetchInputs(LoadProtocol protocol, const Url& server,
       }
     } else {
       const json& sig = j.at("metadata").at("signature_def").at("signature_def");
-      const json& def =
-          sig.contains("serving_default") ? sig["serving_default"] : sig.begin().value();
-      for (const auto& [name, in] : def.at("inputs").items()) {
+      const json* def =
+          sig.contains("serving_default") ? &sig["serving_default"] : &sig.begin().value();
+      for (const auto& [name, in] : def->at("inputs").items()) {
         json dims = json::array();
         for (const json& d : in.at("tensor_shape").at("dim")) dims.push_back(d.at("size"));
         out.push_back({name, in.value("dtype", "DT_FLOAT") == "DT_INT64" ? "INT64" : "FP32",

@@ -113,6 +113,10 @@ class Port:
             self.device = jax.devices(kind)[0]
         except RuntimeError as e:
             raise UsageError(f"device {self.spec['device']}: JAX has no {kind} device ({e})")
+        if kind == "gpu":
+            # fp32 means fp32: XLA's default on GPUs lets matmuls and convolutions use TF32,
+            # which failed the parity gate on an H200 (docs/gpu.md).
+            jax.config.update("jax_default_matmul_precision", "highest")
 
     def build(self):
         m = self.spec["model"]

@@ -17,6 +17,15 @@ import torch.nn.functional as F
 from . import safetensors_np
 from .protocol import Unsupported, UsageError
 
+
+def exact_fp32_on_cuda(device):
+    """fp32 means fp32: PyTorch lets cuDNN convolutions (and, by setting, matmuls) run in TF32,
+    ~1e-3 relative error, which failed the parity gate on an H200 (docs/gpu.md)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+
 LLM_MODES = ("eager", "compiled")
 PEFT_PREFIX = "base_model.model."
 
@@ -241,6 +250,7 @@ class LlmPort:
         torch.set_num_threads(self.spec["threads"])
         torch.manual_seed(self.spec["seed"])
         self.device = torch.device(self.spec["device"])
+        exact_fp32_on_cuda(self.device)
 
     def build(self):
         self.model = LlamaForCausalLM(read_config(self.spec["weights"])).to(self.device)

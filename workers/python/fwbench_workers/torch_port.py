@@ -75,6 +75,7 @@ class Port:
         torch.set_num_threads(self.spec["threads"])
         torch.manual_seed(self.spec["seed"])
         self.device = torch.device(self.spec["device"])
+        torch_llm.exact_fp32_on_cuda(self.device)
 
     def build(self):
         m = self.spec["model"]
