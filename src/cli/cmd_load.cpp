@@ -184,15 +184,7 @@ Command AddLoadCommand(CLI::App& app) {
   return [a]() {
     const loadgen::LoadProtocol protocol = loadgen::ParseLoadProtocol(a->protocol);
     const loadgen::Url url = loadgen::ParseUrl(a->url);
-    std::string token;
-    if (!a->token_env.empty()) {
-      const char* v = std::getenv(a->token_env.c_str());
-      if (v == nullptr || *v == '\0') {
-        throw UsageError(fmt::format("--token-env {}: that environment variable is empty or unset",
-                                     a->token_env));
-      }
-      token = v;
-    }
+    const std::string token = BearerTokenFromEnv(a->token_env);
     loadgen::LoadRequest request;
     if (protocol == loadgen::LoadProtocol::kRaw) {
       if (!a->model.empty() || !a->inputs.empty() || a->binary) {

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "backends/served_onnx.h"
 #include "backends/served_torchscript.h"
 #include "cli/commands.h"
 #include "core/error.h"
@@ -16,10 +17,21 @@
 
 namespace fwbench::cli {
 
+std::string BearerTokenFromEnv(const std::string& variable) {
+  if (variable.empty()) return "";
+  const char* v = std::getenv(variable.c_str());
+  if (v == nullptr || *v == '\0') {
+    throw UsageError(
+        fmt::format("--token-env {}: that environment variable is empty or unset", variable));
+  }
+  return v;
+}
+
 Command AddServeCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
-      "Serve the TorchScript models of a model repository over HTTP: KServe v2 (JSON and binary "
+      "Serve the TorchScript (LibTorch) and ONNX (OpenCV DNN) models of a model repository over "
+      "HTTP: KServe v2 (JSON and binary "
       "tensors), TF Serving REST and TorchServe-style /predictions, with dynamic batching and "
       "Prometheus /metrics. Layout: REPO/NAME/config.toml, REPO/NAME/1/model.pt, … (`fwbench "
       "deploy` writes one). Ready (/v2/health/ready) after every model's warm-up; SIGINT or "
@@ -73,15 +85,7 @@ Command AddServeCommand(CLI::App& app) {
                   "Write the bound port here once listening (for scripts using --port 0)");
   return [a]() {
     auto models = serve::ScanRepository(a->repository);
-    std::string token;
-    if (!a->token_env.empty()) {
-      const char* v = std::getenv(a->token_env.c_str());
-      if (v == nullptr || *v == '\0') {
-        throw UsageError(fmt::format("--token-env {}: that environment variable is empty or unset",
-                                     a->token_env));
-      }
-      token = v;
-    }
+    const std::string token = BearerTokenFromEnv(a->token_env);
     serve::ServiceOptions options;
     options.bearer_token = token;
     options.server_version = FwbenchVersion();
@@ -94,7 +98,9 @@ Command AddServeCommand(CLI::App& app) {
       if (a->max_queue > 0) m.config.batching.max_queue = static_cast<std::size_t>(a->max_queue);
       for (const auto& v : m.versions) {
         service->AddModel(m.name, v.version, m.config,
-                          LoadServedTorchScript(v.file, m.config, a->device));
+                          m.config.platform == "onnx"
+                              ? LoadServedOnnx(v.file, m.config, a->device)
+                              : LoadServedTorchScript(v.file, m.config, a->device));
         std::cerr << fmt::format("serve: loaded {} version {} ({})\n", m.name, v.version,
                                  v.file.string());
       }

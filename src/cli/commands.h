@@ -40,6 +40,10 @@ TorchScriptExport ExportTorchScript(const Plan& plan, const std::vector<BuiltinB
                                     const std::filesystem::path& weights,
                                     const std::filesystem::path& file);
 
+// The bearer token in the environment variable `--token-env` names (tokens stay out of argv,
+// where `ps` shows them); empty when `variable` is empty. UsageError when it is unset or empty.
+std::string BearerTokenFromEnv(const std::string& variable);
+
 Command AddRunCommand(CLI::App& app);
 Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns);
 Command AddReportCommand(CLI::App& app);

@@ -259,6 +259,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.close();
   }
 
+ public:
+  // Only once the server's threads have stopped: nothing else touches the socket then.
+  void CloseAfterStop() { Close(); }
+
+ private:
   beast::tcp_stream stream_;
   std::atomic<std::int64_t> deadline_ns_{0};  // 0: not waiting on the client
   bool timed_out_ = false;
@@ -375,6 +380,21 @@ std::size_t HttpServer::Shutdown(std::chrono::milliseconds drain) {
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // Connections still open (idle keep-alive ones) are closed, and their pending handlers run to
+  // completion here: those handlers hold the sessions, which hold the server, so without this
+  // every stopped server would keep its sockets open until the process ends.
+  std::vector<std::shared_ptr<HttpSession>> open;
+  {
+    std::lock_guard lock(impl_->sessions_mutex);
+    for (const auto& [key, weak] : impl_->sessions) {
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+    }
+  }
+  for (const auto& session : open) session->CloseAfterStop();
+  open.clear();
+  if (impl_->sweep_timer) impl_->sweep_timer->cancel();
+  impl_->ioc.restart();
+  impl_->ioc.poll();
   return left;
 }
 

@@ -14,6 +14,8 @@ namespace fwbench::serve {
 namespace {
 
 constexpr const char* kExample = R"(
+  platform = "torchscript"    # or "onnx" (model.onnx, run by OpenCV DNN)
+
   [[inputs]]
   name = "image"
   datatype = "FP32"
@@ -85,9 +87,10 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
   c.signature.name = name;
   c.batching.request_timeout_ns = 10'000'000'000;  // a served request may wait behind others
   c.platform = t["platform"].value_or<std::string>("torchscript");
-  if (c.platform != "torchscript") {
-    Bad(path,
-        fmt::format("platform \"{}\" is not served; the only one is \"torchscript\"", c.platform));
+  if (c.platform != "torchscript" && c.platform != "onnx") {
+    Bad(path, fmt::format("platform \"{}\" is not served; use \"torchscript\" (NAME/N/model.pt, "
+                          "run by LibTorch) or \"onnx\" (NAME/N/model.onnx, run by OpenCV DNN)",
+                          c.platform));
   }
   c.signature.inputs = Tensors(t, "inputs", path);
   c.signature.outputs = Tensors(t, "outputs", path);
@@ -119,6 +122,10 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
     }
   }
   return c;
+}
+
+const char* ModelFileName(const std::string& platform) {
+  return platform == "onnx" ? "model.onnx" : "model.pt";
 }
 
 std::string ModelConfigToml(const ModelConfig& c) {

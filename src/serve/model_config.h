@@ -11,7 +11,7 @@
 namespace fwbench::serve {
 
 struct ModelConfig {
-  std::string platform = "torchscript";  // the only one served so far
+  std::string platform = "torchscript";  // or "onnx"
   ModelSignature signature;
   BatchPolicy batching;
 };
@@ -22,5 +22,8 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
 
 // The config.toml text for a signature and policy (what `fwbench deploy` writes).
 std::string ModelConfigToml(const ModelConfig& config);
+
+// The file each version folder holds for a platform: model.pt (torchscript), model.onnx (onnx).
+const char* ModelFileName(const std::string& platform);
 
 }  // namespace fwbench::serve

@@ -17,8 +17,8 @@ bool IsVersionName(const std::string& s) {
 }
 
 constexpr const char* kLayout =
-    "Expected layout: REPO/NAME/config.toml and REPO/NAME/1/model.pt (TorchScript), one folder "
-    "per numbered version; `fwbench deploy` writes one";
+    "Expected layout: REPO/NAME/config.toml and REPO/NAME/1/model.pt (TorchScript) or model.onnx "
+    "(platform = \"onnx\"), one folder per numbered version; `fwbench deploy` writes one";
 
 }  // namespace
 
@@ -44,10 +44,12 @@ std::vector<RepositoryModel> ScanRepository(const std::filesystem::path& root) {
     for (const auto& v : fs::directory_iterator(entry.path())) {
       const std::string name = v.path().filename().string();
       if (!v.is_directory() || !IsVersionName(name)) continue;
-      const fs::path file = v.path() / kModelFileName;
+      const char* file_name = ModelFileName(m.config.platform);
+      const fs::path file = v.path() / file_name;
       if (!fs::is_regular_file(file)) {
-        throw UsageError(fmt::format("model '{}' version {} has no {} ({}). {}", m.name, name,
-                                     kModelFileName, file.string(), kLayout));
+        throw UsageError(fmt::format("model '{}' version {} has no {} ({}; platform \"{}\"). {}",
+                                     m.name, name, file_name, file.string(), m.config.platform,
+                                     kLayout));
       }
       m.versions.push_back({name, file});
     }

@@ -1,7 +1,7 @@
 #pragma once
 // A model repository folder, laid out as Triton and TF Serving do:
 //   REPO/NAME/config.toml       inputs, outputs, batching (see model_config.h)
-//   REPO/NAME/1/model.pt        version 1 (a TorchScript file)
+//   REPO/NAME/1/model.pt        version 1 (TorchScript; model.onnx for platform "onnx")
 //   REPO/NAME/2/model.pt        version 2 …; the highest number is the latest
 #include <filesystem>
 #include <string>
@@ -21,8 +21,6 @@ struct RepositoryModel {
   ModelConfig config;
   std::vector<RepositoryVersion> versions;  // ascending
 };
-
-inline constexpr const char* kModelFileName = "model.pt";
 
 // Throws UsageError (naming the folder or file and what is wrong) when the repository is missing,
 // empty, or a model lacks its config or a numbered version with a model file.

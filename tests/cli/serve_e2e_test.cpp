@@ -3,6 +3,8 @@
 // commands' answers to bad input.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -18,11 +20,53 @@ namespace {
 using fwbench::testing::FreshDir;
 using fwbench::testing::RunFwbench;
 
+// A repository in `dir` holding the same Linear(4, 2) as TorchScript ("ts") and as ONNX ("ox"),
+// written by Debian's python3-torch; empty when it could, else why not.
+std::string WriteLinearRepository(const std::filesystem::path& dir) {
+  const std::string script = R"(
+import sys, torch
+m = torch.nn.Linear(4, 2)
+with torch.no_grad():
+    m.weight.copy_(torch.tensor([[1., 2., 3., 4.], [0., 0., 0., 1.]]))
+    m.bias.copy_(torch.tensor([0.5, -1.]))
+root = sys.argv[1]
+torch.jit.trace(m, torch.zeros(1, 4)).save(root + '/ts/1/model.pt')
+torch.onnx.export(m, torch.zeros(1, 4), root + '/ox/1/model.onnx', input_names=['x'],
+                  output_names=['y'], dynamic_axes={'x': {0: 'n'}, 'y': {0: 'n'}}, opset_version=13)
+)";
+  for (const char* name : {"ts", "ox"}) std::filesystem::create_directories(dir / name / "1");
+  std::ofstream(dir / "make.py") << script;
+  const std::string config =
+      "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\n"
+      "[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1, 2]\n"
+      "[batching]\nmax_batch_size = 4\nmax_queue_delay_us = 20000\n";
+  std::ofstream(dir / "ts" / "config.toml") << config;
+  std::ofstream(dir / "ox" / "config.toml") << "platform = \"onnx\"\n" << config;
+  const std::string make = "/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.string() +
+                           " > " + (dir / "make.log").string() + " 2>&1";
+  if (std::system(make.c_str()) == 0) return "";
+  std::ifstream log(dir / "make.log");
+  return "Debian's python3 with torch and onnx could not write the models: " +
+         std::string(std::istreambuf_iterator<char>(log), {});
+}
+
+// Waits until `url` says ready; false when the server died first.
+bool WaitReady(deploy::ServerProcess& server, const loadgen::Url& url) {
+  for (int i = 0; i < 600; ++i) {
+    if (loadgen::Fetch(url, {"GET", "/v2/health/ready", "", "", {}}).status == 200) return true;
+    if (!server.Running()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 class ServeE2E : public ::testing::Test {
  protected:
   // One deploy for the suite (about a minute): its repository serves the other tests.
   static void SetUpTestSuite() {
-    out_ = new std::filesystem::path(FreshDir("serve_e2e"));
+    // ctest runs every test in a process of its own, two at a time: each process gets its own
+    // folder, or one test's set-up would delete the folder another test's server is using.
+    out_ = new std::filesystem::path(FreshDir("serve_e2e_" + std::to_string(::getpid())));
     deploy_ = new testing::Output(
         RunFwbench("deploy --quick --image-size 32 --duration 1 --warmup 0.3 --bisection-steps 0 "
                    "--start-rate 20 --p99-ms 3000 --connections 4 --out " +
@@ -120,7 +164,7 @@ TEST_F(ServeE2E, SoakOfTenThousandRequestsAtConcurrency64HasNoErrorsAndFlatMemor
       << server.LogTail();
 }
 
-TEST_F(ServeE2E, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
+TEST(ServeCli, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
   const auto dir = FreshDir("serve_bad");
   auto r = RunFwbench("serve " + (dir / "nope").string());
   EXPECT_EQ(r.code, 2) << r.text;
@@ -162,16 +206,57 @@ TEST_F(ServeE2E, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
   EXPECT_NE(r.text.find("no results.json there"), std::string::npos) << r.text;
 
   // A busy port: the first server holds it.
-  ASSERT_EQ(deploy_->code, 0) << deploy_->text;
+  const auto models = dir / "linear";
+  if (const std::string why = WriteLinearRepository(models); !why.empty()) GTEST_SKIP() << why;
   const auto port = deploy::FreeLoopbackPort();
-  deploy::ServerProcess first({FWBENCH_BINARY, "serve", (RunFolder() / "repository").string(),
-                               "--port", std::to_string(port)},
-                              dir / "first.log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  r = RunFwbench("serve " + (RunFolder() / "repository").string() + " --port " +
-                 std::to_string(port));
+  deploy::ServerProcess first(
+      {FWBENCH_BINARY, "serve", models.string(), "--port", std::to_string(port)},
+      dir / "first.log");
+  ASSERT_TRUE(WaitReady(first, {"127.0.0.1", std::to_string(port), "/"})) << first.LogTail();
+  r = RunFwbench("serve " + models.string() + " --port " + std::to_string(port));
   EXPECT_EQ(r.code, 2) << r.text;
   EXPECT_NE(r.text.find("another server holds the port"), std::string::npos) << r.text;
+}
+
+// The same small model as TorchScript (LibTorch) and as ONNX (OpenCV DNN) in one repository:
+// both served, both give the known answer, batched requests included.
+TEST(ServeCli, ServesOnnxThroughOpenCvDnnNextToTorchScript) {
+  const auto dir = FreshDir("serve_onnx");
+  if (const std::string why = WriteLinearRepository(dir); !why.empty()) GTEST_SKIP() << why;
+  const auto port = deploy::FreeLoopbackPort();
+  deploy::ServerProcess server(
+      {FWBENCH_BINARY, "serve", dir.string(), "--port", std::to_string(port)}, dir / "serve.log");
+  const loadgen::Url url{"127.0.0.1", std::to_string(port), "/"};
+  ASSERT_TRUE(WaitReady(server, url)) << server.LogTail();
+  const std::string body =
+      R"({"inputs":[{"name":"x","shape":[2,4],"datatype":"FP32","data":[1,1,1,1,0,0,0,2]}]})";
+  for (const char* model : {"ts", "ox"}) {
+    const auto r = loadgen::Fetch(
+        url, {"POST", std::string("/v2/models/") + model + "/infer", body, "application/json", {}});
+    ASSERT_EQ(r.status, 200) << model << ": " << r.body << server.LogTail();
+    const auto out = nlohmann::json::parse(r.body)["outputs"][0];
+    EXPECT_EQ(out["shape"], nlohmann::json({2, 2})) << model;
+    const std::vector<double> expected = {10.5, 0.0, 8.5, 1.0};
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_NEAR(out["data"][i].get<double>(), expected[i], 1e-5) << model << " [" << i << "]";
+    }
+  }
+  const auto meta =
+      nlohmann::json::parse(loadgen::Fetch(url, {"GET", "/v2/models/ox", "", "", {}}).body);
+  EXPECT_EQ(meta["platform"], "onnx_opencv_dnn");
+  // Concurrent requests to the ONNX model share batches and each gets its own rows back.
+  loadgen::LoadOptions o;
+  o.connections = 8;
+  o.warmup_s = 0;
+  o.duration_s = 60;
+  o.max_requests = 400;
+  const auto records =
+      loadgen::RunLoad(loadgen::BuildInferRequest(loadgen::LoadProtocol::kKserveV2, url, "ox", "",
+                                                  {{"x", "FP32", {1, 4}}}, false, 3),
+                       o);
+  ASSERT_EQ(records.size(), 400u);
+  for (const auto& r : records) ASSERT_EQ(r.error, "");
+  EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
 }
 
 TEST(ServeCli, EveryNewCommandHasHelp) {
