@@ -7,6 +7,9 @@
 
 #include "core/error.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace fwbench {
 
 namespace {
@@ -23,15 +26,35 @@ class OnnxModel final : public serve::ServedModel {
     for (std::size_t i = 0; i < config_.signature.inputs.size(); ++i) {
       std::vector<int> shape;
       std::vector<float> data;
+      std::int64_t rows = 0;
       for (const auto* r : requests) {
         const serve::InputTensor& t = r->inputs.at(i);
-        if (shape.empty()) {
-          for (const auto d : t.shape) shape.push_back(static_cast<int>(d));
-        } else {
-          shape[0] += static_cast<int>(t.shape[0]);
+        const std::vector<std::int64_t>& first = requests[0]->inputs.at(i).shape;
+        // Rows of one batch must agree past the batch dimension (a signature with -1 there
+        // lets requests differ), and OpenCV takes int dimensions.
+        if (!std::equal(t.shape.begin() + 1, t.shape.end(), first.begin() + 1, first.end())) {
+          throw std::runtime_error(fmt::format(
+              "input '{}': requests of different shapes past the batch dimension cannot share "
+              "a batch (set max_batch_size = 1 for this model)",
+              t.name));
         }
+        rows += t.shape[0];
         data.insert(data.end(), t.fp32.begin(), t.fp32.end());
       }
+      std::int64_t per_row = 1;
+      for (std::size_t d = 1; d < requests[0]->inputs.at(i).shape.size(); ++d) {
+        per_row *= requests[0]->inputs.at(i).shape[d];
+      }
+      const std::int64_t int_max = std::numeric_limits<int>::max();
+      if (rows > int_max || per_row * rows != static_cast<std::int64_t>(data.size())) {
+        throw std::runtime_error(fmt::format("input '{}': {} values do not fill {} rows",
+                                             config_.signature.inputs[i].name, data.size(), rows));
+      }
+      for (const auto d : requests[0]->inputs.at(i).shape) {
+        if (d > int_max) throw std::runtime_error("a dimension beyond OpenCV's int range");
+        shape.push_back(static_cast<int>(d));
+      }
+      shape[0] = static_cast<int>(rows);
       // setInput copies the blob, so the Mat may borrow `data`.
       const cv::Mat blob(static_cast<int>(shape.size()), shape.data(), CV_32F, data.data());
       net_.setInput(blob, config_.signature.inputs[i].name);

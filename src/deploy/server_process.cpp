@@ -9,12 +9,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
+
+extern char** environ;
 
 namespace fwbench::deploy {
 
@@ -44,23 +47,38 @@ ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::fi
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // Everything the child needs is built before fork(): between fork and exec a threaded
+  // process may only make async-signal-safe calls (no malloc, no setenv).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const std::string key = entry.substr(0, entry.find('='));
+    const bool overridden =
+        std::any_of(env.begin(), env.end(), [&](const auto& kv) { return kv.first == key; });
+    if (!overridden) env_strings.push_back(entry);
+  }
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string exec_failed = fmt::format("cannot start {}\n", argv[0]);
+  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   pid_ = ::fork();
   if (pid_ < 0) {
     ::close(fd);
+    if (devnull >= 0) ::close(devnull);
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
   if (pid_ == 0) {
     ::setpgid(0, 0);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
-    const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    ::execvp(args[0], args.data());
-    const std::string msg = fmt::format("cannot start {}: {}\n", argv[0], std::strerror(errno));
-    [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg.data(), msg.size());
+    ::execvpe(args[0], args.data(), envp.data());
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
     ::_exit(127);
   }
+  if (devnull >= 0) ::close(devnull);
   ::setpgid(pid_, pid_);
   ::close(fd);
 }

@@ -74,6 +74,7 @@ HttpResult Fetch(const Url& server, const HttpCall& call, std::chrono::milliseco
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(1u << 30);
+  if (req.method() == http::verb::head) parser.skip(true);  // no body follows the headers
   bool done = false;
   // Beast's timeouts apply to asynchronous operations only, hence the chain.
   tcp::resolver resolver(ioc);

@@ -108,6 +108,7 @@ class Worker {
         start_(start),
         end_ns_(end_ns),
         arrivals_(std::move(arrivals)),
+        head_(request_bytes.rfind("HEAD ", 0) == 0),
         timer_(ioc_),
         watchdog_(ioc_),
         done_(done),
@@ -152,7 +153,9 @@ class Worker {
   void Watch() {
     watchdog_.expires_after(std::chrono::milliseconds(20));
     watchdog_.async_wait([this](beast::error_code ec) {
-      if (ec) return;
+      // closing_ too: a watchdog that expired in the same wake-up as the last response is no
+      // longer pending when Stop() cancels it, and would re-arm itself for ever.
+      if (ec || closing_) return;
       const std::int64_t now = NowNs();
       bool active = !options_.open_loop || next_arrival_ < arrivals_.size() || !due_.empty();
       for (auto& c : conns_) {
@@ -213,6 +216,9 @@ class Worker {
                            c.connected = true;
                            beast::error_code ignored;
                            c.socket.set_option(tcp::no_delay(true), ignored);
+                           // AwaitResponse reads until it would block: a blocking read would stall
+                           // every connection of this loop on a response that arrives in pieces.
+                           c.socket.non_blocking(true, ignored);
                            Write(c);
                          });
       return;
@@ -229,6 +235,7 @@ class Worker {
       if (ec) return Finish(c, ErrorKind(ec, false, c.timed_out));
       c.parser.emplace();
       c.parser->body_limit(1u << 30);
+      if (head_) c.parser->skip(true);  // a HEAD answer has a Content-Length but no body
       AwaitResponse(c);
     });
   }
@@ -323,6 +330,7 @@ class Worker {
   Clock::time_point start_;
   std::int64_t end_ns_;
   std::vector<std::int64_t> arrivals_;
+  bool head_;
   std::size_t next_arrival_ = 0;
   std::deque<std::int64_t> due_;
   std::vector<Conn*> idle_;

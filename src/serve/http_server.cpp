@@ -57,6 +57,7 @@ struct HttpServer::Impl {
   std::mutex sessions_mutex;
   std::map<const void*, std::weak_ptr<HttpSession>> sessions;
   std::optional<net::steady_timer> sweep_timer;
+  std::optional<net::steady_timer> accept_backoff;
 
   void Accept();
   void Sweep();
@@ -147,6 +148,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnHeader(beast::error_code ec) {
+    // The sweep may have expired the deadline just as the headers completed: nothing was left
+    // to cancel, and the body would then be read with no deadline at all.
+    if (!ec && timed_out_) ec = beast::error::timeout;
     if (ec) return OnReadError(ec);
     const auto& req = parser_->get();
     if (req[http::field::expect] == "100-continue" && !parser_->is_done()) {
@@ -288,6 +292,15 @@ void Reply::Send(HttpResponse response) const {
 void HttpServer::Impl::Accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // Out of file descriptors, say: the connection stays in the backlog, so accepting again
+      // at once would fail again at once and spin a thread. Wait a little first.
+      accept_backoff->expires_after(std::chrono::milliseconds(50));
+      accept_backoff->async_wait([this](beast::error_code wec) {
+        if (!wec) Accept();
+      });
+      return;
+    }
     if (!ec) {
       if (connections.load() >= options.max_connections) {
         beast::error_code ignored;
@@ -308,14 +321,19 @@ void HttpServer::Impl::Sweep() {
   sweep_timer->async_wait([this](beast::error_code ec) {
     if (ec) return;
     const std::int64_t now = HttpSession::NowNs();
-    std::vector<std::shared_ptr<HttpSession>> overdue;
+    // Every live session is taken out under the lock and looked at after it: a reference
+    // dropped under the lock could be the last one, and ~HttpSession takes the same lock.
+    std::vector<std::shared_ptr<HttpSession>> live;
     {
       std::lock_guard lock(sessions_mutex);
+      live.reserve(sessions.size());
       for (const auto& [key, weak] : sessions) {
-        if (auto s = weak.lock(); s && s->Overdue(now)) overdue.push_back(std::move(s));
+        if (auto s = weak.lock()) live.push_back(std::move(s));
       }
     }
-    for (const auto& s : overdue) s->Expire();
+    for (const auto& s : live) {
+      if (s->Overdue(now)) s->Expire();
+    }
     Sweep();
   });
 }
@@ -356,6 +374,7 @@ std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint()
 void HttpServer::Start() {
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->sweep_timer.emplace(impl_->ioc);
+  impl_->accept_backoff.emplace(impl_->ioc);
   impl_->Sweep();
   impl_->Accept();
   const int n = std::max(1, impl_->options.threads);
@@ -393,6 +412,7 @@ std::size_t HttpServer::Shutdown(std::chrono::milliseconds drain) {
   for (const auto& session : open) session->CloseAfterStop();
   open.clear();
   if (impl_->sweep_timer) impl_->sweep_timer->cancel();
+  if (impl_->accept_backoff) impl_->accept_backoff->cancel();
   impl_->ioc.restart();
   impl_->ioc.poll();
   return left;

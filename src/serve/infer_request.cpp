@@ -204,11 +204,16 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
       Bad(fmt::format("input '{}' has datatype {}; model '{}' expects {}. The model's {}", t.name,
                       t.datatype, sig.name, s->datatype, DescribeInputs(sig)));
     }
+    // Checked before each multiplication: a product that wrapped (two dimensions of 2^32 make 0)
+    // would let an absurd shape through with no data (found in review).
+    constexpr std::int64_t kMaxElements = std::int64_t{1} << 40;
     std::int64_t elements = 1;
     for (const auto d : t.shape) {
+      if (d > kMaxElements || (d != 0 && elements > kMaxElements / d)) {
+        Bad(fmt::format("input '{}': shape {} has more than 2^40 elements", t.name,
+                        Shape(t.shape)));
+      }
       elements *= d;
-      if (elements > (std::int64_t{1} << 40))
-        Bad(fmt::format("input '{}': shape too large", t.name));
     }
     if (is_binary) {
       const json& size = in["parameters"]["binary_data_size"];

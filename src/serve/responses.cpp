@@ -107,9 +107,11 @@ std::string ErrorBody(Protocol protocol, int status, const std::string& message)
                        : status == 413 ? "RequestTooLargeException"
                        : status >= 500 ? "InternalServerException"
                                        : "BadRequestException";
-    return json{{"code", status}, {"type", type}, {"message", message}}.dump();
+    return json{{"code", status}, {"type", type}, {"message", message}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
   }
-  return json{{"error", message}}.dump();
+  // Messages quote what the client sent, which need not be UTF-8: replaced, not thrown on.
+  return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace fwbench::serve

@@ -118,3 +118,23 @@ TEST(TfServingRequest, RowAndColumnFormatsBothBatchAndRaggedRowsAreRefused) {
 
 }  // namespace
 }  // namespace fwbench::serve
+
+namespace fwbench::serve {
+namespace {
+
+// Found in review: two dimensions of 2^32 multiplied to 0 and passed with no data.
+TEST(KserveV2Request, AShapeWhoseElementCountOverflowsIsA400) {
+  const ModelSignature sig{"tok", {{"ids", "INT64", {-1, -1}}}, {{"y", "FP32", {-1, 2}}}};
+  try {
+    ParseKserveV2Request(
+        R"({"inputs":[{"name":"ids","shape":[4294967296,4294967296],"datatype":"INT64","data":[]}]})",
+        sig);
+    FAIL() << "accepted";
+  } catch (const RequestError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_NE(std::string(e.what()).find("more than 2^40 elements"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace fwbench::serve
