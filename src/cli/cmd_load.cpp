@@ -222,9 +222,7 @@ Command AddLoadCommand(CLI::App& app) {
     }
     // One probe first: a wrong URL or model is a clear message, not ten seconds of errors.
     {
-      loadgen::HttpCall probe{request.method, request.target, request.body, request.content_type,
-                              request.headers};
-      const loadgen::HttpResult r = loadgen::Fetch(url, probe);
+      const loadgen::HttpResult r = loadgen::Fetch(url, request);
       if (r.status == 0) {
         throw UsageError(fmt::format("no answer from http://{}:{}{}: {} (is the server running?)",
                                      url.host, url.port, request.target, r.error));

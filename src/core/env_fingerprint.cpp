@@ -21,6 +21,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include "core/text.h"
+
 namespace fwbench {
 namespace {
 
@@ -42,13 +44,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 // Calls f(line) for each line of text (without the newline).

@@ -64,8 +64,7 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
   const loadgen::LoadRequest request = loadgen::BuildInferRequest(
       loadgen::LoadProtocol::kKserveV2, url, o.model, "", o.inputs, false, 1);
   const auto first = loadgen::Fetch(
-      url, {request.method, request.target, request.body, request.content_type, request.headers},
-      std::chrono::milliseconds(static_cast<std::int64_t>(o.ready_timeout_s * 1000)));
+      url, request, std::chrono::milliseconds(static_cast<std::int64_t>(o.ready_timeout_s * 1000)));
   const double first_s = Since(t0);
   if (first.status != 200) {
     throw std::runtime_error(fmt::format("{}: the first prediction got {} {}{}", launch.name,

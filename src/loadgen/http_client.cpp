@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace fwbench::loadgen {
 
@@ -107,10 +108,7 @@ HttpResult Fetch(const Url& server, const HttpCall& call, std::chrono::milliseco
         out.status = static_cast<int>(res.result_int());
         out.body = std::move(res.body());
         for (const auto& f : res) {
-          std::string name(f.name_string());
-          std::transform(name.begin(), name.end(), name.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-          out.headers.emplace_back(std::move(name), std::string(f.value()));
+          out.headers.emplace_back(ToLower(f.name_string()), std::string(f.value()));
         }
       });
     });

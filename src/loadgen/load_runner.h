@@ -16,13 +16,9 @@
 
 namespace fwbench::loadgen {
 
-struct LoadRequest {
+// One request as Fetch sends it, and the server it goes to.
+struct LoadRequest : HttpCall {
   Url server;
-  std::string method = "GET";
-  std::string target = "/";
-  std::string body;
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct LoadOptions {

@@ -20,6 +20,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/clock.h"
+#include "core/text.h"
+
 namespace fwbench::serve {
 
 namespace beast = boost::beast;
@@ -111,17 +114,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
   void Expire() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->Overdue(NowNs())) return;  // it finished in the meantime
+      if (!self->Overdue(MonotonicNs())) return;  // it finished in the meantime
       self->deadline_ns_ = 0;
       self->timed_out_ = true;
       beast::error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
-  }
-  static std::int64_t NowNs() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
   }
 
   // Called through Reply, from any thread.
@@ -140,7 +138,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // Not the stream's own timeout: that closes the socket, and a slow client is owed a 408.
     timed_out_ = false;
     deadline_ns_ =
-        NowNs() +
+        MonotonicNs() +
         std::chrono::duration_cast<std::chrono::nanoseconds>(server_->options.read_timeout).count();
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -219,10 +217,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     request.method = std::string(req.method_string());
     request.target = std::string(req.target());
     for (const auto& field : req) {
-      std::string name(field.name_string());
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      request.headers.emplace_back(std::move(name), std::string(field.value()));
+      request.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
     }
     request.body = std::move(req.body());
     ++server_->in_flight;
@@ -245,9 +240,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(!close);
     res->prepare_payload();
     timed_out_ = false;
-    deadline_ns_ = NowNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                 server_->options.write_timeout)
-                                 .count();
+    deadline_ns_ = MonotonicNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       server_->options.write_timeout)
+                                       .count();
     http::async_write(
         stream_, *res,
         [self = shared_from_this(), res, close, handled](beast::error_code ec, std::size_t) {
@@ -320,7 +315,7 @@ void HttpServer::Impl::Sweep() {
   sweep_timer->expires_after(period);
   sweep_timer->async_wait([this](beast::error_code ec) {
     if (ec) return;
-    const std::int64_t now = HttpSession::NowNs();
+    const std::int64_t now = MonotonicNs();
     // Every live session is taken out under the lock and looked at after it: a reference
     // dropped under the lock could be the last one, and ~HttpSession takes the same lock.
     std::vector<std::shared_ptr<HttpSession>> live;

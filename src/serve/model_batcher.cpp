@@ -4,13 +4,9 @@
 
 #include <chrono>
 
-namespace fwbench::serve {
+#include "core/clock.h"
 
-std::int64_t SteadyNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+namespace fwbench::serve {
 
 ModelBatcher::ModelBatcher(std::string metrics_name, std::shared_ptr<ServedModel> model,
                            BatchPolicy policy, ServerMetrics* metrics)
@@ -29,7 +25,7 @@ void ModelBatcher::Submit(InferRequest request, Done done) {
     done({503, "the server is shutting down", {}});
     return;
   }
-  const std::int64_t now = SteadyNowNs();
+  const std::int64_t now = MonotonicNs();
   const std::uint64_t id = next_id_++;
   if (queue_.Push(id, now) == BatchQueue::Admit::kQueueFull) {
     const std::size_t bound = queue_.policy().max_queue;
@@ -67,7 +63,7 @@ void ModelBatcher::Work() {
   std::unique_lock lock(mutex_);
   while (true) {
     if (stopping_) return;
-    const std::int64_t now = SteadyNowNs();
+    const std::int64_t now = MonotonicNs();
     std::vector<Pending> expired;
     for (const auto id : queue_.Expire(now)) {
       auto it = pending_.find(id);
@@ -98,7 +94,7 @@ void ModelBatcher::Work() {
           if (metrics_)
             metrics_->ObserveQueueSeconds(name_, static_cast<double>(now - p.queued_ns) * 1e-9);
         }
-        const std::int64_t start = SteadyNowNs();
+        const std::int64_t start = MonotonicNs();
         std::vector<std::vector<OutputTensor>> outputs;
         std::string failure;
         try {
@@ -111,7 +107,7 @@ void ModelBatcher::Work() {
           failure = e.what();
         }
         if (metrics_) {
-          metrics_->ObserveComputeSeconds(name_, static_cast<double>(SteadyNowNs() - start) * 1e-9);
+          metrics_->ObserveComputeSeconds(name_, static_cast<double>(MonotonicNs() - start) * 1e-9);
           metrics_->ObserveBatchSize(name_, rows);
         }
         for (std::size_t i = 0; i < batch.size(); ++i) {

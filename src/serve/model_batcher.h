@@ -61,7 +61,4 @@ class ModelBatcher {
   std::thread worker_;
 };
 
-// Nanoseconds on the steady clock (what the batcher's deadlines are counted in).
-std::int64_t SteadyNowNs();
-
 }  // namespace fwbench::serve

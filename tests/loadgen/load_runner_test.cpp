@@ -128,8 +128,7 @@ TEST(LoadRunner, EveryProtocolsRequestIsAcceptedByTheServer) {
     for (const bool binary : {false, true}) {
       if (binary && protocol != LoadProtocol::kKserveV2) continue;
       const LoadRequest r = BuildInferRequest(protocol, s.url, "double", "1", inputs, binary, 3);
-      const HttpResult answer =
-          Fetch(s.url, {r.method, r.target, r.body, r.content_type, r.headers});
+      const HttpResult answer = Fetch(s.url, r);
       EXPECT_EQ(answer.status, 200) << r.target << " " << answer.body.substr(0, 200);
     }
   }

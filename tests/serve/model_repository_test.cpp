@@ -31,8 +31,9 @@ class ModelRepository : public TempDirTest {
 };
 
 TEST_F(ModelRepository, VersionsSortNumericallyAndBatchingIsRead) {
-  Model("m", std::string(kSignature) +
-                 "[batching]\nmax_batch_size = 16\nmax_queue_delay_us = 250\nmax_queue = 9\n",
+  Model("m",
+        std::string(kSignature) +
+            "[batching]\nmax_batch_size = 16\nmax_queue_delay_us = 250\nmax_queue = 9\n",
         {"2/model.pt", "10/model.pt", "1/model.pt", "notes/readme.txt"});
   Model("o", std::string("platform = \"onnx\"\n") + kSignature, {"1/model.onnx"});
   const auto models = ScanRepository(dir_);
@@ -65,7 +66,8 @@ TEST_F(ModelRepository, EveryMistakeNamesTheFileAndWhatIsExpected) {
        "inputs[0].shape must start with -1"},
       {"[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 0]\n",
        "inputs[0].shape must hold positive integers or -1"},
-      {std::string(kSignature) + "[batching]\nmax_batch = 4\n", "batching.max_batch is not a known key"},
+      {std::string(kSignature) + "[batching]\nmax_batch = 4\n",
+       "batching.max_batch is not a known key"},
       {std::string(kSignature) + "[batching]\nmax_batch_size = 0\n",
        "batching.max_batch_size must be an integer ≥ 1"},
       {std::string("platform = \"tensorrt\"\n") + kSignature,
@@ -83,8 +85,7 @@ TEST_F(ModelRepository, EveryMistakeNamesTheFileAndWhatIsExpected) {
 TEST_F(ModelRepository, LayoutMistakesSayWhatIsMissing) {
   EXPECT_NE(UsageErrorOf([&] { ScanRepository(dir_ / "nope"); }).find("is not a folder"),
             std::string::npos);
-  EXPECT_NE(UsageErrorOf([&] { ScanRepository(dir_); }).find("holds no model"),
-            std::string::npos);
+  EXPECT_NE(UsageErrorOf([&] { ScanRepository(dir_); }).find("holds no model"), std::string::npos);
   std::filesystem::create_directories(dir_ / "a" / "1");
   EXPECT_NE(UsageErrorOf([&] { ScanRepository(dir_); }).find("model 'a' has no config.toml"),
             std::string::npos);
