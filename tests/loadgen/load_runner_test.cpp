@@ -39,6 +39,21 @@ TEST(LoadRunner, ClosedLoopKeepsEveryConnectionBusyAndCountsFromTheSendTime) {
   EXPECT_LT(records.back().intended_ns, 600'000'000);
 }
 
+TEST(LoadRunner, PollingBeforeSleepingAnswersTheSame) {
+  TestServer s;
+  LoadOptions o;
+  o.connections = 2;
+  o.warmup_s = 0;
+  o.duration_s = 0.3;
+  o.spin_ns = 50'000;
+  const auto records = RunLoad(Health(s), o);
+  ASSERT_GT(records.size(), 20u);
+  for (const auto& r : records) EXPECT_EQ(r.error, "");
+  o.open_loop = true;  // between scheduled sends the thread polls, then sleeps
+  o.rate_per_s = 50;
+  EXPECT_EQ(RunLoad(Health(s), o).size(), 15u);
+}
+
 TEST(LoadRunner, OpenLoopSendsOnScheduleAndChargesAStallToEveryDelayedRequest) {
   auto config = fwbench::testing::DoublingConfig();
   config.batching.max_batch_size = 1;
@@ -84,6 +99,64 @@ TEST(LoadRunner, OpenLoopSendsOnScheduleAndChargesAStallToEveryDelayedRequest) {
                     [](const RequestRecord& r) { return r.done_ns - r.sent_ns > 350'000'000; }),
       1)
       << "only the stalled request itself was slow once sent";
+}
+
+TEST(LoadRunner, OpenLoopReconnectsWhenTheServerClosedAnIdleConnection) {
+  // The server closes a connection idle for 100 ms (as uvicorn does after 5 s); requests 250 ms
+  // apart on one connection each find theirs closed. Each must go out on a new connection, not
+  // fail on the dead one.
+  serve::HttpServerOptions http;
+  http.read_timeout = std::chrono::milliseconds(100);
+  TestServer s(fwbench::testing::DoublingConfig(), http);
+  LoadOptions o;
+  o.open_loop = true;
+  o.rate_per_s = 4;
+  o.connections = 1;
+  o.warmup_s = 0;
+  o.duration_s = 1.0;
+  const auto records = RunLoad(Health(s), o);
+  ASSERT_EQ(records.size(), 4u);
+  for (const auto& r : records) EXPECT_EQ(r.error, "") << "request intended at " << r.intended_ns;
+}
+
+TEST(LoadRunner, RequestsAndAnswersLargerThanASocketBufferGoThroughInPieces) {
+  // 4.8 MB each way (binary tensors): more than the kernel takes or gives in one call, so the
+  // request is written across several writable events and the answer read across several reads.
+  TestServer s;
+  const auto inputs = FetchInputs(LoadProtocol::kKserveV2, s.url, "double", "", 300'000);
+  const LoadRequest req =
+      BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, true, 3);
+  ASSERT_GT(req.body.size(), 4'000'000u);
+  LoadOptions o;
+  o.connections = 2;
+  o.warmup_s = 0;
+  o.duration_s = 0.3;
+  const auto records = RunLoad(req, o);
+  ASSERT_GE(records.size(), 2u);
+  // No error: a 2xx whose whole body (its Content-Length) was read.
+  for (const auto& r : records) EXPECT_EQ(r.error, "");
+  std::size_t answered = 0;
+  for (const std::size_t n : s.model->batches) answered += n;
+  EXPECT_EQ(answered, records.size()) << "the model ran every request the generator counted";
+}
+
+TEST(LoadRunner, AnAnswerSentBeforeTheRequestWasWholeIsWhatTheRequestGot) {
+  // A body far over the server's limit: the server answers 413 from the headers and closes
+  // while the generator is still sending. The record says 413, not a reset.
+  serve::HttpServerOptions http;
+  http.max_body_bytes = 1000;
+  TestServer s(fwbench::testing::DoublingConfig(), http);
+  LoadRequest big = Health(s);
+  big.method = "POST";
+  big.target = "/v2/models/double/infer";
+  big.body.assign(8u << 20, 'x');
+  LoadOptions o;
+  o.connections = 1;
+  o.warmup_s = 0;
+  o.duration_s = 0.2;
+  const auto records = RunLoad(big, o);
+  ASSERT_FALSE(records.empty());
+  for (const auto& r : records) EXPECT_EQ(r.error, "http_413");
 }
 
 TEST(LoadRunner, ErrorsAreCountedByKind) {
