@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/version.h"
+#include "serve/file_limit.h"
 #include "serve/http_server.h"
 #include "serve/inference_service.h"
 #include "serve/model_repository.h"
@@ -49,6 +50,7 @@ Command AddServeCommand(CLI::App& app) {
     int max_batch_size = 0;
     int max_queue_delay_us = -1;
     int max_queue = 0;
+    std::size_t max_connections = 4096;
     std::filesystem::path port_file;
   };
   auto a = std::make_shared<Args>();
@@ -59,6 +61,11 @@ Command AddServeCommand(CLI::App& app) {
   cmd->add_option("--port", a->port, "Port (0: any free port, printed)")->capture_default_str();
   cmd->add_option("--http-threads", a->threads, "Threads for HTTP I/O")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", a->max_connections,
+                  "Connections held open at once; more are closed as they arrive (capped by "
+                  "the open-file limit, which serve raises to its hard maximum)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--max-body-bytes", a->max_body_bytes, "Larger request bodies get 413")
@@ -111,6 +118,9 @@ Command AddServeCommand(CLI::App& app) {
     http.threads = a->threads;
     http.max_body_bytes = a->max_body_bytes;
     http.read_timeout = std::chrono::milliseconds(a->read_timeout_ms);
+    const serve::ConnectionLimit limit = serve::FitConnectionsToFileLimit(a->max_connections);
+    http.max_connections = limit.connections;
+    if (!limit.note.empty()) std::cerr << "serve: " << limit.note << "\n";
     std::unique_ptr<serve::HttpServer> server;
     try {
       server = std::make_unique<serve::HttpServer>(

@@ -30,6 +30,18 @@ nlohmann::json LatencyJson(const loadgen::LoadSummary& s) {
 
 }  // namespace
 
+Readiness WaitUntilReady(ServerProcess& server, const loadgen::Url& url, double timeout_s) {
+  const auto t0 = Clock::now();
+  while (Since(t0) < timeout_s) {
+    if (!server.Running()) return Readiness::kExited;
+    const auto r = loadgen::Fetch(url, {"GET", "/v2/health/ready", "", "", {}},
+                                  std::chrono::milliseconds(1000));
+    if (r.status == 200) return Readiness::kReady;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Readiness::kTimedOut;
+}
+
 nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions& o,
                                std::ostream& log) {
   const loadgen::Url url{"127.0.0.1", std::to_string(launch.port), "/"};
@@ -43,24 +55,16 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
   ServerProcess server(launch.argv, o.log_dir / (slug + ".log"), launch.env);
   log << fmt::format("deploy: {}: started (pid {}), waiting for ready\n", launch.name,
                      server.pid());
-  double ready_s = -1;
-  while (Since(t0) < o.ready_timeout_s) {
-    if (!server.Running()) {
-      throw std::runtime_error(fmt::format("{} exited with code {} before it was ready:\n{}",
-                                           launch.name, server.exit_code(), server.LogTail()));
-    }
-    const auto r = loadgen::Fetch(url, {"GET", "/v2/health/ready", "", "", {}},
-                                  std::chrono::milliseconds(1000));
-    if (r.status == 200) {
-      ready_s = Since(t0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const Readiness readiness = WaitUntilReady(server, url, o.ready_timeout_s);
+  if (readiness == Readiness::kExited) {
+    throw std::runtime_error(fmt::format("{} exited with code {} before it was ready:\n{}",
+                                         launch.name, server.exit_code(), server.LogTail()));
   }
-  if (ready_s < 0) {
+  if (readiness == Readiness::kTimedOut) {
     throw std::runtime_error(fmt::format("{} was not ready after {:.0f} s:\n{}", launch.name,
                                          o.ready_timeout_s, server.LogTail()));
   }
+  const double ready_s = Since(t0);
   const loadgen::LoadRequest request = loadgen::BuildInferRequest(
       loadgen::LoadProtocol::kKserveV2, url, o.model, "", o.inputs, false, 1);
   const auto first = loadgen::Fetch(

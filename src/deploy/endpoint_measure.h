@@ -14,6 +14,14 @@
 
 namespace fwbench::deploy {
 
+class ServerProcess;
+
+enum class Readiness { kReady, kExited, kTimedOut };
+
+// Polls `url`'s /v2/health/ready until it answers 200, the server process exits, or
+// `timeout_s` passes.
+Readiness WaitUntilReady(ServerProcess& server, const loadgen::Url& url, double timeout_s);
+
 struct ServerLaunch {
   std::string name;               // "fwbench-serve (batching)", "fastapi-uvicorn"
   std::vector<std::string> argv;  // starts it listening on `port`

@@ -43,11 +43,15 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
   net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  // On a strand of its own: Shutdown's close and the accept handlers, which run on any of the
+  // threads, never touch it at the same time.
+  tcp::acceptor acceptor{net::make_strand(ioc)};
   std::vector<std::thread> threads;
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> draining{false};
+  std::mutex answer_mutex;
+  bool stopped = false;  // under answer_mutex: the threads are gone, answers are not written
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
   bool stop_requested = false;
@@ -122,8 +126,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     });
   }
 
-  // Called through Reply, from any thread.
+  // Called through Reply, from any thread. Once the server has stopped nothing would run the
+  // write, and the queued handler would hold the session (and through it the server) for ever:
+  // the answer is dropped instead (the connection is closed by then). Under the lock, so that
+  // an answer posted just before the stop is still run by Shutdown's last poll.
   void Answer(HttpResponse response) {
+    std::lock_guard lock(server_->answer_mutex);
+    if (server_->stopped) {
+      --server_->in_flight;
+      return;
+    }
     net::post(stream_.get_executor(),
               [self = shared_from_this(), r = std::move(response)]() mutable {
                 self->Write(std::move(r), /*handled=*/true);
@@ -243,12 +255,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     deadline_ns_ = MonotonicNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        server_->options.write_timeout)
                                        .count();
-    http::async_write(
-        stream_, *res,
-        [self = shared_from_this(), res, close, handled](beast::error_code ec, std::size_t) {
-          if (handled) --self->server_->in_flight;
-          if (ec || close) return self->Close();
-          self->ReadHeader();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, close, handled, force_close](
+                          beast::error_code ec, std::size_t) {
+                        if (handled) --self->server_->in_flight;
+                        if (!ec && force_close) return self->Linger();
+                        if (ec || close) return self->Close();
+                        self->ReadHeader();
+                      });
+  }
+
+  // After an error answer to a request not read to its end (413, 431, 400, 408): the client may
+  // still be sending. Closing now, with its bytes unread, would answer them with a reset, and a
+  // client whose send fails (curl, Python's requests) reports the reset, not the answer. So, as
+  // nginx's lingering close does: stop sending, read and drop what still comes, for up to 2 s.
+  void Linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    timed_out_ = false;
+    deadline_ns_ = MonotonicNs() + 2'000'000'000;
+    Discard();
+  }
+  void Discard() {
+    buffer_.clear();
+    stream_.socket().async_read_some(
+        buffer_.prepare(64 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return self->Close();  // the client is done, or the sweep ended the 2 s
+          self->Discard();
         });
   }
 
@@ -369,7 +402,7 @@ std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint()
 void HttpServer::Start() {
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->sweep_timer.emplace(impl_->ioc);
-  impl_->accept_backoff.emplace(impl_->ioc);
+  impl_->accept_backoff.emplace(impl_->acceptor.get_executor());
   impl_->Sweep();
   impl_->Accept();
   const int n = std::max(1, impl_->options.threads);
@@ -381,7 +414,7 @@ void HttpServer::Start() {
 std::size_t HttpServer::Shutdown(std::chrono::milliseconds drain) {
   if (impl_->threads.empty()) return 0;
   impl_->draining = true;
-  net::post(impl_->ioc, [impl = impl_] {
+  net::post(impl_->acceptor.get_executor(), [impl = impl_] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
   });
@@ -390,6 +423,10 @@ std::size_t HttpServer::Shutdown(std::chrono::milliseconds drain) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const std::size_t left = impl_->in_flight.load();
+  {
+    std::lock_guard lock(impl_->answer_mutex);
+    impl_->stopped = true;
+  }
   impl_->work.reset();
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
@@ -437,5 +474,7 @@ void HttpServer::RequestStop() {
 }
 
 std::size_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+
+std::size_t HttpServer::open_connections() const { return impl_->connections.load(); }
 
 }  // namespace fwbench::serve

@@ -77,6 +77,8 @@ class HttpServer {
   void WaitForStopSignal();
   void RequestStop();
   std::size_t in_flight() const;
+  // Connections the server holds, open or closing.
+  std::size_t open_connections() const;
 
   struct Impl;
 

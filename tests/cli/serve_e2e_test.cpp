@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "deploy/endpoint_measure.h"
 #include "deploy/server_process.h"
 #include "loadgen/load_runner.h"
 #include "loadgen/protocol_request.h"
@@ -50,14 +51,8 @@ torch.onnx.export(m, torch.zeros(1, 4), root + '/ox/1/model.onnx', input_names=[
          std::string(std::istreambuf_iterator<char>(log), {});
 }
 
-// Waits until `url` says ready; false when the server died first.
 bool WaitReady(deploy::ServerProcess& server, const loadgen::Url& url) {
-  for (int i = 0; i < 600; ++i) {
-    if (loadgen::Fetch(url, {"GET", "/v2/health/ready", "", "", {}}).status == 200) return true;
-    if (!server.Running()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return deploy::WaitUntilReady(server, url, 30.0) == deploy::Readiness::kReady;
 }
 
 class ServeE2E : public ::testing::Test {

@@ -1,6 +1,10 @@
 // The load generator against the real server in-process: closed and open loop, intended-time
 // latency through a server stall, errors by kind, protocol requests the server accepts.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -140,23 +144,65 @@ TEST(LoadRunner, RequestsAndAnswersLargerThanASocketBufferGoThroughInPieces) {
   EXPECT_EQ(answered, records.size()) << "the model ran every request the generator counted";
 }
 
+// A server that answers 413 from the first bytes of a request and closes with the rest unread,
+// so that the kernel resets the connection under a client still sending (fwbench serve lingers
+// instead; many servers do not).
+class ResettingServer {
+ public:
+  ResettingServer() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof addr;
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), length) != 0 ||
+        listen(listener_, 4) != 0 ||
+        getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+      throw std::runtime_error("cannot listen on loopback");
+    }
+    url.host = "127.0.0.1";
+    url.port = std::to_string(ntohs(addr.sin_port));
+    thread_ = std::thread([this] {
+      const int c = accept(listener_, nullptr, nullptr);
+      if (c < 0) return;
+      char head[4096];
+      if (recv(c, head, sizeof head, 0) > 0) {
+        const std::string answer =
+            "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        (void)send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+      }
+      close(c);
+    });
+  }
+  ~ResettingServer() {
+    shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    close(listener_);
+  }
+  Url url;
+
+ private:
+  int listener_ = -1;
+  std::thread thread_;
+};
+
 TEST(LoadRunner, AnAnswerSentBeforeTheRequestWasWholeIsWhatTheRequestGot) {
-  // A body far over the server's limit: the server answers 413 from the headers and closes
-  // while the generator is still sending. The record says 413, not a reset.
-  serve::HttpServerOptions http;
-  http.max_body_bytes = 1000;
-  TestServer s(fwbench::testing::DoublingConfig(), http);
-  LoadRequest big = Health(s);
+  // The server answers 413 and resets the connection while 8 MB are still being sent. The
+  // answer is in the receive queue before the reset: the record says 413, not "reset".
+  ResettingServer server;
+  LoadRequest big;
+  big.server = server.url;
   big.method = "POST";
   big.target = "/v2/models/double/infer";
   big.body.assign(8u << 20, 'x');
   LoadOptions o;
   o.connections = 1;
   o.warmup_s = 0;
-  o.duration_s = 0.2;
+  o.duration_s = 5;
+  o.max_requests = 1;
   const auto records = RunLoad(big, o);
-  ASSERT_FALSE(records.empty());
-  for (const auto& r : records) EXPECT_EQ(r.error, "http_413");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].error, "http_413");
 }
 
 TEST(LoadRunner, ErrorsAreCountedByKind) {

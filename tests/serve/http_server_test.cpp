@@ -1,10 +1,13 @@
 // The server end to end over real sockets: every protocol, every malformed-input case of issue 7
 // with its status and message, the batcher's refusals, readiness, auth and graceful shutdown.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include <future>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "support/serve_fixture.h"
@@ -145,7 +148,17 @@ TEST(Server, TransportLimitsAnswer413431And400AndCloseSlowClientsWith408) {
                      {"GET", "/v2/health/live", "", "", {{"X-Big", std::string(4000, 'a')}}});
   EXPECT_EQ(r.status, 431) << r.body << r.error;
 
-  std::string answer = loadgen::SendRaw(s.url, "HELLO THERE\r\n\r\n");
+  // A client that sends its whole over-limit body before reading still gets the 413 (the
+  // server reads and drops the rest instead of resetting the connection under it).
+  const std::string big(8u << 20, ' ');
+  std::string answer = loadgen::SendRaw(
+      s.url,
+      fmt::format("POST /v2/models/double/infer HTTP/1.1\r\nContent-Length: {}\r\n\r\n{}",
+                  big.size(), big),
+      std::chrono::milliseconds(5000));
+  EXPECT_NE(answer.find("HTTP/1.1 413"), std::string::npos) << answer.substr(0, 200);
+
+  answer = loadgen::SendRaw(s.url, "HELLO THERE\r\n\r\n");
   EXPECT_NE(answer.find("HTTP/1.1 400"), std::string::npos) << answer;
   EXPECT_NE(answer.find("malformed HTTP request"), std::string::npos) << answer;
   answer =
@@ -275,6 +288,36 @@ TEST(Server, AReplyDroppedByAHandlerBugIsAnswered500) {
   EXPECT_EQ(r.status, 500);
   EXPECT_NE(r.body.find("dropped unanswered"), std::string::npos);
   EXPECT_EQ(server.Shutdown(std::chrono::milliseconds(500)), 0u);
+}
+
+TEST(Server, AnAnswerThatComesAfterTheServerStoppedFreesItsConnection) {
+  // A batch that finishes after the shutdown: its answer has nowhere to go. It must not keep
+  // the connection (and the server behind it) alive for the rest of the process.
+  HttpServerOptions http;
+  http.port = 0;
+  std::mutex mutex;
+  std::optional<Reply> late;
+  HttpServer server(http, [&](HttpRequest, Reply reply) {
+    std::lock_guard lock(mutex);
+    late = std::move(reply);
+  });
+  server.Start();
+  loadgen::Url url{"127.0.0.1", std::to_string(server.port()), "/"};
+  auto call = std::async(std::launch::async, [&] {
+    return loadgen::Fetch(url, {"GET", "/", "", "", {}}, std::chrono::milliseconds(5000));
+  });
+  for (int i = 0; i < 500 && server.in_flight() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(server.in_flight(), 1u);
+  EXPECT_EQ(server.Shutdown(std::chrono::milliseconds(0)), 1u);
+  EXPECT_EQ(call.get().status, 0) << "the client's connection was closed unanswered";
+  {
+    std::lock_guard lock(mutex);
+    late->Send({});
+    late.reset();
+  }
+  EXPECT_EQ(server.open_connections(), 0u);
 }
 
 TEST(Server, ABusyPortIsAClearError) {
