@@ -79,7 +79,9 @@ std::vector<RequestRecord> RunLoad(const LoadRequest& request, const LoadOptions
                                                    std::move(arrivals[static_cast<std::size_t>(t)]),
                                                    share, done, started));
   }
-  std::vector<std::thread> pool;
+  // jthreads: should anything below throw, the workers are joined, not left running to
+  // std::terminate.
+  std::vector<std::jthread> pool;
   std::atomic<int> running{threads};
   std::vector<std::exception_ptr> failures(workers.size());
   for (std::size_t i = 0; i < workers.size(); ++i) {

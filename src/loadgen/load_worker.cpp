@@ -11,6 +11,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
 #include <system_error>
@@ -81,6 +82,7 @@ struct LoadWorker::Conn {
   State state = State::kIdle;
   std::size_t endpoint = 0;  // the address this connection is trying or connected to
   std::size_t written = 0;   // bytes of the request sent so far
+  bool peer_closed = false;  // the server closed its side (seen with the last answer, say)
   int send_error = 0;        // the request could not be sent whole: errno of the send
   // Input arrived that has not been read yet. Edge-triggered epoll reports it once; a response
   // that comes before the request is fully written (an early 413) must not be missed.
@@ -100,11 +102,12 @@ LoadWorker::LoadWorker(const std::string& request_bytes, const std::vector<Endpo
       options_(options),
       start_(start),
       end_ns_(end_ns),
-      timeout_ns_(static_cast<std::int64_t>(options.timeout_s * 1e9)),
+      timeout_ns_(static_cast<std::int64_t>(std::min(options.timeout_s, 1e6) * 1e9)),
       arrivals_(std::move(arrivals)),
       head_(request_bytes.rfind("HEAD ", 0) == 0),
       done_(done),
       started_(started) {
+  for (int i = 0; i < connections; ++i) conns_.push_back(std::make_unique<Conn>());
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   if (options_.open_loop) {
@@ -119,7 +122,6 @@ LoadWorker::LoadWorker(const std::string& request_bytes, const std::vector<Endpo
       throw std::system_error(error, std::generic_category(), "timerfd");
     }
   }
-  for (int i = 0; i < connections; ++i) conns_.push_back(std::make_unique<Conn>());
 }
 
 LoadWorker::~LoadWorker() {
@@ -150,13 +152,17 @@ void LoadWorker::Run() {
     const int timeout_ms = wait_ns <= 0 ? 0 : static_cast<int>((wait_ns + 999'999) / 1'000'000);
     const int n = Wait(events, kMaxEvents, timeout_ms);
     if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll");
+    bool arrivals_due = false;
     for (int i = 0; i < n; ++i) {
       if (events[i].data.ptr == &timer_fd_) {
-        OnArrivalTimer();
+        arrivals_due = true;
       } else {
         OnEvent(*static_cast<Conn*>(events[i].data.ptr), events[i].events);
       }
     }
+    // After the connections' events: a connection the server closed in this batch is seen
+    // closed before a due request is given to it.
+    if (arrivals_due) OnArrivalTimer();
     Recycle();
     if (NowNs() >= next_watch) {
       ExpireDeadlines();
@@ -179,6 +185,7 @@ int LoadWorker::Wait(epoll_event* events, int max_events, int timeout_ms) {
 void LoadWorker::OnEvent(Conn& c, std::uint32_t events) {
   if (c.fd < 0) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.readable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) c.peer_closed = true;
   switch (c.state) {
     case Conn::State::kConnecting:
       if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
@@ -186,11 +193,17 @@ void LoadWorker::OnEvent(Conn& c, std::uint32_t events) {
         socklen_t length = sizeof error;
         getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
         if (error != 0) return ConnectFailed(c);
-        c.readable = false;
         Write(c);
       }
       return;
     case Conn::State::kWriting:
+      // A server may answer before it has read the whole request (a 413 from the headers) and
+      // then wait, neither reading nor closing: the answer is read while the request is still
+      // going out, or it would sit unread until the timeout.
+      if (c.readable) {
+        Read(c);
+        if (c.state != Conn::State::kWriting) return;
+      }
       if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) Write(c);
       return;
     case Conn::State::kReading:
@@ -219,6 +232,7 @@ void LoadWorker::Connect(Conn& c, std::size_t endpoint) {
   c.endpoint = endpoint;
   c.state = Conn::State::kConnecting;
   c.readable = false;
+  c.peer_closed = false;
   c.buffer.clear();
   c.fd = socket(to.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) return Finish(c, "connect");
@@ -244,6 +258,8 @@ void LoadWorker::ConnectFailed(Conn& c) {
 void LoadWorker::Write(Conn& c) {
   if (c.state != Conn::State::kWriting) {
     c.state = Conn::State::kWriting;
+    c.send_error = 0;
+    NewParser(c);
     c.record.sent_ns = NowNs();
     // Closed loop: a request is meant to go when it goes (a new connection's set-up is not
     // counted, as wrk does not).
@@ -259,22 +275,46 @@ void LoadWorker::Write(Conn& c) {
     } else if (errno != EINTR) {
       // The server may have answered before it closed (a 413 for a body over its limit): that
       // answer, still in the receive queue, is what the request got.
-      const int error = errno;
-      StartReading(c);
-      c.send_error = error;
+      c.send_error = errno;
+      c.state = Conn::State::kReading;
       return Read(c);
     }
   }
-  StartReading(c);
+  c.state = Conn::State::kReading;
+  // Bytes already buffered (an answer that began while the request was going out) are parsed
+  // now: no new edge will announce them.
+  if (c.buffer.size() > 0 && ParseBuffered(c)) return;
   if (c.readable) Read(c);
 }
 
-void LoadWorker::StartReading(Conn& c) {
-  c.state = Conn::State::kReading;
-  c.send_error = 0;
+void LoadWorker::NewParser(Conn& c) {
   c.parser.emplace();
   c.parser->body_limit(1u << 30);
   if (head_) c.parser->skip(true);  // a HEAD answer has a Content-Length but no body
+}
+
+bool LoadWorker::ParseBuffered(Conn& c) {
+  while (true) {
+    while (c.buffer.size() > 0 && !c.parser->is_done()) {
+      beast::error_code ec;
+      const std::size_t used = c.parser->put(c.buffer.data(), ec);
+      c.buffer.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) {
+        Finish(c, "bad_response");
+        return true;
+      }
+    }
+    if (!c.parser->is_done()) return false;
+    const unsigned status = c.parser->status();
+    if (status < 100 || status >= 200 || status == 101) break;
+    NewParser(c);  // 100 Continue, 103 Early Hints: interim; the answer follows
+  }
+  // One request is in flight per connection, so nothing more is due on this socket until the
+  // next request: no read to find the socket empty.
+  c.readable = false;
+  Complete(c);
+  return true;
 }
 
 void LoadWorker::Read(Conn& c) {
@@ -299,30 +339,26 @@ void LoadWorker::Read(Conn& c) {
       return Complete(c);
     }
     c.buffer.commit(static_cast<std::size_t>(n));
-    while (c.buffer.size() > 0 && !c.parser->is_done()) {
-      beast::error_code ec;
-      const std::size_t used = c.parser->put(c.buffer.data(), ec);
-      c.buffer.consume(used);
-      if (ec == http::error::need_more) break;
-      if (ec) return Finish(c, "bad_response");
-    }
-    if (c.parser->is_done()) {
-      // One request is in flight per connection, so nothing more is due on this socket until
-      // the next request: no read to find the socket empty.
-      c.readable = false;
-      return Complete(c);
-    }
+    if (ParseBuffered(c)) return;
   }
 }
 
 void LoadWorker::Complete(Conn& c) {
   const unsigned status = c.parser->status();
-  if (!c.parser->keep_alive()) CloseSocket(c);
+  // The connection is done when the server says so, when it closed its side already, or when
+  // the request did not go out whole (the server answered part of it).
+  const bool whole = c.state == Conn::State::kReading && c.send_error == 0;
+  if (!c.parser->keep_alive() || c.peer_closed || !whole) CloseSocket(c);
   Finish(c, status >= 200 && status < 300 ? "" : fmt::format("http_{}", status));
 }
 
 void LoadWorker::CloseSocket(Conn& c) {
-  if (c.fd >= 0) close(c.fd);  // closing also takes it out of the epoll set
+  if (c.fd >= 0) {
+    // Out of the set before the close: a copy of the descriptor in a child forked meanwhile
+    // would keep the registration, and its events, alive.
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    close(c.fd);
+  }
   c.fd = -1;
   c.readable = false;
   c.buffer.clear();
@@ -375,6 +411,18 @@ void LoadWorker::ExpireDeadlines() {
   const std::int64_t now = NowNs();
   for (auto& c : conns_) {
     if (c->state != Conn::State::kIdle && now > c->deadline_ns) Finish(*c, "timeout");
+  }
+  // Open loop: a request that waited for a free connection longer than its timeout is not
+  // sent late; it timed out, from its intended time (so a server that hangs ends the test at
+  // its duration plus the timeout, not after every queued request has had its own timeout).
+  while (!due_.empty() && now - due_.front() > timeout_ns_) {
+    RequestRecord r;
+    r.intended_ns = due_.front();
+    r.sent_ns = r.done_ns = now;
+    r.error = "timeout";
+    due_.pop_front();
+    records_.push_back(std::move(r));
+    done_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -61,7 +61,9 @@ class LoadWorker {
   void Connect(Conn& c, std::size_t endpoint);
   void ConnectFailed(Conn& c);
   void Write(Conn& c);
-  void StartReading(Conn& c);
+  void NewParser(Conn& c);
+  // Parses what is buffered; true when that ended the request (answered or failed).
+  bool ParseBuffered(Conn& c);
   void Read(Conn& c);
   void Complete(Conn& c);
   void Finish(Conn& c, std::string error);

@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -50,7 +51,7 @@ struct HttpServer::Impl {
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> draining{false};
-  std::mutex answer_mutex;
+  std::shared_mutex answer_mutex;  // answers share it; Shutdown takes it alone
   bool stopped = false;  // under answer_mutex: the threads are gone, answers are not written
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
@@ -131,7 +132,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // the answer is dropped instead (the connection is closed by then). Under the lock, so that
   // an answer posted just before the stop is still run by Shutdown's last poll.
   void Answer(HttpResponse response) {
-    std::lock_guard lock(server_->answer_mutex);
+    std::shared_lock lock(server_->answer_mutex);
     if (server_->stopped) {
       --server_->in_flight;
       return;
@@ -424,7 +425,7 @@ std::size_t HttpServer::Shutdown(std::chrono::milliseconds drain) {
   }
   const std::size_t left = impl_->in_flight.load();
   {
-    std::lock_guard lock(impl_->answer_mutex);
+    std::unique_lock lock(impl_->answer_mutex);
     impl_->stopped = true;
   }
   impl_->work.reset();

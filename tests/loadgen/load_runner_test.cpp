@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,7 +44,14 @@ TEST(LoadRunner, ClosedLoopKeepsEveryConnectionBusyAndCountsFromTheSendTime) {
   EXPECT_LT(records.back().intended_ns, 600'000'000);
 }
 
-TEST(LoadRunner, PollingBeforeSleepingAnswersTheSame) {
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+TEST(LoadRunner, PollingBeforeSleepingAnswersTheSameAndPolls) {
   TestServer s;
   LoadOptions o;
   o.connections = 2;
@@ -53,9 +61,21 @@ TEST(LoadRunner, PollingBeforeSleepingAnswersTheSame) {
   const auto records = RunLoad(Health(s), o);
   ASSERT_GT(records.size(), 20u);
   for (const auto& r : records) EXPECT_EQ(r.error, "");
-  o.open_loop = true;  // between scheduled sends the thread polls, then sleeps
+
+  // Open loop, 15 requests over 0.3 s: asleep between them unless it polls. Polling 20 ms after
+  // each wake-up costs the process CPU time (not wall time: nothing here depends on speed).
+  o.open_loop = true;
   o.rate_per_s = 50;
+  o.spin_ns = 0;
+  double before = ProcessCpuSeconds();
   EXPECT_EQ(RunLoad(Health(s), o).size(), 15u);
+  const double sleeping = ProcessCpuSeconds() - before;
+  o.spin_ns = 20'000'000;
+  before = ProcessCpuSeconds();
+  EXPECT_EQ(RunLoad(Health(s), o).size(), 15u);
+  const double polling = ProcessCpuSeconds() - before;
+  EXPECT_LT(sleeping, 0.05);
+  EXPECT_GT(polling, 0.1) << "15 × 20 ms of polling";
 }
 
 TEST(LoadRunner, OpenLoopSendsOnScheduleAndChargesAStallToEveryDelayedRequest) {
@@ -106,7 +126,7 @@ TEST(LoadRunner, OpenLoopSendsOnScheduleAndChargesAStallToEveryDelayedRequest) {
 }
 
 TEST(LoadRunner, OpenLoopReconnectsWhenTheServerClosedAnIdleConnection) {
-  // The server closes a connection idle for 100 ms (as uvicorn does after 5 s); requests 250 ms
+  // The server closes a connection idle for 100 ms (as uvicorn does after 5 s); requests 500 ms
   // apart on one connection each find theirs closed. Each must go out on a new connection, not
   // fail on the dead one.
   serve::HttpServerOptions http;
@@ -114,10 +134,10 @@ TEST(LoadRunner, OpenLoopReconnectsWhenTheServerClosedAnIdleConnection) {
   TestServer s(fwbench::testing::DoublingConfig(), http);
   LoadOptions o;
   o.open_loop = true;
-  o.rate_per_s = 4;
+  o.rate_per_s = 2;
   o.connections = 1;
   o.warmup_s = 0;
-  o.duration_s = 1.0;
+  o.duration_s = 2.0;
   const auto records = RunLoad(Health(s), o);
   ASSERT_EQ(records.size(), 4u);
   for (const auto& r : records) EXPECT_EQ(r.error, "") << "request intended at " << r.intended_ns;
@@ -144,65 +164,160 @@ TEST(LoadRunner, RequestsAndAnswersLargerThanASocketBufferGoThroughInPieces) {
   EXPECT_EQ(answered, records.size()) << "the model ran every request the generator counted";
 }
 
-// A server that answers 413 from the first bytes of a request and closes with the rest unread,
-// so that the kernel resets the connection under a client still sending (fwbench serve lingers
-// instead; many servers do not).
-class ResettingServer {
+// A bare TCP server for what fwbench serve never does: every read gets the same fixed bytes,
+// then the server goes on reading, closes (resetting the connection when bytes are left
+// unread), or stalls, holding the connection without reading.
+class RawServer {
  public:
-  ResettingServer() {
+  enum class After { kKeepReading, kClose, kStall };
+  RawServer(std::string answer, After after) : answer_(std::move(answer)), after_(after) {
     listener_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof addr;
     if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), length) != 0 ||
-        listen(listener_, 4) != 0 ||
+        listen(listener_, 16) != 0 ||
         getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
       throw std::runtime_error("cannot listen on loopback");
     }
     url.host = "127.0.0.1";
     url.port = std::to_string(ntohs(addr.sin_port));
-    thread_ = std::thread([this] {
-      const int c = accept(listener_, nullptr, nullptr);
-      if (c < 0) return;
-      char head[4096];
-      if (recv(c, head, sizeof head, 0) > 0) {
-        const std::string answer =
-            "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        (void)send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
-      }
-      close(c);
-    });
+    thread_ = std::thread([this] { Serve(); });
   }
-  ~ResettingServer() {
+  ~RawServer() {
     shutdown(listener_, SHUT_RDWR);
     thread_.join();
+    for (const int c : stalled_) close(c);
     close(listener_);
   }
   Url url;
 
  private:
+  void Serve() {
+    for (int c; (c = accept(listener_, nullptr, nullptr)) >= 0;) {
+      char bytes[4096];
+      while (recv(c, bytes, sizeof bytes, 0) > 0) {
+        (void)send(c, answer_.data(), answer_.size(), MSG_NOSIGNAL);
+        if (after_ != After::kKeepReading) break;
+      }
+      if (after_ == After::kStall) {
+        stalled_.push_back(c);
+      } else {
+        close(c);
+      }
+    }
+  }
+  std::string answer_;
+  After after_;
   int listener_ = -1;
+  std::vector<int> stalled_;
   std::thread thread_;
 };
 
-TEST(LoadRunner, AnAnswerSentBeforeTheRequestWasWholeIsWhatTheRequestGot) {
-  // The server answers 413 and resets the connection while 8 MB are still being sent. The
-  // answer is in the receive queue before the reset: the record says 413, not "reset".
-  ResettingServer server;
+LoadRequest Upload(const Url& server) {
   LoadRequest big;
-  big.server = server.url;
+  big.server = server;
   big.method = "POST";
   big.target = "/v2/models/double/infer";
   big.body.assign(8u << 20, 'x');
+  return big;
+}
+
+const std::string k413 = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+
+TEST(LoadRunner, AnAnswerSentBeforeTheRequestWasWholeIsWhatTheRequestGot) {
+  // The server answers 413 from the first bytes and resets the connection while 8 MB are still
+  // going out. The answer is in the receive queue before the reset: the record says 413, not
+  // "reset". The answer says keep-alive, but the connection is gone: the next request opens a
+  // new one rather than failing on the dead socket.
+  RawServer server(k413, RawServer::After::kClose);
   LoadOptions o;
   o.connections = 1;
   o.warmup_s = 0;
   o.duration_s = 5;
+  o.max_requests = 2;
+  const auto records = RunLoad(Upload(server.url), o);
+  ASSERT_EQ(records.size(), 2u);
+  for (const auto& r : records) EXPECT_EQ(r.error, "http_413");
+}
+
+TEST(LoadRunner, AnEarlyAnswerIsReadWhileTheServerStopsReading) {
+  // The server answers 413 and then neither reads nor closes. The request cannot go out whole
+  // (the buffers fill); the answer must be read anyway, not wait out the timeout.
+  RawServer server(k413, RawServer::After::kStall);
+  LoadOptions o;
+  o.connections = 1;
+  o.warmup_s = 0;
+  o.duration_s = 5;
+  o.timeout_s = 5;
   o.max_requests = 1;
-  const auto records = RunLoad(big, o);
+  const auto records = RunLoad(Upload(server.url), o);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].error, "http_413");
+}
+
+TEST(LoadRunner, InterimAnswersAreSkippedForTheAnswerThatFollows) {
+  RawServer server(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      RawServer::After::kKeepReading);
+  LoadRequest get;
+  get.server = server.url;
+  get.target = "/";
+  LoadOptions o;
+  o.connections = 1;
+  o.warmup_s = 0;
+  o.duration_s = 5;
+  o.max_requests = 3;
+  const auto records = RunLoad(get, o);
+  ASSERT_EQ(records.size(), 3u);
+  for (const auto& r : records) EXPECT_EQ(r.error, "");
+}
+
+TEST(LoadRunner, AConnectionClosedWithItsAnswerIsNotUsedAgain) {
+  // Answer, then close at once (without saying Connection: close): the close usually comes in
+  // the same wake-up as the answer. The next request, 50 ms later, needs a new connection.
+  RawServer server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", RawServer::After::kClose);
+  LoadRequest get;
+  get.server = server.url;
+  get.target = "/";
+  LoadOptions o;
+  o.open_loop = true;
+  o.rate_per_s = 20;
+  o.connections = 1;
+  o.warmup_s = 0;
+  o.duration_s = 0.25;
+  const auto records = RunLoad(get, o);
+  ASSERT_EQ(records.size(), 5u);
+  for (const auto& r : records) EXPECT_EQ(r.error, "") << "intended at " << r.intended_ns;
+}
+
+TEST(LoadRunner, OpenLoopRequestsStillWaitingAtTheirTimeoutAreNotSentLate) {
+  // One connection, a server that takes 1 s, a 0.2 s timeout, 25 requests due in 0.5 s. Each
+  // request that cannot get the connection within its timeout counts as a timeout from its
+  // intended time; only a few are ever sent.
+  TestServer s;
+  s.model->delay_ms = 1000;
+  const auto inputs = FetchInputs(LoadProtocol::kKserveV2, s.url, "double", "", 1);
+  const LoadRequest req =
+      BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, false, 7);
+  LoadOptions o;
+  o.open_loop = true;
+  o.rate_per_s = 50;
+  o.connections = 1;
+  o.warmup_s = 0;
+  o.duration_s = 0.5;
+  o.timeout_s = 0.2;
+  const auto records = RunLoad(req, o);
+  s.model->delay_ms = 0;
+  ASSERT_EQ(records.size(), 25u);
+  int sent = 0;
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error, "timeout");
+    if (r.done_ns > r.sent_ns) ++sent;
+  }
+  EXPECT_LE(sent, 6) << "a request is sent only while it can still be answered in time";
 }
 
 TEST(LoadRunner, ErrorsAreCountedByKind) {

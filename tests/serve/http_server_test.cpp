@@ -306,7 +306,7 @@ TEST(Server, AnAnswerThatComesAfterTheServerStoppedFreesItsConnection) {
   auto call = std::async(std::launch::async, [&] {
     return loadgen::Fetch(url, {"GET", "/", "", "", {}}, std::chrono::milliseconds(5000));
   });
-  for (int i = 0; i < 500 && server.in_flight() == 0; ++i) {
+  for (int i = 0; i < 5000 && server.in_flight() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ASSERT_EQ(server.in_flight(), 1u);
