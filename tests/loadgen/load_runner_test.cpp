@@ -224,6 +224,16 @@ LoadRequest Upload(const Url& server) {
   return big;
 }
 
+// `n` requests on one connection, one after the other (5 s at most).
+LoadOptions Sequential(std::int64_t n) {
+  LoadOptions o;
+  o.connections = 1;
+  o.warmup_s = 0;
+  o.duration_s = 5;
+  o.max_requests = n;
+  return o;
+}
+
 const std::string k413 = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
 
 TEST(LoadRunner, AnAnswerSentBeforeTheRequestWasWholeIsWhatTheRequestGot) {
@@ -232,12 +242,7 @@ TEST(LoadRunner, AnAnswerSentBeforeTheRequestWasWholeIsWhatTheRequestGot) {
   // "reset". The answer says keep-alive, but the connection is gone: the next request opens a
   // new one rather than failing on the dead socket.
   RawServer server(k413, RawServer::After::kClose);
-  LoadOptions o;
-  o.connections = 1;
-  o.warmup_s = 0;
-  o.duration_s = 5;
-  o.max_requests = 2;
-  const auto records = RunLoad(Upload(server.url), o);
+  const auto records = RunLoad(Upload(server.url), Sequential(2));
   ASSERT_EQ(records.size(), 2u);
   for (const auto& r : records) EXPECT_EQ(r.error, "http_413");
 }
@@ -246,12 +251,8 @@ TEST(LoadRunner, AnEarlyAnswerIsReadWhileTheServerStopsReading) {
   // The server answers 413 and then neither reads nor closes. The request cannot go out whole
   // (the buffers fill); the answer must be read anyway, not wait out the timeout.
   RawServer server(k413, RawServer::After::kStall);
-  LoadOptions o;
-  o.connections = 1;
-  o.warmup_s = 0;
-  o.duration_s = 5;
+  LoadOptions o = Sequential(1);
   o.timeout_s = 5;
-  o.max_requests = 1;
   const auto records = RunLoad(Upload(server.url), o);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].error, "http_413");
@@ -265,12 +266,7 @@ TEST(LoadRunner, InterimAnswersAreSkippedForTheAnswerThatFollows) {
   LoadRequest get;
   get.server = server.url;
   get.target = "/";
-  LoadOptions o;
-  o.connections = 1;
-  o.warmup_s = 0;
-  o.duration_s = 5;
-  o.max_requests = 3;
-  const auto records = RunLoad(get, o);
+  const auto records = RunLoad(get, Sequential(3));
   ASSERT_EQ(records.size(), 3u);
   for (const auto& r : records) EXPECT_EQ(r.error, "");
 }
