@@ -38,6 +38,17 @@ struct Criterion {
 
 std::string Num(double v) { return fmt::format("{:.4g}", v); }
 
+// A ratio verdict whose CI rests on too few trials names no winner.
+void RequireEnoughTrials(Verdict& v) {
+  if (v.advantage.n >= kMinTrialsForVerdict) return;
+  v.too_few_trials = true;
+  v.tie = true;
+  v.evidence += fmt::format(
+      "; {} trial(s) on one side: too few for a confidence interval (a verdict needs {} per "
+      "configuration: run with --trials {} or more)",
+      v.advantage.n, kMinTrialsForVerdict, kMinTrialsForVerdict);
+}
+
 // Compile gain for one task: the compiled configuration with the largest speed-up over its
 // eager twin (results' `compile`, docs/compiled.md). A tie when that speed-up's CI includes 1 or
 // it is under the threshold; the eager twin wins when compiling makes it significantly slower.
@@ -103,6 +114,7 @@ Verdict CompileGainVerdict(const nlohmann::json& configs, const std::string& tas
                   compiled, eager, Num(speedup.value), Num(speedup.ci_lo), Num(speedup.ci_hi),
                   Num(g.value("compile_s", 0.0)), break_even);
   if (!others.empty()) v.evidence += fmt::format("; also compared: {}", fmt::join(others, ", "));
+  RequireEnoughTrials(v);
   return v;
 }
 
@@ -331,6 +343,7 @@ std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double thresho
                              Num(best.median), v.runner_up, Num(second.median), crit.metric,
                              crit.higher_is_better ? "higher" : "lower", Num(v.advantage.value),
                              Num(v.advantage.ci_lo), Num(v.advantage.ci_hi));
+    RequireEnoughTrials(v);
     out.push_back(std::move(v));
   }
   for (const std::string task : {"infer", "train"}) {
@@ -357,6 +370,11 @@ std::vector<std::string> PickLines(const std::vector<Verdict>& verdicts) {
     }
     if (v.runner_up.empty()) {
       lines.push_back(fmt::format("{}: only {} was measured", v.criterion, v.winner));
+    } else if (v.too_few_trials) {
+      lines.push_back(
+          fmt::format("{}: undecided — {} vs {} rests on {} trial(s); a verdict needs "
+                      "{} per configuration",
+                      v.criterion, v.winner, v.runner_up, v.advantage.n, kMinTrialsForVerdict));
     } else if (v.tie) {
       lines.push_back(fmt::format("{}: tie — within noise between {} and {} ({}× [{}–{}])",
                                   v.criterion, v.winner, v.runner_up, Num(v.advantage.value),
@@ -377,13 +395,16 @@ nlohmann::json ToJson(const Verdict& v) {
                       {"winner", v.winner},
                       {"runner_up", v.runner_up},
                       {"tie", v.tie},
+                      {"too_few_trials", v.too_few_trials},
                       {"excluded", v.excluded},
                       {"evidence", v.evidence},
                       {"ratio", v.ratio}};
   if (v.ratio && !v.runner_up.empty()) {
-    j["advantage"] = {{"median", v.advantage.value},
-                      {"ci95_lo", v.advantage.ci_lo},
-                      {"ci95_hi", v.advantage.ci_hi}};
+    j["advantage"] = {{"median", v.advantage.value}, {"n", v.advantage.n}};
+    if (!v.too_few_trials) {  // else no interval: one of no width would look like certainty
+      j["advantage"]["ci95_lo"] = v.advantage.ci_lo;
+      j["advantage"]["ci95_hi"] = v.advantage.ci_hi;
+    }
   }
   return j;
 }

@@ -7,6 +7,7 @@
 // reason. Compile gain compares a compiled configuration with its own eager twin; portability
 // counts the run's tasks each backend ran with parity (exact counts, no ratio); deployment is
 // a row without a winner until a run measures it.
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -24,10 +25,16 @@ struct Verdict {
   std::string runner_up;        // empty when only one configuration competed
   stats::Estimate advantage{};  // winner over runner-up, > 1 = better (speed-up, × less memory)
   bool tie = false;             // the advantage is not real: CI includes 1 or under threshold
+  // Fewer than kMinTrialsForVerdict trials behind one side: a bootstrap of one or two values
+  // gives a CI of no width, not a confidence. No winner is named (tie is set too); the verdict
+  // says "undecided" and how many trials it needs.
+  bool too_few_trials = false;
   std::vector<std::string> excluded;  // "config: parity fail" — not ranked
   std::string evidence;               // one line with the figures behind the verdict
   bool ratio = true;  // `advantage` is a measured ratio; false for counts and unmeasured rows
 };
+
+inline constexpr std::size_t kMinTrialsForVerdict = 3;
 
 // `results`: a results.json document (docs/results.md). `threshold`: the smallest advantage
 // called a win (0.05 = 5%).

@@ -22,6 +22,8 @@ const nlohmann::json& Obj(const nlohmann::json& j, const char* key) {
 }
 
 std::string Ratio(const nlohmann::json& a) {
+  if (!a.contains("ci95_lo"))
+    return fmt::format("{}× (no CI)", FormatNumber(a.value("median", 0.0)));
   return fmt::format("{}× [{}–{}]", FormatNumber(a.value("median", 0.0)),
                      FormatNumber(a.value("ci95_lo", 0.0)), FormatNumber(a.value("ci95_hi", 0.0)));
 }
@@ -89,6 +91,8 @@ Section VerdictMatrix(const nlohmann::json& results) {
     std::string verdict;
     if (winner.empty()) {
       verdict = "not measured";
+    } else if (v.value("too_few_trials", false)) {
+      verdict = "undecided — too few trials";
     } else if (v.value("tie", false)) {
       verdict = ratio ? "tie — within noise" : "tie";
     } else {

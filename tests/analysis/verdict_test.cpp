@@ -107,7 +107,7 @@ nlohmann::json Compiled(const std::string& id, const std::string& task, double m
           {"parity", {{"status", ranked ? "pass" : "fail"}}},
           {"compile",
            {{"eager_config", "x/eager/" + task + "/b1"},
-            {"speedup", {{"median", median}, {"ci95_lo", lo}, {"ci95_hi", hi}}},
+            {"speedup", {{"median", median}, {"ci95_lo", lo}, {"ci95_hi", hi}, {"n", 3}}},
             {"compile_s", 0.7},
             {"break_even_steps", 12.2}}}};
 }
@@ -204,6 +204,41 @@ TEST(Verdicts, DeploymentRowRanksServersByRateAtTheBoundLeavingOutFailuresAndSki
   r["deployment"]["servers"][1]["max_rate_per_s"] = 15.5;
   d = Find(BuildVerdicts(r, 0.05), "deployment");
   EXPECT_TRUE(d.tie);
+}
+
+TEST(Verdict, OneOrTwoTrialsNameNoWinnerAndSaySoInsteadOfAZeroWidthInterval) {
+  nlohmann::json r = Empty();
+  AddInfer(r, "fast/compiled/infer/b1", {5.0});
+  AddInfer(r, "slow/eager/infer/b1", {10.0, 10.2});
+  const auto vs = BuildVerdicts(r, 0.05);
+  const Verdict& v = Find(vs, "inference latency");
+  EXPECT_TRUE(v.too_few_trials);
+  EXPECT_TRUE(v.tie) << "not a win";
+  EXPECT_EQ(v.advantage.n, 1u);
+  EXPECT_NE(v.evidence.find("too few for a confidence interval"), std::string::npos) << v.evidence;
+  const nlohmann::json j = ToJson(v);
+  EXPECT_TRUE(j["too_few_trials"].get<bool>());
+  EXPECT_FALSE(j["advantage"].contains("ci95_lo")) << "no interval of no width";
+  const auto lines = PickLines(vs);
+  EXPECT_NE(std::find_if(lines.begin(), lines.end(),
+                         [](const std::string& l) {
+                           return l.rfind("inference latency (p50, batch 1): undecided", 0) == 0;
+                         }),
+            lines.end());
+  for (const auto& l : lines) EXPECT_EQ(l.rfind("pick fast", 0), std::string::npos) << l;
+
+  // The same for compile gain, whose speed-up carries its trial count.
+  nlohmann::json one = Empty();
+  auto compiled = Compiled("x/compiled/infer/b1", "infer", 4.6, 4.6, 4.6);
+  compiled["compile"]["speedup"]["n"] = 1;
+  one["configurations"].push_back(compiled);
+  EXPECT_TRUE(Find(BuildVerdicts(one, 0.05), "compile gain (inference)").too_few_trials);
+
+  // Three each: a verdict again.
+  r = Empty();
+  AddInfer(r, "fast/compiled/infer/b1", {5.0, 5.1, 4.9});
+  AddInfer(r, "slow/eager/infer/b1", {10.0, 10.3, 9.8});
+  EXPECT_FALSE(Find(BuildVerdicts(r, 0.05), "inference latency").too_few_trials);
 }
 
 }  // namespace
