@@ -5,10 +5,10 @@
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 
-#include "core/error.h"
-
 #include <algorithm>
 #include <limits>
+
+#include "core/error.h"
 
 namespace fwbench {
 
@@ -27,9 +27,9 @@ class OnnxModel final : public serve::ServedModel {
       std::vector<int> shape;
       std::vector<float> data;
       std::int64_t rows = 0;
+      const std::vector<std::int64_t>& first = requests[0]->inputs.at(i).shape;
       for (const auto* r : requests) {
         const serve::InputTensor& t = r->inputs.at(i);
-        const std::vector<std::int64_t>& first = requests[0]->inputs.at(i).shape;
         // Rows of one batch must agree past the batch dimension (a signature with -1 there
         // lets requests differ), and OpenCV takes int dimensions.
         if (!std::equal(t.shape.begin() + 1, t.shape.end(), first.begin() + 1, first.end())) {
@@ -42,15 +42,13 @@ class OnnxModel final : public serve::ServedModel {
         data.insert(data.end(), t.fp32.begin(), t.fp32.end());
       }
       std::int64_t per_row = 1;
-      for (std::size_t d = 1; d < requests[0]->inputs.at(i).shape.size(); ++d) {
-        per_row *= requests[0]->inputs.at(i).shape[d];
-      }
+      for (std::size_t d = 1; d < first.size(); ++d) per_row *= first[d];
       const std::int64_t int_max = std::numeric_limits<int>::max();
       if (rows > int_max || per_row * rows != static_cast<std::int64_t>(data.size())) {
         throw std::runtime_error(fmt::format("input '{}': {} values do not fill {} rows",
                                              config_.signature.inputs[i].name, data.size(), rows));
       }
-      for (const auto d : requests[0]->inputs.at(i).shape) {
+      for (const auto d : first) {
         if (d > int_max) throw std::runtime_error("a dimension beyond OpenCV's int range");
         shape.push_back(static_cast<int>(d));
       }

@@ -3,6 +3,7 @@
 // concatenated along the batch dimension, one forward, outputs split back per request. FP32 only.
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "serve/model_config.h"
 #include "serve/served_model.h"

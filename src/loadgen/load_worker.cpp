@@ -372,11 +372,15 @@ void LoadWorker::Finish(Conn& c, std::string error) {
     c.record.error = std::move(error);
     CloseSocket(c);
   }
-  records_.push_back(c.record);
-  done_.fetch_add(1, std::memory_order_relaxed);
+  Record(c.record);
   // Its next request waits for Recycle: sent from here, a connection that fails at once
   // (refused on loopback fails inside connect) would recurse until the stack ran out.
   finished_conns_.push_back(&c);
+}
+
+void LoadWorker::Record(RequestRecord record) {
+  records_.push_back(std::move(record));
+  done_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void LoadWorker::Recycle() {
@@ -421,8 +425,7 @@ void LoadWorker::ExpireDeadlines() {
     r.sent_ns = r.done_ns = now;
     r.error = "timeout";
     due_.pop_front();
-    records_.push_back(std::move(r));
-    done_.fetch_add(1, std::memory_order_relaxed);
+    Record(std::move(r));
   }
 }
 

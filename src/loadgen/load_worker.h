@@ -67,6 +67,7 @@ class LoadWorker {
   void Read(Conn& c);
   void Complete(Conn& c);
   void Finish(Conn& c, std::string error);
+  void Record(RequestRecord record);  // kept, and counted for progress
   void Recycle();
   void Next(Conn& c);
   void CloseSocket(Conn& c);

@@ -149,10 +149,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     // Not the stream's own timeout: that closes the socket, and a slow client is owed a 408.
-    timed_out_ = false;
-    deadline_ns_ =
-        MonotonicNs() +
-        std::chrono::duration_cast<std::chrono::nanoseconds>(server_->options.read_timeout).count();
+    ArmDeadline(server_->options.read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
@@ -252,10 +249,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const bool close = force_close || !keep_alive_ || server_->draining.load();
     res->keep_alive(!close);
     res->prepare_payload();
-    timed_out_ = false;
-    deadline_ns_ = MonotonicNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       server_->options.write_timeout)
-                                       .count();
+    ArmDeadline(server_->options.write_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, close, handled, force_close](
                           beast::error_code ec, std::size_t) {
@@ -273,8 +267,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Linger() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    timed_out_ = false;
-    deadline_ns_ = MonotonicNs() + 2'000'000'000;
+    ArmDeadline(std::chrono::seconds(2));
     Discard();
   }
   void Discard() {
@@ -284,6 +277,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           if (ec) return self->Close();  // the client is done, or the sweep ended the 2 s
           self->Discard();
         });
+  }
+
+  // The sweep cancels the pending operation once `after` has passed (Expire).
+  void ArmDeadline(std::chrono::nanoseconds after) {
+    timed_out_ = false;
+    deadline_ns_ = MonotonicNs() + after.count();
   }
 
   void Close() {
