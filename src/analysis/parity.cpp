@@ -140,8 +140,55 @@ LogitsComparison CompareLogits(const Output& reference, const Output& got, const
   return c;
 }
 
+namespace {
+// Calibration: docs/parity.md, "The rounding envelope".
+constexpr double kEnvelopeMargin = 10.0;
+constexpr double kEnvelopeFloorRtol = 1e-6;
+constexpr double kEnvelopeSaturation = 0.1;
+}  // namespace
+
+double LossEnvelope::Allowed(std::size_t step, double ref) const {
+  return std::max(floor_rtol * std::abs(ref), margin * divergence.at(step));
+}
+
+LossEnvelope MeasureLossEnvelope(const std::vector<double>& reference,
+                                 const std::vector<std::vector<double>>& probes,
+                                 std::size_t steps) {
+  if (probes.empty()) throw std::invalid_argument("no rounding probe to measure an envelope from");
+  if (reference.size() < steps) {
+    throw std::invalid_argument(
+        fmt::format("the reference has {} losses, the envelope needs {}", reference.size(), steps));
+  }
+  LossEnvelope e;
+  e.probes = probes.size();
+  e.margin = kEnvelopeMargin;
+  e.floor_rtol = kEnvelopeFloorRtol;
+  e.saturation = kEnvelopeSaturation;
+  e.divergence.assign(steps, 0.0);
+  e.reference.assign(reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(steps));
+  for (const std::vector<double>& probe : probes) {
+    if (probe.size() < steps) {
+      throw std::invalid_argument(fmt::format(
+          "a rounding probe has {} losses, the envelope needs {}", probe.size(), steps));
+    }
+  }
+  double running = 0.0;
+  for (std::size_t i = 0; i < steps; ++i) {
+    for (const std::vector<double>& probe : probes) {
+      const double d = std::isfinite(probe[i]) ? std::abs(probe[i] - reference[i]) : INFINITY;
+      running = std::max(running, d);
+    }
+    e.divergence[i] = running;
+    if (e.saturated_from == LossEnvelope::npos &&
+        !(running <= e.saturation * std::abs(reference[i]))) {
+      e.saturated_from = i;
+    }
+  }
+  return e;
+}
+
 LossComparison CompareLosses(const std::vector<double>& reference, const std::vector<double>& got,
-                             const Tolerance& tol) {
+                             const Tolerance& tol, const LossEnvelope* envelope) {
   LossComparison c;
   c.compared = std::min({reference.size(), got.size(), tol.losses_compared});
   if (c.compared < tol.losses_compared) {
@@ -151,21 +198,56 @@ LossComparison CompareLosses(const std::vector<double>& reference, const std::ve
         c.compared, tol.losses_compared, tol.losses_compared);
     return c;
   }
+  if (envelope != nullptr && envelope->divergence.size() < c.compared) {
+    throw std::invalid_argument(fmt::format("the envelope covers {} steps, {} are compared",
+                                            envelope->divergence.size(), c.compared));
+  }
+  c.envelope_used = envelope != nullptr;
+  c.informative_steps =
+      c.envelope_used ? std::min(c.compared, envelope->saturated_from) : c.compared;
   bool within = true;
+  double bad_delta = 0.0;
+  double bad_allowed = 0.0;
   for (std::size_t i = 0; i < c.compared; ++i) {
     const double d = std::isfinite(got[i]) ? std::abs(got[i] - reference[i]) : INFINITY;
+    c.deltas.push_back(d);
     c.max_abs = std::max(c.max_abs, d);
     if (reference[i] != 0) c.max_rel = std::max(c.max_rel, d / std::abs(reference[i]));
-    if (within && !(d <= tol.loss_atol + tol.loss_rtol * std::abs(reference[i]))) {
+    if (i >= c.informative_steps && std::isfinite(d)) continue;  // saturated: no evidence
+    const double allowed = c.envelope_used ? envelope->Allowed(i, reference[i])
+                                           : tol.loss_atol + tol.loss_rtol * std::abs(reference[i]);
+    const double fraction = allowed > 0 ? d / allowed : (d > 0 ? INFINITY : 0.0);
+    if (!(fraction <= c.worst_band_fraction)) {
+      c.worst_band_fraction = fraction;
+      c.worst_step = i;
+    }
+    if (within && !(d <= allowed)) {
       within = false;
       c.first_bad_step = i;
+      bad_delta = d;
+      bad_allowed = allowed;
     }
   }
-  if (!within) {
+  if (!within && c.envelope_used) {
+    c.problem = fmt::format(
+        "training losses leave the rounding envelope at step {}: |Δ| {:.3g}, allowed {:.3g} "
+        "({:g} × the reference's own divergence when every update is rounded differently, at "
+        "least {:g}·|ref|); max |Δ| {:.3g} over the first {}",
+        c.first_bad_step, bad_delta, bad_allowed, envelope->margin, envelope->floor_rtol, c.max_abs,
+        c.compared);
+  } else if (!within) {
     c.problem = fmt::format(
         "training losses diverge from the reference at step {} (max |Δ| {:.3g} over the first "
         "{}); allowed {:g} + {:g}·|ref|",
         c.first_bad_step, c.max_abs, c.compared, tol.loss_atol, tol.loss_rtol);
+  } else if (c.informative_steps < kMinInformativeSteps) {
+    c.inconclusive = true;
+    c.problem = fmt::format(
+        "the reference's training amplifies rounding beyond {:g}% of the loss from step {}: a "
+        "one-ulp difference per update moves its loss by {:.3g} there, so the losses cannot tell "
+        "rounding from a different function; lower train.lr (docs/parity.md)",
+        100 * envelope->saturation, envelope->saturated_from,
+        envelope->divergence[envelope->saturated_from]);
   }
   c.pass = c.problem.empty();
   return c;
@@ -200,8 +282,39 @@ nlohmann::json ToJson(const LossComparison& c) {
   nlohmann::json j = {{"pass", c.pass},
                       {"compared", c.compared},
                       {"max_abs", Finite(c.max_abs)},
-                      {"max_rel", Finite(c.max_rel)}};
+                      {"max_rel", Finite(c.max_rel)},
+                      {"band", c.envelope_used ? "rounding envelope" : "fixed tolerance"},
+                      {"worst_band_fraction", Finite(c.worst_band_fraction)},
+                      {"worst_step", c.worst_step},
+                      {"informative_steps", c.informative_steps}};
+  if (!c.pass && !c.inconclusive) j["first_bad_step"] = c.first_bad_step;
+  nlohmann::json deltas = nlohmann::json::array();
+  for (double d : c.deltas) deltas.push_back(Finite(d));
+  j["deltas"] = deltas;
+  if (c.inconclusive) j["inconclusive"] = true;
   if (!c.problem.empty()) j["problem"] = c.problem;
+  return j;
+}
+
+nlohmann::json ToJson(const LossEnvelope& e) {
+  nlohmann::json divergence = nlohmann::json::array();
+  nlohmann::json allowed = nlohmann::json::array();
+  for (std::size_t i = 0; i < e.divergence.size(); ++i) {
+    divergence.push_back(Finite(e.divergence[i]));
+    allowed.push_back(Finite(e.Allowed(i, e.reference.at(i))));
+  }
+  nlohmann::json j = {{"probes", e.probes},
+                      {"probe",
+                       "every trainable parameter moved one ulp (random direction) "
+                       "before the first step and after every update"},
+                      {"margin", e.margin},
+                      {"floor_rtol", e.floor_rtol},
+                      {"saturation", e.saturation},
+                      {"reference_losses", e.reference},
+                      {"divergence", divergence},
+                      {"allowed", allowed}};
+  j["saturated_from"] =
+      e.saturated_from == LossEnvelope::npos ? nlohmann::json() : nlohmann::json(e.saturated_from);
   return j;
 }
 

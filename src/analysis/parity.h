@@ -52,19 +52,64 @@ struct LogitsComparison {
 };
 LogitsComparison CompareLogits(const Output& reference, const Output& got, const Tolerance& tol);
 
+// The envelope of legitimate training differences, measured in the run itself: how far the
+// reference's own losses move when every update is rounded differently (the rounding probes,
+// orchestrate/run_plan.h). A training run amplifies a one-ulp difference by its own chaos, so a
+// fixed band cannot tell rounding from a different function; this band grows exactly as the
+// run's sensitivity does. docs/parity.md gives the rule and its calibration.
+struct LossEnvelope {
+  // Per step i: the largest |probe - reference| over every probe and every step <= i (once
+  // rounding has moved a run that far, it can legitimately stay there).
+  std::vector<double> divergence;
+  std::size_t probes = 0;
+  double margin = 0.0;      // a backend may diverge this many times the probes' divergence
+  double floor_rtol = 0.0;  // and always by this much × |ref| (the loss's own rounding)
+  // First step whose divergence exceeds saturation × |ref|: from there on the probes have
+  // decorrelated from the reference and losses no longer tell rounding from a different function.
+  // npos when it never happens within the compared steps.
+  std::size_t saturated_from = npos;
+  double saturation = 0.0;
+  std::vector<double> reference;  // the reference's losses the envelope surrounds
+
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  // The band at step i around a reference loss `ref`.
+  double Allowed(std::size_t step, double ref) const;
+};
+
+// The envelope for fp32 training: margin 10, floor 1e-6·|ref|, saturation at 10% of the loss.
+// Throws std::invalid_argument when there is no probe or a probe has fewer than `steps` losses.
+LossEnvelope MeasureLossEnvelope(const std::vector<double>& reference,
+                                 const std::vector<std::vector<double>>& probes, std::size_t steps);
+
+// Fewer informative (unsaturated) steps than this and the losses cannot decide parity.
+inline constexpr std::size_t kMinInformativeSteps = 5;
+
 struct LossComparison {
   bool pass = false;
+  // True when the envelope saturated too early to decide: neither pass nor fail ("unchecked").
+  bool inconclusive = false;
   std::string problem;
   std::size_t compared = 0;
   double max_abs = 0.0;
   double max_rel = 0.0;            // max over steps of |got - ref| / |ref|
   std::size_t first_bad_step = 0;  // meaningful when !pass and compared > 0
+  // With an envelope: the largest |got - ref| / allowed over the informative steps (≤ 1 passes),
+  // and the step where it happens.
+  bool envelope_used = false;
+  double worst_band_fraction = 0.0;
+  std::size_t worst_step = 0;
+  std::size_t informative_steps = 0;
+  std::vector<double> deltas;  // |got - ref| per compared step
 };
+// Without an envelope (none measured, or a non-fp32 precision): the fixed band of `tol`. With
+// one: step i passes when |got - ref| <= envelope.Allowed(i, ref), over the steps before the
+// envelope saturates.
 LossComparison CompareLosses(const std::vector<double>& reference, const std::vector<double>& got,
-                             const Tolerance& tol);
+                             const Tolerance& tol, const LossEnvelope* envelope = nullptr);
 
 nlohmann::json ToJson(const Tolerance& tol);
 nlohmann::json ToJson(const LogitsComparison& c);
 nlohmann::json ToJson(const LossComparison& c);
+nlohmann::json ToJson(const LossEnvelope& e);
 
 }  // namespace fwbench::parity

@@ -8,6 +8,7 @@
 
 #include "backends/libtorch_trial.h"
 #include "backends/torchscript_compile.h"
+#include "backends/training_perturbation.h"
 #include "backends/trial_common.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -64,13 +65,21 @@ std::string LibtorchLlmUnsupportedReason(const std::string& mode, const std::str
 int RunLibtorchLlmTrial(const TrialSpec& spec, std::int64_t t_main_ns,
                         protocol::EventWriter& events, const TrialFaults& faults) {
   const bool train = spec.task == "train";
-  WriteLibtorchHello(events, spec, t_main_ns,
-                     {{"workload", spec.workload}, {"precision", spec.precision}},
-                     faults.perturb_weights);
+  nlohmann::json hello_extra = {{"workload", spec.workload}, {"precision", spec.precision}};
+  if (spec.rounding_probe != 0) hello_extra["rounding_probe"] = spec.rounding_probe;
+  WriteLibtorchHello(events, spec, t_main_ns, std::move(hello_extra), faults.perturb_weights);
   if (const std::string why = LibtorchLlmUnsupportedReason(spec.mode, spec.task, spec.precision);
       !why.empty()) {
     throw UsageError(why);
   }
+
+  if (!faults.training_fault.empty()) {
+    throw UsageError("--fault applies to the image classification workload only");
+  }
+  if (!train && spec.rounding_probe != 0) {
+    throw UsageError("a rounding probe applies to training trials only");
+  }
+  TrainingPerturbation probe(spec.rounding_probe, "", spec.seed);
 
   const torch::Device device = InitPhase(events, spec);
 
@@ -144,7 +153,9 @@ int RunLibtorchLlmTrial(const TrialSpec& spec, std::int64_t t_main_ns,
   }();
 
   std::optional<torch::optim::AdamW> optimizer;
-  if (train) optimizer.emplace(MakeAdapterOptimizer(model, spec.optimizer));
+  if (train) {
+    optimizer.emplace(MakeAdapterOptimizer(model, spec.optimizer));
+  }
   std::optional<models::KvCache> cache;
   if (!train) cache = model->NewCache(batch, prompt_len + new_tokens);
   const bool autocast = train && spec.precision == "bf16";
@@ -165,7 +176,9 @@ int RunLibtorchLlmTrial(const TrialSpec& spec, std::int64_t t_main_ns,
       torch::Tensor loss;
       {
         AutocastScope scope(autocast, device);
-        loss = LlmTrainStep(forward, *optimizer, rows);
+        loss = LlmTrainStep(
+            forward, *optimizer, rows,
+            probe.active() ? std::function<void()>([&] { probe.BeforeUpdate(*model); }) : nullptr);
       }
       sync();
       const std::int64_t t1 = MonotonicNs();

@@ -13,6 +13,7 @@
 #include "backends/libtorch_info.h"
 #include "backends/libtorch_llm_trial.h"
 #include "backends/torchscript_compile.h"
+#include "backends/training_perturbation.h"
 #include "backends/trial_common.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -80,14 +81,22 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   if (spec.workload == kWorkloadLlm) return RunLibtorchLlmTrial(spec, t_main_ns, events, faults);
   const bool train = spec.task == "train";
   const bool compiled_mode = spec.mode == "compiled";
-  WriteLibtorchHello(events, spec, t_main_ns,
-                     {{"precision", spec.precision}, {"memory_format", spec.memory_format}},
-                     faults.perturb_weights);
+  nlohmann::json hello_extra = {{"precision", spec.precision},
+                                {"memory_format", spec.memory_format}};
+  if (spec.rounding_probe != 0) hello_extra["rounding_probe"] = spec.rounding_probe;
+  if (!faults.training_fault.empty()) hello_extra["training_fault"] = faults.training_fault;
+  WriteLibtorchHello(events, spec, t_main_ns, std::move(hello_extra), faults.perturb_weights);
   if (const std::string why =
           LibtorchUnsupportedReason(spec.mode, spec.task, spec.precision, spec.memory_format);
       !why.empty()) {
     throw UsageError(why);
   }
+
+  if (!train && (spec.rounding_probe != 0 || !faults.training_fault.empty())) {
+    throw UsageError(
+        "a rounding probe or a training fault (--fault) applies to training trials only");
+  }
+  TrainingPerturbation perturbation(spec.rounding_probe, faults.training_fault, spec.seed);
 
   const torch::Device device = InitPhase(events, spec);
 
@@ -141,6 +150,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
 
   if (train) {
     model->train();
+    perturbation.PrepareModel(*model);
   } else {
     model->eval();
   }
@@ -161,7 +171,9 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   }();
 
   std::optional<torch::optim::SGD> optimizer;
-  if (train) optimizer.emplace(MakeOptimizer(*model, spec.optimizer));
+  if (train) {
+    optimizer.emplace(MakeOptimizer(*model, perturbation.Optimizer(spec.optimizer)));
+  }
   const bool autocast = train && spec.precision == "bf16";
 
   std::int64_t steps = 0;
@@ -172,6 +184,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
     if (!BudgetLeft(spec.budget, steps, elapsed_s)) break;
     // Batch preparation stays outside the timed region: it is the same for every backend.
     auto [x, y] = fill(steps);
+    if (train) perturbation.AdjustBatch(x, y, spec.num_classes);
     Synchronize(device);
     const std::int64_t t0 = MonotonicNs();
     if (steps == 0) first_t0 = t0;
@@ -179,7 +192,10 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
       torch::Tensor l;
       {
         AutocastScope scope(autocast, device);
-        l = TrainStep(forward, *optimizer, x, y);
+        l = TrainStep(forward, *optimizer, x, y,
+                      perturbation.active()
+                          ? std::function<void()>([&] { perturbation.BeforeUpdate(*model); })
+                          : nullptr);
       }
       Synchronize(device);
       const std::int64_t t1 = MonotonicNs();
@@ -220,6 +236,36 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
 }
 
 }  // namespace
+
+const std::vector<TrainingFaultInfo>& TrainingFaults() {
+  static const std::vector<TrainingFaultInfo> faults = {
+      {"lr-1.01", "learning rate x 1.01", false},
+      {"momentum-0", "SGD momentum 0 instead of the plan's", false},
+      {"weight-decay-on", "weight decay 5e-4 more than the plan's", false},
+      {"bn-eval", "one BatchNorm (layer4.1.bn2) in eval mode: running statistics, not the batch's",
+       false},
+      {"layer-noise", "one layer's weights (layer3.0.conv1) + N(0, 1e-3^2) after loading", false},
+      {"labels-shifted", "every label shifted by one class", false},
+      {"batch-reversed",
+       "the same batch in reverse order: every reduction over the batch (BatchNorm statistics, "
+       "weight gradients, the mean loss) adds in another order",
+       true},
+      {"gradient-ulp", "every gradient moved by one ulp (random direction) before each update",
+       true},
+
+  };
+  return faults;
+}
+
+const TrainingFaultInfo& TrainingFaultNamed(std::string_view name) {
+  std::string names;
+  for (const TrainingFaultInfo& f : TrainingFaults()) {
+    if (name == f.name) return f;
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", f.name);
+  }
+  throw UsageError(
+      fmt::format("--fault {}: unknown training fault; expected one of {}", name, names));
+}
 
 std::string LibtorchVersion() {
 #ifdef TORCH_VERSION

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/trial_spec.h"
 
@@ -15,7 +17,21 @@ struct TrialFaults {
   // Adds N(0, perturb_weights²) noise to every floating-point parameter after loading, so the
   // trial computes a slightly different function from the same weights file.
   double perturb_weights = 0.0;
+  // A named training fault (TrainingFaults()); empty for none.
+  std::string training_fault;
 };
+
+// The training faults `fwbench trial --fault NAME` injects (docs/parity.md, "The gate's own
+// tests"). A rounding-only one computes the same function as the reference, rounded
+// differently: the gate must let it pass; every other one must fail.
+struct TrainingFaultInfo {
+  const char* name;
+  const char* what;
+  bool rounding_only;
+};
+const std::vector<TrainingFaultInfo>& TrainingFaults();
+// The fault of that name; throws UsageError listing the known ones for any other name.
+const TrainingFaultInfo& TrainingFaultNamed(std::string_view name);
 
 // Runs one trial and writes its events to `out`. Returns the process exit code: 0 on success,
 // 2 for a usage error in the spec or its files, 1 for anything else (an `error` event says what:

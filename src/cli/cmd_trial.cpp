@@ -27,13 +27,22 @@ Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns) {
                   "Fault injection for testing the parity gate: add Gaussian noise of this "
                   "standard deviation to every weight after loading (0 = off)")
       ->type_name("SIGMA");
+  std::string fault_help =
+      "Fault injection for testing the training parity gate (docs/parity.md), image "
+      "classification training only. NAME is one of:";
+  for (const TrainingFaultInfo& f : TrainingFaults()) {
+    fault_help += fmt::format("\n  {}: {}{}", f.name, f.what,
+                              f.rounding_only ? " (rounding only: must pass the gate)" : "");
+  }
+  cmd->add_option("--fault", faults->training_fault, fault_help)->type_name("NAME");
   return [spec_path, t_main_ns, faults]() -> int {
     TrialSpec spec;
     try {
-      spec = ReadTrialSpec(*spec_path);
       if (faults->perturb_weights < 0 || !std::isfinite(faults->perturb_weights)) {
         throw UsageError("--perturb-weights must be a finite number >= 0");
       }
+      if (!faults->training_fault.empty()) TrainingFaultNamed(faults->training_fault);
+      spec = ReadTrialSpec(*spec_path);
     } catch (const UsageError& e) {
       // The orchestrator reads stdout: say it there as a protocol error event, and on stderr.
       protocol::EventWriter(stdout).WriteError("usage", e.what());

@@ -48,6 +48,7 @@ nlohmann::json ToJson(const TrialSpec& s) {
       {"save_model", s.save_model},
   };
   if (!s.onnx_model.empty()) j["onnx_model"] = s.onnx_model.string();
+  if (s.rounding_probe != 0) j["rounding_probe"] = s.rounding_probe;
   if (s.workload == kWorkloadLlm) {
     j["llm"] = {
         {"tokens", s.llm.tokens.string()},      {"adapter_init", s.llm.adapter_init.string()},
@@ -154,6 +155,7 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
   top.Get("precision", s.precision, /*required=*/false);
   top.Get("memory_format", s.memory_format, /*required=*/false);
   top.Get("save_model", s.save_model, /*required=*/false);
+  top.Get("rounding_probe", s.rounding_probe, /*required=*/false);
   top.Get("seed", s.seed);
   top.Get("weights", weights);
   top.Get("batch_size", s.batch_size);

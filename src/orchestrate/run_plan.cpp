@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "analysis/parity.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/protocol.h"
@@ -292,12 +293,166 @@ std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const s
   throw std::runtime_error(fmt::format("cannot create a run folder under {}", out_dir.string()));
 }
 
+namespace {
+
+TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const RunInputs& inputs,
+                        int rep, const std::string& trial_id,
+                        const std::filesystem::path& trial_dir) {
+  TrialSpec spec;
+  spec.trial_id = trial_id;
+  spec.config_id = config.id;
+  spec.task = config.task;
+  spec.backend = config.backend;
+  spec.mode = config.mode;
+  spec.device = plan.device;
+  spec.threads = config.threads;
+  spec.precision = config.precision;
+  spec.memory_format = config.memory_format;
+  // One TorchScript file per configuration is enough to check and to deploy.
+  spec.save_model = rep == 0 && config.backend == "libtorch" && config.mode == "compiled" &&
+                    config.task == "infer";
+  spec.seed = plan.seed;
+  spec.arch = plan.arch;
+  spec.stem = plan.stem;
+  spec.num_classes = plan.num_classes;
+  spec.data_dir = inputs.data_dir;
+  spec.augment = plan.augment && config.task == "train";
+  spec.shuffle = config.task == "train";
+  spec.weights = inputs.weights;
+  if (config.needs_onnx) spec.onnx_model = inputs.onnx_model;
+  spec.batch_size = config.batch_size;
+  spec.parity_batch = plan.parity_batch;
+  spec.optimizer = plan.optimizer;
+  spec.budget = config.task == "train" ? plan.train_budget : plan.infer_budget;
+  spec.output_dir = trial_dir;
+  spec.workload = plan.workload;
+  if (plan.workload == kWorkloadLlm) {
+    // The packed token file is the data; the checkpoint folder is the weights.
+    spec.data_format = "tokens";
+    spec.data_dir = inputs.tokens.parent_path();
+    spec.augment = false;
+    spec.llm = {.tokens = inputs.tokens,
+                .adapter_init = inputs.adapter_init,
+                .lora_rank = plan.llm.lora_rank,
+                .lora_alpha = plan.llm.lora_alpha,
+                .lora_dropout = plan.llm.lora_dropout,
+                .lora_targets = plan.llm.lora_targets,
+                .prompt_tokens = plan.llm.prompt_tokens,
+                .decode_tokens = plan.llm.decode_tokens};
+    spec.optimizer = {
+        .name = "adamw", .lr = plan.llm.lr, .momentum = 0.0, .weight_decay = plan.llm.weight_decay};
+    // The trained adapters of the first repetition, for PEFT and the merge command.
+    spec.save_model = rep == 0 && config.task == "train";
+  }
+  return spec;
+}
+
+// One trial process: spec written, process run, its record appended and synced before the
+// next trial starts.
+class TrialRunner {
+ public:
+  TrialRunner(const Plan& plan, const std::filesystem::path& run_dir, RunProgress& bar,
+              RunTotals& totals)
+      : plan_(plan),
+        run_dir_(run_dir),
+        events_(run_dir / "events.jsonl"),
+        trials_(run_dir / "trials.jsonl"),
+        bar_(bar),
+        totals_(totals) {}
+
+  // `extra` goes into the trial's record (a rounding probe's role and seed).
+  void Run(const Configuration& config, const TrialSpec& spec, int rep, int reps,
+           const std::string& label, const nlohmann::json& extra) {
+    const std::filesystem::path trial_dir = spec.output_dir;
+    const std::filesystem::path spec_path = trial_dir / "spec.json";
+    WriteText(spec_path, ToJson(spec).dump(2) + "\n");
+
+    ProcessOptions options;
+    options.argv = SubstituteSpec(config.command, spec_path);
+    options.stderr_path = trial_dir / "stderr.log";
+    options.timeout_s = plan_.trial_timeout_s;
+
+    bar_.TrialStarted(++index_, label, rep + 1, reps);
+    TrialMonitor monitor(spec.trial_id, &events_);
+    const ProcessResult result = RunProcess(options, [&](std::string_view line) {
+      const bool ok = monitor.OnLine(line);
+      if (ok && !monitor.events().empty()) bar_.OnEvent(monitor.events().back());
+      return ok;
+    });
+    std::optional<std::string> failure =
+        ClassifyTrial(result, monitor, plan_.trial_timeout_s, StderrTail(options.stderr_path));
+    if (failure && g_stop.load()) failure = "interrupted: the run was stopped (Ctrl-C or SIGTERM)";
+
+    nlohmann::json record = {
+        {"trial", spec.trial_id},
+        {"config", config.id},
+        {"repetition", rep},
+        {"backend", config.backend},
+        {"mode", config.mode},
+        {"task", config.task},
+        {"batch_size", config.batch_size},
+        {"precision", config.precision},
+        {"memory_format", config.memory_format},
+        {"threads", config.threads},
+        {"status", failure ? "failed" : "ok"},
+        {"reason", failure ? *failure : ""},
+        {"spawn_ns", result.spawn_ns},
+        {"exit_ns", result.exit_ns},
+        {"exit_code", result.exit_code},
+        {"signal", result.term_signal},
+        {"timed_out", result.timed_out},
+        {"steps", monitor.steps()},
+        {"max_rss_bytes", result.max_rss_bytes},
+        {"user_cpu_s", result.user_cpu_s},
+        {"sys_cpu_s", result.sys_cpu_s},
+        {"spec", std::filesystem::relative(spec_path, run_dir_).string()},
+        {"stderr", std::filesystem::relative(options.stderr_path, run_dir_).string()},
+    };
+    record.update(extra);
+    trials_.Append(record);
+    events_.Sync();
+    trials_.Sync();
+    const double wall_s = static_cast<double>(result.exit_ns - result.spawn_ns) * 1e-9;
+    if (failure) {
+      ++totals_.trials_failed;
+      bar_.TrialEnded(fmt::format("FAILED after {:.1f} s: {}", wall_s, *failure));
+    } else {
+      ++totals_.trials_ok;
+      bar_.TrialEnded(fmt::format("ok, {} steps in {:.1f} s", monitor.steps(), wall_s));
+    }
+  }
+
+  int index() const { return index_; }
+
+ private:
+  const Plan& plan_;
+  std::filesystem::path run_dir_;
+  JsonLinesAppender events_;
+  JsonLinesAppender trials_;
+  RunProgress& bar_;
+  RunTotals& totals_;
+  int index_ = 0;
+};
+
+}  // namespace
+
+int RoundingProbeThreads(int threads) { return threads == 1 ? 2 : 1; }
+
+bool IsParityReference(const Configuration& c) {
+  return c.backend == "libtorch" && c.mode == "eager" && c.precision == "fp32" &&
+         c.memory_format == "contiguous";
+}
+
 RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
                     const RunInputs& inputs, const nlohmann::json& env,
                     const std::filesystem::path& run_dir, std::ostream& progress,
                     bool live_progress) {
   WriteText(run_dir / "plan.toml", ToToml(plan));
   WriteText(run_dir / "env.json", env.dump(2) + "\n");
+  std::vector<const Configuration*> probed;  // reference training configurations
+  for (const Configuration& c : configs) {
+    if (c.task == "train" && IsParityReference(c)) probed.push_back(&c);
+  }
   nlohmann::json manifest = {
       {"schema_version", 1},
       {"run_id", run_dir.filename().string()},
@@ -307,6 +462,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       {"weights", inputs.weights.string()},
       {"workload", plan.workload},
       {"configurations", nlohmann::json::array()},
+      {"rounding_probes", probed.empty() ? 0 : kRoundingProbes},
   };
   if (plan.workload == kWorkloadLlm) {
     manifest["llm"] = inputs.llm_facts;
@@ -317,126 +473,46 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   }
   WriteText(run_dir / "manifest.json", manifest.dump(2) + "\n");
 
-  JsonLinesAppender events(run_dir / "events.jsonl");
-  JsonLinesAppender trials(run_dir / "trials.jsonl");
   RunTotals totals;
-  const int total = plan.trials * static_cast<int>(configs.size());
+  const int total = plan.trials * static_cast<int>(configs.size()) +
+                    kRoundingProbes * static_cast<int>(probed.size());
   RunProgress bar(progress, live_progress, total);
-  int index = 0;
+  TrialRunner runner(plan, run_dir, bar, totals);
+  const auto trial_dir = [&](const std::string& trial_id) {
+    const std::filesystem::path dir = run_dir / "trials" / trial_id;
+    std::filesystem::create_directories(dir);
+    return dir;
+  };
   // Round-robin: every configuration runs once before any runs twice, so slow drift of the
   // machine (thermal, other load) spreads over all configurations instead of biasing one.
   for (int rep = 0; rep < plan.trials && !g_stop.load(); ++rep) {
     for (const Configuration& config : configs) {
       if (g_stop.load()) break;
-      ++index;
-      const std::string trial_id = fmt::format("{:03d}-{}", index, Slug(config.id));
-      const std::filesystem::path trial_dir = run_dir / "trials" / trial_id;
-      std::filesystem::create_directories(trial_dir);
-
-      TrialSpec spec;
-      spec.trial_id = trial_id;
-      spec.config_id = config.id;
-      spec.task = config.task;
-      spec.backend = config.backend;
-      spec.mode = config.mode;
-      spec.device = plan.device;
-      spec.threads = config.threads;
-      spec.precision = config.precision;
-      spec.memory_format = config.memory_format;
-      // One TorchScript file per configuration is enough to check and to deploy.
-      spec.save_model = rep == 0 && config.backend == "libtorch" && config.mode == "compiled" &&
-                        config.task == "infer";
-      spec.seed = plan.seed;
-      spec.arch = plan.arch;
-      spec.stem = plan.stem;
-      spec.num_classes = plan.num_classes;
-      spec.data_dir = inputs.data_dir;
-      spec.augment = plan.augment && config.task == "train";
-      spec.shuffle = config.task == "train";
-      spec.weights = inputs.weights;
-      if (config.needs_onnx) spec.onnx_model = inputs.onnx_model;
-      spec.batch_size = config.batch_size;
-      spec.parity_batch = plan.parity_batch;
-      spec.optimizer = plan.optimizer;
-      spec.budget = config.task == "train" ? plan.train_budget : plan.infer_budget;
-      spec.output_dir = trial_dir;
-      spec.workload = plan.workload;
-      if (plan.workload == kWorkloadLlm) {
-        // The packed token file is the data; the checkpoint folder is the weights.
-        spec.data_format = "tokens";
-        spec.data_dir = inputs.tokens.parent_path();
-        spec.augment = false;
-        spec.llm = {.tokens = inputs.tokens,
-                    .adapter_init = inputs.adapter_init,
-                    .lora_rank = plan.llm.lora_rank,
-                    .lora_alpha = plan.llm.lora_alpha,
-                    .lora_dropout = plan.llm.lora_dropout,
-                    .lora_targets = plan.llm.lora_targets,
-                    .prompt_tokens = plan.llm.prompt_tokens,
-                    .decode_tokens = plan.llm.decode_tokens};
-        spec.optimizer = {.name = "adamw",
-                          .lr = plan.llm.lr,
-                          .momentum = 0.0,
-                          .weight_decay = plan.llm.weight_decay};
-        // The trained adapters of the first repetition, for PEFT and the merge command.
-        spec.save_model = rep == 0 && config.task == "train";
-      }
-      const std::filesystem::path spec_path = trial_dir / "spec.json";
-      WriteText(spec_path, ToJson(spec).dump(2) + "\n");
-
-      ProcessOptions options;
-      options.argv = SubstituteSpec(config.command, spec_path);
-      options.stderr_path = trial_dir / "stderr.log";
-      options.timeout_s = plan.trial_timeout_s;
-
-      bar.TrialStarted(index, config.id, rep + 1, plan.trials);
-      TrialMonitor monitor(trial_id, &events);
-      const ProcessResult result = RunProcess(options, [&](std::string_view line) {
-        const bool ok = monitor.OnLine(line);
-        if (ok && !monitor.events().empty()) bar.OnEvent(monitor.events().back());
-        return ok;
-      });
-      std::optional<std::string> failure =
-          ClassifyTrial(result, monitor, plan.trial_timeout_s, StderrTail(options.stderr_path));
-      if (failure && g_stop.load())
-        failure = "interrupted: the run was stopped (Ctrl-C or SIGTERM)";
-
-      nlohmann::json record = {
-          {"trial", trial_id},
-          {"config", config.id},
-          {"repetition", rep},
-          {"backend", config.backend},
-          {"mode", config.mode},
-          {"task", config.task},
-          {"batch_size", config.batch_size},
-          {"precision", config.precision},
-          {"memory_format", config.memory_format},
-          {"threads", config.threads},
-          {"status", failure ? "failed" : "ok"},
-          {"reason", failure ? *failure : ""},
-          {"spawn_ns", result.spawn_ns},
-          {"exit_ns", result.exit_ns},
-          {"exit_code", result.exit_code},
-          {"signal", result.term_signal},
-          {"timed_out", result.timed_out},
-          {"steps", monitor.steps()},
-          {"max_rss_bytes", result.max_rss_bytes},
-          {"user_cpu_s", result.user_cpu_s},
-          {"sys_cpu_s", result.sys_cpu_s},
-          {"spec", std::filesystem::relative(spec_path, run_dir).string()},
-          {"stderr", std::filesystem::relative(options.stderr_path, run_dir).string()},
-      };
-      trials.Append(record);
-      events.Sync();
-      trials.Sync();
-      const double wall_s = static_cast<double>(result.exit_ns - result.spawn_ns) * 1e-9;
-      if (failure) {
-        ++totals.trials_failed;
-        bar.TrialEnded(fmt::format("FAILED after {:.1f} s: {}", wall_s, *failure));
-      } else {
-        ++totals.trials_ok;
-        bar.TrialEnded(fmt::format("ok, {} steps in {:.1f} s", monitor.steps(), wall_s));
-      }
+      const std::string trial_id = fmt::format("{:03d}-{}", runner.index() + 1, Slug(config.id));
+      const TrialSpec spec =
+          MakeTrialSpec(plan, config, inputs, rep, trial_id, trial_dir(trial_id));
+      runner.Run(config, spec, rep, plan.trials, config.id, nlohmann::json::object());
+    }
+  }
+  // The rounding probes: the reference again with other rounding, for exactly the losses the
+  // parity gate compares. Not timed results: they only calibrate the gate. The last one also
+  // computes with another thread count, which changes how LibTorch's kernels split their sums.
+  for (const Configuration* config : probed) {
+    for (int k = 1; k <= kRoundingProbes && !g_stop.load(); ++k) {
+      const std::string trial_id =
+          fmt::format("{:03d}-{}-probe{}", runner.index() + 1, Slug(config->id), k);
+      TrialSpec spec =
+          MakeTrialSpec(plan, *config, inputs, /*rep=*/0, trial_id, trial_dir(trial_id));
+      spec.save_model = false;
+      spec.rounding_probe = static_cast<std::uint64_t>(k);
+      if (k == kRoundingProbes) spec.threads = RoundingProbeThreads(config->threads);
+      const auto steps = static_cast<std::int64_t>(parity::ToleranceFor("fp32").losses_compared);
+      spec.budget = {.min_steps = steps,
+                     .max_steps = steps,
+                     .min_seconds = 0.0,
+                     .max_seconds = plan.trial_timeout_s};
+      runner.Run(*config, spec, k - 1, kRoundingProbes, config->id + " (rounding probe)",
+                 {{"role", "rounding_probe"}, {"rounding_probe", k}, {"threads", spec.threads}});
     }
   }
   if (g_stop.load())

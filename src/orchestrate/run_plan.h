@@ -63,6 +63,15 @@ struct RunInputs {
   nlohmann::json llm_facts;            // LLM: model facts for the manifest (FLOPs per token, …)
 };
 
+// The parity gate's reference kind: libtorch eager, fp32, contiguous (docs/parity.md).
+bool IsParityReference(const Configuration& c);
+
+// Rounding probes run after the measured trials for each reference training configuration:
+// that many trials, each as long as the losses the parity gate compares (docs/parity.md).
+inline constexpr int kRoundingProbes = 3;
+// The thread count of the last probe: another one than the reference's (1, or 2 for 1).
+int RoundingProbeThreads(int threads);
+
 struct RunTotals {
   int trials_ok = 0;
   int trials_failed = 0;

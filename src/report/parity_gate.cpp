@@ -57,8 +57,38 @@ struct Verdict {
   nlohmann::json detail = nlohmann::json::object();
 };
 
+// The envelope from the reference configuration's rounding probes, or why there is none.
+struct EnvelopeOrWhy {
+  std::optional<parity::LossEnvelope> envelope;
+  std::string why;
+};
+EnvelopeOrWhy MeasureEnvelope(const TrialMetrics& reference,
+                              const std::vector<TrialMetrics>& probes, std::size_t steps) {
+  std::vector<std::vector<double>> losses;
+  std::string failed;
+  for (const TrialMetrics& p : probes) {
+    if (p.ok && p.losses.size() >= steps) {
+      losses.push_back(p.losses);
+    } else if (failed.empty()) {
+      failed = p.ok ? fmt::format("{} has {} losses", p.trial, p.losses.size())
+                    : fmt::format("{} failed: {}", p.trial, p.reason);
+    }
+  }
+  if (losses.empty()) {
+    return {std::nullopt, probes.empty()
+                              ? "the run has no rounding probe of the reference"
+                              : "no rounding probe of the reference succeeded (" + failed + ")"};
+  }
+  try {
+    return {parity::MeasureLossEnvelope(reference.losses, losses, steps), ""};
+  } catch (const std::invalid_argument& e) {
+    return {std::nullopt, e.what()};
+  }
+}
+
 Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& reference, bool train,
-              const parity::Tolerance& tol, const std::filesystem::path& run_dir) {
+              const parity::Tolerance& tol, const parity::LossEnvelope* envelope,
+              const std::filesystem::path& run_dir) {
   Verdict v;
   if (train && reference.losses.size() < tol.losses_compared) {
     // Not evidence of a difference, so not a failure: the gate simply cannot tell.
@@ -89,11 +119,18 @@ Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& refer
     std::string problem;
     double error = 0.0;
     if (train) {
-      const parity::LossComparison c = parity::CompareLosses(reference.losses, t.losses, tol);
+      const parity::LossComparison c =
+          parity::CompareLosses(reference.losses, t.losses, tol, envelope);
+      if (c.inconclusive) {
+        // The reference's own chaos, not the backend: the same for every trial.
+        v = {"unchecked", c.problem, parity::ToJson(c)};
+        v.detail["trials_compared"] = 0;
+        return v;
+      }
       result = parity::ToJson(c);
       pass = c.pass;
       problem = c.problem;
-      error = c.max_abs;
+      error = c.envelope_used ? c.worst_band_fraction : c.max_abs;
     } else {
       const auto it = t.outputs.find("logits");
       if (it == t.outputs.end()) {
@@ -140,6 +177,7 @@ Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& refer
 
 void ApplyParityGate(const nlohmann::json& manifest_configs,
                      const std::map<std::string, std::vector<TrialMetrics>>& trials_by_config,
+                     const std::map<std::string, std::vector<TrialMetrics>>& probes_by_config,
                      const std::filesystem::path& run_dir, nlohmann::json& configs,
                      nlohmann::json& warnings) {
   static const std::vector<TrialMetrics> kNone;
@@ -172,7 +210,27 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
     } else {
       try {
         const parity::Tolerance tol = parity::ToleranceFor(precision);
-        verdict = Check(trials_of(id), *ref_trial, train, tol, run_dir);
+        EnvelopeOrWhy envelope;
+        if (train && precision == "fp32") {
+          const auto probes = probes_by_config.find(ref_config->value("id", ""));
+          envelope =
+              MeasureEnvelope(*ref_trial, probes == probes_by_config.end() ? kNone : probes->second,
+                              tol.losses_compared);
+          parity["envelope"] = envelope.envelope ? parity::ToJson(*envelope.envelope)
+                                                 : nlohmann::json{{"unavailable", envelope.why}};
+        } else if (train) {
+          parity["envelope"] = {{"unavailable", fmt::format("{} training is judged by the fixed "
+                                                            "{} tolerance",
+                                                            precision, precision)}};
+        }
+        verdict = Check(trials_of(id), *ref_trial, train, tol,
+                        envelope.envelope ? &*envelope.envelope : nullptr, run_dir);
+        if (train && precision == "fp32" && !envelope.envelope &&
+            (verdict.status == "pass" || verdict.status == "fail")) {
+          warnings.push_back(fmt::format(
+              "{}: training parity judged by the fixed tolerance, not the rounding envelope ({})",
+              id, envelope.why));
+        }
         parity["tolerance"] = parity::ToJson(tol);
       } catch (const std::exception& e) {
         verdict = {"unchecked", e.what(), nlohmann::json::object()};

@@ -212,6 +212,38 @@ Section Details(const nlohmann::json& results) {
   return s;
 }
 
+// Step by step: the reference's losses, how far its rounding probes moved them, the band that
+// allows, and each configuration's |Δ| (worst trial).
+Table EnvelopeTable(const std::string& reference,
+                    const std::vector<const nlohmann::json*>& configs) {
+  const nlohmann::json& e = (*configs.front())["parity"]["envelope"];
+  Table t{fmt::format("Training losses against the rounding envelope of {}: {}. A configuration "
+                      "passes while |Δ| stays within the allowed band over the informative steps "
+                      "(docs/parity.md).",
+                      reference, FormatEnvelope(e)),
+          {"step", "reference loss", "probes' divergence", "allowed |Δ|"},
+          {},
+          "parity-envelope"};
+  for (const nlohmann::json* c : configs) t.header.push_back((*c)["config"].get<std::string>());
+  const auto cell = [](const nlohmann::json& a, std::size_t i) {
+    return a.is_array() && i < a.size() && a[i].is_number()
+               ? fmt::format("{:.3g}", a[i].get<double>())
+               : std::string("-");
+  };
+  const nlohmann::json saturated = e.value("saturated_from", nlohmann::json());
+  for (std::size_t i = 0; i < e["allowed"].size(); ++i) {
+    std::string step = std::to_string(i);
+    if (saturated.is_number() && i >= saturated.get<std::size_t>()) step += " (saturated)";
+    std::vector<std::string> row = {step, cell(e["reference_losses"], i), cell(e["divergence"], i),
+                                    cell(e["allowed"], i)};
+    for (const nlohmann::json* c : configs) {
+      row.push_back(cell(Obj((*c)["parity"], "losses").value("deltas", nlohmann::json()), i));
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
 Section Parity(const nlohmann::json& results) {
   Section s{"Parity", "parity", {}};
   s.blocks.push_back(Paragraph{
@@ -247,6 +279,9 @@ Section Parity(const nlohmann::json& results) {
                       num("max_abs"), num("max_rel"), note.empty() ? "-" : note});
   }
   s.blocks.push_back(std::move(t));
+  for (const auto& [reference, configs] : EnvelopeGroups(results)) {
+    s.blocks.push_back(EnvelopeTable(reference, configs));
+  }
   return s;
 }
 

@@ -41,6 +41,45 @@ std::string FormatParity(const nlohmann::json& config) {
   return "FAIL";
 }
 
+std::string FormatEnvelope(const nlohmann::json& envelope) {
+  if (!envelope.is_object() || !envelope.contains("allowed") || envelope["allowed"].empty()) {
+    return "";
+  }
+  const nlohmann::json& allowed = envelope["allowed"];
+  const std::size_t n = allowed.size();
+  const auto at = [&](std::size_t i) {
+    return allowed[i].is_number() ? FormatNumber(allowed[i].get<double>()) : std::string("-");
+  };
+  const nlohmann::json& saturated = envelope.value("saturated_from", nlohmann::json());
+  const std::size_t informative = saturated.is_number() ? saturated.get<std::size_t>() : n;
+  std::string steps = informative == 0   ? "none"
+                      : informative == 1 ? "step 0"
+                                         : fmt::format("steps 0–{}", informative - 1);
+  if (informative < n)
+    steps += fmt::format(" (from step {} rounding moves the loss by more than {:g}%)", informative,
+                         100 * envelope.value("saturation", 0.0));
+  return fmt::format(
+      "{} rounding probes, margin {:g}; allowed |Δ| {} at step 0 … {} at step {}; "
+      "informative {}",
+      envelope.value("probes", 0), envelope.value("margin", 0.0), at(0), at(n - 1), n - 1, steps);
+}
+
+std::vector<std::pair<std::string, std::vector<const nlohmann::json*>>> EnvelopeGroups(
+    const nlohmann::json& results) {
+  std::vector<std::pair<std::string, std::vector<const nlohmann::json*>>> groups;
+  for (const nlohmann::json& c : results["configurations"]) {
+    if (!c.contains("parity")) continue;
+    const nlohmann::json& p = c["parity"];
+    if (FormatEnvelope(p.value("envelope", nlohmann::json())).empty()) continue;
+    const std::string ref = p.value("reference", "");
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == ref; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {ref, {}});
+    it->second.push_back(&c);
+  }
+  return groups;
+}
+
 std::string FormatSpeedup(const nlohmann::json& compile) {
   if (!compile.contains("speedup")) return "-";
   const nlohmann::json& sp = compile["speedup"];
@@ -65,7 +104,9 @@ std::string FormatBreakEven(const nlohmann::json& compile) {
 
 std::string CompileVerdictText(const nlohmann::json& compile) {
   if (compile.contains("unavailable")) return compile["unavailable"].get<std::string>();
-  if (!compile.value("ranked", true)) return "not ranked: parity fail";
+  if (!compile.value("ranked", true)) {
+    return "not ranked: parity " + compile.value("parity", std::string("fail"));
+  }
   if (!compile.value("significant", false)) return "no significant difference";
   return compile["speedup"]["median"].get<double>() > 1 ? "compiled faster" : "compiled slower";
 }

@@ -3,6 +3,7 @@
 // report.html): numbers to about three significant figures, medians with their 95% CI, parity
 // and compile verdicts in words. One place, so the views never disagree.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,16 @@ std::string FormatMedian(const nlohmann::json& metrics, const std::string& key);
 
 // "pass", "reference", "FAIL (max |Δ| 0.31)", "unchecked", "-".
 std::string FormatParity(const nlohmann::json& config);
+
+// One line on a training reference's rounding envelope (parity.envelope, docs/parity.md):
+// "3 rounding probes; allowed |Δ| 2.4e-06 at step 0 … 0.47 at step 19; informative steps 0–10".
+// Empty when the configuration has no measured envelope.
+std::string FormatEnvelope(const nlohmann::json& envelope);
+
+// The fp32 training configurations judged against a measured envelope, grouped by reference:
+// the reference's id and, for each, its configurations in results order.
+std::vector<std::pair<std::string, std::vector<const nlohmann::json*>>> EnvelopeGroups(
+    const nlohmann::json& results);
 
 // A configuration's `compile` object: "4.59× [3.64–5.60]", break-even "13 [9–never]" or
 // "never [never–never]" (with its CI when the results have one), and the

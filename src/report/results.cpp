@@ -141,9 +141,17 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   }
 
   std::map<std::string, std::vector<TrialMetrics>> by_config;
+  std::map<std::string, std::vector<TrialMetrics>> probes_by_config;
   nlohmann::json trials = nlohmann::json::array();
+  int measured_records = 0;
   for (const nlohmann::json& record : records) {
     TrialMetrics m = ComputeTrialMetrics(record, events_by_trial[record.value("trial", "")]);
+    if (record.value("role", "") == "rounding_probe") {
+      // Calibrates the parity gate; not a measurement of its configuration.
+      probes_by_config[m.config].push_back(std::move(m));
+      continue;
+    }
+    ++measured_records;
     nlohmann::json t = ToJson(m, /*include_series=*/true);
     t["repetition"] = record.value("repetition", 0);
     t["exit_code"] = record.value("exit_code", -1);
@@ -192,10 +200,12 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));
     configs.push_back(std::move(j));
   }
-  ApplyParityGate(manifest.at("configurations"), by_config, run_dir, configs, warnings);
+  ApplyParityGate(manifest.at("configurations"), by_config, probes_by_config, run_dir, configs,
+                  warnings);
   for (nlohmann::json& c : configs) {
     if (c.contains("compile") && !c["ranked"].get<bool>()) {
       c["compile"]["ranked"] = false;  // a speed-up of a different function means nothing
+      c["compile"]["parity"] = c["parity"].value("status", "unchecked");
     }
   }
   int fewest_ok = -1;
@@ -219,10 +229,10 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   }
   const int expected = static_cast<int>(manifest.at("configurations").size()) *
                        std::stoi(manifest.at("plan").value("trials", "1"));
-  const bool complete = static_cast<int>(records.size()) == expected;
+  const bool complete = measured_records == expected;
   if (!complete) {
     warnings.push_back(
-        fmt::format("the run is incomplete: {} of {} trials recorded", records.size(), expected));
+        fmt::format("the run is incomplete: {} of {} trials recorded", measured_records, expected));
   }
 
   nlohmann::json results = {

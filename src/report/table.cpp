@@ -113,6 +113,24 @@ std::string FormatTable(const nlohmann::json& results) {
   }
   if (phases.size() > 1) out += Render(phases) + "\n";
 
+  for (const auto& [reference, configs] : EnvelopeGroups(results)) {
+    out += fmt::format("training parity against {}: {}\n", reference,
+                       FormatEnvelope((*configs.front())["parity"]["envelope"]));
+    for (const nlohmann::json* c : configs) {
+      const nlohmann::json& l = (*c)["parity"].value("losses", nlohmann::json::object());
+      std::string where;
+      if (l.contains("first_bad_step")) {
+        where = fmt::format("left the envelope at step {}", l["first_bad_step"].get<int>());
+      } else if (l.contains("worst_band_fraction") && l["worst_band_fraction"].is_number()) {
+        where = fmt::format("at most {:.2g} of the band (step {})",
+                            l["worst_band_fraction"].get<double>(), l.value("worst_step", 0));
+      }
+      out += fmt::format("  {}: {}{}\n", (*c)["config"].get<std::string>(), FormatParity(*c),
+                         where.empty() ? "" : ", " + where);
+    }
+    out += "\n";
+  }
+
   if (results.contains("pick") && !results["pick"].empty()) {
     out += fmt::format(
         "verdicts (parity-checked configurations only; a win needs a 95% CI above "

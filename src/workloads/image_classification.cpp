@@ -11,11 +11,13 @@ torch::optim::SGD MakeOptimizer(torch::nn::Module& model, const OptimizerSpec& s
 }
 
 torch::Tensor TrainStep(const Forward& forward, torch::optim::SGD& optimizer,
-                        const torch::Tensor& images, const torch::Tensor& labels) {
+                        const torch::Tensor& images, const torch::Tensor& labels,
+                        const std::function<void()>& before_update) {
   optimizer.zero_grad();
   torch::Tensor logits = forward(images);
   torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
   loss.backward();
+  if (before_update) before_update();
   optimizer.step();
   return loss.detach();
 }

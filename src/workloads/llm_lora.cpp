@@ -16,7 +16,7 @@ torch::optim::AdamW MakeAdapterOptimizer(const models::LlamaForCausalLm& model,
 }
 
 torch::Tensor LlmTrainStep(const TokenForward& forward, torch::optim::AdamW& optimizer,
-                           const torch::Tensor& batch) {
+                           const torch::Tensor& batch, const std::function<void()>& before_update) {
   const std::int64_t t = batch.size(1) - 1;
   const torch::Tensor inputs = batch.narrow(1, 0, t);
   const torch::Tensor targets = batch.narrow(1, 1, t);
@@ -25,6 +25,7 @@ torch::Tensor LlmTrainStep(const TokenForward& forward, torch::optim::AdamW& opt
   torch::Tensor loss = torch::nn::functional::cross_entropy(
       logits.to(torch::kFloat32).reshape({-1, logits.size(-1)}), targets.reshape({-1}));
   loss.backward();
+  if (before_update) before_update();
   optimizer.step();
   return loss.detach();
 }

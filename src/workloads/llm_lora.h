@@ -21,9 +21,11 @@ torch::optim::AdamW MakeAdapterOptimizer(const models::LlamaForCausalLm& model,
                                          const OptimizerSpec& spec);
 
 // batch: [B, T + 1] token ids; inputs are the first T, targets the last T. Returns the mean
-// next-token cross-entropy (fp32, not yet read back).
+// next-token cross-entropy (fp32, not yet read back). `before_update` runs between backward and
+// the optimiser's step (the parity gate's rounding probe).
 torch::Tensor LlmTrainStep(const TokenForward& forward, torch::optim::AdamW& optimizer,
-                           const torch::Tensor& batch);
+                           const torch::Tensor& batch,
+                           const std::function<void()>& before_update = nullptr);
 
 struct Generation {
   torch::Tensor tokens;              // [B, new_tokens]

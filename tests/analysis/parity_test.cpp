@@ -96,6 +96,110 @@ TEST(ParityTest, LossesCompareTheFirstTwenty) {
   EXPECT_NE(few.problem.find("only 2 losses"), std::string::npos) << few.problem;
 }
 
+// A reference that falls from 2.3 and probes that leave it by `scale` × 2^i (a run that
+// doubles a difference every step, as an unstable training does).
+std::vector<double> Falling(std::size_t n) {
+  std::vector<double> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = 2.3 - 0.01 * static_cast<double>(i);
+  return v;
+}
+std::vector<double> Diverging(const std::vector<double>& ref, double scale) {
+  std::vector<double> v = ref;
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] += scale * std::ldexp(1.0, static_cast<int>(i));
+  return v;
+}
+
+TEST(ParityEnvelopeTest, IsTheRunningMaximumOverProbesAndSteps) {
+  const std::vector<double> ref = {2.0, 2.0, 2.0, 2.0};
+  // Probe 1 crosses back to the reference at step 2; probe 2 is the wider one at step 1.
+  const LossEnvelope e = MeasureLossEnvelope(
+      ref, {{2.0 + 1e-7, 2.0 - 3e-6, 2.0, 2.0 + 5e-6}, {2.0, 2.0 + 4e-6, 2.0, 2.0}}, 4);
+  ASSERT_EQ(e.divergence.size(), 4u);
+  EXPECT_NEAR(e.divergence[0], 1e-7, 1e-12);
+  EXPECT_NEAR(e.divergence[1], 4e-6, 1e-12);
+  EXPECT_NEAR(e.divergence[2], 4e-6, 1e-12);  // a crossing does not narrow the band
+  EXPECT_NEAR(e.divergence[3], 5e-6, 1e-12);
+  EXPECT_EQ(e.probes, 2u);
+  EXPECT_EQ(e.saturated_from, LossEnvelope::npos);
+  // The band: margin × divergence, never under the floor.
+  EXPECT_NEAR(e.Allowed(1, 2.0), e.margin * 4e-6, 1e-12);
+  EXPECT_NEAR(e.Allowed(0, 2.0), std::max(e.margin * 1e-7, e.floor_rtol * 2.0), 1e-12);
+  const nlohmann::json j = ToJson(e);
+  EXPECT_EQ(j["divergence"].size(), 4u);
+  EXPECT_EQ(j["allowed"].size(), 4u);
+  EXPECT_TRUE(j["saturated_from"].is_null());
+}
+
+TEST(ParityEnvelopeTest, ABackendPassesInsideTheBandAndFailsWhereItLeavesIt) {
+  const std::vector<double> ref = Falling(20);
+  const LossEnvelope e = MeasureLossEnvelope(ref, {Diverging(ref, 1e-8)}, 20);
+  // Rounding three times the probe's, amplified the same way: inside.
+  const LossComparison inside = CompareLosses(ref, Diverging(ref, 3e-8), ToleranceFor("fp32"), &e);
+  EXPECT_TRUE(inside.pass) << inside.problem;
+  EXPECT_TRUE(inside.envelope_used);
+  EXPECT_NEAR(inside.worst_band_fraction, 3.0 / e.margin, 1e-9);
+  EXPECT_EQ(inside.deltas.size(), 20u);
+  // A small systematic difference from step 4 on, far above the rounding there.
+  std::vector<double> off = Diverging(ref, 3e-8);
+  for (std::size_t i = 4; i < off.size(); ++i) off[i] += 1e-5;
+  const LossComparison c = CompareLosses(ref, off, ToleranceFor("fp32"), &e);
+  EXPECT_FALSE(c.pass);
+  EXPECT_FALSE(c.inconclusive);
+  EXPECT_EQ(c.first_bad_step, 4u);
+  EXPECT_NE(c.problem.find("leave the rounding envelope at step 4"), std::string::npos)
+      << c.problem;
+  // The fixed band cannot see a difference this small.
+  std::vector<double> small = ref;
+  for (std::size_t i = 4; i < small.size(); ++i) small[i] += 1e-5;
+  EXPECT_TRUE(CompareLosses(ref, small, ToleranceFor("fp32")).pass);
+  EXPECT_FALSE(CompareLosses(ref, small, ToleranceFor("fp32"), &e).pass);
+}
+
+TEST(ParityEnvelopeTest, TheFloorCoversAProbeThatChangedNothing) {
+  const std::vector<double> ref = Falling(20);
+  const LossEnvelope e = MeasureLossEnvelope(ref, {ref}, 20);
+  std::vector<double> got = ref;
+  got[3] += 0.5 * e.floor_rtol * ref[3];
+  EXPECT_TRUE(CompareLosses(ref, got, ToleranceFor("fp32"), &e).pass);
+  got[3] = ref[3] + 2 * e.floor_rtol * ref[3];
+  const LossComparison c = CompareLosses(ref, got, ToleranceFor("fp32"), &e);
+  EXPECT_FALSE(c.pass);
+  EXPECT_EQ(c.first_bad_step, 3u);
+}
+
+TEST(ParityEnvelopeTest, ASaturatedEnvelopeDecidesNothingButNonFiniteLossesStillFail) {
+  const std::vector<double> ref = Falling(20);
+  // Doubling from 0.01: beyond 10% of the loss (~0.23) from step 5.
+  const LossEnvelope late = MeasureLossEnvelope(ref, {Diverging(ref, 0.01)}, 20);
+  EXPECT_EQ(late.saturated_from, 5u);
+  std::vector<double> got = ref;
+  got[12] += 5.0;  // after saturation: no evidence either way
+  LossComparison c = CompareLosses(ref, got, ToleranceFor("fp32"), &late);
+  EXPECT_TRUE(c.pass) << c.problem;
+  EXPECT_EQ(c.informative_steps, 5u);
+  got[12] = std::nan("");
+  EXPECT_FALSE(CompareLosses(ref, got, ToleranceFor("fp32"), &late).pass);
+
+  // Saturated from step 2: too few steps to decide.
+  const LossEnvelope early = MeasureLossEnvelope(ref, {Diverging(ref, 0.06)}, 20);
+  EXPECT_EQ(early.saturated_from, 2u);
+  c = CompareLosses(ref, ref, ToleranceFor("fp32"), &early);
+  EXPECT_FALSE(c.pass);
+  EXPECT_TRUE(c.inconclusive);
+  EXPECT_NE(c.problem.find("lower train.lr"), std::string::npos) << c.problem;
+  // A probe that blew up saturates the envelope where it did.
+  std::vector<double> blown = ref;
+  blown[6] = INFINITY;
+  EXPECT_EQ(MeasureLossEnvelope(ref, {blown}, 20).saturated_from, 6u);
+}
+
+TEST(ParityEnvelopeTest, NeedsAProbeWithEveryComparedLoss) {
+  const std::vector<double> ref = Falling(20);
+  EXPECT_THROW(MeasureLossEnvelope(ref, {}, 20), std::invalid_argument);
+  EXPECT_THROW(MeasureLossEnvelope(ref, {Falling(19)}, 20), std::invalid_argument);
+  EXPECT_THROW(MeasureLossEnvelope(Falling(10), {ref}, 20), std::invalid_argument);
+}
+
 TEST(ParityTest, UnknownPrecisionHasNoTolerance) {
   EXPECT_THROW(ToleranceFor("fp8"), std::invalid_argument);
 }
