@@ -89,6 +89,8 @@ std::map<std::string, std::vector<double>> Losses(const std::filesystem::path& r
     const auto j = nlohmann::json::parse(line);
     const auto& e = j.contains("event") && j["event"].is_object() ? j["event"] : j;
     if (e.value("event", "") != "step" || !e.contains("loss") || e["loss"].is_null()) continue;
+    // The parity gate's rounding probes (trial "…-probeN") are not measured trials.
+    if (e.value("trial", "").find("-probe") != std::string::npos) continue;
     out[j.value("config", j.value("trial", ""))].push_back(e["loss"].get<double>());
   }
   return out;
