@@ -2,6 +2,7 @@
 # Builds the request-parser fuzz targets with clang + libFuzzer (ASan, UBSan) in BUILD_DIR and runs
 # each for SECONDS seconds from the seed corpus in fuzz/corpus. Exit 77 (skipped) when clang or
 # libFuzzer is missing; non-zero when a target crashes, with the reproducer left in BUILD_DIR.
+# -max_len reaches past the JSON nesting bound (core/bounded_json.h: 64 levels, ~65 bytes).
 #   scripts/fuzz.sh [BUILD_DIR=build/fuzz] [SECONDS=20]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,7 +25,7 @@ for target in kserve_request tfserving_request routes; do
   mkdir -p "$corpus"
   cp -n "$ROOT/fuzz/corpus/$target/"* "$corpus/" 2>/dev/null || true
   echo "fuzz: $target for ${SECONDS_EACH}s"
-  if ! (cd "$BUILD" && "./fuzz_$target" -max_total_time="$SECONDS_EACH" -max_len=4096 \
+  if ! (cd "$BUILD" && "./fuzz_$target" -max_total_time="$SECONDS_EACH" -max_len=8192 \
           -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" 2>"$BUILD/$target.log"); then
     echo "fuzz: $target FAILED; log: $BUILD/$target.log (crash input: $BUILD/crash-*)"
     grep -E "^(==|SUMMARY|    #1[0-9] |terminate|  what)" "$BUILD/$target.log" | head -20

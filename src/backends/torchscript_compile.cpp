@@ -11,6 +11,9 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <sstream>
+
+#include "core/atomic_file.h"
 
 namespace torch::jit {
 // Exported by libtorch_cpu but its header (codegen/fuser/interface.h) is not installed by every
@@ -162,7 +165,12 @@ std::string ConfigureTrainingExecutor(const torch::Device& device) {
 }
 
 void SaveTorchScript(const torch::jit::Module& module, const std::filesystem::path& path) {
-  module.save(path.string());
+  // Into memory first, then written with its errors checked: LibTorch's own file writer aborts
+  // the process on a full disk (issue 17: a trial "killed by signal 6"), where this says which
+  // file and why.
+  std::ostringstream bytes;
+  module.save(bytes);
+  WriteFileAtomically(path, bytes.view());
 }
 
 }  // namespace fwbench

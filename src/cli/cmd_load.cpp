@@ -286,6 +286,7 @@ Command AddLoadCommand(CLI::App& app) {
                           {"spin_us", a->spin_us},
                           {"arrival", a->rate > 0 || a->find_max_rate ? a->arrival : "closed"},
                           {"seed", a->seed}};
+    bool valid = true;
     if (a->find_max_rate) {
       loadgen::RateSearchOptions so;
       so.start_per_s = a->start_rate;
@@ -318,13 +319,15 @@ Command AddLoadCommand(CLI::App& app) {
       const auto s = run_at(a->rate);
       Print(s, std::cout);
       out["summary"] = loadgen::ToJson(s);
+      valid = s.invalid.empty();
     }
     if (!a->json_out.empty()) {
       std::ofstream f(a->json_out);
       f << out.dump(2) << "\n";
       if (!f) throw UsageError("cannot write --json " + a->json_out.string());
     }
-    return kExitOk;
+    // A script that runs a load test must not take a test that measured nothing for a result.
+    return valid ? kExitOk : kExitFailure;
   };
 }
 

@@ -149,8 +149,24 @@ Command AddRunCommand(CLI::App& app) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
 
-    const RunTotals totals =
-        RunTrials(plan, configs, inputs, env, run_dir, std::cerr, isatty(STDERR_FILENO) == 1);
+    RunTotals totals;
+    try {
+      totals =
+          RunTrials(plan, configs, inputs, env, run_dir, std::cerr, isatty(STDERR_FILENO) == 1);
+    } catch (const WriteError& e) {
+      // A full disk, say: every trial that finished is in trials.jsonl and events.jsonl already
+      // (appended and synced after each), so the run stops here and says how to get them back.
+      std::cerr << fmt::format(
+          "run stopped: {}\nThe trials that finished are kept in {}; once there is space, "
+          "`fwbench report {}` builds their results and report.\n",
+          e.what(), run_dir.string(), run_dir.string());
+      try {
+        WriteResults(run_dir, BuildResults(run_dir));
+      } catch (const std::exception&) {
+        // The disk is still full; the message above says how to build them later.
+      }
+      return kExitUsage;
+    }
     const nlohmann::json results = BuildResults(run_dir);
     const std::filesystem::path path = WriteResults(run_dir, results);
     WriteCsv(run_dir, results);
@@ -173,6 +189,12 @@ Command AddRunCommand(CLI::App& app) {
               << FormatTable(results) << fmt::format("\nresults: {}\n", path.string())
               << report_paths;
     std::cout.flush();
+    if (totals.trials_interrupted > 0) {
+      std::cerr << fmt::format(
+          "the run was stopped: {} trial(s) interrupted and left out; {} finished\n",
+          totals.trials_interrupted, totals.trials_ok + totals.trials_failed);
+      return kExitFailure;
+    }
     if (totals.trials_failed > 0) {
       std::cerr << fmt::format(
           "{} of {} trials failed; their reasons are in the table above and in {}\n",

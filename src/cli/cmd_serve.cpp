@@ -42,6 +42,7 @@ Command AddServeCommand(CLI::App& app) {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8000;
     int threads = 2;
+    int decode_threads = 2;
     std::string device = "cpu";
     std::size_t max_body_bytes = 64u << 20;
     int read_timeout_ms = 30'000;
@@ -60,6 +61,11 @@ Command AddServeCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--port", a->port, "Port (0: any free port, printed)")->capture_default_str();
   cmd->add_option("--http-threads", a->threads, "Threads for HTTP I/O")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--decode-threads", a->decode_threads,
+                  "Threads that decode request bodies of 64 KB or more (JSON, binary tensors), "
+                  "so that a large body never holds up the HTTP threads (health checks)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--max-connections", a->max_connections,
@@ -96,6 +102,7 @@ Command AddServeCommand(CLI::App& app) {
     serve::ServiceOptions options;
     options.bearer_token = token;
     options.server_version = FwbenchVersion();
+    options.decode_threads = a->decode_threads;
     auto service = std::make_shared<serve::InferenceService>(options);
     for (auto& m : models) {
       if (a->max_batch_size > 0)
@@ -112,6 +119,7 @@ Command AddServeCommand(CLI::App& app) {
                                  v.file.string());
       }
     }
+    service->CheckModelsAgainstConfigs();
     serve::HttpServerOptions http;
     http.address = a->host;
     http.port = a->port;

@@ -11,6 +11,7 @@
 
 #include "backends/libtorch_trial.h"
 #include "backends/llm_inputs.h"
+#include "core/bounded_json.h"
 #include "core/error.h"
 #include "data/cifar10.h"
 #include "data/synthetic.h"
@@ -93,7 +94,7 @@ std::int64_t PackWithSentencePiece(const std::filesystem::path& corpus,
                     "FWBENCH_TOKENIZE",
                     options.argv[0], r.start_error));
   }
-  const nlohmann::json j = nlohmann::json::parse(answer, nullptr, false);
+  const nlohmann::json j = ParseJsonOrDiscard(answer);
   if (r.exit_code != 0 || !j.is_object()) {
     std::filesystem::remove(out);
     throw UsageError(tail.empty()

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <fstream>
 #include <system_error>
 
@@ -12,12 +13,23 @@ namespace fwbench {
 void WriteFileAtomically(const std::filesystem::path& path, std::string_view contents) {
   const std::filesystem::path tmp = path.string() + ".tmp";
   {
+    errno = 0;
     std::ofstream out(tmp, std::ios::binary);
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
     out.flush();
     if (!out) {
-      throw UsageError(fmt::format("cannot write '{}' (does the folder exist, is the disk full?)",
-                                   tmp.string()));
+      const int error = errno;
+      out.close();
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);  // half a file only takes the space others need
+      throw WriteError(WriteErrorMessage(tmp.string(), error));
+    }
+    out.close();
+    if (!out) {
+      const int error = errno;
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      throw WriteError(WriteErrorMessage(tmp.string(), error));
     }
   }
   std::error_code ec;

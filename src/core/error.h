@@ -13,6 +13,18 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A file fwbench must write could not be written: a full disk, a read-only folder, no
+// permission. The user can fix it (exit code 2), and what was measured before it is on disk
+// already. The message names the file and the system's reason (strerror).
+class WriteError : public UsageError {
+ public:
+  using UsageError::UsageError;
+};
+
+// "cannot write FILE: No space left on device (free space, or give --out another disk)" from an
+// errno; the hint only where the reason has one.
+std::string WriteErrorMessage(const std::string& path, int error_number);
+
 // Exit codes of the fwbench CLI.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // something went wrong while running

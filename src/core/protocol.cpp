@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 
+#include "core/bounded_json.h"
 #include "core/clock.h"
 
 namespace fwbench::protocol {
@@ -166,7 +167,7 @@ std::string Excerpt(std::string_view line) {
 
 std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& error) {
   using T = nlohmann::json::value_t;
-  nlohmann::json body = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json body = ParseJsonOrDiscard(line);
   if (body.is_discarded() || !body.is_object()) {
     error = fmt::format("not a JSON object on stdout: '{}' (workers must log to stderr)",
                         Excerpt(line));

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/bounded_json.h"
 #include "core/error.h"
 #include "core/protocol.h"
 
@@ -253,7 +254,7 @@ TrialSpec ReadTrialSpec(const std::filesystem::path& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, false);
+  nlohmann::json json = ParseJsonOrDiscard(text.str());
   if (json.is_discarded()) {
     throw UsageError(fmt::format("{}: the trial spec is not valid JSON", path.string()));
   }

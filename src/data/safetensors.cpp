@@ -23,6 +23,7 @@
 
 #include <cerrno>
 
+#include "core/bounded_json.h"
 #include "core/error.h"
 
 namespace fwbench::safetensors {
@@ -245,8 +246,8 @@ File File::Read(const std::filesystem::path& path) {
   const auto* header_begin = reinterpret_cast<const char*>(file.contents_.get()) + 8;
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(header_begin, header_begin + header_len);
-  } catch (const nlohmann::json::exception& e) {
+    header = ParseBoundedJson(std::string_view(header_begin, header_len));
+  } catch (const std::exception& e) {  // nlohmann's parse_error, or nesting past the bound
     Fail(path, fmt::format("header is not valid JSON ({}); expected a JSON object", e.what()));
   }
   if (!header.is_object()) {
@@ -380,12 +381,13 @@ void Write(const std::filesystem::path& path, const std::vector<TensorToWrite>& 
   std::filesystem::path tmp = path;
   tmp += fmt::format(".tmp-{:08x}", std::random_device{}());
   {
+    errno = 0;
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) {
-      throw UsageError(
-          fmt::format("safetensors file '{}': cannot create '{}' for writing; check "
-                      "that the folder exists and is writable",
-                      path.string(), tmp.string()));
+      throw WriteError(
+          fmt::format("safetensors file '{}': {}; check that the folder exists and "
+                      "is writable",
+                      path.string(), WriteErrorMessage(tmp.string(), errno)));
     }
     out.write(reinterpret_cast<const char*>(&header_len), sizeof header_len);
     out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
@@ -395,10 +397,11 @@ void Write(const std::filesystem::path& path, const std::vector<TensorToWrite>& 
     }
     out.close();
     if (!out) {
+      const int error = errno;
       std::error_code ignored;
       std::filesystem::remove(tmp, ignored);
-      throw UsageError(
-          fmt::format("safetensors file '{}': write error (disk full?)", path.string()));
+      throw WriteError(fmt::format("safetensors file '{}': {}", path.string(),
+                                   WriteErrorMessage(tmp.string(), error)));
     }
   }
   std::error_code ec;

@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/bounded_json.h"
 #include "core/error.h"
 #include "data/image_batcher.h"
 
@@ -154,7 +155,8 @@ void WriteSyntheticCifar10(const fs::path& dir, const SyntheticOptions& options)
 bool SyntheticUpToDate(const fs::path& dir, const SyntheticOptions& options) {
   std::ifstream in(dir / kSyntheticMarker);
   if (!in) return false;
-  const nlohmann::json marker = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json marker = ParseJsonOrDiscard(
+      std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()});
   if (marker.is_discarded() || marker != nlohmann::json::parse(MarkerText(options))) return false;
   for (std::size_t f = 0; f < kFiles; ++f) {
     std::error_code ec;

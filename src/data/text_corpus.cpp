@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/bounded_json.h"
 #include "core/error.h"
 #include "data/safetensors.h"
 
@@ -97,8 +98,8 @@ std::vector<std::string> ReadDocuments(const fs::path& path) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       nlohmann::json j;
       try {
-        j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error& e) {
+        j = ParseBoundedJson(line);
+      } catch (const std::exception& e) {  // nlohmann's parse_error, or nesting past the bound
         throw UsageError(
             fmt::format("{}:{}: not a JSON object ({}); a .jsonl corpus has one object with a "
                         "\"text\" string per line",

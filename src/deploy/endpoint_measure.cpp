@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/bounded_json.h"
 #include "deploy/server_process.h"
 #include "loadgen/load_runner.h"
 #include "loadgen/rate_search.h"
@@ -140,7 +141,7 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
           {"step_count", launch.steps.size()},
           {"time_to_ready_s", ready_s},
           {"time_to_first_prediction_s", first_s},
-          {"first_prediction", nlohmann::json::parse(first.body, nullptr, false)},
+          {"first_prediction", ParseJsonOrDiscard(first.body)},
           {"closed_loop", closed_json},
           {"p99_bound_ms", o.p99_bound_ms},
           {"max_rate_per_s", search.best_per_s},

@@ -40,11 +40,28 @@ LoadSummary Summarize(const std::vector<RequestRecord>& records, const SummaryOp
                     "asked for (--duration)",
                     s.measured_s, o.min_seconds));
   }
-  if (s.requests < o.min_requests) {
+  // A request that never connected measured nothing about the server: it does not count
+  // toward the minimum, and any such request means the server was down or refusing for part of
+  // the test (issue 17: a server killed mid-test was reported valid on its refused connects).
+  const auto refused = s.errors.find("connect");
+  const std::int64_t not_connected = refused == s.errors.end() ? 0 : refused->second;
+  const std::int64_t reached = s.requests - not_connected;
+  if (reached < o.min_requests) {
     s.invalid.push_back(
-        fmt::format("{} requests after the warm-up, fewer than the {} asked for "
-                    "(--min-requests)",
-                    s.requests, o.min_requests));
+        not_connected == 0
+            ? fmt::format("{} requests after the warm-up, fewer than the {} asked for "
+                          "(--min-requests)",
+                          s.requests, o.min_requests)
+            : fmt::format("{} requests reached the server after the warm-up, fewer than the {} "
+                          "asked for (--min-requests)",
+                          reached, o.min_requests));
+  }
+  if (not_connected > 0) {
+    s.invalid.push_back(fmt::format(
+        "{} of {} requests after the warm-up could not connect ({:.1f}%): the server was down or "
+        "refused connections during the test",
+        not_connected, s.requests,
+        100.0 * static_cast<double>(not_connected) / static_cast<double>(s.requests)));
   }
   return s;
 }

@@ -70,6 +70,10 @@ class LoadWorker {
   void Record(RequestRecord record);  // kept, and counted for progress
   void Recycle();
   void Next(Conn& c);
+  // Connections whose connect failed wait before trying again (BackOff); these resume the
+  // ones whose wait is over, and say when the next one's is.
+  void ResumeBackedOff();
+  std::int64_t NextRetryNs() const;
   void CloseSocket(Conn& c);
   void ExpireDeadlines();
   void ArmArrivalTimer();
@@ -93,6 +97,7 @@ class LoadWorker {
   std::vector<Conn*> idle_;
   std::vector<Conn*> finished_conns_;  // answered or failed; their next request is due
   std::vector<Conn*> recycling_;
+  std::vector<Conn*> backing_off_;  // connect failed; waiting for their retry time
   std::size_t finished_ = 0;
   std::vector<std::unique_ptr<Conn>> conns_;
   // A deque, not a vector: growing a vector of a million records copies them all at once, a

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/bounded_json.h"
 #include "core/error.h"
 
 namespace fwbench::loadgen {
@@ -86,7 +87,7 @@ std::vector<InputSpec> FetchInputs(LoadProtocol protocol, const Url& server,
   }
   std::vector<InputSpec> out;
   try {
-    const json j = json::parse(r.body);
+    const json j = ParseBoundedJson(r.body);
     if (protocol == LoadProtocol::kKserveV2) {
       for (const json& in : j.at("inputs")) {
         out.push_back({in.at("name").get<std::string>(), in.at("datatype").get<std::string>(),

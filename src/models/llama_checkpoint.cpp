@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/atomic_file.h"
+#include "core/bounded_json.h"
 #include "core/error.h"
 #include "data/safetensors.h"
 #include "models/weights.h"
@@ -29,8 +30,9 @@ nlohmann::json ReadJson(const fs::path& path, const char* what) {
     throw UsageError(fmt::format("{} '{}' is missing or unreadable", what, path.string()));
   }
   try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+    return ParseBoundedJson(
+        std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()});
+  } catch (const std::exception& e) {  // nlohmann's parse_error, or nesting past the bound
     throw UsageError(fmt::format("{} '{}' is not valid JSON: {}", what, path.string(), e.what()));
   }
 }

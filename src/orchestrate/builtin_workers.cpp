@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/bounded_json.h"
 #include "orchestrate/process.h"
 
 namespace fwbench {
@@ -116,7 +117,7 @@ nlohmann::json RunProbe(const std::vector<std::string>& argv) {
   if (!r.started)
     throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], r.start_error));
   if (r.timed_out) throw std::runtime_error("the probe did not answer within 120 s");
-  nlohmann::json j = nlohmann::json::parse(last, nullptr, false);
+  nlohmann::json j = ParseJsonOrDiscard(last);
   std::string tail;
   if (fd >= 0) {
     std::ifstream in(log_template);
@@ -380,7 +381,7 @@ nlohmann::json ExportOnnx(const BuiltinBackend& pytorch, const std::string& arch
     if (!line.empty()) last = std::string(line);
     return true;
   });
-  nlohmann::json j = nlohmann::json::parse(last, nullptr, false);
+  nlohmann::json j = ParseJsonOrDiscard(last);
   if (!r.started || r.exit_code != 0 || !j.is_object()) {
     std::ifstream in(log);
     std::string line, tail;

@@ -7,14 +7,13 @@
 
 #include <fmt/format.h>
 
+#include "core/error.h"
+
 namespace fwbench {
 
 JsonLinesAppender::JsonLinesAppender(const std::filesystem::path& path) : path_(path) {
   file_ = std::fopen(path.c_str(), "ae");
-  if (file_ == nullptr) {
-    throw std::runtime_error(
-        fmt::format("cannot open {} for appending: {}", path.string(), std::strerror(errno)));
-  }
+  if (file_ == nullptr) throw WriteError(WriteErrorMessage(path.string(), errno));
 }
 
 JsonLinesAppender::~JsonLinesAppender() {
@@ -23,11 +22,11 @@ JsonLinesAppender::~JsonLinesAppender() {
 
 void JsonLinesAppender::Append(const nlohmann::json& record) {
   const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  errno = 0;
   std::fwrite(line.data(), 1, line.size(), file_);
   std::fputc('\n', file_);
-  if (std::fflush(file_) != 0) {
-    throw std::runtime_error(
-        fmt::format("cannot write {}: {}", path_.string(), std::strerror(errno)));
+  if (std::fflush(file_) != 0 || std::ferror(file_) != 0) {
+    throw WriteError(WriteErrorMessage(path_.string(), errno));
   }
 }
 

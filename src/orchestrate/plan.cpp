@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/toml_depth.h"
 
 namespace fwbench {
 
@@ -428,9 +431,17 @@ void ApplyPlanFile(Plan& plan, const std::filesystem::path& path) {
     throw UsageError(fmt::format(
         "{}: plan file not found (give a TOML plan, e.g. examples/default.toml)", path.string()));
   }
+  std::ifstream in(path, std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (const auto line = TomlKeyTooDeepAt(text)) {
+    throw UsageError(
+        fmt::format("{}:{}: a key with more than {} dot-separated parts; a plan's "
+                    "keys are at most two deep (e.g. train.lr)",
+                    path.string(), *line, kMaxTomlKeyParts));
+  }
   toml::table table;
   try {
-    table = toml::parse_file(path.string());
+    table = toml::parse(text, path.string());
   } catch (const toml::parse_error& e) {
     throw UsageError(fmt::format("{}:{}:{}: not valid TOML: {}", path.string(),
                                  e.source().begin.line, e.source().begin.column, e.description()));

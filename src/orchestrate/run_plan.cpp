@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 
@@ -33,9 +34,11 @@ std::string Slug(const std::string& id) {
 }
 
 void WriteText(const std::filesystem::path& path, const std::string& text) {
+  errno = 0;
   std::ofstream out(path);
   out << text;
-  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+  out.flush();
+  if (!out) throw WriteError(WriteErrorMessage(path.string(), errno));
 }
 
 }  // namespace
@@ -381,7 +384,10 @@ class TrialRunner {
     });
     std::optional<std::string> failure =
         ClassifyTrial(result, monitor, plan_.trial_timeout_s, StderrTail(options.stderr_path));
-    if (failure && g_stop.load()) failure = "interrupted: the run was stopped (Ctrl-C or SIGTERM)";
+    // Stopped by the user, not failed: it measured nothing either way, and is left out of the
+    // results (the run shows as incomplete) rather than counted against its configuration.
+    const bool interrupted = failure && g_stop.load();
+    if (interrupted) failure = "interrupted: the run was stopped (Ctrl-C or SIGTERM)";
 
     nlohmann::json record = {
         {"trial", spec.trial_id},
@@ -394,7 +400,9 @@ class TrialRunner {
         {"precision", config.precision},
         {"memory_format", config.memory_format},
         {"threads", config.threads},
-        {"status", failure ? "failed" : "ok"},
+        {"status", interrupted ? "interrupted"
+                   : failure   ? "failed"
+                               : "ok"},
         {"reason", failure ? *failure : ""},
         {"spawn_ns", result.spawn_ns},
         {"exit_ns", result.exit_ns},
@@ -413,7 +421,10 @@ class TrialRunner {
     events_.Sync();
     trials_.Sync();
     const double wall_s = static_cast<double>(result.exit_ns - result.spawn_ns) * 1e-9;
-    if (failure) {
+    if (interrupted) {
+      ++totals_.trials_interrupted;
+      bar_.TrialEnded(fmt::format("interrupted after {:.1f} s", wall_s));
+    } else if (failure) {
       ++totals_.trials_failed;
       bar_.TrialEnded(fmt::format("FAILED after {:.1f} s: {}", wall_s, *failure));
     } else {

@@ -75,6 +75,7 @@ int RoundingProbeThreads(int threads);
 struct RunTotals {
   int trials_ok = 0;
   int trials_failed = 0;
+  int trials_interrupted = 0;  // stopped by Ctrl-C or SIGTERM; neither ok nor failed
 };
 
 // Creates <out>/<UTC time>-<plan name>[-N] and returns it.

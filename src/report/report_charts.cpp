@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/bounded_json.h"
 #include "orchestrate/process.h"
 #include "report/result_cells.h"
 
@@ -320,7 +321,7 @@ RenderedCharts RenderCharts(const std::vector<ChartSpec>& charts,
   options.timeout_s = 120.0;
   std::map<std::string, nlohmann::json> answers;
   const ProcessResult result = RunProcess(options, [&](std::string_view line) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    nlohmann::json j = ParseJsonOrDiscard(line);
     if (!j.is_object()) return true;
     if (j.contains("vega")) {
       out.renderer =

@@ -13,6 +13,7 @@
 #include "analysis/trial_metrics.h"
 #include "analysis/verdict.h"
 #include "core/atomic_file.h"
+#include "core/bounded_json.h"
 #include "core/error.h"
 #include "core/utc_time.h"
 #include "report/parity_gate.h"
@@ -32,7 +33,11 @@ nlohmann::json ReadJsonFile(const std::filesystem::path& path) {
     throw UsageError(fmt::format("{}: missing; is {} a run folder written by `fwbench run`?",
                                  path.string(), path.parent_path().string()));
   }
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (const auto at = JsonTooDeepAt(text)) {
+    throw UsageError(fmt::format("{}: {}", path.string(), JsonTooDeepMessage(*at)));
+  }
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) throw UsageError(fmt::format("{}: not valid JSON", path.string()));
   return j;
 }
@@ -45,7 +50,7 @@ std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& path, int
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    nlohmann::json j = ParseJsonOrDiscard(line);
     if (j.is_discarded() || !j.is_object()) {
       ++skipped;
       continue;
@@ -144,7 +149,12 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   std::map<std::string, std::vector<TrialMetrics>> probes_by_config;
   nlohmann::json trials = nlohmann::json::array();
   int measured_records = 0;
+  int interrupted = 0;
   for (const nlohmann::json& record : records) {
+    if (record.value("status", "") == "interrupted") {
+      ++interrupted;  // stopped by the user: measured nothing, and no fault of its backend
+      continue;
+    }
     TrialMetrics m = ComputeTrialMetrics(record, events_by_trial[record.value("trial", "")]);
     if (record.value("role", "") == "rounding_probe") {
       // Calibrates the parity gate; not a measurement of its configuration.
@@ -231,8 +241,10 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
                        std::stoi(manifest.at("plan").value("trials", "1"));
   const bool complete = measured_records == expected;
   if (!complete) {
-    warnings.push_back(
-        fmt::format("the run is incomplete: {} of {} trials recorded", measured_records, expected));
+    warnings.push_back(fmt::format(
+        "the run is incomplete: {} of {} trials recorded{}", measured_records, expected,
+        interrupted > 0 ? fmt::format(" ({} interrupted when the run was stopped)", interrupted)
+                        : ""));
   }
 
   nlohmann::json results = {
@@ -253,8 +265,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   };
   // `fwbench deploy --into` leaves its measurements beside the run's (docs/serve.md).
   if (std::filesystem::is_regular_file(run_dir / "deploy.json")) {
-    std::ifstream in(run_dir / "deploy.json");
-    results["deployment"] = nlohmann::json::parse(in);
+    results["deployment"] = ReadJsonFile(run_dir / "deploy.json");
   }
   // Who wins what, only among configurations that passed the parity gate (docs/results.md).
   const std::vector<Verdict> verdicts = BuildVerdicts(results, kVerdictThreshold);

@@ -87,6 +87,27 @@ HttpResponse ErrorResponse(int status, const std::string& message) {
   return r;
 }
 
+// What makes a request's framing ambiguous, for the checks Beast leaves to the application;
+// empty when there is none.
+//  * A Transfer-Encoding whose last coding is not chunked leaves the body's end unknown to a
+//    server (RFC 9112 §6.3: answer 400 and close). Read as an empty body, the body would be
+//    served as the next request on the connection: request smuggling behind a proxy that
+//    reads it otherwise.
+//  * An HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2).
+std::string FramingError(const http::request<http::string_body>& req, bool chunked) {
+  if (req.count(http::field::transfer_encoding) > 0 && !chunked) {
+    return fmt::format(
+        "Transfer-Encoding '{}' does not end in 'chunked', so the body's length is unknown; "
+        "send 'Transfer-Encoding: chunked' or a Content-Length",
+        std::string(req[http::field::transfer_encoding]).substr(0, 64));
+  }
+  if (req.version() >= 11 && req.count(http::field::host) != 1) {
+    return req.count(http::field::host) == 0 ? "an HTTP/1.1 request needs a Host header"
+                                             : "the request has more than one Host header";
+  }
+  return {};
+}
+
 }  // namespace
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -161,6 +182,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!ec && timed_out_) ec = beast::error::timeout;
     if (ec) return OnReadError(ec);
     const auto& req = parser_->get();
+    if (const std::string why = FramingError(req, parser_->chunked()); !why.empty()) {
+      deadline_ns_ = 0;
+      version_ = req.version();
+      return Write(ErrorResponse(400, "malformed HTTP request: " + why), false, true);
+    }
     if (req[http::field::expect] == "100-continue" && !parser_->is_done()) {
       // curl and others wait for this before sending a large body.
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,

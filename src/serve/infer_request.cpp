@@ -6,7 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
+
+#include "core/bounded_json.h"
 
 namespace fwbench::serve {
 
@@ -17,6 +21,11 @@ using nlohmann::json;
 [[noreturn]] void Bad(const std::string& message) { throw RequestError(400, message); }
 
 json Parse(std::string_view body) {
+  // Before any tree is built: walking a deeper one (Flatten, dump) would overflow the stack.
+  if (const auto at = JsonTooDeepAt(body)) {
+    Bad(fmt::format("the body is not usable: {}; a tensor nests one list per dimension",
+                    JsonTooDeepMessage(*at)));
+  }
   try {
     return json::parse(body);
   } catch (const json::parse_error& e) {
@@ -56,20 +65,33 @@ std::vector<std::int64_t> Flatten(const json& value, std::vector<const json*>& l
   return shape;
 }
 
+// A leaf for an error message, cut short: it may be a large object.
+std::string Excerpt(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  return text;
+}
+
 void FillValues(InputTensor& t, const std::vector<const json*>& leaves, const std::string& what) {
   if (t.datatype == "FP32") {
     t.fp32.reserve(leaves.size());
     for (const json* v : leaves) {
       if (!v->is_number()) {
-        Bad(fmt::format("{}: datatype FP32 needs numbers, got {}", what, v->dump()));
+        Bad(fmt::format("{}: datatype FP32 needs numbers, got {}", what, Excerpt(*v)));
       }
-      t.fp32.push_back(v->get<float>());
+      const double d = v->get<double>();
+      // Cast as it is, 1e39 would become Inf and come back as a null output with a 200.
+      if (std::abs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+        Bad(fmt::format("{}: value {} (element {}) is outside FP32's range (±{:.7g})", what, d,
+                        t.fp32.size(), std::numeric_limits<float>::max()));
+      }
+      t.fp32.push_back(static_cast<float>(d));
     }
   } else if (t.datatype == "INT64") {
     t.int64.reserve(leaves.size());
     for (const json* v : leaves) {
       if (!v->is_number_integer()) {
-        Bad(fmt::format("{}: datatype INT64 needs integers, got {}", what, v->dump()));
+        Bad(fmt::format("{}: datatype INT64 needs integers, got {}", what, Excerpt(*v)));
       }
       t.int64.push_back(v->get<std::int64_t>());
     }
@@ -103,6 +125,14 @@ void CheckShape(const InputTensor& t, const TensorSignature& s, const ModelSigna
 // and nothing else is.
 std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
                                           const ModelSignature& sig) {
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    for (std::size_t k = 0; k < i; ++k) {
+      if (given[k].name == given[i].name) {
+        Bad(fmt::format("input '{}' is given twice (inputs[{}] and inputs[{}]); each input once",
+                        given[i].name, k, i));
+      }
+    }
+  }
   for (const auto& t : given) {
     if (FindInput(sig, t.name) == nullptr) {
       Bad(fmt::format("unknown input '{}' for model '{}'; its {}", t.name, sig.name,

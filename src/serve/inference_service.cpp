@@ -3,10 +3,15 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
+#include "core/error.h"
 #include "serve/routes.h"
 
 namespace fwbench::serve {
@@ -103,11 +108,31 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// The token of "Bearer TOKEN"; the scheme's name is case-insensitive (RFC 9110 §11.1), so
+// "bearer TOKEN" is the same. Empty when the header holds no bearer token.
+std::string BearerToken(const std::string& authorization) {
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size() || authorization[kScheme.size()] != ' ') return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
+  }
+  const std::size_t token = authorization.find_first_not_of(' ', kScheme.size());
+  return token == std::string::npos ? std::string() : authorization.substr(token);
+}
+
 }  // namespace
 
-InferenceService::InferenceService(ServiceOptions options) : options_(std::move(options)) {}
+InferenceService::InferenceService(ServiceOptions options)
+    : options_(std::move(options)),
+      decode_pool_(std::make_unique<boost::asio::thread_pool>(
+          static_cast<std::size_t>(std::max(1, options_.decode_threads)))) {}
 
-InferenceService::~InferenceService() { Stop(); }
+InferenceService::~InferenceService() {
+  Stop();
+  // Decodes still queued run to their end (their answers go nowhere once the server stopped);
+  // none may outlive the models they read.
+  decode_pool_->join();
+}
 
 void InferenceService::AddModel(const std::string& name, const std::string& version,
                                 const ModelConfig& config, std::shared_ptr<ServedModel> model) {
@@ -121,30 +146,57 @@ void InferenceService::AddModel(const std::string& name, const std::string& vers
   m.versions[std::stoll(version)] = std::move(v);
 }
 
+void InferenceService::CheckModelsAgainstConfigs() const {
+  for (const auto& [name, m] : models_) {
+    for (const auto& [number, v] : m.versions) RunZeros(name, v, 1);
+  }
+}
+
 void InferenceService::WarmUpAndMarkReady() {
   for (const auto& [name, m] : models_) {
     for (const auto& [number, v] : m.versions) {
-      for (const std::int64_t batch :
-           {std::int64_t{1}, static_cast<std::int64_t>(v.config.batching.max_batch_size)}) {
-        InferRequest r;
-        for (const auto& s : v.config.signature.inputs) r.inputs.push_back(Zeros(s, batch));
-        try {
-          const auto out = v.model->RunBatch({&r});
-          if (out.size() != 1 || out[0].size() != v.config.signature.outputs.size()) {
-            throw std::runtime_error(fmt::format("it returned {} outputs; config.toml lists {}",
-                                                 out.empty() ? 0 : out[0].size(),
-                                                 v.config.signature.outputs.size()));
-          }
-        } catch (const std::exception& e) {
-          throw std::runtime_error(fmt::format(
-              "model '{}' version {} failed its warm-up at batch size {} on zeros shaped as its "
-              "config.toml says: {}",
-              name, v.version, batch, e.what()));
-        }
-      }
+      RunZeros(name, v, 1);
+      RunZeros(name, v, static_cast<std::int64_t>(v.config.batching.max_batch_size));
     }
   }
   ready_ = true;
+}
+
+void InferenceService::RunZeros(const std::string& name, const Version& v,
+                                std::int64_t batch) const {
+  const std::string config =
+      v.config.source.empty() ? std::string("its config") : v.config.source.string();
+  const auto& declared = v.config.signature.outputs;
+  InferRequest r;
+  for (const auto& s : v.config.signature.inputs) r.inputs.push_back(Zeros(s, batch));
+  std::vector<std::vector<OutputTensor>> out;
+  try {
+    out = v.model->RunBatch({&r});
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format(
+        "model '{}' version {} failed on a batch of {} zeros shaped as {} says ([[inputs]]): {}",
+        name, v.version, batch, config, e.what()));
+  }
+  if (out.size() != 1 || out[0].size() != declared.size()) {
+    throw UsageError(
+        fmt::format("model '{}' version {} returned {} outputs; {} lists {} "
+                    "([[outputs]])",
+                    name, v.version, out.empty() ? 0 : out[0].size(), config, declared.size()));
+  }
+  for (std::size_t i = 0; i < declared.size(); ++i) {
+    const auto& got = out[0][i].shape;
+    bool same = got.size() == declared[i].shape.size() && !got.empty() && got[0] == batch;
+    for (std::size_t d = 1; same && d < got.size(); ++d) {
+      same = declared[i].shape[d] < 0 || declared[i].shape[d] == got[d];
+    }
+    if (!same) {
+      throw UsageError(fmt::format(
+          "{}: outputs[{}].shape is [{}], but model '{}' version {} returns [{}] for a batch of "
+          "{}; declare the shape the model returns (-1 for the batch dimension)",
+          config, i, fmt::join(declared[i].shape, ", "), name, v.version, fmt::join(got, ", "),
+          batch));
+    }
+  }
 }
 
 void InferenceService::Stop() {
@@ -197,7 +249,7 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
                       route.endpoint == Endpoint::kTorchServePing;
     if (!options_.bearer_token.empty() && !open) {
       const std::string auth = request.Header("authorization");
-      if (!ConstantTimeEquals(auth, "Bearer " + options_.bearer_token)) {
+      if (!ConstantTimeEquals(BearerToken(auth), options_.bearer_token)) {
         HttpResponse r;
         r.status = 401;
         r.body = ErrorBody(protocol, 401,
@@ -276,19 +328,46 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
                                         : "the server is warming up; /v2/health/ready says when "
                                           "it is ready");
     }
+    if (request.body.size() < options_.decode_inline_below_bytes) {
+      return Infer(route, v, request, reply);
+    }
+    // The version stays valid: models_ is fixed once the server is ready.
+    boost::asio::post(*decode_pool_, [this, route, &v, request = std::move(request), reply] {
+      Infer(route, v, request, reply);
+    });
+  } catch (const RequestError& e) {
+    HttpResponse r;
+    r.status = e.status();
+    r.body = ErrorBody(protocol, e.status(), e.what());
+    send(std::move(r));
+  }
+}
+
+void InferenceService::CountAndSend(const Reply& reply, const std::string& model,
+                                    const char* protocol, HttpResponse response) {
+  metrics_.CountRequest(model, protocol, response.status);
+  reply.Send(std::move(response));
+}
+
+void InferenceService::Infer(const Route& route, const Version& v, const HttpRequest& request,
+                             const Reply& reply) {
+  const Protocol protocol = ProtocolOf(route.endpoint);
+  const auto& sig = v.config.signature;
+  try {
     InferRequest parsed;
     if (route.endpoint == Endpoint::kKserveInfer) {
       std::optional<std::size_t> json_length;
       const std::string h = request.Header("inference-header-content-length");
       if (!h.empty()) {
-        try {
-          std::size_t used = 0;
-          json_length = std::stoull(h, &used);
-          if (used != h.size()) throw std::invalid_argument(h);
-        } catch (const std::exception&) {
+        // Digits only: std::stoull reads "-5" as 2^64 - 5.
+        const bool digits = h.size() <= 19 && std::all_of(h.begin(), h.end(), [](char c) {
+                              return c >= '0' && c <= '9';
+                            });
+        if (!digits) {
           throw RequestError(400, "Inference-Header-Content-Length must be a byte count, got '" +
                                       h.substr(0, 32) + "'");
         }
+        json_length = std::stoull(h);
       }
       parsed = ParseKserveV2Request(request.body, sig, json_length);
     } else if (route.endpoint == Endpoint::kTfPredict) {
@@ -339,14 +418,20 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
         r.status = 500;
         r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
       }
-      metrics_.CountRequest(name, ProtocolLabel(protocol), r.status);
-      reply.Send(std::move(r));
+      CountAndSend(reply, name, ProtocolLabel(protocol), std::move(r));
     });
   } catch (const RequestError& e) {
     HttpResponse r;
     r.status = e.status();
     r.body = ErrorBody(protocol, e.status(), e.what());
-    send(std::move(r));
+    CountAndSend(reply, route.model, ProtocolLabel(protocol), std::move(r));
+  } catch (const std::exception& e) {
+    // Off the HTTP thread nothing else would catch it: the reply would be dropped as a 500
+    // without the reason.
+    HttpResponse r;
+    r.status = 500;
+    r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
+    CountAndSend(reply, route.model, ProtocolLabel(protocol), std::move(r));
   }
 }
 

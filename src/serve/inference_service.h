@@ -14,11 +14,23 @@
 #include "serve/model_config.h"
 #include "serve/server_metrics.h"
 
+namespace boost::asio {
+class thread_pool;
+}
+
 namespace fwbench::serve {
+
+struct Route;
 
 struct ServiceOptions {
   std::string bearer_token;  // non-empty: every endpoint but health/ping needs it
   std::string server_version;
+  // Request bodies of this size or more are decoded on the decode threads, not on the HTTP
+  // thread that read them: a 60 MB JSON body takes seconds to parse, and on an HTTP thread it
+  // held up every other connection, health checks included (issue 17). Smaller ones are decoded
+  // at once, saving the hand-over.
+  std::size_t decode_inline_below_bytes = 64u << 10;
+  int decode_threads = 2;
 };
 
 class InferenceService {
@@ -29,9 +41,14 @@ class InferenceService {
   // Before Start/ready. The highest numbered version of a name is its latest.
   void AddModel(const std::string& name, const std::string& version, const ModelConfig& config,
                 std::shared_ptr<ServedModel> model);
+  // Runs every version once at batch size 1 on zeros shaped as its config says and checks the
+  // outputs against the config's [[outputs]]: before the server listens, so that a config that
+  // does not describe its model stops `serve` with exit code 2. Throws UsageError naming the
+  // config file, the field and what the model returned.
+  void CheckModelsAgainstConfigs() const;
   // Runs every version once at batch size 1 and once at its max batch size, directly (not through
   // the queue), so the first user request does not pay for lazy initialisation; then marks the
-  // server ready. Throws (naming the model) when a model fails on its own signature's zeros.
+  // server ready. Throws as CheckModelsAgainstConfigs does.
   void WarmUpAndMarkReady();
   bool ready() const { return ready_.load(); }
   // Refuses new inference (503) and answers everything queued.
@@ -52,12 +69,19 @@ class InferenceService {
     std::map<long long, Version> versions;  // by number
   };
   const Version& Find(const std::string& name, const std::string& version) const;
+  void RunZeros(const std::string& name, const Version& v, std::int64_t batch) const;
+  // Decodes an inference request, checks it against the model's signature and queues it on the
+  // version's batcher; the answer goes out through `reply` once the batch ran.
+  void Infer(const Route& route, const Version& v, const HttpRequest& request, const Reply& reply);
+  void CountAndSend(const Reply& reply, const std::string& model, const char* protocol,
+                    HttpResponse response);
 
   ServiceOptions options_;
   ServerMetrics metrics_;
   std::map<std::string, Model> models_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<boost::asio::thread_pool> decode_pool_;
 };
 
 }  // namespace fwbench::serve

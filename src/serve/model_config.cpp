@@ -5,9 +5,15 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
 #include <sstream>
+#include <string_view>
 
 #include "core/error.h"
+#include "core/toml_depth.h"
 
 namespace fwbench::serve {
 
@@ -37,6 +43,17 @@ constexpr const char* kExample = R"(
       fmt::format("{}: {}. A model's config.toml looks like:{}", path.string(), what, kExample));
 }
 
+// A misspelt key would otherwise be ignored and its default used without a word.
+void OnlyKnownKeys(const toml::table& t, std::initializer_list<std::string_view> known,
+                   const std::string& where, const std::filesystem::path& path) {
+  for (const auto& [key, value] : t) {
+    if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+      Bad(path, fmt::format("{}{} is not a known key (known: {})", where, key.str(),
+                            fmt::join(known, ", ")));
+    }
+  }
+}
+
 std::vector<TensorSignature> Tensors(const toml::table& t, const char* key,
                                      const std::filesystem::path& path) {
   const toml::array* list = t[key].as_array();
@@ -48,6 +65,7 @@ std::vector<TensorSignature> Tensors(const toml::table& t, const char* key,
     const toml::table* e = list->get(i)->as_table();
     const std::string where = fmt::format("{}[{}]", key, i);
     if (e == nullptr) Bad(path, where + " must be a table ([[" + std::string(key) + "]])");
+    OnlyKnownKeys(*e, {"name", "datatype", "shape"}, where + ".", path);
     TensorSignature s;
     const auto name = (*e)["name"].value<std::string>();
     const auto datatype = (*e)["datatype"].value<std::string>();
@@ -58,6 +76,9 @@ std::vector<TensorSignature> Tensors(const toml::table& t, const char* key,
     }
     if (shape == nullptr || shape->empty()) {
       Bad(path, where + ".shape is missing (a list of integers, -1 for any size)");
+    }
+    for (const auto& other : out) {
+      if (other.name == *name) Bad(path, fmt::format("{}.name \"{}\" is used twice", where, *name));
     }
     s.name = *name;
     s.datatype = *datatype;
@@ -77,15 +98,26 @@ std::vector<TensorSignature> Tensors(const toml::table& t, const char* key,
 }  // namespace
 
 ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string& name) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (const auto line = TomlKeyTooDeepAt(text)) {
+    Bad(path, fmt::format("line {} has a key with more than {} dot-separated parts", *line,
+                          kMaxTomlKeyParts));
+  }
   toml::table t;
   try {
-    t = toml::parse_file(path.string());
+    t = toml::parse(text, path.string());
   } catch (const toml::parse_error& e) {
     Bad(path, fmt::format("not valid TOML (line {}): {}", e.source().begin.line, e.description()));
   }
   ModelConfig c;
+  c.source = path;
   c.signature.name = name;
   c.batching.request_timeout_ns = 10'000'000'000;  // a served request may wait behind others
+  OnlyKnownKeys(t, {"platform", "inputs", "outputs", "batching"}, "", path);
+  if (t.contains("platform") && !t["platform"].is_string()) {
+    Bad(path, "platform must be a string: \"torchscript\" or \"onnx\"");
+  }
   c.platform = t["platform"].value_or<std::string>("torchscript");
   if (c.platform != "torchscript" && c.platform != "onnx") {
     Bad(path, fmt::format("platform \"{}\" is not served; use \"torchscript\" (NAME/N/model.pt, "
@@ -97,29 +129,31 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
   for (const auto& o : c.signature.outputs) {
     if (o.datatype != "FP32") Bad(path, "outputs must be FP32 (output '" + o.name + "')");
   }
+  if (t.contains("batching") && !t["batching"].is_table()) {
+    Bad(path, "batching must be a table ([batching])");
+  }
   if (const toml::table* b = t["batching"].as_table()) {
-    const auto positive = [&](const char* key, std::int64_t fallback, std::int64_t min) {
+    OnlyKnownKeys(*b, {"max_batch_size", "max_queue_delay_us", "max_queue", "request_timeout_ms"},
+                  "batching.", path);
+    // The bounds are the serve command's own (--max-batch-size etc.): past them a warm-up batch
+    // would not fit in memory, or a delay in nanoseconds would overflow.
+    const auto bounded = [&](const char* key, std::int64_t fallback, std::int64_t min,
+                             std::int64_t max) {
       const auto v = (*b)[key].value<std::int64_t>();
-      if ((*b).contains(key) && (!v || *v < min)) {
-        Bad(path, fmt::format("batching.{} must be an integer ≥ {}", key, min));
+      if ((*b).contains(key) && (!v || *v < min || *v > max)) {
+        Bad(path, fmt::format("batching.{} must be an integer from {} to {}", key, min, max));
       }
       return v.value_or(fallback);
     };
     c.batching.max_batch_size = static_cast<std::size_t>(
-        positive("max_batch_size", static_cast<std::int64_t>(c.batching.max_batch_size), 1));
+        bounded("max_batch_size", static_cast<std::int64_t>(c.batching.max_batch_size), 1, 4096));
     c.batching.max_queue_delay_ns =
-        positive("max_queue_delay_us", c.batching.max_queue_delay_ns / 1000, 0) * 1000;
+        bounded("max_queue_delay_us", c.batching.max_queue_delay_ns / 1000, 0, 10'000'000) * 1000;
     c.batching.max_queue = static_cast<std::size_t>(
-        positive("max_queue", static_cast<std::int64_t>(c.batching.max_queue), 1));
+        bounded("max_queue", static_cast<std::int64_t>(c.batching.max_queue), 1, 1'000'000));
     c.batching.request_timeout_ns =
-        positive("request_timeout_ms", c.batching.request_timeout_ns / 1'000'000, 1) * 1'000'000;
-    for (const auto& [key, value] : *b) {
-      const std::string k(key.str());
-      if (k != "max_batch_size" && k != "max_queue_delay_us" && k != "max_queue" &&
-          k != "request_timeout_ms") {
-        Bad(path, fmt::format("batching.{} is not a known key", k));
-      }
-    }
+        bounded("request_timeout_ms", c.batching.request_timeout_ns / 1'000'000, 1, 3'600'000) *
+        1'000'000;
   }
   return c;
 }

@@ -14,6 +14,7 @@ struct ModelConfig {
   std::string platform = "torchscript";  // or "onnx"
   ModelSignature signature;
   BatchPolicy batching;
+  std::filesystem::path source;  // the config.toml it was read from; empty when built in code
 };
 
 // Reads `path` (NAME/config.toml) for the model `name`. Throws UsageError naming the file and

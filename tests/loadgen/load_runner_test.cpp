@@ -350,6 +350,36 @@ TEST(LoadRunner, ErrorsAreCountedByKind) {
   EXPECT_EQ(records[0].error, "connect");
 }
 
+TEST(LoadRunner, RefusedConnectsBackOffInClosedAndOpenLoop) {
+  TestServer s;
+  LoadRequest gone = Health(s);
+  s.server->Shutdown(std::chrono::milliseconds(100));
+  LoadOptions o;
+  o.connections = 4;
+  o.warmup_s = 0;
+  o.duration_s = 1.0;
+  // Retried at once, 4 connections made ~200,000 attempts in a second (issue 17). Backing off
+  // from 1 ms, doubling to 100 ms, each makes 8 in its first 255 ms and then 1 per 100 ms: at
+  // most 4 × 18 in a second, a few more while the open loop drains.
+  const auto closed = RunLoad(gone, o);
+  EXPECT_GE(closed.size(), 4u);
+  EXPECT_LE(closed.size(), 4u * 30) << "refused connects were retried without pause";
+  for (const auto& r : closed) ASSERT_EQ(r.error, "connect");
+  // Open loop at 2,000/s: requests that find every connection waiting out its back-off wait
+  // for one (and time out), rather than each being refused at once.
+  o.rate_per_s = 2000;
+  o.open_loop = true;
+  o.timeout_s = 0.3;
+  const auto open = RunLoad(gone, o);
+  std::size_t refused = 0;
+  for (const auto& r : open) refused += r.error == "connect" ? 1 : 0;
+  EXPECT_GE(refused, 4u);
+  EXPECT_LE(refused, 4u * 30);
+  const LoadSummary summary = Summarize(open, {.warmup_ns = 0, .offered_per_s = 2000});
+  ASSERT_FALSE(summary.invalid.empty());
+  EXPECT_NE(summary.invalid.back().find("could not connect"), std::string::npos);
+}
+
 TEST(LoadRunner, EveryProtocolsRequestIsAcceptedByTheServer) {
   TestServer s;
   const std::vector<InputSpec> inputs = {{"x", "FP32", {3, 4}}};

@@ -59,5 +59,28 @@ TEST(LoadSummary, ErrorsAreCountedByKindAndATooShortTestIsMarkedInvalid) {
   EXPECT_THROW(Summarize(records, {}), std::invalid_argument);
 }
 
+TEST(LoadSummary, RequestsThatNeverConnectedMakeTheTestInvalidAndDoNotCountAsMeasured) {
+  // A server killed mid-test: 46 answered, then only refused connects (issue 17).
+  std::vector<RequestRecord> records;
+  for (std::int64_t i = 0; i < 46; ++i) records.push_back({i * kMs, i * kMs, i * kMs + kMs, ""});
+  for (std::int64_t i = 46; i < 10'000; ++i) {
+    records.push_back({i * kMs, i * kMs, i * kMs, "connect"});
+  }
+  const LoadSummary s =
+      Summarize(records, {.warmup_ns = 0, .min_seconds = 1.0, .min_requests = 100});
+  EXPECT_EQ(s.requests, 10'000);
+  EXPECT_EQ(s.errors.at("connect"), 9954);
+  ASSERT_EQ(s.invalid.size(), 2u);
+  EXPECT_NE(s.invalid[0].find("46 requests reached the server after the warm-up, fewer than the "
+                              "100"),
+            std::string::npos)
+      << s.invalid[0];
+  EXPECT_NE(s.invalid[1].find("9954 of 10000 requests after the warm-up could not connect "
+                              "(99.5%)"),
+            std::string::npos)
+      << s.invalid[1];
+  EXPECT_FALSE(ToJson(s)["valid"].get<bool>());
+}
+
 }  // namespace
 }  // namespace fwbench::loadgen

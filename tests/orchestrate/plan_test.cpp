@@ -93,6 +93,22 @@ TEST(Plan, MalformedTomlNamesLine) {
   EXPECT_NE(msg.find("not valid TOML"), std::string::npos) << msg;
 }
 
+// Issue 17: 100,000 dotted parts crashed `fwbench run` (a stack overflow in toml++).
+TEST(Plan, AKeyNestedPastTheBoundNamesItsLineInsteadOfCrashing) {
+  Plan plan;
+  std::string key = "train";
+  for (int i = 0; i < 100'000; ++i) key += ".a";
+  const std::string msg = UsageMessage(
+      [&] { ApplyPlanFile(plan, WritePlan("deep.toml", "trials = 3\n" + key + " = 1\n")); });
+  EXPECT_NE(msg.find("deep.toml:2: a key with more than 64 dot-separated parts"), std::string::npos)
+      << msg.substr(0, 300);
+  // Deep inline values stop at toml++'s own bound, with the file and line.
+  const std::string nested = "x = " + std::string(100'000, '[') + std::string(100'000, ']');
+  const std::string msg2 =
+      UsageMessage([&] { ApplyPlanFile(plan, WritePlan("deep2.toml", nested + "\n")); });
+  EXPECT_NE(msg2.find("deep2.toml:1"), std::string::npos) << msg2.substr(0, 300);
+}
+
 TEST(Plan, MissingFile) {
   Plan plan;
   const std::string msg = UsageMessage([&] { ApplyPlanFile(plan, "/nonexistent/plan.toml"); });

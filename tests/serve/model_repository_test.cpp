@@ -69,9 +69,34 @@ TEST_F(ModelRepository, EveryMistakeNamesTheFileAndWhatIsExpected) {
       {std::string(kSignature) + "[batching]\nmax_batch = 4\n",
        "batching.max_batch is not a known key"},
       {std::string(kSignature) + "[batching]\nmax_batch_size = 0\n",
-       "batching.max_batch_size must be an integer ≥ 1"},
+       "batching.max_batch_size must be an integer from 1 to 4096"},
       {std::string("platform = \"tensorrt\"\n") + kSignature,
        "platform \"tensorrt\" is not served"},
+      // Issue 17: every key is known, every value in range, before the server listens.
+      {std::string("platfrom = \"onnx\"\n") + kSignature, "platfrom is not a known key"},
+      {std::string("platform = 5\n") + kSignature, "platform must be a string"},
+      {std::string(kSignature) + "[batchng]\nmax_batch_size = 4\n", "batchng is not a known key"},
+      {std::string("batching = 3\n") + kSignature, "batching must be a table"},
+      {"[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\ndims = [4]\n"
+       "[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1, 2]\n",
+       "inputs[0].dims is not a known key"},
+      {"[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\n"
+       "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\n"
+       "[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1, 2]\n",
+       "inputs[1].name \"x\" is used twice"},
+      {std::string(kSignature) + "[batching]\nmax_batch_size = 99999999999\n",
+       "batching.max_batch_size must be an integer from 1 to 4096"},
+      {std::string(kSignature) + "[batching]\nmax_queue_delay_us = 9223372036854775807\n",
+       "batching.max_queue_delay_us must be an integer from 0 to 10000000"},
+      {std::string(kSignature) + "[batching]\nrequest_timeout_ms = 9223372036854775807\n",
+       "batching.request_timeout_ms must be an integer from 1 to 3600000"},
+      {std::string(kSignature) +
+           [] {
+             std::string key = "x";
+             for (int i = 0; i < 100'000; ++i) key += ".x";
+             return key + " = 1\n";
+           }(),
+       "line 9 has a key with more than 64 dot-separated parts"},
   };
   for (const auto& [config, message] : cases) {
     std::ofstream(dir_ / "config.toml") << config;
@@ -95,6 +120,33 @@ TEST_F(ModelRepository, LayoutMistakesSayWhatIsMissing) {
   std::filesystem::remove_all(dir_ / "a" / "1");
   EXPECT_NE(UsageErrorOf([&] { ScanRepository(dir_); }).find("has no numbered version folder"),
             std::string::npos);
+}
+
+TEST_F(ModelRepository, AFolderNameNoRouteCanReachIsRefused) {
+  Model("my model", kSignature);
+  const std::string error = UsageErrorOf([&] { ScanRepository(dir_); });
+  EXPECT_NE(error.find("model folder 'my model'"), std::string::npos) << error;
+  EXPECT_NE(error.find("letters, digits"), std::string::npos) << error;
+  EXPECT_NE(error.find((dir_ / "my model").string()), std::string::npos) << error;
+}
+
+TEST_F(ModelRepository, AVersionLinkedFromOutsideTheRepositoryIsRefused) {
+  const auto repo = dir_ / "repo";
+  const auto elsewhere = dir_ / "elsewhere";
+  std::filesystem::create_directories(repo / "m");
+  std::filesystem::create_directories(elsewhere);
+  std::ofstream(repo / "m" / "config.toml") << kSignature;
+  std::ofstream(elsewhere / "model.pt") << "x";
+  std::filesystem::create_directory_symlink(elsewhere, repo / "m" / "1");
+  const std::string error = UsageErrorOf([&] { ScanRepository(repo); });
+  EXPECT_NE(error.find("outside the repository"), std::string::npos) << error;
+  EXPECT_NE(error.find((repo / "m" / "1").string()), std::string::npos) << error;
+  // A link that stays inside the repository is fine (a "latest" alias, say).
+  std::filesystem::remove(repo / "m" / "1");
+  std::filesystem::create_directories(repo / "m" / "1");
+  std::ofstream(repo / "m" / "1" / "model.pt") << "x";
+  std::filesystem::create_directory_symlink(repo / "m" / "1", repo / "m" / "2");
+  EXPECT_EQ(ScanRepository(repo)[0].versions.size(), 2u);
 }
 
 }  // namespace

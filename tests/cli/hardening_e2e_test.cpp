@@ -1,0 +1,182 @@
+// Issue 17 through the CLI: a load test whose server dies mid-test, model repositories whose
+// config does not describe a servable model, and a run whose disk fills up.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "linear_repository.h"
+#include "run_fwbench.h"
+#include "support/serve_fixture.h"
+
+namespace fwbench {
+namespace {
+
+using fwbench::testing::FreshDir;
+using fwbench::testing::RunDir;
+using fwbench::testing::RunFwbench;
+using fwbench::testing::TestServer;
+using fwbench::testing::WriteLinearRepository;
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+TEST(HardeningE2E, ALoadTestWhoseServerDiesIsNotValidAndBacksOffBetweenRefusedConnects) {
+  const auto dir = FreshDir("hardening_load");
+  // The server in a child process, killed as a crashed server would be: the kernel resets its
+  // connections and refuses new ones.
+  int port_pipe[2];
+  ASSERT_EQ(pipe(port_pipe), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    TestServer server;
+    const std::string port = server.url.port + "\n";
+    if (write(port_pipe[1], port.data(), port.size()) < 0) _exit(1);
+    for (;;) pause();
+  }
+  close(port_pipe[1]);
+  char buffer[16] = {};
+  const ssize_t n = read(port_pipe[0], buffer, sizeof buffer - 1);
+  close(port_pipe[0]);
+  ASSERT_GT(n, 0);
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(std::atoi(buffer)) + "/v2/health/live";
+  const auto json = dir / "load.json";
+  auto load = std::async(std::launch::async, [&] {
+    return RunFwbench("load " + url + " --protocol raw -c 4 --warmup 0.2 --duration 3 --json " +
+                      json.string() + " --quiet");
+  });
+  // Killed 1.2 s in: the rest of the test finds nobody listening.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  const auto r = load.get();
+  EXPECT_EQ(r.code, 1) << r.text;
+  EXPECT_NE(r.text.find("NOT VALID"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("could not connect"), std::string::npos) << r.text;
+  const auto summary = nlohmann::json::parse(ReadText(json))["summary"];
+  EXPECT_FALSE(summary["valid"].get<bool>()) << summary.dump(2);
+  ASSERT_TRUE(summary["errors"].contains("connect")) << summary.dump(2);
+  const auto refused = summary["errors"]["connect"].get<std::int64_t>();
+  // Retried at once, 4 connections made ~200,000 attempts a second; backing off from 1 ms to
+  // 100 ms each, they make at most 4 × 30 in the ~1.8 s left.
+  EXPECT_GT(refused, 0);
+  EXPECT_LT(refused, 400) << "refused connects were retried without pause: " << summary.dump(2);
+  EXPECT_GT(summary["ok"].get<std::int64_t>(), 0) << summary.dump(2);
+}
+
+// `fwbench serve` on a repository whose config.toml is wrong: exit 2 with the file and field,
+// before the port is opened (no port file written).
+TEST(HardeningE2E, ServeRefusesAMisdescribedModelBeforeListening) {
+  const auto dir = FreshDir("hardening_serve_config");
+  const std::string signature =
+      "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\n"
+      "[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1, 2]\n";
+  const auto serve = [&](const std::string& config, const std::string& model_name = "m") {
+    const auto repo = dir / "repo";
+    std::filesystem::remove_all(repo);
+    std::filesystem::create_directories(repo / model_name / "1");
+    std::ofstream(repo / model_name / "config.toml") << config;
+    std::ofstream(repo / model_name / "1" / "model.pt") << "x";
+    std::filesystem::remove(dir / "port");
+    return RunFwbench("serve " + repo.string() + " --port 0 --port-file " +
+                      (dir / "port").string());
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {signature + "[batchng]\nmax_batch_size = 4\n", "batchng is not a known key"},
+      {"platform = 5\n" + signature, "platform must be a string"},
+      {signature + "[batching]\nmax_batch_size = 99999999999\n",
+       "batching.max_batch_size must be an integer from 1 to 4096"},
+      {signature + "[batching]\nmax_queue_delay_us = 9223372036854775807\n",
+       "batching.max_queue_delay_us must be an integer from 0 to 10000000"},
+  };
+  for (const auto& [config, message] : cases) {
+    const auto r = serve(config);
+    EXPECT_EQ(r.code, 2) << r.text;
+    EXPECT_NE(r.text.find("config.toml"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find(message), std::string::npos) << r.text;
+    EXPECT_FALSE(std::filesystem::exists(dir / "port")) << "it listened: " << r.text;
+  }
+  const auto r = serve(signature, "my model");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("model folder 'my model'"), std::string::npos) << r.text;
+
+  // Outputs declared otherwise than the model returns them: found by running it once.
+  const auto linear = dir / "linear";
+  if (const std::string why = WriteLinearRepository(linear); !why.empty()) GTEST_SKIP() << why;
+  std::filesystem::remove_all(linear / "ox");
+  std::ofstream(linear / "ts" / "config.toml")
+      << "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\n"
+         "[[outputs]]\nname = \"y\"\ndatatype = \"FP32\"\nshape = [-1, 3]\n";
+  const auto shape =
+      RunFwbench("serve " + linear.string() + " --port 0 --port-file " + (dir / "port").string());
+  EXPECT_EQ(shape.code, 2) << shape.text;
+  EXPECT_NE(
+      shape.text.find((linear / "ts" / "config.toml").string() +
+                      ": outputs[0].shape is [-1, 3], but model 'ts' version 1 returns [1, 2]"),
+      std::string::npos)
+      << shape.text;
+  EXPECT_FALSE(std::filesystem::exists(dir / "port")) << shape.text;
+}
+
+// A small tmpfs as the run's --out: the disk fills during the run. The run stops with the file
+// and "No space left on device", exit 2, and the trials that finished are kept and reported.
+TEST(HardeningE2E, ARunWhoseDiskFillsStopsClearlyAndKeepsFinishedTrials) {
+  const auto dir = FreshDir("hardening_disk");
+  const auto out = dir / "small";
+  std::filesystem::create_directories(out);
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root; this runs as uid " << geteuid();
+  if (mount("tmpfs", out.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a 1 MB tmpfs at " << out << ": " << std::strerror(errno)
+                 << " (a container without CAP_SYS_ADMIN)";
+  }
+  struct Unmount {
+    std::filesystem::path at;
+    ~Unmount() { umount2(at.c_str(), MNT_DETACH); }
+  } unmount{out};
+  // The shared weights and data (~45 MB) live on the real disk; the run's own files on the tmpfs.
+  std::filesystem::create_directories(dir / "cache");
+  std::filesystem::create_directory_symlink(dir / "cache", out / "cache");
+  const std::string w = FAKE_WORKER;
+  const auto r = RunFwbench(
+      "run --quick --trials 4 --tasks infer --batch-sizes 1 --backends fill "
+      "--worker 'fill=" +
+      w + " fill {spec}' --no-report --out " + out.string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("No space left on device"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("run stopped: cannot write " + out.string()), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("fwbench report"), std::string::npos) << r.text;
+  const auto run_dir = RunDir(out);
+  ASSERT_FALSE(run_dir.empty()) << r.text;
+  // The first trial's 600 KB fitted; it is on disk, and reported once there is space again.
+  std::ifstream trials(run_dir / "trials.jsonl");
+  std::string first;
+  ASSERT_TRUE(std::getline(trials, first)) << r.text;
+  EXPECT_EQ(nlohmann::json::parse(first)["status"], "ok") << first;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(run_dir)) {
+    if (entry.path().filename() == "outputs.bin") std::filesystem::remove(entry.path());
+  }
+  const auto report = RunFwbench("report --json " + run_dir.string());
+  ASSERT_EQ(report.code, 0) << report.text;
+  const auto results = nlohmann::json::parse(report.text);
+  EXPECT_FALSE(results["complete"].get<bool>());
+  ASSERT_GE(results["trials"].size(), 1u);
+  EXPECT_EQ(results["trials"][0]["status"], "ok");
+}
+
+}  // namespace
+}  // namespace fwbench
