@@ -9,12 +9,12 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${1:-$ROOT/build/fuzz}"
 SECONDS_EACH="${2:-20}"
 if ! command -v clang++ >/dev/null 2>&1; then
-  echo "fuzz: SKIPPED: clang++ is not installed (scripts/install-deps.sh --test installs clang and libfuzzer-14-dev)"
+  echo "fuzz: SKIPPED: clang++ is not installed (scripts/install-deps.sh --test installs clang and libclang-rt-14-dev)"
   exit 77
 fi
 if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 &&
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/x86_64-*/libclang_rt.fuzzer.a >/dev/null 2>&1; then
-  echo "fuzz: SKIPPED: libFuzzer is not installed (apt-get install libfuzzer-14-dev)"
+  echo "fuzz: SKIPPED: libFuzzer is not installed (apt-get install libclang-rt-14-dev: clang's runtime libraries, libFuzzer among them)"
   exit 77
 fi
 cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug >/dev/null

@@ -3,7 +3,8 @@
 # each package-lock.json). Idempotent: packages that are already present are not fetched again,
 # and apt-get update runs only when needed. `--test` adds what only the test suite needs:
 # Debian's chromium (the report is opened in it), the browser test's npm packages, and clang with
-# libFuzzer for the request-parser fuzz targets.
+# libFuzzer (libclang-rt-14-dev; Debian's libfuzzer-14-dev alone left the fuzz test skipped) for the
+# request-parser fuzz targets.
 set -euo pipefail
 WITH_TEST_TOOLS=0
 for arg in "$@"; do
@@ -24,7 +25,7 @@ PACKAGES=(
 )
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.
 if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
-if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium clang libfuzzer-14-dev); fi
+if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium clang libclang-rt-14-dev); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
