@@ -1,5 +1,6 @@
 // Issue 17 through the CLI: a load test whose server dies mid-test, model repositories whose
 // config does not describe a servable model, and a run whose disk fills up.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -176,6 +177,70 @@ TEST(HardeningE2E, ARunWhoseDiskFillsStopsClearlyAndKeepsFinishedTrials) {
   EXPECT_FALSE(results["complete"].get<bool>());
   ASSERT_GE(results["trials"].size(), 1u);
   EXPECT_EQ(results["trials"][0]["status"], "ok");
+}
+
+// Ctrl-C during a trial: the trial is recorded as interrupted, not failed, and the summary
+// says the run was stopped, not that a trial failed.
+TEST(HardeningE2E, ATrialCutShortByCtrlCIsInterruptedNotFailed) {
+  const auto out = FreshDir("hardening_interrupt");
+  const std::string w = FAKE_WORKER;
+  const std::string log = (out / "run.log").string();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    const std::string ok = "quick=" + w + " ok {spec}";
+    const std::string hang = "stuck=" + w + " hang {spec}";
+    execl(FWBENCH_BINARY, FWBENCH_BINARY, "run", "--quick", "--trials", "1", "--tasks", "infer",
+          "--batch-sizes", "1", "--backends", "quick,stuck", "--worker", ok.c_str(), "--worker",
+          hang.c_str(), "--trial-timeout-s", "60", "--no-report", "--out", out.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Once the second (hanging) trial has started, as a user would press Ctrl-C.
+  bool started = false;
+  for (int i = 0; i < 1200 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    started = ReadText(log).find("[2/2]") != std::string::npos;
+  }
+  ASSERT_TRUE(started) << ReadText(log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string text = ReadText(log);
+  ASSERT_TRUE(WIFEXITED(status)) << text;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << text;
+  EXPECT_NE(text.find("1 trial(s) interrupted and left out; 1 finished"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("trials failed"), std::string::npos) << text;
+  std::ifstream trials(RunDir(out) / "trials.jsonl");
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(trials, line);)
+    records.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(records.size(), 2u) << text;
+  EXPECT_EQ(records[0]["status"], "ok");
+  EXPECT_EQ(records[1]["status"], "interrupted");
+  const auto results = nlohmann::json::parse(ReadText(RunDir(out) / "results.json"));
+  EXPECT_EQ(results["trials"].size(), 1u);
+  EXPECT_NE(results["warnings"].dump().find("1 interrupted when the run was stopped"),
+            std::string::npos)
+      << results["warnings"].dump();
+}
+
+// The orchestrator's own files nested past the bound (a hand-edited or corrupted results
+// folder): one message naming the file, exit 2.
+TEST(HardeningE2E, ARunFolderWithJsonNestedPastTheBoundIsAClearError) {
+  const auto dir = FreshDir("hardening_deep_results");
+  std::ofstream(dir / "manifest.json") << std::string(100'000, '[') << std::string(100'000, ']');
+  const auto r = RunFwbench("report " + dir.string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find((dir / "manifest.json").string() + ": JSON nests arrays or objects "
+                                                           "more than 64 levels deep"),
+            std::string::npos)
+      << r.text.substr(0, 500);
 }
 
 }  // namespace
