@@ -93,6 +93,13 @@ void FillValues(InputTensor& t, const std::vector<const json*>& leaves, const st
       if (!v->is_number_integer()) {
         Bad(fmt::format("{}: datatype INT64 needs integers, got {}", what, Excerpt(*v)));
       }
+      // Read as int64, 2^63 and above would wrap to negative numbers.
+      if (v->is_number_unsigned() &&
+          v->get<std::uint64_t>() >
+              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        Bad(fmt::format("{}: value {} (element {}) is outside INT64's range", what,
+                        v->get<std::uint64_t>(), t.int64.size()));
+      }
       t.int64.push_back(v->get<std::int64_t>());
     }
   } else {

@@ -82,6 +82,32 @@ TEST(KserveV2Request, EveryMistakeIsA400ThatSaysWhatTheModelExpects) {
          "inputs[0] needs \"name\" (string), \"shape\"");
 }
 
+// Issue 17: values a tensor's datatype cannot hold were converted silently (FP32 1e39 became
+// Inf, INT64 2^63 wrapped to a negative number).
+TEST(KserveV2Request, ValuesBeyondTheirDatatypesRangeAreA400) {
+  const auto [status, message] = Rejection([] {
+    ParseKserveV2Request(
+        R"({"inputs": [{"name": "tokens", "shape": [1, 2], "datatype": "INT64",
+                        "data": [1, 9223372036854775808]},
+                       {"name": "temperature", "shape": [1], "datatype": "FP32", "data": [1]}]})",
+        TwoInputs());
+  });
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(message.find("value 9223372036854775808 (element 1) is outside INT64's range"),
+            std::string::npos)
+      << message;
+  const auto [status2, message2] = Rejection([] {
+    ParseKserveV2Request(
+        R"({"inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64",
+                        "data": [9223372036854775807]},
+                       {"name": "temperature", "shape": [1], "datatype": "FP32",
+                        "data": [-3.5e38]}]})",
+        TwoInputs());
+  });
+  EXPECT_EQ(status2, 400);
+  EXPECT_NE(message2.find("outside FP32's range"), std::string::npos) << message2;
+}
+
 TEST(TfServingRequest, RowAndColumnFormatsBothBatchAndRaggedRowsAreRefused) {
   const auto rows = ParseTfServingRequest(
       R"({"instances": [[[[1,2],[3,4]],[[5,6],[7,8]],[[9,10],[11,12]]],
