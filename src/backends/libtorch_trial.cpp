@@ -84,6 +84,8 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   nlohmann::json hello_extra = {{"precision", spec.precision},
                                 {"memory_format", spec.memory_format}};
   if (spec.rounding_probe != 0) hello_extra["rounding_probe"] = spec.rounding_probe;
+  // What the kernel probe changed is recorded with it (the trial says what it set).
+  if (spec.rounding_probe == kKernelProbe) hello_extra["onednn"] = false;
   if (!faults.training_fault.empty()) hello_extra["training_fault"] = faults.training_fault;
   WriteLibtorchHello(events, spec, t_main_ns, std::move(hello_extra), faults.perturb_weights);
   if (const std::string why =
@@ -97,6 +99,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
         "a rounding probe or a training fault (--fault) applies to training trials only");
   }
   TrainingPerturbation perturbation(spec.rounding_probe, faults.training_fault, spec.seed);
+  if (perturbation.UsesOtherKernels()) at::globalContext().setUserEnabledMkldnn(false);
 
   const torch::Device device = InitPhase(events, spec);
 
@@ -251,6 +254,10 @@ const std::vector<TrainingFaultInfo>& TrainingFaults() {
        "weight gradients, the mean loss) adds in another order",
        true},
       {"gradient-ulp", "every gradient moved by one ulp (random direction) before each update",
+       true},
+      {"onednn-off",
+       "oneDNN off: convolutions on LibTorch's native im2col + BLAS kernels, as another "
+       "framework's would be other kernels",
        true},
 
   };

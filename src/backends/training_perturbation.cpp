@@ -62,6 +62,7 @@ TrainingPerturbation::TrainingPerturbation(std::uint64_t probe_seed, const std::
   if (probe_seed != 0) {
     probe_ = at::make_generator<at::CPUGeneratorImpl>(SplitMix64(probe_seed ^ kProbeStream));
     probe_roll_ = static_cast<std::int64_t>(probe_seed % 1024);
+    probe_number_ = probe_seed;
   }
 }
 

@@ -27,12 +27,23 @@ void NudgeByOneUlp(torch::Tensor& t, at::Generator& gen);
 // batch, BatchNorm statistics, weight gradients, the mean loss, adds in another order) and every
 // gradient moved by one ulp before the update. Its random directions come from a stream of its
 // own, so a probe never repeats the gradient-ulp fault's directions whatever the seeds.
+//
+// Probe kKernelProbe also computes with other kernels: oneDNN off, so convolutions run on
+// LibTorch's native im2col + BLAS path (the orchestrator also gives it another thread count).
+// Another framework's convolutions are other kernels, and their rounding starts larger than a
+// one-ulp nudge: PyTorch itself with oneDNN off left the envelope of the nudging probes at step
+// 3 (1.3e-3 against an allowed 5.2e-5, quick plan), a rounding-only backend flagged.
+inline constexpr std::uint64_t kKernelProbe = 3;
+
 class TrainingPerturbation {
  public:
   // Throws UsageError for an unknown fault name.
   TrainingPerturbation(std::uint64_t probe_seed, const std::string& fault, std::uint64_t seed);
 
   bool active() const { return probe_.has_value() || !fault_.empty(); }
+  // Probe kKernelProbe and the onednn-off fault: the trial turns oneDNN off before it builds
+  // anything.
+  bool UsesOtherKernels() const { return probe_number_ == kKernelProbe || fault_ == "onednn-off"; }
   // The optimiser the trial builds (lr, momentum, weight decay faults).
   OptimizerSpec Optimizer(OptimizerSpec plan) const;
   // After the weights are loaded and the model set to training (noise, BatchNorm faults).
@@ -45,6 +56,7 @@ class TrainingPerturbation {
 
  private:
   std::optional<at::Generator> probe_;
+  std::uint64_t probe_number_ = 0;
   std::int64_t probe_roll_ = 0;  // the probe rolls every batch by this many samples
   std::string fault_;
   at::Generator fault_gen_;
