@@ -125,6 +125,10 @@ class Port:
         # weights, BatchNorm statistics and optimizer state (momentum, iterations) go back.
         x, y = self.to_input(*example)
         if self.train:
+            # Keras creates the optimizer's momentum slots on its first update: listed before
+            # that, they were not saved, and the compile step's momentum leaked into step 0's
+            # update (training parity failed at step 1 by 9e-2, issue 18). Built first, they are.
+            self.model.optimizer.build(self.model.trainable_variables)
             state = list(self.model.variables) + list(self.model.optimizer.variables)
             saved = [keras.ops.convert_to_numpy(v) for v in state]
             self.model.train_on_batch(x, y)
