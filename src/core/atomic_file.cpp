@@ -16,19 +16,11 @@ void WriteFileAtomically(const std::filesystem::path& path, std::string_view con
     errno = 0;
     std::ofstream out(tmp, std::ios::binary);
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
+    out.close();  // flushes; a failed write or flush leaves the stream failed
     if (!out) {
       const int error = errno;
-      out.close();
       std::error_code ignored;
       std::filesystem::remove(tmp, ignored);  // half a file only takes the space others need
-      throw WriteError(WriteErrorMessage(tmp.string(), error));
-    }
-    out.close();
-    if (!out) {
-      const int error = errno;
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
       throw WriteError(WriteErrorMessage(tmp.string(), error));
     }
   }

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <system_error>
 
 #include "core/error.h"
+#include "serve/routes.h"
 
 namespace fwbench::serve {
 
@@ -15,14 +15,6 @@ namespace {
 bool IsVersionName(const std::string& s) {
   return !s.empty() && s.size() <= 18 && s[0] != '0' &&
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// The names the server's routes accept (serve/routes.cpp): a model in a folder named otherwise
-// would load and report ready, yet no request could reach it.
-bool IsRoutableName(const std::string& s) {
-  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
 }
 
 // Whether `path`, with every link resolved, lies inside `root` (already canonical).
@@ -54,6 +46,8 @@ std::vector<RepositoryModel> ScanRepository(const std::filesystem::path& root) {
     RepositoryModel m;
     m.name = entry.path().filename().string();
     if (m.name.empty() || m.name[0] == '.') continue;
+    // A model in a folder named otherwise would load and report ready, yet no request could
+    // reach it.
     if (!IsRoutableName(m.name)) {
       throw UsageError(fmt::format(
           "model folder '{}' ({}): a model's name is its folder's, and the server's URLs take "

@@ -24,11 +24,7 @@ std::vector<std::string_view> Split(std::string_view path) {
 }
 
 void CheckName(std::string_view name, const char* what) {
-  const bool ok =
-      !name.empty() && name.size() <= 128 && std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-      });
-  if (!ok) {
+  if (!IsRoutableName(name)) {
     throw RequestError(400, fmt::format("{} '{}' is not valid (letters, digits, '-', '_', '.'; "
                                         "at most 128 characters)",
                                         what, name.substr(0, 128)));
@@ -125,6 +121,12 @@ Route TfServing(std::string_view method, std::vector<std::string_view> p, std::s
 }
 
 }  // namespace
+
+bool IsRoutableName(std::string_view name) {
+  return !name.empty() && name.size() <= 128 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
 
 Route MatchRoute(std::string_view method, std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));

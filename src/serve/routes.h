@@ -33,6 +33,10 @@ struct Route {
   std::string version;  // empty: the model's latest
 };
 
+// A model name or version the paths can carry: letters, digits, '-', '_', '.'; 1 to 128
+// characters. The model repository refuses folders named otherwise (no request could reach them).
+bool IsRoutableName(std::string_view name);
+
 // Throws RequestError: 404 for a path no protocol has (naming the paths that exist), 405 for a
 // known path with the wrong method (naming the allowed one), 400 for a malformed model name or
 // version (TF Serving versions are integers). The query string is ignored.
