@@ -25,15 +25,12 @@ namespace fwbench {
 namespace {
 
 using fwbench::testing::FreshDir;
+using fwbench::testing::ReadLines;
+using fwbench::testing::ReadText;
 using fwbench::testing::RunDir;
 using fwbench::testing::RunFwbench;
 using fwbench::testing::TestServer;
 using fwbench::testing::WriteLinearRepository;
-
-std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 TEST(HardeningE2E, ALoadTestWhoseServerDiesIsNotValidAndBacksOffBetweenRefusedConnects) {
   const auto dir = FreshDir("hardening_load");
@@ -164,10 +161,9 @@ TEST(HardeningE2E, ARunWhoseDiskFillsStopsClearlyAndKeepsFinishedTrials) {
   const auto run_dir = RunDir(out);
   ASSERT_FALSE(run_dir.empty()) << r.text;
   // The first trial's 600 KB fitted; it is on disk, and reported once there is space again.
-  std::ifstream trials(run_dir / "trials.jsonl");
-  std::string first;
-  ASSERT_TRUE(std::getline(trials, first)) << r.text;
-  EXPECT_EQ(nlohmann::json::parse(first)["status"], "ok") << first;
+  const auto trials = ReadLines(run_dir / "trials.jsonl");
+  ASSERT_FALSE(trials.empty()) << r.text;
+  EXPECT_EQ(trials[0]["status"], "ok") << trials[0].dump();
   for (const auto& entry : std::filesystem::recursive_directory_iterator(run_dir)) {
     if (entry.path().filename() == "outputs.bin") std::filesystem::remove(entry.path());
   }
@@ -216,10 +212,7 @@ TEST(HardeningE2E, ATrialCutShortByCtrlCIsInterruptedNotFailed) {
   EXPECT_NE(text.find("1 trial(s) interrupted and left out; 1 finished"), std::string::npos)
       << text;
   EXPECT_EQ(text.find("trials failed"), std::string::npos) << text;
-  std::ifstream trials(RunDir(out) / "trials.jsonl");
-  std::vector<nlohmann::json> records;
-  for (std::string line; std::getline(trials, line);)
-    records.push_back(nlohmann::json::parse(line));
+  const auto records = ReadLines(RunDir(out) / "trials.jsonl");
   ASSERT_EQ(records.size(), 2u) << text;
   EXPECT_EQ(records[0]["status"], "ok");
   EXPECT_EQ(records[1]["status"], "interrupted");

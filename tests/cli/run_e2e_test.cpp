@@ -25,25 +25,12 @@ namespace {
 
 using fwbench::testing::FreshDir;
 using fwbench::testing::Output;
+using fwbench::testing::ReadLines;
+using fwbench::testing::ReadText;
 using fwbench::testing::RunDir;
 
 fwbench::testing::Output Fwbench(const std::string& args) {
   return fwbench::testing::RunFwbench(args);
-}
-
-std::vector<nlohmann::json> ReadLines(const std::filesystem::path& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded()) out.push_back(std::move(j));
-  }
-  return out;
-}
-
-std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {

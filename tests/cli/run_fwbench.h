@@ -5,7 +5,12 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace fwbench::testing {
 
@@ -41,6 +46,23 @@ inline std::filesystem::path RunDir(const std::filesystem::path& out) {
     if (entry.is_directory() && entry.path().filename() != "cache") return entry.path();
   }
   return {};
+}
+
+// A whole file as text; empty when it cannot be read.
+inline std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The JSON objects of a JSON Lines file (trials.jsonl, events.jsonl); unparsable lines left out.
+inline std::vector<nlohmann::json> ReadLines(const std::filesystem::path& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded()) out.push_back(std::move(j));
+  }
+  return out;
 }
 
 }  // namespace fwbench::testing
