@@ -65,3 +65,69 @@ npm_ci "$ROOT/tools/charts"  # the report's charts: Vega, Vega-Lite
 if [ "$WITH_TEST_TOOLS" = 1 ]; then
   npm_ci "$ROOT/tests/browser"  # playwright-core, driving Debian's chromium
 fi
+
+# Python environments, one per framework family so that their pins never fight: .venvs/torch
+# (PyTorch, torchvision, the ONNX exporter, and the LibTorch the C++ side builds against),
+# .venvs/tf (TensorFlow, Keras 3, JAX, ONNX Runtime) and .venvs/openvino. Each is installed from
+# requirements/NAME.txt (exact versions and hashes; scripts/lock-python.sh remakes them) and
+# only again when that file changed. Downloaded wheels stay in ~/.cache/fwbench/wheels
+# ($FWBENCH_WHEEL_CACHE), so a second clone installs without downloading. FWBENCH_SKIP_VENVS=1 skips them all (Debian-only
+# set-up: the ports then run wherever python3 has the framework, or skip with the reason).
+pick_python() {
+  # CPython 3.12 first: the locks were resolved on it and every pinned framework ships wheels
+  # for it (JAX >= 0.11 has none for 3.11, Debian 12's python3). 3.13 is tried next.
+  local c
+  if [ -n "${FWBENCH_VENV_PYTHON:-}" ]; then echo "$FWBENCH_VENV_PYTHON"; return; fi
+  for c in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 \
+           python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import venv, ensurepip' 2>/dev/null; then
+      command -v "$c"; return
+    fi
+  done
+}
+make_venv() {
+  local name="$1" lock="$ROOT/requirements/$1.txt" dir="$ROOT/.venvs/$1"
+  if [ -x "$dir/bin/python" ] && cmp -s "$lock" "$dir/.fwbench-lock"; then
+    echo "install-deps: .venvs/$name present ($(cat "$dir/.fwbench-python-version"))"
+    return
+  fi
+  local start=$SECONDS
+  echo "install-deps: creating .venvs/$name from requirements/$name.txt with $VENV_PYTHON"
+  rm -rf "$dir"
+  "$VENV_PYTHON" -m venv "$dir"
+  # Wheels are fetched into a cache of our own first: PyPI's answers here say not to cache them,
+  # so pip's own cache stays empty and every clone would download them again.
+  mkdir -p "$WHEELS"
+  local before
+  before=$(du -sb "$WHEELS" | cut -f1)
+  "$dir/bin/python" -m pip download -q --no-input --require-hashes --no-deps \
+    --only-binary=:all: -d "$WHEELS" -r "$lock"
+  local fetched=$(( ($(du -sb "$WHEELS" | cut -f1) - before) / 1048576 ))
+  local downloaded=$((SECONDS - start))
+  "$dir/bin/python" -m pip install -q --no-input --require-hashes --no-deps --no-index \
+    --find-links "$WHEELS" -r "$lock"
+  "$dir/bin/python" -c 'import sys; print("CPython %d.%d.%d" % sys.version_info[:3])' \
+    >"$dir/.fwbench-python-version"
+  cp "$lock" "$dir/.fwbench-lock"
+  echo "install-deps: .venvs/$name installed in $((SECONDS - start)) s (downloaded $fetched MiB" \
+       "in $downloaded s), $(du -sh "$dir" | cut -f1) on disk"
+}
+if [ "${FWBENCH_SKIP_VENVS:-0}" != 1 ]; then
+  WHEELS="${FWBENCH_WHEEL_CACHE:-$HOME/.cache/fwbench/wheels}"
+  VENV_PYTHON="$(pick_python)"
+  if [ -z "$VENV_PYTHON" ]; then
+    echo "install-deps: no CPython 3.12 or 3.13 with venv found (PATH, ~/.pyenv/versions):" \
+         "the PyTorch 2.x, TensorFlow, Keras 3, JAX, ONNX Runtime and OpenVINO workers will not" \
+         "be installed. Install one (e.g. 'pyenv install 3.12') or set FWBENCH_VENV_PYTHON," \
+         "then run this script again." >&2
+  else
+    make_venv torch
+    make_venv tf
+    make_venv openvino
+    # Keras 3's PyTorch backend runs in .venvs/tf and sees the torch environment's packages
+    # after its own (one copy of torch, 5 GB, instead of two).
+    tf_site="$("$ROOT/.venvs/tf/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    torch_site="$("$ROOT/.venvs/torch/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    echo "$torch_site" >"$tf_site/fwbench-torch-environment.pth"
+  fi
+fi

@@ -148,7 +148,13 @@ constexpr double kEnvelopeSaturation = 0.1;
 }  // namespace
 
 double LossEnvelope::Allowed(std::size_t step, double ref) const {
-  return std::max(floor_rtol * std::abs(ref), margin * divergence.at(step));
+  double d = divergence.at(step);
+  // Half a step of timing slack after step 0: rounding grows by jumps, and another rounding
+  // pattern's jump can come earlier than the probes' (torch.compile and Keras on JAX reached 1.3×
+  // the plain step-1 band, then stayed under 0.41 of it; docs/parity.md). Step 0 is the forward
+  // pass alone and keeps its own band.
+  if (step > 0 && step + 1 < divergence.size()) d = std::sqrt(d * divergence[step + 1]);
+  return std::max(floor_rtol * std::abs(ref), margin * d);
 }
 
 LossEnvelope MeasureLossEnvelope(const std::vector<double>& reference,

@@ -72,7 +72,8 @@ struct LossEnvelope {
   std::vector<double> reference;  // the reference's losses the envelope surrounds
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-  // The band at step i around a reference loss `ref`.
+  // The band at step i around a reference loss `ref`: margin × the divergence (from step 1 on,
+  // the geometric mean of steps i and i+1), at least floor_rtol × |ref|.
   double Allowed(std::size_t step, double ref) const;
 };
 

@@ -60,10 +60,10 @@ nlohmann::json CollectLibtorchInfo() {
   info["sgemm_provider_blas"] = nullptr;
   try {
     const std::vector<std::string> libs = LoadedSharedLibraries();
-    std::string blas = DetectBlas(libs);
-    // Official (pip/conda) LibTorch builds link MKL statically: no .so to see, but LibTorch
-    // knows. Saying "unknown" there would send users hunting for a problem that is not there.
-    if (blas == "unknown" && at::hasMKL()) blas = "mkl";
+    // Official (pip/conda) LibTorch builds link MKL statically and call it, not the sgemm_ of
+    // whatever BLAS another library mapped (OpenCV maps Debian's OpenBLAS beside the wheel's
+    // LibTorch): there is no .so to see, but LibTorch knows.
+    const std::string blas = at::hasMKL() ? "mkl" : DetectBlas(libs);
     info["blas"] = blas;
     info["blas_libraries"] = BlasLibraries(libs);
     // The library the dynamic linker binds sgemm_ to: decisive when several BLAS are mapped.

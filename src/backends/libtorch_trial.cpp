@@ -242,7 +242,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
 
 const std::vector<TrainingFaultInfo>& TrainingFaults() {
   static const std::vector<TrainingFaultInfo> faults = {
-      {"lr-1.01", "learning rate x 1.01", false},
+      {"lr-1.1", "learning rate x 1.1", false},
       {"momentum-0", "SGD momentum 0 instead of the plan's", false},
       {"weight-decay-on", "weight decay 5e-4 more than the plan's", false},
       {"bn-eval", "one BatchNorm (layer4.1.bn2) in eval mode: running statistics, not the batch's",

@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kBatchNormInEval = "layer4.1.bn2";
 constexpr const char* kNoisyLayer = "layer3.0.conv1.weight";
 constexpr double kLayerNoise = 1e-3;
-constexpr double kLrScale = 1.01;
+constexpr double kLrScale = 1.1;
 constexpr double kExtraWeightDecay = 5e-4;
 // Separate random streams for the probe and the faults (SplitMix64 of a tagged seed).
 constexpr std::uint64_t kProbeStream = 0x70726f6265ULL;  // "probe"
@@ -67,7 +67,7 @@ TrainingPerturbation::TrainingPerturbation(std::uint64_t probe_seed, const std::
 }
 
 OptimizerSpec TrainingPerturbation::Optimizer(OptimizerSpec plan) const {
-  if (fault_ == "lr-1.01") plan.lr *= kLrScale;
+  if (fault_ == "lr-1.1") plan.lr *= kLrScale;
   if (fault_ == "momentum-0") plan.momentum = 0.0;
   if (fault_ == "weight-decay-on") plan.weight_decay += kExtraWeightDecay;
   return plan;

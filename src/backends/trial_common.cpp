@@ -6,6 +6,12 @@
 #include <torch/torch.h>
 
 #include <fmt/format.h>
+#include <torch/version.h>
+
+// LibTorch 2.4 replaced the per-device autocast setters with ones that take the device type and
+// deprecated the old ones; Debian's 1.13 has only the old ones.
+#define FWBENCH_AUTOCAST_BY_DEVICE \
+  (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
 
 #include "backends/libtorch_trial.h"
 #include "core/error.h"
@@ -96,6 +102,11 @@ void PerturbWeights(torch::nn::Module& model, double scale) {
 AutocastScope::AutocastScope(bool enabled, const torch::Device& device)
     : enabled_(enabled), cuda_(device.is_cuda()) {
   if (!enabled_) return;
+#if FWBENCH_AUTOCAST_BY_DEVICE
+  const at::DeviceType type = cuda_ ? at::kCUDA : at::kCPU;
+  at::autocast::set_autocast_dtype(type, torch::kBFloat16);
+  at::autocast::set_autocast_enabled(type, true);
+#else
   if (cuda_) {
     at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
     at::autocast::set_enabled(true);
@@ -103,15 +114,20 @@ AutocastScope::AutocastScope(bool enabled, const torch::Device& device)
     at::autocast::set_autocast_cpu_dtype(torch::kBFloat16);
     at::autocast::set_cpu_enabled(true);
   }
+#endif
 }
 
 AutocastScope::~AutocastScope() {
   if (!enabled_) return;
+#if FWBENCH_AUTOCAST_BY_DEVICE
+  at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
+#else
   if (cuda_) {
     at::autocast::set_enabled(false);
   } else {
     at::autocast::set_cpu_enabled(false);
   }
+#endif
   // Casts of the weights are cached per region; the optimiser changes the weights next.
   at::autocast::clear_cache();
 }

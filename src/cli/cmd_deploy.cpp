@@ -178,7 +178,8 @@ Command AddDeployCommand(CLI::App& app) {
 
     // 1. Export, timed: what `fwbench export --to torchscript` does.
     const auto t_export = std::chrono::steady_clock::now();
-    const std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(WorkersDir(self));
+    const std::vector<BuiltinBackend> builtins =
+        ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons);
     const std::string model_name = plan.arch;
     const auto repo = run_dir / "repository";
     const auto model_file = repo / model_name / "1" / "model.pt";

@@ -140,7 +140,8 @@ Command AddExportCommand(CLI::App& app) {
                       plan.workload));
     }
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
-    const std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(WorkersDir(self));
+    const std::vector<BuiltinBackend> builtins =
+        ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons);
     const std::filesystem::path data_dir = PrepareData(plan);
     const std::filesystem::path weights = PrepareWeights(plan);
     const std::string ext = args->to == "onnx" ? "onnx" : "pt";

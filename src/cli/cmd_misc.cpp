@@ -1,6 +1,7 @@
 // The small subcommands: report (re-analyse a run folder), doctor (environment check) and plan
 // (print the effective plan).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <map>
@@ -136,10 +137,15 @@ Command AddDoctorCommand(CLI::App& app) {
         if (key.find('/') != std::string::npos)
           notes += fmt::format("; {}: {}", key, why.get<std::string>());
       }
-      std::cout << fmt::format("           {}: {} {} — modes {}{}; {} lines of port code ({})\n",
+      const std::string python =
+          w.contains("interpreter")
+              ? fmt::format("; python {} (CPython {})", w["interpreter"].get<std::string>(),
+                            w.value("python_version", "?"))
+              : "";
+      std::cout << fmt::format("           {}: {} {} — modes {}{}{}; {} lines of port code ({})\n",
                                w["name"].get<std::string>(), w["description"].get<std::string>(),
                                w["version"].get<std::string>(), fmt::join(modes, ", "), notes,
-                               w.value("port_code_lines", -1), w.value("port_file", "?"));
+                               python, w.value("port_code_lines", -1), w.value("port_file", "?"));
     }
     std::cout << (findings.empty() ? std::string("no problems found\n") : FormatFindings(findings));
     return 0;

@@ -89,7 +89,7 @@ Command AddWorkerCheckCommand(CLI::App& app) {
     spec.optimizer = plan.optimizer;
     // The ONNX export, when the PyTorch worker can make it (ONNX Runtime workers need it).
     plan.backends = {"pytorch"};
-    const auto builtins = ProbeBuiltinWorkers(WorkersDir(self));
+    const auto builtins = ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons);
     try {
       spec.onnx_model = PrepareOnnx(plan, spec.weights, builtins);
     } catch (const std::exception& e) {

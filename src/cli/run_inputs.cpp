@@ -234,7 +234,7 @@ std::vector<BuiltinBackend> DetectWorkers(const Plan& plan, const std::filesyste
   if (!PlanUsesBuiltinWorkers(plan)) return {};
   const std::filesystem::path dir = WorkersDir(self);
   std::cerr << fmt::format("detecting framework workers in {} …\n", dir.string());
-  std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(dir);
+  std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(dir, plan.worker_pythons);
   for (const BuiltinBackend& b : builtins) {
     std::cerr << (b.Available()
                       ? fmt::format("  {:<17} {} {}\n", b.name, b.description, b.version)

@@ -19,6 +19,7 @@ struct WorkerDef {
   std::string description;
   std::string runtime;  // "python" or "node"
   std::string module;   // the worker's name for the framework port
+  std::string venv;     // the environment under .venvs/ that install-deps makes for it, if any
   std::vector<std::string> modes;
   std::vector<std::string> auto_modes;
   std::vector<std::string> tasks;
@@ -31,38 +32,54 @@ const std::vector<WorkerDef>& Defs() {
        "PyTorch (Python worker)",
        "python",
        "torch",
+       "torch",
        {"eager", "torchscript", "compiled"},
-       {"eager", "torchscript"},
+       {"eager", "compiled"},
        {"train", "infer"}},
       {"tensorflow",
        "TensorFlow (Python worker)",
        "python",
        "tensorflow",
+       "tf",
        {"eager", "function", "xla"},
-       {"function"},
+       {"eager", "xla"},
        {"train", "infer"}},
       {"keras3",
        "Keras 3 (Python worker)",
        "python",
        "keras3",
+       "tf",
        {"tensorflow", "torch", "jax"},
-       {"jax"},
+       {"jax", "tensorflow"},
        {"train", "infer"}},
-      {"jax", "JAX (Python worker)", "python", "jax", {"jit"}, {"jit"}, {"train", "infer"}},
+      {"jax", "JAX (Python worker)", "python", "jax", "tf", {"jit"}, {"jit"}, {"train", "infer"}},
       {"onnxruntime",
        "ONNX Runtime (Python worker)",
        "python",
        "onnxruntime",
+       "tf",
        {"optimized"},
        {"optimized"},
        {"infer"},
        true},
+      {"openvino",
+       "OpenVINO (Python worker)",
+       "python",
+       "openvino",
+       "openvino",
+       {"latency"},
+       {"latency"},
+       {"infer"},
+       true},
+      // The Node runtimes are one flag away (--backends auto,onnxruntime-node,tfjs/wasm): the
+      // default run compares the Python and C++ stacks within its 5 minutes.
       {"onnxruntime-node",
        "ONNX Runtime (Node worker)",
        "node",
        "ort",
+       "",
        {"optimized"},
-       {"optimized"},
+       {},
        {"infer"},
        true},
       // A second, independent ONNX runtime: for the portability check, not in "auto".
@@ -70,6 +87,7 @@ const std::vector<WorkerDef>& Defs() {
        "OpenCV DNN (Python worker)",
        "python",
        "opencv",
+       "",
        {"default"},
        {},
        {"infer"},
@@ -78,8 +96,9 @@ const std::vector<WorkerDef>& Defs() {
        "TensorFlow.js (Node worker)",
        "node",
        "tfjs",
+       "",
        {"wasm", "cpu"},
-       {"wasm"},
+       {},
        {"train", "infer"}},
   };
   return defs;
@@ -93,6 +112,7 @@ BuiltinBackend FromDef(const WorkerDef& d) {
   b.auto_modes = d.auto_modes;
   b.tasks = d.tasks;
   b.needs_onnx = d.needs_onnx;
+  b.python = d.runtime == "python";
   return b;
 }
 
@@ -210,9 +230,20 @@ std::vector<BuiltinBackend> BuiltinWorkerCatalogue() {
   return out;
 }
 
-std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& workers_dir) {
+std::filesystem::path VenvsDir(const std::filesystem::path& workers_dir) {
+  if (const char* env = std::getenv("FWBENCH_VENVS"); env != nullptr && *env != '\0') {
+    return std::filesystem::absolute(env);
+  }
+  return workers_dir.parent_path() / ".venvs";
+}
+
+std::vector<BuiltinBackend> ProbeBuiltinWorkers(
+    const std::filesystem::path& workers_dir,
+    const std::map<std::string, std::string>& python_overrides) {
   std::vector<BuiltinBackend> out;
   const std::vector<std::string> pythons = PythonCandidates();
+  const bool python_from_env =
+      std::getenv("FWBENCH_PYTHON") != nullptr && *std::getenv("FWBENCH_PYTHON") != '\0';
   const char* node_env = std::getenv("FWBENCH_NODE");
   const std::string node = node_env != nullptr && *node_env != '\0' ? node_env : "node";
   for (const WorkerDef& d : Defs()) {
@@ -221,6 +252,14 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& wor
     std::filesystem::path entry;
     if (d.runtime == "python") {
       interpreters = pythons;
+      if (const auto it = python_overrides.find(d.name); it != python_overrides.end()) {
+        interpreters = {it->second};  // the plan's [workers.NAME] python: that one or none
+      } else if (!python_from_env && !d.venv.empty()) {
+        const std::filesystem::path venv_python = VenvsDir(workers_dir) / d.venv / "bin" / "python";
+        if (IsExecutableFile(venv_python)) {
+          interpreters.insert(interpreters.begin(), venv_python.string());
+        }
+      }
       entry = workers_dir / "python" / "fwbench_worker.py";
     } else {
       interpreters = {node};
@@ -278,6 +317,10 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& wor
           }
         }
         b.command = {interpreter, entry.string(), d.module, "{spec}"};
+        if (d.runtime == "python") {
+          b.interpreter = interpreter;
+          b.python_version = j.value("python_version", "");
+        }
         b.unavailable.clear();
         reasons.clear();
         break;
@@ -311,6 +354,10 @@ nlohmann::json ToJson(const BuiltinBackend& b) {
   if (b.Available()) {
     j["version"] = b.version;
     j["command"] = b.command;
+    if (!b.interpreter.empty()) {
+      j["interpreter"] = b.interpreter;
+      j["python_version"] = b.python_version;
+    }
     j["mode_unavailable"] = b.mode_unavailable;
     j["precisions"] = b.precisions;
     j["memory_formats"] = b.memory_formats;

@@ -19,8 +19,11 @@ struct BuiltinBackend {
   std::vector<std::string> auto_modes;  // the modes backends = ["auto"] includes
   std::vector<std::string> tasks;       // "train", "infer"
   bool needs_onnx = false;              // runs the ONNX export of the model (fwbench export)
-  std::string version;                  // the framework's version, when it was found
-  std::string unavailable;              // why it cannot run here; empty when it can
+  bool python = false;         // a Python worker ([workers.NAME] python can set its interpreter)
+  std::string version;         // the framework's version, when it was found
+  std::string interpreter;     // the Python interpreter that runs it (Python workers)
+  std::string python_version;  // that interpreter's version ("3.12.1")
+  std::string unavailable;     // why it cannot run here; empty when it can
   std::map<std::string, std::string> mode_unavailable;  // mode -> why, for modes it cannot run
   std::vector<std::string> precisions = {"fp32"};       // what the port computes in
   std::vector<std::string> memory_formats = {"contiguous"};
@@ -48,10 +51,18 @@ std::filesystem::path WorkersDir(const std::filesystem::path& self_exe);
 // python3 on PATH, then /usr/bin/python3 (Debian's, where python3-torch lives).
 std::vector<std::string> PythonCandidates();
 
+// The virtual environments scripts/install-deps.sh makes, one per framework family (torch, tf,
+// openvino): $FWBENCH_VENVS, else .venvs/ beside `workers_dir`.
+std::filesystem::path VenvsDir(const std::filesystem::path& workers_dir);
+
 // Probes every built-in worker (each probe is a short process that imports the framework and
-// prints what it can run). A worker whose framework is missing is returned with `unavailable`
-// saying why.
-std::vector<BuiltinBackend> ProbeBuiltinWorkers(const std::filesystem::path& workers_dir);
+// prints what it can run). A Python worker tries, in order: the interpreter the plan names for
+// it (`[workers.NAME] python`, alone), else $FWBENCH_PYTHON (alone), else its family's
+// environment under VenvsDir, then PythonCandidates(). A worker whose framework is missing is
+// returned with `unavailable` saying why.
+std::vector<BuiltinBackend> ProbeBuiltinWorkers(
+    const std::filesystem::path& workers_dir,
+    const std::map<std::string, std::string>& python_overrides = {});
 
 // The catalogue without probing: names, modes and tasks only (for --help and error messages).
 std::vector<BuiltinBackend> BuiltinWorkerCatalogue();

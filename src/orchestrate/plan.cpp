@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <toml++/toml.h>
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/toml_depth.h"
+#include "orchestrate/builtin_workers.h"
 
 namespace fwbench {
 
@@ -340,6 +342,39 @@ void ApplyWorkers(Plan& plan, const toml::table& workers, const std::filesystem:
       throw UsageError(
           fmt::format("{}: expected a table with command = [\"prog\", \"{{spec}}\"]", where));
     }
+    if (const toml::node* python = table->get("python")) {
+      if (table->size() != 1) {
+        throw UsageError(fmt::format(
+            "{}: a table with python = \"…\" names the interpreter of the built-in worker {} "
+            "and has no other key (your own worker has command and mode instead)",
+            where, name.str()));
+      }
+      const auto catalogue = BuiltinWorkerCatalogue();
+      const auto builtin =
+          std::find_if(catalogue.begin(), catalogue.end(),
+                       [&](const BuiltinBackend& b) { return b.name == name.str(); });
+      if (builtin == catalogue.end() || !builtin->python) {
+        std::vector<std::string> names;
+        for (const BuiltinBackend& b : catalogue) {
+          if (b.python) names.push_back(b.name);
+        }
+        throw UsageError(
+            fmt::format("{}.python: {} is not a built-in Python worker (those are: {})", where,
+                        name.str(), fmt::join(names, ", ")));
+      }
+      const std::optional<std::string> file = python->value<std::string>();
+      if (!file || file->empty()) {
+        throw UsageError(fmt::format(
+            "{}.python: expected the path of a Python interpreter, as a string", where));
+      }
+      if (!std::filesystem::is_regular_file(*file) || access(file->c_str(), X_OK) != 0) {
+        throw UsageError(fmt::format(
+            "{}.python: {} is not an executable file (expected e.g. /path/to/venv/bin/python)",
+            where, *file));
+      }
+      plan.worker_pythons[std::string(name.str())] = *file;
+      continue;
+    }
     WorkerCommand worker;
     for (const auto& [key, value] : *table) {
       if (key == "command") {
@@ -357,8 +392,10 @@ void ApplyWorkers(Plan& plan, const toml::table& workers, const std::filesystem:
         if (!value.is_string()) throw UsageError(fmt::format("{}.mode: expected a string", where));
         worker.mode = *value.value<std::string>();
       } else {
-        throw UsageError(fmt::format("{}: unknown key \"{}\" (a worker has command and mode)",
-                                     where, key.str()));
+        throw UsageError(
+            fmt::format("{}: unknown key \"{}\" (a worker has command and mode, "
+                        "or python alone for a built-in worker's interpreter)",
+                        where, key.str()));
       }
     }
     if (worker.command.empty()) {
@@ -458,6 +495,7 @@ void ApplyQuick(Plan& plan) {
   plan.synthetic_train_per_file = 200;
   plan.synthetic_test = 200;
   plan.stem = "imagenet";
+  plan.tasks = {"train", "infer"};  // small enough for both; tests rely on the training losses
   plan.train_batch_size = 16;
   // Exactly 20 steps: the parity gate compares the first 20 training losses, so no time limit
   // may cut a trial short of them on a slow or busy machine (trial_timeout_s still bounds it).
@@ -586,6 +624,7 @@ nlohmann::json ToJson(const Plan& plan) {
   for (const auto& [name, w] : plan.workers)
     workers[name] = {{"command", w.command}, {"mode", w.mode}};
   j["workers"] = workers;
+  if (!plan.worker_pythons.empty()) j["worker_pythons"] = plan.worker_pythons;
   return j;
 }
 
@@ -623,6 +662,9 @@ std::string ToToml(const Plan& plan) {
     for (const std::string& s : w.command) quoted.push_back(TomlQuote(s));
     sections += fmt::format("\n[workers.{}]\ncommand = [{}]\nmode = {}\n", name,
                             fmt::join(quoted, ", "), TomlQuote(w.mode));
+  }
+  for (const auto& [name, python] : plan.worker_pythons) {
+    sections += fmt::format("\n[workers.{}]\npython = {}\n", name, TomlQuote(python));
   }
   return top + sections;
 }

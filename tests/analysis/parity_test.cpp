@@ -121,8 +121,11 @@ TEST(ParityEnvelopeTest, IsTheRunningMaximumOverProbesAndSteps) {
   EXPECT_NEAR(e.divergence[3], 5e-6, 1e-12);
   EXPECT_EQ(e.probes, 2u);
   EXPECT_EQ(e.saturated_from, LossEnvelope::npos);
-  // The band: margin × divergence, never under the floor.
+  // The band: margin × divergence, never under the floor; from step 1 on, half a step of timing
+  // slack (the geometric mean with the next step's divergence), the last step its own.
   EXPECT_NEAR(e.Allowed(1, 2.0), e.margin * 4e-6, 1e-12);
+  EXPECT_NEAR(e.Allowed(2, 2.0), e.margin * std::sqrt(4e-6 * 5e-6), 1e-12);
+  EXPECT_NEAR(e.Allowed(3, 2.0), e.margin * 5e-6, 1e-12);
   EXPECT_NEAR(e.Allowed(0, 2.0), std::max(e.margin * 1e-7, e.floor_rtol * 2.0), 1e-12);
   const nlohmann::json j = ToJson(e);
   EXPECT_EQ(j["divergence"].size(), 4u);

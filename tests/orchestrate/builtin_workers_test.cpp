@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 namespace fwbench {
 namespace {
@@ -52,6 +53,37 @@ TEST(BuiltinWorkerCatalogue, EveryWorkerHasModesTasksAndAutoModesItRuns) {
     EXPECT_FALSE(b.tasks.empty()) << b.name;
     for (const std::string& m : b.auto_modes) EXPECT_TRUE(b.RunsMode(m)) << b.name << "/" << m;
   }
+}
+
+// The default run's comparison (issue 18): PyTorch eager and compiled, TensorFlow eager and XLA,
+// Keras 3 on two backends, JAX, ONNX Runtime and OpenVINO; the Node runtimes one flag away.
+TEST(BuiltinWorkerCatalogue, AutoIsThePythonStacksComparison) {
+  std::map<std::string, std::vector<std::string>> autos;
+  for (const BuiltinBackend& b : BuiltinWorkerCatalogue()) autos[b.name] = b.auto_modes;
+  using V = std::vector<std::string>;
+  EXPECT_EQ(autos["pytorch"], (V{"eager", "compiled"}));
+  EXPECT_EQ(autos["tensorflow"], (V{"eager", "xla"}));
+  EXPECT_EQ(autos["keras3"], (V{"jax", "tensorflow"}));
+  EXPECT_EQ(autos["jax"], (V{"jit"}));
+  EXPECT_EQ(autos["onnxruntime"], (V{"optimized"}));
+  EXPECT_EQ(autos["openvino"], (V{"latency"}));
+  EXPECT_TRUE(autos["onnxruntime-node"].empty());
+  EXPECT_TRUE(autos["tfjs"].empty());
+}
+
+// A plan's interpreter for a built-in worker is the only one tried for it.
+TEST(ProbeBuiltinWorkers, APlanInterpreterIsTheOnlyOneTriedForThatWorker) {
+  const auto probed = ProbeBuiltinWorkers(std::filesystem::path(FWBENCH_SOURCE_DIR) / "workers",
+                                          {{"jax", "/nonexistent/python"}});
+  bool seen = false;
+  for (const BuiltinBackend& b : probed) {
+    if (b.name != "jax") continue;
+    seen = true;
+    EXPECT_FALSE(b.Available());
+    EXPECT_NE(b.unavailable.find("/nonexistent/python"), std::string::npos) << b.unavailable;
+    EXPECT_EQ(b.unavailable.find(';'), std::string::npos) << "tried others: " << b.unavailable;
+  }
+  EXPECT_TRUE(seen);
 }
 
 TEST(ProbeBuiltinWorkers, MissingWorkersFolderMakesEveryWorkerUnavailableWithTheReason) {

@@ -67,6 +67,26 @@ TEST(Plan, UnknownKeyNamesFileLineAndKnownKeys) {
   EXPECT_NE(msg.find("batch_size"), std::string::npos) << msg;
 }
 
+TEST(Plan, AWorkersPythonNamesTheInterpreterOfABuiltinWorker) {
+  Plan plan;
+  ApplyPlanFile(plan, WritePlan("python.toml", "[workers.pytorch]\npython = \"/bin/sh\"\n"));
+  EXPECT_EQ(plan.worker_pythons.at("pytorch"), "/bin/sh");
+  EXPECT_TRUE(plan.workers.empty());
+  EXPECT_NE(ToToml(plan).find("[workers.pytorch]\npython = \"/bin/sh\""), std::string::npos);
+  // Not a Python worker, not executable, or mixed with a command: one message naming the field.
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"[workers.tfjs]\npython = \"/bin/sh\"\n", "not a built-in Python worker"},
+           {"[workers.jax]\npython = \"/nonexistent/python\"\n", "is not an executable file"},
+           {"[workers.jax]\npython = 3\n", "expected the path of a Python interpreter"},
+           {"[workers.jax]\npython = \"/bin/sh\"\ncommand = [\"x\", \"{spec}\"]\n",
+            "has no other key"}}) {
+    Plan p;
+    const std::string msg = UsageMessage([&] { ApplyPlanFile(p, WritePlan("py.toml", text)); });
+    EXPECT_NE(msg.find("py.toml:1: workers."), std::string::npos) << msg;
+    EXPECT_NE(msg.find(expected), std::string::npos) << msg;
+  }
+}
+
 TEST(Plan, UnknownSectionIsRejected) {
   Plan plan;
   const std::string msg =

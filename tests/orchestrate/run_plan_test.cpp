@@ -152,8 +152,8 @@ TEST_F(RunPlanTest, UnknownBackendListsKnownOnes) {
   }
 }
 
-// Built-in workers as a probe would find them: pytorch runs, tfjs/wasm cannot train,
-// tensorflow is not installed.
+// Built-in workers as a probe would find them: pytorch runs (not compiled), tfjs/wasm cannot
+// train, openvino runs, tensorflow is not installed.
 std::vector<BuiltinBackend> ProbedWorkers() {
   std::vector<BuiltinBackend> out = BuiltinWorkerCatalogue();
   for (BuiltinBackend& b : out) {
@@ -163,7 +163,8 @@ std::vector<BuiltinBackend> ProbedWorkers() {
       b.mode_unavailable["compiled"] = "needs PyTorch >= 2.0";
       b.precisions = {"fp32", "bf16"};
     }
-    if (b.name != "pytorch" && b.name != "tfjs" && b.name != "onnxruntime-node") {
+    if (b.name != "pytorch" && b.name != "tfjs" && b.name != "onnxruntime-node" &&
+        b.name != "openvino") {
       b.unavailable = "not installed";
     }
   }
@@ -182,14 +183,13 @@ TEST_F(RunPlanTest, AutoIncludesLibtorchAndEveryAvailableWorkerSkippingWhatTheyC
   plan_.train_batch_size = 16;
   plan_.infer_batch_sizes = {1};
   const auto configs = ExpandConfigurations(plan_, "/x/fwbench", 2, ProbedWorkers());
-  EXPECT_EQ(Ids(configs), (std::vector<std::string>{
-                              "libtorch/eager/train/b16", "libtorch/eager/infer/b1",
-                              "libtorch/compiled/train/b16", "libtorch/compiled/infer/b1",
-                              "pytorch/eager/train/b16", "pytorch/eager/infer/b1",
-                              "pytorch/torchscript/train/b16", "pytorch/torchscript/infer/b1",
-                              "onnxruntime-node/optimized/infer/b1", "tfjs/wasm/infer/b1"}));
+  EXPECT_EQ(Ids(configs),
+            (std::vector<std::string>{"libtorch/eager/train/b16", "libtorch/eager/infer/b1",
+                                      "libtorch/compiled/train/b16", "libtorch/compiled/infer/b1",
+                                      "pytorch/eager/train/b16", "pytorch/eager/infer/b1",
+                                      "openvino/latency/infer/b1"}));
   for (const Configuration& c : configs) {
-    EXPECT_EQ(c.needs_onnx, c.backend == "onnxruntime-node") << c.id;
+    EXPECT_EQ(c.needs_onnx, c.backend == "openvino") << c.id;
     if (c.backend == "pytorch") EXPECT_EQ(c.command.front(), "/w/pytorch");
   }
 }
@@ -241,9 +241,8 @@ TEST_F(RunPlanTest, AutoSkipsPrecisionsAWorkerDoesNotRunAndAWorkerAloneIsRefused
     return std::find(ids.begin(), ids.end(), id) != ids.end();
   };
   EXPECT_TRUE(has("pytorch/eager/infer/b4/bf16"));
-  EXPECT_TRUE(has("tfjs/wasm/infer/b4"));
-  EXPECT_FALSE(has("tfjs/wasm/infer/b4/bf16"));
-  EXPECT_FALSE(has("onnxruntime-node/optimized/infer/b4/bf16"));
+  EXPECT_TRUE(has("openvino/latency/infer/b4"));
+  EXPECT_FALSE(has("openvino/latency/infer/b4/bf16"));
   plan_.backends = {"tfjs"};
   plan_.precisions = {"bf16"};
   try {

@@ -3,9 +3,11 @@
 The exported graph is the eval-mode model (BatchNorm with running statistics) with dynamic batch,
 height and width, input "input" [N, 3, H, W] float32, output "logits" [N, classes].
 """
+import inspect
 import json
 import os
 import time
+import warnings
 
 OPSET = 13
 
@@ -55,18 +57,26 @@ def main(args, out):
     model.eval()
     example = torch.zeros(1, 3, 32, 32)  # the workload's images; H and W stay dynamic
     tmp = f"{path}.tmp.{os.getpid()}"
+    # PyTorch >= 2.9 exports through torch.export by default, at opset 18 and with the weights in
+    # a second file; OpenCV 4.6's importer and the Node runtimes read this single opset-13 file,
+    # which the TorchScript-based exporter (dynamo=False) still writes.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters \
+        else {}
+    exporter = "torch.onnx (TorchScript-based)" if legacy else "torch.onnx"
     try:
-        torch.onnx.export(model, example, tmp, input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                                        "logits": {0: "batch"}},
-                          opset_version=OPSET)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(model, example, tmp, input_names=["input"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                            "logits": {0: "batch"}},
+                              opset_version=OPSET, **legacy)
         inlined = 0 if raw else inline_initializer_identities(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):  # a failed export leaves nothing behind
             os.remove(tmp)
     out.write(json.dumps({"exported": path, "format": "onnx", "opset": OPSET,
-                          "exporter": f"torch.onnx {torch.__version__}",
+                          "exporter": f"{exporter} {torch.__version__}",
                           "identities_inlined": inlined,
                           "seconds": time.monotonic() - t0}) + "\n")
     out.flush()

@@ -313,7 +313,7 @@ def run_llm_trial(port_module, spec, events, t_main, import_span):
     events.write("done", t=now(), steps=steps)
 
 
-FRAMEWORKS = ("torch", "tensorflow", "keras3", "jax", "onnxruntime", "opencv")
+FRAMEWORKS = ("torch", "tensorflow", "keras3", "jax", "onnxruntime", "openvino", "opencv")
 
 
 def _import_port(framework):
@@ -337,6 +337,7 @@ def probe(framework, out):
         module = _import_port(framework)
         answer = {"available": True, "framework": module.Port.framework,
                   "version": module.Port.version, "modes": module.probe_modes(),
+                  "python_version": sys.version.split()[0],
                   "precisions": list(getattr(module, "PRECISIONS", ("fp32",))),
                   "memory_formats": list(getattr(module, "MEMORY_FORMATS", ("contiguous",))),
                   "port_file": os.path.abspath(module.__file__),

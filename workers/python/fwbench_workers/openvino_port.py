@@ -1,0 +1,67 @@
+"""OpenVINO port: inference on the ONNX export of the shared model.
+
+Runs wherever `import openvino` works (.venvs/openvino, from PyPI). The exported model comes in
+the spec's onnx_model. The CPU plugin would pick bf16 by itself on CPUs that have it; the port
+asks for f32 (what the other backends compute in) and one stream of the spec's threads.
+"""
+import numpy as np
+import openvino as ov
+
+from .protocol import Unsupported, UsageError
+
+
+def probe_modes():
+    return {"latency": ""}
+
+
+class Port:
+    framework = "openvino"
+    version = ov.__version__.split("-")[0]
+    compiles = False
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def check_supported(self):
+        s = self.spec
+        if s["mode"] != "latency":
+            raise UsageError(f"openvino has no mode '{s['mode']}' (supported: latency)")
+        if s["task"] != "infer":
+            raise Unsupported("openvino runs inference only (supported: infer)")
+        if s["device"] != "cpu":
+            raise Unsupported("the openvino port runs on the CPU plugin only (device cpu)")
+        if s["precision"] != "fp32" or s["memory_format"] != "contiguous":
+            raise UsageError("openvino runs the fp32 export with contiguous inputs (supported: "
+                             "precision fp32, memory_format contiguous)")
+        if not s["onnx_model"]:
+            raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")
+
+    def init(self):
+        self.core = ov.Core()
+        self.config = {"INFERENCE_NUM_THREADS": int(self.spec["threads"]), "NUM_STREAMS": 1,
+                       "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+
+    def build(self):
+        model = self.core.read_model(self.spec["onnx_model"])
+        self.compiled = self.core.compile_model(model, "CPU", self.config)
+        self.request = self.compiled.create_infer_request()
+        threads = self.compiled.get_property("INFERENCE_NUM_THREADS")
+        if threads != int(self.spec["threads"]):
+            raise UsageError(f"openvino runs {threads} threads, not the spec's "
+                             f"{self.spec['threads']}")
+
+    def load_weights(self, tensors):
+        pass  # the weights are inside the exported model
+
+    def to_input(self, x, y):
+        return np.ascontiguousarray(x), y
+
+    def infer_step(self, x):
+        self.request.infer({"input": x})
+
+    def logits(self, inputs):
+        self.request.infer({"input": np.ascontiguousarray(inputs)})
+        return np.array(self.request.get_output_tensor(0).data, copy=True)
+
+    def save_model(self, out_dir):
+        return []
