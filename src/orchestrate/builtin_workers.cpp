@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 
 #include "core/bounded_json.h"
 #include "orchestrate/process.h"
@@ -246,7 +247,8 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
       std::getenv("FWBENCH_PYTHON") != nullptr && *std::getenv("FWBENCH_PYTHON") != '\0';
   const char* node_env = std::getenv("FWBENCH_NODE");
   const std::string node = node_env != nullptr && *node_env != '\0' ? node_env : "node";
-  for (const WorkerDef& d : Defs()) {
+  // Each probe imports a framework (TensorFlow, torch: seconds each): they run side by side.
+  const auto probe = [&](const WorkerDef& d) {
     BuiltinBackend b = FromDef(d);
     std::vector<std::string> interpreters;
     std::filesystem::path entry;
@@ -267,8 +269,7 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
       if (!std::filesystem::is_directory(workers_dir / "node" / "node_modules")) {
         b.unavailable = fmt::format("{} has no node_modules: run ./scripts/install-deps.sh",
                                     (workers_dir / "node").string());
-        out.push_back(std::move(b));
-        continue;
+        return b;
       }
     }
     if (!std::filesystem::is_regular_file(entry)) {
@@ -276,8 +277,7 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
           "{} is missing (set FWBENCH_WORKERS_DIR to the workers/ "
           "folder of the fwbench source tree)",
           entry.string());
-      out.push_back(std::move(b));
-      continue;
+      return b;
     }
     if (interpreters.empty()) b.unavailable = "no python3 found (PATH, /usr/bin/python3)";
     std::vector<std::string> reasons;
@@ -329,8 +329,11 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
       }
     }
     if (!reasons.empty()) b.unavailable = fmt::format("{}", fmt::join(reasons, "; "));
-    out.push_back(std::move(b));
-  }
+    return b;
+  };
+  std::vector<std::future<BuiltinBackend>> probes;
+  for (const WorkerDef& d : Defs()) probes.push_back(std::async(std::launch::async, probe, d));
+  for (auto& f : probes) out.push_back(f.get());
   // ONNX backends run the export that the PyTorch worker makes: without it they cannot run.
   const auto pytorch = std::find_if(out.begin(), out.end(),
                                     [](const BuiltinBackend& b) { return b.name == "pytorch"; });
