@@ -2,7 +2,7 @@
 OIHW kernels), so the shared .safetensors loads without conversion; one jitted training step
 (PyTorch's SGD: weight decay in the gradient, then momentum) and a jitted forward.
 
-Not installable from Debian 12; runs wherever `import jax` works. XLA has no thread-count
+From PyPI (.venvs/tf, install-deps.sh); runs wherever `import jax` works. XLA has no thread-count
 setting for the CPU: it sizes its pools from the CPUs the process may run on, so the trial's
 threads are applied as CPU affinity (the first N allowed CPUs) before JAX is imported.
 """

@@ -4,7 +4,8 @@
 Training uses Keras's own train_on_batch (compiled by the backend: XLA for jax and tensorflow)
 with SGD + momentum; PyTorch's weight decay (an L2 term in the gradient, not Keras's decoupled
 decay) is an L2 regulariser of weight_decay / 2 on every parameter, and the reported loss is
-the cross-entropy alone (the L2 term of the weights before the step is subtracted). Not installable from Debian 12; runs wherever `import keras` (3.x)
+the cross-entropy alone (the L2 term of the weights before the step is subtracted). From PyPI
+(.venvs/tf, install-deps.sh); runs wherever `import keras` (3.x)
 works.
 """
 import os

@@ -1,6 +1,6 @@
 """ONNX Runtime (Python) port: inference on the ONNX export of the shared model.
 
-Not installable from Debian 12 (no python3-onnxruntime); runs wherever `import onnxruntime`
+From PyPI (.venvs/tf, install-deps.sh); runs wherever `import onnxruntime`
 works. The exported model comes in the spec's onnx_model (fwbench export --to onnx).
 """
 import numpy as np

@@ -3,7 +3,7 @@
 Modes: eager (plain Python calls), function (tf.function graphs), xla
 (tf.function(jit_compile=True)). Training is a GradientTape step with PyTorch's SGD written
 out (weight decay added to the gradient, then momentum), so the update is the same function as
-LibTorch's. Not installable from Debian 12; runs wherever `import tensorflow` works.
+LibTorch's. From PyPI (.venvs/tf, install-deps.sh); runs wherever `import tensorflow` works.
 """
 import numpy as np
 import tensorflow as tf
