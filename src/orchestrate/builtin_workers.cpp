@@ -117,10 +117,6 @@ BuiltinBackend FromDef(const WorkerDef& d) {
   return b;
 }
 
-bool IsExecutableFile(const std::filesystem::path& p) {
-  return std::filesystem::is_regular_file(p) && access(p.c_str(), X_OK) == 0;
-}
-
 // Runs a probe and returns its stdout's last JSON line; throws with the reason otherwise.
 nlohmann::json RunProbe(const std::vector<std::string>& argv) {
   std::string last;
@@ -166,6 +162,10 @@ nlohmann::json RunProbe(const std::vector<std::string>& argv) {
 }
 
 }  // namespace
+
+bool IsExecutableFile(const std::filesystem::path& p) {
+  return std::filesystem::is_regular_file(p) && access(p.c_str(), X_OK) == 0;
+}
 
 bool BuiltinBackend::RunsMode(const std::string& mode) const {
   return std::find(modes.begin(), modes.end(), mode) != modes.end();

@@ -47,6 +47,9 @@ struct BuiltinBackend {
 // directory the binary lives in, else the source tree it was configured from.
 std::filesystem::path WorkersDir(const std::filesystem::path& self_exe);
 
+// A regular file this process may execute (an interpreter, a worker program).
+bool IsExecutableFile(const std::filesystem::path& p);
+
 // Interpreters tried for Python workers, in order: $FWBENCH_PYTHON alone when set, otherwise
 // python3 on PATH, then /usr/bin/python3 (Debian's, where python3-torch lives).
 std::vector<std::string> PythonCandidates();

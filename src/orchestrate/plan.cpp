@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <unistd.h>
 
 #include <toml++/toml.h>
 #include <algorithm>
@@ -367,7 +366,7 @@ void ApplyWorkers(Plan& plan, const toml::table& workers, const std::filesystem:
         throw UsageError(fmt::format(
             "{}.python: expected the path of a Python interpreter, as a string", where));
       }
-      if (!std::filesystem::is_regular_file(*file) || access(file->c_str(), X_OK) != 0) {
+      if (!IsExecutableFile(*file)) {
         throw UsageError(fmt::format(
             "{}.python: {} is not an executable file (expected e.g. /path/to/venv/bin/python)",
             where, *file));
