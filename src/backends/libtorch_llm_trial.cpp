@@ -44,6 +44,10 @@ models::LoraOptions LoraFrom(const LlmSpec& llm) {
 
 std::string LibtorchLlmUnsupportedReason(const std::string& mode, const std::string& task,
                                          const std::string& precision) {
+  if (mode == "aoti") {
+    return "libtorch/aoti runs the image_classification workload only (the LLM workload: "
+           "libtorch/eager or libtorch/compiled)";
+  }
   if (mode != "eager" && mode != "compiled") {
     return fmt::format("libtorch has no mode '{}' (supported: eager, compiled)", mode);
   }

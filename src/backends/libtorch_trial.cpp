@@ -10,6 +10,7 @@
 #include <iostream>
 #include <numeric>
 
+#include "backends/aoti_package.h"
 #include "backends/libtorch_info.h"
 #include "backends/libtorch_llm_trial.h"
 #include "backends/torchscript_compile.h"
@@ -77,10 +78,11 @@ CompiledModel Compile(models::ResNet& model, const torch::Tensor& example,
 }
 
 int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& events,
-        const TrialFaults& faults) {
+        const TrialFaults& faults, const AotiExporter& export_aoti) {
   if (spec.workload == kWorkloadLlm) return RunLibtorchLlmTrial(spec, t_main_ns, events, faults);
   const bool train = spec.task == "train";
   const bool compiled_mode = spec.mode == "compiled";
+  const bool aoti_mode = spec.mode == "aoti";
   nlohmann::json hello_extra = {{"precision", spec.precision},
                                 {"memory_format", spec.memory_format}};
   if (spec.rounding_probe != 0) hello_extra["rounding_probe"] = spec.rounding_probe;
@@ -103,17 +105,25 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
 
   const torch::Device device = InitPhase(events, spec);
 
-  models::ResNet model = TimedPhase(events, "build", [&] {
-    models::ResNet m =
-        models::MakeResNet({.arch = spec.arch, .stem = spec.stem, .num_classes = spec.num_classes});
-    m->to(device);
-    return m;
-  });
-  TimedPhase(events, "load_weights", [&] {
-    models::LoadStateDict(*model, spec.weights);
-    if (faults.perturb_weights != 0.0) PerturbWeights(*model, faults.perturb_weights);
-    ConvertModel(*model, spec, train);
-  });
+  // The AOTInductor package holds the model and its weights: no C++ model in that mode.
+  models::ResNet model{nullptr};
+  if (!aoti_mode) {
+    model = TimedPhase(events, "build", [&] {
+      models::ResNet m = models::MakeResNet(
+          {.arch = spec.arch, .stem = spec.stem, .num_classes = spec.num_classes});
+      m->to(device);
+      return m;
+    });
+    TimedPhase(events, "load_weights", [&] {
+      models::LoadStateDict(*model, spec.weights);
+      if (faults.perturb_weights != 0.0) PerturbWeights(*model, faults.perturb_weights);
+      ConvertModel(*model, spec, train);
+    });
+  } else if (faults.perturb_weights != 0.0) {
+    throw UsageError(
+        "--perturb-weights does not apply to libtorch/aoti (the package holds the "
+        "weights file's values)");
+  }
 
   const auto batch = static_cast<std::size_t>(spec.batch_size);
   data::ImageSet dataset;
@@ -154,7 +164,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   if (train) {
     model->train();
     perturbation.PrepareModel(*model);
-  } else {
+  } else if (model) {
     model->eval();
   }
   std::optional<CompiledModel> compiled;
@@ -167,7 +177,24 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
     });
     std::cerr << fmt::format("fwbench trial: compiled with {}\n", compiled->executor);
   }
+  const std::filesystem::path package = spec.output_dir / "model.pt2";
+  std::unique_ptr<AotiPackage> aoti;
+  if (aoti_mode) {
+    aoti = TimedPhase(events, "compile", [&] {
+      if (!export_aoti) {
+        throw UsageError(
+            "libtorch/aoti exports the model with the PyTorch worker: run it through `fwbench "
+            "run`, or `fwbench trial --pytorch-worker PYTHON FWBENCH_WORKER_PY SPEC`");
+      }
+      const std::string how = export_aoti(spec, package);
+      std::cerr << fmt::format("fwbench trial: compiled with {}\n", how);
+      return std::make_unique<AotiPackage>(package);
+    });
+    // The loader extracted what it runs; the package stays only when the run keeps the model.
+    if (!spec.save_model) std::filesystem::remove(package);
+  }
   const Forward forward = [&]() -> Forward {
+    if (aoti) return [&](const torch::Tensor& x) { return aoti->Run({x}).at(0); };
     if (!compiled) return [&](const torch::Tensor& x) { return model->forward(x); };
     torch::jit::Module& m = train ? compiled->traced : compiled->optimized;
     return [&m](const torch::Tensor& x) { return m.forward({x}).toTensor(); };
@@ -234,6 +261,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
     SaveTorchScript(compiled->traced, path);
     events.WriteOutput("torchscript", path.string());
   }
+  if (aoti && spec.save_model) events.WriteOutput("aoti_package", package.string());
   events.WriteDone(steps);
   return 0;
 }
@@ -285,8 +313,21 @@ std::string LibtorchVersion() {
 std::string LibtorchUnsupportedReason(const std::string& mode, const std::string& task,
                                       const std::string& precision,
                                       const std::string& memory_format) {
-  if (mode != "eager" && mode != "compiled") {
-    return fmt::format("libtorch has no mode '{}' (supported: eager, compiled)", mode);
+  if (mode != "eager" && mode != "compiled" && mode != "aoti") {
+    return fmt::format("libtorch has no mode '{}' (supported: eager, compiled, aoti)", mode);
+  }
+  if (mode == "aoti") {
+    if (task != "infer") {
+      return "libtorch/aoti runs inference only: an AOTInductor package is an exported inference "
+             "graph (training in C++: libtorch/eager or libtorch/compiled)";
+    }
+    if (precision != "fp32" || memory_format != "contiguous") {
+      return fmt::format(
+          "libtorch/aoti runs fp32 contiguous only (asked: {} {}); bf16 and channels_last: "
+          "libtorch/eager or libtorch/compiled",
+          precision, memory_format);
+    }
+    return AotiUnavailableReason();
   }
   if (precision != "fp32" && precision != "bf16") {
     return fmt::format("libtorch does not run precision '{}' (supported: fp32, bf16)", precision);
@@ -307,10 +348,10 @@ std::string LibtorchUnsupportedReason(const std::string& mode, const std::string
 }
 
 int RunLibtorchTrial(const TrialSpec& spec, std::int64_t t_main_ns, std::FILE* out,
-                     const TrialFaults& faults) {
+                     const TrialFaults& faults, const AotiExporter& export_aoti) {
   protocol::EventWriter events(out);
   try {
-    return Run(spec, t_main_ns, events, faults);
+    return Run(spec, t_main_ns, events, faults, export_aoti);
   } catch (const TraceError& e) {
     events.WriteError("unsupported", e.what());
     return 1;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,11 +34,19 @@ const std::vector<TrainingFaultInfo>& TrainingFaults();
 // The fault of that name; throws UsageError listing the known ones for any other name.
 const TrainingFaultInfo& TrainingFaultNamed(std::string_view name);
 
+// libtorch/aoti's compile step: writes the AOTInductor package of the spec's model (its arch,
+// stem, classes and weights file) to `package`, using the spec's threads, and returns how it was
+// made (e.g. "torch.export + AOTInductor 2.15.0"). torch.export runs in Python, so the CLI
+// supplies this (it runs the PyTorch worker's exporter); it throws when the export fails.
+using AotiExporter =
+    std::function<std::string(const TrialSpec& spec, const std::filesystem::path& package)>;
+
 // Runs one trial and writes its events to `out`. Returns the process exit code: 0 on success,
 // 2 for a usage error in the spec or its files, 1 for anything else (an `error` event says what:
 // kind `unsupported` when the model cannot be compiled, e.g. it cannot be traced).
+// libtorch/aoti trials call `export_aoti` in their compile phase (a usage error without it).
 int RunLibtorchTrial(const TrialSpec& spec, std::int64_t t_main_ns, std::FILE* out,
-                     const TrialFaults& faults = {});
+                     const TrialFaults& faults = {}, const AotiExporter& export_aoti = nullptr);
 
 // Empty when the libtorch backend runs this combination; otherwise why not, naming what is
 // supported. The CLI refuses such configurations before any trial starts.

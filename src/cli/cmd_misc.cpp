@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "backends/libtorch_info.h"
+#include "backends/libtorch_trial.h"
 #include "cli/commands.h"
 #include "cli/plan_options.h"
 #include "core/doctor.h"
@@ -118,7 +119,17 @@ Command AddDoctorCommand(CLI::App& app) {
     std::cout << fmt::format("load       {}\n",
                              env.contains("load") ? env["load"].dump() : "unknown");
     // Which backends `backends = ["auto"]` would run here, and why the others would not.
-    std::cout << "backends   libtorch: eager, compiled (built in)\n";
+    // libtorch/aoti is not in auto; where it runs, it needs the PyTorch worker for torch.export.
+    std::string aoti = LibtorchUnsupportedReason("aoti", "infer", "fp32", "contiguous");
+    for (const auto& w : env["workers"]) {
+      if (aoti.empty() && w["name"] == "pytorch" && !w["available"].get<bool>()) {
+        aoti = "the PyTorch worker (torch.export) cannot run here";
+      }
+    }
+    std::cout << fmt::format(
+        "backends   libtorch: eager, compiled (built in); aoti (AOTInductor, inference, not in "
+        "auto): {}\n",
+        aoti.empty() ? "runs here" : aoti);
     for (const auto& w : env["workers"]) {
       if (!w["available"].get<bool>()) {
         std::cout << fmt::format("           {}: not available: {}\n", w["name"].get<std::string>(),

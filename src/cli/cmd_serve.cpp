@@ -6,8 +6,8 @@
 #include <iostream>
 #include <memory>
 
+#include "backends/served_libtorch.h"
 #include "backends/served_onnx.h"
-#include "backends/served_torchscript.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/version.h"
@@ -112,8 +112,9 @@ Command AddServeCommand(CLI::App& app) {
       if (a->max_queue > 0) m.config.batching.max_queue = static_cast<std::size_t>(a->max_queue);
       for (const auto& v : m.versions) {
         service->AddModel(m.name, v.version, m.config,
-                          m.config.platform == "onnx"
-                              ? LoadServedOnnx(v.file, m.config, a->device)
+                          m.config.platform == "onnx" ? LoadServedOnnx(v.file, m.config, a->device)
+                          : m.config.platform == "aoti"
+                              ? LoadServedAotiPackage(v.file, m.config, a->device)
                               : LoadServedTorchScript(v.file, m.config, a->device));
         std::cerr << fmt::format("serve: loaded {} version {} ({})\n", m.name, v.version,
                                  v.file.string());

@@ -1,22 +1,72 @@
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <stdexcept>
 
 #include "backends/libtorch_trial.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/protocol.h"
 #include "core/trial_spec.h"
+#include "orchestrate/process.h"
 
 namespace fwbench::cli {
+
+namespace {
+
+// libtorch/aoti's compile step: the PyTorch worker's exporter (torch.export, then AOTInductor and
+// the C++ compiler) as a child of this trial, so its time and memory are the trial's compile.
+AotiExporter PytorchWorkerExporter(const std::vector<std::string>& worker) {
+  if (worker.empty()) return nullptr;
+  return [worker](const TrialSpec& spec, const std::filesystem::path& package) {
+    const std::filesystem::path log = spec.output_dir / "aoti_export.log";
+    ProcessOptions options;
+    options.argv = {worker.at(0),
+                    worker.at(1),
+                    "--export-aoti",
+                    spec.arch,
+                    spec.stem,
+                    std::to_string(spec.num_classes),
+                    spec.weights.string(),
+                    package.string(),
+                    std::to_string(spec.threads)};
+    options.stderr_path = log;
+    options.timeout_s = 3600.0;  // the orchestrator's trial timeout bounds it first
+    std::string last;
+    const ProcessResult r = RunProcess(options, [&](std::string_view line) {
+      if (!line.empty()) last = std::string(line);
+      return true;
+    });
+    const nlohmann::json answer = nlohmann::json::parse(last, nullptr, false);
+    if (!r.started || r.exit_code != 0 || !answer.is_object()) {
+      std::ifstream in(log);
+      std::string line, tail;
+      while (std::getline(in, line)) {
+        if (!line.empty()) tail = line;
+      }
+      throw std::runtime_error(
+          fmt::format("AOTInductor export by {} failed ({}): {} (log: {})", worker.at(0),
+                      r.started ? fmt::format("exit code {}", r.exit_code) : r.start_error, tail,
+                      log.string()));
+    }
+    return fmt::format("{} ({:.1f} s, torch.export {:.1f} s)",
+                       answer.value("exporter", std::string("AOTInductor")),
+                       answer.value("seconds", 0.0), answer.value("export_seconds", 0.0));
+  };
+}
+
+}  // namespace
 
 Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns) {
   CLI::App* cmd = app.add_subcommand(
       "trial",
-      "Run one trial (the C++ reference worker of the trial protocol: libtorch eager or "
-      "compiled): reads SPEC.json, prints protocol events as JSON Lines on stdout "
+      "Run one trial (the C++ reference worker of the trial protocol: libtorch eager, compiled "
+      "or aoti): reads SPEC.json, prints protocol events as JSON Lines on stdout "
       "(docs/protocol.md). `fwbench run` calls this; run "
       "it by hand to debug a trial.");
   auto spec_path = std::make_shared<std::string>();
@@ -35,7 +85,14 @@ Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns) {
                               f.rounding_only ? " (rounding only: must pass the gate)" : "");
   }
   cmd->add_option("--fault", faults->training_fault, fault_help)->type_name("NAME");
-  return [spec_path, t_main_ns, faults]() -> int {
+  auto pytorch_worker = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--pytorch-worker", *pytorch_worker,
+                  "libtorch/aoti: the PyTorch worker that exports and compiles the model (its "
+                  "interpreter and workers/python/fwbench_worker.py); `fwbench run` passes the "
+                  "one that serves pytorch")
+      ->expected(2)
+      ->type_name("PYTHON WORKER_PY");
+  return [spec_path, t_main_ns, faults, pytorch_worker]() -> int {
     TrialSpec spec;
     try {
       if (faults->perturb_weights < 0 || !std::isfinite(faults->perturb_weights)) {
@@ -48,7 +105,8 @@ Command AddTrialCommand(CLI::App& app, std::int64_t t_main_ns) {
       protocol::EventWriter(stdout).WriteError("usage", e.what());
       throw;
     }
-    const int code = RunLibtorchTrial(spec, t_main_ns, stdout, *faults);
+    const int code =
+        RunLibtorchTrial(spec, t_main_ns, stdout, *faults, PytorchWorkerExporter(*pytorch_worker));
     // Everything the trial measured is flushed; skip LibTorch's static teardown (tenths of a
     // second of thread-pool and allocator shutdown) so the process ends when the trial does.
     std::fflush(nullptr);

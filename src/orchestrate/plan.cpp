@@ -171,9 +171,10 @@ std::vector<PlanField> MakeFields() {
           std::vector<std::string>, "backends", "--backends",
           "Backends to compare, comma-separated, each NAME or NAME/MODE: auto (libtorch eager and "
           "compiled plus every built-in worker that runs here, see `fwbench doctor`), libtorch "
-          "(eager), libtorch/compiled (TorchScript), pytorch/eager|torchscript|compiled, "
-          "onnxruntime-node, tfjs/wasm|cpu, tensorflow/eager|function|xla, "
-          "keras3/tensorflow|torch|jax, jax/jit, onnxruntime, or a [workers.NAME]",
+          "(eager), libtorch/compiled (TorchScript), libtorch/aoti (AOTInductor, inference), "
+          "pytorch/eager|torchscript|compiled, onnxruntime-node, tfjs/wasm|cpu, "
+          "tensorflow/eager|function|xla, keras3/tensorflow|torch|jax, jax/jit, onnxruntime, "
+          "openvino, or a [workers.NAME]",
           backends),
       FWBENCH_FIELD(std::vector<std::string>, "precisions", "--precisions",
                     "Numeric precisions, comma-separated: fp32, bf16", precisions),

@@ -71,6 +71,7 @@ bool PlanUsesBuiltinWorkers(const Plan& plan) {
     const std::string name = entry.substr(0, entry.find('/'));
     if (name == "auto") return true;
     if (plan.workers.contains(name)) continue;
+    if (entry == "libtorch/aoti") return true;  // its compile step runs the PyTorch worker
     for (const BuiltinBackend& b : catalogue) {
       if (b.name == name) return true;
     }
@@ -79,6 +80,12 @@ bool PlanUsesBuiltinWorkers(const Plan& plan) {
 }
 
 const std::vector<std::string>& LibtorchModes() {
+  static const std::vector<std::string> modes = {"eager", "compiled", "aoti"};
+  return modes;
+}
+
+const std::vector<std::string>& LibtorchAutoModes() {
+  // Not aoti: its compile step runs torch.export and a C++ compiler (a minute for ResNet-18).
   static const std::vector<std::string> modes = {"eager", "compiled"};
   return modes;
 }
@@ -130,6 +137,22 @@ std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
   return "";
 }
 
+// libtorch/aoti's trial runs the PyTorch worker's exporter (torch.export is Python): the trial
+// is told which interpreter and worker program serve pytorch here (the plan's, or .venvs/torch).
+std::vector<std::string> LibtorchAotiCommand(const std::filesystem::path& self_exe,
+                                             const std::vector<BuiltinBackend>& builtins) {
+  const BuiltinBackend* pytorch = FindBuiltin(builtins, "pytorch");
+  if (pytorch == nullptr || !pytorch->Available() || pytorch->command.size() < 2) {
+    throw UsageError(fmt::format(
+        "plan field backends: libtorch/aoti exports the model with PyTorch (torch.export + "
+        "AOTInductor), and the PyTorch worker cannot run here: {} (scripts/install-deps.sh makes "
+        ".venvs/torch)",
+        pytorch == nullptr ? "not in the catalogue" : pytorch->unavailable));
+  }
+  return {self_exe.string(),   "trial", "--pytorch-worker", pytorch->command[0],
+          pytorch->command[1], "{spec}"};
+}
+
 std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesystem::path& self_exe,
                                           const std::vector<BuiltinBackend>& builtins) {
   std::vector<BackendEntry> out;
@@ -149,7 +172,7 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesyste
       if (!mode.empty()) {
         throw UsageError("plan field backends: 'auto' takes no mode (it picks the modes)");
       }
-      for (const std::string& m : LibtorchModes()) {
+      for (const std::string& m : LibtorchAutoModes()) {
         out.push_back({"libtorch", m, libtorch, nullptr, true});
       }
       for (const BuiltinBackend& b : builtins) {
@@ -176,7 +199,8 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesyste
             fmt::format("plan field backends: libtorch has no mode '{}' (entry '{}'); modes: {}",
                         mode, entry, fmt::join(modes, ", ")));
       }
-      out.push_back({backend, mode, libtorch});
+      out.push_back(
+          {backend, mode, mode == "aoti" ? LibtorchAotiCommand(self_exe, builtins) : libtorch});
     } else if (const BuiltinBackend* b = FindBuiltin(builtins, backend)) {
       if (mode.empty()) mode = b->modes.front();
       if (!b->RunsMode(mode)) {
@@ -312,8 +336,8 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
   spec.precision = config.precision;
   spec.memory_format = config.memory_format;
   // One TorchScript file per configuration is enough to check and to deploy.
-  spec.save_model = rep == 0 && config.backend == "libtorch" && config.mode == "compiled" &&
-                    config.task == "infer";
+  spec.save_model = rep == 0 && config.backend == "libtorch" &&
+                    (config.mode == "compiled" || config.mode == "aoti") && config.task == "infer";
   spec.seed = plan.seed;
   spec.arch = plan.arch;
   spec.stem = plan.stem;
@@ -460,9 +484,14 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
                     bool live_progress) {
   WriteText(run_dir / "plan.toml", ToToml(plan));
   WriteText(run_dir / "env.json", env.dump(2) + "\n");
-  std::vector<const Configuration*> probed;  // reference training configurations
+  // Reference training configurations, probed only when some other configuration trains: the
+  // probes calibrate the gate for a comparison, and a run of the reference alone has none.
+  std::vector<const Configuration*> probed;
+  const bool compared = std::any_of(configs.begin(), configs.end(), [](const Configuration& c) {
+    return c.task == "train" && !IsParityReference(c);
+  });
   for (const Configuration& c : configs) {
-    if (c.task == "train" && IsParityReference(c)) probed.push_back(&c);
+    if (compared && c.task == "train" && IsParityReference(c)) probed.push_back(&c);
   }
   nlohmann::json manifest = {
       {"schema_version", 1},

@@ -32,6 +32,8 @@ struct Configuration {
 
 // The modes `fwbench trial` serves for the built-in libtorch backend.
 const std::vector<std::string>& LibtorchModes();
+// The libtorch modes `auto` runs (eager, compiled: aoti's compile step takes a minute).
+const std::vector<std::string>& LibtorchAutoModes();
 
 // Expands the plan's cross product; thread count 0 becomes `usable_cores`. `builtins` are the
 // shipped workers as probed on this machine: "auto" in backends stands for libtorch eager and

@@ -291,8 +291,9 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
           versions.push_back(ver.version);
         return send(Json(200, {{"name", route.model},
                                {"versions", versions},
-                               {"platform", v.config.platform == "onnx" ? "onnx_opencv_dnn"
-                                                                        : "pytorch_torchscript"},
+                               {"platform", v.config.platform == "onnx"   ? "onnx_opencv_dnn"
+                                            : v.config.platform == "aoti" ? "pytorch_aotinductor"
+                                                                          : "pytorch_torchscript"},
                                {"inputs", TensorsJson(sig.inputs)},
                                {"outputs", TensorsJson(sig.outputs)}}));
       }

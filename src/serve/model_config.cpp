@@ -20,7 +20,7 @@ namespace fwbench::serve {
 namespace {
 
 constexpr const char* kExample = R"(
-  platform = "torchscript"    # or "onnx" (model.onnx, run by OpenCV DNN)
+  platform = "torchscript"    # or "aoti" (model.pt2, AOTInductor), "onnx" (model.onnx, OpenCV DNN)
 
   [[inputs]]
   name = "image"
@@ -116,11 +116,12 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
   c.batching.request_timeout_ns = 10'000'000'000;  // a served request may wait behind others
   OnlyKnownKeys(t, {"platform", "inputs", "outputs", "batching"}, "", path);
   if (t.contains("platform") && !t["platform"].is_string()) {
-    Bad(path, "platform must be a string: \"torchscript\" or \"onnx\"");
+    Bad(path, "platform must be a string: \"torchscript\", \"aoti\" or \"onnx\"");
   }
   c.platform = t["platform"].value_or<std::string>("torchscript");
-  if (c.platform != "torchscript" && c.platform != "onnx") {
+  if (c.platform != "torchscript" && c.platform != "aoti" && c.platform != "onnx") {
     Bad(path, fmt::format("platform \"{}\" is not served; use \"torchscript\" (NAME/N/model.pt, "
+                          "run by LibTorch), \"aoti\" (NAME/N/model.pt2, an AOTInductor package "
                           "run by LibTorch) or \"onnx\" (NAME/N/model.onnx, run by OpenCV DNN)",
                           c.platform));
   }
@@ -159,7 +160,7 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
 }
 
 const char* ModelFileName(const std::string& platform) {
-  return platform == "onnx" ? "model.onnx" : "model.pt";
+  return platform == "onnx" ? "model.onnx" : platform == "aoti" ? "model.pt2" : "model.pt";
 }
 
 std::string ModelConfigToml(const ModelConfig& c) {

@@ -11,7 +11,7 @@
 namespace fwbench::serve {
 
 struct ModelConfig {
-  std::string platform = "torchscript";  // or "onnx"
+  std::string platform = "torchscript";  // or "aoti", "onnx"
   ModelSignature signature;
   BatchPolicy batching;
   std::filesystem::path source;  // the config.toml it was read from; empty when built in code
@@ -24,7 +24,8 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
 // The config.toml text for a signature and policy (what `fwbench deploy` writes).
 std::string ModelConfigToml(const ModelConfig& config);
 
-// The file each version folder holds for a platform: model.pt (torchscript), model.onnx (onnx).
+// The file each version folder holds for a platform: model.pt (torchscript), model.pt2 (aoti),
+// model.onnx (onnx).
 const char* ModelFileName(const std::string& platform);
 
 }  // namespace fwbench::serve

@@ -27,8 +27,9 @@ bool Inside(const std::filesystem::path& path, const std::filesystem::path& root
 }
 
 constexpr const char* kLayout =
-    "Expected layout: REPO/NAME/config.toml and REPO/NAME/1/model.pt (TorchScript) or model.onnx "
-    "(platform = \"onnx\"), one folder per numbered version; `fwbench deploy` writes one";
+    "Expected layout: REPO/NAME/config.toml and REPO/NAME/1/model.pt (TorchScript), model.pt2 "
+    "(platform = \"aoti\", an AOTInductor package) or model.onnx (platform = \"onnx\"), one "
+    "folder per numbered version; `fwbench deploy` writes one";
 
 }  // namespace
 

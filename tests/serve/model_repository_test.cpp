@@ -36,8 +36,9 @@ TEST_F(ModelRepository, VersionsSortNumericallyAndBatchingIsRead) {
             "[batching]\nmax_batch_size = 16\nmax_queue_delay_us = 250\nmax_queue = 9\n",
         {"2/model.pt", "10/model.pt", "1/model.pt", "notes/readme.txt"});
   Model("o", std::string("platform = \"onnx\"\n") + kSignature, {"1/model.onnx"});
+  Model("p", std::string("platform = \"aoti\"\n") + kSignature, {"1/model.pt2"});
   const auto models = ScanRepository(dir_);
-  ASSERT_EQ(models.size(), 2u);
+  ASSERT_EQ(models.size(), 3u);
   EXPECT_EQ(models[0].name, "m");
   ASSERT_EQ(models[0].versions.size(), 3u);
   EXPECT_EQ(models[0].versions[0].version, "1");
@@ -48,6 +49,9 @@ TEST_F(ModelRepository, VersionsSortNumericallyAndBatchingIsRead) {
   EXPECT_EQ(models[0].config.signature.inputs[0].shape, (std::vector<std::int64_t>{-1, 4}));
   EXPECT_EQ(models[1].config.platform, "onnx");
   EXPECT_EQ(models[1].versions[0].file.filename(), "model.onnx");
+  EXPECT_EQ(models[2].config.platform, "aoti");
+  ASSERT_EQ(models[2].versions.size(), 1u);
+  EXPECT_EQ(models[2].versions[0].file.filename(), "model.pt2");
   // What ModelConfigToml writes reads back the same.
   std::ofstream(dir_ / "m" / "config.toml") << ModelConfigToml(models[0].config);
   const auto again = ReadModelConfig(dir_ / "m" / "config.toml", "m");

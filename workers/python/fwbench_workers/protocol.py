@@ -360,6 +360,7 @@ def probe(framework, out):
 USAGE = f"""usage: fwbench_worker.py FRAMEWORK SPEC.json     run one trial (docs/protocol.md)
        fwbench_worker.py --probe FRAMEWORK         what this interpreter can run (JSON)
        fwbench_worker.py --export-onnx ARCH STEM NUM_CLASSES WEIGHTS OUT.onnx [raw]
+       fwbench_worker.py --export-aoti ARCH STEM NUM_CLASSES WEIGHTS OUT.pt2 THREADS
 frameworks: {', '.join(FRAMEWORKS)}"""
 
 
@@ -377,6 +378,9 @@ def main(argv, t_main):
     if len(argv) in (7, 8) and argv[1] == "--export-onnx":
         from . import onnx_export
         return onnx_export.main(argv[2:], real_stdout)
+    if len(argv) == 8 and argv[1] == "--export-aoti":
+        from . import aoti_export
+        return aoti_export.main(argv[2:], real_stdout)
     if len(argv) != 3 or argv[1].startswith("-"):
         print(USAGE, file=sys.stderr)
         return 0 if argv[1:] in (["-h"], ["--help"]) else 2

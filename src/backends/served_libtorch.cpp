@@ -1,10 +1,11 @@
-#include "backends/served_torchscript.h"
+#include "backends/served_libtorch.h"
 
 #include <fmt/format.h>
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "backends/aoti_package.h"
 #include "backends/trial_common.h"
 #include "core/error.h"
 
@@ -12,15 +13,18 @@ namespace fwbench {
 
 namespace {
 
-class TorchScriptModel final : public serve::ServedModel {
+// One forward of the batched inputs, returning the model's outputs in order.
+using BatchForward = std::function<std::vector<torch::Tensor>(std::vector<torch::Tensor>)>;
+
+class LibtorchModel final : public serve::ServedModel {
  public:
-  TorchScriptModel(torch::jit::Module module, serve::ModelConfig config, torch::Device device)
-      : module_(std::move(module)), config_(std::move(config)), device_(device) {}
+  LibtorchModel(BatchForward forward, serve::ModelConfig config, torch::Device device)
+      : forward_(std::move(forward)), config_(std::move(config)), device_(device) {}
 
   std::vector<std::vector<serve::OutputTensor>> RunBatch(
       const std::vector<const serve::InferRequest*>& requests) override {
     torch::InferenceMode guard;
-    std::vector<torch::jit::IValue> inputs;
+    std::vector<torch::Tensor> inputs;
     const std::size_t n_inputs = config_.signature.inputs.size();
     for (std::size_t i = 0; i < n_inputs; ++i) {
       std::vector<torch::Tensor> parts;
@@ -37,17 +41,7 @@ class TorchScriptModel final : public serve::ServedModel {
       torch::Tensor batch = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
       inputs.emplace_back(batch.to(device_));
     }
-    const torch::jit::IValue result = module_.forward(inputs);
-    std::vector<torch::Tensor> outputs;
-    if (result.isTensor()) {
-      outputs.push_back(result.toTensor());
-    } else if (result.isTuple()) {
-      for (const auto& e : result.toTupleRef().elements()) outputs.push_back(e.toTensor());
-    } else if (result.isTensorList()) {
-      for (const auto& e : result.toTensorVector()) outputs.push_back(e);
-    } else {
-      throw std::runtime_error("forward() returned neither a tensor nor a tuple of tensors");
-    }
+    const std::vector<torch::Tensor> outputs = forward_(std::move(inputs));
     if (outputs.size() != config_.signature.outputs.size()) {
       throw std::runtime_error(
           fmt::format("forward() returned {} tensors; config.toml lists {} "
@@ -77,7 +71,7 @@ class TorchScriptModel final : public serve::ServedModel {
   }
 
  private:
-  torch::jit::Module module_;
+  BatchForward forward_;
   serve::ModelConfig config_;
   torch::Device device_;
 };
@@ -97,7 +91,39 @@ std::shared_ptr<serve::ServedModel> LoadServedTorchScript(const std::filesystem:
                                  std::string(e.what_without_backtrace()).substr(0, 300)));
   }
   module.eval();
-  return std::make_shared<TorchScriptModel>(std::move(module), config, d);
+  auto shared = std::make_shared<torch::jit::Module>(std::move(module));
+  const BatchForward forward = [shared](std::vector<torch::Tensor> batch) {
+    const torch::jit::IValue result = shared->forward({batch.begin(), batch.end()});
+    std::vector<torch::Tensor> outputs;
+    if (result.isTensor()) {
+      outputs.push_back(result.toTensor());
+    } else if (result.isTuple()) {
+      for (const auto& e : result.toTupleRef().elements()) outputs.push_back(e.toTensor());
+    } else if (result.isTensorList()) {
+      for (const auto& e : result.toTensorVector()) outputs.push_back(e);
+    } else {
+      throw std::runtime_error("forward() returned neither a tensor nor a tuple of tensors");
+    }
+    return outputs;
+  };
+  return std::make_shared<LibtorchModel>(forward, config, d);
+}
+
+std::shared_ptr<serve::ServedModel> LoadServedAotiPackage(const std::filesystem::path& file,
+                                                          const serve::ModelConfig& config,
+                                                          const std::string& device) {
+  const torch::Device d = ResolveDevice(device);
+  if (!d.is_cpu()) {
+    throw UsageError(
+        fmt::format("{}: fwbench serves AOTInductor packages on the CPU only "
+                    "(--device cpu); a CUDA package is compiled for its GPU",
+                    file.string()));
+  }
+  auto package = std::make_shared<AotiPackage>(file);
+  const BatchForward forward = [package](std::vector<torch::Tensor> batch) {
+    return package->Run(batch);
+  };
+  return std::make_shared<LibtorchModel>(forward, config, d);
 }
 
 }  // namespace fwbench
