@@ -42,7 +42,7 @@ Command AddRunCommand(CLI::App& app) {
       "Run a benchmark plan: every trial in a fresh process, round-robin across configurations; "
       "results go to <out>/<run-id>/ as they arrive, and the report (report.html, report.md) "
       "at the end. Without a plan file, runs the embedded "
-      "default (ResNet-18 on synthetic CIFAR-10, inference at batch 1 and 16, every backend that "
+      "default (ResNet-18 on synthetic CIFAR-10, inference at batch 1 and 8, every backend that "
       "runs here: LibTorch eager and compiled plus the framework workers `fwbench doctor` lists; "
       "--tasks train,infer adds training).");
   auto options = std::make_shared<PlanOptions>();
@@ -52,10 +52,19 @@ Command AddRunCommand(CLI::App& app) {
                 "Skip report.md/report.html at the end (`fwbench report RUN` writes them later)");
   return [options, no_report]() {
     Plan plan = BuildPlan(*options);
+    const bool llm = plan.workload == kWorkloadLlm;
+    // The inputs first: a bad data folder or weights file is reported at once, not after the
+    // framework workers are probed (15-40 s with the PyPI stacks).
+    RunInputs inputs;
+    if (llm) {
+      PrepareLlm(plan, inputs);
+    } else {
+      inputs.data_dir = PrepareData(plan);
+      inputs.weights = PrepareWeights(plan);
+    }
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     const std::vector<BuiltinBackend> builtins = DetectWorkers(plan, self);
     std::vector<Configuration> configs = ExpandConfigurations(plan, self, UsableCores(), builtins);
-    const bool llm = plan.workload == kWorkloadLlm;
     // What libtorch cannot run is left out with a note (the plan crosses backends with tasks,
     // so e.g. libtorch/compiled × infer comes from naming both, not from asking for that pair);
     // a backend named explicitly that is left with nothing to run is refused now, with the
@@ -83,13 +92,6 @@ Command AddRunCommand(CLI::App& app) {
     int threads = 1;
     for (const Configuration& c : configs) threads = std::max(threads, c.threads);
 
-    RunInputs inputs;
-    if (llm) {
-      PrepareLlm(plan, inputs);
-    } else {
-      inputs.data_dir = PrepareData(plan);
-      inputs.weights = PrepareWeights(plan);
-    }
     const bool needs_onnx = std::any_of(configs.begin(), configs.end(),
                                         [](const Configuration& c) { return c.needs_onnx; });
     if (needs_onnx) {
