@@ -1,4 +1,4 @@
-// `fwbench export --to onnx|torchscript`: the shared model in a deployable format, then the
+// `fwbench export --to onnx|torchscript|aoti`: the shared model in a deployable format, then the
 // portability matrix — which runtimes on this machine load the file, run it, and compute the
 // same function as LibTorch eager (the parity gate on a fixed batch).
 #include <fmt/format.h>
@@ -117,16 +117,20 @@ Command AddExportCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "export",
       "Export the model (weights from --weights or the plan's seed) to ONNX (torch.onnx in the "
-      "PyTorch worker) or TorchScript (traced from the C++ model), then check which runtimes "
-      "here load it and compute the same function as LibTorch eager: the portability matrix.");
+      "PyTorch worker), TorchScript (traced from the C++ model) or an AOTInductor package "
+      "(torch.export + AOTInductor in the PyTorch worker, run by LibTorch), then check which "
+      "runtimes here load it and compute the same function as LibTorch eager: the portability "
+      "matrix.");
   auto args = std::make_shared<ExportArgs>();
   auto options = std::make_shared<PlanOptions>();
-  cmd->add_option("--to", args->to, "onnx or torchscript")
+  cmd->add_option("--to", args->to, "onnx, torchscript or aoti")
       ->required()
-      ->check(CLI::IsMember({"onnx", "torchscript"}));
+      ->check(CLI::IsMember({"onnx", "torchscript", "aoti"}));
   cmd->add_option("--file", args->out,
-                  "Where to write the model (default: <out>/model-<arch>-<stem>.<onnx|pt>)");
-  cmd->add_flag("!--no-check", args->check, "Export only: skip the portability matrix");
+                  "Where to write the model (default: <out>/model-<arch>-<stem>.<onnx|pt|pt2>)");
+  cmd->add_flag("!--no-check", args->check,
+                "ONNX: export only, skip the portability matrix (TorchScript and AOTInductor "
+                "files are made by their checked trial)");
   cmd->add_flag("--raw", args->raw,
                 "ONNX: keep torch.onnx's graph exactly as written (by default, Identity nodes on "
                 "deduplicated initializers are inlined: OpenCV 4.6 cannot import them)");
@@ -144,7 +148,7 @@ Command AddExportCommand(CLI::App& app) {
         ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons);
     const std::filesystem::path data_dir = PrepareData(plan);
     const std::filesystem::path weights = PrepareWeights(plan);
-    const std::string ext = args->to == "onnx" ? "onnx" : "pt";
+    const std::string ext = args->to == "onnx" ? "onnx" : args->to == "aoti" ? "pt2" : "pt";
     const std::filesystem::path file =
         args->out.empty() ? std::filesystem::absolute(plan.out_dir) /
                                 fmt::format("model-{}-{}.{}", plan.arch, plan.stem, ext)
@@ -181,6 +185,33 @@ Command AddExportCommand(CLI::App& app) {
                       "TensorFlow.js does not read ONNX (it loads TF SavedModel / Keras models "
                       "converted with tensorflowjs_converter)"});
       std::cout << fmt::format("check run: {}\n", results["run_dir"].get<std::string>());
+    } else if (args->to == "aoti") {
+      // libtorch/aoti makes the package in its compile phase and keeps it; its eager twin is the
+      // reference of the parity check.
+      const nlohmann::json results = RunMatrix(plan, {"libtorch", "libtorch/aoti"}, builtins,
+                                               {.data_dir = data_dir,
+                                                .weights = weights,
+                                                .onnx_model = {},
+                                                .tokens = {},
+                                                .adapter_init = {},
+                                                .llm_facts = {}});
+      const std::filesystem::path run_dir = results["run_dir"].get<std::string>();
+      std::filesystem::path saved;
+      for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
+        if (std::filesystem::exists(entry.path() / "model.pt2")) saved = entry.path() / "model.pt2";
+      }
+      if (saved.empty()) {
+        throw std::runtime_error(
+            fmt::format("the libtorch/aoti trial made no AOTInductor package: {}",
+                        FailureReason(results, "libtorch/aoti/infer/b1")));
+      }
+      std::filesystem::create_directories(file.parent_path());
+      std::filesystem::copy_file(saved, file, std::filesystem::copy_options::overwrite_existing);
+      std::cout << fmt::format("exported {}\n", file.string());
+      for (const auto& c : results["configurations"]) {
+        if (c["mode"] == "aoti") rows.push_back({"libtorch (C++)", "yes", Describe(c)});
+      }
+      std::cout << fmt::format("check run: {}\n", run_dir.string());
     } else {
       const TorchScriptExport exported = ExportTorchScript(plan, builtins, data_dir, weights, file);
       const nlohmann::json& results = exported.results;

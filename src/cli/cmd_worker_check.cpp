@@ -2,6 +2,7 @@
 
 #include <iostream>
 #include <memory>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/run_inputs.h"
@@ -89,7 +90,8 @@ Command AddWorkerCheckCommand(CLI::App& app) {
     spec.optimizer = plan.optimizer;
     // The ONNX export, when the PyTorch worker can make it (ONNX Runtime workers need it).
     plan.backends = {"pytorch"};
-    const auto builtins = ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons);
+    const auto builtins = ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons,
+                                              std::set<std::string>{"pytorch"});
     try {
       spec.onnx_model = PrepareOnnx(plan, spec.weights, builtins);
     } catch (const std::exception& e) {

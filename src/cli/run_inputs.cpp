@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "backends/libtorch_trial.h"
@@ -231,11 +232,13 @@ nlohmann::json PortSizes(const std::vector<Configuration>& configs,
 }
 
 std::vector<BuiltinBackend> DetectWorkers(const Plan& plan, const std::filesystem::path& self) {
-  if (!PlanUsesBuiltinWorkers(plan)) return {};
+  const std::set<std::string> named = BuiltinWorkersNamedBy(plan);
+  if (named.empty()) return {};
   const std::filesystem::path dir = WorkersDir(self);
   std::cerr << fmt::format("detecting framework workers in {} …\n", dir.string());
-  std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(dir, plan.worker_pythons);
+  std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(dir, plan.worker_pythons, named);
   for (const BuiltinBackend& b : builtins) {
+    if (!named.contains(b.name)) continue;
     std::cerr << (b.Available()
                       ? fmt::format("  {:<17} {} {}\n", b.name, b.description, b.version)
                       : fmt::format("  {:<17} not available: {}\n", b.name, b.unavailable));

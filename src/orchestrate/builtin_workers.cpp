@@ -240,7 +240,8 @@ std::filesystem::path VenvsDir(const std::filesystem::path& workers_dir) {
 
 std::vector<BuiltinBackend> ProbeBuiltinWorkers(
     const std::filesystem::path& workers_dir,
-    const std::map<std::string, std::string>& python_overrides) {
+    const std::map<std::string, std::string>& python_overrides,
+    const std::optional<std::set<std::string>>& only) {
   std::vector<BuiltinBackend> out;
   const std::vector<std::string> pythons = PythonCandidates();
   const bool python_from_env =
@@ -250,6 +251,10 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
   // Each probe imports a framework (TensorFlow, torch: seconds each): they run side by side.
   const auto probe = [&](const WorkerDef& d) {
     BuiltinBackend b = FromDef(d);
+    if (only && !only->contains(d.name)) {
+      b.unavailable = "not probed: this run does not name it";
+      return b;
+    }
     std::vector<std::string> interpreters;
     std::filesystem::path entry;
     if (d.runtime == "python") {

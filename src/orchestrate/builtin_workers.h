@@ -3,6 +3,8 @@
 // docs/protocol.md), and how fwbench finds out which of them can run on this machine.
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,10 +64,13 @@ std::filesystem::path VenvsDir(const std::filesystem::path& workers_dir);
 // prints what it can run). A Python worker tries, in order: the interpreter the plan names for
 // it (`[workers.NAME] python`, alone), else $FWBENCH_PYTHON (alone), else its family's
 // environment under VenvsDir, then PythonCandidates(). A worker whose framework is missing is
-// returned with `unavailable` saying why.
+// returned with `unavailable` saying why. With `only`, the workers not in it are returned
+// unprobed and unavailable ("not probed"): a run that names two backends does not import the
+// other frameworks.
 std::vector<BuiltinBackend> ProbeBuiltinWorkers(
     const std::filesystem::path& workers_dir,
-    const std::map<std::string, std::string>& python_overrides = {});
+    const std::map<std::string, std::string>& python_overrides = {},
+    const std::optional<std::set<std::string>>& only = std::nullopt);
 
 // The catalogue without probing: names, modes and tasks only (for --help and error messages).
 std::vector<BuiltinBackend> BuiltinWorkerCatalogue();

@@ -65,18 +65,24 @@ std::vector<std::string> SubstituteSpec(const std::vector<std::string>& command,
   return argv;
 }
 
-bool PlanUsesBuiltinWorkers(const Plan& plan) {
+std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan) {
   const auto catalogue = BuiltinWorkerCatalogue();
+  std::set<std::string> names;
   for (const std::string& entry : plan.backends) {
     const std::string name = entry.substr(0, entry.find('/'));
-    if (name == "auto") return true;
     if (plan.workers.contains(name)) continue;
-    if (entry == "libtorch/aoti") return true;  // its compile step runs the PyTorch worker
+    if (name == "auto") {
+      for (const BuiltinBackend& b : catalogue) names.insert(b.name);
+      return names;
+    }
+    if (entry == "libtorch/aoti") names.insert("pytorch");
     for (const BuiltinBackend& b : catalogue) {
-      if (b.name == name) return true;
+      if (b.name != name) continue;
+      names.insert(name);
+      if (b.needs_onnx) names.insert("pytorch");
     }
   }
-  return false;
+  return names;
 }
 
 const std::vector<std::string>& LibtorchModes() {

@@ -3,6 +3,7 @@
 // spawns each trial as a fresh process and appends what it measured to the run folder.
 #include <filesystem>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,8 +52,10 @@ std::vector<std::string> KnownBackends(const Plan& plan);
 std::vector<std::string> SubstituteSpec(const std::vector<std::string>& command,
                                         const std::filesystem::path& spec);
 
-// True when the plan names "auto" or a built-in worker, so the workers must be probed.
-bool PlanUsesBuiltinWorkers(const Plan& plan);
+// The built-in workers the plan's backends need probed: every one for `auto`, else those it
+// names (pytorch for libtorch/aoti's export; pytorch too for an ONNX backend, whose input it
+// exports). Empty when the plan uses none.
+std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan);
 
 nlohmann::json ToJson(const Configuration& config);
 

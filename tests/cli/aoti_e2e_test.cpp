@@ -155,6 +155,17 @@ TEST(AotiE2E, PackageRunsNextToEagerPassesParityAndIsServedLikeTorchScript) {
   EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
 }
 
+TEST(AotiE2E, ExportWritesAPackageCheckedAgainstEager) {
+  const std::string why = AotiUnavailable();
+  if (HasFailure()) return;
+  if (!why.empty()) GTEST_SKIP() << why;
+  const auto out = FreshDir("aoti_export");
+  const Output r = RunFwbench("export --to aoti --quick --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_TRUE(std::filesystem::exists(out / "model-resnet18-imagenet.pt2")) << r.text;
+  EXPECT_NE(r.text.find("libtorch (C++)  yes    pass: max |Δ|"), std::string::npos) << r.text;
+}
+
 TEST(AotiE2E, TrainingAndBf16AreRefusedBeforeAnyTrialNamingWhatRuns) {
   Output r = RunFwbench(
       "run --quick --tasks train --backends libtorch/aoti --out /tmp/fwbench_aoti_refused");

@@ -194,6 +194,23 @@ TEST_F(RunPlanTest, AutoIncludesLibtorchAndEveryAvailableWorkerSkippingWhatTheyC
   }
 }
 
+// A run probes the workers it names, not every framework installed.
+TEST_F(RunPlanTest, OnlyTheWorkersAPlanNamesAreProbed) {
+  plan_.backends = {"libtorch", "libtorch/compiled"};
+  EXPECT_TRUE(BuiltinWorkersNamedBy(plan_).empty());
+  plan_.backends = {"libtorch", "tensorflow/xla", "keras3/jax"};
+  EXPECT_EQ(BuiltinWorkersNamedBy(plan_), (std::set<std::string>{"tensorflow", "keras3"}));
+  // libtorch/aoti exports with the PyTorch worker; an ONNX backend runs its export.
+  plan_.backends = {"libtorch/aoti", "openvino"};
+  EXPECT_EQ(BuiltinWorkersNamedBy(plan_), (std::set<std::string>{"pytorch", "openvino"}));
+  // A [workers.NAME] table shadows the built-in of that name.
+  plan_.backends = {"jax"};
+  plan_.workers["jax"] = {.command = {"/x/my-jax", "{spec}"}, .mode = "jit"};
+  EXPECT_TRUE(BuiltinWorkersNamedBy(plan_).empty());
+  plan_.backends = {"libtorch", "auto"};
+  EXPECT_EQ(BuiltinWorkersNamedBy(plan_).size(), BuiltinWorkerCatalogue().size());
+}
+
 TEST_F(RunPlanTest, AnLlmPlanRunsOnlyThePortsThatImplementItInTheModesThatDo) {
   auto workers = ProbedWorkers();
   for (BuiltinBackend& b : workers) {

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import sys
 import time
 import traceback
@@ -390,9 +391,20 @@ def main(argv, t_main):
         # Ports that must configure their framework before importing it read these.
         os.environ["FWBENCH_MODE"] = spec["mode"]
         os.environ["FWBENCH_THREADS"] = str(spec["threads"])
+        # Inductor (torch.compile, Keras on torch) compiles in worker processes, by default as
+        # many as there are cores: no more than the trial's threads. And it caches compiled
+        # graphs in /tmp across processes, which made every trial after a configuration's first
+        # a warm-cache compile, unlike XLA, JAX and TorchScript, which start cold: each trial
+        # gets an empty cache of its own.
+        os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = str(spec["threads"])
+        inductor_cache = os.path.join(spec["output_dir"], "inductor-cache")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache
         t0 = now()
-        _import_port(framework)
-        run_trial(framework, spec, events, t_main, (t0, now()))
+        try:
+            _import_port(framework)
+            run_trial(framework, spec, events, t_main, (t0, now()))
+        finally:
+            shutil.rmtree(inductor_cache, ignore_errors=True)
         return 0
     except (UsageError, cifar.DataError, safetensors_np.SafetensorsError) as e:
         events.write("error", kind="usage", message=str(e))
