@@ -17,6 +17,7 @@
 #include "loadgen/load_runner.h"
 #include "loadgen/protocol_request.h"
 #include "run_fwbench.h"
+#include "worker_catalogue.h"
 
 namespace fwbench {
 namespace {
@@ -29,27 +30,14 @@ using fwbench::testing::RunFwbench;
 // Why libtorch/aoti cannot run here, or "" when it can. Fails the test where install-deps made
 // .venvs/torch and the PyTorch worker still does not run.
 std::string AotiUnavailable() {
-  const Output doctor = RunFwbench("doctor --json");
-  const auto env = nlohmann::json::parse(doctor.text.substr(doctor.text.find('{')), nullptr, false);
-  if (!env.is_object() || !env.contains("workers")) {
-    ADD_FAILURE() << doctor.text;
-    return "doctor failed";
-  }
-  const std::string libtorch = env["libtorch"].value("version", "");
+  const nlohmann::json env = fwbench::testing::Doctor();
+  const std::string libtorch = env.contains("libtorch") ? env["libtorch"].value("version", "") : "";
   if (libtorch.rfind("1.", 0) == 0) {
     return "this fwbench is built against LibTorch " + libtorch + ", before AOTInductor";
   }
-  for (const auto& w : env["workers"]) {
-    if (w["name"] != "pytorch") continue;
-    if (w["available"].get<bool>()) return "";
-    const bool installed = std::filesystem::exists(std::filesystem::path(FWBENCH_SOURCE_DIR) /
-                                                   ".venvs/torch/bin/python");
-    EXPECT_FALSE(installed) << ".venvs/torch exists but the PyTorch worker does not run: "
-                            << w.dump();
-    return "the PyTorch worker cannot run here: " + w.value("reason", std::string());
-  }
-  ADD_FAILURE() << "pytorch is not in the catalogue";
-  return "no pytorch worker";
+  std::string skip;
+  fwbench::testing::WorkerEntry(env, "pytorch", "eager", skip);
+  return skip.empty() ? "" : "the PyTorch worker cannot run here: " + skip;
 }
 
 TEST(AotiE2E, PackageRunsNextToEagerPassesParityAndIsServedLikeTorchScript) {

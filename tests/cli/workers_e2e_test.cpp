@@ -13,14 +13,17 @@
 #include <set>
 
 #include "run_fwbench.h"
+#include "worker_catalogue.h"
 
 namespace fwbench {
 namespace {
 
+using fwbench::testing::Doctor;
 using fwbench::testing::FreshDir;
 using fwbench::testing::Output;
 using fwbench::testing::RunDir;
 using fwbench::testing::RunFwbench;
+using fwbench::testing::WorkerEntry;
 
 const nlohmann::json* Config(const nlohmann::json& results, const std::string& id) {
   for (const auto& c : results["configurations"]) {
@@ -159,40 +162,6 @@ const std::vector<std::pair<std::string, std::string>> kPyPIPorts = {
     {"jax", "jit"},           {"onnxruntime", "optimized"}, {"openvino", "latency"},
     {"pytorch", "compiled"}};
 
-std::filesystem::path VenvPython(const std::string& backend) {
-  const std::string venv =
-      backend == "pytorch" ? "torch" : (backend == "openvino" ? "openvino" : "tf");
-  return std::filesystem::path(FWBENCH_SOURCE_DIR) / ".venvs" / venv / "bin" / "python";
-}
-
-nlohmann::json Doctor() {
-  const Output doctor = RunFwbench("doctor --json");
-  const auto env = nlohmann::json::parse(doctor.text.substr(doctor.text.find('{')), nullptr, false);
-  EXPECT_TRUE(env.is_object() && env.contains("workers")) << doctor.text;
-  return env.is_object() && env.contains("workers") ? env : nlohmann::json{{"workers", {}}};
-}
-
-// The doctor's entry for `backend`; fails the test where install-deps made its environment but
-// it (or `mode`) does not run; otherwise sets `skip` to the reason it cannot run here.
-nlohmann::json WorkerEntry(const nlohmann::json& env, const std::string& backend,
-                           const std::string& mode, std::string& skip) {
-  for (const auto& w : env["workers"]) {
-    if (w["name"] != backend) continue;
-    const bool available = w["available"].get<bool>();
-    const std::string why = !available ? w.value("reason", std::string())
-                            : w["mode_unavailable"].contains(mode)
-                                ? w["mode_unavailable"][mode].get<std::string>()
-                                : "";
-    EXPECT_TRUE(why.empty() || !std::filesystem::exists(VenvPython(backend)))
-        << VenvPython(backend) << " exists but " << backend << "/" << mode
-        << " does not run: " << why;
-    skip = why;
-    return w;
-  }
-  ADD_FAILURE() << backend << " is not in the catalogue";
-  return nullptr;
-}
-
 // Every PyPI port in one run next to LibTorch (one reference, one set of rounding probes), as a
 // user would compare them. The CIFAR stem, not the quick plan's ImageNet one, whose max-pool
 // routes a tied window's gradient differently in each framework (docs/parity.md).
@@ -233,34 +202,6 @@ TEST(PyPIPorts, EveryPortRunsNextToLibtorchAndPassesParity) {
   }
 }
 
-// And the PyPI ports pass the protocol's conformance check: one per environment and per kind of
-// port (TensorFlow, Keras, OpenVINO, torch.compile); jax and onnxruntime run in the same worker
-// program and environment and are exercised by the test above (CI time: ~1 min each).
-class OptionalFramework : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
-
-TEST_P(OptionalFramework, PassesTheWorkerCheck) {
-  const auto& [backend, mode] = GetParam();
-  std::string skip;
-  const nlohmann::json worker = WorkerEntry(Doctor(), backend, mode, skip);
-  if (HasFailure()) return;
-  if (!skip.empty()) GTEST_SKIP() << backend << "/" << mode << " cannot run here: " << skip;
-  std::string command;
-  for (const auto& part : worker["command"]) command += " " + part.get<std::string>();
-  const auto out = FreshDir("workers_check_" + backend);
-  const Output check = RunFwbench("worker-check --backend " + backend + " --mode " + mode +
-                                  " --out " + out.string() + " --" + command);
-  EXPECT_EQ(check.code, 0) << check.text;
-  EXPECT_NE(check.text.find("worker-check: all"), std::string::npos) << check.text;
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Ports, OptionalFramework,
-    ::testing::Values(std::pair<std::string, std::string>{"tensorflow", "eager"},
-                      std::pair<std::string, std::string>{"keras3", "jax"},
-                      std::pair<std::string, std::string>{"openvino", "latency"},
-                      std::pair<std::string, std::string>{"pytorch", "compiled"}),
-    [](const auto& info) { return info.param.first + "_" + info.param.second; });
-
 TEST(Export, OnnxPortabilityMatrixNamesEachRuntimeAndTheOperatorThatFails) {
   const auto out = FreshDir("workers_export_onnx");
   Output r = RunFwbench("export --to onnx --quick --out " + out.string());
@@ -285,65 +226,6 @@ TEST(Export, TorchScriptLoadsInLibtorchAndPythonWithTheSameResults) {
   EXPECT_TRUE(std::filesystem::exists(out / "model-resnet18-imagenet.pt")) << r.text;
   EXPECT_NE(r.text.find("libtorch (C++)    yes    pass"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("pytorch (Python)  yes    pass"), std::string::npos) << r.text;
-}
-
-std::string Workers() { return std::string(FWBENCH_SOURCE_DIR) + "/workers"; }
-std::string Python() {
-  return std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-}
-
-TEST(WorkerCheck, PassesForEveryShippedWorkerThatRunsHere) {
-  const std::vector<std::string> cases = {
-      "--backend pytorch --mode eager -- " + Python() + " " + Workers() +
-          "/python/fwbench_worker.py torch {spec}",
-      "--backend pytorch --mode torchscript -- " + Python() + " " + Workers() +
-          "/python/fwbench_worker.py torch {spec}",
-      "--backend onnxruntime-node --mode optimized -- node " + Workers() + "/node/worker.js ort",
-      "--backend tfjs --mode wasm -- node " + Workers() + "/node/worker.js tfjs {spec}",
-      "--backend opencv-dnn --mode default -- " + Python() + " " + Workers() +
-          "/python/fwbench_worker.py opencv {spec}",
-  };
-  for (const std::string& args : cases) {
-    const auto out = FreshDir("workers_check");
-    const Output r = RunFwbench("worker-check --out " + out.string() + " " + args);
-    EXPECT_EQ(r.code, 0) << args << "\n" << r.text;
-    EXPECT_NE(r.text.find("all "), std::string::npos) << r.text;
-    EXPECT_EQ(r.text.find("FAIL "), std::string::npos) << r.text;
-  }
-  // tfjs/wasm cannot train: the check reports the worker's own `unsupported` answer as a skip.
-  const auto out = FreshDir("workers_check_tfjs");
-  const Output r =
-      RunFwbench("worker-check --out " + out.string() + " --backend tfjs --mode wasm -- node " +
-                 Workers() + "/node/worker.js tfjs {spec}");
-  EXPECT_NE(r.text.find("skip  [train]"), std::string::npos) << r.text;
-  EXPECT_NE(r.text.find("Conv2DBackpropFilter"), std::string::npos) << r.text;
-}
-
-TEST(WorkerCheck, RejectsAWorkerOnTheWrongClockNamingTheViolation) {
-  const auto out = FreshDir("workers_check_wallclock");
-  const Output r = RunFwbench("worker-check --tasks infer --out " + out.string() + " -- " +
-                              FAKE_WORKER + " wallclock {spec}");
-  EXPECT_EQ(r.code, 1) << r.text;
-  EXPECT_NE(r.text.find("FAIL  [infer] timestamps are CLOCK_MONOTONIC"), std::string::npos)
-      << r.text;
-  EXPECT_NE(r.text.find("outside the process lifetime"), std::string::npos) << r.text;
-  // The fake worker writes no parity output and dies on an unknown spec field: both named.
-  EXPECT_NE(r.text.find("FAIL  [infer] writes the parity output"), std::string::npos) << r.text;
-  EXPECT_NE(r.text.find("FAIL  [bad spec] a spec with an unknown field: exit code 2"),
-            std::string::npos)
-      << r.text;
-}
-
-TEST(WorkerCheck, ACorrectFakeWorkerPassesTheProtocolRules) {
-  // The same fake worker on the right clock: only the parity output and the bad-spec rules,
-  // which it does not implement, fail; every event-stream rule passes.
-  const auto out = FreshDir("workers_check_ok");
-  const Output r = RunFwbench("worker-check --tasks infer,train --out " + out.string() + " -- " +
-                              FAKE_WORKER + " ok {spec}");
-  EXPECT_NE(r.text.find("ok    [infer] timestamps are CLOCK_MONOTONIC"), std::string::npos)
-      << r.text;
-  EXPECT_NE(r.text.find("ok    [train] steps: consecutive"), std::string::npos) << r.text;
-  EXPECT_NE(r.text.find("ok    [train] budget"), std::string::npos) << r.text;
 }
 
 }  // namespace

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import resource
-import shutil
 import sys
 import time
 import traceback
@@ -392,19 +391,17 @@ def main(argv, t_main):
         os.environ["FWBENCH_MODE"] = spec["mode"]
         os.environ["FWBENCH_THREADS"] = str(spec["threads"])
         # Inductor (torch.compile, Keras on torch) compiles in worker processes, by default as
-        # many as there are cores: no more than the trial's threads. And it caches compiled
-        # graphs in /tmp across processes, which made every trial after a configuration's first
-        # a warm-cache compile, unlike XLA, JAX and TorchScript, which start cold: each trial
-        # gets an empty cache of its own.
+        # many as there are cores: no more than the trial's threads. Its cache of compiled
+        # graphs is the run's (beside trials/), not /tmp's, where one run's graphs made the
+        # next run's first trials warm: a run's first trial of a configuration compiles cold,
+        # its later trials find the graphs that one made (docs/workers.md).
         os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = str(spec["threads"])
-        inductor_cache = os.path.join(spec["output_dir"], "inductor-cache")
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(spec["output_dir"]))),
+            "inductor-cache")
         t0 = now()
-        try:
-            _import_port(framework)
-            run_trial(framework, spec, events, t_main, (t0, now()))
-        finally:
-            shutil.rmtree(inductor_cache, ignore_errors=True)
+        _import_port(framework)
+        run_trial(framework, spec, events, t_main, (t0, now()))
         return 0
     except (UsageError, cifar.DataError, safetensors_np.SafetensorsError) as e:
         events.write("error", kind="usage", message=str(e))
