@@ -78,14 +78,24 @@ std::string FailureReason(const nlohmann::json& results, const std::string& conf
 
 }  // namespace
 
-TorchScriptExport ExportTorchScript(const Plan& plan, const std::vector<BuiltinBackend>& builtins,
-                                    const std::filesystem::path& data_dir,
-                                    const std::filesystem::path& weights,
-                                    const std::filesystem::path& file) {
-  // The compiled configuration traces the C++ model and saves it; its eager twin is the
-  // reference (the parity gate on a fixed batch).
-  TorchScriptExport out;
-  out.results = RunMatrix(plan, {"libtorch", "libtorch/compiled"}, builtins,
+namespace {
+
+struct SavedModelRun {
+  nlohmann::json results;       // the check run's
+  std::filesystem::path trial;  // the trial folder that saved the model
+  std::string parity;           // Describe() of the saving configuration
+};
+
+// Runs libtorch eager next to libtorch/`mode`, whose first inference trial saves `saved_name`
+// (the eager twin is the reference of the parity gate on a fixed batch), and copies that file to
+// `file`. Throws naming what the trial said when it saved nothing.
+SavedModelRun RunAndCopySavedModel(const Plan& plan, const std::vector<BuiltinBackend>& builtins,
+                                   const std::filesystem::path& data_dir,
+                                   const std::filesystem::path& weights,
+                                   const std::filesystem::path& file, const std::string& mode,
+                                   const std::string& saved_name, const std::string& what) {
+  SavedModelRun out;
+  out.results = RunMatrix(plan, {"libtorch", "libtorch/" + mode}, builtins,
                           {.data_dir = data_dir,
                            .weights = weights,
                            .onnx_model = {},
@@ -93,23 +103,37 @@ TorchScriptExport ExportTorchScript(const Plan& plan, const std::vector<BuiltinB
                            .adapter_init = {},
                            .llm_facts = {}});
   const std::filesystem::path run_dir = out.results["run_dir"].get<std::string>();
-  std::filesystem::path saved;
   for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
-    if (std::filesystem::exists(entry.path() / "model.torchscript.pt")) {
-      saved = entry.path() / "model.torchscript.pt";
-      out.logits = entry.path() / "logits.safetensors";
-    }
+    if (std::filesystem::exists(entry.path() / saved_name)) out.trial = entry.path();
   }
-  if (saved.empty()) {
-    throw std::runtime_error(fmt::format("the compiled trial saved no TorchScript file: {}",
-                                         FailureReason(out.results, "libtorch/compiled/infer/b1")));
+  if (out.trial.empty()) {
+    throw std::runtime_error(
+        fmt::format("the libtorch/{} trial saved no {}: {}", mode, what,
+                    FailureReason(out.results, "libtorch/" + mode + "/infer/b1")));
   }
   std::filesystem::create_directories(std::filesystem::absolute(file).parent_path());
-  std::filesystem::copy_file(saved, file, std::filesystem::copy_options::overwrite_existing);
-  out.file = file;
+  std::filesystem::copy_file(out.trial / saved_name, file,
+                             std::filesystem::copy_options::overwrite_existing);
   for (const auto& c : out.results["configurations"]) {
-    if (c["mode"] == "compiled") out.parity = Describe(c);
+    if (c["mode"] == mode) out.parity = Describe(c);
   }
+  return out;
+}
+
+}  // namespace
+
+TorchScriptExport ExportTorchScript(const Plan& plan, const std::vector<BuiltinBackend>& builtins,
+                                    const std::filesystem::path& data_dir,
+                                    const std::filesystem::path& weights,
+                                    const std::filesystem::path& file) {
+  // The compiled configuration traces the C++ model and saves it.
+  SavedModelRun run = RunAndCopySavedModel(plan, builtins, data_dir, weights, file, "compiled",
+                                           "model.torchscript.pt", "TorchScript file");
+  TorchScriptExport out;
+  out.results = std::move(run.results);
+  out.logits = run.trial / "logits.safetensors";
+  out.file = file;
+  out.parity = run.parity;
   return out;
 }
 
@@ -186,32 +210,12 @@ Command AddExportCommand(CLI::App& app) {
                       "converted with tensorflowjs_converter)"});
       std::cout << fmt::format("check run: {}\n", results["run_dir"].get<std::string>());
     } else if (args->to == "aoti") {
-      // libtorch/aoti makes the package in its compile phase and keeps it; its eager twin is the
-      // reference of the parity check.
-      const nlohmann::json results = RunMatrix(plan, {"libtorch", "libtorch/aoti"}, builtins,
-                                               {.data_dir = data_dir,
-                                                .weights = weights,
-                                                .onnx_model = {},
-                                                .tokens = {},
-                                                .adapter_init = {},
-                                                .llm_facts = {}});
-      const std::filesystem::path run_dir = results["run_dir"].get<std::string>();
-      std::filesystem::path saved;
-      for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
-        if (std::filesystem::exists(entry.path() / "model.pt2")) saved = entry.path() / "model.pt2";
-      }
-      if (saved.empty()) {
-        throw std::runtime_error(
-            fmt::format("the libtorch/aoti trial made no AOTInductor package: {}",
-                        FailureReason(results, "libtorch/aoti/infer/b1")));
-      }
-      std::filesystem::create_directories(file.parent_path());
-      std::filesystem::copy_file(saved, file, std::filesystem::copy_options::overwrite_existing);
+      // libtorch/aoti makes the package in its compile phase and keeps it.
+      const SavedModelRun run = RunAndCopySavedModel(plan, builtins, data_dir, weights, file,
+                                                     "aoti", "model.pt2", "AOTInductor package");
       std::cout << fmt::format("exported {}\n", file.string());
-      for (const auto& c : results["configurations"]) {
-        if (c["mode"] == "aoti") rows.push_back({"libtorch (C++)", "yes", Describe(c)});
-      }
-      std::cout << fmt::format("check run: {}\n", run_dir.string());
+      rows.push_back({"libtorch (C++)", "yes", run.parity});
+      std::cout << fmt::format("check run: {}\n", run.results["run_dir"].get<std::string>());
     } else {
       const TorchScriptExport exported = ExportTorchScript(plan, builtins, data_dir, weights, file);
       const nlohmann::json& results = exported.results;
