@@ -5,15 +5,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <stdexcept>
 
 #include "backends/libtorch_trial.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/protocol.h"
 #include "core/trial_spec.h"
-#include "orchestrate/process.h"
+#include "orchestrate/builtin_workers.h"
 
 namespace fwbench::cli {
 
@@ -24,36 +22,13 @@ namespace {
 AotiExporter PytorchWorkerExporter(const std::vector<std::string>& worker) {
   if (worker.empty()) return nullptr;
   return [worker](const TrialSpec& spec, const std::filesystem::path& package) {
-    const std::filesystem::path log = spec.output_dir / "aoti_export.log";
-    ProcessOptions options;
-    options.argv = {worker.at(0),
-                    worker.at(1),
-                    "--export-aoti",
-                    spec.arch,
-                    spec.stem,
-                    std::to_string(spec.num_classes),
-                    spec.weights.string(),
-                    package.string(),
-                    std::to_string(spec.threads)};
-    options.stderr_path = log;
-    options.timeout_s = 3600.0;  // the orchestrator's trial timeout bounds it first
-    std::string last;
-    const ProcessResult r = RunProcess(options, [&](std::string_view line) {
-      if (!line.empty()) last = std::string(line);
-      return true;
-    });
-    const nlohmann::json answer = nlohmann::json::parse(last, nullptr, false);
-    if (!r.started || r.exit_code != 0 || !answer.is_object()) {
-      std::ifstream in(log);
-      std::string line, tail;
-      while (std::getline(in, line)) {
-        if (!line.empty()) tail = line;
-      }
-      throw std::runtime_error(
-          fmt::format("AOTInductor export by {} failed ({}): {} (log: {})", worker.at(0),
-                      r.started ? fmt::format("exit code {}", r.exit_code) : r.start_error, tail,
-                      log.string()));
-    }
+    const nlohmann::json answer =
+        RunWorkerCommand({worker.at(0), worker.at(1), "--export-aoti", spec.arch, spec.stem,
+                          std::to_string(spec.num_classes), spec.weights.string(), package.string(),
+                          std::to_string(spec.threads)},
+                         spec.output_dir / "aoti_export.log",
+                         3600.0,  // the orchestrator's trial timeout comes first
+                         fmt::format("AOTInductor export by {}", worker.at(0)));
     return fmt::format("{} ({:.1f} s, torch.export {:.1f} s)",
                        answer.value("exporter", std::string("AOTInductor")),
                        answer.value("seconds", 0.0), answer.value("export_seconds", 0.0));

@@ -425,13 +425,24 @@ nlohmann::json ExportOnnx(const BuiltinBackend& pytorch, const std::string& arch
                              pytorch.unavailable);
   }
   const std::filesystem::path log = out.string() + ".export.log";
+  std::vector<std::string> argv = {
+      pytorch.command[0],          pytorch.command[1], "--export-onnx", arch, stem,
+      std::to_string(num_classes), weights.string(),   out.string()};
+  if (raw) argv.push_back("raw");
+  nlohmann::json j =
+      RunWorkerCommand(argv, log, 600.0, fmt::format("ONNX export of {}", weights.string()));
+  std::filesystem::remove(log);
+  return j;
+}
+
+nlohmann::json RunWorkerCommand(const std::vector<std::string>& argv,
+                                const std::filesystem::path& log, double timeout_s,
+                                const std::string& what) {
   std::string last;
   ProcessOptions options;
-  options.argv = {pytorch.command[0],          pytorch.command[1], "--export-onnx", arch, stem,
-                  std::to_string(num_classes), weights.string(),   out.string()};
-  if (raw) options.argv.push_back("raw");
+  options.argv = argv;
   options.stderr_path = log;
-  options.timeout_s = 600.0;
+  options.timeout_s = timeout_s;
   const ProcessResult r = RunProcess(options, [&](std::string_view line) {
     if (!line.empty()) last = std::string(line);
     return true;
@@ -443,10 +454,10 @@ nlohmann::json ExportOnnx(const BuiltinBackend& pytorch, const std::string& arch
     while (std::getline(in, line)) {
       if (!line.empty()) tail = line;
     }
-    throw std::runtime_error(fmt::format("ONNX export of {} failed (exit code {}): {} (log: {})",
-                                         weights.string(), r.exit_code, tail, log.string()));
+    throw std::runtime_error(fmt::format(
+        "{} failed ({}): {} (log: {})", what,
+        r.started ? fmt::format("exit code {}", r.exit_code) : r.start_error, tail, log.string()));
   }
-  std::filesystem::remove(log);
   return j;
 }
 

@@ -72,6 +72,13 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
     const std::map<std::string, std::string>& python_overrides = {},
     const std::optional<std::set<std::string>>& only = std::nullopt);
 
+// Runs a worker's one-shot command (an export) with its stderr in `log`, and returns the JSON
+// object on its last stdout line; throws std::runtime_error saying `what` failed, how, and the
+// log's last line.
+nlohmann::json RunWorkerCommand(const std::vector<std::string>& argv,
+                                const std::filesystem::path& log, double timeout_s,
+                                const std::string& what);
+
 // The catalogue without probing: names, modes and tasks only (for --help and error messages).
 std::vector<BuiltinBackend> BuiltinWorkerCatalogue();
 
