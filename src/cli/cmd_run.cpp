@@ -42,7 +42,7 @@ Command AddRunCommand(CLI::App& app) {
       "Run a benchmark plan: every trial in a fresh process, round-robin across configurations; "
       "results go to <out>/<run-id>/ as they arrive, and the report (report.html, report.md) "
       "at the end. Without a plan file, runs the embedded "
-      "default (ResNet-18 on synthetic CIFAR-10, inference at batch 1 and 8, every backend that "
+      "default (ResNet-18 on synthetic CIFAR-10, inference at batch 1, every backend that "
       "runs here: LibTorch eager and compiled plus the framework workers `fwbench doctor` lists; "
       "--tasks train,infer adds training).");
   auto options = std::make_shared<PlanOptions>();

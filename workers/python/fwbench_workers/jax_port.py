@@ -152,10 +152,9 @@ class Port:
         self.bufs = jax.tree_util.tree_map(jnp.zeros_like, self.params)
         self.first = True
         self.train_fn = jax.jit(train_step)
-        # The jitted function takes any batch size (the parity batch differs from the timed
-        # one); infer_fn becomes its ahead-of-time compiled form for the timed batch size.
-        self.infer_jit = jax.jit(lambda params, state, x: forward(params, state, x, False)[0])
-        self.infer_fn = self.infer_jit
+        # infer_fn becomes its ahead-of-time compiled form for the timed batch size, the one
+        # the parity logits come from too (protocol.parity_logits feeds it that batch size).
+        self.infer_fn = jax.jit(lambda params, state, x: forward(params, state, x, False)[0])
 
     def to_input(self, x, y):
         return (jax.device_put(jnp.asarray(x), self.device),
@@ -181,7 +180,7 @@ class Port:
 
     def logits(self, inputs):
         x, _ = self.to_input(inputs, np.zeros(len(inputs), dtype=np.int64))
-        return np.asarray(self.infer_jit(self.params, self.state, x))
+        return np.asarray(self.infer_fn(self.params, self.state, x))
 
     def save_model(self, out_dir):
         return []
