@@ -151,6 +151,16 @@ std::filesystem::path PrepareWeights(const Plan& plan) {
                                e.what());
     }
   }
+  // With --data the synthetic set is not generated, so nothing has made the cache folder yet
+  // (issue 19: a new --out failed with "cannot write …tmp-…").
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec) {
+    throw UsageError(fmt::format(
+        "{}: cannot create the cache folder for the generated initial weights ({}); choose a "
+        "writable --out",
+        path.parent_path().string(), ec.message()));
+  }
   GenerateInitialWeights(plan.arch, plan.stem, plan.num_classes, plan.seed, path);
   std::cerr << fmt::format("generated initial weights {}\n", path.string());
   return path;

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "analysis/stats.h"
@@ -85,6 +86,55 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
 
 // Time to first batch from the protocol's timestamps must agree with the wall time of the same
 // trial stopped right after its first step, measured from outside the process.
+// CIFAR-10 binary files as a user downloads them (label byte + 3072 pixel bytes per record),
+// written here with arbitrary pixels: the real-data path, not the synthetic generator.
+void WriteCifarFiles(const std::filesystem::path& dir, int records_per_file) {
+  std::filesystem::create_directories(dir);
+  std::uint32_t state = 12345;
+  const auto next_byte = [&] {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<char>(state >> 24);
+  };
+  const auto write = [&](const std::string& name) {
+    std::ofstream out(dir / name, std::ios::binary);
+    for (int r = 0; r < records_per_file; ++r) {
+      out.put(static_cast<char>(r % 10));
+      for (int i = 0; i < 3072; ++i) out.put(next_byte());
+    }
+  };
+  for (int i = 1; i <= 5; ++i) write(fmt::format("data_batch_{}.bin", i));
+  write("test_batch.bin");
+}
+
+// Issue 19: with --data, nothing generated the cache folder, so a new --out failed with
+// "cannot write …/cache/weights-….safetensors.tmp-…" and no run.
+TEST(RunE2E, QuickPlanOnUserCifarFilesWithAnOutFolderThatDoesNotExistYet) {
+  const auto root = FreshDir("e2e_user_cifar");
+  const auto data = root / "cifar-10-batches-bin";
+  WriteCifarFiles(data, 40);
+  std::map<std::string, std::filesystem::file_time_type> before;
+  for (const auto& e : std::filesystem::directory_iterator(data)) {
+    before[e.path().filename().string()] = e.last_write_time();
+  }
+  const auto out = root / "new" / "results";
+  ASSERT_FALSE(std::filesystem::exists(root / "new"));
+  const Output r = Fwbench("run --quick --backends libtorch --trials 1 --batch-sizes 2 --data " +
+                           data.string() + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  const nlohmann::json results = nlohmann::json::parse(std::ifstream(RunDir(out) / "results.json"));
+  EXPECT_TRUE(results["complete"].get<bool>());
+  ASSERT_EQ(results["configurations"].size(), 2u);  // train and infer
+  for (const auto& c : results["configurations"]) EXPECT_EQ(c["trials_ok"], 1) << c.dump();
+  EXPECT_TRUE(std::filesystem::is_regular_file(out / "cache" /
+                                               "weights-resnet18-imagenet-c10-s1.safetensors"));
+  // The user's data folder is only read: the same files, untouched.
+  std::map<std::string, std::filesystem::file_time_type> after;
+  for (const auto& e : std::filesystem::directory_iterator(data)) {
+    after[e.path().filename().string()] = e.last_write_time();
+  }
+  EXPECT_EQ(before, after);
+}
+
 TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
   const auto out = FreshDir("e2e_ttfb");
   const Output r = Fwbench(
