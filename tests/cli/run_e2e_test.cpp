@@ -18,6 +18,7 @@
 #include "analysis/stats.h"
 #include "analysis/trial_metrics.h"
 #include "core/trial_spec.h"
+#include "data/cifar10.h"
 #include "orchestrate/process.h"
 #include "orchestrate/trial_monitor.h"
 
@@ -84,23 +85,22 @@ TEST(RunE2E, QuickPlanOnLibtorchProducesResults) {
   }
 }
 
-// Time to first batch from the protocol's timestamps must agree with the wall time of the same
-// trial stopped right after its first step, measured from outside the process.
-// CIFAR-10 binary files as a user downloads them (label byte + 3072 pixel bytes per record),
-// written here with arbitrary pixels: the real-data path, not the synthetic generator.
-void WriteCifarFiles(const std::filesystem::path& dir, int records_per_file) {
+// CIFAR-10 binary files in the layout a user downloads, with arbitrary pixels: the real-data
+// path, not the synthetic generator's folder (no synthetic.json).
+void WriteCifarFiles(const std::filesystem::path& dir, std::size_t records_per_file) {
   std::filesystem::create_directories(dir);
   std::uint32_t state = 12345;
-  const auto next_byte = [&] {
-    state = state * 1664525u + 1013904223u;
-    return static_cast<char>(state >> 24);
-  };
   const auto write = [&](const std::string& name) {
-    std::ofstream out(dir / name, std::ios::binary);
-    for (int r = 0; r < records_per_file; ++r) {
-      out.put(static_cast<char>(r % 10));
-      for (int i = 0; i < 3072; ++i) out.put(next_byte());
+    data::ImageSet set;
+    for (std::size_t r = 0; r < records_per_file; ++r) {
+      set.labels.push_back(static_cast<std::uint8_t>(r % data::kNumClasses));
     }
+    set.pixels.resize(records_per_file * data::kImageBytes);
+    for (std::uint8_t& p : set.pixels) {
+      state = state * 1664525u + 1013904223u;
+      p = static_cast<std::uint8_t>(state >> 24);
+    }
+    data::WriteCifar10File(dir / name, set);
   };
   for (int i = 1; i <= 5; ++i) write(fmt::format("data_batch_{}.bin", i));
   write("test_batch.bin");
@@ -135,6 +135,8 @@ TEST(RunE2E, QuickPlanOnUserCifarFilesWithAnOutFolderThatDoesNotExistYet) {
   EXPECT_EQ(before, after);
 }
 
+// Time to first batch from the protocol's timestamps must agree with the wall time of the same
+// trial stopped right after its first step, measured from outside the process.
 TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
   const auto out = FreshDir("e2e_ttfb");
   const Output r = Fwbench(

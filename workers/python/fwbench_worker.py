@@ -12,7 +12,7 @@ import sys  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 try:
-    from fwbench_workers.protocol import main  # noqa: E402
+    from fwbench_workers.protocol import exit_now, main  # noqa: E402
 except ImportError as e:  # numpy missing: a probe still answers
     if sys.argv[1:2] == ["--probe"]:
         import json
@@ -21,10 +21,4 @@ except ImportError as e:  # numpy missing: a probe still answers
         sys.exit(0)
     raise
 
-code = main(sys.argv, T_MAIN)
-# Every event is flushed as it is written. Interpreter teardown (about a second for torch or
-# TensorFlow: 43 s of a 5 min 56 s default run with 44 Python trials) is part of no
-# measurement, so the process ends here, as `fwbench trial` does with _Exit.
-sys.stdout.flush()
-sys.stderr.flush()
-os._exit(code)
+exit_now(main(sys.argv, T_MAIN))
