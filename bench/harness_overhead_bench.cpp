@@ -63,9 +63,9 @@ BENCHMARK(BM_StepEventToPipe)->Arg(0)->Arg(1)->ArgName("with_loss");
 
 // The orchestrator's side: parse + validate + keep one step line (no disk).
 void BM_MonitorStepLine(benchmark::State& state) {
-  fwbench::TrialMonitor monitor("bench", nullptr);
+  fwbench::TrialMonitor monitor("bench", nullptr, 1);
   monitor.OnLine(
-      R"({"event":"hello","protocol_version":1,"t_main":1,"framework":"f","framework_version":"1","backend":"b","mode":"eager","device":"cpu","threads":1})");
+      R"({"event":"hello","protocol_version":1,"t_main":1,"framework":"f","framework_version":"1","backend":"b","mode":"eager","device":"cpu","threads":1,"thread_pools":[{"name":"p","role":"compute","set":1,"read":1}]})");
   std::int64_t i = 0;
   std::string line;
   for (auto _ : state) {

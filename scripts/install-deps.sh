@@ -21,7 +21,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsentencepiece-dev
   libboost1.81-dev libopencv-dnn-dev wrk
   python3 python3-torch python3-torchvision python3-numpy python3-opencv python3-onnx
-  python3-fastapi python3-uvicorn
+  python3-fastapi python3-uvicorn python3-threadpoolctl
 )
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.
 if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi

@@ -5,7 +5,11 @@
 # pip-tools it uses live in a throw-away venv under .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${FWBENCH_VENV_PYTHON:-$(command -v python3.12 || ls "$HOME"/.pyenv/versions/3.12*/bin/python3.12 | head -1)}"
+# A pyenv shim named python3.12 may exist without that version selected: take one that runs.
+PY="${FWBENCH_VENV_PYTHON:-}"
+for c in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
+  if [ -z "$PY" ] && "$c" -c '' 2>/dev/null; then PY="$c"; fi
+done
 TOOLS=.cache/lock-tools
 if [ ! -x "$TOOLS/bin/pip-compile" ]; then
   "$PY" -m venv "$TOOLS"

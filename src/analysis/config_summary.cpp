@@ -157,7 +157,61 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
         "longer with --{}-min-steps or --{}-min-seconds",
         unsettled, ok.size(), s.task, s.task));
   }
+  for (std::string& w : OversubscriptionWarnings(ok)) s.warnings.push_back(std::move(w));
   return s;
+}
+
+std::vector<std::string> OversubscriptionWarnings(const std::vector<TrialMetrics>& ok) {
+  std::vector<double> trial_cores;
+  std::vector<double> other_cores;
+  std::vector<double> steal_cores;
+  int samples = 0;
+  int over = 0;
+  int threads = 0;
+  int cores = 0;
+  for (const TrialMetrics& t : ok) {
+    const nlohmann::json& c = t.cpu_during_steps;
+    if (!c.is_object()) continue;
+    trial_cores.push_back(c.value("trial_cores", 0.0));
+    other_cores.push_back(c.value("other_cores", 0.0));
+    steal_cores.push_back(c.value("steal_cores", 0.0));
+    samples += c.value("runnable_samples", 0);
+    over += c.value("runnable_over_cores", 0);
+    threads = c.value("threads", 0);
+    cores = c.value("cores", 0);
+  }
+  std::vector<std::string> out;
+  if (trial_cores.empty()) return out;
+  const double used = stats::Median(trial_cores);
+  // A trial of N threads keeps at most N cores busy; more means a pool beyond the configured one
+  // is working (or spinning). The margin covers the worker's own bookkeeping thread.
+  if (used > threads * kOverThreadsFactor + kOverThreadsSlack) {
+    out.push_back(fmt::format(
+        "oversubscribed: its trials kept {:.1f} cores busy during their steps with {} thread{}: "
+        "a thread pool beyond the configured one is working or spinning (docs/workers.md, "
+        "\"Thread pools\")",
+        used, threads, threads == 1 ? "" : "s"));
+  }
+  if (samples >= kMinRunnableSamples && over > kOverRunnableShare * static_cast<double>(samples)) {
+    out.push_back(fmt::format(
+        "oversubscribed: more threads were runnable than the {} cores in {:.0f}% of the samples "
+        "taken during its steps, so threads waited for a core (another pool, or other programs; "
+        "`fwbench doctor` lists what else runs)",
+        cores, 100.0 * over / samples));
+  }
+  const double other = stats::Median(other_cores);
+  const double steal = stats::Median(steal_cores);
+  if (other > kOtherCoresWarn) {
+    out.push_back(fmt::format(
+        "other processes kept {:.2f} cores busy during its steps (median over trials{}): they "
+        "compete for the CPU and caches; close them, or see `fwbench doctor`",
+        other,
+        steal > 0.05 ? fmt::format("; {:.2f} of it stolen by the hypervisor, i.e. this VM's "
+                                   "neighbours",
+                                   steal)
+                     : ""));
+  }
+  return out;
 }
 
 nlohmann::json ToJson(const ConfigSummary& s) {

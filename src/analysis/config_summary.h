@@ -38,4 +38,15 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
 
 nlohmann::json ToJson(const ConfigSummary& s);
 
+// Warnings from the orchestrator's CPU watch over the successful trials' steps (issue 19): a
+// trial that kept more cores busy than its threads (median over trials above threads × 1.25 +
+// 0.1), more runnable threads than cores in over a quarter of the samples (with at least 10),
+// or other processes busy at more than 0.2 of a core.
+inline constexpr double kOverThreadsFactor = 1.25;
+inline constexpr double kOverThreadsSlack = 0.1;
+inline constexpr int kMinRunnableSamples = 10;
+inline constexpr double kOverRunnableShare = 0.25;
+inline constexpr double kOtherCoresWarn = 0.2;
+std::vector<std::string> OversubscriptionWarnings(const std::vector<TrialMetrics>& ok);
+
 }  // namespace fwbench

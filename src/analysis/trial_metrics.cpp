@@ -28,6 +28,7 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
   m.wall_s = Seconds(exit_ns - spawn_ns);
   m.peak_rss_bytes = static_cast<double>(record.value("max_rss_bytes", std::int64_t{0}));
   m.cpu_s = record.value("user_cpu_s", 0.0) + record.value("sys_cpu_s", 0.0);
+  if (record.contains("cpu_during_steps")) m.cpu_during_steps = record["cpu_during_steps"];
 
   std::int64_t t_main = 0;
   std::int64_t first_t0 = -1;
@@ -99,6 +100,7 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
     const stats::WarmupResult warmup = stats::Mser5(m.step_s);
     m.warmup_steps = warmup.truncate_steps;
     m.steady_state_found = warmup.steady_state_found;
+    m.warmup_trend_z = warmup.trend_z;
     m.steady_step_s.assign(m.step_s.begin() + static_cast<std::ptrdiff_t>(m.warmup_steps),
                            m.step_s.end());
     if (m.steady_step_s.empty()) m.steady_step_s = m.step_s;
@@ -141,6 +143,7 @@ nlohmann::json ToJson(const TrialMetrics& m, bool include_series) {
       {"phases_s", phases},
       {"warmup_steps", m.warmup_steps},
       {"steady_state_found", m.steady_state_found},
+      {"warmup_trend_z", m.warmup_trend_z},
       {"warmup_cost_s", m.warmup_cost_s},
       {"steps_per_s", m.steps_per_s},
       {"samples_per_s", m.samples_per_s},

@@ -29,6 +29,9 @@ struct TrialMetrics {
   std::map<std::string, std::string> outputs;  // `output` events: name -> path (e.g. logits)
   std::size_t warmup_steps = 0;
   bool steady_state_found = false;
+  double warmup_trend_z = 0.0;  // Mann-Kendall z of the steps after the cut (stats::TrendAfterCut)
+  // The orchestrator's /proc watch over the steps (orchestrate/cpu_watch.h), null without one.
+  nlohmann::json cpu_during_steps;
   double warmup_cost_s = 0.0;
   std::vector<double> steady_step_s;  // step_s after warm-up truncation
 

@@ -1,6 +1,7 @@
 #include "analysis/warmup.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -38,9 +39,32 @@ WarmupResult Mser5(const std::vector<double>& series) {
   for (std::size_t d = 1; d <= d_max; ++d) {
     if (mser[d] < mser[best]) best = d;
   }
-  // A minimum at the last allowed cut means the tail is still moving: MSER would cut further
-  // if allowed, so the warm-up may not be over.
-  return {best * kBatch, best < d_max, mser[best]};
+  const TrendTest trend = TrendAfterCut(series, best * kBatch);
+  return {best * kBatch, !trend.trending, mser[best], trend.z, trend.batches};
+}
+
+TrendTest TrendAfterCut(const std::vector<double>& series, std::size_t truncate_steps) {
+  constexpr std::size_t kMinBatch = 5;
+  constexpr std::size_t kMinBatches = 5;
+  // Mser5 drops an incomplete tail batch; the test sees the same steps.
+  const std::size_t end = series.size() / kMinBatch * kMinBatch;
+  const std::size_t kept = end > truncate_steps ? end - truncate_steps : 0;
+  const std::size_t k = std::min(kTrendMaxBatches, kept / kMinBatch);
+  if (k < kMinBatches) return {0.0, 0, false};
+  const std::size_t len = kept / k;
+  const std::size_t first = end - k * len;  // the most recent k * len steps
+  // Sums of equal-length batches rank as their means do.
+  std::vector<double> means(k, 0.0);
+  for (std::size_t i = 0; i < k * len; ++i) means[i / len] += series[first + i];
+  long s = 0;
+  for (std::size_t i = 0; i < k; ++i) {
+    for (std::size_t j = i + 1; j < k; ++j) s += (means[j] > means[i]) - (means[j] < means[i]);
+  }
+  // Var(S) without ties: n(n-1)(2n+5)/18; tied batch means (a constant series) only shrink |S|.
+  const auto n = static_cast<double>(k);
+  const double sd = std::sqrt(n * (n - 1) * (2 * n + 5) / 18.0);
+  const double z = s == 0 ? 0.0 : (static_cast<double>(s) - (s > 0 ? 1.0 : -1.0)) / sd;
+  return {z, k, std::abs(z) > kTrendZ};
 }
 
 double WarmupCost(const std::vector<double>& durations, std::size_t truncate) {

@@ -9,12 +9,28 @@ namespace fwbench::stats {
 
 struct WarmupResult {
   std::size_t truncate_steps;  // drop series[0, truncate_steps); always a multiple of 5
-  // False when the series never settled within its first half (the best cut is the last one
-  // allowed: still trending) or is too short to tell (< 10 values). Then truncate_steps must
-  // not be trusted as the end of warm-up: warn and/or run more steps.
+  // False when the steps kept after the cut still trend (TrendAfterCut: Mann-Kendall |z| >
+  // kTrendZ) or the series is too short to tell (< 10 values). Then truncate_steps must not be
+  // trusted as the end of warm-up: warn and/or run more steps.
   bool steady_state_found;
-  double mser;  // MSER at the chosen cut (0 for < 10 values); in units of time squared
+  double mser;           // MSER at the chosen cut (0 for < 10 values); in units of time squared
+  double trend_z = 0.0;  // Mann-Kendall z of the kept steps' batch means
+  std::size_t trend_batches = 0;  // how many batch means it compared (0: too few steps to test)
 };
+
+// The trend test behind "warm-up may not be over" (docs/statistics.md). The steps kept after
+// the cut are split into k = min(10, kept / 5) equal batches (the most recent steps; batches of
+// at least 5 steps damp the autocorrelation of consecutive step times), and the batch means get
+// a Mann-Kendall test: S = sum over i < j of sign(m_j - m_i), z = (S - sign S) / sd(S). With
+// fewer than 5 batches no |z| can exceed the limit: no evidence either way, no alarm.
+inline constexpr double kTrendZ = 2.0;
+inline constexpr std::size_t kTrendMaxBatches = 10;
+struct TrendTest {
+  double z = 0.0;
+  std::size_t batches = 0;
+  bool trending = false;  // |z| > kTrendZ with at least 5 batches
+};
+TrendTest TrendAfterCut(const std::vector<double>& series, std::size_t truncate_steps);
 
 // MSER-5 (White 1997; Franklin & White 2008): average consecutive batches of 5 values (an
 // incomplete tail batch is dropped), then choose the cut d in [0, nb/2] batches minimising
@@ -24,6 +40,8 @@ struct WarmupResult {
 // fixed "skip the first k steps" because warm-up length differs by framework and model, and
 // over visual or threshold rules because it needs no tuning. Empty input is allowed (too
 // short); NaN or infinity throws std::invalid_argument.
+// Whether the warm-up is over is then TrendAfterCut's answer, not the position of the cut: a
+// minimum at the last allowed cut fired on 15% of stationary 40-step series (docs/statistics.md).
 WarmupResult Mser5(const std::vector<double>& series);
 
 // Extra time the warm-up cost compared with running at steady-state speed from the start:

@@ -13,6 +13,7 @@
 #define FWBENCH_AUTOCAST_BY_DEVICE \
   (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
 
+#include "backends/libtorch_threads.h"
 #include "backends/libtorch_trial.h"
 #include "core/error.h"
 #include "data/safetensors.h"
@@ -29,6 +30,7 @@ void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
   hello.mode = spec.mode;
   hello.device = spec.device;
   hello.threads = spec.threads;
+  hello.thread_pools = ConfigureLibtorchThreads(spec.threads);
   hello.extra = std::move(extra);
   if (perturb_weights != 0.0) hello.extra["perturb_weights"] = perturb_weights;
   events.WriteHello(hello);

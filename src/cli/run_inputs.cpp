@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <sched.h>
-
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -13,6 +11,7 @@
 #include "backends/libtorch_trial.h"
 #include "backends/llm_inputs.h"
 #include "core/bounded_json.h"
+#include "core/env_fingerprint.h"
 #include "core/error.h"
 #include "data/cifar10.h"
 #include "data/synthetic.h"
@@ -21,8 +20,7 @@
 namespace fwbench::cli {
 
 int UsableCores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  if (const auto n = fwbench::UsableCores()) return *n;
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 

@@ -114,19 +114,56 @@ void CheckThreadEnv(const json& fp, int threads, std::vector<Finding>& out) {
     if (!value) continue;
     const auto n = LeadingThreadCount(*value);
     if (n && *n == threads) continue;
-    out.push_back({Finding::Level::kWarning,
-                   fmt::format("{}={} disagrees with the {} threads requested: the "
-                               "OpenMP/BLAS pool and LibTorch may size their pools differently, "
-                               "so the run measures neither setting",
+    // fwbench's trials set their own (docs/workers.md, "Thread pools"); the variable still
+    // sizes the pools of everything else started from this shell, fwbench's own matmul probe
+    // included.
+    out.push_back({Finding::Level::kInfo,
+                   fmt::format("{}={} disagrees with the {} threads requested: fwbench's trials "
+                               "override it (one compute pool per trial), but programs you start "
+                               "from this shell size their OpenMP/BLAS pools by it",
                                name, *value, threads),
                    fmt::format("unset {} or set it to {}", name, threads), "env.thread_count"});
   }
 }
 
+constexpr double kOtherCoresBusy = 0.25;
+
 void CheckLoad(const json& fp, std::vector<Finding>& out) {
-  const auto load = Number(fp, "/load/loadavg_1m");
   std::optional<double> cores = Number(fp, "/cpu/usable_cores");
   if (!cores) cores = Number(fp, "/cpu/logical_cores");
+  if (const auto other = Number(fp, "/cpu_activity/other_cores")) {
+    // Measured over half a second: the load average would also count threads asleep in the
+    // kernel (on the VM this was developed on it read 1.4 with nothing running).
+    if (*other > kOtherCoresBusy) {
+      std::string top;
+      if (const json* list = Find(fp, "/cpu_activity/top"); list != nullptr && list->is_array()) {
+        for (const json& p : *list) {
+          if (!p.is_object() || p.value("cores", 0.0) < 0.05) continue;
+          top += fmt::format("{}{} (pid {}) {:.2f}", top.empty() ? "" : ", ",
+                             p.value("command", "?"), p.value("pid", 0), p.value("cores", 0.0));
+        }
+      }
+      out.push_back({Finding::Level::kWarning,
+                     fmt::format("other processes kept {:.2f} cores busy while fwbench was idle{}: "
+                                 "trials would compete with them for CPU and caches and come out "
+                                 "slower and noisier",
+                                 *other, top.empty() ? "" : " (" + top + ")"),
+                     "stop them or wait for them to finish; otherwise pin fwbench to idle cores "
+                     "with taskset",
+                     "load.busy"});
+    }
+    const auto runnable = Number(fp, "/cpu_activity/runnable");
+    if (runnable && cores && *runnable > *cores) {
+      out.push_back({Finding::Level::kWarning,
+                     fmt::format("{:.0f} threads were runnable on {} usable cores while fwbench "
+                                 "was idle: the machine is oversubscribed before any trial starts",
+                                 *runnable, FormatCores(*cores)),
+                     "find the busy programs with top (press H for threads) and stop them",
+                     "load.oversubscribed"});
+    }
+    return;
+  }
+  const auto load = Number(fp, "/load/loadavg_1m");
   if (!load || !cores || *load <= 0.5 * *cores) return;
   out.push_back({Finding::Level::kWarning,
                  fmt::format("1-minute load average is {:.2f} on {} usable cores while fwbench "

@@ -1,5 +1,7 @@
 #include "core/env_fingerprint.h"
 
+#include "core/proc_stat.h"
+
 #include <dlfcn.h>
 #include <sched.h>
 #include <sys/utsname.h>
@@ -101,13 +103,6 @@ json Guarded(const std::function<json()>& collect) {
 constexpr std::array<std::string_view, 10> kNotableFlags = {
     "avx",  "avx2",  "avx512f", "avx512_bf16", "amx_tile", "fma",
     "f16c", "asimd", "sve",     "sve2"};  // the last three: the Arm counterparts (Graviton, Grace)
-
-std::optional<int> UsableCores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) return std::nullopt;
-  return CPU_COUNT(&set);
-}
 
 // A container's CPU quota is invisible to sched_getaffinity but throttles threads just the same.
 std::optional<double> CgroupCpuLimit() {
@@ -517,11 +512,21 @@ nlohmann::json CollectEnvFingerprint() {
   fp["memory"] = Guarded(CollectMemory);
   fp["os"] = Guarded(CollectOs);
   fp["load"] = Guarded([] { return ParseLoadavg(ReadTextFile("/proc/loadavg").value_or("")); });
+  // What else keeps the CPUs busy, measured, not inferred from the load average (which counts
+  // threads in uninterruptible sleep, and a VM's or container's host): half a second of /proc.
+  fp["cpu_activity"] = Guarded([] { return SampleCpuActivity(0.5); });
   fp["env"] = Guarded(CollectEnvVars);
   fp["blas"] = Guarded(CollectBlas);
   fp["gpu"] = Guarded(CollectGpus);
   fp["gpu_driver"] = Guarded(CollectGpuDriver);
   return fp;
+}
+
+std::optional<int> UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return std::nullopt;
+  return CPU_COUNT(&set);
 }
 
 }  // namespace fwbench

@@ -17,6 +17,9 @@ namespace fwbench {
 // cost a benchmark run. Reads only /proc, /sys, /etc and the environment; runs no programs.
 nlohmann::json CollectEnvFingerprint();
 
+// The CPUs this process may run on (sched_getaffinity), or nullopt where it cannot be read.
+std::optional<int> UsableCores();
+
 // Unique paths of the shared objects (.so) mapped into this process, from /proc/self/maps, in
 // the order they first appear there. Empty where /proc is not available.
 std::vector<std::string> LoadedSharedLibraries();

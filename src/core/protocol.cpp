@@ -53,6 +53,10 @@ void EventWriter::WriteLine(const nlohmann::json& event) {
 }
 
 void EventWriter::WriteHello(const Hello& hello) {
+  nlohmann::json pools = nlohmann::json::array();
+  for (const ThreadPool& p : hello.thread_pools) {
+    pools.push_back({{"name", p.name}, {"role", p.role}, {"set", p.set}, {"read", p.read}});
+  }
   WriteLine({{"event", "hello"},
              {"protocol_version", kVersion},
              {"t", MonotonicNs()},
@@ -64,6 +68,7 @@ void EventWriter::WriteHello(const Hello& hello) {
              {"mode", hello.mode},
              {"device", hello.device},
              {"threads", hello.threads},
+             {"thread_pools", pools},
              {"extra", hello.extra}});
 }
 
@@ -187,7 +192,8 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
         {"backend", T::string},
         {"mode", T::string},
         {"device", T::string},
-        {"threads", T::number_integer}}},
+        {"threads", T::number_integer},
+        {"thread_pools", T::array}}},
       {EventKind::kPhase,
        {{"name", T::string}, {"t0", T::number_integer}, {"t1", T::number_integer}}},
       {EventKind::kStep,
@@ -246,6 +252,50 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
       "unknown event \"{}\" (expected hello, phase, step, metric, output, error "
       "or done)",
       Excerpt(name));
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int threads) {
+  const auto& pools = hello.at("thread_pools");
+  int compute = 0;
+  for (const nlohmann::json& p : pools) {
+    if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("role") ||
+        !p["role"].is_string() || !p.contains("set") || !p["set"].is_number_integer() ||
+        !p.contains("read") || !p["read"].is_number_integer()) {
+      return fmt::format(
+          "a thread pool in hello is not {{\"name\": string, \"role\": \"compute\"|\"pinned\", "
+          "\"set\": integer, \"read\": integer}}: {}",
+          p.dump());
+    }
+    const auto name = p["name"].get<std::string>();
+    const auto role = p["role"].get<std::string>();
+    const auto set = p["set"].get<std::int64_t>();
+    const auto read = p["read"].get<std::int64_t>();
+    if (role != "compute" && role != "pinned") {
+      return fmt::format("thread pool \"{}\" has role \"{}\" (expected compute or pinned)", name,
+                         role);
+    }
+    const std::int64_t want = role == "compute" ? threads : 1;
+    if (set != want) {
+      return fmt::format(
+          "{} thread pool \"{}\" was set to {} threads; a trial of {} thread{} "
+          "sets it to {}",
+          role, name, set, threads, threads == 1 ? "" : "s", want);
+    }
+    if (read != set) {
+      return fmt::format(
+          "thread pool \"{}\" was set to {} threads but the library reports {}: "
+          "the trial would not run with the threads its configuration names",
+          name, set, read);
+    }
+    if (role == "compute") ++compute;
+  }
+  if (compute == 0) {
+    return fmt::format(
+        "hello names no compute thread pool (\"thread_pools\": {}): a worker "
+        "reports the pool it runs on with the configuration's {} threads",
+        pools.dump(), threads);
+  }
   return std::nullopt;
 }
 

@@ -7,12 +7,23 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace fwbench::protocol {
 
 inline constexpr int kVersion = 1;
+
+// One thread pool a trial configured, and what the library reported afterwards
+// (docs/workers.md, "Thread pools"). `compute` pools must hold the configuration's threads;
+// `pinned` pools (a second BLAS pool, inter-op pools) must hold 1.
+struct ThreadPool {
+  std::string name;  // e.g. "torch intra-op (OpenMP)", "openblas (libopenblas.so.0)"
+  std::string role;  // "compute" or "pinned"
+  int set = 0;       // what the trial asked the library for
+  int read = 0;      // what the library reports when asked back
+};
 
 // Fields of the `hello` event that describe who is running the trial.
 struct Hello {
@@ -23,6 +34,7 @@ struct Hello {
   std::string mode;     // "eager", "compiled", …
   std::string device;   // "cpu", "cuda", …
   int threads = 0;
+  std::vector<ThreadPool> thread_pools;
   nlohmann::json extra = nlohmann::json::object();  // framework-specific details
 };
 
@@ -67,6 +79,11 @@ struct ParsedEvent {
 // Parses and validates one stdout line. On failure returns nullopt and sets `error` to a
 // one-line reason (used verbatim as the trial's failure reason).
 std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& error);
+
+// Why a hello's "thread_pools" break the one-pool rule for a trial of `threads` threads, or
+// nullopt: at least one compute pool; every pool's read-back equals what was set; compute pools
+// set to `threads`, pinned pools to 1.
+std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int threads);
 
 std::string_view EventKindName(EventKind kind);
 

@@ -166,6 +166,11 @@ std::vector<PlanField> MakeFields() {
                     "Compute threads per trial, comma-separated (one configuration each); 0 = "
                     "usable cores",
                     threads),
+      FWBENCH_FIELD(bool, "thread_hygiene", "--thread-hygiene",
+                    "One compute pool of the configuration's threads per trial, the others "
+                    "pinned to 1, read back and checked (docs/workers.md); false leaves the "
+                    "libraries' defaults (for comparison only)",
+                    thread_hygiene),
       FWBENCH_FIELD(std::string, "device", "--device", "cpu or cuda", device),
       FWBENCH_FIELD(
           std::vector<std::string>, "backends", "--backends",

@@ -48,6 +48,10 @@ struct Plan {
   int trials = 3;  // trials per configuration, interleaved across configurations
   // Compute threads per trial, one configuration per entry; 0: the number of usable cores.
   std::vector<std::int64_t> threads = {0};
+  // One compute pool per trial, other pools at 1, read back and checked (docs/workers.md).
+  // false: the libraries' own defaults, unchecked: what fwbench did before issue 19, kept for
+  // bench/thread_hygiene.sh and for seeing what a framework does out of the box.
+  bool thread_hygiene = true;
   std::string device = "cpu";
   // "NAME" or "NAME/MODE": auto (every backend that runs here), libtorch (= libtorch/eager),
   // libtorch/compiled, a built-in worker (builtin_workers.h), or a [workers.NAME].

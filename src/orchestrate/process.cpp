@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -25,8 +27,8 @@ std::atomic<pid_t> g_running_pid{0};
 
 // Runs in the forked child: only async-signal-safe calls (the orchestrator may have threads,
 // e.g. LibTorch's, so malloc could be locked); everything is prepared before fork().
-[[noreturn]] void ChildExec(char* const* argv, const std::string& exec_error, int stdout_fd,
-                            int stderr_fd, pid_t parent) {
+[[noreturn]] void ChildExec(char* const* argv, char* const* envp, const std::string& exec_error,
+                            int stdout_fd, int stderr_fd, pid_t parent) {
   // Own process group, so a timeout kills the trial and everything it started.
   setpgid(0, 0);
   // A trial must not outlive an orchestrator that was killed, even one killed before prctl.
@@ -39,7 +41,7 @@ std::atomic<pid_t> g_running_pid{0};
   }
   dup2(stdout_fd, STDOUT_FILENO);
   if (stderr_fd >= 0) dup2(stderr_fd, STDERR_FILENO);
-  execvp(argv[0], argv);
+  execvpe(argv[0], argv, envp);
   (void)!write(STDERR_FILENO, exec_error.data(), exec_error.size());
   _exit(127);
 }
@@ -88,6 +90,19 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
   argv.reserve(options.argv.size() + 1);
   for (const std::string& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // The child's environment: ours, with options.env replacing entries of the same name.
+  std::vector<char*> envp;
+  auto overridden = [&](std::string_view entry) {
+    const std::string_view name = entry.substr(0, entry.find('='));
+    return std::any_of(options.env.begin(), options.env.end(), [&](const std::string& e) {
+      return std::string_view(e).substr(0, e.find('=')) == name;
+    });
+  };
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!overridden(*e)) envp.push_back(*e);
+  }
+  for (const std::string& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   const std::string exec_error = fmt::format(
       "fwbench: cannot execute {} (is it installed and on "
       "PATH?)\n",
@@ -96,7 +111,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
 
   result.spawn_ns = MonotonicNs();
   const pid_t pid = fork();
-  if (pid == 0) ChildExec(argv.data(), exec_error, pipe_fds[1], stderr_fd, parent);
+  if (pid == 0) ChildExec(argv.data(), envp.data(), exec_error, pipe_fds[1], stderr_fd, parent);
   close(pipe_fds[1]);
   if (stderr_fd >= 0) close(stderr_fd);
   if (pid < 0) {

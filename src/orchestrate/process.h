@@ -12,6 +12,8 @@ namespace fwbench {
 
 struct ProcessOptions {
   std::vector<std::string> argv;
+  // "NAME=VALUE" entries that replace or extend the orchestrator's environment for the child.
+  std::vector<std::string> env;
   std::filesystem::path stderr_path;
   double timeout_s = 300.0;
   std::size_t max_line_bytes = 1 << 20;  // a longer stdout line is garbage, not an event

@@ -11,12 +11,15 @@
 
 #include "analysis/parity.h"
 #include "core/clock.h"
+#include "core/env_fingerprint.h"
 #include "core/error.h"
 #include "core/protocol.h"
 #include "core/utc_time.h"
+#include "orchestrate/cpu_watch.h"
 #include "orchestrate/event_log.h"
 #include "orchestrate/process.h"
 #include "orchestrate/run_progress.h"
+#include "orchestrate/thread_env.h"
 #include "orchestrate/trial_monitor.h"
 
 namespace fwbench {
@@ -402,14 +405,26 @@ class TrialRunner {
 
     ProcessOptions options;
     options.argv = SubstituteSpec(config.command, spec_path);
+    options.env = TrialThreadEnvironment(spec.threads, plan_.thread_hygiene);
     options.stderr_path = trial_dir / "stderr.log";
     options.timeout_s = plan_.trial_timeout_s;
 
     bar_.TrialStarted(++index_, label, rep + 1, reps);
-    TrialMonitor monitor(spec.trial_id, &events_);
+    TrialMonitor monitor(spec.trial_id, &events_, spec.threads, plan_.thread_hygiene);
+    CpuWatch cpu(cores_, spec.threads);
     const ProcessResult result = RunProcess(options, [&](std::string_view line) {
       const bool ok = monitor.OnLine(line);
-      if (ok && !monitor.events().empty()) bar_.OnEvent(monitor.events().back());
+      if (ok && !monitor.events().empty()) {
+        const nlohmann::json& e = monitor.events().back();
+        bar_.OnEvent(e);
+        if (e["event"] == "step") {
+          if (e["i"] == 0) {
+            cpu.OnFirstStep(monitor.events().front().value("pid", std::int64_t{0}), MonotonicNs());
+          } else {
+            cpu.OnStep(MonotonicNs());
+          }
+        }
+      }
       return ok;
     });
     std::optional<std::string> failure =
@@ -443,6 +458,7 @@ class TrialRunner {
         {"max_rss_bytes", result.max_rss_bytes},
         {"user_cpu_s", result.user_cpu_s},
         {"sys_cpu_s", result.sys_cpu_s},
+        {"cpu_during_steps", cpu.Summary()},
         {"spec", std::filesystem::relative(spec_path, run_dir_).string()},
         {"stderr", std::filesystem::relative(options.stderr_path, run_dir_).string()},
     };
@@ -473,6 +489,7 @@ class TrialRunner {
   RunProgress& bar_;
   RunTotals& totals_;
   int index_ = 0;
+  const int cores_ = UsableCores().value_or(1);
 };
 
 }  // namespace

@@ -8,8 +8,9 @@
 
 namespace fwbench {
 
-TrialMonitor::TrialMonitor(std::string trial_id, JsonLinesAppender* log)
-    : trial_id_(std::move(trial_id)), log_(log) {}
+TrialMonitor::TrialMonitor(std::string trial_id, JsonLinesAppender* log, int threads,
+                           bool check_pools)
+    : trial_id_(std::move(trial_id)), log_(log), threads_(threads), check_pools_(check_pools) {}
 
 bool TrialMonitor::Violation(std::string reason) {
   protocol_error_ = fmt::format("protocol error on stdout line {}: {}", line_number_, reason);
@@ -35,6 +36,14 @@ bool TrialMonitor::OnLine(std::string_view line) {
         return Violation(fmt::format("protocol_version {} (this fwbench speaks {})",
                                      event->body["protocol_version"].get<std::int64_t>(),
                                      protocol::kVersion));
+      }
+      if (event->body["threads"].get<std::int64_t>() != threads_) {
+        return Violation(fmt::format("hello says {} threads; the configuration runs {}",
+                                     event->body["threads"].get<std::int64_t>(), threads_));
+      }
+      if (auto reason =
+              check_pools_ ? protocol::CheckThreadPools(event->body, threads_) : std::nullopt) {
+        return Violation(*reason);
       }
       saw_hello_ = true;
       break;

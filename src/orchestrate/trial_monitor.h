@@ -16,7 +16,10 @@ namespace fwbench {
 class TrialMonitor {
  public:
   // `log` may be null (tests); otherwise every accepted event is appended with a "trial" field.
-  TrialMonitor(std::string trial_id, JsonLinesAppender* log);
+  // `threads` is the configuration's thread count: a hello that names another, or whose thread
+  // pools do not hold it (protocol::CheckThreadPools), stops the trial.
+  // With `check_pools` false (plan thread_hygiene = false) the pools are logged, not checked.
+  TrialMonitor(std::string trial_id, JsonLinesAppender* log, int threads, bool check_pools = true);
 
   // Returns false when the line breaks the protocol; the process is then stopped.
   bool OnLine(std::string_view line);
@@ -32,6 +35,8 @@ class TrialMonitor {
 
   std::string trial_id_;
   JsonLinesAppender* log_;
+  int threads_;
+  bool check_pools_;
   std::vector<nlohmann::json> events_;
   std::size_t line_number_ = 0;
   bool saw_hello_ = false;

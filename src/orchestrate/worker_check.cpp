@@ -10,6 +10,7 @@
 #include "data/safetensors.h"
 #include "orchestrate/process.h"
 #include "orchestrate/run_plan.h"
+#include "orchestrate/thread_env.h"
 #include "orchestrate/trial_monitor.h"
 
 namespace fwbench {
@@ -27,6 +28,7 @@ Captured Run(const WorkerCheckOptions& o, const std::filesystem::path& spec_path
   Captured c;
   ProcessOptions options;
   options.argv = SubstituteSpec(o.command, spec_path);
+  options.env = TrialThreadEnvironment(o.base.threads);
   c.stderr_path = o.work_dir / (name + ".stderr.log");
   options.stderr_path = c.stderr_path;
   options.timeout_s = o.timeout_s;
@@ -72,7 +74,7 @@ void CheckTrial(const WorkerCheckOptions& o, const std::string& task,
   WriteSpec(spec, spec_path);
   const Captured c = Run(o, spec_path, task);
 
-  TrialMonitor monitor(spec.trial_id, nullptr);
+  TrialMonitor monitor(spec.trial_id, nullptr, spec.threads);
   for (const std::string& line : c.lines) {
     if (!monitor.OnLine(line)) break;
   }
@@ -94,9 +96,11 @@ void CheckTrial(const WorkerCheckOptions& o, const std::string& task,
           ? fmt::format("exit code {}{}", c.process.exit_code,
                         monitor.worker_error() ? " after error " + *monitor.worker_error() : "")
           : c.process.start_error);
-  check.Rule("every stdout line is a valid protocol event, hello first, nothing after done",
-             !monitor.protocol_error().has_value(),
-             monitor.protocol_error().value_or(fmt::format("{} events", c.lines.size())));
+  check.Rule(
+      "every stdout line is a valid protocol event, hello first, nothing after done; "
+      "hello's thread pools hold the trial's threads (one compute pool, the rest at 1)",
+      !monitor.protocol_error().has_value(),
+      monitor.protocol_error().value_or(fmt::format("{} events", c.lines.size())));
   const auto& events = monitor.events();
   const auto hello = std::find_if(events.begin(), events.end(),
                                   [](const auto& e) { return e["event"] == "hello"; });

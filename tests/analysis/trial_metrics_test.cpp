@@ -103,5 +103,49 @@ TEST(TrialMetrics, TrainingTokensPerSecondFollowStepTimesAndImageStepsHaveNone) 
   EXPECT_FALSE(SummarizeConfig("c", "infer", 2, {plain}, 0.1).metrics.contains("tokens_per_s"));
 }
 
+// Trials with the orchestrator's CPU watch (orchestrate/cpu_watch.h) of 2 threads on 2 cores.
+std::vector<TrialMetrics> Watched(double trial_cores, double other_cores, int over, double steal) {
+  TrialMetrics t;
+  t.cpu_during_steps = {{"window_s", 2.0},
+                        {"threads", 2},
+                        {"cores", 2},
+                        {"trial_cores", trial_cores},
+                        {"other_cores", other_cores},
+                        {"steal_cores", steal},
+                        {"runnable_samples", 20},
+                        {"runnable_over_cores", over}};
+  return {t, t, t};
+}
+
+TEST(OversubscriptionWarnings, NamesEachKindOfOversubscriptionAndNothingOnAQuietMachine) {
+  EXPECT_TRUE(OversubscriptionWarnings(Watched(1.98, 0.05, 2, 0.0)).empty());
+  EXPECT_TRUE(OversubscriptionWarnings({TrialMetrics{}}).empty());  // no watch: no claim
+
+  auto w = OversubscriptionWarnings(Watched(2.9, 0.05, 0, 0.0));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("kept 2.9 cores busy during their steps with 2 threads"), std::string::npos)
+      << w[0];
+
+  w = OversubscriptionWarnings(Watched(1.9, 0.05, 6, 0.0));  // 6 of 20 samples
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("more threads were runnable than the 2 cores in 30%"), std::string::npos)
+      << w[0];
+
+  w = OversubscriptionWarnings(Watched(1.5, 0.6, 0, 0.4));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("other processes kept 0.60 cores busy"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("0.40 of it stolen by the hypervisor"), std::string::npos) << w[0];
+
+  // The warnings reach the configuration's summary.
+  TrialMetrics m = ComputeTrialMetrics(Record(), GenerationEvents());
+  ASSERT_TRUE(m.ok) << m.reason;
+  m.cpu_during_steps = Watched(2.9, 0.6, 0, 0.0)[0].cpu_during_steps;
+  const ConfigSummary s = SummarizeConfig("c", "infer", 2, {m, m, m}, 0.1);
+  int oversubscribed = 0;
+  for (const std::string& warning : s.warnings)
+    oversubscribed += warning.find("cores busy") != std::string::npos;
+  EXPECT_EQ(oversubscribed, 2) << nlohmann::json(s.warnings).dump();
+}
+
 }  // namespace
 }  // namespace fwbench

@@ -148,10 +148,11 @@ TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
   const auto run_dir = RunDir(out);
   const auto record = ReadLines(run_dir / "trials.jsonl").at(0);
   const std::filesystem::path spec = run_dir / record["spec"].get<std::string>();
+  const int threads = record["threads"].get<int>();
 
   std::vector<double> ratios;
   for (int i = 0; i < 3; ++i) {
-    TrialMonitor monitor("ttfb", nullptr);
+    TrialMonitor monitor("ttfb", nullptr, threads);
     ProcessOptions options;
     options.argv = {FWBENCH_BINARY, "trial", spec.string()};
     options.stderr_path = out / "stderr.log";

@@ -38,12 +38,47 @@ const nlohmann::json* Config(const nlohmann::json& results, const std::string& i
 const std::vector<std::string> kRequired = {"pytorch/eager", "pytorch/torchscript",
                                             "onnxruntime-node/optimized", "tfjs/wasm"};
 
+// Every trial's hello in a run reports its thread pools: at least one compute pool holding the
+// trial's threads, each pool read back from its library as set. Returns backend/mode of the
+// trials checked, and prints each one's pools (the per-framework record of what was set).
+std::set<std::string> CheckHelloThreadPools(const std::filesystem::path& run_dir) {
+  std::set<std::string> checked;
+  std::ifstream in(run_dir / "events.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto e = nlohmann::json::parse(line);
+    if (e.value("event", "") != "hello" ||
+        e.value("trial", "").find("-probe") != std::string::npos) {
+      continue;
+    }
+    const std::string who = e["backend"].get<std::string>() + "/" + e["mode"].get<std::string>();
+    const int threads = e["threads"].get<int>();
+    int compute = 0;
+    std::string listed;
+    for (const auto& p : e["thread_pools"]) {
+      EXPECT_EQ(p["read"], p["set"]) << who << ": " << p.dump();
+      if (p["role"] == "compute") {
+        ++compute;
+        EXPECT_EQ(p["set"].get<int>(), threads) << who << ": " << p.dump();
+      } else {
+        EXPECT_EQ(p["set"].get<int>(), 1) << who << ": " << p.dump();
+      }
+      listed +=
+          fmt::format(" [{} {} {}→{}]", p["role"].get<std::string>(), p["name"].get<std::string>(),
+                      p["set"].get<int>(), p["read"].get<int>());
+    }
+    EXPECT_GE(compute, 1) << who << ": " << e["thread_pools"].dump();
+    if (checked.insert(who).second) std::cout << "thread pools of " << who << ":" << listed << "\n";
+  }
+  return checked;
+}
+
 TEST(WorkersE2E, ShippedWorkersRunNextToLibtorchOnIdenticalBatchesAndPassParity) {
   const auto out = FreshDir("workers_shipped");
   std::string backends = "libtorch";
   for (const std::string& b : kRequired) backends += "," + b;
-  const Output r = RunFwbench("run --quick --trials 1 --batch-sizes 2 --backends " + backends +
-                              " --out " + out.string());
+  // One thread: TensorFlow.js in Node computes on one (a trial of more is declined).
+  const Output r = RunFwbench("run --quick --trials 1 --threads 1 --batch-sizes 2 --backends " +
+                              backends + " --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   const nlohmann::json results = nlohmann::json::parse(std::ifstream(RunDir(out) / "results.json"));
   std::set<std::string> seen;
@@ -66,7 +101,10 @@ TEST(WorkersE2E, ShippedWorkersRunNextToLibtorchOnIdenticalBatchesAndPassParity)
       EXPECT_EQ(c["parity"]["losses"]["compared"], 20) << id;
     }
   }
+  const std::set<std::string> pools_checked = CheckHelloThreadPools(RunDir(out));
+  EXPECT_TRUE(pools_checked.contains("libtorch/eager"));
   for (const std::string& backend : kRequired) {
+    EXPECT_TRUE(pools_checked.contains(backend)) << backend;
     EXPECT_TRUE(seen.contains(backend))
         << backend << " did not run: run ./scripts/install-deps.sh (see `fwbench doctor`)\n"
         << r.text;
@@ -111,7 +149,7 @@ TEST(WorkersE2E, TfjsCpuTrainsLikeLibtorch) {
   // loss (measured), which says nothing about correctness.
   const auto out = FreshDir("workers_tfjs_train");
   const Output r = RunFwbench(
-      "run --quick --trials 1 --tasks train --train-batch-size 8 --train-min-steps 2 "
+      "run --quick --trials 1 --threads 1 --tasks train --train-batch-size 8 --train-min-steps 2 "
       "--train-max-steps 2 --train-max-seconds 900 --trial-timeout-s 900 --backends "
       "libtorch,tfjs/cpu --out " +
       out.string());
@@ -188,7 +226,9 @@ TEST(PyPIPorts, EveryPortRunsNextToLibtorchAndPassesParity) {
                               backends + " --out " + out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   const auto results = nlohmann::json::parse(std::ifstream(RunDir(out) / "results.json"));
+  const std::set<std::string> pools_checked = CheckHelloThreadPools(RunDir(out));
   for (const auto& [backend, mode] : running) {
+    EXPECT_TRUE(pools_checked.contains(backend + "/" + mode)) << backend << "/" << mode;
     int configurations = 0;
     for (const auto& c : results["configurations"]) {
       if (c["backend"] != backend || c["mode"] != mode) continue;

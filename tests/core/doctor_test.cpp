@@ -127,6 +127,25 @@ TEST(Diagnose, ThreadEnvVarsThatDisagree) {
   EXPECT_EQ(Ids(Diagnose(fp, 0)), Ids_{});
 }
 
+TEST(Diagnose, MeasuredCpuActivityOfOtherProcesses) {
+  json fp = Clean();
+  fp["load"]["loadavg_1m"] = 7.0;  // the load average is not used once activity was measured
+  fp["cpu_activity"] = {
+      {"window_s", 0.5}, {"other_cores", 0.1}, {"runnable", 2}, {"top", json::array()}};
+  EXPECT_EQ(Ids(Diagnose(fp, 4)), Ids_{});
+  fp["cpu_activity"]["other_cores"] = 1.2;
+  fp["cpu_activity"]["runnable"] = 11;
+  fp["cpu_activity"]["top"] = {{{"pid", 42}, {"command", "make"}, {"cores", 1.1}},
+                               {{"pid", 7}, {"command", "idle"}, {"cores", 0.01}}};
+  const auto findings = Diagnose(fp, 4);
+  ASSERT_EQ(Ids(findings), Ids_({"load.busy", "load.oversubscribed"}));
+  EXPECT_NE(findings[0].what.find("kept 1.20 cores busy"), std::string::npos) << findings[0].what;
+  EXPECT_NE(findings[0].what.find("make (pid 42) 1.10"), std::string::npos) << findings[0].what;
+  EXPECT_EQ(findings[0].what.find("idle (pid 7)"), std::string::npos) << findings[0].what;
+  EXPECT_NE(findings[1].what.find("11 threads were runnable on 8 usable cores"), std::string::npos)
+      << findings[1].what;
+}
+
 TEST(Diagnose, LoadOnTheMachine) {
   json fp = Clean();
   fp["load"]["loadavg_1m"] = 4.0;  // exactly half of 8 cores: still fine

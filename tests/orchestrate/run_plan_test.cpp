@@ -99,6 +99,34 @@ TEST_F(RunPlanTest, InterleavesConfigurationsAndRecordsEverything) {
   EXPECT_NE(table.find("a/eager/infer/b4"), std::string::npos) << table;
 }
 
+TEST_F(RunPlanTest, TrialsStartWithOnePoolOfTheirThreadsAndALibraryThatIgnoresItIsRefused) {
+  plan_.backends.clear();
+  plan_.trials = 1;
+  plan_.threads = {3};
+  AddWorker("liar", "wrong-threads");  // reads back 4 threads for a pool it set to 3
+  AddWorker("good", "ok");
+  RunTotals totals;
+  const auto run_dir = Run(totals);
+  EXPECT_EQ(totals.trials_ok, 1);
+  EXPECT_EQ(totals.trials_failed, 1);
+  const auto trials = ReadLines(run_dir / "trials.jsonl");
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_EQ(trials[0]["status"], "failed");
+  EXPECT_NE(trials[0]["reason"].get<std::string>().find(
+                "thread pool \"fake intra-op\" was set to 3 threads but the library reports 4"),
+            std::string::npos)
+      << trials[0]["reason"];
+  EXPECT_EQ(trials[1]["status"], "ok") << trials[1].dump();
+  // The environment every trial starts in: OpenMP at the configuration's threads, OpenBLAS's
+  // own pool at 1 (docs/workers.md).
+  for (const auto& e : ReadLines(run_dir / "events.jsonl")) {
+    if (e["event"] != "hello") continue;
+    EXPECT_EQ(e["extra"]["env"]["OMP_NUM_THREADS"], "3") << e.dump();
+    EXPECT_EQ(e["extra"]["env"]["OPENBLAS_NUM_THREADS"], "1") << e.dump();
+    EXPECT_EQ(e["extra"]["env"]["MKL_NUM_THREADS"], "3") << e.dump();
+  }
+}
+
 TEST_F(RunPlanTest, FaultsBecomeFailedTrialsAndTheRunGoesOn) {
   plan_.backends.clear();
   plan_.trials = 1;

@@ -106,10 +106,12 @@ async function runTrial(portName, spec, tMain, importSpan) {
   const {Port} = require(portFile);
   const port = new Port(spec);
   const train = spec.task === 'train';
+  // One compute pool of the spec's threads, set before anything runs (docs/workers.md).
+  const threadPools = port.setThreads(spec.threads);
   writeEvent('hello', {
     protocol_version: VERSION, t: now(), t_main: tMain, pid: process.pid, framework: port.framework,
     framework_version: port.version, backend: spec.backend, mode: spec.mode, device: spec.device,
-    threads: spec.threads,
+    threads: spec.threads, thread_pools: threadPools,
     extra: {precision: spec.precision, memory_format: spec.memory_format, port_files: [portFile],
             ...port.extra()},
   });

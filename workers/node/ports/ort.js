@@ -16,6 +16,18 @@ class Port {
     this.compiles = false;
   }
   extra() { return {}; }
+  setThreads(threads) {
+    // The options the session is created with in build(). onnxruntime-node has no getter for a
+    // session's thread counts, so these are read back from the options object (docs/workers.md).
+    this.options = {intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+                    graphOptimizationLevel: 'all'};
+    return [
+      {name: 'onnxruntime-node intra-op (session option intraOpNumThreads)', role: 'compute',
+       set: threads, read: this.options.intraOpNumThreads},
+      {name: 'onnxruntime-node inter-op (session option interOpNumThreads)', role: 'pinned',
+       set: 1, read: this.options.interOpNumThreads},
+    ];
+  }
   checkSupported() {
     const s = this.spec;
     if (s.mode !== 'optimized') throw new UsageError(`onnxruntime-node has no mode '${s.mode}' (supported: optimized)`);
@@ -29,9 +41,7 @@ class Port {
   }
   init() {}
   async build() {
-    this.session = await ort.InferenceSession.create(this.spec.onnx_model, {
-      intraOpNumThreads: this.spec.threads, interOpNumThreads: 1, executionMode: 'sequential',
-      graphOptimizationLevel: 'all'});
+    this.session = await ort.InferenceSession.create(this.spec.onnx_model, this.options);
   }
   loadWeights() {}  // the weights are inside the exported model
   toInput(batch) { return new ort.Tensor('float32', batch.x, [batch.n, 3, 32, 32]); }

@@ -117,6 +117,18 @@ class Port {
     this.train = spec.task === 'train';
   }
   extra() { return {}; }
+  setThreads(threads) {
+    // TensorFlow.js in Node computes on one thread: the cpu backend is JavaScript on the main
+    // thread, and the wasm binary has no threads outside a browser's cross-origin isolation.
+    // A trial of more threads would not run what its configuration names.
+    if (threads !== 1) {
+      throw new Unsupported(`tfjs in Node computes on one thread; this configuration names ${threads} ` +
+                            '(run it with threads = [1], e.g. --threads 1)');
+    }
+    const name = this.spec.mode === 'wasm' ? 'tfjs wasm (one thread in Node; checked in init)'
+                                           : 'tfjs cpu (JavaScript main thread)';
+    return [{name, role: 'compute', set: 1, read: 1}];
+  }
   checkSupported() {
     const s = this.spec;
     if (s.mode !== 'wasm' && s.mode !== 'cpu') throw new UsageError(`tfjs has no mode '${s.mode}' (supported: wasm, cpu)`);
@@ -133,6 +145,9 @@ class Port {
     if (this.spec.mode === 'wasm') wasm.setThreadsCount(this.spec.threads);
     await tf.setBackend(this.spec.mode);
     await tf.ready();
+    if (this.spec.mode === 'wasm' && wasm.getThreadsCount() !== this.spec.threads) {
+      throw new Error(`tfjs wasm runs ${wasm.getThreadsCount()} threads, not the spec's ${this.spec.threads}`);
+    }
     process.stderr.write(`tfjs backend ${tf.getBackend()}` +
       (this.spec.mode === 'wasm' ? `, threads ${wasm.getThreadsCount()}\n` : '\n'));
   }

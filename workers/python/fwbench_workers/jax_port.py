@@ -15,7 +15,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from .protocol import Unsupported, UsageError  # noqa: E402
+from .protocol import Unsupported, UsageError, affinity_pool  # noqa: E402
 
 from .keras_resnet import ARCHS  # noqa: E402 - block type and blocks per stage (numpy only)
 
@@ -106,6 +106,9 @@ class Port:
         if s["memory_format"] != "contiguous":
             raise UsageError("the jax worker lets XLA choose layouts (supported: memory_format "
                               "contiguous)")
+
+    def set_threads(self, threads):
+        return affinity_pool(threads)
 
     def init(self):
         kind = "gpu" if self.spec["device"] == "cuda" else "cpu"  # no silent CPU fallback

@@ -36,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import keras_resnet  # noqa: E402
-from .protocol import Unsupported, UsageError  # noqa: E402
+from .protocol import Unsupported, UsageError, affinity_pool  # noqa: E402
 
 PORT_FILES = [__file__, keras_resnet.__file__]
 
@@ -77,18 +77,30 @@ class Port:
             raise UsageError("Keras layouts are NHWC by construction (supported: memory_format "
                               "contiguous)")
 
-    def init(self):
-        keras.utils.set_random_seed(self.spec["seed"])
-        threads, backend = self.spec["threads"], keras.backend.backend()
+    @property
+    def openmp_computes(self):
+        return keras.backend.backend() == "torch"  # PyTorch's intra-op pool is its OpenMP team
+
+    def set_threads(self, threads):
+        backend = keras.backend.backend()
         if backend == "tensorflow":
             import tensorflow as tf
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
+            from .tensorflow_port import set_tensorflow_threads
+            return set_tensorflow_threads(tf, threads)
+        if backend == "torch":
+            from .torch_threads import set_torch_threads
+            return set_torch_threads(threads)
+        return affinity_pool(threads)
+
+    def init(self):
+        keras.utils.set_random_seed(self.spec["seed"])
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
             if self.spec["device"] == "cuda" and not tf.config.list_physical_devices("GPU"):
                 raise UsageError("device cuda: TensorFlow sees no GPU")
         elif backend == "torch":
             import torch
-            torch.set_num_threads(threads)
             if self.spec["device"] == "cuda" and not torch.cuda.is_available():
                 raise UsageError("device cuda: PyTorch sees no GPU")
         elif self.spec["device"] == "cuda":

@@ -6,7 +6,7 @@ works. The exported model comes in the spec's onnx_model (fwbench export --to on
 import numpy as np
 import onnxruntime as ort
 
-from .protocol import Unsupported, UsageError
+from .protocol import Unsupported, UsageError, pool
 
 
 def probe_modes():
@@ -33,10 +33,20 @@ class Port:
         if not s["onnx_model"]:
             raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")
 
-    def init(self):
+    def set_threads(self, threads):
+        # One intra-op pool; sequential execution leaves the inter-op pool unused, pinned to 1.
+        # Its threads spin between operators by default: kept (as PyTorch's OpenMP team spins),
+        # but set explicitly so that the choice is ours, not a version's default.
         self.options = ort.SessionOptions()
-        self.options.intra_op_num_threads = self.spec["threads"]
+        self.options.intra_op_num_threads = threads
         self.options.inter_op_num_threads = 1
+        self.options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        return [pool("onnxruntime intra-op (SessionOptions.intra_op_num_threads)", "compute",
+                     threads, self.options.intra_op_num_threads),
+                pool("onnxruntime inter-op (SessionOptions.inter_op_num_threads)", "pinned", 1,
+                     self.options.inter_op_num_threads)]
+
+    def init(self):
         self.options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 
@@ -45,6 +55,11 @@ class Port:
                      else ["CPUExecutionProvider"])
         self.session = ort.InferenceSession(self.spec["onnx_model"], self.options,
                                             providers=providers)
+        used = self.session.get_session_options()
+        if (used.intra_op_num_threads, used.inter_op_num_threads) != (self.spec["threads"], 1):
+            raise UsageError(f"onnxruntime's session runs intra-op {used.intra_op_num_threads} / "
+                             f"inter-op {used.inter_op_num_threads} threads, not "
+                             f"{self.spec['threads']} / 1")
         if self.session.get_providers()[0] != providers[0]:
             raise UsageError(f"device {self.spec['device']}: onnxruntime runs "
                              f"{self.session.get_providers()[0]}, not {providers[0]} (is "

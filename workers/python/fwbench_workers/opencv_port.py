@@ -5,7 +5,7 @@ the export the same way?".
 import cv2
 import numpy as np
 
-from .protocol import Unsupported, UsageError
+from .protocol import Unsupported, UsageError, pool
 
 
 def probe_modes():
@@ -45,8 +45,12 @@ class Port:
         if not s["onnx_model"]:
             raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")
 
+    def set_threads(self, threads):
+        cv2.setNumThreads(threads)  # cv2.dnn's parallel_for pool (TBB in Debian's build)
+        return [pool("opencv (cv2.getNumThreads)", "compute", threads, cv2.getNumThreads())]
+
     def init(self):
-        cv2.setNumThreads(self.spec["threads"])
+        pass
 
     def build(self):
         try:

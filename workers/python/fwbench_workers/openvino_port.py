@@ -7,7 +7,7 @@ asks for f32 (what the other backends compute in) and one stream of the spec's t
 import numpy as np
 import openvino as ov
 
-from .protocol import Unsupported, UsageError
+from .protocol import Unsupported, UsageError, pool
 
 
 def probe_modes():
@@ -36,8 +36,14 @@ class Port:
         if not s["onnx_model"]:
             raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")
 
-    def init(self):
+    def set_threads(self, threads):
+        # The CPU plugin's one stream of INFERENCE_NUM_THREADS (its TBB arena) is the pool.
         self.core = ov.Core()
+        self.core.set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
+        return [pool("openvino CPU (INFERENCE_NUM_THREADS)", "compute", threads,
+                     self.core.get_property("CPU", "INFERENCE_NUM_THREADS"))]
+
+    def init(self):
         self.config = {"INFERENCE_NUM_THREADS": int(self.spec["threads"]), "NUM_STREAMS": 1,
                        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
 

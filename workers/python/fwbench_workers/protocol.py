@@ -239,12 +239,61 @@ def parity_logits(port, inputs, batch):
     return np.concatenate(chunks)
 
 
+def pool(name, role, set_to, read):
+    """One entry of hello's thread_pools: what the trial set, what the library reports back."""
+    return {"name": name, "role": role, "set": int(set_to), "read": int(read)}
+
+
+def affinity_pool(threads):
+    """XLA on the CPU sizes its pools from the CPUs the process may run on
+    (limit_cpus_from_env set them before import): the CPU count is the read-back."""
+    return [pool("XLA CPU (CPUs allowed: os.sched_getaffinity)", "compute", threads,
+                 len(os.sched_getaffinity(0)))]
+
+
+def thread_hygiene():
+    """False when the plan says thread_hygiene = false: only the compute pool is set, every other
+    pool keeps its library's default (reported, not checked; bench/thread_hygiene.sh)."""
+    return os.environ.get("FWBENCH_THREAD_HYGIENE", "on") != "off"
+
+
+def native_pools(threads, openmp_computes):
+    """The BLAS and OpenMP runtimes loaded in this process, as threadpoolctl finds them: each set
+    to 1 thread, except OpenMP and MKL where they are the framework's compute pool (PyTorch's
+    intra-op pool is its OpenMP team, and MKL runs on it). numpy's OpenBLAS keeps a pthreads pool
+    of its own that would otherwise size itself to every core (docs/workers.md)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError as e:
+        raise UsageError(f"threadpoolctl is not installed for {sys.executable}: the trial cannot "
+                         "read back its BLAS and OpenMP thread pools (pip install "
+                         "threadpoolctl, or run ./scripts/install-deps.sh)") from e
+    pools = []
+    for lib in ThreadpoolController().lib_controllers:
+        computes = openmp_computes and (lib.user_api == "openmp" or lib.internal_api == "mkl")
+        want = threads if computes else 1
+        if thread_hygiene():
+            lib.set_num_threads(want)
+        pools.append(pool(f"{lib.internal_api} ({os.path.basename(lib.filepath)})",
+                          "compute" if computes else "pinned", want, lib.num_threads))
+    return pools
+
+
+def configure_threads(port, spec):
+    """One compute pool of the spec's threads, every other pool at 1, set before anything runs;
+    returns what each library reports back, for hello (the orchestrator refuses a mismatch)."""
+    n = spec["threads"]
+    pools = port.set_threads(n)
+    return pools + native_pools(n, getattr(port, "openmp_computes", False))
+
+
 def _hello(port, spec, events, t_main, import_span, extra, port_files):
     """The hello event (with the port's files, for the boilerplate metric) and the import phase."""
+    pools = configure_threads(port, spec)
     events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
                  framework=port.framework, framework_version=port.version,
                  backend=spec["backend"], mode=spec["mode"], device=spec["device"],
-                 threads=spec["threads"],
+                 threads=spec["threads"], thread_pools=pools,
                  extra={**extra, "port_files": [os.path.abspath(f) for f in port_files]})
     events.write("phase", name="import", t0=import_span[0], t1=import_span[1])
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 from . import keras_resnet
 
 PORT_FILES = [__file__, keras_resnet.__file__]
-from .protocol import Unsupported, UsageError
+from .protocol import pool, Unsupported, UsageError
 
 MODES = ("eager", "function", "xla")
 
@@ -39,9 +39,10 @@ class Port:
             raise UsageError("Keras layouts are NHWC by construction (supported: memory_format "
                               "contiguous)")
 
+    def set_threads(self, threads):
+        return set_tensorflow_threads(tf, threads)
+
     def init(self):
-        tf.config.threading.set_intra_op_parallelism_threads(self.spec["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(1)
         tf.random.set_seed(self.spec["seed"])
         self.device = "/GPU:0" if self.spec["device"] == "cuda" else "/CPU:0"
         if self.spec["device"] == "cuda" and not tf.config.list_physical_devices("GPU"):
@@ -115,3 +116,14 @@ class Port:
 
     def save_model(self, out_dir):
         return []
+
+
+def set_tensorflow_threads(tf, threads):
+    """TensorFlow's intra-op pool (Eigen, which its oneDNN kernels run on too) holds the trial's
+    threads, its inter-op pool 1; set before the runtime starts, read back from its config."""
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    return [pool("tensorflow intra-op (get_intra_op_parallelism_threads)", "compute", threads,
+                 tf.config.threading.get_intra_op_parallelism_threads()),
+            pool("tensorflow inter-op (get_inter_op_parallelism_threads)", "pinned", 1,
+                 tf.config.threading.get_inter_op_parallelism_threads())]

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from . import safetensors_np
 from .protocol import Unsupported, UsageError
+from .torch_threads import set_torch_threads
 
 
 def exact_fp32_on_cuda(device):
@@ -246,8 +247,12 @@ class LlmPort:
         if self.spec["device"] == "cuda" and not torch.cuda.is_available():
             raise UsageError("device cuda: this PyTorch has no usable CUDA device")
 
+    openmp_computes = True  # PyTorch's intra-op pool is its OpenMP team
+
+    def set_threads(self, threads):
+        return set_torch_threads(threads)
+
     def init(self):
-        torch.set_num_threads(self.spec["threads"])
         torch.manual_seed(self.spec["seed"])
         self.device = torch.device(self.spec["device"])
         exact_fp32_on_cuda(self.device)

@@ -14,6 +14,7 @@ import torchvision
 
 from .protocol import Unsupported, UsageError
 from . import torch_llm
+from .torch_threads import set_torch_threads
 from .torch_llm import LLM_MODES, LlmPort  # noqa: F401 - the llm_lora workload of this port
 
 LLM_PORT_FILES = [torch_llm.__file__]
@@ -71,8 +72,12 @@ class Port:
         if self.spec["device"] == "cuda" and not torch.cuda.is_available():
             raise UsageError("device cuda: this PyTorch has no usable CUDA device")
 
+    openmp_computes = True  # PyTorch's intra-op pool is its OpenMP team
+
+    def set_threads(self, threads):
+        return set_torch_threads(threads)
+
     def init(self):
-        torch.set_num_threads(self.spec["threads"])
         torch.manual_seed(self.spec["seed"])
         self.device = torch.device(self.spec["device"])
         torch_llm.exact_fp32_on_cuda(self.device)

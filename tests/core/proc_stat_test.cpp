@@ -1,0 +1,59 @@
+#include "core/proc_stat.h"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace fwbench {
+namespace {
+
+TEST(ProcStat, CpuTicksOfAProcessCountFromTheLastParenthesis) {
+  // A command name with spaces and a ')' inside: fields are counted after the last ')'.
+  const std::string line =
+      "4242 (my (odd) name) R 1 4242 4242 0 -1 4194304 100 0 0 0 1234 56 0 0 20 0 3 0 999 0 0";
+  EXPECT_EQ(ProcStatCpuTicks(line), 1234 + 56);
+  EXPECT_FALSE(ProcStatCpuTicks("4242 (x) R 1 2").has_value());
+  EXPECT_FALSE(ProcStatCpuTicks("no parenthesis").has_value());
+  // This process's own line parses.
+  EXPECT_TRUE(ProcStatCpuTicks(ReadFirstLine("/proc/self/stat")).has_value());
+}
+
+TEST(ProcStat, BusyAndStealTicksOfAllCpus) {
+  const std::string line = "cpu  100 2 30 5000 40 5 6 7 0 0";
+  EXPECT_EQ(ProcStatBusyTicks(line), 100 + 2 + 30 + 5 + 6 + 7);  // idle and iowait left out
+  EXPECT_EQ(ProcStatStealTicks(line), 7);
+  EXPECT_FALSE(ProcStatBusyTicks("cpu0 1 2 3 4 5 6 7 8").has_value());  // one CPU, not all
+  EXPECT_FALSE(ProcStatBusyTicks("cpu 1 2 3").has_value());
+}
+
+TEST(ProcStat, RunnableFromLoadavg) {
+  EXPECT_EQ(LoadavgRunnable("1.41 1.34 1.40 3/245 31575"), 3);
+  EXPECT_FALSE(LoadavgRunnable("1.41 1.34 1.40").has_value());
+  EXPECT_FALSE(LoadavgRunnable("1.41 1.34 1.40 /245 1").has_value());
+}
+
+TEST(ProcStat, CpuActivitySeesABusyChildProcess) {
+  const pid_t child = fork();
+  if (child == 0) {
+    volatile unsigned long spins = 0;
+    for (;;) spins = spins + 1UL;
+  }
+  ASSERT_GT(child, 0);
+  const nlohmann::json a = SampleCpuActivity(0.3);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(a.is_object()) << a.dump();
+  // The spinning child keeps up to a core busy (less when ctest runs other tests beside it);
+  // the sampler itself sleeps.
+  EXPECT_GT(a["other_cores"].get<double>(), 0.3) << a.dump();
+  bool listed = false;
+  for (const auto& p : a["top"]) listed |= p["pid"] == child && p["cores"].get<double>() > 0.3;
+  EXPECT_TRUE(listed) << a.dump();
+}
+
+}  // namespace
+}  // namespace fwbench
