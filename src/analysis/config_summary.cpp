@@ -149,9 +149,13 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
           key, m.cv * 100, ok.size(), cv_warn * 100));
     }
   }
+  // More than half of the trials: at the trend test's ~3% false alarms per trial, "any trial"
+  // would warn about 1 configuration in 11 at 3 trials, and most default runs; a majority of 3
+  // trips by chance for about 0.3% of configurations (docs/statistics.md). Each trial's own
+  // verdict stays in trials.jsonl (steady_state_found, warmup_trend_z).
   int unsettled = 0;
   for (const TrialMetrics& t : ok) unsettled += t.steady_state_found ? 0 : 1;
-  if (unsettled > 0) {
+  if (2 * unsettled > static_cast<int>(ok.size())) {
     s.warnings.push_back(fmt::format(
         "warm-up may not be over in {} of {} trials (step times still trending at the end); run "
         "longer with --{}-min-steps or --{}-min-seconds",

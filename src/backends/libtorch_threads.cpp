@@ -1,5 +1,6 @@
 #include "backends/libtorch_threads.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
@@ -22,17 +23,29 @@ F* LoadedFunction(const char* name) {
 }  // namespace
 
 std::vector<protocol::ThreadPool> ConfigureLibtorchThreads(int threads) {
-  at::set_num_threads(threads);
-  // FWBENCH_THREAD_HYGIENE=off (plan thread_hygiene = false): the other pools keep the
-  // libraries' defaults, and the read-back shows them (bench/thread_hygiene.sh).
+  // FWBENCH_THREAD_HYGIENE=off (plan thread_hygiene = false): LibTorch's intra-op pool is set as
+  // fwbench always did, the other pools keep the libraries' defaults and are reported as set to
+  // what they hold (bench/thread_hygiene.sh).
   const char* hygiene = std::getenv("FWBENCH_THREAD_HYGIENE");
   const bool pin = hygiene == nullptr || std::string_view(hygiene) != "off";
+  // A LibTorch without MKL (Debian's) does its GEMMs in the process's BLAS: OpenBLAS is then part
+  // of the compute pool and holds the trial's threads. With MKL (the PyTorch wheel's LibTorch)
+  // OpenBLAS only arrives with other libraries (Debian's OpenCV) and keeps an idle pool of its
+  // own, pinned to 1.
+  const int blas_threads = at::hasMKL() ? 1 : threads;
+  auto* blas_set = LoadedFunction<void(int)>("openblas_set_num_threads");
+  auto* blas_get = LoadedFunction<int()>("openblas_get_num_threads");
+  // Pinned pools first: an OpenMP-built OpenBLAS resets OpenMP's thread count when set.
+  if (pin && blas_set != nullptr) blas_set(blas_threads);
   // Must come before any inter-op work; a trial calls this first, so it cannot fail here except
   // when something already started the pool, which the read-back then reports.
   try {
     if (pin) at::set_num_interop_threads(1);
   } catch (const std::exception&) {
   }
+  at::set_num_threads(threads);
+
+  const int interop = static_cast<int>(at::get_num_interop_threads());
   std::vector<protocol::ThreadPool> pools = {
       {.name = "torch intra-op (at::get_num_threads)",
        .role = "compute",
@@ -40,8 +53,8 @@ std::vector<protocol::ThreadPool> ConfigureLibtorchThreads(int threads) {
        .read = at::get_num_threads()},
       {.name = "torch inter-op (at::get_num_interop_threads)",
        .role = "pinned",
-       .set = 1,
-       .read = static_cast<int>(at::get_num_interop_threads())}};
+       .set = pin ? 1 : interop,
+       .read = interop}};
   if (auto* omp_max = LoadedFunction<int()>("omp_get_max_threads")) {
     // LibTorch's intra-op pool is this OpenMP team: one pool, read back through both.
     pools.push_back({.name = "OpenMP (omp_get_max_threads)",
@@ -49,17 +62,12 @@ std::vector<protocol::ThreadPool> ConfigureLibtorchThreads(int threads) {
                      .set = threads,
                      .read = omp_max()});
   }
-  // OpenBLAS (pthreads) keeps a pool of its own, which fought LibTorch's OpenMP team for the
-  // cores when LibTorch's GEMMs ran on it: libtorch eager b1 took 34.5 ms (CV 76%) with both,
-  // 9.5 ms with OpenBLAS at 1 thread (issue 19).
-  auto* blas_set = LoadedFunction<void(int)>("openblas_set_num_threads");
-  auto* blas_get = LoadedFunction<int()>("openblas_get_num_threads");
   if (blas_set != nullptr && blas_get != nullptr) {
-    if (pin) blas_set(1);
+    const int read = blas_get();
     pools.push_back({.name = "OpenBLAS (openblas_get_num_threads)",
-                     .role = "pinned",
-                     .set = 1,
-                     .read = blas_get()});
+                     .role = blas_threads == 1 ? "pinned" : "compute",
+                     .set = pin ? blas_threads : read,
+                     .read = read});
   }
   return pools;
 }

@@ -15,6 +15,7 @@
 
 #include "backends/libtorch_threads.h"
 #include "backends/libtorch_trial.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "data/safetensors.h"
 
@@ -30,10 +31,13 @@ void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
   hello.mode = spec.mode;
   hello.device = spec.device;
   hello.threads = spec.threads;
+  const std::int64_t t0 = MonotonicNs();
   hello.thread_pools = ConfigureLibtorchThreads(spec.threads);
+  const std::int64_t t1 = MonotonicNs();
   hello.extra = std::move(extra);
   if (perturb_weights != 0.0) hello.extra["perturb_weights"] = perturb_weights;
   events.WriteHello(hello);
+  events.WritePhase("threads", t0, t1);
 }
 
 torch::Device ResolveDevice(const std::string& device) {

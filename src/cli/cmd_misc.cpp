@@ -118,6 +118,13 @@ Command AddDoctorCommand(CLI::App& app) {
         env["matmul_peak"][std::to_string(t)].value("size", 0));
     std::cout << fmt::format("load       {}\n",
                              env.contains("load") ? env["load"].dump() : "unknown");
+    if (const auto& a = env["cpu_activity"]; a.is_object()) {
+      std::cout << fmt::format(
+          "activity   other processes kept {:.2f} cores busy over {:.1f} s; {} threads runnable "
+          "(measured from /proc while fwbench slept)\n",
+          a.value("other_cores", 0.0), a.value("window_s", 0.0),
+          a.contains("runnable") && a["runnable"].is_number() ? a["runnable"].dump() : "?");
+    }
     // Which backends `backends = ["auto"]` would run here, and why the others would not.
     // libtorch/aoti is not in auto; where it runs, it needs the PyTorch worker for torch.export.
     std::string aoti = LibtorchUnsupportedReason("aoti", "infer", "fp32", "contiguous");

@@ -109,6 +109,8 @@ Command AddRunCommand(CLI::App& app) {
     }
 
     nlohmann::json env = CollectEnvFingerprint();
+    // Other programs' names stay on this machine (doctor prints them): results get shared.
+    if (env["cpu_activity"].is_object()) env["cpu_activity"].erase("top");
     env["libtorch"] = CollectLibtorchInfo();
     env["threads"] = threads;
     if (!builtins.empty()) {

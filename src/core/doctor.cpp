@@ -114,6 +114,8 @@ void CheckThreadEnv(const json& fp, int threads, std::vector<Finding>& out) {
     if (!value) continue;
     const auto n = LeadingThreadCount(*value);
     if (n && *n == threads) continue;
+    // OpenBLAS's own pool at 1 is what every trial sets too (one compute pool per trial).
+    if (n && *n == 1 && std::string_view(name) == "OPENBLAS_NUM_THREADS") continue;
     // fwbench's trials set their own (docs/workers.md, "Thread pools"); the variable still
     // sizes the pools of everything else started from this shell, fwbench's own matmul probe
     // included.

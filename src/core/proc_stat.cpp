@@ -1,9 +1,11 @@
 #include "core/proc_stat.h"
 
+#include <sched.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -49,31 +51,57 @@ std::optional<std::int64_t> ProcStatCpuTicks(const std::string& stat_line) {
   return utime + stime;
 }
 
-namespace {
-
-// user nice system idle iowait irq softirq steal … (guest time is already inside user).
-std::optional<std::vector<std::int64_t>> CpuLineFields(const std::string& cpu_line) {
-  std::istringstream in(cpu_line);
-  std::string label;
-  if (!(in >> label) || label != "cpu") return std::nullopt;
+std::optional<CpuTicks> ParseCpuLine(const std::string& line, std::string& label) {
+  std::istringstream in(line);
+  if (!(in >> label) || !label.starts_with("cpu")) return std::nullopt;
+  if (label.size() > 3 && !std::all_of(label.begin() + 3, label.end(), ::isdigit)) {
+    return std::nullopt;
+  }
+  // user nice system idle iowait irq softirq steal … (guest time is already inside user).
   std::vector<std::int64_t> v;
   for (std::int64_t x = 0; in >> x;) v.push_back(x);
   if (v.size() < 8) return std::nullopt;
-  return v;
+  return CpuTicks{v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[7]};
+}
+
+namespace {
+
+std::optional<cpu_set_t> Affinity() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return std::nullopt;
+  return set;
 }
 
 }  // namespace
 
-std::optional<std::int64_t> ProcStatBusyTicks(const std::string& cpu_line) {
-  const auto v = CpuLineFields(cpu_line);
-  if (!v) return std::nullopt;
-  return (*v)[0] + (*v)[1] + (*v)[2] + (*v)[5] + (*v)[6] + (*v)[7];
+std::optional<CpuTicks> AllowedCpuTicks() {
+  const auto allowed = Affinity();
+  std::ifstream in("/proc/stat");
+  CpuTicks sum;
+  bool any = false;
+  for (std::string line, label; std::getline(in, line);) {
+    const auto t = ParseCpuLine(line, label);
+    if (!t || label == "cpu") continue;
+    const int cpu = std::stoi(label.substr(3));
+    if (allowed && (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &*allowed))) continue;
+    sum.busy += t->busy;
+    sum.steal += t->steal;
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  return sum;
 }
 
-std::optional<std::int64_t> ProcStatStealTicks(const std::string& cpu_line) {
-  const auto v = CpuLineFields(cpu_line);
-  if (!v) return std::nullopt;
-  return (*v)[7];
+bool AffinityCoversAllCpus() {
+  const auto allowed = Affinity();
+  if (!allowed) return false;
+  std::ifstream in("/proc/stat");
+  int listed = 0;
+  for (std::string line, label; std::getline(in, line);) {
+    if (ParseCpuLine(line, label) && label != "cpu") ++listed;
+  }
+  return listed > 0 && CPU_COUNT(&*allowed) >= listed;
 }
 
 std::optional<int> LoadavgRunnable(const std::string& loadavg) {
@@ -111,14 +139,21 @@ std::map<int, std::pair<std::int64_t, std::string>> ProcessTicks() {
 }  // namespace
 
 nlohmann::json SampleCpuActivity(double seconds) {
-  const auto busy0 = ProcStatBusyTicks(ReadFirstLine("/proc/stat"));
+  const auto busy0 = AllowedCpuTicks();
   const auto procs0 = ProcessTicks();
   const std::int64_t t0 = MonotonicNs();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  const auto busy1 = ProcStatBusyTicks(ReadFirstLine("/proc/stat"));
+  // Ten looks at the runnable count over the window, not one: it changes by the microsecond.
+  const bool whole_machine = AffinityCoversAllCpus();
+  std::vector<int> runnable;
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds / 10));
+    if (const auto r = LoadavgRunnable(ReadFirstLine("/proc/loadavg")); r && whole_machine) {
+      runnable.push_back(std::max(0, *r - 1));  // the reader itself is running
+    }
+  }
+  const auto busy1 = AllowedCpuTicks();
   const auto procs1 = ProcessTicks();
   const double window = static_cast<double>(MonotonicNs() - t0) * 1e-9;
-  const auto runnable = LoadavgRunnable(ReadFirstLine("/proc/loadavg"));
   if (!busy0 || !busy1 || window <= 0) return nullptr;
   const int self = static_cast<int>(getpid());
   double self_cores = 0.0;
@@ -137,10 +172,16 @@ nlohmann::json SampleCpuActivity(double seconds) {
     return a["cores"].template get<double>() > b["cores"].template get<double>();
   });
   if (top.size() > 3) top.resize(3);
-  const double busy = TicksToSeconds(*busy1 - *busy0) / window;
+  const double busy = TicksToSeconds(busy1->busy - busy0->busy) / window;
+  nlohmann::json median_runnable = nullptr;
+  if (!runnable.empty()) {
+    std::nth_element(runnable.begin(), runnable.begin() + runnable.size() / 2, runnable.end());
+    median_runnable = runnable[runnable.size() / 2];
+  }
   return {{"window_s", window},
           {"other_cores", std::max(0.0, busy - self_cores)},
-          {"runnable", runnable ? nlohmann::json(std::max(0, *runnable - 1)) : nlohmann::json()},
+          {"steal_cores", TicksToSeconds(busy1->steal - busy0->steal) / window},
+          {"runnable", median_runnable},
           {"top", top}};
 }
 

@@ -16,18 +16,29 @@ double TicksToSeconds(std::int64_t ticks);
 
 // Parses a /proc/PID/stat line: utime + stime in clock ticks, or nullopt.
 std::optional<std::int64_t> ProcStatCpuTicks(const std::string& stat_line);
-// Parses /proc/stat's first line: non-idle ticks of all CPUs (user nice system irq softirq
-// steal), or nullopt.
-std::optional<std::int64_t> ProcStatBusyTicks(const std::string& cpu_line);
-// The steal ticks of that line: time a hypervisor ran something else on this VM's CPUs.
-std::optional<std::int64_t> ProcStatStealTicks(const std::string& cpu_line);
+// Busy (user nice system irq softirq steal; idle and iowait left out) and steal ticks.
+struct CpuTicks {
+  std::int64_t busy = 0;
+  std::int64_t steal = 0;
+};
+// Parses one "cpu" or "cpuN" line of /proc/stat; `label` gets "cpu" or "cpuN". nullopt for any
+// other line.
+std::optional<CpuTicks> ParseCpuLine(const std::string& line, std::string& label);
+// The ticks of the CPUs this process may run on (sched_getaffinity), summed over their cpuN lines
+// of /proc/stat: with fwbench pinned by taskset, work on the other CPUs is none of its business.
+std::optional<CpuTicks> AllowedCpuTicks();
+// Whether this process may run on every CPU /proc/stat lists: /proc/loadavg's runnable count,
+// which covers the whole machine, then describes the CPUs it runs on.
+bool AffinityCoversAllCpus();
+
 // Parses /proc/loadavg: the runnable scheduling entities (the R of "R/T"), or nullopt.
 std::optional<int> LoadavgRunnable(const std::string& loadavg);
 
-// What the machine's CPUs did over `seconds` while this process slept: {"window_s",
-// "other_cores" (busy cores, this process excluded), "runnable" (runnable threads at the end,
-// the reader excluded), "top": [{"pid", "command", "cores"}] (the 3 busiest other processes)},
-// or null without /proc.
+// What the CPUs this process may use did over `seconds` while it slept: {"window_s",
+// "other_cores" (busy cores, this process excluded; steal included), "steal_cores",
+// "runnable" (median of 10 looks at the runnable threads, the reader excluded; null when fwbench
+// may not use every CPU, since the count covers the whole machine), "top": [{"pid", "command",
+// "cores"}] (the 3 busiest other processes, machine-wide)}, or null without /proc.
 nlohmann::json SampleCpuActivity(double seconds);
 
 }  // namespace fwbench

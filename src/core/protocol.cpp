@@ -192,8 +192,7 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
         {"backend", T::string},
         {"mode", T::string},
         {"device", T::string},
-        {"threads", T::number_integer},
-        {"thread_pools", T::array}}},
+        {"threads", T::number_integer}}},
       {EventKind::kPhase,
        {{"name", T::string}, {"t0", T::number_integer}, {"t1", T::number_integer}}},
       {EventKind::kStep,
@@ -256,7 +255,14 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
 }
 
 std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int threads) {
-  const auto& pools = hello.at("thread_pools");
+  const auto it = hello.find("thread_pools");
+  if (it == hello.end() || !it->is_array()) {
+    return std::string(
+        "hello has no \"thread_pools\" array: a worker sets its thread pools before hello and "
+        "reports each as {\"name\", \"role\", \"set\", \"read\"} (docs/protocol.md; plan "
+        "thread_hygiene = false runs workers that do not)");
+  }
+  const auto& pools = *it;
   int compute = 0;
   for (const nlohmann::json& p : pools) {
     if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("role") ||
@@ -278,15 +284,14 @@ std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int thr
     const std::int64_t want = role == "compute" ? threads : 1;
     if (set != want) {
       return fmt::format(
-          "{} thread pool \"{}\" was set to {} threads; a trial of {} thread{} "
-          "sets it to {}",
-          role, name, set, threads, threads == 1 ? "" : "s", want);
+          "{} thread pool \"{}\" was set to {} thread{}; a trial of {} thread{} sets it to {}",
+          role, name, set, set == 1 ? "" : "s", threads, threads == 1 ? "" : "s", want);
     }
     if (read != set) {
       return fmt::format(
-          "thread pool \"{}\" was set to {} threads but the library reports {}: "
+          "thread pool \"{}\" was set to {} thread{} but the library reports {}: "
           "the trial would not run with the threads its configuration names",
-          name, set, read);
+          name, set, set == 1 ? "" : "s", read);
     }
     if (role == "compute") ++compute;
   }

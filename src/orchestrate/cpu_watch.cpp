@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -23,14 +24,15 @@ double SelfCpuSeconds() {
 
 }  // namespace
 
+CpuWatch::CpuWatch(int cores, int threads)
+    : cores_(cores), threads_(threads), whole_machine_(AffinityCoversAllCpus()) {}
+
 std::optional<CpuWatch::Sample> CpuWatch::Take(std::int64_t now_ns) const {
   const auto trial = ProcStatCpuTicks(ReadFirstLine("/proc/" + std::to_string(pid_) + "/stat"));
-  const std::string cpu_line = ReadFirstLine("/proc/stat");
-  const auto busy = ProcStatBusyTicks(cpu_line);
-  const auto steal = ProcStatStealTicks(cpu_line);
-  if (!trial || !busy || !steal) return std::nullopt;
-  return Sample{now_ns, TicksToSeconds(*trial), TicksToSeconds(*busy), TicksToSeconds(*steal),
-                SelfCpuSeconds()};
+  const auto cpus = AllowedCpuTicks();
+  if (!trial || !cpus) return std::nullopt;
+  return Sample{now_ns, TicksToSeconds(*trial), TicksToSeconds(cpus->busy),
+                TicksToSeconds(cpus->steal), SelfCpuSeconds()};
 }
 
 void CpuWatch::OnFirstStep(std::int64_t pid, std::int64_t now_ns) {
@@ -43,6 +45,8 @@ void CpuWatch::OnStep(std::int64_t now_ns) {
   if (!first_ || now_ns < next_sample_ns_) return;
   next_sample_ns_ = now_ns + 100'000'000;
   if (auto sample = Take(now_ns)) last_ = sample;
+  // /proc/loadavg counts the whole machine: meaningful only when the trials may use all of it.
+  if (!whole_machine_) return;
   if (const auto r = LoadavgRunnable(ReadFirstLine("/proc/loadavg"))) {
     ++runnable_samples_;
     // The orchestrator's own thread is running while it reads.

@@ -14,7 +14,7 @@ namespace fwbench {
 class CpuWatch {
  public:
   // `cores`: the CPUs the trials may run on; `threads`: the configuration's.
-  CpuWatch(int cores, int threads) : cores_(cores), threads_(threads) {}
+  CpuWatch(int cores, int threads);
 
   // The window runs from the first step event to the last step event sampled (at most 10
   // samples a second, each a few /proc reads), so set-up and the parity pass stay out of it.
@@ -38,6 +38,7 @@ class CpuWatch {
 
   int cores_;
   int threads_;
+  bool whole_machine_;
   std::int64_t pid_ = 0;
   std::optional<Sample> first_;
   std::optional<Sample> last_;

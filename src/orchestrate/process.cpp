@@ -58,6 +58,8 @@ std::string DescribeSignal(int signal) {
                            : fmt::format("signal {}", signal);
 }
 
+std::int64_t RunningProcessId() { return g_running_pid.load(); }
+
 void KillRunningProcess() {
   const pid_t pid = g_running_pid.load();
   if (pid > 0) kill(-pid, SIGKILL);

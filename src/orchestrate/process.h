@@ -43,6 +43,9 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
 // handler: the orchestrator uses it so that an interrupted run leaves no trial behind.
 void KillRunningProcess();
 
+// The pid of the trial process running now (0 when none): what the line handler may watch.
+std::int64_t RunningProcessId();
+
 std::string DescribeSignal(int signal);
 
 }  // namespace fwbench

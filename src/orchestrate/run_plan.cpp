@@ -419,7 +419,7 @@ class TrialRunner {
         bar_.OnEvent(e);
         if (e["event"] == "step") {
           if (e["i"] == 0) {
-            cpu.OnFirstStep(monitor.events().front().value("pid", std::int64_t{0}), MonotonicNs());
+            cpu.OnFirstStep(RunningProcessId(), MonotonicNs());
           } else {
             cpu.OnStep(MonotonicNs());
           }

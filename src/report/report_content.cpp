@@ -289,6 +289,10 @@ Section Warnings(const nlohmann::json& results, const std::vector<Chart>& charts
   Section s{"Warnings", "warnings", {}};
   List warnings;
   for (const auto& w : results["warnings"]) warnings.items.push_back(w.get<std::string>());
+  if (results.contains("notes")) {
+    for (const auto& n : results["notes"])
+      warnings.items.push_back("note: " + n.get<std::string>());
+  }
   for (const Chart& c : charts) {
     if (c.svg.empty()) warnings.items.push_back(fmt::format("chart {}: {}", c.id, c.error));
   }

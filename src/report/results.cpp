@@ -223,8 +223,10 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     const int ok = c["trials_ok"].get<int>();
     if (fewest_ok < 0 || ok < fewest_ok) fewest_ok = ok;
   }
+  // Caveats of the plan itself, not anomalies of this run: printed as notes.
+  nlohmann::json notes = nlohmann::json::array();
   if (fewest_ok > 0 && fewest_ok < 5) {
-    warnings.push_back(fmt::format(
+    notes.push_back(fmt::format(
         "{} successful trials per configuration: a 95% CI across so few processes is coarse (with "
         "3 "
         "it is [min, max], which covers the true median about 75% of the time; "
@@ -262,6 +264,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       {"configurations", configs},
       {"trials", trials},
       {"warnings", warnings},
+      {"notes", notes},
   };
   // `fwbench deploy --into` leaves its measurements beside the run's (docs/serve.md).
   if (std::filesystem::is_regular_file(run_dir / "deploy.json")) {

@@ -154,6 +154,10 @@ std::string FormatTable(const nlohmann::json& results) {
   }
   for (const nlohmann::json& w : results["warnings"])
     out += fmt::format("warning: {}\n", w.get<std::string>());
+  if (results.contains("notes")) {
+    for (const nlohmann::json& n : results["notes"])
+      out += fmt::format("note: {}\n", n.get<std::string>());
+  }
   return out;
 }
 

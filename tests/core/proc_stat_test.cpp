@@ -22,12 +22,22 @@ TEST(ProcStat, CpuTicksOfAProcessCountFromTheLastParenthesis) {
   EXPECT_TRUE(ProcStatCpuTicks(ReadFirstLine("/proc/self/stat")).has_value());
 }
 
-TEST(ProcStat, BusyAndStealTicksOfAllCpus) {
-  const std::string line = "cpu  100 2 30 5000 40 5 6 7 0 0";
-  EXPECT_EQ(ProcStatBusyTicks(line), 100 + 2 + 30 + 5 + 6 + 7);  // idle and iowait left out
-  EXPECT_EQ(ProcStatStealTicks(line), 7);
-  EXPECT_FALSE(ProcStatBusyTicks("cpu0 1 2 3 4 5 6 7 8").has_value());  // one CPU, not all
-  EXPECT_FALSE(ProcStatBusyTicks("cpu 1 2 3").has_value());
+TEST(ProcStat, BusyAndStealTicksOfACpuLine) {
+  std::string label;
+  const auto all = ParseCpuLine("cpu  100 2 30 5000 40 5 6 7 0 0", label);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(label, "cpu");
+  EXPECT_EQ(all->busy, 100 + 2 + 30 + 5 + 6 + 7);  // idle and iowait left out
+  EXPECT_EQ(all->steal, 7);
+  const auto one = ParseCpuLine("cpu1 1 2 3 4 5 6 7 8 9 10", label);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(label, "cpu1");
+  EXPECT_EQ(one->busy, 1 + 2 + 3 + 6 + 7 + 8);
+  EXPECT_FALSE(ParseCpuLine("cpu 1 2 3", label).has_value());
+  EXPECT_FALSE(ParseCpuLine("intr 1 2 3 4 5 6 7 8", label).has_value());
+  EXPECT_FALSE(ParseCpuLine("cpux 1 2 3 4 5 6 7 8", label).has_value());
+  // This machine's CPUs that fwbench may use add up.
+  EXPECT_TRUE(AllowedCpuTicks().has_value());
 }
 
 TEST(ProcStat, RunnableFromLoadavg) {

@@ -48,7 +48,7 @@ TEST(TrialMonitor, RejectsProtocolViolations) {
       {{R"({"event":"hello","protocol_version":9,"t_main":1,"framework":"f","framework_version":"1","backend":"b","mode":"eager","device":"cpu","threads":1,"thread_pools":[]})"},
        "protocol_version 9"},
       {{R"({"event":"hello","protocol_version":1,"t_main":1,"framework":"f","framework_version":"1","backend":"b","mode":"eager","device":"cpu","threads":1})"},
-       "needs \"thread_pools\""},
+       "hello has no \"thread_pools\" array"},
   };
   for (const BadCase& c : cases) {
     TrialMonitor m("t", nullptr, 1);
@@ -67,14 +67,23 @@ TEST(TrialMonitor, AcceptsOneComputePoolOfTheConfiguredThreadsAndPinnedPoolsOfOn
       << m.protocol_error().value_or("");
 }
 
+TEST(TrialMonitor, WithoutThreadHygieneLogsThePoolsWithoutCheckingThem) {
+  TrialMonitor m("t", nullptr, 2, /*check_pools=*/false);
+  EXPECT_TRUE(m.OnLine(HelloWithPools(R"([{"name":"openblas","role":"pinned","set":2,"read":2}])")))
+      << m.protocol_error().value_or("");
+  TrialMonitor bare("t", nullptr, 1, /*check_pools=*/false);
+  EXPECT_TRUE(bare.OnLine(
+      R"({"event":"hello","protocol_version":1,"t_main":1,"framework":"f","framework_version":"1","backend":"b","mode":"eager","device":"cpu","threads":1})"));
+}
+
 TEST(TrialMonitor, RefusesAHelloWhoseThreadPoolsBreakTheOnePoolRule) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {R"([{"name":"intra","role":"compute","set":2,"read":4}])",
        "thread pool \"intra\" was set to 2 threads but the library reports 4"},
       {R"([{"name":"intra","role":"compute","set":2,"read":2},{"name":"openblas","role":"pinned","set":1,"read":2}])",
-       "thread pool \"openblas\" was set to 1 threads but the library reports 2"},
+       "thread pool \"openblas\" was set to 1 thread but the library reports 2"},
       {R"([{"name":"intra","role":"compute","set":1,"read":1}])",
-       "compute thread pool \"intra\" was set to 1 threads; a trial of 2 threads sets it to 2"},
+       "compute thread pool \"intra\" was set to 1 thread; a trial of 2 threads sets it to 2"},
       {R"([{"name":"intra","role":"compute","set":2,"read":2},{"name":"inter","role":"pinned","set":2,"read":2}])",
        "pinned thread pool \"inter\" was set to 2 threads; a trial of 2 threads sets it to 1"},
       {R"([{"name":"openblas","role":"pinned","set":1,"read":1}])", "names no compute thread pool"},

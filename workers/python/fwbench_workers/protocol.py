@@ -257,45 +257,69 @@ def thread_hygiene():
     return os.environ.get("FWBENCH_THREAD_HYGIENE", "on") != "off"
 
 
-def native_pools(threads, openmp_computes):
-    """The BLAS and OpenMP runtimes loaded in this process, as threadpoolctl finds them: each set
-    to 1 thread, except OpenMP and MKL where they are the framework's compute pool (PyTorch's
-    intra-op pool is its OpenMP team, and MKL runs on it). numpy's OpenBLAS keeps a pthreads pool
-    of its own that would otherwise size itself to every core (docs/workers.md)."""
+def _thread_controller():
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError as e:
         raise UsageError(f"threadpoolctl is not installed for {sys.executable}: the trial cannot "
                          "read back its BLAS and OpenMP thread pools (pip install "
                          "threadpoolctl, or run ./scripts/install-deps.sh)") from e
-    pools = []
-    for lib in ThreadpoolController().lib_controllers:
-        computes = openmp_computes and (lib.user_api == "openmp" or lib.internal_api == "mkl")
-        want = threads if computes else 1
-        if thread_hygiene():
-            lib.set_num_threads(want)
-        pools.append(pool(f"{lib.internal_api} ({os.path.basename(lib.filepath)})",
-                          "compute" if computes else "pinned", want, lib.num_threads))
-    return pools
+    return ThreadpoolController()
+
+
+def _native_computes(lib, port):
+    """Whether a loaded BLAS/OpenMP runtime is the port's compute pool: PyTorch's intra-op pool is
+    its OpenMP team (MKL runs on it), and a PyTorch without MKL (Debian's) does its GEMMs in the
+    process's OpenBLAS, which must then hold the trial's threads, not 1."""
+    if not getattr(port, "openmp_computes", False):
+        return False
+    if lib.user_api == "openmp" or lib.internal_api == "mkl":
+        return True
+    if lib.internal_api != "openblas":
+        return False
+    from .torch_threads import torch_has_mkl  # openmp_computes: a PyTorch port
+    return not torch_has_mkl()
 
 
 def configure_threads(port, spec):
-    """One compute pool of the spec's threads, every other pool at 1, set before anything runs;
-    returns what each library reports back, for hello (the orchestrator refuses a mismatch)."""
+    """One compute pool of the spec's threads, every other pool at 1, set before anything runs:
+    the pools to pin first (an OpenMP-built OpenBLAS resets OpenMP's count when pinned), then the
+    compute pools, then every read-back, for hello (the orchestrator refuses a mismatch).
+    FWBENCH_THREAD_HYGIENE=off: the port sets its framework's pools as fwbench always did and
+    the BLAS/OpenMP runtimes keep their defaults, reported as set to what they hold."""
     n = spec["threads"]
+    libs = _thread_controller().lib_controllers
+    hygiene = thread_hygiene()
+    wants = [n if _native_computes(lib, port) else 1 for lib in libs]
+    if hygiene:
+        for lib, want in zip(libs, wants):
+            if want == 1:
+                lib.set_num_threads(1)
     pools = port.set_threads(n)
-    return pools + native_pools(n, getattr(port, "openmp_computes", False))
+    if hygiene:
+        for lib, want in zip(libs, wants):
+            if want != 1:
+                lib.set_num_threads(want)
+    for lib, want in zip(libs, wants):
+        read = lib.num_threads
+        pools.append(pool(f"{lib.internal_api} ({os.path.basename(lib.filepath)})",
+                          "compute" if want != 1 else "pinned", want if hygiene else read, read))
+    return pools
 
 
 def _hello(port, spec, events, t_main, import_span, extra, port_files):
-    """The hello event (with the port's files, for the boilerplate metric) and the import phase."""
+    """The hello event (with the port's files, for the boilerplate metric), the import phase, and
+    the threads phase: setting and reading back the pools, which hello reports, comes first."""
+    t0 = now()
     pools = configure_threads(port, spec)
+    t1 = now()
     events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
                  framework=port.framework, framework_version=port.version,
                  backend=spec["backend"], mode=spec["mode"], device=spec["device"],
                  threads=spec["threads"], thread_pools=pools,
                  extra={**extra, "port_files": [os.path.abspath(f) for f in port_files]})
     events.write("phase", name="import", t0=import_span[0], t1=import_span[1])
+    events.write("phase", name="threads", t0=t0, t1=t1)
 
 
 def run_llm_trial(port_module, spec, events, t_main, import_span):
@@ -400,6 +424,7 @@ def probe(framework, out):
     """One JSON line: can this interpreter run `framework`, which version, which modes."""
     try:
         module = _import_port(framework)
+        _thread_controller()  # every trial reads its pools back with it
         answer = {"available": True, "framework": module.Port.framework,
                   "version": module.Port.version, "modes": module.probe_modes(),
                   "python_version": sys.version.split()[0],
