@@ -65,7 +65,7 @@ std::vector<protocol::ThreadPool> ConfigureLibtorchThreads(int threads) {
   if (blas_set != nullptr && blas_get != nullptr) {
     const int read = blas_get();
     pools.push_back({.name = "OpenBLAS (openblas_get_num_threads)",
-                     .role = blas_threads == 1 ? "pinned" : "compute",
+                     .role = at::hasMKL() ? "pinned" : "compute",
                      .set = pin ? blas_threads : read,
                      .read = read});
   }

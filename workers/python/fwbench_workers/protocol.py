@@ -290,20 +290,21 @@ def configure_threads(port, spec):
     n = spec["threads"]
     libs = _thread_controller().lib_controllers
     hygiene = thread_hygiene()
-    wants = [n if _native_computes(lib, port) else 1 for lib in libs]
+    computes = [_native_computes(lib, port) for lib in libs]
     if hygiene:
-        for lib, want in zip(libs, wants):
-            if want == 1:
+        for lib, compute in zip(libs, computes):
+            if not compute:
                 lib.set_num_threads(1)
     pools = port.set_threads(n)
     if hygiene:
-        for lib, want in zip(libs, wants):
-            if want != 1:
-                lib.set_num_threads(want)
-    for lib, want in zip(libs, wants):
+        for lib, compute in zip(libs, computes):
+            if compute:
+                lib.set_num_threads(n)
+    for lib, compute in zip(libs, computes):
         read = lib.num_threads
+        want = n if compute else 1
         pools.append(pool(f"{lib.internal_api} ({os.path.basename(lib.filepath)})",
-                          "compute" if want != 1 else "pinned", want if hygiene else read, read))
+                          "compute" if compute else "pinned", want if hygiene else read, read))
     return pools
 
 
