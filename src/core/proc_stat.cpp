@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/env_fingerprint.h"
 
 namespace fwbench {
 
@@ -94,27 +95,20 @@ std::optional<CpuTicks> AllowedCpuTicks() {
 }
 
 bool AffinityCoversAllCpus() {
-  const auto allowed = Affinity();
-  if (!allowed) return false;
+  const auto usable = UsableCores();
+  if (!usable) return false;
   std::ifstream in("/proc/stat");
   int listed = 0;
   for (std::string line, label; std::getline(in, line);) {
     if (ParseCpuLine(line, label) && label != "cpu") ++listed;
   }
-  return listed > 0 && CPU_COUNT(&*allowed) >= listed;
+  return listed > 0 && *usable >= listed;
 }
 
 std::optional<int> LoadavgRunnable(const std::string& loadavg) {
-  std::istringstream in(loadavg);
-  std::string a, b, c, rt;
-  if (!(in >> a >> b >> c >> rt)) return std::nullopt;
-  const auto slash = rt.find('/');
-  if (slash == std::string::npos || slash == 0) return std::nullopt;
-  try {
-    return std::stoi(rt.substr(0, slash));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  const nlohmann::json running = ParseLoadavg(loadavg)["running_processes"];
+  if (!running.is_number_integer()) return std::nullopt;
+  return running.get<int>();
 }
 
 namespace {

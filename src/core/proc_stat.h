@@ -31,7 +31,8 @@ std::optional<CpuTicks> AllowedCpuTicks();
 // which covers the whole machine, then describes the CPUs it runs on.
 bool AffinityCoversAllCpus();
 
-// Parses /proc/loadavg: the runnable scheduling entities (the R of "R/T"), or nullopt.
+// The runnable scheduling entities of a /proc/loadavg text (the R of "R/T", as ParseLoadavg
+// reads it), or nullopt.
 std::optional<int> LoadavgRunnable(const std::string& loadavg);
 
 // What the CPUs this process may use did over `seconds` while it slept: {"window_s",
