@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 
+#include <fmt/format.h>
+
 namespace fwbench {
 
 namespace {
@@ -45,16 +47,37 @@ bool Positive(const std::vector<double>& v) {
   return !v.empty() && std::all_of(v.begin(), v.end(), [](double x) { return x > 0.0; });
 }
 
+// The resolved thread count of each configuration of a results.json, where it says.
+std::map<std::string, int> ThreadsByConfig(const nlohmann::json& results) {
+  std::map<std::string, int> out;
+  for (const auto& c : results.value("configurations", nlohmann::json::array())) {
+    if (c.contains("id") && c["id"].is_string() && c.contains("threads") &&
+        c["threads"].is_number_integer()) {
+      out[c["id"].get<std::string>()] = c["threads"].get<int>();
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Comparison CompareRuns(const nlohmann::json& a, const nlohmann::json& b, double threshold) {
   const auto ta = Collect(a);
   const auto tb = Collect(b);
+  const auto threads_a = ThreadsByConfig(a);
+  const auto threads_b = ThreadsByConfig(b);
   Comparison out;
   for (const auto& [config, ca] : ta) {
     const auto it = tb.find(config);
     if (it == tb.end()) {
       out.only_in_a.push_back(config);
+      continue;
+    }
+    const auto na = threads_a.find(config);
+    const auto nb = threads_b.find(config);
+    if (na != threads_a.end() && nb != threads_b.end() && na->second != nb->second) {
+      out.threads_differ.push_back(
+          fmt::format("{}: {} threads in A, {} in B", config, na->second, nb->second));
       continue;
     }
     const ConfigTrials& cb = it->second;
@@ -118,7 +141,8 @@ nlohmann::json ToJson(const Comparison& c, double threshold) {
   return {{"threshold", threshold},
           {"changes", changes},
           {"only_in_a", c.only_in_a},
-          {"only_in_b", c.only_in_b}};
+          {"only_in_b", c.only_in_b},
+          {"threads_differ", c.threads_differ}};
 }
 
 }  // namespace fwbench

@@ -25,6 +25,9 @@ struct MetricChange {
 struct Comparison {
   std::vector<MetricChange> changes;
   std::vector<std::string> only_in_a, only_in_b;  // configurations the other run lacks
+  // Same id, different thread counts (the id left out the count that was the default of its
+  // fwbench: all cores up to issue 19, 1 since): "ID: 2 threads in A, 1 in B"; not compared.
+  std::vector<std::string> threads_differ;
 };
 
 // `threshold`: a change is significant when the 95% CI of B/A excludes 1 and the ratio is at

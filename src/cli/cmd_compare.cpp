@@ -77,6 +77,9 @@ Command AddCompareCommand(CLI::App& app) {
       }
       for (const std::string& id : c.only_in_a) std::cout << fmt::format("only in A: {}\n", id);
       for (const std::string& id : c.only_in_b) std::cout << fmt::format("only in B: {}\n", id);
+      for (const std::string& d : c.threads_differ) {
+        std::cout << fmt::format("not compared, other thread count: {}\n", d);
+      }
       std::cout << fmt::format(
           "threshold {:.0f}%: a change is called when its 95% CI excludes 0 and it is at least "
           "that large\n",

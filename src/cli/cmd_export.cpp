@@ -53,7 +53,7 @@ nlohmann::json RunMatrix(Plan plan, const std::vector<std::string>& backends,
   plan.infer_batch_sizes = {1};
   plan.trials = 1;
   plan.infer_budget = {.min_steps = 3, .max_steps = 3, .min_seconds = 0.0, .max_seconds = 120.0};
-  plan.threads = {0};
+  plan.threads = {kDefaultThreads};
   plan.precisions = {"fp32"};
   plan.memory_formats = {"contiguous"};
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");

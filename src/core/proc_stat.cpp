@@ -52,6 +52,25 @@ std::optional<std::int64_t> ProcStatCpuTicks(const std::string& stat_line) {
   return utime + stime;
 }
 
+std::optional<char> ProcStatState(const std::string& stat_line) {
+  const auto close = stat_line.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat_line.size() || stat_line[close + 1] != ' ') {
+    return std::nullopt;
+  }
+  const char state = stat_line[close + 2];
+  if (!std::isalpha(static_cast<unsigned char>(state))) return std::nullopt;
+  return state;
+}
+
+int RunningThreadsOfSelf() {
+  int running = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    if (ProcStatState(ReadFirstLine(entry.path().string() + "/stat")) == 'R') ++running;
+  }
+  return running;
+}
+
 std::optional<CpuTicks> ParseCpuLine(const std::string& line, std::string& label) {
   std::istringstream in(line);
   if (!(in >> label) || !label.starts_with("cpu")) return std::nullopt;

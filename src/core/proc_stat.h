@@ -16,6 +16,12 @@ double TicksToSeconds(std::int64_t ticks);
 
 // Parses a /proc/PID/stat line: utime + stime in clock ticks, or nullopt.
 std::optional<std::int64_t> ProcStatCpuTicks(const std::string& stat_line);
+// Parses a /proc/PID/stat or /proc/PID/task/TID/stat line: the state letter ('R' running or
+// runnable, 'S' sleeping, …), or nullopt.
+std::optional<char> ProcStatState(const std::string& stat_line);
+// Threads of this process in state R now (/proc/self/task): what fwbench itself adds to
+// /proc/loadavg's runnable count while it reads it.
+int RunningThreadsOfSelf();
 // Busy (user nice system irq softirq steal; idle and iowait left out) and steal ticks.
 struct CpuTicks {
   std::int64_t busy = 0;

@@ -162,9 +162,14 @@ std::vector<PlanField> MakeFields() {
                     workload),
       FWBENCH_FIELD(int, "trials", "--trials", "Trials (fresh processes) per configuration",
                     trials),
+      FWBENCH_FIELD(int, "warmup_trials", "--warmup-trials",
+                    "Unrecorded trials per configuration before the measured ones (a few steps "
+                    "each), so that no measured trial reads its libraries and compilers from "
+                    "disk while the others find them in the page cache; 0 measures that too",
+                    warmup_trials),
       FWBENCH_FIELD(std::vector<std::int64_t>, "threads", "--threads",
                     "Compute threads per trial, comma-separated (one configuration each); 0 = "
-                    "usable cores",
+                    "all usable cores; 1 by default, the count that repeats across processes",
                     threads),
       FWBENCH_FIELD(bool, "thread_hygiene", "--thread-hygiene",
                     "One compute pool of the configuration's threads per trial, the others "
@@ -493,6 +498,7 @@ void ApplyPlanFile(Plan& plan, const std::filesystem::path& path) {
 
 void ApplyQuick(Plan& plan) {
   plan.trials = 3;
+  plan.warmup_trials = 0;  // tests check the results of trials, not the page cache
   plan.llm.seq_len = 64;
   plan.llm.synthetic_documents = 400;
   plan.llm.prompt_tokens = 32;
@@ -572,6 +578,9 @@ void ValidatePlan(const Plan& p) {
     if (v < lo) fail(key, fmt::format("must be at least {}, not {}", lo, v));
   }
   if (p.trials < 1) fail("trials", "must be at least 1");
+  if (p.warmup_trials < 0 || p.warmup_trials > 10) {
+    fail("warmup_trials", "must be between 0 and 10 (1 fills the page cache; 0 leaves it cold)");
+  }
   if (p.threads.empty()) fail("threads", "names no thread count (0 = all usable cores)");
   for (std::int64_t t : p.threads) {
     if (t < 0 || t > 4096) fail("threads", "must each be 0 (all usable cores) or a positive count");

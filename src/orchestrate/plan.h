@@ -41,13 +41,25 @@ struct LlmPlan {
   std::int64_t decode_tokens = 32;
 };
 
+// The thread count a configuration's id leaves out ("…/b1" is one thread, "…/b1/t4" four).
+inline constexpr int kDefaultThreads = 1;
+
 struct Plan {
   std::string name = "default";
   std::string workload = "image_classification";  // or llm_lora
   std::uint64_t seed = 1;
   int trials = 3;  // trials per configuration, interleaved across configurations
+  // Unrecorded trials per configuration before the measured ones, as hyperfine's --warmup: in
+  // a default run without them the first trial of most configurations reached its first batch
+  // 8–19% later than the other two (torch.compile compiled in 25.9 s against 21.4 s), reading
+  // its libraries and its compiler from disk.
+  int warmup_trials = 1;
   // Compute threads per trial, one configuration per entry; 0: the number of usable cores.
-  std::vector<std::int64_t> threads = {0};
+  // One by default: it is the count whose speed repeats from process to process on shared and
+  // virtual machines. On the 2-vCPU VM fwbench is developed on, a trial on both cores ran at
+  // 9.4 ms or 15.4 ms per step depending on the process (CV 14% over 12 runs of one spec),
+  // one on a single core within 1% (docs/performance.md). Scaling is a sweep away: --threads 1,2.
+  std::vector<std::int64_t> threads = {kDefaultThreads};
   // One compute pool per trial, other pools at 1, read back and checked (docs/workers.md).
   // false: the libraries' own defaults, unchecked: what fwbench did before issue 19, kept for
   // bench/thread_hygiene.sh and for seeing what a framework does out of the box.

@@ -240,6 +240,18 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                                                 const std::filesystem::path& self_exe,
                                                 int usable_cores,
                                                 const std::vector<BuiltinBackend>& builtins) {
+  // 0 stands for every usable core: on a machine of that many it names the same count twice.
+  std::vector<int> thread_counts;
+  for (std::int64_t t : plan.threads) {
+    const int count = t > 0 ? static_cast<int>(t) : usable_cores;
+    if (std::find(thread_counts.begin(), thread_counts.end(), count) != thread_counts.end()) {
+      throw UsageError(fmt::format(
+          "plan field threads: {} names {} thread{} twice here (0 means all {} usable cores); "
+          "list each count once",
+          fmt::join(plan.threads, ", "), count, count == 1 ? "" : "s", usable_cores));
+    }
+    thread_counts.push_back(count);
+  }
   std::vector<Configuration> configs;
   for (const BackendEntry& entry : ResolveBackends(plan, self_exe, builtins)) {
     std::size_t made = 0;
@@ -269,7 +281,7 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                 continue;
               }
             }
-            for (std::int64_t threads : plan.threads) {
+            for (int threads : thread_counts) {
               Configuration c;
               c.backend = entry.backend;
               c.mode = entry.mode;
@@ -277,15 +289,14 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
               c.batch_size = b;
               c.precision = precision;
               c.memory_format = format;
-              c.threads_explicit = threads > 0;
-              c.threads = threads > 0 ? static_cast<int>(threads) : usable_cores;
+              c.threads = threads;
               c.command = entry.command;
               c.needs_onnx = entry.builtin != nullptr && entry.builtin->needs_onnx;
               c.from_auto = entry.from_auto;
               c.id = fmt::format("{}/{}/{}/b{}", c.backend, c.mode, task, b);
               if (precision != "fp32") c.id += "/" + precision;
               if (format != "contiguous") c.id += "/" + format;
-              if (c.threads_explicit) c.id += fmt::format("/t{}", c.threads);
+              if (c.threads != kDefaultThreads) c.id += fmt::format("/t{}", c.threads);
               configs.push_back(std::move(c));
               ++made;
             }
@@ -537,7 +548,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   WriteText(run_dir / "manifest.json", manifest.dump(2) + "\n");
 
   RunTotals totals;
-  const int total = plan.trials * static_cast<int>(configs.size()) +
+  const int total = (plan.warmup_trials + plan.trials) * static_cast<int>(configs.size()) +
                     kRoundingProbes * static_cast<int>(probed.size());
   RunProgress bar(progress, live_progress, total);
   TrialRunner runner(plan, run_dir, bar, totals);
@@ -546,6 +557,23 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
     std::filesystem::create_directories(dir);
     return dir;
   };
+  // Warm-up trials: a few steps each, recorded with their role and left out of the results;
+  // they leave every configuration's files in the page cache for its first measured trial.
+  for (int rep = 0; rep < plan.warmup_trials && !g_stop.load(); ++rep) {
+    for (const Configuration& config : configs) {
+      if (g_stop.load()) break;
+      const std::string trial_id =
+          fmt::format("{:03d}-{}-warmup", runner.index() + 1, Slug(config.id));
+      TrialSpec spec = MakeTrialSpec(plan, config, inputs, rep, trial_id, trial_dir(trial_id));
+      spec.save_model = false;
+      spec.budget = {.min_steps = kWarmupTrialSteps,
+                     .max_steps = kWarmupTrialSteps,
+                     .min_seconds = 0.0,
+                     .max_seconds = plan.trial_timeout_s};
+      runner.Run(config, spec, rep, plan.warmup_trials, config.id + " (warm-up)",
+                 {{"role", "warmup"}});
+    }
+  }
   // Round-robin: every configuration runs once before any runs twice, so slow drift of the
   // machine (thermal, other load) spreads over all configurations instead of biasing one.
   for (int rep = 0; rep < plan.trials && !g_stop.load(); ++rep) {

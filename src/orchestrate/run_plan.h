@@ -17,7 +17,9 @@ namespace fwbench {
 // One thing being compared: a backend in a mode, on a task, at a batch size, with a precision,
 // a memory format and a thread count. Every one of these is part of its identity.
 struct Configuration {
-  std::string id;  // "libtorch/eager/infer/b8", plus "/bf16", "/channels_last", "/t1" when set
+  // "libtorch/eager/infer/b8", plus "/bf16", "/channels_last", "/t4" when not fp32, contiguous,
+  // kDefaultThreads
+  std::string id;
   std::string backend;
   std::string mode;
   std::string task;
@@ -25,7 +27,6 @@ struct Configuration {
   std::string precision = "fp32";
   std::string memory_format = "contiguous";
   int threads = 1;                   // resolved: never 0
-  bool threads_explicit = false;     // the plan asked for this count rather than "all cores"
   std::vector<std::string> command;  // "{spec}" stands for the trial spec path
   bool needs_onnx = false;           // the worker runs the ONNX export of the weights
   bool from_auto = false;            // chosen by backends = ["auto"], not named by the user
@@ -74,6 +75,9 @@ bool IsParityReference(const Configuration& c);
 // Rounding probes run after the measured trials for each reference training configuration:
 // that many trials, each as long as the losses the parity gate compares (docs/parity.md).
 inline constexpr int kRoundingProbes = 3;
+// Steps of a warm-up trial: past the first (compilation, first kernels) and the few after it
+// that TorchScript's profiling executor and XLA's autotuning still optimise.
+inline constexpr std::int64_t kWarmupTrialSteps = 5;
 // The thread count of the last probe: another one than the reference's (1, or 2 for 1).
 int RoundingProbeThreads(int threads);
 

@@ -149,6 +149,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   std::map<std::string, std::vector<TrialMetrics>> probes_by_config;
   nlohmann::json trials = nlohmann::json::array();
   int measured_records = 0;
+  std::vector<std::string> warmup_failures;
   int interrupted = 0;
   for (const nlohmann::json& record : records) {
     if (record.value("status", "") == "interrupted") {
@@ -156,6 +157,15 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       continue;
     }
     TrialMetrics m = ComputeTrialMetrics(record, events_by_trial[record.value("trial", "")]);
+    if (record.value("role", "") == "warmup") {
+      // Filled the page cache for the measured trials; a failure still says something.
+      if (record.value("status", "") != "ok") {
+        warmup_failures.push_back(fmt::format("{}: its warm-up trial failed: {}",
+                                              record.value("config", ""),
+                                              record.value("reason", "")));
+      }
+      continue;
+    }
     if (record.value("role", "") == "rounding_probe") {
       // Calibrates the parity gate; not a measurement of its configuration.
       probes_by_config[m.config].push_back(std::move(m));
@@ -233,6 +243,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
         "docs/statistics.md); use --trials 5 or more before deciding on small differences",
         fewest_ok));
   }
+  for (const std::string& w : warmup_failures) warnings.push_back(w);
   if (skipped > 0) {
     warnings.push_back(
         fmt::format("{} torn or unreadable lines in trials.jsonl/events.jsonl were skipped "

@@ -79,5 +79,21 @@ TEST(CompareRuns, ConfigurationsInOnlyOneRunAreListedAndFailedTrialsLeftOut) {
   EXPECT_FALSE(Find(c, "step time").significant);
 }
 
+TEST(CompareRuns, ASameIdAtAnotherThreadCountIsNotCompared) {
+  // Up to issue 19 an id without "/tN" meant all cores; since, it means 1 thread.
+  nlohmann::json a = FakeRun(10.0, 1);
+  nlohmann::json b = FakeRun(16.0, 2);
+  a["configurations"] = {{{"id", "x/eager/infer/b1"}, {"threads", 2}}};
+  b["configurations"] = {{{"id", "x/eager/infer/b1"}, {"threads", 1}}};
+  const Comparison c = CompareRuns(a, b, 0.05);
+  EXPECT_TRUE(c.changes.empty());
+  EXPECT_EQ(c.threads_differ, std::vector<std::string>{"x/eager/infer/b1: 2 threads in A, 1 in B"});
+  EXPECT_EQ(ToJson(c, 0.05)["threads_differ"].size(), 1u);
+  // The same count on both sides is compared as before.
+  b["configurations"][0]["threads"] = 2;
+  EXPECT_TRUE(CompareRuns(a, b, 0.05).threads_differ.empty());
+  EXPECT_TRUE(Find(CompareRuns(a, b, 0.05), "step time").significant);
+}
+
 }  // namespace
 }  // namespace fwbench

@@ -181,8 +181,8 @@ TEST(RunE2E, TimeToFirstBatchAgreesWithOutsideWallTime) {
 TEST(RunE2E, TrainingOnSyntheticDataLowersTheLoss) {
   const auto out = FreshDir("e2e_loss");
   const Output r = Fwbench(
-      "run --backends libtorch --trials 1 --tasks train --stem imagenet --train-batch-size 32 "
-      "--train-min-steps 200 "
+      "run --backends libtorch --trials 1 --warmup-trials 0 --tasks train --stem imagenet "
+      "--train-batch-size 32 --train-min-steps 200 "
       "--train-max-steps 200 --train-max-seconds 600 --lr 0.02 --synthetic-train-per-file 1000 "
       "--out " +
       out.string());

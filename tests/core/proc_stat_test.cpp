@@ -22,6 +22,17 @@ TEST(ProcStat, CpuTicksOfAProcessCountFromTheLastParenthesis) {
   EXPECT_TRUE(ProcStatCpuTicks(ReadFirstLine("/proc/self/stat")).has_value());
 }
 
+TEST(ProcStat, StateOfAThreadCountsFromTheLastParenthesis) {
+  EXPECT_EQ(ProcStatState("4242 (my (odd) S name) R 1 4242"), 'R');
+  EXPECT_EQ(ProcStatState("17 (kworker) S 2 0"), 'S');
+  EXPECT_FALSE(ProcStatState("17 (x)").has_value());
+  EXPECT_FALSE(ProcStatState("17 (x) 5 2").has_value());
+  EXPECT_FALSE(ProcStatState("no parenthesis").has_value());
+  // The thread that reads is running while it reads.
+  EXPECT_EQ(ProcStatState(ReadFirstLine("/proc/thread-self/stat")), 'R');
+  EXPECT_GE(RunningThreadsOfSelf(), 1);
+}
+
 TEST(ProcStat, BusyAndStealTicksOfACpuLine) {
   std::string label;
   const auto all = ParseCpuLine("cpu  100 2 30 5000 40 5 6 7 0 0", label);

@@ -30,6 +30,7 @@ class RunPlanTest : public ::testing::Test {
             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(out_);
     plan_.trials = 2;
+    plan_.warmup_trials = 0;  // WarmupTrialsComeFirstAndAreLeftOutOfTheResults covers them
     plan_.tasks = {"infer"};
     plan_.infer_batch_sizes = {4};
     plan_.infer_budget.min_steps = 12;
@@ -97,6 +98,39 @@ TEST_F(RunPlanTest, InterleavesConfigurationsAndRecordsEverything) {
   EXPECT_GE(m["warmup_steps"]["median"].get<double>(), 5.0);
   const std::string table = FormatTable(results);
   EXPECT_NE(table.find("a/eager/infer/b4"), std::string::npos) << table;
+}
+
+TEST_F(RunPlanTest, WarmupTrialsComeFirstAndAreLeftOutOfTheResults) {
+  plan_.backends.clear();
+  plan_.warmup_trials = 1;
+  AddWorker("a", "ok");
+  AddWorker("broken", "kill");
+  RunTotals totals;
+  const auto run_dir = Run(totals);
+  const auto trials = ReadLines(run_dir / "trials.jsonl");
+  ASSERT_EQ(trials.size(), 6u);
+  // a-warm-up, broken-warm-up, then the measured round robin.
+  EXPECT_EQ(trials[0]["role"], "warmup");
+  EXPECT_EQ(trials[0]["backend"], "a");
+  EXPECT_EQ(trials[0]["steps"], kWarmupTrialSteps);
+  EXPECT_EQ(trials[1]["role"], "warmup");
+  EXPECT_EQ(trials[1]["backend"], "broken");
+  EXPECT_EQ(trials[1]["status"], "failed");
+  for (std::size_t i = 2; i < trials.size(); ++i) {
+    EXPECT_FALSE(trials[i].contains("role")) << trials[i].dump();
+    if (trials[i]["backend"] == "a") EXPECT_EQ(trials[i]["steps"], 12) << trials[i].dump();
+  }
+  const nlohmann::json results = BuildResults(run_dir);
+  EXPECT_TRUE(results["complete"].get<bool>()) << results["warnings"].dump();
+  EXPECT_EQ(results["trials"].size(), 4u);
+  EXPECT_EQ(results["configurations"][0]["trials_ok"], 2);
+  bool said = false;
+  for (const auto& w : results["warnings"]) {
+    said = said || w.get<std::string>().find("broken/eager/infer/b4: its warm-up trial failed") !=
+                       std::string::npos;
+  }
+  EXPECT_TRUE(said) << results["warnings"].dump();
+  EXPECT_NE(progress_.find("(warm-up)"), std::string::npos) << progress_;
 }
 
 TEST_F(RunPlanTest, TrialsStartWithOnePoolOfTheirThreadsAndALibraryThatIgnoresItIsRefused) {
@@ -407,15 +441,16 @@ TEST_F(RunPlanTest, ConfigurationIdentityCoversModePrecisionFormatAndThreads) {
   const auto configs = ExpandConfigurations(plan_, "/self", 2);
   std::vector<std::string> ids;
   for (const auto& c : configs) ids.push_back(c.id);
+  // The default of one thread is left out of the id; 0 is resolved to the count it stands for.
   EXPECT_EQ(ids, (std::vector<std::string>{
+                     "libtorch/eager/infer/b4/channels_last/t2",
                      "libtorch/eager/infer/b4/channels_last",
-                     "libtorch/eager/infer/b4/channels_last/t1",
+                     "libtorch/eager/infer/b4/bf16/channels_last/t2",
                      "libtorch/eager/infer/b4/bf16/channels_last",
-                     "libtorch/eager/infer/b4/bf16/channels_last/t1",
+                     "libtorch/compiled/infer/b4/channels_last/t2",
                      "libtorch/compiled/infer/b4/channels_last",
-                     "libtorch/compiled/infer/b4/channels_last/t1",
+                     "libtorch/compiled/infer/b4/bf16/channels_last/t2",
                      "libtorch/compiled/infer/b4/bf16/channels_last",
-                     "libtorch/compiled/infer/b4/bf16/channels_last/t1",
                  }));
   EXPECT_EQ(configs[0].threads, 2);  // 0 = the usable cores
   EXPECT_EQ(configs[1].threads, 1);
@@ -424,6 +459,23 @@ TEST_F(RunPlanTest, ConfigurationIdentityCoversModePrecisionFormatAndThreads) {
   const nlohmann::json j = ToJson(configs[2]);
   EXPECT_EQ(j["precision"], "bf16");
   EXPECT_EQ(j["memory_format"], "channels_last");
+}
+
+TEST_F(RunPlanTest, ThreadCountsThatResolveToTheSameNumberAreRefused) {
+  plan_.backends = {"libtorch"};
+  plan_.tasks = {"infer"};
+  plan_.threads = {0, 2};
+  try {
+    ExpandConfigurations(plan_, "/self", 2);
+    FAIL() << "0 and 2 are the same count on 2 cores";
+  } catch (const UsageError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("plan field threads"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("0 means all 2 usable cores"), std::string::npos) << msg;
+  }
+  // On 4 cores they are two configurations.
+  EXPECT_EQ(ExpandConfigurations(plan_, "/self", 4).size(), 2u);
+  EXPECT_EQ(Plan{}.threads, std::vector<std::int64_t>{kDefaultThreads});
 }
 
 TEST_F(RunPlanTest, BadModesAndDuplicateConfigurationsAreRefused) {
