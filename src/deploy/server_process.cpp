@@ -17,6 +17,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/child_exec.h"
+
 extern char** environ;
 
 namespace fwbench::deploy {
@@ -47,8 +49,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::fi
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  // Everything the child needs is built before fork(): between fork and exec a threaded
-  // process may only make async-signal-safe calls (no malloc, no setenv).
+  // Everything the child needs is built before fork() (core/child_exec.h).
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
@@ -62,23 +63,14 @@ ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::fi
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   const std::string exec_failed = fmt::format("cannot start {}\n", argv[0]);
-  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) {
     ::close(fd);
-    if (devnull >= 0) ::close(devnull);
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
-  if (pid_ == 0) {
-    ::setpgid(0, 0);
-    ::dup2(fd, STDOUT_FILENO);
-    ::dup2(fd, STDERR_FILENO);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::execvpe(args[0], args.data(), envp.data());
-    [[maybe_unused]] auto n = ::write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
-    ::_exit(127);
-  }
-  if (devnull >= 0) ::close(devnull);
+  // A server must not outlive a deploy that was killed (SIGKILL leaves no time to stop it).
+  if (pid_ == 0) ExecInChild(args.data(), envp.data(), exec_failed, fd, fd, parent);
   ::setpgid(pid_, pid_);
   ::close(fd);
 }

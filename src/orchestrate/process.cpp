@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "core/child_exec.h"
 #include "core/clock.h"
 
 namespace fwbench {
@@ -24,27 +24,6 @@ namespace fwbench {
 namespace {
 
 std::atomic<pid_t> g_running_pid{0};
-
-// Runs in the forked child: only async-signal-safe calls (the orchestrator may have threads,
-// e.g. LibTorch's, so malloc could be locked); everything is prepared before fork().
-[[noreturn]] void ChildExec(char* const* argv, char* const* envp, const std::string& exec_error,
-                            int stdout_fd, int stderr_fd, pid_t parent) {
-  // Own process group, so a timeout kills the trial and everything it started.
-  setpgid(0, 0);
-  // A trial must not outlive an orchestrator that was killed, even one killed before prctl.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(126);
-  const int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0) {
-    dup2(devnull, STDIN_FILENO);
-    close(devnull);
-  }
-  dup2(stdout_fd, STDOUT_FILENO);
-  if (stderr_fd >= 0) dup2(stderr_fd, STDERR_FILENO);
-  execvpe(argv[0], argv, envp);
-  (void)!write(STDERR_FILENO, exec_error.data(), exec_error.size());
-  _exit(127);
-}
 
 double ToSeconds(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
@@ -113,7 +92,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
 
   result.spawn_ns = MonotonicNs();
   const pid_t pid = fork();
-  if (pid == 0) ChildExec(argv.data(), envp.data(), exec_error, pipe_fds[1], stderr_fd, parent);
+  if (pid == 0) ExecInChild(argv.data(), envp.data(), exec_error, pipe_fds[1], stderr_fd, parent);
   close(pipe_fds[1]);
   if (stderr_fd >= 0) close(stderr_fd);
   if (pid < 0) {

@@ -44,14 +44,14 @@ Section Summary(const nlohmann::json& results) {
   }
   const nlohmann::json& env = results["env"];
   s.blocks.push_back(Paragraph{fmt::format(
-      "{} configurations, {} trial processes each, on {} ({} usable cores, {} threads per "
-      "trial), {}. Every figure is a median across trial processes with its 95% confidence "
+      "{} configurations, {} trial processes each, on {} ({} usable cores, threads per "
+      "trial: {}), {}. Every figure is a median across trial processes with its 95% confidence "
       "interval; a configuration is ranked only after it passed the parity gate (it computes "
       "the same function as the reference); a verdict names a winner only when the 95% CI of "
       "its advantage lies above 1 and the advantage is at least {:.0f}%.",
       results["configurations"].size(), Str(results["plan"], "trials"),
       Str(Obj(env, "cpu"), "model"), Str(Obj(env, "cpu"), "usable_cores"),
-      results["inputs"].value("threads", 0), Str(Obj(env, "os"), "distro"),
+      FormatThreadCounts(results), Str(Obj(env, "os"), "distro"),
       100.0 * results.value("verdict_threshold", 0.05))});
   List picks;
   for (const auto& line : results.value("pick", nlohmann::json::array())) {
@@ -355,7 +355,7 @@ Section Provenance(const nlohmann::json& results, const std::string& plan_toml,
                                         Str(load, "loadavg_1m"), Str(load, "running_processes"))},
       {"LibTorch", fmt::format("{}, BLAS {}, oneDNN {}, CUDA {}", Str(lt, "version"),
                                Str(lt, "blas"), Str(lt, "mkldnn"), Str(lt, "cuda_available"))},
-      {"threads per trial", Str(results["inputs"], "threads")},
+      {"threads per trial", FormatThreadCounts(results)},
       {"data", Str(results["inputs"], "data_dir")},
       {"initial weights (shared by every backend)", Str(results["inputs"], "weights")},
       {"charts", renderer.empty() ? "not rendered" : renderer},

@@ -1,9 +1,11 @@
 #include "report/result_cells.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace fwbench {
 
@@ -139,6 +141,23 @@ std::vector<std::string> PhaseNames(const nlohmann::json& results) {
 std::string FormatTrialCount(const nlohmann::json& config) {
   const int ok = config.value("trials_ok", 0);
   return fmt::format("{}/{}", ok, ok + config.value("trials_failed", 0));
+}
+
+std::string FormatThreadCounts(const nlohmann::json& results) {
+  std::set<int> counts;
+  for (const auto& c : results.value("configurations", nlohmann::json::array())) {
+    if (c.contains("threads") && c["threads"].is_number_integer() && c["threads"].get<int>() > 0) {
+      counts.insert(c["threads"].get<int>());
+    }
+  }
+  if (counts.empty()) {
+    const nlohmann::json inputs = results.value("inputs", nlohmann::json::object());
+    if (inputs.contains("threads") && inputs["threads"].is_number_integer() &&
+        inputs["threads"].get<int>() > 0) {
+      counts.insert(inputs["threads"].get<int>());
+    }
+  }
+  return counts.empty() ? "?" : fmt::format("{}", fmt::join(counts, ", "));
 }
 
 std::string FormatPercentWithCi(const nlohmann::json& metrics, const std::string& key) {

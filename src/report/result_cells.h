@@ -45,6 +45,11 @@ std::vector<std::string> PhaseNames(const nlohmann::json& results);
 // "ok/n" trials of a configuration.
 std::string FormatTrialCount(const nlohmann::json& config);
 
+// The thread counts of a run's configurations, ascending and each once: "1", or "1, 2" for a
+// sweep. Runs older than the per-configuration field fall back to inputs.threads; "?" without
+// either.
+std::string FormatThreadCounts(const nlohmann::json& results);
+
 // Token workloads (LLM): a header and one row per configuration that measured tokens/s —
 // tokens/s, MFU, time to first token, prefill and decode rates, each with its CI; only the
 // header for runs without tokens.

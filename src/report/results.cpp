@@ -206,7 +206,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     j["mode"] = c.at("mode");
     j["precision"] = c.value("precision", "fp32");
     j["memory_format"] = c.value("memory_format", "contiguous");
-    j["threads"] = c.value("threads", manifest.value("threads", 0));
+    j["threads"] = c.value("threads", 0);
     // Compiled modes of backends that have an eager mode in this run; backends without one
     // (tfjs's wasm/cpu, ONNX Runtime) have no compile step to weigh.
     const auto& all = manifest.at("configurations");

@@ -47,7 +47,7 @@ std::string Render(const std::vector<Row>& rows) {
 
 std::string FormatTable(const nlohmann::json& results) {
   std::string out = fmt::format("run {}  (threads {}, {})\n\n", results.value("run_id", "?"),
-                                results["inputs"].value("threads", 0),
+                                FormatThreadCounts(results),
                                 results["env"].contains("cpu") && results["env"]["cpu"].is_object()
                                     ? results["env"]["cpu"].value("model", "unknown CPU")
                                     : std::string("unknown CPU"));

@@ -9,11 +9,14 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -221,6 +224,75 @@ TEST(HardeningE2E, ATrialCutShortByCtrlCIsInterruptedNotFailed) {
   EXPECT_NE(results["warnings"].dump().find("1 interrupted when the run was stopped"),
             std::string::npos)
       << results["warnings"].dump();
+}
+
+// The pids of the processes whose parent is `parent` and whose command line has `word` as one
+// of its arguments.
+std::vector<pid_t> ChildrenWithArgument(pid_t parent, const std::string& word) {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = ReadText(entry.path() / "stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2 || ppid != parent) {
+      continue;
+    }
+    const std::string cmdline = ReadText(entry.path() / "cmdline");
+    if (cmdline.find(std::string(1, '\0') + word + '\0') != std::string::npos) {
+      out.push_back(std::stoi(name));
+    }
+  }
+  return out;
+}
+
+// Gone, or a zombie waiting for init: either way no longer serving.
+bool ProcessGone(pid_t pid) {
+  const std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  return stat.empty() ||
+         (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z');
+}
+
+// SIGKILL leaves fwbench deploy no time to stop the server it started; the server must go with
+// it, not keep its port and its memory.
+TEST(HardeningE2E, AKilledDeployLeavesNoServerRunning) {
+  const auto out = FreshDir("hardening_killed_deploy");
+  const std::string log = (out / "deploy.log").string();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(FWBENCH_BINARY, FWBENCH_BINARY, "deploy", "--quick", "--image-size", "32", "--duration",
+          "60", "--warmup", "0.3", "--bisection-steps", "0", "--start-rate", "20", "--p99-ms",
+          "3000", "--connections", "4", "--out", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::vector<pid_t> servers;
+  for (int i = 0; i < 4800 && servers.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    servers = ChildrenWithArgument(pid, "serve");
+    if (waitpid(pid, nullptr, WNOHANG) == pid) break;
+  }
+  if (servers.empty()) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    FAIL() << "fwbench deploy started no `serve` process within 240 s:\n" << ReadText(log);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    gone = ProcessGone(servers.front());
+  }
+  if (!gone) kill(servers.front(), SIGKILL);  // leave no server behind this test either
+  EXPECT_TRUE(gone) << "server " << servers.front() << " outlived its killed deploy";
 }
 
 // The orchestrator's own files nested past the bound (a hand-edited or corrupted results

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "analysis/verdict.h"
+#include "report/table.h"
 #include "sample_results.h"
 
 namespace fwbench::report {
@@ -147,6 +148,32 @@ TEST(ReportContent, ProvenanceCarriesThePlanAndTheEnvironment) {
   const auto* plan = std::get_if<Preformatted>(&p.blocks.back());
   ASSERT_NE(plan, nullptr);
   EXPECT_EQ(plan->text, "name = \"sample\"\n");
+}
+
+TEST(ReportContent, AThreadSweepIsReportedWithEachCountNotTheLargest) {
+  nlohmann::json r = testing::SampleResults();
+  ASSERT_GE(r["configurations"].size(), 2u);
+  for (auto& c : r["configurations"]) c["threads"] = 2;
+  r["configurations"][0]["threads"] = 1;
+  const Document doc = BuildReportDocument(r, {}, "", "");
+  bool row = false;
+  for (const auto& cells : FindTable(doc, "environment").rows) {
+    row = row || (cells[0] == "threads per trial" && cells[1] == "1, 2");
+  }
+  EXPECT_TRUE(row);
+  bool summary = false;
+  for (const Section& sec : doc.sections) {
+    for (const Block& b : sec.blocks) {
+      if (const auto* p = std::get_if<Paragraph>(&b)) {
+        summary = summary || p->text.find("threads per trial: 1, 2)") != std::string::npos;
+      }
+    }
+  }
+  EXPECT_TRUE(summary);
+  EXPECT_NE(FormatTable(r).find("(threads 1, 2, "), std::string::npos) << FormatTable(r);
+  // A run from before configurations carried their threads: the run-wide count.
+  for (auto& c : r["configurations"]) c.erase("threads");
+  EXPECT_NE(FormatTable(r).find("(threads 2, "), std::string::npos) << FormatTable(r);
 }
 
 }  // namespace
