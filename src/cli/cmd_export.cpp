@@ -57,7 +57,7 @@ nlohmann::json RunMatrix(Plan plan, const std::vector<std::string>& backends,
   plan.precisions = {"fp32"};
   plan.memory_formats = {"contiguous"};
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
-  const auto configs = ExpandConfigurations(plan, self, UsableCores(), builtins);
+  const auto configs = ExpandConfigurations(plan, self, UsableCoreCount(), builtins);
   const auto run_dir = CreateRunDir(std::filesystem::absolute(plan.out_dir), plan.name);
   nlohmann::json env = CollectEnvFingerprint();
   RunTrials(plan, configs, inputs, env, run_dir, std::cerr);

@@ -64,7 +64,8 @@ Command AddRunCommand(CLI::App& app) {
     }
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     const std::vector<BuiltinBackend> builtins = DetectWorkers(plan, self);
-    std::vector<Configuration> configs = ExpandConfigurations(plan, self, UsableCores(), builtins);
+    std::vector<Configuration> configs =
+        ExpandConfigurations(plan, self, UsableCoreCount(), builtins);
     // What libtorch cannot run is left out with a note (the plan crosses backends with tasks,
     // so e.g. libtorch/compiled × infer comes from naming both, not from asking for that pair);
     // a backend named explicitly that is left with nothing to run is refused now, with the

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <iostream>
 #include <set>
-#include <thread>
 
 #include "backends/libtorch_trial.h"
 #include "backends/llm_inputs.h"
@@ -18,11 +17,6 @@
 #include "orchestrate/process.h"
 
 namespace fwbench::cli {
-
-int UsableCores() {
-  if (const auto n = fwbench::UsableCores()) return *n;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
 
 // The data every trial reads: the user's CIFAR-10 folder (validated up front, so a truncated
 // file is a usage error before any trial runs) or the embedded synthetic set, generated once.

@@ -12,9 +12,6 @@
 
 namespace fwbench::cli {
 
-// CPUs this process may run on (its affinity), the meaning of threads = 0.
-int UsableCores();
-
 // The user's CIFAR-10 folder (validated up front, so a truncated file is a usage error before
 // any trial runs) or the embedded synthetic set, generated once under <out>/cache.
 std::filesystem::path PrepareData(const Plan& plan);

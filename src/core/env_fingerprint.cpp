@@ -529,4 +529,9 @@ std::optional<int> UsableCores() {
   return CPU_COUNT(&set);
 }
 
+int UsableCoreCount() {
+  if (const auto n = UsableCores()) return std::max(1, *n);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 }  // namespace fwbench

@@ -19,6 +19,9 @@ nlohmann::json CollectEnvFingerprint();
 
 // The CPUs this process may run on (sched_getaffinity), or nullopt where it cannot be read.
 std::optional<int> UsableCores();
+// The same, for sizing work: the hardware's thread count where the affinity cannot be read,
+// at least 1. What `threads = 0` stands for and what the CPU watch compares against.
+int UsableCoreCount();
 
 // Unique paths of the shared objects (.so) mapped into this process, from /proc/self/maps, in
 // the order they first appear there. Empty where /proc is not available.

@@ -500,7 +500,7 @@ class TrialRunner {
   RunProgress& bar_;
   RunTotals& totals_;
   int index_ = 0;
-  const int cores_ = UsableCores().value_or(1);
+  const int cores_ = UsableCoreCount();
 };
 
 }  // namespace

@@ -313,4 +313,12 @@ TEST(SymbolProvider, FindsLibcAndNothingForUnknownSymbols) {
 }
 
 }  // namespace
+TEST(EnvFingerprint, UsableCoreCountIsTheAffinityAndAtLeastOne) {
+  const auto affinity = UsableCores();
+  ASSERT_TRUE(affinity.has_value());  // Linux: sched_getaffinity answers
+  EXPECT_EQ(UsableCoreCount(), *affinity);
+  EXPECT_GE(UsableCoreCount(), 1);
+  EXPECT_EQ(CollectEnvFingerprint()["cpu"]["usable_cores"], UsableCoreCount());
+}
+
 }  // namespace fwbench
