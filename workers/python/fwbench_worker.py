@@ -12,7 +12,7 @@ import sys  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 try:
-    from fwbench_workers.protocol import exit_now, main  # noqa: E402
+    from fwbench_workers.runner import exit_now, main  # noqa: E402
 except ImportError as e:  # numpy missing: a probe still answers
     if sys.argv[1:2] == ["--probe"]:
         import json

@@ -4,6 +4,6 @@ T_MAIN = time.monotonic_ns()  # before any framework import: the protocol's t_ma
 
 import sys  # noqa: E402
 
-from fwbench_workers.protocol import exit_now, main  # noqa: E402
+from fwbench_workers.runner import exit_now, main  # noqa: E402
 
 exit_now(main(sys.argv, T_MAIN))

@@ -156,7 +156,7 @@ class Port:
         self.first = True
         self.train_fn = jax.jit(train_step)
         # infer_fn becomes its ahead-of-time compiled form for the timed batch size, the one
-        # the parity logits come from too (protocol.parity_logits feeds it that batch size).
+        # the parity logits come from too (runner.parity_logits feeds it that batch size).
         self.infer_fn = jax.jit(lambda params, state, x: forward(params, state, x, False)[0])
 
     def to_input(self, x, y):
