@@ -156,7 +156,6 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       ++interrupted;  // stopped by the user: measured nothing, and no fault of its backend
       continue;
     }
-    TrialMetrics m = ComputeTrialMetrics(record, events_by_trial[record.value("trial", "")]);
     if (record.value("role", "") == "warmup") {
       // Filled the page cache for the measured trials; a failure still says something.
       if (record.value("status", "") != "ok") {
@@ -166,6 +165,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       }
       continue;
     }
+    TrialMetrics m = ComputeTrialMetrics(record, events_by_trial[record.value("trial", "")]);
     if (record.value("role", "") == "rounding_probe") {
       // Calibrates the parity gate; not a measurement of its configuration.
       probes_by_config[m.config].push_back(std::move(m));

@@ -35,6 +35,23 @@ using fwbench::testing::RunFwbench;
 using fwbench::testing::TestServer;
 using fwbench::testing::WriteLinearRepository;
 
+// Starts build/fwbench with `args` in the background, its stdout and stderr to `log`; the pid,
+// or -1 when fork failed.
+pid_t StartFwbench(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<char*> argv{const_cast<char*>(FWBENCH_BINARY)};
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(FWBENCH_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 TEST(HardeningE2E, ALoadTestWhoseServerDiesIsNotValidAndBacksOffBetweenRefusedConnects) {
   const auto dir = FreshDir("hardening_load");
   // The server in a child process, killed as a crashed server would be: the kernel resets its
@@ -184,20 +201,14 @@ TEST(HardeningE2E, ATrialCutShortByCtrlCIsInterruptedNotFailed) {
   const auto out = FreshDir("hardening_interrupt");
   const std::string w = FAKE_WORKER;
   const std::string log = (out / "run.log").string();
-  const pid_t pid = fork();
+  const std::string ok = "quick=" + w + " ok {spec}";
+  const std::string hang = "stuck=" + w + " hang {spec}";
+  const pid_t pid =
+      StartFwbench({"run", "--quick", "--trials", "1", "--tasks", "infer", "--batch-sizes", "1",
+                    "--backends", "quick,stuck", "--worker", ok, "--worker", hang,
+                    "--trial-timeout-s", "60", "--no-report", "--out", out.string()},
+                   log);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    const std::string ok = "quick=" + w + " ok {spec}";
-    const std::string hang = "stuck=" + w + " hang {spec}";
-    execl(FWBENCH_BINARY, FWBENCH_BINARY, "run", "--quick", "--trials", "1", "--tasks", "infer",
-          "--batch-sizes", "1", "--backends", "quick,stuck", "--worker", ok.c_str(), "--worker",
-          hang.c_str(), "--trial-timeout-s", "60", "--no-report", "--out", out.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
   // Once the second (hanging) trial has started, as a user would press Ctrl-C.
   bool started = false;
   for (int i = 0; i < 1200 && !started; ++i) {
@@ -262,17 +273,11 @@ bool ProcessGone(pid_t pid) {
 TEST(HardeningE2E, AKilledDeployLeavesNoServerRunning) {
   const auto out = FreshDir("hardening_killed_deploy");
   const std::string log = (out / "deploy.log").string();
-  const pid_t pid = fork();
+  const pid_t pid = StartFwbench({"deploy", "--quick", "--image-size", "32", "--duration", "60",
+                                  "--warmup", "0.3", "--bisection-steps", "0", "--start-rate", "20",
+                                  "--p99-ms", "3000", "--connections", "4", "--out", out.string()},
+                                 log);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execl(FWBENCH_BINARY, FWBENCH_BINARY, "deploy", "--quick", "--image-size", "32", "--duration",
-          "60", "--warmup", "0.3", "--bisection-steps", "0", "--start-rate", "20", "--p99-ms",
-          "3000", "--connections", "4", "--out", out.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
   std::vector<pid_t> servers;
   for (int i = 0; i < 4800 && servers.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
