@@ -12,12 +12,12 @@
 
 #include "cli/commands.h"
 #include "cli/plan_options.h"
-#include "cli/run_inputs.h"
 #include "core/error.h"
 #include "deploy/endpoint_measure.h"
 #include "deploy/server_process.h"
 #include "orchestrate/process.h"
 #include "orchestrate/run_plan.h"
+#include "pipeline/run_inputs.h"
 #include "report/results.h"
 #include "serve/model_config.h"
 
@@ -183,8 +183,8 @@ Command AddDeployCommand(CLI::App& app) {
     const std::string model_name = plan.arch;
     const auto repo = run_dir / "repository";
     const auto model_file = repo / model_name / "1" / "model.pt";
-    const std::filesystem::path data_dir = PrepareData(plan);  // creates the cache folder
-    const std::filesystem::path weights = PrepareWeights(plan);
+    const std::filesystem::path data_dir = pipeline::PrepareData(plan);  // creates the cache folder
+    const std::filesystem::path weights = pipeline::PrepareWeights(plan);
     const TorchScriptExport exported =
         ExportTorchScript(plan, builtins, data_dir, weights, model_file);
     const double export_s =

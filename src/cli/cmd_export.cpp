@@ -10,10 +10,11 @@
 
 #include "cli/commands.h"
 #include "cli/plan_options.h"
-#include "cli/run_inputs.h"
-#include "core/env_fingerprint.h"
 #include "core/error.h"
 #include "orchestrate/process.h"
+#include "orchestrate/trial_executor.h"
+#include "pipeline/benchmark.h"
+#include "pipeline/run_inputs.h"
 #include "report/results.h"
 
 namespace fwbench::cli {
@@ -56,15 +57,13 @@ nlohmann::json RunMatrix(Plan plan, const std::vector<std::string>& backends,
   plan.threads = {kDefaultThreads};
   plan.precisions = {"fp32"};
   plan.memory_formats = {"contiguous"};
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
-  const auto configs = ExpandConfigurations(plan, self, UsableCoreCount(), builtins);
-  const auto run_dir = CreateRunDir(std::filesystem::absolute(plan.out_dir), plan.name);
-  nlohmann::json env = CollectEnvFingerprint();
-  RunTrials(plan, configs, inputs, env, run_dir, std::cerr);
-  nlohmann::json results = BuildResults(run_dir);
-  WriteResults(run_dir, results);
-  results["run_dir"] = run_dir.string();
-  return results;
+  const pipeline::Benchmark benchmark =
+      pipeline::PrepareBenchmark(plan, std::cerr, {.workers = builtins, .inputs = inputs});
+  LocalExecutor executor;
+  pipeline::BenchmarkRun run = pipeline::RunBenchmark(benchmark, executor, {.progress = std::cerr});
+  if (!run.stopped_by.empty()) throw WriteError(run.stopped_by);
+  run.results["run_dir"] = run.run_dir.string();
+  return run.results;
 }
 
 std::string FailureReason(const nlohmann::json& results, const std::string& config) {
@@ -95,13 +94,14 @@ SavedModelRun RunAndCopySavedModel(const Plan& plan, const std::vector<BuiltinBa
                                    const std::filesystem::path& file, const std::string& mode,
                                    const std::string& saved_name, const std::string& what) {
   SavedModelRun out;
-  out.results = RunMatrix(plan, {"libtorch", "libtorch/" + mode}, builtins,
-                          {.data_dir = data_dir,
-                           .weights = weights,
-                           .onnx_model = {},
-                           .tokens = {},
-                           .adapter_init = {},
-                           .llm_facts = {}});
+  out.results = RunMatrix(
+      plan, {std::string(kLibtorchBackend), fmt::format("{}/{}", kLibtorchBackend, mode)}, builtins,
+      {.data_dir = data_dir,
+       .weights = weights,
+       .onnx_model = {},
+       .tokens = {},
+       .adapter_init = {},
+       .llm_facts = {}});
   const std::filesystem::path run_dir = out.results["run_dir"].get<std::string>();
   for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
     if (std::filesystem::exists(entry.path() / saved_name)) out.trial = entry.path();
@@ -170,8 +170,8 @@ Command AddExportCommand(CLI::App& app) {
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
     const std::vector<BuiltinBackend> builtins =
         ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons);
-    const std::filesystem::path data_dir = PrepareData(plan);
-    const std::filesystem::path weights = PrepareWeights(plan);
+    const std::filesystem::path data_dir = pipeline::PrepareData(plan);
+    const std::filesystem::path weights = pipeline::PrepareWeights(plan);
     const std::string ext = args->to == "onnx" ? "onnx" : args->to == "aoti" ? "pt2" : "pt";
     const std::filesystem::path file =
         args->out.empty() ? std::filesystem::absolute(plan.out_dir) /
@@ -179,11 +179,11 @@ Command AddExportCommand(CLI::App& app) {
                           : std::filesystem::absolute(args->out);
     std::vector<MatrixRow> rows;
     if (args->to == "onnx") {
-      const std::filesystem::path onnx = PrepareOnnx(plan, weights, builtins, args->raw);
+      const std::filesystem::path onnx = pipeline::PrepareOnnx(plan, weights, builtins, args->raw);
       std::filesystem::copy_file(onnx, file, std::filesystem::copy_options::overwrite_existing);
       std::cout << fmt::format("exported {}\n", file.string());
       if (!args->check) return kExitOk;
-      std::vector<std::string> backends = {"libtorch"};
+      std::vector<std::string> backends = {std::string(kLibtorchBackend)};
       for (const BuiltinBackend& b : builtins) {
         if (!b.needs_onnx) continue;
         if (b.Available()) {
@@ -200,7 +200,7 @@ Command AddExportCommand(CLI::App& app) {
                                                 .adapter_init = {},
                                                 .llm_facts = {}});
       for (const auto& c : results["configurations"]) {
-        if (c["backend"] == "libtorch") continue;
+        if (c["backend"].get<std::string>() == kLibtorchBackend) continue;
         const std::string reason = FailureReason(results, c["config"]);
         rows.insert(rows.begin(), {c["backend"].get<std::string>(), reason.empty() ? "yes" : "no",
                                    reason.empty() ? Describe(c) : reason});

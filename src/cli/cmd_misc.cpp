@@ -74,7 +74,7 @@ Command AddDoctorCommand(CLI::App& app) {
       ->default_str("0");
   return [json, threads]() {
     nlohmann::json env = CollectEnvFingerprint();
-    env["libtorch"] = CollectLibtorchInfo();
+    env[std::string(kLibtorchBackend)] = CollectLibtorchInfo();
     int t = *threads;
     if (t <= 0) t = env["cpu"].value("usable_cores", 1);
     env["threads"] = t;
@@ -95,7 +95,7 @@ Command AddDoctorCommand(CLI::App& app) {
                  : std::string("unknown");
     };
     const nlohmann::json& cpu = env["cpu"];
-    const nlohmann::json& lt = env["libtorch"];
+    const nlohmann::json& lt = env[std::string(kLibtorchBackend)];
     std::cout << fmt::format("cpu        {} ({} logical, {} usable)\n", get(cpu, "model"),
                              get(cpu, "logical_cores"), get(cpu, "usable_cores"));
     std::cout << fmt::format("os         {} / kernel {}\n", get(env["os"], "distro"),

@@ -5,9 +5,10 @@
 #include <set>
 
 #include "cli/commands.h"
-#include "cli/run_inputs.h"
 #include "core/error.h"
+#include "orchestrate/run_plan.h"
 #include "orchestrate/worker_check.h"
+#include "pipeline/run_inputs.h"
 
 namespace fwbench::cli {
 
@@ -74,32 +75,37 @@ Command AddWorkerCheckCommand(CLI::App& app) {
     options.timeout_s = args->timeout_s;
     options.work_dir = std::filesystem::absolute(plan.out_dir) / "check";
     std::filesystem::remove_all(options.work_dir);
-    TrialSpec& spec = options.base;
-    spec.backend = args->backend;
-    spec.mode = args->mode;
-    spec.device = "cpu";
-    spec.threads = 1;
-    spec.seed = plan.seed;
-    spec.arch = plan.arch;
-    spec.stem = plan.stem;
-    spec.num_classes = plan.num_classes;
-    spec.data_dir = PrepareData(plan);
-    spec.weights = PrepareWeights(plan);
-    spec.batch_size = 2;
-    spec.parity_batch = 4;
-    spec.optimizer = plan.optimizer;
+    plan.parity_batch = 4;
+    RunInputs inputs{.data_dir = pipeline::PrepareData(plan),
+                     .weights = pipeline::PrepareWeights(plan),
+                     .onnx_model = {},
+                     .tokens = {},
+                     .adapter_init = {},
+                     .llm_facts = {}};
     // The ONNX export, when the PyTorch worker can make it (ONNX Runtime workers need it).
     plan.backends = {"pytorch"};
     const auto builtins = ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons,
                                               std::set<std::string>{"pytorch"});
     try {
-      spec.onnx_model = PrepareOnnx(plan, spec.weights, builtins);
+      inputs.onnx_model = pipeline::PrepareOnnx(plan, inputs.weights, builtins);
     } catch (const std::exception& e) {
       std::cerr << fmt::format(
           "no ONNX export for the check ({}): workers that run ONNX will "
           "fail\n",
           e.what());
     }
+    // The run's own mapping from plan to spec; CheckWorker sets each check's task and budget.
+    Configuration config;
+    config.backend = args->backend;
+    config.mode = args->mode;
+    config.task = "infer";
+    config.batch_size = 2;
+    config.threads = 1;
+    config.command = command;
+    config.needs_onnx = true;
+    config.id = fmt::format("{}/{}/infer/b2", config.backend, config.mode);
+    options.base = MakeTrialSpec(plan, config, inputs, /*rep=*/0, "check", options.work_dir);
+    const TrialSpec& spec = options.base;
     std::cerr << fmt::format("worker-check: {} (backend {}, mode {}); logs in {}\n",
                              fmt::join(command, " "), spec.backend, spec.mode,
                              options.work_dir.string());

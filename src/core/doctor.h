@@ -18,7 +18,7 @@ struct Finding {
 };
 
 // Checks a fingerprint from CollectEnvFingerprint(), optionally with CollectLibtorchInfo()'s
-// result stored under the key "libtorch" (its "blas" then takes precedence over the
+// result stored under the key libtorch (its "blas" then takes precedence over the
 // fingerprint's own, since it is taken after a matmul has made LibTorch load its BLAS).
 // threads_requested is the intra-op thread count the benchmark will use; <= 0 means "not
 // chosen", which skips the thread-count rules. Missing or null fields skip their rule.

@@ -28,7 +28,7 @@ struct ThreadPool {
 // Fields of the `hello` event that describe who is running the trial.
 struct Hello {
   std::int64_t t_main_ns = 0;  // CLOCK_MONOTONIC when main() (or the worker's entry) began
-  std::string framework;       // e.g. "libtorch", "pytorch", "onnxruntime-node"
+  std::string framework;       // e.g. libtorch, pytorch, onnxruntime-node
   std::string framework_version;
   std::string backend;  // the plan's backend name
   std::string mode;     // "eager", "compiled", …

@@ -40,7 +40,7 @@ struct TrialSpec {
   std::string config_id;
   std::string workload = "image_classification";
   std::string task = "train";  // "train" or "infer"
-  std::string backend = "libtorch";
+  std::string backend;         // the configuration's backend (every spec fwbench writes names it)
   std::string mode = "eager";
   std::string device = "cpu";
   int threads = 1;

@@ -171,6 +171,11 @@ bool BuiltinBackend::RunsMode(const std::string& mode) const {
   return std::find(modes.begin(), modes.end(), mode) != modes.end();
 }
 
+const std::vector<std::string>& BuiltinBackend::CommandFor(const std::string& mode) const {
+  const auto it = mode_commands.find(mode);
+  return it == mode_commands.end() ? command : it->second;
+}
+
 bool BuiltinBackend::RunsTask(const std::string& task) const {
   return std::find(tasks.begin(), tasks.end(), task) != tasks.end();
 }
@@ -228,6 +233,47 @@ std::vector<std::string> PythonCandidates() {
 std::vector<BuiltinBackend> BuiltinWorkerCatalogue() {
   std::vector<BuiltinBackend> out;
   for (const WorkerDef& d : Defs()) out.push_back(FromDef(d));
+  return out;
+}
+
+BuiltinBackend LibtorchCatalogueEntry(const std::filesystem::path& self_exe,
+                                      const std::vector<BuiltinBackend>& workers,
+                                      ConfigurationRefusal refusal) {
+  BuiltinBackend b;
+  b.name = std::string(kLibtorchBackend);
+  b.description = "LibTorch (built in)";
+  b.command = {self_exe.string(), "trial", "{spec}"};
+  b.modes = {"eager", "compiled", "aoti"};
+  // Not aoti: its compile step runs torch.export and a C++ compiler (a minute for ResNet-18).
+  b.auto_modes = {"eager", "compiled"};
+  b.tasks = {"train", "infer"};
+  b.precisions = {"fp32", "bf16"};
+  b.memory_formats = {"contiguous", "channels_last"};
+  b.workloads = {"image_classification", "llm_lora"};
+  b.workload_modes["llm_lora"] = {"eager", "compiled"};
+  b.saving_modes = {"compiled", "aoti"};
+  b.mode_uses_worker["aoti"] = "pytorch";
+  b.refusal = std::move(refusal);
+  // libtorch/aoti's trial runs the PyTorch worker's exporter (torch.export is Python): it is
+  // told which interpreter and worker program serve pytorch here (the plan's, or .venvs/torch).
+  const auto pytorch = std::find_if(workers.begin(), workers.end(),
+                                    [](const BuiltinBackend& w) { return w.name == "pytorch"; });
+  if (pytorch != workers.end() && pytorch->Available() && pytorch->command.size() >= 2) {
+    b.mode_commands["aoti"] = {self_exe.string(),   "trial",
+                               "--pytorch-worker",  pytorch->command[0],
+                               pytorch->command[1], "{spec}"};
+  } else {
+    b.mode_unavailable["aoti"] = fmt::format(
+        "libtorch/aoti exports the model with PyTorch (torch.export + AOTInductor), and the "
+        "PyTorch worker cannot run here: {} (scripts/install-deps.sh makes .venvs/torch)",
+        pytorch == workers.end() ? "not in the catalogue" : pytorch->unavailable);
+  }
+  return b;
+}
+
+std::vector<BuiltinBackend> BackendCatalogue() {
+  std::vector<BuiltinBackend> out = {LibtorchCatalogueEntry("fwbench", {})};
+  for (BuiltinBackend& b : BuiltinWorkerCatalogue()) out.push_back(std::move(b));
   return out;
 }
 

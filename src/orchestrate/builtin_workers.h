@@ -2,17 +2,28 @@
 // The framework workers shipped in workers/ (Python and Node programs speaking
 // docs/protocol.md), and how fwbench finds out which of them can run on this machine.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace fwbench {
 
-// A built-in worker backend as found on this machine.
+// The backend fwbench runs itself (`fwbench trial`, C++ on LibTorch): an entry of the catalogue
+// like the workers (LibtorchCatalogueEntry), and the parity gate's reference.
+inline constexpr char kLibtorchBackend[] = "libtorch";
+
+// Why a backend cannot run one configuration, or "" (a rule past BuiltinBackend's fields).
+using ConfigurationRefusal = std::function<std::string(
+    const std::string& workload, const std::string& mode, const std::string& task,
+    const std::string& precision, const std::string& memory_format)>;
+
+// A built-in backend as found on this machine: LibTorch or a shipped worker.
 struct BuiltinBackend {
   std::string name;                  // the plan's backend name: "pytorch", "onnxruntime-node", …
   std::string description;           // "PyTorch (Python worker)"
@@ -37,9 +48,22 @@ struct BuiltinBackend {
   std::map<std::string, std::vector<std::filesystem::path>> workload_port_files;
   std::filesystem::path port_file;                // the framework's port of the workload
   std::vector<std::filesystem::path> port_files;  // the port and its framework-specific helpers
+  // A mode run by a command other than `command` (LibTorch's aoti: its trial is told which
+  // PyTorch worker exports the model).
+  std::map<std::string, std::vector<std::string>> mode_commands;
+  // A mode whose compile step runs another built-in worker (aoti: pytorch's torch.export), which
+  // the run then probes.
+  std::map<std::string, std::string> mode_uses_worker;
+  // The modes whose first inference trial saves the model it ran (what `fwbench export` copies).
+  std::vector<std::string> saving_modes;
+  // Per configuration, past the fields above; a configuration it refuses is left out with a
+  // note. LibTorch's comes from its trial runners, which know the LibTorch they were built with.
+  ConfigurationRefusal refusal;
 
   bool Available() const { return unavailable.empty(); }
   bool RunsMode(const std::string& mode) const;
+  // The command that runs `mode`.
+  const std::vector<std::string>& CommandFor(const std::string& mode) const;
   bool RunsTask(const std::string& task) const;
   // Empty when the port runs `workload` in `mode`; otherwise why not.
   std::string WorkloadRefusal(const std::string& workload, const std::string& mode) const;
@@ -81,6 +105,16 @@ nlohmann::json RunWorkerCommand(const std::vector<std::string>& argv,
 
 // The catalogue without probing: names, modes and tasks only (for --help and error messages).
 std::vector<BuiltinBackend> BuiltinWorkerCatalogue();
+
+// LibTorch's entry: modes eager, compiled and aoti (auto: eager and compiled), run by
+// `self_exe trial`; aoti's export needs the PyTorch worker among `workers` (else that mode is
+// unavailable, with the reason). Without `refusal`, every pairing of its fields is run.
+BuiltinBackend LibtorchCatalogueEntry(const std::filesystem::path& self_exe,
+                                      const std::vector<BuiltinBackend>& workers,
+                                      ConfigurationRefusal refusal = {});
+
+// Every built-in backend's name, LibTorch first, without probing.
+std::vector<BuiltinBackend> BackendCatalogue();
 
 nlohmann::json ToJson(const BuiltinBackend& backend);
 

@@ -49,8 +49,8 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
 void RequestStop() { g_stop.store(true); }
 
 std::vector<std::string> KnownBackends(const Plan& plan) {
-  std::vector<std::string> known = {"auto", "libtorch"};
-  for (const BuiltinBackend& b : BuiltinWorkerCatalogue()) known.push_back(b.name);
+  std::vector<std::string> known = {"auto"};
+  for (const BuiltinBackend& b : BackendCatalogue()) known.push_back(b.name);
   for (const auto& [name, worker] : plan.workers) known.push_back(name);
   return known;
 }
@@ -69,34 +69,31 @@ std::vector<std::string> SubstituteSpec(const std::vector<std::string>& command,
 }
 
 std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan) {
-  const auto catalogue = BuiltinWorkerCatalogue();
+  const auto workers = BuiltinWorkerCatalogue();
   std::set<std::string> names;
   for (const std::string& entry : plan.backends) {
-    const std::string name = entry.substr(0, entry.find('/'));
+    const auto slash = entry.find('/');
+    const std::string name = entry.substr(0, slash);
     if (plan.workers.contains(name)) continue;
     if (name == "auto") {
-      for (const BuiltinBackend& b : catalogue) names.insert(b.name);
+      for (const BuiltinBackend& b : workers) names.insert(b.name);
       return names;
     }
-    if (entry == "libtorch/aoti") names.insert("pytorch");
-    for (const BuiltinBackend& b : catalogue) {
+    for (const BuiltinBackend& b : BackendCatalogue()) {
       if (b.name != name) continue;
-      names.insert(name);
+      const std::string mode =
+          slash == std::string::npos ? b.modes.front() : entry.substr(slash + 1);
+      if (const auto it = b.mode_uses_worker.find(mode); it != b.mode_uses_worker.end()) {
+        names.insert(it->second);
+      }
+      // The backends fwbench runs itself are not probed.
+      const bool worker = std::any_of(workers.begin(), workers.end(),
+                                      [&](const BuiltinBackend& w) { return w.name == name; });
+      if (worker) names.insert(name);
       if (b.needs_onnx) names.insert("pytorch");
     }
   }
   return names;
-}
-
-const std::vector<std::string>& LibtorchModes() {
-  static const std::vector<std::string> modes = {"eager", "compiled", "aoti"};
-  return modes;
-}
-
-const std::vector<std::string>& LibtorchAutoModes() {
-  // Not aoti: its compile step runs torch.export and a C++ compiler (a minute for ResNet-18).
-  static const std::vector<std::string> modes = {"eager", "compiled"};
-  return modes;
 }
 
 nlohmann::json ToJson(const Configuration& c) {
@@ -119,7 +116,7 @@ struct BackendEntry {
   std::string backend;
   std::string mode;
   std::vector<std::string> command;
-  const BuiltinBackend* builtin = nullptr;  // null: libtorch or a [workers.NAME]
+  const BuiltinBackend* builtin = nullptr;  // null: a [workers.NAME]
   bool from_auto = false;
 };
 
@@ -131,7 +128,7 @@ const BuiltinBackend* FindBuiltin(const std::vector<BuiltinBackend>& builtins,
   return nullptr;
 }
 
-// Why a built-in worker cannot run mode × task of the workload here, or "".
+// Why a built-in backend cannot run mode × task of the workload here, or "".
 std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
                            const std::string& task, const std::string& workload) {
   if (std::string why = b.WorkloadRefusal(workload, mode); !why.empty()) return why;
@@ -146,26 +143,9 @@ std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
   return "";
 }
 
-// libtorch/aoti's trial runs the PyTorch worker's exporter (torch.export is Python): the trial
-// is told which interpreter and worker program serve pytorch here (the plan's, or .venvs/torch).
-std::vector<std::string> LibtorchAotiCommand(const std::filesystem::path& self_exe,
-                                             const std::vector<BuiltinBackend>& builtins) {
-  const BuiltinBackend* pytorch = FindBuiltin(builtins, "pytorch");
-  if (pytorch == nullptr || !pytorch->Available() || pytorch->command.size() < 2) {
-    throw UsageError(fmt::format(
-        "plan field backends: libtorch/aoti exports the model with PyTorch (torch.export + "
-        "AOTInductor), and the PyTorch worker cannot run here: {} (scripts/install-deps.sh makes "
-        ".venvs/torch)",
-        pytorch == nullptr ? "not in the catalogue" : pytorch->unavailable));
-  }
-  return {self_exe.string(),   "trial", "--pytorch-worker", pytorch->command[0],
-          pytorch->command[1], "{spec}"};
-}
-
-std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesystem::path& self_exe,
-                                          const std::vector<BuiltinBackend>& builtins) {
+std::vector<BackendEntry> ResolveBackends(const Plan& plan,
+                                          const std::vector<BuiltinBackend>& catalogue) {
   std::vector<BackendEntry> out;
-  const std::vector<std::string> libtorch = {self_exe.string(), "trial", "{spec}"};
   for (const std::string& entry : plan.backends) {
     const auto slash = entry.find('/');
     const std::string backend = entry.substr(0, slash);
@@ -181,13 +161,10 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesyste
       if (!mode.empty()) {
         throw UsageError("plan field backends: 'auto' takes no mode (it picks the modes)");
       }
-      for (const std::string& m : LibtorchAutoModes()) {
-        out.push_back({"libtorch", m, libtorch, nullptr, true});
-      }
-      for (const BuiltinBackend& b : builtins) {
+      for (const BuiltinBackend& b : catalogue) {
         if (!b.Available()) continue;
         for (const std::string& m : b.auto_modes) {
-          out.push_back({b.name, m, b.command, &b, true});
+          out.push_back({b.name, m, b.CommandFor(m), &b, true});
         }
       }
       continue;
@@ -200,17 +177,7 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesyste
             backend, mode));
       }
       out.push_back({backend, mode, it->second.command});
-    } else if (backend == "libtorch") {
-      if (mode.empty()) mode = "eager";
-      const auto& modes = LibtorchModes();
-      if (std::find(modes.begin(), modes.end(), mode) == modes.end()) {
-        throw UsageError(
-            fmt::format("plan field backends: libtorch has no mode '{}' (entry '{}'); modes: {}",
-                        mode, entry, fmt::join(modes, ", ")));
-      }
-      out.push_back(
-          {backend, mode, mode == "aoti" ? LibtorchAotiCommand(self_exe, builtins) : libtorch});
-    } else if (const BuiltinBackend* b = FindBuiltin(builtins, backend)) {
+    } else if (const BuiltinBackend* b = FindBuiltin(catalogue, backend)) {
       if (mode.empty()) mode = b->modes.front();
       if (!b->RunsMode(mode)) {
         throw UsageError(
@@ -223,7 +190,7 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesyste
                         "(`fwbench doctor` lists every backend and why)",
                         backend, b->unavailable));
       }
-      out.push_back({backend, mode, b->command, b});
+      out.push_back({backend, mode, b->CommandFor(mode), b});
     } else {
       throw UsageError(fmt::format(
           "plan field backends: unknown backend '{}'; known: {} (add a [workers.{}] table with a "
@@ -239,7 +206,8 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan, const std::filesyste
 std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                                                 const std::filesystem::path& self_exe,
                                                 int usable_cores,
-                                                const std::vector<BuiltinBackend>& builtins) {
+                                                const std::vector<BuiltinBackend>& builtins,
+                                                std::vector<std::string>* left_out) {
   // 0 stands for every usable core: on a machine of that many it names the same count twice.
   std::vector<int> thread_counts;
   for (std::int64_t t : plan.threads) {
@@ -252,8 +220,13 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
     }
     thread_counts.push_back(count);
   }
+  // LibTorch is in the catalogue unless the caller put its own entry there (with its rules).
+  std::vector<BuiltinBackend> catalogue = builtins;
+  if (FindBuiltin(catalogue, std::string(kLibtorchBackend)) == nullptr) {
+    catalogue.insert(catalogue.begin(), LibtorchCatalogueEntry(self_exe, builtins));
+  }
   std::vector<Configuration> configs;
-  for (const BackendEntry& entry : ResolveBackends(plan, self_exe, builtins)) {
+  for (const BackendEntry& entry : ResolveBackends(plan, catalogue)) {
     std::size_t made = 0;
     std::string refusal;
     for (const std::string& task : plan.tasks) {
@@ -297,6 +270,20 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
               if (precision != "fp32") c.id += "/" + precision;
               if (format != "contiguous") c.id += "/" + format;
               if (c.threads != kDefaultThreads) c.id += fmt::format("/t{}", c.threads);
+              if (entry.builtin != nullptr) {
+                const auto& saving = entry.builtin->saving_modes;
+                c.saves_model = task == "infer" &&
+                                std::find(saving.begin(), saving.end(), entry.mode) != saving.end();
+                if (entry.builtin->refusal) {
+                  if (std::string why = entry.builtin->refusal(plan.workload, entry.mode, task,
+                                                               precision, format);
+                      !why.empty()) {
+                    if (left_out != nullptr) left_out->push_back(c.id + ": " + why);
+                    refusal = std::move(why);
+                    continue;
+                  }
+                }
+              }
               configs.push_back(std::move(c));
               ++made;
             }
@@ -310,7 +297,7 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                                    refusal));
     }
   }
-  // Two entries can name the same configuration ("libtorch" and "libtorch/eager").
+  // Two entries can name the same configuration (libtorch and libtorch/eager).
   for (std::size_t i = 0; i < configs.size(); ++i) {
     for (std::size_t j = i + 1; j < configs.size(); ++j) {
       if (configs[i].id == configs[j].id) {
@@ -340,8 +327,6 @@ std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const s
   throw std::runtime_error(fmt::format("cannot create a run folder under {}", out_dir.string()));
 }
 
-namespace {
-
 TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const RunInputs& inputs,
                         int rep, const std::string& trial_id,
                         const std::filesystem::path& trial_dir) {
@@ -356,8 +341,7 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
   spec.precision = config.precision;
   spec.memory_format = config.memory_format;
   // One TorchScript file per configuration is enough to check and to deploy.
-  spec.save_model = rep == 0 && config.backend == "libtorch" &&
-                    (config.mode == "compiled" || config.mode == "aoti") && config.task == "infer";
+  spec.save_model = rep == 0 && config.saves_model;
   spec.seed = plan.seed;
   spec.arch = plan.arch;
   spec.stem = plan.stem;
@@ -394,13 +378,16 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
   return spec;
 }
 
+namespace {
+
 // One trial process: spec written, process run, its record appended and synced before the
 // next trial starts.
 class TrialRunner {
  public:
   TrialRunner(const Plan& plan, const std::filesystem::path& run_dir, RunProgress& bar,
-              RunTotals& totals)
+              RunTotals& totals, TrialExecutor& executor)
       : plan_(plan),
+        executor_(executor),
         run_dir_(run_dir),
         events_(run_dir / "events.jsonl"),
         trials_(run_dir / "trials.jsonl"),
@@ -423,14 +410,14 @@ class TrialRunner {
     bar_.TrialStarted(++index_, label, rep + 1, reps);
     TrialMonitor monitor(spec.trial_id, &events_, spec.threads, plan_.thread_hygiene);
     CpuWatch cpu(cores_, spec.threads);
-    const ProcessResult result = RunProcess(options, [&](std::string_view line) {
+    const ProcessResult result = executor_.Run(options, [&](std::string_view line) {
       const bool ok = monitor.OnLine(line);
       if (ok && !monitor.events().empty()) {
         const nlohmann::json& e = monitor.events().back();
         bar_.OnEvent(e);
         if (e["event"] == "step") {
           if (e["i"] == 0) {
-            cpu.OnFirstStep(RunningProcessId(), MonotonicNs());
+            cpu.OnFirstStep(executor_.RunningPid(), MonotonicNs());
           } else {
             cpu.OnStep(MonotonicNs());
           }
@@ -494,6 +481,7 @@ class TrialRunner {
 
  private:
   const Plan& plan_;
+  TrialExecutor& executor_;
   std::filesystem::path run_dir_;
   JsonLinesAppender events_;
   JsonLinesAppender trials_;
@@ -508,7 +496,7 @@ class TrialRunner {
 int RoundingProbeThreads(int threads) { return threads == 1 ? 2 : 1; }
 
 bool IsParityReference(const Configuration& c) {
-  return c.backend == "libtorch" && c.mode == "eager" && c.precision == "fp32" &&
+  return c.backend == kLibtorchBackend && c.mode == "eager" && c.precision == "fp32" &&
          c.memory_format == "contiguous";
 }
 
@@ -516,6 +504,14 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
                     const RunInputs& inputs, const nlohmann::json& env,
                     const std::filesystem::path& run_dir, std::ostream& progress,
                     bool live_progress) {
+  LocalExecutor executor;
+  return RunTrials(plan, configs, inputs, env, run_dir, executor, progress, live_progress);
+}
+
+RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
+                    const RunInputs& inputs, const nlohmann::json& env,
+                    const std::filesystem::path& run_dir, TrialExecutor& executor,
+                    std::ostream& progress, bool live_progress) {
   WriteText(run_dir / "plan.toml", ToToml(plan));
   WriteText(run_dir / "env.json", env.dump(2) + "\n");
   // Reference training configurations, probed only when some other configuration trains: the
@@ -551,7 +547,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   const int total = (plan.warmup_trials + plan.trials) * static_cast<int>(configs.size()) +
                     kRoundingProbes * static_cast<int>(probed.size());
   RunProgress bar(progress, live_progress, total);
-  TrialRunner runner(plan, run_dir, bar, totals);
+  TrialRunner runner(plan, run_dir, bar, totals, executor);
   const auto trial_dir = [&](const std::string& trial_id) {
     const std::filesystem::path dir = run_dir / "trials" / trial_id;
     std::filesystem::create_directories(dir);

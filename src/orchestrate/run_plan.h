@@ -9,8 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/trial_spec.h"
 #include "orchestrate/builtin_workers.h"
 #include "orchestrate/plan.h"
+#include "orchestrate/trial_executor.h"
 
 namespace fwbench {
 
@@ -30,23 +32,22 @@ struct Configuration {
   std::vector<std::string> command;  // "{spec}" stands for the trial spec path
   bool needs_onnx = false;           // the worker runs the ONNX export of the weights
   bool from_auto = false;            // chosen by backends = ["auto"], not named by the user
+  bool saves_model = false;          // its first trial saves the model it ran (saving_modes)
 };
 
-// The modes `fwbench trial` serves for the built-in libtorch backend.
-const std::vector<std::string>& LibtorchModes();
-// The libtorch modes `auto` runs (eager, compiled: aoti's compile step takes a minute).
-const std::vector<std::string>& LibtorchAutoModes();
-
-// Expands the plan's cross product; thread count 0 becomes `usable_cores`. `builtins` are the
-// shipped workers as probed on this machine: "auto" in backends stands for libtorch eager and
-// compiled plus every available built-in worker's auto_modes, and a built-in worker skips the
-// tasks and the mode/task pairs it does not run. Throws UsageError for a backend that is
-// neither built in nor a [workers.NAME], an unknown mode, or a built-in worker that cannot run
-// here (with the probe's reason).
+// Expands the plan's cross product; thread count 0 becomes `usable_cores`. `builtins` is the
+// catalogue as probed on this machine: the shipped workers, and LibTorch's entry with its
+// rules (without one, LibtorchCatalogueEntry's is used). "auto" in backends stands for every
+// available built-in backend's auto_modes, and a built-in backend skips the tasks and the
+// mode/task pairs it does not run; the configurations its `refusal` rejects are left out and
+// named, with the reason, in `left_out`. Throws UsageError for a backend that is neither built
+// in nor a [workers.NAME], an unknown mode, a built-in worker that cannot run here (with the
+// probe's reason), or a backend named explicitly that is left with nothing to run.
 std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                                                 const std::filesystem::path& self_exe,
                                                 int usable_cores,
-                                                const std::vector<BuiltinBackend>& builtins = {});
+                                                const std::vector<BuiltinBackend>& builtins = {},
+                                                std::vector<std::string>* left_out = nullptr);
 std::vector<std::string> KnownBackends(const Plan& plan);
 
 // A worker command with every "{spec}" (also inside a longer argument) replaced by `spec`.
@@ -81,6 +82,11 @@ inline constexpr std::int64_t kWarmupTrialSteps = 5;
 // The thread count of the last probe: another one than the reference's (1, or 2 for 1).
 int RoundingProbeThreads(int threads);
 
+// The spec of one trial of `config` in repetition `rep` (0-based), writing to `trial_dir`.
+TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const RunInputs& inputs,
+                        int rep, const std::string& trial_id,
+                        const std::filesystem::path& trial_dir);
+
 struct RunTotals {
   int trials_ok = 0;
   int trials_failed = 0;
@@ -93,6 +99,11 @@ std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const s
 // Runs every trial; writes plan.toml, env.json, manifest.json, events.jsonl, trials.jsonl and
 // trials/<id>/{spec.json,stderr.log} under run_dir. Progress goes to `progress`: a live line
 // per trial when `live_progress` (a terminal), timestamped plain lines otherwise.
+RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
+                    const RunInputs& inputs, const nlohmann::json& env,
+                    const std::filesystem::path& run_dir, TrialExecutor& executor,
+                    std::ostream& progress, bool live_progress = false);
+// The same with every trial forked on this machine (LocalExecutor).
 RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
                     const RunInputs& inputs, const nlohmann::json& env,
                     const std::filesystem::path& run_dir, std::ostream& progress,

@@ -6,13 +6,14 @@
 
 #include "analysis/parity.h"
 #include "core/error.h"
+#include "orchestrate/builtin_workers.h"
 
 namespace fwbench {
 
 namespace {
 
 bool IsReferenceKind(const nlohmann::json& c) {
-  return c.value("backend", "") == "libtorch" && c.value("mode", "") == "eager" &&
+  return c.value("backend", "") == kLibtorchBackend && c.value("mode", "") == "eager" &&
          c.value("precision", "fp32") == "fp32" &&
          c.value("memory_format", "contiguous") == "contiguous";
 }

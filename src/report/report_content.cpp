@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/doctor.h"
+#include "orchestrate/builtin_workers.h"
 #include "report/result_cells.h"
 
 namespace fwbench::report {
@@ -328,7 +329,7 @@ Section Provenance(const nlohmann::json& results, const std::string& plan_toml,
   Section s{"Environment and provenance", "provenance", {}};
   const nlohmann::json& env = results["env"];
   const nlohmann::json& cpu = Obj(env, "cpu");
-  const nlohmann::json& lt = Obj(env, "libtorch");
+  const nlohmann::json& lt = Obj(env, kLibtorchBackend);
   const nlohmann::json& fw = Obj(env, "fwbench");
   const nlohmann::json& load = Obj(env, "load");
   Table t{"", {"what", "value"}, {}, "environment"};
@@ -367,8 +368,9 @@ Section Provenance(const nlohmann::json& results, const std::string& plan_toml,
                  "backends"};
   const nlohmann::json& ports = Obj(env, "ports");
   for (const auto& [name, port] : ports.items()) {
-    std::string description = name == "libtorch" ? "LibTorch (built in)" : "-";
-    std::string version = name == "libtorch" ? Str(lt, "version") : "-";
+    const bool libtorch = name == kLibtorchBackend;
+    std::string description = libtorch ? LibtorchCatalogueEntry("", {}).description : "-";
+    std::string version = libtorch ? Str(lt, "version") : "-";
     for (const auto& w : env.value("workers", nlohmann::json::array())) {
       if (w.value("name", "") != name) continue;
       description = w.value("description", "-");

@@ -16,6 +16,7 @@
 #include "core/bounded_json.h"
 #include "core/error.h"
 #include "core/utc_time.h"
+#include "orchestrate/builtin_workers.h"
 #include "report/parity_gate.h"
 
 namespace fwbench {
@@ -213,7 +214,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     const bool backend_has_eager = std::any_of(all.begin(), all.end(), [&](const auto& o) {
       return o.value("backend", "") == c.value("backend", "") && o.value("mode", "") == "eager";
     });
-    const bool compiled_mode = c.value("backend", "") == "libtorch" || backend_has_eager;
+    const bool compiled_mode = c.value("backend", "") == kLibtorchBackend || backend_has_eager;
     if (j["mode"] != "eager" && compiled_mode) j["compile"] = CompileGainFor(c, all, by_config);
     if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
     for (const auto& w : j["warnings"])

@@ -257,6 +257,61 @@ TEST_F(RunPlanTest, AutoIncludesLibtorchAndEveryAvailableWorkerSkippingWhatTheyC
 }
 
 // A run probes the workers it names, not every framework installed.
+// LibTorch is an entry of the catalogue like the workers: its rule leaves configurations out with
+// a note, its aoti mode is run by a command that names the PyTorch worker, and only the modes
+// that save their model are told to.
+TEST_F(RunPlanTest, LibtorchIsACatalogueEntryWhoseRuleLeavesConfigurationsOutWithANote) {
+  plan_.backends = {"libtorch", "libtorch/aoti"};
+  plan_.tasks = {"train", "infer"};
+  plan_.train_batch_size = 16;
+  plan_.infer_batch_sizes = {4};
+  std::vector<BuiltinBackend> workers = ProbedWorkers();
+  for (BuiltinBackend& w : workers) {
+    if (w.name == "pytorch")
+      w.command = {"/v/python3", "/w/fwbench_worker.py", "pytorch", "{spec}"};
+  }
+  std::vector<BuiltinBackend> catalogue = workers;
+  catalogue.push_back(LibtorchCatalogueEntry(
+      "/x/fwbench", workers,
+      [](const std::string&, const std::string& mode, const std::string& task, const std::string&,
+         const std::string&) {
+        return mode == "aoti" && task == "train" ? std::string("packages are inference graphs")
+                                                 : std::string();
+      }));
+  std::vector<std::string> left_out;
+  const auto configs = ExpandConfigurations(plan_, "/x/fwbench", 2, catalogue, &left_out);
+  EXPECT_EQ(Ids(configs),
+            (std::vector<std::string>{"libtorch/eager/train/b16", "libtorch/eager/infer/b4",
+                                      "libtorch/aoti/infer/b4"}));
+  EXPECT_EQ(left_out,
+            std::vector<std::string>{"libtorch/aoti/train/b16: packages are inference graphs"});
+  EXPECT_EQ(configs[2].command,
+            (std::vector<std::string>{"/x/fwbench", "trial", "--pytorch-worker", "/v/python3",
+                                      "/w/fwbench_worker.py", "{spec}"}));
+  EXPECT_FALSE(configs[1].saves_model);
+  EXPECT_TRUE(configs[2].saves_model);
+  // Named alone, a mode the rule leaves nothing of is refused with the rule's reason.
+  plan_.tasks = {"train"};
+  plan_.backends = {"libtorch/aoti"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, catalogue);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("packages are inference graphs"), std::string::npos)
+        << e.what();
+  }
+  // Without a PyTorch worker here, aoti (which exports with it) says so.
+  plan_.tasks = {"infer"};
+  try {
+    ExpandConfigurations(plan_, "/x/fwbench", 2, {});
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("the PyTorch worker cannot run here"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(BackendCatalogue().front().name, kLibtorchBackend);
+}
+
 TEST_F(RunPlanTest, OnlyTheWorkersAPlanNamesAreProbed) {
   plan_.backends = {"libtorch", "libtorch/compiled"};
   EXPECT_TRUE(BuiltinWorkersNamedBy(plan_).empty());

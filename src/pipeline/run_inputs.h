@@ -10,7 +10,7 @@
 #include "orchestrate/plan.h"
 #include "orchestrate/run_plan.h"
 
-namespace fwbench::cli {
+namespace fwbench::pipeline {
 
 // The user's CIFAR-10 folder (validated up front, so a truncated file is a usage error before
 // any trial runs) or the embedded synthetic set, generated once under <out>/cache.
@@ -30,4 +30,4 @@ std::vector<BuiltinBackend> DetectWorkers(const Plan& plan, const std::filesyste
 nlohmann::json PortSizes(const std::vector<Configuration>& configs,
                          const std::vector<BuiltinBackend>& builtins, const std::string& workload);
 
-}  // namespace fwbench::cli
+}  // namespace fwbench::pipeline

@@ -1,4 +1,4 @@
-#include "cli/run_inputs.h"
+#include "pipeline/run_inputs.h"
 
 #include <fmt/format.h>
 
@@ -16,7 +16,7 @@
 #include "data/synthetic.h"
 #include "orchestrate/process.h"
 
-namespace fwbench::cli {
+namespace fwbench::pipeline {
 
 // The data every trial reads: the user's CIFAR-10 folder (validated up front, so a truncated
 // file is a usage error before any trial runs) or the embedded synthetic set, generated once.
@@ -184,7 +184,8 @@ std::filesystem::path PrepareOnnx(const Plan& plan, const std::filesystem::path&
   return path;
 }
 
-// The boilerplate metric: how many lines of code each backend's port of the workload is.
+// The boilerplate metric: how many lines of code each backend's port of the workload is
+// (`builtins` with LibTorch's entry, whose port is fwbench's own C++).
 nlohmann::json PortSizes(const std::vector<Configuration>& configs,
                          const std::vector<BuiltinBackend>& builtins, const std::string& workload) {
   nlohmann::json out = nlohmann::json::object();
@@ -192,22 +193,6 @@ nlohmann::json PortSizes(const std::vector<Configuration>& configs,
   for (const Configuration& c : configs) {
     if (out.contains(c.backend)) continue;
     std::vector<std::filesystem::path> files;
-    if (c.backend == "libtorch") {
-      // No torchvision or transformers in C++: the model itself is part of the port.
-      const std::filesystem::path src = std::filesystem::path(FWBENCH_SOURCE_DIR) / "src";
-      files = llm ? std::vector<std::filesystem::path>{src / "models/llama.h",
-                                                       src / "models/llama.cpp",
-                                                       src / "models/llama_checkpoint.cpp",
-                                                       src / "workloads/llm_lora.h",
-                                                       src / "workloads/llm_lora.cpp",
-                                                       src / "backends/libtorch_llm_trial.cpp"}
-                  : std::vector<std::filesystem::path>{src / "models/resnet.h",
-                                                       src / "models/resnet.cpp",
-                                                       src / "workloads/image_classification.h",
-                                                       src / "workloads/image_classification.cpp",
-                                                       src / "backends/libtorch_trial.cpp",
-                                                       src / "backends/torchscript_compile.cpp"};
-    }
     for (const BuiltinBackend& b : builtins) {
       if (b.name != c.backend) continue;
       if (!llm && !b.port_files.empty()) files = b.port_files;
@@ -248,4 +233,4 @@ std::vector<BuiltinBackend> DetectWorkers(const Plan& plan, const std::filesyste
   return builtins;
 }
 
-}  // namespace fwbench::cli
+}  // namespace fwbench::pipeline
