@@ -17,6 +17,7 @@ from jax import lax  # noqa: E402
 
 from .protocol import Unsupported, UsageError, affinity_pool  # noqa: E402
 
+from .device import require_device  # noqa: E402
 from .keras_resnet import ARCHS  # noqa: E402 - block type and blocks per stage (numpy only)
 
 BN_STATS = ("running_mean", "running_var")
@@ -111,11 +112,9 @@ class Port:
         return affinity_pool(threads)
 
     def init(self):
-        kind = "gpu" if self.spec["device"] == "cuda" else "cpu"  # no silent CPU fallback
-        try:
-            self.device = jax.devices(kind)[0]
-        except RuntimeError as e:
-            raise UsageError(f"device {self.spec['device']}: JAX has no {kind} device ({e})")
+        require_device(self.spec, "jax")
+        kind = "gpu" if self.spec["device"] == "cuda" else "cpu"
+        self.device = jax.devices(kind)[0]
         if kind == "gpu":
             # fp32 means fp32: XLA's default on GPUs lets matmuls and convolutions use TF32,
             # which failed the parity gate on an H200 (docs/gpu.md).

@@ -36,6 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import keras_resnet  # noqa: E402
+from .device import require_device  # noqa: E402
 from .protocol import Unsupported, UsageError, affinity_pool  # noqa: E402
 
 PORT_FILES = [__file__, keras_resnet.__file__]
@@ -88,25 +89,13 @@ class Port:
             from .tensorflow_port import set_tensorflow_threads
             return set_tensorflow_threads(tf, threads)
         if backend == "torch":
-            from .torch_threads import set_torch_threads
+            from .torch_setup import set_torch_threads
             return set_torch_threads(threads)
         return affinity_pool(threads)
 
     def init(self):
         keras.utils.set_random_seed(self.spec["seed"])
-        backend = keras.backend.backend()
-        if backend == "tensorflow":
-            import tensorflow as tf
-            if self.spec["device"] == "cuda" and not tf.config.list_physical_devices("GPU"):
-                raise UsageError("device cuda: TensorFlow sees no GPU")
-        elif backend == "torch":
-            import torch
-            if self.spec["device"] == "cuda" and not torch.cuda.is_available():
-                raise UsageError("device cuda: PyTorch sees no GPU")
-        elif self.spec["device"] == "cuda":
-            import jax
-            if not [d for d in jax.devices() if d.platform == "gpu"]:
-                raise UsageError("device cuda: JAX sees no GPU")
+        require_device(self.spec, keras.backend.backend())
 
     def build(self):
         m = self.spec["model"]

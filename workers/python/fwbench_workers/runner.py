@@ -146,7 +146,7 @@ def _native_computes(lib, port):
         return True
     if lib.internal_api != "openblas":
         return False
-    from .torch_threads import torch_has_mkl  # openmp_computes: a PyTorch port
+    from .torch_setup import torch_has_mkl  # openmp_computes: a PyTorch port
     return not torch_has_mkl()
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import keras_resnet
+from .device import require_device
 
 PORT_FILES = [__file__, keras_resnet.__file__]
 from .protocol import pool, Unsupported, UsageError
@@ -45,8 +46,7 @@ class Port:
     def init(self):
         tf.random.set_seed(self.spec["seed"])
         self.device = "/GPU:0" if self.spec["device"] == "cuda" else "/CPU:0"
-        if self.spec["device"] == "cuda" and not tf.config.list_physical_devices("GPU"):
-            raise UsageError("device cuda: TensorFlow sees no GPU")
+        require_device(self.spec, "tensorflow")
 
     def build(self):
         m = self.spec["model"]

@@ -16,16 +16,7 @@ import torch.nn.functional as F
 
 from . import safetensors_np
 from .protocol import Unsupported, UsageError
-from .torch_threads import set_torch_threads
-
-
-def exact_fp32_on_cuda(device):
-    """fp32 means fp32: PyTorch lets cuDNN convolutions (and, by setting, matmuls) run in TF32,
-    ~1e-3 relative error, which failed the parity gate on an H200 (docs/gpu.md)."""
-    if device.type == "cuda":
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.set_float32_matmul_precision("highest")
+from .torch_setup import TorchSetup
 
 LLM_MODES = ("eager", "compiled")
 PEFT_PREFIX = "base_model.model."
@@ -219,7 +210,7 @@ def load_strict(params, tensors, what):
             p.copy_(t)
 
 
-class LlmPort:
+class LlmPort(TorchSetup):
     framework = "pytorch"
     version = torch.__version__
 
@@ -244,18 +235,7 @@ class LlmPort:
         if self.llm["lora_dropout"] > 0:
             raise Unsupported("the PyTorch LLM port runs lora_dropout = 0 only: dropout masks "
                               "differ between frameworks, so parity could not hold")
-        if self.spec["device"] == "cuda" and not torch.cuda.is_available():
-            raise UsageError("device cuda: this PyTorch has no usable CUDA device")
-
-    openmp_computes = True  # PyTorch's intra-op pool is its OpenMP team
-
-    def set_threads(self, threads):
-        return set_torch_threads(threads)
-
-    def init(self):
-        torch.manual_seed(self.spec["seed"])
-        self.device = torch.device(self.spec["device"])
-        exact_fp32_on_cuda(self.device)
+        self.check_device()
 
     def build(self):
         self.model = LlamaForCausalLM(read_config(self.spec["weights"])).to(self.device)

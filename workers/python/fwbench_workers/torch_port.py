@@ -13,11 +13,13 @@ import torch.nn.functional as F
 import torchvision
 
 from .protocol import Unsupported, UsageError
-from . import torch_llm
-from .torch_threads import set_torch_threads
+from . import torch_llm, torch_setup
+from .torch_setup import TorchSetup
 from .torch_llm import LLM_MODES, LlmPort  # noqa: F401 - the llm_lora workload of this port
 
-LLM_PORT_FILES = [torch_llm.__file__]
+# The boilerplate metric counts the PyTorch set-up (threads, device) with each port.
+PORT_FILES = [__file__, torch_setup.__file__]
+LLM_PORT_FILES = [torch_llm.__file__, torch_setup.__file__]
 
 MODES = ("eager", "torchscript", "compiled")
 PRECISIONS = ("fp32", "bf16")
@@ -45,7 +47,7 @@ def probe_modes():
             f"torch.compile needs PyTorch >= 2.0; this is {torch.__version__}"}
 
 
-class Port:
+class Port(TorchSetup):
     framework = "pytorch"
     version = torch.__version__
 
@@ -69,18 +71,7 @@ class Port:
             raise UsageError("pytorch/torchscript training runs in fp32 only: autocast is not "
                               "captured by the tracer. Supported: eager train fp32|bf16, "
                               "torchscript train fp32, eager and torchscript infer fp32|bf16")
-        if self.spec["device"] == "cuda" and not torch.cuda.is_available():
-            raise UsageError("device cuda: this PyTorch has no usable CUDA device")
-
-    openmp_computes = True  # PyTorch's intra-op pool is its OpenMP team
-
-    def set_threads(self, threads):
-        return set_torch_threads(threads)
-
-    def init(self):
-        torch.manual_seed(self.spec["seed"])
-        self.device = torch.device(self.spec["device"])
-        torch_llm.exact_fp32_on_cuda(self.device)
+        self.check_device()
 
     def build(self):
         m = self.spec["model"]
