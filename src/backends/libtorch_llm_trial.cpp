@@ -165,42 +165,30 @@ int RunLibtorchLlmTrial(const TrialSpec& spec, std::int64_t t_main_ns,
   const bool autocast = train && spec.precision == "bf16";
   const auto sync = [&] { Synchronize(device); };
 
-  std::int64_t steps = 0;
-  std::int64_t first_t0 = 0;
-  for (;;) {
-    const double elapsed_s =
-        steps == 0 ? 0.0 : static_cast<double>(MonotonicNs() - first_t0) * 1e-9;
-    if (!BudgetLeft(spec.budget, steps, elapsed_s)) break;
-    // Batch preparation stays outside the timed region: it is the same for every backend.
-    const torch::Tensor rows = Rows(blocks, steps * batch, batch).to(device);
-    sync();
-    const std::int64_t t0 = MonotonicNs();
-    if (steps == 0) first_t0 = t0;
-    if (train) {
-      torch::Tensor loss;
-      {
-        AutocastScope scope(autocast, device);
-        loss = LlmTrainStep(
-            forward, *optimizer, rows,
-            probe.active() ? std::function<void()>([&] { probe.BeforeUpdate(*model); }) : nullptr);
-      }
-      sync();
-      const std::int64_t t1 = MonotonicNs();
-      events.WriteStep(
-          steps, t0, t1, batch, loss.item<double>(),
-          {.tokens = batch * blocks.seq_len, .prompt_tokens = {}, .t_first_token = {}});
-    } else {
-      torch::InferenceMode guard;
-      const Generation g = Generate(model, *cache, rows.narrow(1, 0, prompt_len), new_tokens, sync);
-      sync();
-      const std::int64_t t1 = MonotonicNs();
-      events.WriteStep(steps, t0, t1, batch, std::nullopt,
-                       {.tokens = batch * new_tokens,
-                        .prompt_tokens = batch * prompt_len,
-                        .t_first_token = g.t_first_token});
-    }
-    ++steps;
-  }
+  const std::int64_t steps = RunTimedSteps(
+      events, spec.budget, device, batch,
+      [&](std::int64_t step) { return Rows(blocks, step * batch, batch).to(device); },
+      [&](const torch::Tensor& rows) -> StepResult {
+        if (train) {
+          AutocastScope scope(autocast, device);
+          return {.loss = LlmTrainStep(
+                      forward, *optimizer, rows,
+                      probe.active() ? std::function<void()>([&] { probe.BeforeUpdate(*model); })
+                                     : nullptr),
+                  .tokens = protocol::EventWriter::Tokens{.tokens = batch * blocks.seq_len,
+                                                          .prompt_tokens = {},
+                                                          .t_first_token = {}},
+                  .outputs = {}};
+        }
+        torch::InferenceMode guard;
+        const Generation g =
+            Generate(model, *cache, rows.narrow(1, 0, prompt_len), new_tokens, sync);
+        return {.loss = {},
+                .tokens = protocol::EventWriter::Tokens{.tokens = batch * new_tokens,
+                                                        .prompt_tokens = batch * prompt_len,
+                                                        .t_first_token = g.t_first_token},
+                .outputs = {g.tokens, g.prompt_last_logits}};
+      });
 
   events.WriteMetric("peak_rss_bytes", static_cast<double>(PeakRssBytes()), "bytes");
   if (!train && spec.parity_batch > 0) {

@@ -206,39 +206,28 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   }
   const bool autocast = train && spec.precision == "bf16";
 
-  std::int64_t steps = 0;
-  std::int64_t first_t0 = 0;
-  for (;;) {
-    const double elapsed_s =
-        steps == 0 ? 0.0 : static_cast<double>(MonotonicNs() - first_t0) * 1e-9;
-    if (!BudgetLeft(spec.budget, steps, elapsed_s)) break;
-    // Batch preparation stays outside the timed region: it is the same for every backend.
-    auto [x, y] = fill(steps);
-    if (train) perturbation.AdjustBatch(x, y, spec.num_classes);
-    Synchronize(device);
-    const std::int64_t t0 = MonotonicNs();
-    if (steps == 0) first_t0 = t0;
-    if (train) {
-      torch::Tensor l;
-      {
+  const std::int64_t steps = RunTimedSteps(
+      events, spec.budget, device, spec.batch_size,
+      [&](std::int64_t step) {
+        auto batch = fill(step);
+        if (train) perturbation.AdjustBatch(batch.first, batch.second, spec.num_classes);
+        return batch;
+      },
+      [&](const std::pair<torch::Tensor, torch::Tensor>& batch) -> StepResult {
+        const auto& [x, y] = batch;
+        if (!train) {
+          torch::InferenceMode guard;
+          return {.loss = {}, .tokens = std::nullopt, .outputs = {InferStep(forward, x)}};
+        }
         AutocastScope scope(autocast, device);
-        l = TrainStep(forward, *optimizer, x, y,
-                      perturbation.active()
-                          ? std::function<void()>([&] { perturbation.BeforeUpdate(*model); })
-                          : nullptr);
-      }
-      Synchronize(device);
-      const std::int64_t t1 = MonotonicNs();
-      events.WriteStep(steps, t0, t1, spec.batch_size, l.item<double>());
-    } else {
-      torch::InferenceMode guard;
-      torch::Tensor logits = InferStep(forward, x);
-      Synchronize(device);
-      const std::int64_t t1 = MonotonicNs();
-      events.WriteStep(steps, t0, t1, spec.batch_size, std::nullopt);
-    }
-    ++steps;
-  }
+        return {.loss = TrainStep(forward, *optimizer, x, y,
+                                  perturbation.active() ? std::function<void()>([&] {
+                                    perturbation.BeforeUpdate(*model);
+                                  })
+                                                        : nullptr),
+                .tokens = std::nullopt,
+                .outputs = {}};
+      });
 
   events.WriteMetric("peak_rss_bytes", static_cast<double>(PeakRssBytes()), "bytes");
   if (!train && spec.parity_batch > 0) {
