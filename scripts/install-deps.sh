@@ -4,7 +4,7 @@
 # and apt-get update runs only when needed. `--test` adds what only the test suite needs:
 # Debian's chromium (the report is opened in it), the browser test's npm packages, and clang with
 # libFuzzer (libclang-rt-14-dev; Debian's libfuzzer-14-dev alone left the fuzz test skipped) for the
-# request-parser fuzz targets.
+# request-parser fuzz targets, and clang-tidy-14 (ctest Lint.ClangTidy, scripts/tidy.sh).
 set -euo pipefail
 WITH_TEST_TOOLS=0
 for arg in "$@"; do
@@ -25,7 +25,7 @@ PACKAGES=(
 )
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.
 if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
-if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium clang libclang-rt-14-dev); fi
+if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium clang libclang-rt-14-dev clang-tidy-14); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -96,12 +96,14 @@ Comparison CompareRuns(const nlohmann::json& a, const nlohmann::json& b, double 
       Judge(m, threshold, "slower", "faster");
       out.changes.push_back(m);
     }
+    // A named copy: lambdas capturing structured bindings are C++20 that clang-tidy 14 rejects.
+    const std::string& config_id = config;
     const auto ratio_of_medians = [&](const char* metric, const char* unit,
                                       const std::vector<double>& va, const std::vector<double>& vb,
                                       const char* up, const char* down) {
       if (!Positive(va) || vb.empty()) return;
       MetricChange m;
-      m.config = config;
+      m.config = config_id;
       m.metric = metric;
       m.unit = unit;
       m.ratio = stats::BootstrapRatioOfMedians(vb, va);

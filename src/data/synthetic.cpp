@@ -44,7 +44,7 @@ std::uint64_t FileStreamSeed(std::uint64_t seed, std::size_t file_index) {
 }
 
 int Centered(SplitMix64& rng, int half_range) {
-  return static_cast<int>(rng.Below(static_cast<std::uint64_t>(2 * half_range + 1))) - half_range;
+  return static_cast<int>(rng.Below(static_cast<std::uint64_t>(half_range) * 2 + 1)) - half_range;
 }
 
 void DrawImage(SplitMix64& rng, std::size_t label, std::uint8_t* out) {

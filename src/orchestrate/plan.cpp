@@ -360,9 +360,10 @@ void ApplyWorkers(Plan& plan, const toml::table& workers, const std::filesystem:
             where, name.str()));
       }
       const auto catalogue = BuiltinWorkerCatalogue();
-      const auto builtin =
-          std::find_if(catalogue.begin(), catalogue.end(),
-                       [&](const BuiltinBackend& b) { return b.name == name.str(); });
+      // A named copy: lambdas capturing structured bindings are C++20 that clang-tidy 14 rejects.
+      const std::string worker(name.str());
+      const auto builtin = std::find_if(catalogue.begin(), catalogue.end(),
+                                        [&](const BuiltinBackend& b) { return b.name == worker; });
       if (builtin == catalogue.end() || !builtin->python) {
         std::vector<std::string> names;
         for (const BuiltinBackend& b : catalogue) {

@@ -299,7 +299,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Discard() {
     buffer_.clear();
     stream_.socket().async_read_some(
-        buffer_.prepare(64 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        buffer_.prepare(std::size_t{64} * 1024),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
           if (ec) return self->Close();  // the client is done, or the sweep ended the 2 s
           self->Discard();
         });
