@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/torchscript_compile.h"
+#include "backends/trial/torchscript_compile.h"
 #include "data/cifar10.h"
 #include "data/image_batcher.h"
 #include "models/resnet.h"

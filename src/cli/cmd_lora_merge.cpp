@@ -3,7 +3,7 @@
 #include <iostream>
 #include <memory>
 
-#include "backends/llm_merge.h"
+#include "backends/inputs/llm_merge.h"
 #include "cli/commands.h"
 #include "core/error.h"
 

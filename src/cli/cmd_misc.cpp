@@ -7,8 +7,8 @@
 #include <map>
 #include <memory>
 
-#include "backends/libtorch_info.h"
-#include "backends/libtorch_trial.h"
+#include "backends/env/libtorch_info.h"
+#include "backends/trial/libtorch_trial.h"
 #include "cli/commands.h"
 #include "cli/plan_options.h"
 #include "core/doctor.h"

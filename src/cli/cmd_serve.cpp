@@ -6,8 +6,8 @@
 #include <iostream>
 #include <memory>
 
-#include "backends/served_libtorch.h"
-#include "backends/served_onnx.h"
+#include "backends/served/served_libtorch.h"
+#include "backends/served/served_onnx.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/version.h"

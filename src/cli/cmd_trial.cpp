@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "backends/libtorch_trial.h"
+#include "backends/trial/libtorch_trial.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/protocol.h"

@@ -2,7 +2,7 @@
 // The environment fingerprint recorded next to every result. A timing means little without the
 // CPU, the BLAS that served the matmuls, the thread settings and the load on the machine when it
 // was taken, so these are collected in one place and stored verbatim in the results file.
-// Nothing here depends on LibTorch; backends/libtorch_info.h adds what only LibTorch can tell.
+// Nothing here depends on LibTorch; backends/env/libtorch_info.h adds what only LibTorch can tell.
 #include <optional>
 #include <string>
 #include <string_view>

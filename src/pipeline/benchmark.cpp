@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <exception>
 
-#include "backends/libtorch_info.h"
+#include "backends/env/libtorch_info.h"
 #include "core/doctor.h"
 #include "core/env_fingerprint.h"
 #include "core/error.h"

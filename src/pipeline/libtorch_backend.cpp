@@ -1,7 +1,7 @@
 #include "pipeline/libtorch_backend.h"
 
-#include "backends/libtorch_llm_trial.h"
-#include "backends/libtorch_trial.h"
+#include "backends/trial/libtorch_llm_trial.h"
+#include "backends/trial/libtorch_trial.h"
 #include "core/trial_spec.h"
 
 namespace fwbench::pipeline {
@@ -22,14 +22,15 @@ BuiltinBackend LibtorchBackend(const std::filesystem::path& self_exe,
                   src / "models/resnet.cpp",
                   src / "workloads/image_classification.h",
                   src / "workloads/image_classification.cpp",
-                  src / "backends/libtorch_trial.cpp",
-                  src / "backends/torchscript_compile.cpp"};
-  b.workload_port_files[std::string(kWorkloadLlm)] = {src / "models/llama.h",
-                                                      src / "models/llama.cpp",
-                                                      src / "models/llama_checkpoint.cpp",
-                                                      src / "workloads/llm_lora.h",
-                                                      src / "workloads/llm_lora.cpp",
-                                                      src / "backends/libtorch_llm_trial.cpp"};
+                  src / "backends/trial/libtorch_trial.cpp",
+                  src / "backends/trial/torchscript_compile.cpp"};
+  b.workload_port_files[std::string(kWorkloadLlm)] = {
+      src / "models/llama.h",
+      src / "models/llama.cpp",
+      src / "models/llama_checkpoint.cpp",
+      src / "workloads/llm_lora.h",
+      src / "workloads/llm_lora.cpp",
+      src / "backends/trial/libtorch_llm_trial.cpp"};
   return b;
 }
 

@@ -7,8 +7,8 @@
 #include <iostream>
 #include <set>
 
-#include "backends/libtorch_trial.h"
-#include "backends/llm_inputs.h"
+#include "backends/inputs/llm_inputs.h"
+#include "backends/trial/libtorch_trial.h"
 #include "core/bounded_json.h"
 #include "core/env_fingerprint.h"
 #include "core/error.h"

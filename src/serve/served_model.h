@@ -1,6 +1,6 @@
 #pragma once
 // What the server runs a batch on: one version of one model, loaded. The TorchScript
-// implementation lives with the other LibTorch code (backends/served_libtorch.h); tests use
+// implementation lives with the other LibTorch code (backends/served/served_libtorch.h); tests use
 // plain C++ models.
 #include <memory>
 #include <vector>

@@ -32,7 +32,8 @@ struct Fault {
   Expect expect;
 };
 
-// The faults `fwbench trial --help` lists (TrainingFaults() in src/backends/libtorch_trial.cpp).
+// The faults `fwbench trial --help` lists (TrainingFaults() in
+// src/backends/trial/libtorch_trial.cpp).
 const std::vector<Fault> kFaults = {
     {"lr-1.1", Expect::kFail},
     {"momentum-0", Expect::kFail},

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "backends/llm_inputs.h"
+#include "backends/inputs/llm_inputs.h"
 #include "core/error.h"
 #include "data/text_corpus.h"
 #include "models/llama.h"

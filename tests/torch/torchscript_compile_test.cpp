@@ -1,4 +1,4 @@
-#include "backends/torchscript_compile.h"
+#include "backends/trial/torchscript_compile.h"
 
 #include <gtest/gtest.h>
 #include <torch/script.h>

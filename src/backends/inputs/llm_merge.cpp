@@ -1,4 +1,4 @@
-#include "backends/llm_merge.h"
+#include "backends/inputs/llm_merge.h"
 
 #include "models/llama_checkpoint.h"
 

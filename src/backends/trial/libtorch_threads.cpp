@@ -1,4 +1,4 @@
-#include "backends/libtorch_threads.h"
+#include "backends/trial/libtorch_threads.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>

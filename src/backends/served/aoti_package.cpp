@@ -1,4 +1,4 @@
-#include "backends/aoti_package.h"
+#include "backends/served/aoti_package.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "backends/llm_inputs.h"
+#include "backends/inputs/llm_inputs.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -1,4 +1,4 @@
-#include "backends/served_onnx.h"
+#include "backends/served/served_onnx.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "backends/libtorch_info.h"
+#include "backends/env/libtorch_info.h"
 
 #include <exception>
 #include <functional>

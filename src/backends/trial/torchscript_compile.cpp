@@ -1,4 +1,4 @@
-#include "backends/torchscript_compile.h"
+#include "backends/trial/torchscript_compile.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/passes/fixup_trace_scope_blocks.h>

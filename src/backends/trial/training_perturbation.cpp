@@ -1,4 +1,4 @@
-#include "backends/training_perturbation.h"
+#include "backends/trial/training_perturbation.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -7,7 +7,7 @@
 
 #include <limits>
 
-#include "backends/libtorch_trial.h"
+#include "backends/trial/libtorch_trial.h"
 #include "core/error.h"
 
 namespace fwbench {

@@ -1,12 +1,12 @@
-#include "backends/served_libtorch.h"
+#include "backends/served/served_libtorch.h"
 
 #include <fmt/format.h>
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "backends/aoti_package.h"
-#include "backends/trial_common.h"
+#include "backends/served/aoti_package.h"
+#include "backends/trial/trial_common.h"
 #include "core/error.h"
 
 namespace fwbench {

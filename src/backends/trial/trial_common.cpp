@@ -1,4 +1,4 @@
-#include "backends/trial_common.h"
+#include "backends/trial/trial_common.h"
 
 #include <ATen/autocast_mode.h>
 #include <sys/resource.h>
@@ -13,8 +13,8 @@
 #define FWBENCH_AUTOCAST_BY_DEVICE \
   (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
 
-#include "backends/libtorch_threads.h"
-#include "backends/libtorch_trial.h"
+#include "backends/trial/libtorch_threads.h"
+#include "backends/trial/libtorch_trial.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "data/safetensors.h"

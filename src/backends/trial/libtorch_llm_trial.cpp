@@ -1,4 +1,4 @@
-#include "backends/libtorch_llm_trial.h"
+#include "backends/trial/libtorch_llm_trial.h"
 
 #include <torch/torch.h>
 
@@ -6,10 +6,10 @@
 
 #include <iostream>
 
-#include "backends/libtorch_trial.h"
-#include "backends/torchscript_compile.h"
-#include "backends/training_perturbation.h"
-#include "backends/trial_common.h"
+#include "backends/trial/libtorch_trial.h"
+#include "backends/trial/torchscript_compile.h"
+#include "backends/trial/training_perturbation.h"
+#include "backends/trial/trial_common.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "data/text_corpus.h"

@@ -1,4 +1,4 @@
-#include "backends/libtorch_trial.h"
+#include "backends/trial/libtorch_trial.h"
 
 #include <ATen/autocast_mode.h>
 #include <sys/resource.h>
@@ -10,12 +10,12 @@
 #include <iostream>
 #include <numeric>
 
-#include "backends/aoti_package.h"
-#include "backends/libtorch_info.h"
-#include "backends/libtorch_llm_trial.h"
-#include "backends/torchscript_compile.h"
-#include "backends/training_perturbation.h"
-#include "backends/trial_common.h"
+#include "backends/env/libtorch_info.h"
+#include "backends/served/aoti_package.h"
+#include "backends/trial/libtorch_llm_trial.h"
+#include "backends/trial/torchscript_compile.h"
+#include "backends/trial/training_perturbation.h"
+#include "backends/trial/trial_common.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/protocol.h"
