@@ -3,8 +3,8 @@
 # commands of build/ (or the folder given). Exit 0 when no check fires; 77 when clang-tidy-14 is
 # missing (scripts/install-deps.sh --test installs it). ctest runs it as Lint.ClangTidy.
 set -euo pipefail
+build="$(realpath -m "${1:-$(dirname "$0")/../build}")"
 cd "$(dirname "$0")/.."
-build="${1:-build}"
 tidy="$(command -v clang-tidy-14 || true)"
 if [ -z "$tidy" ]; then
   echo "clang-tidy-14 is not installed (scripts/install-deps.sh --test): skipped"

@@ -41,7 +41,7 @@ struct DeployArgs {
 };
 
 std::filesystem::path FastapiAppDir(const std::filesystem::path& self) {
-  const auto beside = self.parent_path().parent_path() / "tools" / "fastapi_baseline";
+  auto beside = self.parent_path().parent_path() / "tools" / "fastapi_baseline";
   if (std::filesystem::is_regular_file(beside / "app.py")) return beside;
   return std::filesystem::path(FWBENCH_SOURCE_DIR) / "tools" / "fastapi_baseline";
 }

@@ -58,7 +58,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::fi
         std::any_of(env.begin(), env.end(), [&](const auto& kv) { return kv.first == key; });
     if (!overridden) env_strings.push_back(entry);
   }
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) env_strings.push_back(fmt::format("{}={}", k, v));
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -199,7 +199,7 @@ std::filesystem::path WorkersDir(const std::filesystem::path& self_exe) {
   if (const char* env = std::getenv("FWBENCH_WORKERS_DIR"); env != nullptr && *env != '\0') {
     return std::filesystem::absolute(env);
   }
-  const std::filesystem::path beside = self_exe.parent_path().parent_path() / "workers";
+  std::filesystem::path beside = self_exe.parent_path().parent_path() / "workers";
   if (std::filesystem::is_directory(beside / "python")) return beside;
   return std::filesystem::path(FWBENCH_SOURCE_DIR) / "workers";
 }

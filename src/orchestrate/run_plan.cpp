@@ -135,7 +135,7 @@ std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
   if (!b.RunsTask(task)) {
     return fmt::format("{} runs {} only", b.name, fmt::join(b.tasks, ", "));
   }
-  for (const std::string& key : {mode, mode + "/" + task}) {
+  for (const std::string& key : {mode, fmt::format("{}/{}", mode, task)}) {
     if (const auto it = b.mode_unavailable.find(key); it != b.mode_unavailable.end()) {
       return it->second;
     }
@@ -321,7 +321,7 @@ std::filesystem::path CreateRunDir(const std::filesystem::path& out_dir, const s
   }
   const std::string base = UtcTimestamp("%Y%m%d-%H%M%S") + "-" + Slug(name);
   for (int n = 0; n < 1000; ++n) {
-    const std::filesystem::path dir = out_dir / (n == 0 ? base : fmt::format("{}-{}", base, n));
+    std::filesystem::path dir = out_dir / (n == 0 ? base : fmt::format("{}-{}", base, n));
     if (std::filesystem::create_directory(dir, ec)) return dir;
   }
   throw std::runtime_error(fmt::format("cannot create a run folder under {}", out_dir.string()));
@@ -549,7 +549,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   RunProgress bar(progress, live_progress, total);
   TrialRunner runner(plan, run_dir, bar, totals, executor);
   const auto trial_dir = [&](const std::string& trial_id) {
-    const std::filesystem::path dir = run_dir / "trials" / trial_id;
+    std::filesystem::path dir = run_dir / "trials" / trial_id;
     std::filesystem::create_directories(dir);
     return dir;
   };

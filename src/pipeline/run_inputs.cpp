@@ -31,7 +31,7 @@ std::filesystem::path PrepareData(const Plan& plan) {
       .seed = plan.seed,
       .train_per_file = static_cast<std::size_t>(plan.synthetic_train_per_file),
       .test_records = static_cast<std::size_t>(plan.synthetic_test)};
-  const std::filesystem::path dir =
+  std::filesystem::path dir =
       std::filesystem::absolute(plan.out_dir / "cache" /
                                 fmt::format("synthetic-cifar10-s{}-{}x5-{}", plan.seed,
                                             plan.synthetic_train_per_file, plan.synthetic_test));
@@ -130,7 +130,7 @@ std::filesystem::path PrepareWeights(const Plan& plan) {
     CheckWeights(plan.arch, plan.stem, plan.num_classes, plan.weights);
     return std::filesystem::absolute(plan.weights);
   }
-  const std::filesystem::path path =
+  std::filesystem::path path =
       std::filesystem::absolute(plan.out_dir / "cache" /
                                 fmt::format("weights-{}-{}-c{}-s{}.safetensors", plan.arch,
                                             plan.stem, plan.num_classes, plan.seed));

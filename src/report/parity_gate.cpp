@@ -39,7 +39,7 @@ const nlohmann::json* FindReference(const nlohmann::json& manifest_configs,
 // A worker wrote an absolute path; if the run folder has moved since, look next to the trial.
 std::filesystem::path Locate(const std::filesystem::path& run_dir, const TrialMetrics& trial,
                              const std::string& path) {
-  const std::filesystem::path p(path);
+  std::filesystem::path p(path);
   if (std::filesystem::exists(p)) return p;
   return run_dir / "trials" / trial.trial / p.filename();
 }

@@ -265,7 +265,7 @@ std::filesystem::path ChartsToolDir(const std::filesystem::path& self_exe) {
   if (const char* env = std::getenv("FWBENCH_CHARTS_DIR"); env != nullptr && *env != '\0') {
     return std::filesystem::absolute(env);
   }
-  const std::filesystem::path beside = self_exe.parent_path().parent_path() / "tools" / "charts";
+  std::filesystem::path beside = self_exe.parent_path().parent_path() / "tools" / "charts";
   if (std::filesystem::is_regular_file(beside / "render.mjs")) return beside;
   return std::filesystem::path(FWBENCH_SOURCE_DIR) / "tools" / "charts";
 }

@@ -33,7 +33,7 @@ std::string FormatMedian(const nlohmann::json& metrics, const std::string& key) 
 std::string FormatParity(const nlohmann::json& config) {
   if (!config.contains("parity")) return "-";
   const nlohmann::json& p = config["parity"];
-  const std::string status = p.value("status", "unchecked");
+  std::string status = p.value("status", "unchecked");
   if (status != "fail") return status;
   const nlohmann::json& d =
       p.contains("logits") ? p["logits"] : p.value("losses", nlohmann::json());

@@ -304,7 +304,7 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
 
 std::filesystem::path WriteResults(const std::filesystem::path& run_dir,
                                    const nlohmann::json& results) {
-  const std::filesystem::path path = run_dir / "results.json";
+  std::filesystem::path path = run_dir / "results.json";
   WriteFileAtomically(path, results.dump(2) + "\n");
   return path;
 }

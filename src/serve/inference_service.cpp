@@ -55,7 +55,7 @@ Protocol ProtocolOfPath(const std::string& target) {
   return Protocol::kKserveV2;
 }
 
-HttpResponse Json(int status, json body) {
+HttpResponse Json(int status, const json& body) {
   HttpResponse r;
   r.status = status;
   r.body = body.dump();
@@ -397,7 +397,7 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
     const bool binary = parsed.binary_output;
     const Endpoint endpoint = route.endpoint;
     v.batcher->Submit(std::move(parsed), [this, reply, protocol, name, version, id, binary,
-                                          endpoint](BatchOutcome outcome) {
+                                          endpoint](const BatchOutcome& outcome) {
       HttpResponse r;
       r.status = outcome.status;
       try {
