@@ -207,6 +207,7 @@ Estimate HierarchicalRatio(const std::vector<std::vector<double>>& groups_a,
   };
   const auto median_of = [&](const std::vector<std::vector<double>>& groups) {
     std::vector<double> values;
+    values.reserve(groups.size());
     for (const auto& g : groups) values.push_back(checked(g));
     return PercentileInPlace(values, 50.0);
   };

@@ -65,6 +65,7 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
 
   const auto collect = [&](auto field) {
     std::vector<double> v;
+    v.reserve(ok.size());
     for (const TrialMetrics& t : ok) v.push_back(field(t));
     return v;
   };

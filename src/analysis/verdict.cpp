@@ -235,6 +235,7 @@ Verdict DeploymentVerdict(const nlohmann::json& results, double threshold) {
   std::sort(ranked.begin(), ranked.end(),
             [](const Server& a, const Server& b) { return a.rate > b.rate; });
   std::vector<std::string> parts;
+  parts.reserve(ranked.size());
   for (const Server& s : ranked) {
     parts.push_back(fmt::format("{} {}/s (ready in {} s, {} steps)", s.name, Num(s.rate),
                                 Num(s.ready_s), s.steps));

@@ -185,6 +185,7 @@ std::size_t ElementSize(DType dtype) { return Entry(dtype).size; }
 const std::vector<DType>& AllDTypes() {
   static const std::vector<DType> all = [] {
     std::vector<DType> v;
+    v.reserve(kDTypes.size());
     for (const auto& e : kDTypes) v.push_back(e.dtype);
     return v;
   }();

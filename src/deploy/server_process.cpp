@@ -47,6 +47,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::fi
         fmt::format("cannot write {}: {}", log.string(), std::strerror(errno)));
   }
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   // Everything the child needs is built before fork() (core/child_exec.h).
@@ -60,6 +61,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::fi
   }
   for (const auto& [k, v] : env) env_strings.push_back(fmt::format("{}={}", k, v));
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   const std::string exec_failed = fmt::format("cannot start {}\n", argv[0]);

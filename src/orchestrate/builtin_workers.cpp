@@ -383,7 +383,9 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
     return b;
   };
   std::vector<std::future<BuiltinBackend>> probes;
+  probes.reserve(Defs().size());
   for (const WorkerDef& d : Defs()) probes.push_back(std::async(std::launch::async, probe, d));
+  out.reserve(probes.size());
   for (auto& f : probes) out.push_back(f.get());
   // ONNX backends run the export that the PyTorch worker makes: without it they cannot run.
   const auto pytorch = std::find_if(out.begin(), out.end(),
