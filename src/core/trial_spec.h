@@ -35,12 +35,17 @@ struct LlmSpec {
   std::int64_t decode_tokens = 32;  // inference: tokens generated after the prompt (greedy)
 };
 
+// The backend fwbench runs itself (`fwbench trial`, C++ on LibTorch): named once here, where
+// the trial spec defaults to it, and used by its catalogue entry (orchestrate/builtin_workers)
+// and as the parity gate's reference.
+inline constexpr char kLibtorchBackend[] = "libtorch";
+
 struct TrialSpec {
   std::string trial_id;
   std::string config_id;
   std::string workload = "image_classification";
-  std::string task = "train";  // "train" or "infer"
-  std::string backend;         // the configuration's backend (every spec fwbench writes names it)
+  std::string task = "train";              // "train" or "infer"
+  std::string backend = kLibtorchBackend;  // what `fwbench trial` runs when a spec names none
   std::string mode = "eager";
   std::string device = "cpu";
   int threads = 1;

@@ -12,11 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace fwbench {
+#include "core/trial_spec.h"
 
-// The backend fwbench runs itself (`fwbench trial`, C++ on LibTorch): an entry of the catalogue
-// like the workers (LibtorchCatalogueEntry), and the parity gate's reference.
-inline constexpr char kLibtorchBackend[] = "libtorch";
+namespace fwbench {
 
 // Why a backend cannot run one configuration, or "" (a rule past BuiltinBackend's fields).
 using ConfigurationRefusal = std::function<std::string(

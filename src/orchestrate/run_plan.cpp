@@ -70,6 +70,7 @@ std::vector<std::string> SubstituteSpec(const std::vector<std::string>& command,
 
 std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan) {
   const auto workers = BuiltinWorkerCatalogue();
+  const auto catalogue = BackendCatalogue();
   std::set<std::string> names;
   for (const std::string& entry : plan.backends) {
     const auto slash = entry.find('/');
@@ -79,7 +80,7 @@ std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan) {
       for (const BuiltinBackend& b : workers) names.insert(b.name);
       return names;
     }
-    for (const BuiltinBackend& b : BackendCatalogue()) {
+    for (const BuiltinBackend& b : catalogue) {
       if (b.name != name) continue;
       const std::string mode =
           slash == std::string::npos ? b.modes.front() : entry.substr(slash + 1);

@@ -22,8 +22,11 @@ bool AnyNeedsOnnx(const std::vector<Configuration>& configs) {
                      [](const Configuration& c) { return c.needs_onnx; });
 }
 
-nlohmann::json CollectRunEnvironment(const Benchmark& b, const BuiltinBackend& libtorch,
+// `catalogue`: LibTorch's entry first, then the workers.
+nlohmann::json CollectRunEnvironment(const Benchmark& b,
+                                     const std::vector<BuiltinBackend>& catalogue,
                                      std::ostream& log) {
+  const BuiltinBackend& libtorch = catalogue.front();
   nlohmann::json env = CollectEnvFingerprint();
   // Other programs' names stay on this machine (doctor prints them): results get shared.
   if (env["cpu_activity"].is_object()) env["cpu_activity"].erase("top");
@@ -33,8 +36,6 @@ nlohmann::json CollectRunEnvironment(const Benchmark& b, const BuiltinBackend& l
     env["workers"] = nlohmann::json::array();
     for (const BuiltinBackend& w : b.workers) env["workers"].push_back(ToJson(w));
   }
-  std::vector<BuiltinBackend> catalogue = b.workers;
-  catalogue.push_back(libtorch);
   env["ports"] = PortSizes(b.configs, catalogue, b.plan.workload);
   if (b.plan.workload == kWorkloadLlm) {
     // The denominator of model FLOPs utilisation, measured now for each thread count the
@@ -68,8 +69,7 @@ Benchmark PrepareBenchmark(const Plan& plan, std::ostream& log, Prepared prepare
     b.inputs.weights = PrepareWeights(plan);
   }
   b.workers = prepared.workers ? *prepared.workers : DetectWorkers(plan, b.self_exe);
-  const BuiltinBackend libtorch = LibtorchBackend(b.self_exe, b.workers);
-  std::vector<BuiltinBackend> catalogue = {libtorch};
+  std::vector<BuiltinBackend> catalogue = {LibtorchBackend(b.self_exe, b.workers)};
   catalogue.insert(catalogue.end(), b.workers.begin(), b.workers.end());
   // What a backend's rules refuse is left out with a note (the plan crosses backends with
   // tasks, so e.g. libtorch/compiled × infer comes from naming both, not from asking for that
@@ -93,7 +93,8 @@ Benchmark PrepareBenchmark(const Plan& plan, std::ostream& log, Prepared prepare
   }
   for (const Configuration& c : b.configs) b.max_threads = std::max(b.max_threads, c.threads);
 
-  b.env = CollectRunEnvironment(b, libtorch, log);
+  b.env = CollectRunEnvironment(b, catalogue, log);
+  const BuiltinBackend& libtorch = catalogue.front();
   const bool uses_libtorch =
       std::any_of(b.configs.begin(), b.configs.end(),
                   [&](const Configuration& c) { return c.backend == libtorch.name; });
