@@ -15,7 +15,7 @@ namespace fwbench {
 namespace {
 
 const std::filesystem::path kDefaultRun =
-    std::filesystem::path(FWBENCH_TEST_DIR) / "fixtures/runs/20261205-033151-default";
+    std::filesystem::path(FWBENCH_TEST_DIR) / "fixtures/runs/20261205-060344-default";
 
 nlohmann::json ReadJson(const std::filesystem::path& path) {
   std::ifstream in(path);
