@@ -103,7 +103,9 @@ nlohmann::json ToJson(const CompileGain& g) {
   const auto bound = [](double v) {
     return std::isinf(v) ? nlohmann::json("never") : nlohmann::json(v);
   };
-  j["break_even_ci95"] = {{"lo", bound(g.break_even_ci_lo)}, {"hi", bound(g.break_even_ci_hi)}};
+  if (!std::isnan(g.break_even_ci_lo) && !std::isnan(g.break_even_ci_hi)) {
+    j["break_even_ci95"] = {{"lo", bound(g.break_even_ci_lo)}, {"hi", bound(g.break_even_ci_hi)}};
+  }
   return j;
 }
 

@@ -31,7 +31,8 @@ struct CompileGain {
   std::optional<double> break_even_steps;
   // 95% CI of the break-even from resampling the trial processes of both configurations
   // (compile time, warm-up costs and step times move together within a process); +infinity
-  // stands for "never" (in that share of resamples compiled was not faster).
+  // stands for "never" (in that share of resamples compiled was not faster). NaN: no interval
+  // is known (a results.json written without one).
   double break_even_ci_lo = 0.0;
   double break_even_ci_hi = 0.0;
 };

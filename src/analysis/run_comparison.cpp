@@ -16,23 +16,24 @@ struct ConfigTrials {
   std::string task;
 };
 
-std::map<std::string, ConfigTrials> Collect(const nlohmann::json& results) {
+std::map<std::string, ConfigTrials> Collect(const RunResults& results) {
   std::map<std::string, ConfigTrials> out;
-  for (const auto& t : results.value("trials", nlohmann::json::array())) {
-    if (t.value("status", "") != "ok") continue;
-    ConfigTrials& c = out[t.value("config", "")];
-    c.task = t.value("task", "");
-    const auto steps = t.value("step_s", std::vector<double>{});
-    const auto warmup = std::min<std::size_t>(t.value("warmup_steps", 0), steps.size());
-    std::vector<double> steady(steps.begin() + static_cast<std::ptrdiff_t>(warmup), steps.end());
+  for (const TrialResult& trial : results.trials) {
+    const TrialMetrics& t = trial.metrics;
+    if (!t.ok) continue;
+    ConfigTrials& c = out[t.config];
+    c.task = t.task;
+    // results.json keeps every step and the warm-up cut, not the steady series itself.
+    const auto warmup = std::min(t.warmup_steps, t.step_s.size());
+    std::vector<double> steady(t.step_s.begin() + static_cast<std::ptrdiff_t>(warmup),
+                               t.step_s.end());
     if (!steady.empty()) c.steady_steps.push_back(std::move(steady));
-    if (t.contains("ttfb_s") && t["ttfb_s"].is_number()) c.ttfb_s.push_back(t["ttfb_s"]);
-    if (t.contains("peak_rss_bytes") && t["peak_rss_bytes"].is_number()) {
-      c.peak_rss_mb.push_back(t["peak_rss_bytes"].get<double>() / (1024.0 * 1024.0));
-    }
-    if (t.contains("latency_ms") && t["latency_ms"].contains("p99")) {
-      c.p99_ms.push_back(t["latency_ms"]["p99"]);
-    }
+    // NaN is a figure results.json has no number for (absent, or null for a non-finite one):
+    // that trial says nothing about it.
+    if (!std::isnan(t.ttfb_s)) c.ttfb_s.push_back(t.ttfb_s);
+    if (!std::isnan(t.peak_rss_bytes))
+      c.peak_rss_mb.push_back(t.peak_rss_bytes / (1024.0 * 1024.0));
+    if (!std::isnan(t.latency_p99_ms)) c.p99_ms.push_back(t.latency_p99_ms);
   }
   return out;
 }
@@ -47,21 +48,19 @@ bool Positive(const std::vector<double>& v) {
   return !v.empty() && std::all_of(v.begin(), v.end(), [](double x) { return x > 0.0; });
 }
 
-// The resolved thread count of each configuration of a results.json, where it says.
-std::map<std::string, int> ThreadsByConfig(const nlohmann::json& results) {
+// The resolved thread count of each configuration, where it says: results.json's counts are
+// resolved (never 0), so 0 is a configuration that left its count out.
+std::map<std::string, int> ThreadsByConfig(const RunResults& results) {
   std::map<std::string, int> out;
-  for (const auto& c : results.value("configurations", nlohmann::json::array())) {
-    if (c.contains("id") && c["id"].is_string() && c.contains("threads") &&
-        c["threads"].is_number_integer()) {
-      out[c["id"].get<std::string>()] = c["threads"].get<int>();
-    }
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.threads != 0) out[c.id()] = c.threads;
   }
   return out;
 }
 
 }  // namespace
 
-Comparison CompareRuns(const nlohmann::json& a, const nlohmann::json& b, double threshold) {
+Comparison CompareRuns(const RunResults& a, const RunResults& b, double threshold) {
   const auto ta = Collect(a);
   const auto tb = Collect(b);
   const auto threads_a = ThreadsByConfig(a);

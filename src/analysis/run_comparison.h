@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/run_results.h"
 #include "analysis/stats.h"
 
 namespace fwbench {
@@ -32,8 +33,8 @@ struct Comparison {
 
 // `threshold`: a change is significant when the 95% CI of B/A excludes 1 and the ratio is at
 // least `threshold` away from 1 (e.g. 0.05: changes under 5% are not called). Inputs are two
-// results.json documents (docs/results.md); failed trials are left out.
-Comparison CompareRuns(const nlohmann::json& a, const nlohmann::json& b, double threshold);
+// runs' results (docs/results.md); failed trials are left out.
+Comparison CompareRuns(const RunResults& a, const RunResults& b, double threshold);
 
 nlohmann::json ToJson(const Comparison& comparison, double threshold);
 

@@ -8,24 +8,30 @@
 #include <optional>
 #include <set>
 
+#include "analysis/run_results.h"
+
 namespace fwbench {
 
 namespace {
 
-// The metric's value in one trial record of results.json, or nothing.
-std::optional<double> TrialValue(const nlohmann::json& t, const std::string& metric) {
+// The metric's value in one trial, or nothing when the trial did not measure it.
+std::optional<double> TrialValue(const TrialMetrics& t, const std::string& metric) {
+  double v = NAN;
   if (metric == "latency_p50_ms") {
-    if (t.contains("latency_ms") && t["latency_ms"].contains("p50")) return t["latency_ms"]["p50"];
-    return std::nullopt;
+    v = t.latency_p50_ms;
+  } else if (metric == "peak_rss_mb") {
+    v = t.peak_rss_bytes / (1024.0 * 1024.0);
+  } else if (metric == "samples_per_s") {
+    v = t.samples_per_s;
+  } else if (metric == "ttfb_s") {
+    v = t.ttfb_s;
   }
-  if (metric == "peak_rss_mb") {
-    if (t.contains("peak_rss_bytes") && t["peak_rss_bytes"].is_number()) {
-      return t["peak_rss_bytes"].get<double>() / (1024.0 * 1024.0);
-    }
-    return std::nullopt;
-  }
-  if (t.contains(metric) && t[metric].is_number()) return t[metric].get<double>();
-  return std::nullopt;
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::string NotRanked(const ConfigurationResult& c) {
+  return fmt::format("{}: not ranked (parity {})", c.id(), c.ParityStatus());
 }
 
 struct Criterion {
@@ -52,52 +58,45 @@ void RequireEnoughTrials(Verdict& v) {
 // Compile gain for one task: the compiled configuration with the largest speed-up over its
 // eager twin (results' `compile`, docs/compiled.md). A tie when that speed-up's CI includes 1 or
 // it is under the threshold; the eager twin wins when compiling makes it significantly slower.
-Verdict CompileGainVerdict(const nlohmann::json& configs, const std::string& task,
+Verdict CompileGainVerdict(const std::vector<ConfigurationResult>& configs, const std::string& task,
                            double threshold) {
   Verdict v;
   v.criterion = fmt::format("compile gain ({})", task == "train" ? "training" : "inference");
   v.metric = "compile.speedup";
   v.higher_is_better = true;
-  const nlohmann::json* best = nullptr;
+  const ConfigurationResult* best = nullptr;
   std::vector<std::string> others;
-  for (const auto& c : configs) {
-    if (c.value("task", "") != task || !c.contains("compile")) continue;
-    const nlohmann::json& g = c["compile"];
-    const std::string id = c.value("config", "");
-    if (!c.value("ranked", false) || !g.value("ranked", true)) {
-      v.excluded.push_back(fmt::format(
-          "{}: not ranked (parity {})", id,
-          c.contains("parity") ? c["parity"].value("status", "unchecked") : "unchecked"));
+  for (const ConfigurationResult& c : configs) {
+    if (c.task() != task || !c.compile) continue;
+    if (!c.ranked || !c.compile->ranked) {
+      v.excluded.push_back(NotRanked(c));
       continue;
     }
-    if (!g.contains("speedup")) continue;
-    if (best == nullptr ||
-        g["speedup"].value("median", 0.0) > (*best)["compile"]["speedup"].value("median", 0.0)) {
-      if (best != nullptr) others.push_back((*best).value("config", ""));
+    if (!c.compile->gain) continue;
+    if (best == nullptr || c.compile->gain->speedup.value > best->compile->gain->speedup.value) {
+      if (best != nullptr) others.push_back(best->id());
       best = &c;
     } else {
-      others.push_back(id);
+      others.push_back(c.id());
     }
   }
   if (best == nullptr) {
     v.evidence = "no ranked compiled configuration with an eager twin measured this";
     return v;
   }
-  const nlohmann::json& g = (*best)["compile"];
-  const nlohmann::json& sp = g["speedup"];
-  const stats::Estimate speedup{sp.value("median", 0.0), sp.value("ci95_lo", 0.0),
-                                sp.value("ci95_hi", 0.0), sp.value("n", std::size_t{0}), 0.95};
-  const std::string compiled = best->value("config", "");
-  const std::string eager = g.value("eager_config", "");
-  const auto steps = [](const nlohmann::json& b) {
-    return b.is_number() ? fmt::format("{:.0f}", std::ceil(b.get<double>())) : std::string("never");
+  const CompileGain& g = *best->compile->gain;
+  const stats::Estimate speedup{g.speedup.value, g.speedup.ci_lo, g.speedup.ci_hi, g.speedup.n,
+                                0.95};
+  const std::string& compiled = best->id();
+  const std::string& eager = g.eager_config;
+  const auto steps = [](double b) {
+    return std::isfinite(b) ? fmt::format("{:.0f}", std::ceil(b)) : std::string("never");
   };
-  std::string break_even = steps(g.value("break_even_steps", nlohmann::json("never")));
+  std::string break_even = steps(g.break_even_steps.value_or(INFINITY));
   if (break_even != "never") break_even += " steps";
-  if (g.contains("break_even_ci95") && g["break_even_ci95"].is_object()) {
-    const nlohmann::json& ci = g["break_even_ci95"];
-    break_even += fmt::format(" (95% CI {}–{})", steps(ci.value("lo", nlohmann::json("never"))),
-                              steps(ci.value("hi", nlohmann::json("never"))));
+  if (!std::isnan(g.break_even_ci_lo) && !std::isnan(g.break_even_ci_hi)) {
+    break_even +=
+        fmt::format(" (95% CI {}–{})", steps(g.break_even_ci_lo), steps(g.break_even_ci_hi));
   }
   if (speedup.ci_hi < 1.0) {  // compiling costs speed: the eager twin is the one to pick
     v.winner = eager;
@@ -112,7 +111,7 @@ Verdict CompileGainVerdict(const nlohmann::json& configs, const std::string& tas
   v.evidence =
       fmt::format("{} over its eager twin {}: speed-up {}× [{}–{}], compile {} s, break-even {}",
                   compiled, eager, Num(speedup.value), Num(speedup.ci_lo), Num(speedup.ci_hi),
-                  Num(g.value("compile_s", 0.0)), break_even);
+                  Num(g.compile_s), break_even);
   if (!others.empty()) v.evidence += fmt::format("; also compared: {}", fmt::join(others, ", "));
   RequireEnoughTrials(v);
   return v;
@@ -121,24 +120,22 @@ Verdict CompileGainVerdict(const nlohmann::json& configs, const std::string& tas
 // Portability: per backend, how many of the run's tasks it ran with parity on this machine, and
 // why it did not run the others. Exact counts, so no CI: several backends that ran everything
 // tie.
-Verdict PortabilityVerdict(const nlohmann::json& results) {
+Verdict PortabilityVerdict(const RunResults& results) {
   Verdict v;
   v.criterion = "portability (tasks run with parity here)";
   v.metric = "tasks_with_parity";
   v.higher_is_better = true;
   v.ratio = false;
-  const auto& configs = results.at("configurations");
+  const std::vector<ConfigurationResult>& configs = results.configurations;
   std::set<std::string> tasks;
   std::vector<std::string> backends;  // in plan order
   std::map<std::string, std::set<std::string>> passed;
-  for (const auto& c : configs) {
-    const std::string task = c.value("task", "");
-    const std::string backend = c.value("backend", "");
-    tasks.insert(task);
-    if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
-      backends.push_back(backend);
+  for (const ConfigurationResult& c : configs) {
+    tasks.insert(c.task());
+    if (std::find(backends.begin(), backends.end(), c.backend) == backends.end()) {
+      backends.push_back(c.backend);
     }
-    if (c.value("ranked", false) && c.value("trials_ok", 0) > 0) passed[backend].insert(task);
+    if (c.ranked && c.summary.trials_ok > 0) passed[c.backend].insert(c.task());
   }
   if (backends.size() < 2) {
     v.evidence = backends.empty() ? "no configuration in this run"
@@ -148,7 +145,7 @@ Verdict PortabilityVerdict(const nlohmann::json& results) {
   }
   // Why a built-in worker skipped a task on this machine (env.workers[].mode_unavailable).
   const auto why_not = [&](const std::string& backend, const std::string& task) -> std::string {
-    const nlohmann::json& env = results.value("env", nlohmann::json::object());
+    const nlohmann::json& env = results.env;
     for (const auto& w : env.value("workers", nlohmann::json::array())) {
       if (w.value("name", "") != backend) continue;
       const nlohmann::json ported = w.value("tasks", nlohmann::json::array());
@@ -162,9 +159,9 @@ Verdict PortabilityVerdict(const nlohmann::json& results) {
         if (key.ends_with("/" + task) && reason.is_string()) return reason.get<std::string>();
       }
     }
-    const bool planned = std::any_of(configs.begin(), configs.end(), [&](const auto& c) {
-      return c.value("backend", "") == backend && c.value("task", "") == task;
-    });
+    const bool planned = std::any_of(
+        configs.begin(), configs.end(),
+        [&](const ConfigurationResult& c) { return c.backend == backend && c.task() == task; });
     return planned ? "ran without passing parity" : "not in this run";
   };
   std::vector<std::string> parts;
@@ -199,19 +196,19 @@ Verdict PortabilityVerdict(const nlohmann::json& results) {
 // `fwbench deploy`, not by `fwbench run`; with --into its deploy.json joins the run. Each
 // server's highest rate comes from one rate search (no confidence interval), so the row is not a
 // ratio with a CI, and a gap within twice the threshold (the search's resolution) is a tie.
-Verdict DeploymentVerdict(const nlohmann::json& results, double threshold) {
+Verdict DeploymentVerdict(const RunResults& results, double threshold) {
   Verdict v;
   v.criterion = "deployment (time to a served endpoint, throughput at a p99 bound)";
   v.metric = "deployment";
   v.higher_is_better = true;
   v.ratio = false;
-  if (!results.contains("deployment")) {
+  if (!results.deployment) {
     v.evidence =
         "not measured in this run (a benchmark run measures training and inference in-process; "
         "fwbench deploy --into RUN adds serving)";
     return v;
   }
-  const nlohmann::json& d = results["deployment"];
+  const nlohmann::json& d = *results.deployment;
   struct Server {
     std::string name;
     double rate;
@@ -253,11 +250,11 @@ Verdict DeploymentVerdict(const nlohmann::json& results, double threshold) {
 
 }  // namespace
 
-std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double threshold) {
-  const auto& configs = results.at("configurations");
+std::vector<Verdict> BuildVerdicts(const RunResults& results, double threshold) {
+  const std::vector<ConfigurationResult>& configs = results.configurations;
   std::set<std::int64_t> infer_batches;
-  for (const auto& c : configs) {
-    if (c.value("task", "") == "infer") infer_batches.insert(c.value("batch_size", 0));
+  for (const ConfigurationResult& c : configs) {
+    if (c.task() == "infer") infer_batches.insert(c.summary.batch_size);
   }
   std::vector<Criterion> criteria;
   if (!infer_batches.empty()) {
@@ -276,11 +273,11 @@ std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double thresho
 
   // Per configuration, the metric's per-trial values (successful trials only).
   std::map<std::string, std::map<std::string, std::vector<double>>> values;
-  for (const auto& t : results.value("trials", nlohmann::json::array())) {
-    if (t.value("status", "") != "ok") continue;
+  for (const TrialResult& t : results.trials) {
+    if (!t.metrics.ok) continue;
     for (const Criterion& c : criteria) {
-      if (const auto v = TrialValue(t, c.metric))
-        values[t.value("config", "")][c.metric].push_back(*v);
+      if (const auto v = TrialValue(t.metrics, c.metric))
+        values[t.metrics.config][c.metric].push_back(*v);
     }
   }
 
@@ -296,19 +293,16 @@ std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double thresho
       std::vector<double> trials;
     };
     std::vector<Candidate> candidates;
-    for (const auto& c : configs) {
-      if (c.value("task", "") != crit.task) continue;
-      if (crit.batch != 0 && c.value("batch_size", 0) != crit.batch) continue;
-      const std::string id = c.value("config", "");
-      if (!c.value("ranked", false)) {
-        v.excluded.push_back(fmt::format(
-            "{}: not ranked (parity {})", id,
-            c.contains("parity") ? c["parity"].value("status", "unchecked") : "unchecked"));
+    for (const ConfigurationResult& c : configs) {
+      if (c.task() != crit.task) continue;
+      if (crit.batch != 0 && c.summary.batch_size != crit.batch) continue;
+      if (!c.ranked) {
+        v.excluded.push_back(NotRanked(c));
         continue;
       }
-      const auto& trials = values[id][crit.metric];
+      const auto& trials = values[c.id()][crit.metric];
       if (trials.empty()) continue;
-      candidates.push_back({id, stats::Median(trials), trials});
+      candidates.push_back({c.id(), stats::Median(trials), trials});
     }
     std::sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
       return crit.higher_is_better ? a.median > b.median : a.median < b.median;
@@ -348,9 +342,9 @@ std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double thresho
     out.push_back(std::move(v));
   }
   for (const std::string task : {"infer", "train"}) {
-    const bool has_compiled = std::any_of(configs.begin(), configs.end(), [&](const auto& c) {
-      return c.value("task", "") == task && c.contains("compile");
-    });
+    const bool has_compiled = std::any_of(
+        configs.begin(), configs.end(),
+        [&](const ConfigurationResult& c) { return c.task() == task && c.compile.has_value(); });
     if (has_compiled) out.push_back(CompileGainVerdict(configs, task, threshold));
   }
   out.push_back(PortabilityVerdict(results));
@@ -408,6 +402,30 @@ nlohmann::json ToJson(const Verdict& v) {
     }
   }
   return j;
+}
+
+}  // namespace fwbench
+
+namespace fwbench {
+
+Verdict VerdictFromJson(const nlohmann::json& j) {
+  Verdict v;
+  v.criterion = j.value("criterion", "");
+  v.metric = j.value("metric", "");
+  v.higher_is_better = j.value("higher_is_better", false);
+  v.winner = j.value("winner", "");
+  v.runner_up = j.value("runner_up", "");
+  v.tie = j.value("tie", false);
+  v.too_few_trials = j.value("too_few_trials", false);
+  v.excluded = j.value("excluded", std::vector<std::string>{});
+  v.evidence = j.value("evidence", "");
+  v.ratio = j.value("ratio", true);
+  if (j.contains("advantage") && j["advantage"].is_object()) {
+    const nlohmann::json& a = j["advantage"];
+    v.advantage = {a.value("median", 0.0), a.value("ci95_lo", 0.0), a.value("ci95_hi", 0.0),
+                   a.value("n", std::size_t{0}), 0.95};
+  }
+  return v;
 }
 
 }  // namespace fwbench

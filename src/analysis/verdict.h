@@ -17,6 +17,8 @@
 
 namespace fwbench {
 
+struct RunResults;
+
 struct Verdict {
   std::string criterion;  // "inference latency (batch 1)"
   std::string metric;     // results metric name, e.g. "latency_p50_ms"
@@ -36,13 +38,14 @@ struct Verdict {
 
 inline constexpr std::size_t kMinTrialsForVerdict = 3;
 
-// `results`: a results.json document (docs/results.md). `threshold`: the smallest advantage
-// called a win (0.05 = 5%).
-std::vector<Verdict> BuildVerdicts(const nlohmann::json& results, double threshold);
+// `threshold`: the smallest advantage called a win (0.05 = 5%). The results' own verdicts are
+// not read.
+std::vector<Verdict> BuildVerdicts(const RunResults& results, double threshold);
 
 // "pick X if you care about Y" lines, generated from the verdicts (ties say so).
 std::vector<std::string> PickLines(const std::vector<Verdict>& verdicts);
 
 nlohmann::json ToJson(const Verdict& verdict);
+Verdict VerdictFromJson(const nlohmann::json& verdict);
 
 }  // namespace fwbench

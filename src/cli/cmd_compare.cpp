@@ -51,8 +51,8 @@ Command AddCompareCommand(CLI::App& app) {
   cmd->add_flag("--fail-on-regression", args->fail_on_regression,
                 "Exit 1 when anything got significantly slower or bigger (for CI)");
   return [args]() {
-    const nlohmann::json a = BuildResults(ResolveRun(args->a, args->out));
-    const nlohmann::json b = BuildResults(ResolveRun(args->b, args->out));
+    const RunResults a = BuildResults(ResolveRun(args->a, args->out));
+    const RunResults b = BuildResults(ResolveRun(args->b, args->out));
     const Comparison c = CompareRuns(a, b, args->threshold);
     bool regression = false;
     for (const MetricChange& m : c.changes) {
@@ -61,8 +61,7 @@ Command AddCompareCommand(CLI::App& app) {
     if (args->json) {
       std::cout << ToJson(c, args->threshold).dump(2) << "\n";
     } else {
-      std::cout << fmt::format("A: {}\nB: {}\n", a.value("run_id", args->a),
-                               b.value("run_id", args->b));
+      std::cout << fmt::format("A: {}\nB: {}\n", a.run_id, b.run_id);
       std::size_t width = 13;
       for (const MetricChange& m : c.changes) width = std::max(width, m.config.size());
       std::cout << fmt::format("{:<{}}  {:<20} {:>11} {:>11}  {:<27} {}\n", "configuration", width,

@@ -299,7 +299,7 @@ Command AddDeployCommand(CLI::App& app) {
     if (!a->into.empty()) {
       std::filesystem::copy_file(run_dir / "deploy.json", a->into / "deploy.json",
                                  std::filesystem::copy_options::overwrite_existing);
-      const nlohmann::json results = BuildResults(a->into);
+      const RunResults results = BuildResults(a->into);
       WriteResults(a->into, results);
       WriteReportAndSay(a->into, results, std::cerr);
       std::cout << fmt::format("added the deployment row to {}\n", a->into.string());

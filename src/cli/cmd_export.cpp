@@ -34,20 +34,21 @@ struct MatrixRow {
   std::string result;  // parity figures or the reason
 };
 
-std::string Describe(const nlohmann::json& config) {
-  const nlohmann::json& p = config["parity"];
-  const std::string status = p.value("status", "unchecked");
-  if (p.contains("logits") && p["logits"].contains("max_abs")) {
-    const auto& l = p["logits"];
-    return fmt::format("{}: max |Δ| {:.2g}, top-1 agreement {:.0f}%", status,
+std::string Describe(const ConfigurationResult& config) {
+  if (!config.parity) return "unchecked";
+  const ParityResult& p = *config.parity;
+  if (p.compared == "logits" && p.comparison.contains("max_abs")) {
+    const nlohmann::json& l = p.comparison;
+    return fmt::format("{}: max |Δ| {:.2g}, top-1 agreement {:.0f}%", p.status,
                        l["max_abs"].get<double>(), 100.0 * l.value("top1_agreement", 0.0));
   }
-  return status + (p.contains("problem") ? ": " + p["problem"].get<std::string>() : "");
+  return p.status + (p.problem.empty() ? "" : ": " + p.problem);
 }
 
 // Runs one inference trial per backend on the exported model and returns the results.
-nlohmann::json RunMatrix(Plan plan, const std::vector<std::string>& backends,
-                         const std::vector<BuiltinBackend>& builtins, const RunInputs& inputs) {
+pipeline::BenchmarkRun RunMatrix(Plan plan, const std::vector<std::string>& backends,
+                                 const std::vector<BuiltinBackend>& builtins,
+                                 const RunInputs& inputs) {
   plan.name = "export-check";
   plan.backends = backends;
   plan.tasks = {"infer"};
@@ -62,15 +63,12 @@ nlohmann::json RunMatrix(Plan plan, const std::vector<std::string>& backends,
   LocalExecutor executor;
   pipeline::BenchmarkRun run = pipeline::RunBenchmark(benchmark, executor, {.progress = std::cerr});
   if (!run.stopped_by.empty()) throw WriteError(run.stopped_by);
-  run.results["run_dir"] = run.run_dir.string();
-  return run.results;
+  return run;
 }
 
-std::string FailureReason(const nlohmann::json& results, const std::string& config) {
-  for (const auto& t : results["trials"]) {
-    if (t.value("config", "") == config && t.value("status", "") != "ok") {
-      return t.value("reason", "failed");
-    }
+std::string FailureReason(const RunResults& results, const std::string& config) {
+  for (const TrialResult& t : results.trials) {
+    if (t.metrics.config == config && !t.metrics.ok) return t.metrics.reason;
   }
   return "";
 }
@@ -80,9 +78,9 @@ std::string FailureReason(const nlohmann::json& results, const std::string& conf
 namespace {
 
 struct SavedModelRun {
-  nlohmann::json results;       // the check run's
-  std::filesystem::path trial;  // the trial folder that saved the model
-  std::string parity;           // Describe() of the saving configuration
+  pipeline::BenchmarkRun check;  // the check run
+  std::filesystem::path trial;   // the trial folder that saved the model
+  std::string parity;            // Describe() of the saving configuration
 };
 
 // Runs libtorch eager next to libtorch/`mode`, whose first inference trial saves `saved_name`
@@ -94,7 +92,7 @@ SavedModelRun RunAndCopySavedModel(const Plan& plan, const std::vector<BuiltinBa
                                    const std::filesystem::path& file, const std::string& mode,
                                    const std::string& saved_name, const std::string& what) {
   SavedModelRun out;
-  out.results = RunMatrix(
+  out.check = RunMatrix(
       plan, {std::string(kLibtorchBackend), fmt::format("{}/{}", kLibtorchBackend, mode)}, builtins,
       {.data_dir = data_dir,
        .weights = weights,
@@ -102,20 +100,19 @@ SavedModelRun RunAndCopySavedModel(const Plan& plan, const std::vector<BuiltinBa
        .tokens = {},
        .adapter_init = {},
        .llm_facts = {}});
-  const std::filesystem::path run_dir = out.results["run_dir"].get<std::string>();
-  for (const auto& entry : std::filesystem::directory_iterator(run_dir / "trials")) {
+  for (const auto& entry : std::filesystem::directory_iterator(out.check.run_dir / "trials")) {
     if (std::filesystem::exists(entry.path() / saved_name)) out.trial = entry.path();
   }
   if (out.trial.empty()) {
     throw std::runtime_error(
         fmt::format("the libtorch/{} trial saved no {}: {}", mode, what,
-                    FailureReason(out.results, "libtorch/" + mode + "/infer/b1")));
+                    FailureReason(out.check.results, "libtorch/" + mode + "/infer/b1")));
   }
   std::filesystem::create_directories(std::filesystem::absolute(file).parent_path());
   std::filesystem::copy_file(out.trial / saved_name, file,
                              std::filesystem::copy_options::overwrite_existing);
-  for (const auto& c : out.results["configurations"]) {
-    if (c["mode"] == mode) out.parity = Describe(c);
+  for (const ConfigurationResult& c : out.check.results.configurations) {
+    if (c.mode == mode) out.parity = Describe(c);
   }
   return out;
 }
@@ -130,7 +127,7 @@ TorchScriptExport ExportTorchScript(const Plan& plan, const std::vector<BuiltinB
   SavedModelRun run = RunAndCopySavedModel(plan, builtins, data_dir, weights, file, "compiled",
                                            "model.torchscript.pt", "TorchScript file");
   TorchScriptExport out;
-  out.results = std::move(run.results);
+  out.check = std::move(run.check);
   out.logits = run.trial / "logits.safetensors";
   out.file = file;
   out.parity = run.parity;
@@ -192,38 +189,37 @@ Command AddExportCommand(CLI::App& app) {
           rows.push_back({b.name, "-", "not available here: " + b.unavailable});
         }
       }
-      const nlohmann::json results = RunMatrix(plan, backends, builtins,
-                                               {.data_dir = data_dir,
-                                                .weights = weights,
-                                                .onnx_model = file,
-                                                .tokens = {},
-                                                .adapter_init = {},
-                                                .llm_facts = {}});
-      for (const auto& c : results["configurations"]) {
-        if (c["backend"].get<std::string>() == kLibtorchBackend) continue;
-        const std::string reason = FailureReason(results, c["config"]);
-        rows.insert(rows.begin(), {c["backend"].get<std::string>(), reason.empty() ? "yes" : "no",
+      const pipeline::BenchmarkRun check = RunMatrix(plan, backends, builtins,
+                                                     {.data_dir = data_dir,
+                                                      .weights = weights,
+                                                      .onnx_model = file,
+                                                      .tokens = {},
+                                                      .adapter_init = {},
+                                                      .llm_facts = {}});
+      for (const ConfigurationResult& c : check.results.configurations) {
+        if (c.backend == kLibtorchBackend) continue;
+        const std::string reason = FailureReason(check.results, c.id());
+        rows.insert(rows.begin(), {c.backend, reason.empty() ? "yes" : "no",
                                    reason.empty() ? Describe(c) : reason});
       }
       rows.push_back({"tfjs", "n/a",
                       "TensorFlow.js does not read ONNX (it loads TF SavedModel / Keras models "
                       "converted with tensorflowjs_converter)"});
-      std::cout << fmt::format("check run: {}\n", results["run_dir"].get<std::string>());
+      std::cout << fmt::format("check run: {}\n", check.run_dir.string());
     } else if (args->to == "aoti") {
       // libtorch/aoti makes the package in its compile phase and keeps it.
       const SavedModelRun run = RunAndCopySavedModel(plan, builtins, data_dir, weights, file,
                                                      "aoti", "model.pt2", "AOTInductor package");
       std::cout << fmt::format("exported {}\n", file.string());
       rows.push_back({"libtorch (C++)", "yes", run.parity});
-      std::cout << fmt::format("check run: {}\n", run.results["run_dir"].get<std::string>());
+      std::cout << fmt::format("check run: {}\n", run.check.run_dir.string());
     } else {
       const TorchScriptExport exported = ExportTorchScript(plan, builtins, data_dir, weights, file);
-      const nlohmann::json& results = exported.results;
-      const std::filesystem::path run_dir = results["run_dir"].get<std::string>();
+      const std::filesystem::path& run_dir = exported.check.run_dir;
       const std::filesystem::path& logits = exported.logits;
       std::cout << fmt::format("exported {}\n", file.string());
-      for (const auto& c : results["configurations"]) {
-        if (c["mode"] == "compiled") rows.push_back({"libtorch (C++)", "yes", Describe(c)});
+      for (const ConfigurationResult& c : exported.check.results.configurations) {
+        if (c.mode == "compiled") rows.push_back({"libtorch (C++)", "yes", Describe(c)});
       }
       const auto pytorch =
           std::find_if(builtins.begin(), builtins.end(),

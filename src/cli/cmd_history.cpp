@@ -10,7 +10,7 @@
 
 namespace fwbench::cli {
 
-void IndexRunOrWarn(const std::filesystem::path& run_dir, const nlohmann::json& results) {
+void IndexRunOrWarn(const std::filesystem::path& run_dir, const RunResults& results) {
   const std::filesystem::path dir = std::filesystem::absolute(run_dir).parent_path();
   try {
     IndexRun(dir, run_dir, results);

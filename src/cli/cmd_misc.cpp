@@ -23,7 +23,7 @@
 namespace fwbench::cli {
 
 report::ReportFiles WriteReportAndSay(const std::filesystem::path& run_dir,
-                                      const nlohmann::json& results, std::ostream& log) {
+                                      const RunResults& results, std::ostream& log) {
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
   report::ReportFiles files = report::WriteReport(run_dir, results, report::ChartsToolDir(self));
   // One line per reason: a missing renderer fails every chart the same way.
@@ -47,13 +47,13 @@ Command AddReportCommand(CLI::App& app) {
   cmd->add_option("run_dir", *dir, "Run folder, e.g. results/20261124-120000-default")->required();
   cmd->add_flag("--json", *json, "Print results.json instead of the table");
   return [dir, json]() {
-    const nlohmann::json results = BuildResults(*dir);
+    const RunResults results = BuildResults(*dir);
     const std::filesystem::path path = WriteResults(*dir, results);
     WriteCsv(*dir, results);
     IndexRunOrWarn(*dir, results);
     const report::ReportFiles files = WriteReportAndSay(*dir, results, std::cerr);
     if (*json) {
-      std::cout << results.dump(2) << "\n";
+      std::cout << ToJson(results).dump(2) << "\n";
     } else {
       std::cout << FormatTable(results)
                 << fmt::format("\nresults: {}\nreport:  {}\n         {}\n", path.string(),

@@ -61,7 +61,7 @@ Command AddRunCommand(CLI::App& app) {
           run.stopped_by, run_dir.string(), run_dir.string());
       return kExitUsage;
     }
-    const nlohmann::json& results = run.results;
+    const RunResults& results = run.results;
     const RunTotals& totals = run.totals;
     WriteCsv(run_dir, results);
     IndexRunOrWarn(run_dir, results);

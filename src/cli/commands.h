@@ -10,8 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/run_results.h"
 #include "orchestrate/builtin_workers.h"
 #include "orchestrate/plan.h"
+#include "pipeline/benchmark.h"
 #include "report/report_writer.h"
 
 namespace fwbench::cli {
@@ -20,18 +22,18 @@ using Command = std::function<int()>;
 
 // Adds the run to the history database beside its folder; a failure is a warning on stderr
 // (the run's own files are what matter).
-void IndexRunOrWarn(const std::filesystem::path& run_dir, const nlohmann::json& results);
+void IndexRunOrWarn(const std::filesystem::path& run_dir, const RunResults& results);
 
 // Writes report.md and report.html into the run folder; charts that could not be rendered are
 // named on `log` (the report says so too).
 report::ReportFiles WriteReportAndSay(const std::filesystem::path& run_dir,
-                                      const nlohmann::json& results, std::ostream& log);
+                                      const RunResults& results, std::ostream& log);
 
 struct TorchScriptExport {
   std::filesystem::path file;
   std::filesystem::path logits;  // the reference logits of the parity batch
   std::string parity;            // the traced model vs LibTorch eager, in words
-  nlohmann::json results;        // the check run's results (with "run_dir")
+  pipeline::BenchmarkRun check;  // the check run
 };
 // Traces the C++ model (plan's architecture and weights) to TorchScript at `file`, through a
 // libtorch/compiled trial whose parity against eager is checked on the way.

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/run_results.h"
 #include "orchestrate/builtin_workers.h"
 #include "orchestrate/plan.h"
 #include "orchestrate/run_plan.h"
@@ -51,7 +52,7 @@ struct RunSink {
 struct BenchmarkRun {
   std::filesystem::path run_dir;
   RunTotals totals;
-  nlohmann::json results;              // results.json's content
+  RunResults results;                  // what results.json holds
   std::filesystem::path results_path;  // empty when it could not be written
   std::string stopped_by;              // why the run stopped early (a full disk), or ""
 };

@@ -10,7 +10,10 @@ namespace fwbench {
 
 namespace {
 
-// A JSON scalar as CSV text: numbers with full precision, null/missing as empty.
+// A value as results.json holds it, as CSV text: numbers with full precision, null as empty.
+// Typed values go through their JSON form (implicitly), so that every cell reads as it did when
+// these files were written from results.json: integers without a point, doubles as the shortest
+// text that reads back the same.
 std::string Text(const nlohmann::json& v) {
   if (v.is_null()) return "";
   if (v.is_string()) return CsvField(v.get<std::string>());
@@ -18,16 +21,6 @@ std::string Text(const nlohmann::json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
   if (v.is_number()) return fmt::format("{}", v.get<double>());
   return CsvField(v.dump());
-}
-
-const nlohmann::json& At(const nlohmann::json& j, const std::vector<std::string>& path) {
-  static const nlohmann::json kNull;
-  const nlohmann::json* cur = &j;
-  for (const std::string& key : path) {
-    if (!cur->is_object() || !cur->contains(key)) return kNull;
-    cur = &(*cur)[key];
-  }
-  return *cur;
 }
 
 void WriteFile(const std::filesystem::path& path, const std::vector<std::string>& header,
@@ -52,6 +45,21 @@ const std::vector<std::string> kMetrics = {"ttfb_s",         "steps_per_s",    "
                                            "peak_rss_mb",    "cpu_s",          "warmup_steps",
                                            "warmup_cost_s",  "loss_first",     "loss_last"};
 
+// The configuration's identity, in the order of the header's identity columns.
+std::vector<std::string> IdentityCells(const ConfigurationResult& c) {
+  return {Text(c.backend),   Text(c.mode),          Text(c.task()), Text(c.summary.batch_size),
+          Text(c.precision), Text(c.memory_format), Text(c.threads)};
+}
+
+// A median and its 95% CI: three cells, empty when it was not measured.
+void AppendEstimate(std::vector<std::string>& row, const stats::Estimate* e) {
+  if (e == nullptr) {
+    row.insert(row.end(), 3, std::string());
+  } else {
+    row.insert(row.end(), {Text(e->value), Text(e->ci_lo), Text(e->ci_hi)});
+  }
+}
+
 }  // namespace
 
 std::string CsvField(const std::string& text) {
@@ -64,21 +72,15 @@ std::string CsvField(const std::string& text) {
   return out + "\"";
 }
 
-void WriteCsv(const std::filesystem::path& run_dir, const nlohmann::json& results) {
-  static const nlohmann::json kEmpty = nlohmann::json::array();
-  // References into `results`, not into a copy: the map keeps pointers.
-  const nlohmann::json& all_configs =
-      results.contains("configurations") ? results["configurations"] : kEmpty;
-  const nlohmann::json& all_trials = results.contains("trials") ? results["trials"] : kEmpty;
-  std::map<std::string, const nlohmann::json*> configs;
-  for (const auto& c : all_configs) {
-    configs[c.value("config", "")] = &c;
-  }
+void WriteCsv(const std::filesystem::path& run_dir, const RunResults& results) {
+  std::map<std::string, const ConfigurationResult*> configs;
+  for (const ConfigurationResult& c : results.configurations) configs[c.id()] = &c;
   const std::vector<std::string> identity = {"backend",   "mode",          "task",   "batch_size",
                                              "precision", "memory_format", "threads"};
 
   std::vector<std::string> th = {"run_id", "trial", "config"};
   th.insert(th.end(), identity.begin(), identity.end());
+  // The rows below give these in this order.
   const std::vector<std::string> trial_fields = {
       "repetition",   "status",        "reason",         "steps",    "ttfb_s",
       "steps_per_s",  "samples_per_s", "peak_rss_bytes", "cpu_s",    "wall_s",
@@ -86,15 +88,24 @@ void WriteCsv(const std::filesystem::path& run_dir, const nlohmann::json& result
   th.insert(th.end(), trial_fields.begin(), trial_fields.end());
   th.insert(th.end(), {"latency_p50_ms", "latency_p90_ms", "latency_p99_ms"});
   std::vector<std::vector<std::string>> trows;
-  for (const auto& t : all_trials) {
-    std::vector<std::string> r = {Text(results.value("run_id", "")), Text(t.value("trial", "")),
-                                  Text(t.value("config", ""))};
-    const auto it = configs.find(t.value("config", ""));
-    for (const std::string& k : identity) {
-      r.push_back(it == configs.end() ? "" : Text(At(*it->second, {k})));
+  trows.reserve(results.trials.size());
+  for (const TrialResult& t : results.trials) {
+    const TrialMetrics& m = t.metrics;
+    std::vector<std::string> r = {Text(results.run_id), Text(m.trial), Text(m.config)};
+    if (const auto it = configs.find(m.config); it != configs.end()) {
+      const std::vector<std::string> cells = IdentityCells(*it->second);
+      r.insert(r.end(), cells.begin(), cells.end());
+    } else {
+      r.insert(r.end(), identity.size(), std::string());
     }
-    for (const std::string& k : trial_fields) r.push_back(Text(At(t, {k})));
-    for (const char* p : {"p50", "p90", "p99"}) r.push_back(Text(At(t, {"latency_ms", p})));
+    // results.json has loss_first and loss_last only for trials that reported losses.
+    r.insert(r.end(),
+             {Text(t.repetition), Text(m.ok ? "ok" : "failed"), Text(m.reason),
+              Text(m.step_s.size()), Text(m.ttfb_s), Text(m.steps_per_s), Text(m.samples_per_s),
+              Text(m.peak_rss_bytes), Text(m.cpu_s), Text(m.wall_s), Text(m.warmup_steps),
+              Text(m.warmup_cost_s), m.losses.empty() ? "" : Text(m.losses.front()),
+              m.losses.empty() ? "" : Text(m.losses.back()), Text(m.latency_p50_ms),
+              Text(m.latency_p90_ms), Text(m.latency_p99_ms)});
     trows.push_back(std::move(r));
   }
   WriteFile(run_dir / "trials.csv", th, trows);
@@ -108,23 +119,29 @@ void WriteCsv(const std::filesystem::path& run_dir, const nlohmann::json& result
   ch.insert(ch.end(), {"compile_speedup", "compile_speedup_ci95_lo", "compile_speedup_ci95_hi",
                        "compile_s", "break_even_steps"});
   std::vector<std::vector<std::string>> crows;
-  for (const auto& c : all_configs) {
-    std::vector<std::string> r = {Text(results.value("run_id", "")), Text(c.value("config", ""))};
-    for (const std::string& k : identity) r.push_back(Text(At(c, {k})));
-    r.push_back(Text(At(c, {"trials_ok"})));
-    r.push_back(Text(At(c, {"trials_failed"})));
-    r.push_back(Text(At(c, {"parity", "status"})));
-    r.push_back(Text(At(c, {"ranked"})));
-    for (const std::string& m : kMetrics) {
-      for (const char* f : {"median", "ci95_lo", "ci95_hi"}) {
-        r.push_back(Text(At(c, {"metrics", m, f})));
-      }
+  crows.reserve(results.configurations.size());
+  for (const ConfigurationResult& c : results.configurations) {
+    std::vector<std::string> r = {Text(results.run_id), Text(c.id())};
+    const std::vector<std::string> cells = IdentityCells(c);
+    r.insert(r.end(), cells.begin(), cells.end());
+    r.push_back(Text(c.summary.trials_ok));
+    r.push_back(Text(c.summary.trials_failed));
+    r.push_back(c.parity ? Text(c.parity->status) : "");
+    r.push_back(Text(c.ranked));
+    for (const std::string& name : kMetrics) {
+      const MetricSummary* m = c.Metric(name);
+      AppendEstimate(r, m == nullptr ? nullptr : &m->estimate);
     }
-    for (const char* f : {"median", "ci95_lo", "ci95_hi"}) {
-      r.push_back(Text(At(c, {"compile", "speedup", f})));
+    // A compile result without a gain (`unavailable`) has no figures.
+    const CompileGain* gain = c.compile && c.compile->gain ? &*c.compile->gain : nullptr;
+    AppendEstimate(r, gain == nullptr ? nullptr : &gain->speedup);
+    r.push_back(gain == nullptr ? "" : Text(gain->compile_s));
+    if (gain == nullptr) {
+      r.emplace_back();
+    } else {
+      // results.json says "never" where compiled never pays off.
+      r.push_back(gain->break_even_steps ? Text(*gain->break_even_steps) : Text("never"));
     }
-    r.push_back(Text(At(c, {"compile", "compile_s"})));
-    r.push_back(Text(At(c, {"compile", "break_even_steps"})));
     crows.push_back(std::move(r));
   }
   WriteFile(run_dir / "configurations.csv", ch, crows);

@@ -52,7 +52,7 @@ const TrialMetrics* FirstUsable(const std::vector<TrialMetrics>& trials, bool tr
   return nullptr;
 }
 
-struct Verdict {
+struct GateDecision {
   std::string status;  // pass, fail, reference, unchecked
   std::string problem;
   nlohmann::json detail = nlohmann::json::object();
@@ -87,10 +87,10 @@ EnvelopeOrWhy MeasureEnvelope(const TrialMetrics& reference,
   }
 }
 
-Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& reference, bool train,
-              const parity::Tolerance& tol, const parity::LossEnvelope* envelope,
-              const std::filesystem::path& run_dir) {
-  Verdict v;
+GateDecision Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& reference,
+                   bool train, const parity::Tolerance& tol, const parity::LossEnvelope* envelope,
+                   const std::filesystem::path& run_dir) {
+  GateDecision v;
   if (train && reference.losses.size() < tol.losses_compared) {
     // Not evidence of a difference, so not a failure: the gate simply cannot tell.
     return {"unchecked",
@@ -179,8 +179,9 @@ Verdict Check(const std::vector<TrialMetrics>& trials, const TrialMetrics& refer
 void ApplyParityGate(const nlohmann::json& manifest_configs,
                      const std::map<std::string, std::vector<TrialMetrics>>& trials_by_config,
                      const std::map<std::string, std::vector<TrialMetrics>>& probes_by_config,
-                     const std::filesystem::path& run_dir, nlohmann::json& configs,
-                     nlohmann::json& warnings) {
+                     const std::filesystem::path& run_dir,
+                     std::vector<ConfigurationResult>& configs,
+                     std::vector<std::string>& warnings) {
   static const std::vector<TrialMetrics> kNone;
   const auto trials_of = [&](const std::string& id) -> const std::vector<TrialMetrics>& {
     const auto it = trials_by_config.find(id);
@@ -188,12 +189,12 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
   };
   for (std::size_t i = 0; i < configs.size() && i < manifest_configs.size(); ++i) {
     const nlohmann::json& mc = manifest_configs[i];
-    nlohmann::json& out = configs[i];
+    ConfigurationResult& out = configs[i];
     const std::string id = mc.value("id", "");
     const bool train = mc.value("task", "") == "train";
     const std::string precision = mc.value("precision", "fp32");
-    nlohmann::json parity = {{"status", "unchecked"}};
-    Verdict verdict;
+    ParityResult parity;
+    GateDecision verdict;
     const nlohmann::json* ref_config = FindReference(manifest_configs, mc);
     const TrialMetrics* ref_trial =
         ref_config ? FirstUsable(trials_of(ref_config->value("id", "")), train) : nullptr;
@@ -217,12 +218,12 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
           envelope =
               MeasureEnvelope(*ref_trial, probes == probes_by_config.end() ? kNone : probes->second,
                               tol.losses_compared);
-          parity["envelope"] = envelope.envelope ? parity::ToJson(*envelope.envelope)
-                                                 : nlohmann::json{{"unavailable", envelope.why}};
+          parity.envelope = envelope.envelope ? parity::ToJson(*envelope.envelope)
+                                              : nlohmann::json{{"unavailable", envelope.why}};
         } else if (train) {
-          parity["envelope"] = {{"unavailable", fmt::format("{} training is judged by the fixed "
-                                                            "{} tolerance",
-                                                            precision, precision)}};
+          parity.envelope = {{"unavailable", fmt::format("{} training is judged by the fixed "
+                                                         "{} tolerance",
+                                                         precision, precision)}};
         }
         verdict = Check(trials_of(id), *ref_trial, train, tol,
                         envelope.envelope ? &*envelope.envelope : nullptr, run_dir);
@@ -232,25 +233,26 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
               "{}: training parity judged by the fixed tolerance, not the rounding envelope ({})",
               id, envelope.why));
         }
-        parity["tolerance"] = parity::ToJson(tol);
+        parity.tolerance = parity::ToJson(tol);
       } catch (const std::exception& e) {
         verdict = {"unchecked", e.what(), nlohmann::json::object()};
       }
-      parity["reference"] = ref_config->value("id", "");
-      parity["reference_trial"] = ref_trial->trial;
+      parity.reference = ref_config->value("id", "");
+      parity.reference_trial = ref_trial->trial;
       // The reference against itself checks that the reference is reproducible run to run.
       if (ref_config->value("id", "") == id && verdict.status == "pass")
         verdict.status = "reference";
     }
-    parity["status"] = verdict.status;
-    parity[train ? "losses" : "logits"] = verdict.detail;
-    if (!verdict.problem.empty()) parity["problem"] = verdict.problem;
-    out["parity"] = parity;
-    out["ranked"] = verdict.status == "pass" || verdict.status == "reference";
+    parity.status = verdict.status;
+    parity.compared = train ? "losses" : "logits";
+    parity.comparison = verdict.detail;
+    parity.problem = verdict.problem;
+    out.ranked = verdict.status == "pass" || verdict.status == "reference";
+    out.parity = std::move(parity);
     if (verdict.status == "fail") {
       warnings.push_back(fmt::format(
           "{}: PARITY FAIL against {}: {}. It computes something else; its speed is not ranked", id,
-          parity.value("reference", "?"), verdict.problem));
+          out.parity->reference.empty() ? "?" : out.parity->reference, verdict.problem));
     } else if (verdict.status == "unchecked") {
       warnings.push_back(
           fmt::format("{}: parity unchecked ({}); its speed is not ranked", id, verdict.problem));

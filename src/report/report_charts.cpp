@@ -22,17 +22,14 @@ constexpr const char* kNotRanked = "not ranked (parity)";
 
 // The configuration without the part every member of its group shares: "libtorch/compiled"
 // for "libtorch/compiled/infer/b16" in the inference-at-batch-16 chart.
-std::string LabelWithin(const nlohmann::json& c) {
-  const std::string id = c.value("config", "");
-  const std::string shared =
-      fmt::format("/{}/b{}", c.value("task", ""), c.value("batch_size", std::int64_t{0}));
+std::string LabelWithin(const ConfigurationResult& c) {
+  const std::string& id = c.id();
+  const std::string shared = fmt::format("/{}/b{}", c.task(), c.summary.batch_size);
   const std::size_t at = id.find(shared);
   return at == std::string::npos ? id : id.substr(0, at) + id.substr(at + shared.size());
 }
 
-std::string Status(const nlohmann::json& c) {
-  return c.value("ranked", false) ? kChecked : kNotRanked;
-}
+std::string Status(const ConfigurationResult& c) { return c.ranked ? kChecked : kNotRanked; }
 
 nlohmann::json StatusColor() {
   return {{"field", "status"},
@@ -55,20 +52,19 @@ nlohmann::json Base(const std::string& title) {
 }
 
 // One chart per task and batch size: throughput medians with their CIs as whiskers.
-std::vector<ChartSpec> ThroughputCharts(const nlohmann::json& results) {
+std::vector<ChartSpec> ThroughputCharts(const RunResults& results) {
   std::vector<std::pair<std::string, std::int64_t>> groups;
   std::map<std::pair<std::string, std::int64_t>, nlohmann::json> values;
-  for (const auto& c : results["configurations"]) {
-    const nlohmann::json& m = c["metrics"];
-    if (!m.contains("samples_per_s")) continue;
-    const auto key = std::make_pair(c.value("task", ""), c.value("batch_size", std::int64_t{0}));
+  for (const ConfigurationResult& c : results.configurations) {
+    const MetricSummary* s = c.Metric("samples_per_s");
+    if (s == nullptr) continue;
+    const auto key = std::make_pair(c.task(), c.summary.batch_size);
     if (!values.contains(key)) groups.push_back(key);
-    const nlohmann::json& s = m["samples_per_s"];
     values[key].push_back({{"config", LabelWithin(c)},
-                           {"median", s["median"]},
-                           {"lo", s["ci95_lo"]},
-                           {"hi", s["ci95_hi"]},
-                           {"label", FormatWithCi(m, "samples_per_s")},
+                           {"median", s->estimate.value},
+                           {"lo", s->estimate.ci_lo},
+                           {"hi", s->estimate.ci_hi},
+                           {"label", FormatWithCi(c, "samples_per_s")},
                            {"status", Status(c)}});
   }
   std::vector<ChartSpec> out;
@@ -106,26 +102,26 @@ std::vector<ChartSpec> ThroughputCharts(const nlohmann::json& results) {
 }
 
 // Time to first batch: median of each phase stacked, whiskers for the CI of the total.
-std::optional<ChartSpec> TtfbChart(const nlohmann::json& results) {
+std::optional<ChartSpec> TtfbChart(const RunResults& results) {
   const std::vector<std::string> phases = PhaseNames(results);
   nlohmann::json segments = nlohmann::json::array();
   nlohmann::json totals = nlohmann::json::array();
   nlohmann::json sort = nlohmann::json::array();
-  for (const auto& c : results["configurations"]) {
-    const nlohmann::json& m = c["metrics"];
-    if (!m.contains("ttfb_s")) continue;
-    const std::string id = c.value("config", "");
+  for (const ConfigurationResult& c : results.configurations) {
+    const MetricSummary* ttfb = c.Metric("ttfb_s");
+    if (ttfb == nullptr) continue;
+    const std::string& id = c.id();
     sort.push_back(id);
     for (std::size_t i = 0; i < phases.size(); ++i) {
-      const std::string key = "phase." + phases[i] + "_s";
-      if (!m.contains(key)) continue;
+      const MetricSummary* phase = c.Metric("phase." + phases[i] + "_s");
+      if (phase == nullptr) continue;
       segments.push_back(
-          {{"config", id}, {"phase", phases[i]}, {"order", i}, {"seconds", m[key]["median"]}});
+          {{"config", id}, {"phase", phases[i]}, {"order", i}, {"seconds", phase->estimate.value}});
     }
     totals.push_back({{"config", id},
-                      {"lo", m["ttfb_s"]["ci95_lo"]},
-                      {"hi", m["ttfb_s"]["ci95_hi"]},
-                      {"label", FormatWithCi(m, "ttfb_s") + " s"}});
+                      {"lo", ttfb->estimate.ci_lo},
+                      {"hi", ttfb->estimate.ci_hi},
+                      {"label", FormatWithCi(c, "ttfb_s") + " s"}});
   }
   if (totals.empty()) return std::nullopt;
   ChartSpec chart;
@@ -172,23 +168,22 @@ std::optional<ChartSpec> TtfbChart(const nlohmann::json& results) {
 }
 
 // Inference latency against batch size, one line per backend and mode, p50 and p99.
-std::optional<ChartSpec> LatencyChart(const nlohmann::json& results) {
+std::optional<ChartSpec> LatencyChart(const RunResults& results) {
   nlohmann::json points = nlohmann::json::array();
   std::set<std::int64_t> batches;
-  for (const auto& c : results["configurations"]) {
-    if (c.value("task", "") != "infer") continue;
-    const nlohmann::json& m = c["metrics"];
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.task() != "infer") continue;
     for (const char* p : {"p50", "p99"}) {
-      const std::string key = fmt::format("latency_{}_ms", p);
-      if (!m.contains(key)) continue;
-      const std::int64_t batch = c.value("batch_size", std::int64_t{0});
+      const MetricSummary* m = c.Metric(fmt::format("latency_{}_ms", p));
+      if (m == nullptr) continue;
+      const std::int64_t batch = c.summary.batch_size;
       batches.insert(batch);
       points.push_back({{"series", LabelWithin(c)},
                         {"batch", batch},
                         {"percentile", p},
-                        {"median", m[key]["median"]},
-                        {"lo", m[key]["ci95_lo"]},
-                        {"hi", m[key]["ci95_hi"]},
+                        {"median", m->estimate.value},
+                        {"lo", m->estimate.ci_lo},
+                        {"hi", m->estimate.ci_hi},
                         {"status", Status(c)}});
     }
   }
@@ -254,7 +249,7 @@ std::string ReadFile(const std::filesystem::path& path) {
 
 }  // namespace
 
-std::vector<ChartSpec> BuildChartSpecs(const nlohmann::json& results) {
+std::vector<ChartSpec> BuildChartSpecs(const RunResults& results) {
   std::vector<ChartSpec> charts = ThroughputCharts(results);
   if (auto c = TtfbChart(results)) charts.push_back(std::move(*c));
   if (auto c = LatencyChart(results)) charts.push_back(std::move(*c));

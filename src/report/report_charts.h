@@ -1,5 +1,5 @@
 #pragma once
-// The report's charts: Vega-Lite specs built from results.json, rendered to SVG by Vega
+// The report's charts: Vega-Lite specs built from a run's results, rendered to SVG by Vega
 // (tools/charts/render.mjs, npm packages pinned in its package-lock.json). The specs are kept
 // beside the SVGs (charts/specs.json) so anyone can re-render or restyle them.
 #include <filesystem>
@@ -7,6 +7,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "analysis/run_results.h"
 
 namespace fwbench::report {
 
@@ -20,7 +22,7 @@ struct ChartSpec {
 // Throughput with CI whiskers per task and batch size, time to first batch as stacked phases,
 // inference latency (p50, p99) against batch size. Configurations that did not pass the parity
 // gate are drawn, but greyed and labelled.
-std::vector<ChartSpec> BuildChartSpecs(const nlohmann::json& results);
+std::vector<ChartSpec> BuildChartSpecs(const RunResults& results);
 
 struct RenderedCharts {
   std::vector<std::string> svg;    // per spec, in order; empty when that chart failed

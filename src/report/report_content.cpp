@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "core/doctor.h"
 #include "orchestrate/builtin_workers.h"
 #include "report/result_cells.h"
@@ -22,19 +24,27 @@ const nlohmann::json& Obj(const nlohmann::json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_object() ? j[key] : empty;
 }
 
-std::string Ratio(const nlohmann::json& a) {
-  if (!a.contains("ci95_lo"))
-    return fmt::format("{}× (no CI)", FormatNumber(a.value("median", 0.0)));
-  return fmt::format("{}× [{}–{}]", FormatNumber(a.value("median", 0.0)),
-                     FormatNumber(a.value("ci95_lo", 0.0)), FormatNumber(a.value("ci95_hi", 0.0)));
+// A training configuration's worst-trial loss comparison; an empty object for inference or
+// without one.
+const nlohmann::json& Losses(const ParityResult& parity) {
+  static const nlohmann::json empty = nlohmann::json::object();
+  return parity.compared == "losses" && parity.comparison.is_object() ? parity.comparison : empty;
 }
 
-Section Summary(const nlohmann::json& results) {
+// A verdict's advantage over its runner-up. Too few trials: no interval, since one of no width
+// would look like certainty.
+std::string Ratio(const Verdict& v) {
+  const stats::Estimate& a = v.advantage;
+  if (v.too_few_trials) return fmt::format("{}× (no CI)", FormatNumber(a.value));
+  return fmt::format("{}× [{}–{}]", FormatNumber(a.value), FormatNumber(a.ci_lo),
+                     FormatNumber(a.ci_hi));
+}
+
+Section Summary(const RunResults& results) {
   Section s{"Summary", "summary", {}};
-  if (!results.value("complete", true)) {
+  if (!results.complete) {
     std::string recorded = "some";
-    for (const auto& w : results["warnings"]) {
-      const std::string text = w.get<std::string>();
+    for (const std::string& text : results.warnings) {
       if (text.starts_with("the run is incomplete")) recorded = text;
     }
     s.blocks.push_back(Notice{Notice::Level::kWarning,
@@ -43,25 +53,20 @@ Section Summary(const nlohmann::json& results) {
                                           "with fewer trials have wider CIs or none.",
                                           recorded)});
   }
-  const nlohmann::json& env = results["env"];
+  const nlohmann::json& env = results.env;
   s.blocks.push_back(Paragraph{fmt::format(
       "{} configurations, {} trial processes each, on {} ({} usable cores, threads per "
       "trial: {}), {}. Every figure is a median across trial processes with its 95% confidence "
       "interval; a configuration is ranked only after it passed the parity gate (it computes "
       "the same function as the reference); a verdict names a winner only when the 95% CI of "
       "its advantage lies above 1 and the advantage is at least {:.0f}%.",
-      results["configurations"].size(), Str(results["plan"], "trials"),
-      Str(Obj(env, "cpu"), "model"), Str(Obj(env, "cpu"), "usable_cores"),
-      FormatThreadCounts(results), Str(Obj(env, "os"), "distro"),
-      100.0 * results.value("verdict_threshold", 0.05))});
-  List picks;
-  for (const auto& line : results.value("pick", nlohmann::json::array())) {
-    picks.items.push_back(line.get<std::string>());
-  }
-  if (!picks.items.empty()) s.blocks.push_back(std::move(picks));
+      results.configurations.size(), Str(results.plan, "trials"), Str(Obj(env, "cpu"), "model"),
+      Str(Obj(env, "cpu"), "usable_cores"), FormatThreadCounts(results),
+      Str(Obj(env, "os"), "distro"), 100.0 * results.verdict_threshold)});
+  if (!results.pick.empty()) s.blocks.push_back(List{results.pick});
   int failing = 0;
-  for (const auto& c : results["configurations"]) {
-    if (c.contains("parity") && c["parity"].value("status", "") == "fail") ++failing;
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.parity && c.parity->status == "fail") ++failing;
   }
   if (failing > 0) {
     s.blocks.push_back(
@@ -74,7 +79,7 @@ Section Summary(const nlohmann::json& results) {
   return s;
 }
 
-Section VerdictMatrix(const nlohmann::json& results) {
+Section VerdictMatrix(const RunResults& results) {
   Section s{"Verdict matrix", "verdicts", {}};
   s.blocks.push_back(Paragraph{
       "Per criterion, the winner among parity-checked configurations, the runner-up, and the "
@@ -86,32 +91,28 @@ Section VerdictMatrix(const nlohmann::json& results) {
           {"criterion", "verdict", "advantage [95% CI]", "over", "evidence", "not ranked"},
           {},
           "verdict-matrix"};
-  for (const auto& v : results.value("verdicts", nlohmann::json::array())) {
-    const std::string winner = v.value("winner", "");
-    const bool ratio = v.value("ratio", true);
+  for (const Verdict& v : results.verdicts) {
     std::string verdict;
-    if (winner.empty()) {
+    if (v.winner.empty()) {
       verdict = "not measured";
-    } else if (v.value("too_few_trials", false)) {
+    } else if (v.too_few_trials) {
       verdict = "undecided — too few trials";
-    } else if (v.value("tie", false)) {
-      verdict = ratio ? "tie — within noise" : "tie";
+    } else if (v.tie) {
+      verdict = v.ratio ? "tie — within noise" : "tie";
     } else {
-      verdict = winner;
+      verdict = v.winner;
     }
-    std::vector<std::string> excluded;
-    for (const auto& e : v.value("excluded", nlohmann::json::array()))
-      excluded.push_back(e.get<std::string>());
-    t.rows.push_back(
-        {v.value("criterion", ""), verdict, v.contains("advantage") ? Ratio(v["advantage"]) : "-",
-         v.value("runner_up", "").empty() ? "-" : v.value("runner_up", ""), v.value("evidence", ""),
-         excluded.empty() ? "-" : fmt::format("{}", fmt::join(excluded, "; "))});
+    // Counts and unmeasured rows have no advantage to show, nor has a winner without a rival.
+    const bool advantage = v.ratio && !v.runner_up.empty();
+    t.rows.push_back({v.criterion, verdict, advantage ? Ratio(v) : "-",
+                      v.runner_up.empty() ? "-" : v.runner_up, v.evidence,
+                      v.excluded.empty() ? "-" : fmt::format("{}", fmt::join(v.excluded, "; "))});
   }
   s.blocks.push_back(std::move(t));
   return s;
 }
 
-Section Snapshot(const nlohmann::json& results) {
+Section Snapshot(const RunResults& results) {
   Section s{"Snapshot", "snapshot", {}};
   s.blocks.push_back(Paragraph{
       "Medians across trial processes with 95% CIs in brackets. Time to first batch runs from "
@@ -131,24 +132,22 @@ Section Snapshot(const nlohmann::json& results) {
        "samples/s", "peak RSS MiB", "compile speed-up", "break-even steps", "parity"},
       {},
       "snapshot-infer"};
-  for (const auto& c : results["configurations"]) {
-    const nlohmann::json& m = c["metrics"];
-    const nlohmann::json compile = c.value("compile", nlohmann::json::object());
-    const std::string speedup = c.contains("compile") ? FormatSpeedup(compile) : "-";
-    const std::string break_even = c.contains("compile") ? FormatBreakEven(compile) : "-";
-    if (c.value("task", "") == "train") {
+  for (const ConfigurationResult& c : results.configurations) {
+    const std::string speedup = c.compile ? FormatSpeedup(*c.compile) : "-";
+    const std::string break_even = c.compile ? FormatBreakEven(*c.compile) : "-";
+    if (c.task() == "train") {
       const std::string loss =
-          m.contains("loss_first") && m.contains("loss_last")
-              ? fmt::format("{} → {}", FormatMedian(m, "loss_first"), FormatMedian(m, "loss_last"))
+          c.Metric("loss_first") != nullptr && c.Metric("loss_last") != nullptr
+              ? fmt::format("{} → {}", FormatMedian(c, "loss_first"), FormatMedian(c, "loss_last"))
               : "-";
-      train.rows.push_back({c.value("config", ""), FormatTrialCount(c), FormatWithCi(m, "ttfb_s"),
-                            FormatWithCi(m, "samples_per_s"), FormatWithCi(m, "steps_per_s"),
-                            FormatWithCi(m, "peak_rss_mb"), speedup, break_even, loss,
+      train.rows.push_back({c.id(), FormatTrialCount(c), FormatWithCi(c, "ttfb_s"),
+                            FormatWithCi(c, "samples_per_s"), FormatWithCi(c, "steps_per_s"),
+                            FormatWithCi(c, "peak_rss_mb"), speedup, break_even, loss,
                             FormatParity(c)});
     } else {
-      infer.rows.push_back({c.value("config", ""), FormatTrialCount(c), FormatWithCi(m, "ttfb_s"),
-                            FormatWithCi(m, "latency_p50_ms"), FormatWithCi(m, "latency_p99_ms"),
-                            FormatWithCi(m, "samples_per_s"), FormatWithCi(m, "peak_rss_mb"),
+      infer.rows.push_back({c.id(), FormatTrialCount(c), FormatWithCi(c, "ttfb_s"),
+                            FormatWithCi(c, "latency_p50_ms"), FormatWithCi(c, "latency_p99_ms"),
+                            FormatWithCi(c, "samples_per_s"), FormatWithCi(c, "peak_rss_mb"),
                             speedup, break_even, FormatParity(c)});
     }
   }
@@ -178,18 +177,17 @@ Section Charts(const std::vector<Chart>& charts) {
   return s;
 }
 
-Section Details(const nlohmann::json& results) {
+Section Details(const RunResults& results) {
   Section s{"Time to first batch and compile cost", "details", {}};
   const std::vector<std::string> phases = PhaseNames(results);
   Table t{"Time to first batch by phase (median s)", {"configuration"}, {}, "ttfb-phases"};
   t.header.insert(t.header.end(), phases.begin(), phases.end());
   t.header.push_back("total [95% CI]");
-  for (const auto& c : results["configurations"]) {
-    const nlohmann::json& m = c["metrics"];
-    if (!m.contains("ttfb_s")) continue;
-    std::vector<std::string> row = {c.value("config", "")};
-    for (const std::string& p : phases) row.push_back(FormatMedian(m, "phase." + p + "_s"));
-    row.push_back(FormatWithCi(m, "ttfb_s"));
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.Metric("ttfb_s") == nullptr) continue;
+    std::vector<std::string> row = {c.id()};
+    for (const std::string& p : phases) row.push_back(FormatMedian(c, "phase." + p + "_s"));
+    row.push_back(FormatWithCi(c, "ttfb_s"));
     t.rows.push_back(std::move(row));
   }
   if (!t.rows.empty()) s.blocks.push_back(std::move(t));
@@ -198,14 +196,15 @@ Section Details(const nlohmann::json& results) {
                  "break-even steps", "verdict"},
                 {},
                 "compile-gain"};
-  for (const auto& c : results["configurations"]) {
-    if (!c.contains("compile")) continue;
-    const nlohmann::json& g = c["compile"];
-    const auto num = [&](const char* key) {
-      return g.contains(key) && g[key].is_number() ? FormatNumber(g[key].get<double>()) : "-";
-    };
-    compile.rows.push_back({c.value("config", ""), g.value("eager_config", "-"), FormatSpeedup(g),
-                            num("compile_s"), num("extra_warmup_s"), FormatBreakEven(g),
+  for (const ConfigurationResult& c : results.configurations) {
+    if (!c.compile) continue;
+    const CompileResult& g = *c.compile;
+    std::string eager = g.eager_config;
+    if (eager.empty() && g.gain) eager = g.gain->eager_config;
+    // Without a gain (`unavailable` says why) there are no costs to show.
+    compile.rows.push_back({c.id(), eager.empty() ? "-" : eager, FormatSpeedup(g),
+                            g.gain ? FormatNumber(g.gain->compile_s) : "-",
+                            g.gain ? FormatNumber(g.gain->extra_warmup_s) : "-", FormatBreakEven(g),
                             CompileVerdictText(g)});
   }
   if (!compile.rows.empty()) s.blocks.push_back(std::move(compile));
@@ -216,8 +215,8 @@ Section Details(const nlohmann::json& results) {
 // Step by step: the reference's losses, how far its rounding probes moved them, the band that
 // allows, and each configuration's |Δ| (worst trial).
 Table EnvelopeTable(const std::string& reference,
-                    const std::vector<const nlohmann::json*>& configs) {
-  const nlohmann::json& e = (*configs.front())["parity"]["envelope"];
+                    const std::vector<const ConfigurationResult*>& configs) {
+  const nlohmann::json& e = configs.front()->parity->envelope;
   Table t{fmt::format("Training losses against the rounding envelope of {}: {}. A configuration "
                       "passes while |Δ| stays within the allowed band over the informative steps "
                       "(docs/parity.md).",
@@ -225,7 +224,7 @@ Table EnvelopeTable(const std::string& reference,
           {"step", "reference loss", "probes' divergence", "allowed |Δ|"},
           {},
           "parity-envelope"};
-  for (const nlohmann::json* c : configs) t.header.push_back((*c)["config"].get<std::string>());
+  for (const ConfigurationResult* c : configs) t.header.push_back(c->id());
   const auto cell = [](const nlohmann::json& a, std::size_t i) {
     return a.is_array() && i < a.size() && a[i].is_number()
                ? fmt::format("{:.3g}", a[i].get<double>())
@@ -237,15 +236,15 @@ Table EnvelopeTable(const std::string& reference,
     if (saturated.is_number() && i >= saturated.get<std::size_t>()) step += " (saturated)";
     std::vector<std::string> row = {step, cell(e["reference_losses"], i), cell(e["divergence"], i),
                                     cell(e["allowed"], i)};
-    for (const nlohmann::json* c : configs) {
-      row.push_back(cell(Obj((*c)["parity"], "losses").value("deltas", nlohmann::json()), i));
+    for (const ConfigurationResult* c : configs) {
+      row.push_back(cell(Losses(*c->parity).value("deltas", nlohmann::json()), i));
     }
     t.rows.push_back(std::move(row));
   }
   return t;
 }
 
-Section Parity(const nlohmann::json& results) {
+Section Parity(const RunResults& results) {
   Section s{"Parity", "parity", {}};
   s.blocks.push_back(Paragraph{
       "Before any speed is ranked, every configuration is compared with the reference (LibTorch "
@@ -256,27 +255,28 @@ Section Parity(const nlohmann::json& results) {
           {"configuration", "status", "reference", "compared", "max |Δ|", "max rel", "note"},
           {},
           "parity"};
-  for (const auto& c : results["configurations"]) {
-    if (!c.contains("parity")) continue;
-    const nlohmann::json& p = c["parity"];
-    const nlohmann::json& d = p.contains("logits") ? p["logits"] : Obj(p, "losses");
+  for (const ConfigurationResult& c : results.configurations) {
+    if (!c.parity) continue;
+    const ParityResult& p = *c.parity;
+    const bool logits = p.compared == "logits";
+    const nlohmann::json& d = logits ? p.comparison : Losses(p);
     const auto num = [&](const char* key) {
       return d.contains(key) && d[key].is_number() ? fmt::format("{:.3g}", d[key].get<double>())
                                                    : "-";
     };
     std::string compared = "-";
-    if (p.contains("logits")) {
+    if (logits) {
       compared = fmt::format("logits, {} rows, {} trials", d.value("rows", 0),
                              d.value("trials_compared", 0));
-    } else if (p.contains("losses")) {
+    } else if (p.compared == "losses") {
       compared = fmt::format("{} losses, {} trials", d.value("compared", 0),
                              d.value("trials_compared", 0));
     }
-    std::string note = p.value("problem", "");
+    std::string note = p.problem;
     if (note.empty() && d.contains("top1_agreement") && d["top1_agreement"].is_number()) {
       note = fmt::format("top-1 agreement {:.1f}%", 100.0 * d["top1_agreement"].get<double>());
     }
-    t.rows.push_back({c.value("config", ""), FormatParity(c), p.value("reference", "-"), compared,
+    t.rows.push_back({c.id(), FormatParity(c), p.reference.empty() ? "-" : p.reference, compared,
                       num("max_abs"), num("max_rel"), note.empty() ? "-" : note});
   }
   s.blocks.push_back(std::move(t));
@@ -286,14 +286,10 @@ Section Parity(const nlohmann::json& results) {
   return s;
 }
 
-Section Warnings(const nlohmann::json& results, const std::vector<Chart>& charts) {
+Section Warnings(const RunResults& results, const std::vector<Chart>& charts) {
   Section s{"Warnings", "warnings", {}};
-  List warnings;
-  for (const auto& w : results["warnings"]) warnings.items.push_back(w.get<std::string>());
-  if (results.contains("notes")) {
-    for (const auto& n : results["notes"])
-      warnings.items.push_back("note: " + n.get<std::string>());
-  }
+  List warnings{results.warnings};
+  for (const std::string& n : results.notes) warnings.items.push_back("note: " + n);
   for (const Chart& c : charts) {
     if (c.svg.empty()) warnings.items.push_back(fmt::format("chart {}: {}", c.id, c.error));
   }
@@ -302,8 +298,7 @@ Section Warnings(const nlohmann::json& results, const std::vector<Chart>& charts
     s.blocks.push_back(std::move(warnings));
   }
   // What `fwbench doctor` said of the machine when the run started (its load, BLAS, governor…).
-  const std::vector<Finding> findings =
-      Diagnose(results["env"], results["inputs"].value("threads", 1));
+  const std::vector<Finding> findings = Diagnose(results.env, results.inputs.threads);
   if (!findings.empty()) {
     List doctor;
     for (const Finding& f : findings) {
@@ -315,29 +310,28 @@ Section Warnings(const nlohmann::json& results, const std::vector<Chart>& charts
     s.blocks.push_back(std::move(doctor));
   }
   Table failed{"Failed trials", {"trial", "reason", "stderr"}, {}, "failed-trials"};
-  for (const auto& t : results["trials"]) {
-    if (t.value("status", "") == "ok") continue;
-    failed.rows.push_back({t.value("trial", ""), t.value("reason", ""), t.value("stderr", "")});
+  for (const TrialResult& t : results.trials) {
+    if (t.metrics.ok) continue;
+    failed.rows.push_back({t.metrics.trial, t.metrics.reason, t.stderr_tail});
   }
   if (!failed.rows.empty()) s.blocks.push_back(std::move(failed));
   if (s.blocks.empty()) s.blocks.push_back(Paragraph{"None."});
   return s;
 }
 
-Section Provenance(const nlohmann::json& results, const std::string& plan_toml,
+Section Provenance(const RunResults& results, const std::string& plan_toml,
                    const std::string& renderer) {
   Section s{"Environment and provenance", "provenance", {}};
-  const nlohmann::json& env = results["env"];
+  const nlohmann::json& env = results.env;
   const nlohmann::json& cpu = Obj(env, "cpu");
   const nlohmann::json& lt = Obj(env, kLibtorchBackend);
   const nlohmann::json& fw = Obj(env, "fwbench");
   const nlohmann::json& load = Obj(env, "load");
   Table t{"", {"what", "value"}, {}, "environment"};
   t.rows = {
-      {"run", fmt::format("{} (started {}, analysed {}, results schema {}{})",
-                          results.value("run_id", "?"), results.value("started_utc", "?"),
-                          results.value("analysed_utc", "?"), results.value("schema_version", 0),
-                          results.value("complete", true) ? "" : ", INCOMPLETE")},
+      {"run", fmt::format("{} (started {}, analysed {}, results schema {}{})", results.run_id,
+                          results.started_utc, results.analysed_utc, results.schema_version,
+                          results.complete ? "" : ", INCOMPLETE")},
       {"fwbench",
        fmt::format("{} (git {}), {} build, {}", Str(fw, "version"), Str(fw, "git_revision"),
                    Str(env, "build_type"), Str(env, "compiler"))},
@@ -357,8 +351,8 @@ Section Provenance(const nlohmann::json& results, const std::string& plan_toml,
       {"LibTorch", fmt::format("{}, BLAS {}, oneDNN {}, CUDA {}", Str(lt, "version"),
                                Str(lt, "blas"), Str(lt, "mkldnn"), Str(lt, "cuda_available"))},
       {"threads per trial", FormatThreadCounts(results)},
-      {"data", Str(results["inputs"], "data_dir")},
-      {"initial weights (shared by every backend)", Str(results["inputs"], "weights")},
+      {"data", results.inputs.data_dir},
+      {"initial weights (shared by every backend)", results.inputs.weights},
       {"charts", renderer.empty() ? "not rendered" : renderer},
   };
   s.blocks.push_back(std::move(t));
@@ -382,21 +376,21 @@ Section Provenance(const nlohmann::json& results, const std::string& plan_toml,
   s.blocks.push_back(
       Paragraph{"The effective plan (plan.toml of the run folder; runnable as is "
                 "with `fwbench run plan.toml`):"});
-  s.blocks.push_back(Preformatted{plan_toml.empty() ? results["plan"].dump(2) : plan_toml});
+  s.blocks.push_back(Preformatted{plan_toml.empty() ? results.plan.dump(2) : plan_toml});
   return s;
 }
 
 }  // namespace
 
-Document BuildReportDocument(const nlohmann::json& results, const std::vector<Chart>& charts,
+Document BuildReportDocument(const RunResults& results, const std::vector<Chart>& charts,
                              const std::string& plan_toml, const std::string& chart_renderer) {
   Document doc;
-  doc.title = fmt::format("fwbench report — {}{}", results.value("run_id", "?"),
-                          results.value("complete", true) ? "" : " (incomplete)");
-  doc.subtitle = fmt::format(
-      "Model {} ({} stem, {} classes); started {}; fwbench {}.", Str(results["plan"], "model.arch"),
-      Str(results["plan"], "model.stem"), Str(results["plan"], "model.num_classes"),
-      results.value("started_utc", "?"), Str(Obj(results["env"], "fwbench"), "version"));
+  doc.title =
+      fmt::format("fwbench report — {}{}", results.run_id, results.complete ? "" : " (incomplete)");
+  doc.subtitle = fmt::format("Model {} ({} stem, {} classes); started {}; fwbench {}.",
+                             Str(results.plan, "model.arch"), Str(results.plan, "model.stem"),
+                             Str(results.plan, "model.num_classes"), results.started_utc,
+                             Str(Obj(results.env, "fwbench"), "version"));
   doc.sections.push_back(Summary(results));
   doc.sections.push_back(VerdictMatrix(results));
   doc.sections.push_back(Snapshot(results));

@@ -4,16 +4,15 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "analysis/run_results.h"
 #include "report/report_document.h"
 
 namespace fwbench::report {
 
-// `results`: results.json (docs/results.md). `charts`: rendered (or failed) charts in the
+// `results`: the run's results (docs/results.md). `charts`: rendered (or failed) charts in the
 // order they appear. `plan_toml`: the run's plan.toml (empty when the folder has none).
 // `chart_renderer`: what rendered the charts ("Vega 6.4.0, Vega-Lite 6.4.1"), for provenance.
-Document BuildReportDocument(const nlohmann::json& results, const std::vector<Chart>& charts,
+Document BuildReportDocument(const RunResults& results, const std::vector<Chart>& charts,
                              const std::string& plan_toml, const std::string& chart_renderer);
 
 }  // namespace fwbench::report

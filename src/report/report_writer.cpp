@@ -23,7 +23,7 @@ std::string ReadIfPresent(const std::filesystem::path& path) {
 
 }  // namespace
 
-ReportFiles WriteReport(const std::filesystem::path& run_dir, const nlohmann::json& results,
+ReportFiles WriteReport(const std::filesystem::path& run_dir, const RunResults& results,
                         const std::filesystem::path& charts_tool) {
   const std::vector<ChartSpec> specs = BuildChartSpecs(results);
   const RenderedCharts rendered = RenderCharts(specs, run_dir / "charts", charts_tool);

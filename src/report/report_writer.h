@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "analysis/run_results.h"
 
 namespace fwbench::report {
 
@@ -20,7 +20,7 @@ struct ReportFiles {
 
 // `charts_tool`: tools/charts (ChartsToolDir). A chart that cannot be rendered is reported in
 // the page and in `chart_errors`; the report is written anyway.
-ReportFiles WriteReport(const std::filesystem::path& run_dir, const nlohmann::json& results,
+ReportFiles WriteReport(const std::filesystem::path& run_dir, const RunResults& results,
                         const std::filesystem::path& charts_tool);
 
 }  // namespace fwbench::report

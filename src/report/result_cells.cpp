@@ -17,26 +17,35 @@ std::string FormatNumber(double v) {
   return fmt::format("{:.3g}", v);
 }
 
-std::string FormatWithCi(const nlohmann::json& metrics, const std::string& key) {
-  if (!metrics.contains(key)) return "-";
-  const nlohmann::json& m = metrics[key];
-  return fmt::format("{} [{}–{}]", FormatNumber(m["median"].get<double>()),
-                     FormatNumber(m["ci95_lo"].get<double>()),
-                     FormatNumber(m["ci95_hi"].get<double>()));
+namespace {
+
+std::string WithCi(const MetricSummary* m, double scale, std::string_view suffix) {
+  if (m == nullptr) return "-";
+  return fmt::format("{}{} [{}–{}]", FormatNumber(scale * m->estimate.value), suffix,
+                     FormatNumber(scale * m->estimate.ci_lo),
+                     FormatNumber(scale * m->estimate.ci_hi));
 }
 
-std::string FormatMedian(const nlohmann::json& metrics, const std::string& key) {
-  if (!metrics.contains(key)) return "-";
-  return FormatNumber(metrics[key]["median"].get<double>());
+}  // namespace
+
+std::string FormatWithCi(const ConfigurationResult& config, std::string_view key) {
+  return WithCi(config.Metric(key), 1.0, "");
 }
 
-std::string FormatParity(const nlohmann::json& config) {
-  if (!config.contains("parity")) return "-";
-  const nlohmann::json& p = config["parity"];
-  std::string status = p.value("status", "unchecked");
-  if (status != "fail") return status;
-  const nlohmann::json& d =
-      p.contains("logits") ? p["logits"] : p.value("losses", nlohmann::json());
+std::string FormatMedian(const ConfigurationResult& config, std::string_view key) {
+  const MetricSummary* m = config.Metric(key);
+  return m == nullptr ? "-" : FormatNumber(m->estimate.value);
+}
+
+std::string FormatPercentWithCi(const ConfigurationResult& config, std::string_view key) {
+  return WithCi(config.Metric(key), 100.0, "%");
+}
+
+std::string FormatParity(const ConfigurationResult& config) {
+  if (!config.parity) return "-";
+  const ParityResult& p = *config.parity;
+  if (p.status != "fail") return p.status;
+  const nlohmann::json& d = p.comparison;
   if (d.is_object() && d.contains("max_abs") && d["max_abs"].is_number()) {
     return fmt::format("FAIL (max |Δ| {})", FormatNumber(d["max_abs"].get<double>()));
   }
@@ -66,14 +75,12 @@ std::string FormatEnvelope(const nlohmann::json& envelope) {
       envelope.value("probes", 0), envelope.value("margin", 0.0), at(0), at(n - 1), n - 1, steps);
 }
 
-std::vector<std::pair<std::string, std::vector<const nlohmann::json*>>> EnvelopeGroups(
-    const nlohmann::json& results) {
-  std::vector<std::pair<std::string, std::vector<const nlohmann::json*>>> groups;
-  for (const nlohmann::json& c : results["configurations"]) {
-    if (!c.contains("parity")) continue;
-    const nlohmann::json& p = c["parity"];
-    if (FormatEnvelope(p.value("envelope", nlohmann::json())).empty()) continue;
-    const std::string ref = p.value("reference", "");
+std::vector<std::pair<std::string, std::vector<const ConfigurationResult*>>> EnvelopeGroups(
+    const RunResults& results) {
+  std::vector<std::pair<std::string, std::vector<const ConfigurationResult*>>> groups;
+  for (const ConfigurationResult& c : results.configurations) {
+    if (!c.parity || FormatEnvelope(c.parity->envelope).empty()) continue;
+    const std::string& ref = c.parity->reference;
     auto it =
         std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == ref; });
     if (it == groups.end()) it = groups.insert(groups.end(), {ref, {}});
@@ -82,44 +89,42 @@ std::vector<std::pair<std::string, std::vector<const nlohmann::json*>>> Envelope
   return groups;
 }
 
-std::string FormatSpeedup(const nlohmann::json& compile) {
-  if (!compile.contains("speedup")) return "-";
-  const nlohmann::json& sp = compile["speedup"];
-  return fmt::format("{}× [{}–{}]", FormatNumber(sp["median"].get<double>()),
-                     FormatNumber(sp["ci95_lo"].get<double>()),
-                     FormatNumber(sp["ci95_hi"].get<double>()));
+std::string FormatSpeedup(const CompileResult& compile) {
+  if (!compile.gain) return "-";
+  const stats::Estimate& sp = compile.gain->speedup;
+  return fmt::format("{}× [{}–{}]", FormatNumber(sp.value), FormatNumber(sp.ci_lo),
+                     FormatNumber(sp.ci_hi));
 }
 
-std::string FormatBreakEven(const nlohmann::json& compile) {
-  if (!compile.contains("break_even_steps")) return "-";
-  const auto steps = [](const nlohmann::json& b) {
-    return b.is_number() ? FormatNumber(std::ceil(b.get<double>())) : std::string("never");
+std::string FormatBreakEven(const CompileResult& compile) {
+  if (!compile.gain) return "-";
+  const CompileGain& g = *compile.gain;
+  const auto steps = [](double b) {
+    return std::isfinite(b) ? FormatNumber(std::ceil(b)) : std::string("never");
   };
-  std::string out = steps(compile["break_even_steps"]);
-  if (compile.contains("break_even_ci95") && compile["break_even_ci95"].is_object()) {
-    const nlohmann::json& ci = compile["break_even_ci95"];
-    out += fmt::format(" [{}–{}]", steps(ci.value("lo", nlohmann::json("never"))),
-                       steps(ci.value("hi", nlohmann::json("never"))));
+  std::string out = steps(g.break_even_steps.value_or(INFINITY));
+  if (!std::isnan(g.break_even_ci_lo) && !std::isnan(g.break_even_ci_hi)) {
+    out += fmt::format(" [{}–{}]", steps(g.break_even_ci_lo), steps(g.break_even_ci_hi));
   }
   return out;
 }
 
-std::string CompileVerdictText(const nlohmann::json& compile) {
-  if (compile.contains("unavailable")) return compile["unavailable"].get<std::string>();
-  if (!compile.value("ranked", true)) {
-    return "not ranked: parity " + compile.value("parity", std::string("fail"));
+std::string CompileVerdictText(const CompileResult& compile) {
+  if (!compile.gain) return compile.unavailable;
+  if (!compile.ranked) {
+    return "not ranked: parity " + (compile.parity.empty() ? std::string("fail") : compile.parity);
   }
-  if (!compile.value("significant", false)) return "no significant difference";
-  return compile["speedup"]["median"].get<double>() > 1 ? "compiled faster" : "compiled slower";
+  if (!compile.gain->significant) return "no significant difference";
+  return compile.gain->speedup.value > 1 ? "compiled faster" : "compiled slower";
 }
 
-std::vector<std::string> PhaseNames(const nlohmann::json& results) {
+std::vector<std::string> PhaseNames(const RunResults& results) {
   std::vector<std::string> names = {"exec",         "import", "init",    "build",
                                     "load_weights", "data",   "compile", "first_step"};
   const std::size_t conventional = names.size();
-  const nlohmann::json& configs = results["configurations"];
-  for (const nlohmann::json& c : configs) {
-    for (const auto& [key, unused] : c["metrics"].items()) {
+  const std::vector<ConfigurationResult>& configs = results.configurations;
+  for (const ConfigurationResult& c : configs) {
+    for (const auto& [key, unused] : c.summary.metrics) {
       if (!key.starts_with("phase.") || !key.ends_with("_s")) continue;
       const std::string name = key.substr(6, key.size() - 8);
       if (name != "other" && std::find(names.begin(), names.end(), name) == names.end()) {
@@ -131,54 +136,36 @@ std::vector<std::string> PhaseNames(const nlohmann::json& results) {
   names.push_back("other");
   // A conventional phase no configuration has (e.g. import for C++-only runs) is left out.
   std::erase_if(names, [&](const std::string& n) {
-    return std::none_of(configs.begin(), configs.end(), [&](const nlohmann::json& c) {
-      return c["metrics"].contains("phase." + n + "_s");
+    return std::none_of(configs.begin(), configs.end(), [&](const ConfigurationResult& c) {
+      return c.Metric("phase." + n + "_s") != nullptr;
     });
   });
   return names;
 }
 
-std::string FormatTrialCount(const nlohmann::json& config) {
-  const int ok = config.value("trials_ok", 0);
-  return fmt::format("{}/{}", ok, ok + config.value("trials_failed", 0));
+std::string FormatTrialCount(const ConfigurationResult& config) {
+  const int ok = config.summary.trials_ok;
+  return fmt::format("{}/{}", ok, ok + config.summary.trials_failed);
 }
 
-std::string FormatThreadCounts(const nlohmann::json& results) {
+std::string FormatThreadCounts(const RunResults& results) {
   std::set<int> counts;
-  for (const auto& c : results.value("configurations", nlohmann::json::array())) {
-    if (c.contains("threads") && c["threads"].is_number_integer() && c["threads"].get<int>() > 0) {
-      counts.insert(c["threads"].get<int>());
-    }
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.threads > 0) counts.insert(c.threads);
   }
-  if (counts.empty()) {
-    const nlohmann::json inputs = results.value("inputs", nlohmann::json::object());
-    if (inputs.contains("threads") && inputs["threads"].is_number_integer() &&
-        inputs["threads"].get<int>() > 0) {
-      counts.insert(inputs["threads"].get<int>());
-    }
-  }
+  if (counts.empty() && results.inputs.threads > 0) counts.insert(results.inputs.threads);
   return counts.empty() ? "?" : fmt::format("{}", fmt::join(counts, ", "));
 }
 
-std::string FormatPercentWithCi(const nlohmann::json& metrics, const std::string& key) {
-  if (!metrics.contains(key)) return "-";
-  const nlohmann::json& m = metrics[key];
-  return fmt::format("{}% [{}–{}]", FormatNumber(100.0 * m.value("median", 0.0)),
-                     FormatNumber(100.0 * m.value("ci95_lo", 0.0)),
-                     FormatNumber(100.0 * m.value("ci95_hi", 0.0)));
-}
-
-std::vector<std::vector<std::string>> TokenRows(const nlohmann::json& results) {
+std::vector<std::vector<std::string>> TokenRows(const RunResults& results) {
   std::vector<std::vector<std::string>> rows = {{"tokens", "tokens/s [95% CI]", "MFU [95% CI]",
                                                  "time to first token ms", "prefill tokens/s",
                                                  "decode tokens/s [95% CI]", "decode MFU"}};
-  for (const nlohmann::json& c : results["configurations"]) {
-    const nlohmann::json& m = c["metrics"];
-    if (!m.contains("tokens_per_s")) continue;
-    rows.push_back({c.value("config", ""), FormatWithCi(m, "tokens_per_s"),
-                    FormatPercentWithCi(m, "mfu"), FormatWithCi(m, "ttft_ms"),
-                    FormatWithCi(m, "prefill_tokens_per_s"), FormatWithCi(m, "decode_tokens_per_s"),
-                    FormatPercentWithCi(m, "decode_mfu")});
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.Metric("tokens_per_s") == nullptr) continue;
+    rows.push_back({c.id(), FormatWithCi(c, "tokens_per_s"), FormatPercentWithCi(c, "mfu"),
+                    FormatWithCi(c, "ttft_ms"), FormatWithCi(c, "prefill_tokens_per_s"),
+                    FormatWithCi(c, "decode_tokens_per_s"), FormatPercentWithCi(c, "decode_mfu")});
   }
   return rows;
 }

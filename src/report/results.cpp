@@ -63,8 +63,8 @@ std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& path, int
 
 // The eager twin of a compiled configuration: same backend, task, batch size, precision,
 // memory format and threads.
-nlohmann::json CompileGainFor(const nlohmann::json& config, const nlohmann::json& all,
-                              const std::map<std::string, std::vector<TrialMetrics>>& by_config) {
+CompileResult CompileGainFor(const nlohmann::json& config, const nlohmann::json& all,
+                             const std::map<std::string, std::vector<TrialMetrics>>& by_config) {
   for (const nlohmann::json& c : all) {
     const auto same = [&](const char* key) {
       return c.value(key, nlohmann::json()) == config.value(key, nlohmann::json());
@@ -80,51 +80,57 @@ nlohmann::json CompileGainFor(const nlohmann::json& config, const nlohmann::json
       if (eager == by_config.end() || compiled == by_config.end()) {
         throw std::invalid_argument("no trial ran");
       }
-      return ToJson(ComputeCompileGain(eager_id, eager->second, compiled->second));
+      CompileResult result;
+      result.eager_config = eager_id;
+      result.gain = ComputeCompileGain(eager_id, eager->second, compiled->second);
+      return result;
     } catch (const std::invalid_argument& e) {
-      return {{"eager_config", eager_id}, {"unavailable", e.what()}};
+      CompileResult result;
+      result.eager_config = eager_id;
+      result.unavailable = e.what();
+      return result;
     }
   }
-  return {{"unavailable",
-           "the plan has no eager configuration to compare with (same backend, task, batch "
-           "size, precision, memory format, threads)"}};
+  CompileResult none;
+  none.unavailable =
+      "the plan has no eager configuration to compare with (same backend, task, batch size, "
+      "precision, memory format, threads)";
+  return none;
 }
 
 // Model FLOPs utilisation of a token workload: tokens/s × analytical FLOPs per token ÷ the
 // matmul peak measured on the configuration's thread count (env.json matmul_peak). Training:
 // "mfu"; generation: "prefill_mfu" and "decode_mfu". The CI scales with the rate's.
-void AddModelFlopsUtilisation(nlohmann::json& config, const nlohmann::json& manifest,
-                              const nlohmann::json& env, int threads) {
+void AddModelFlopsUtilisation(ConfigurationResult& config, const nlohmann::json& manifest,
+                              const nlohmann::json& env) {
   if (!manifest.contains("llm") || !env.contains("matmul_peak")) return;
   // The measured peak is the CPU's: against it a GPU run read 179% to 739% (H200, 2026-11-26).
   // No GPU peak is measured yet, so a GPU run reports no MFU rather than a wrong one.
   if (manifest.contains("plan") && manifest["plan"].value("device", "cpu") != "cpu") return;
-  const std::string key = std::to_string(threads);
+  const std::string key = std::to_string(config.threads);
   if (!env["matmul_peak"].contains(key)) return;
   const double peak = env["matmul_peak"][key].value("flops_per_s", 0.0);
   if (!(peak > 0.0)) return;
-  nlohmann::json& metrics = config["metrics"];
+  std::map<std::string, MetricSummary>& metrics = config.summary.metrics;
   const nlohmann::json& llm = manifest["llm"];
   for (const auto& [rate, flops, name] :
        {std::tuple{"tokens_per_s", "train_flops_per_token", "mfu"},
         std::tuple{"prefill_tokens_per_s", "prefill_flops_per_token", "prefill_mfu"},
         std::tuple{"decode_tokens_per_s", "decode_flops_per_token", "decode_mfu"}}) {
-    if (!metrics.contains(rate) || !llm.contains(flops)) continue;
-    if (std::string_view(name) == "mfu" && config.value("task", "") != "train") continue;
+    const auto m = metrics.find(rate);
+    if (m == metrics.end() || !llm.contains(flops)) continue;
+    if (std::string_view(name) == "mfu" && config.task() != "train") continue;
     const double f = llm[flops].get<double>() / peak;
-    const nlohmann::json& m = metrics[rate];
-    metrics[name] = {{"median", m.value("median", 0.0) * f},
-                     {"ci95_lo", m.value("ci95_lo", 0.0) * f},
-                     {"ci95_hi", m.value("ci95_hi", 0.0) * f},
-                     {"n", m.value("n", 0)},
-                     {"cv", m.value("cv", 0.0)},
-                     {"unit", "fraction of the measured matmul peak"}};
+    const stats::Estimate& e = m->second.estimate;
+    metrics[name] = {{e.value * f, e.ci_lo * f, e.ci_hi * f, e.n, e.level},
+                     m->second.cv,
+                     "fraction of the measured matmul peak"};
   }
 }
 
 }  // namespace
 
-nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
+RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   if (!std::filesystem::is_directory(run_dir)) {
     throw UsageError(fmt::format(
         "{}: no such run folder; `fwbench history --out RESULTS` lists the runs of a results "
@@ -148,7 +154,7 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
 
   std::map<std::string, std::vector<TrialMetrics>> by_config;
   std::map<std::string, std::vector<TrialMetrics>> probes_by_config;
-  nlohmann::json trials = nlohmann::json::array();
+  RunResults results;
   int measured_records = 0;
   std::vector<std::string> warmup_failures;
   int interrupted = 0;
@@ -173,18 +179,15 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       continue;
     }
     ++measured_records;
-    nlohmann::json t = ToJson(m, /*include_series=*/true);
-    t["repetition"] = record.value("repetition", 0);
-    t["exit_code"] = record.value("exit_code", -1);
-    t["signal"] = record.value("signal", 0);
-    t["stderr"] = record.value("stderr", "");
-    trials.push_back(std::move(t));
-    by_config[m.config].push_back(std::move(m));
+    by_config[m.config].push_back(m);
+    results.trials.push_back({std::move(m), record.value("repetition", 0),
+                              record.value("exit_code", -1), record.value("signal", 0),
+                              record.value("stderr", "")});
   }
 
   const double cv_warn = std::stod(manifest.at("plan").value("cv_warn", "0.1"));
-  nlohmann::json configs = nlohmann::json::array();
-  nlohmann::json warnings = nlohmann::json::array();
+  std::vector<ConfigurationResult>& configs = results.configurations;
+  std::vector<std::string>& warnings = results.warnings;
   // Configurations in plan order, including ones that never got to run.
   for (const nlohmann::json& c : manifest.at("configurations")) {
     const std::string id = c.at("id").get<std::string>();
@@ -201,13 +204,14 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       s.batch_size = batch_size;
       s.warnings.push_back(fmt::format("could not be analysed: {}", e.what()));
     }
-    nlohmann::json j = ToJson(s);
-    AddModelFlopsUtilisation(j, manifest, env, c.value("threads", 0));
-    j["backend"] = c.at("backend");
-    j["mode"] = c.at("mode");
-    j["precision"] = c.value("precision", "fp32");
-    j["memory_format"] = c.value("memory_format", "contiguous");
-    j["threads"] = c.value("threads", 0);
+    ConfigurationResult r;
+    r.summary = std::move(s);
+    r.backend = c.at("backend").get<std::string>();
+    r.mode = c.at("mode").get<std::string>();
+    r.precision = c.value("precision", "fp32");
+    r.memory_format = c.value("memory_format", "contiguous");
+    r.threads = c.value("threads", 0);
+    AddModelFlopsUtilisation(r, manifest, env);
     // Compiled modes of backends that have an eager mode in this run; backends without one
     // (tfjs's wasm/cpu, ONNX Runtime) have no compile step to weigh.
     const auto& all = manifest.at("configurations");
@@ -215,29 +219,29 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       return o.value("backend", "") == c.value("backend", "") && o.value("mode", "") == "eager";
     });
     const bool compiled_mode = c.value("backend", "") == kLibtorchBackend || backend_has_eager;
-    if (j["mode"] != "eager" && compiled_mode) j["compile"] = CompileGainFor(c, all, by_config);
-    if (by_config[id].empty()) j["warnings"].push_back("no trial of this configuration ran");
-    for (const auto& w : j["warnings"])
-      warnings.push_back(fmt::format("{}: {}", id, w.get<std::string>()));
-    configs.push_back(std::move(j));
+    if (r.mode != "eager" && compiled_mode) r.compile = CompileGainFor(c, all, by_config);
+    if (by_config[id].empty())
+      r.summary.warnings.emplace_back("no trial of this configuration ran");
+    for (const std::string& w : r.summary.warnings)
+      warnings.push_back(fmt::format("{}: {}", id, w));
+    configs.push_back(std::move(r));
   }
   ApplyParityGate(manifest.at("configurations"), by_config, probes_by_config, run_dir, configs,
                   warnings);
-  for (nlohmann::json& c : configs) {
-    if (c.contains("compile") && !c["ranked"].get<bool>()) {
-      c["compile"]["ranked"] = false;  // a speed-up of a different function means nothing
-      c["compile"]["parity"] = c["parity"].value("status", "unchecked");
+  for (ConfigurationResult& c : configs) {
+    if (c.compile && !c.ranked) {
+      c.compile->ranked = false;  // a speed-up of a different function means nothing
+      c.compile->parity = c.ParityStatus();
     }
   }
   int fewest_ok = -1;
-  for (const nlohmann::json& c : configs) {
-    const int ok = c["trials_ok"].get<int>();
+  for (const ConfigurationResult& c : configs) {
+    const int ok = c.summary.trials_ok;
     if (fewest_ok < 0 || ok < fewest_ok) fewest_ok = ok;
   }
   // Caveats of the plan itself, not anomalies of this run: printed as notes.
-  nlohmann::json notes = nlohmann::json::array();
   if (fewest_ok > 0 && fewest_ok < 5) {
-    notes.push_back(fmt::format(
+    results.notes.push_back(fmt::format(
         "{} successful trials per configuration: a 95% CI across so few processes is coarse (with "
         "3 "
         "it is [min, max], which covers the true median about 75% of the time; "
@@ -253,45 +257,34 @@ nlohmann::json BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   }
   const int expected = static_cast<int>(manifest.at("configurations").size()) *
                        std::stoi(manifest.at("plan").value("trials", "1"));
-  const bool complete = measured_records == expected;
-  if (!complete) {
+  results.complete = measured_records == expected;
+  if (!results.complete) {
     warnings.push_back(fmt::format(
         "the run is incomplete: {} of {} trials recorded{}", measured_records, expected,
         interrupted > 0 ? fmt::format(" ({} interrupted when the run was stopped)", interrupted)
                         : ""));
   }
 
-  nlohmann::json results = {
-      {"schema_version", kResultsSchemaVersion},
-      {"run_id", manifest.value("run_id", run_dir.filename().string())},
-      {"started_utc", manifest.value("started_utc", "")},
-      {"analysed_utc", UtcTimestamp("%Y-%m-%dT%H:%M:%SZ")},
-      {"complete", complete},
-      {"plan", manifest.at("plan")},
-      {"inputs",
-       {{"data_dir", manifest.value("data_dir", "")},
-        {"weights", manifest.value("weights", "")},
-        {"threads", env.value("threads", manifest.value("threads", 0))}}},
-      {"env", env},
-      {"configurations", configs},
-      {"trials", trials},
-      {"warnings", warnings},
-      {"notes", notes},
-  };
+  results.schema_version = kResultsSchemaVersion;
+  results.run_id = manifest.value("run_id", run_dir.filename().string());
+  results.started_utc = manifest.value("started_utc", "");
+  results.analysed_utc = UtcTimestamp("%Y-%m-%dT%H:%M:%SZ");
+  results.plan = manifest.at("plan");
+  results.inputs = {manifest.value("data_dir", ""), manifest.value("weights", ""),
+                    env.value("threads", manifest.value("threads", 0))};
+  results.env = env;
   // `fwbench deploy --into` leaves its measurements beside the run's (docs/serve.md).
   if (std::filesystem::is_regular_file(run_dir / "deploy.json")) {
-    results["deployment"] = ReadJsonFile(run_dir / "deploy.json");
+    results.deployment = ReadJsonFile(run_dir / "deploy.json");
   }
   // Who wins what, only among configurations that passed the parity gate (docs/results.md).
-  const std::vector<Verdict> verdicts = BuildVerdicts(results, kVerdictThreshold);
-  results["verdict_threshold"] = kVerdictThreshold;
-  results["verdicts"] = nlohmann::json::array();
-  for (const Verdict& v : verdicts) results["verdicts"].push_back(ToJson(v));
-  results["pick"] = PickLines(verdicts);
+  results.verdict_threshold = kVerdictThreshold;
+  results.verdicts = BuildVerdicts(results, kVerdictThreshold);
+  results.pick = PickLines(results.verdicts);
   return results;
 }
 
-nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
+RunResults BuildResults(const std::filesystem::path& run_dir) {
   try {
     return BuildResultsOrThrow(run_dir);
   } catch (const nlohmann::json::exception& e) {
@@ -303,9 +296,9 @@ nlohmann::json BuildResults(const std::filesystem::path& run_dir) {
 }
 
 std::filesystem::path WriteResults(const std::filesystem::path& run_dir,
-                                   const nlohmann::json& results) {
+                                   const RunResults& results) {
   std::filesystem::path path = run_dir / "results.json";
-  WriteFileAtomically(path, results.dump(2) + "\n");
+  WriteFileAtomically(path, ToJson(results).dump(2) + "\n");
   return path;
 }
 

@@ -4,18 +4,15 @@
 // killed half-way still gets results for every trial that finished.
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
+#include "analysis/run_results.h"
 
 namespace fwbench {
 
-inline constexpr int kResultsSchemaVersion = 1;
-
 // Reads manifest.json, env.json, trials.jsonl and events.jsonl; throws UsageError when the
 // folder is not a run folder.
-nlohmann::json BuildResults(const std::filesystem::path& run_dir);
+RunResults BuildResults(const std::filesystem::path& run_dir);
 
 // Writes results.json atomically (temp file + rename) and returns its path.
-std::filesystem::path WriteResults(const std::filesystem::path& run_dir,
-                                   const nlohmann::json& results);
+std::filesystem::path WriteResults(const std::filesystem::path& run_dir, const RunResults& results);
 
 }  // namespace fwbench

@@ -56,31 +56,31 @@ std::string Column(sqlite3_stmt* s, int i) {
 
 }  // namespace
 
-HistoryEntry SummariseRun(const std::filesystem::path& run_dir, const nlohmann::json& results) {
+HistoryEntry SummariseRun(const std::filesystem::path& run_dir, const RunResults& results) {
   HistoryEntry e;
-  e.run_id = results.value("run_id", run_dir.filename().string());
+  // A results.json without a run id (RunResultsFromJson leaves it empty) is named by its folder.
+  e.run_id = results.run_id.empty() ? run_dir.filename().string() : results.run_id;
   e.path = std::filesystem::absolute(run_dir).string();
-  e.started_utc = results.value("started_utc", "");
-  const nlohmann::json cpu =
-      results.value("env", nlohmann::json::object()).value("cpu", nlohmann::json::object());
+  e.started_utc = results.started_utc;
+  const nlohmann::json cpu = results.env.value("cpu", nlohmann::json::object());
   e.machine = fmt::format("{} ×{}", cpu.value("model", "?"), cpu.value("usable_cores", 0));
-  e.plan = results.value("plan", nlohmann::json::object()).value("name", "");
-  e.complete = results.value("complete", false);
+  e.plan = results.plan.value("name", "");
+  e.complete = results.complete;
   std::string best_train, best_infer;
   double train = 0.0, infer = 0.0;
-  for (const auto& c : results.value("configurations", nlohmann::json::array())) {
+  for (const ConfigurationResult& c : results.configurations) {
     ++e.configurations;
-    e.trials_ok += c.value("trials_ok", 0);
-    e.trials_failed += c.value("trials_failed", 0);
-    if (!c.value("ranked", false) || !c.contains("metrics")) continue;
-    const auto& m = c["metrics"];
-    if (!m.contains("samples_per_s")) continue;
-    const double v = m["samples_per_s"].value("median", 0.0);
-    double& best = c.value("task", "") == "train" ? train : infer;
-    std::string& name = c.value("task", "") == "train" ? best_train : best_infer;
+    e.trials_ok += c.summary.trials_ok;
+    e.trials_failed += c.summary.trials_failed;
+    if (!c.ranked) continue;
+    const MetricSummary* samples = c.Metric("samples_per_s");
+    if (samples == nullptr) continue;
+    const double v = samples->estimate.value;
+    double& best = c.task() == "train" ? train : infer;
+    std::string& name = c.task() == "train" ? best_train : best_infer;
     if (v > best) {
       best = v;
-      name = c.value("config", "");
+      name = c.id();
     }
   }
   if (!best_train.empty())
@@ -93,7 +93,7 @@ HistoryEntry SummariseRun(const std::filesystem::path& run_dir, const nlohmann::
 }
 
 void IndexRun(const std::filesystem::path& results_dir, const std::filesystem::path& run_dir,
-              const nlohmann::json& results) {
+              const RunResults& results) {
   const std::filesystem::path path = results_dir / "history.sqlite";
   Db db = Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   Exec(db.get(), kSchema, path);
@@ -102,7 +102,7 @@ void IndexRun(const std::filesystem::path& results_dir, const std::filesystem::p
                    "INSERT OR REPLACE INTO runs (run_id, path, started_utc, machine, plan, "
                    "configurations, trials_ok, trials_failed, complete, headline, results_json) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-  const std::string json = results.dump();
+  const std::string json = ToJson(results).dump();
   int i = 0;
   for (const std::string* text : {&e.run_id, &e.path, &e.started_utc, &e.machine, &e.plan}) {
     sqlite3_bind_text(s.get(), ++i, text->c_str(), -1, SQLITE_TRANSIENT);

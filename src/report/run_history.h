@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "analysis/run_results.h"
 
 namespace fwbench {
 
@@ -26,7 +26,7 @@ struct HistoryEntry {
 
 // Inserts or replaces the run's entry in <results_dir>/history.sqlite (created on first use).
 void IndexRun(const std::filesystem::path& results_dir, const std::filesystem::path& run_dir,
-              const nlohmann::json& results);
+              const RunResults& results);
 
 // All entries, oldest first. An absent database is an empty history.
 std::vector<HistoryEntry> ReadHistory(const std::filesystem::path& results_dir);
@@ -35,6 +35,6 @@ std::vector<HistoryEntry> ReadHistory(const std::filesystem::path& results_dir);
 // UsageError naming what was looked for when it is neither.
 std::filesystem::path ResolveRun(const std::string& what, const std::filesystem::path& results_dir);
 
-HistoryEntry SummariseRun(const std::filesystem::path& run_dir, const nlohmann::json& results);
+HistoryEntry SummariseRun(const std::filesystem::path& run_dir, const RunResults& results);
 
 }  // namespace fwbench

@@ -45,37 +45,38 @@ std::string Render(const std::vector<Row>& rows) {
 
 }  // namespace
 
-std::string FormatTable(const nlohmann::json& results) {
-  std::string out = fmt::format("run {}  (threads {}, {})\n\n", results.value("run_id", "?"),
-                                FormatThreadCounts(results),
-                                results["env"].contains("cpu") && results["env"]["cpu"].is_object()
-                                    ? results["env"]["cpu"].value("model", "unknown CPU")
-                                    : std::string("unknown CPU"));
+std::string FormatTable(const RunResults& results) {
+  const nlohmann::json& env = results.env;
+  const std::string cpu = env.contains("cpu") && env["cpu"].is_object()
+                              ? env["cpu"].value("model", "unknown CPU")
+                              : std::string("unknown CPU");
+  std::string out =
+      fmt::format("run {}  (threads {}, {})\n\n", results.run_id.empty() ? "?" : results.run_id,
+                  FormatThreadCounts(results), cpu);
   std::vector<Row> train = {{"training", "ok/n", "TTFB s [95% CI]", "steps/s [95% CI]", "samples/s",
                              "warm-up steps", "warm-up cost s", "loss first→last", "peak RSS MiB",
                              "CPU s", "parity"}};
   std::vector<Row> infer = {{"inference", "ok/n", "TTFB s [95% CI]", "p50 ms [95% CI]", "p90 ms",
                              "p99 ms", "samples/s [95% CI]", "warm-up steps", "peak RSS MiB",
                              "parity"}};
-  for (const nlohmann::json& c : results["configurations"]) {
-    const nlohmann::json& m = c["metrics"];
+  for (const ConfigurationResult& c : results.configurations) {
     const std::string okn = FormatTrialCount(c);
-    if (c["task"] == "train") {
-      const std::string loss =
-          m.contains("loss_first")
-              ? fmt::format("{}→{}", FormatNumber(m["loss_first"]["median"].get<double>()),
-                            FormatNumber(m["loss_last"]["median"].get<double>()))
-              : "-";
-      train.push_back({c["config"].get<std::string>(), okn, FormatWithCi(m, "ttfb_s"),
-                       FormatWithCi(m, "steps_per_s"), FormatMedian(m, "samples_per_s"),
-                       FormatMedian(m, "warmup_steps"), FormatMedian(m, "warmup_cost_s"), loss,
-                       FormatMedian(m, "peak_rss_mb"), FormatMedian(m, "cpu_s"), FormatParity(c)});
+    if (c.task() == "train") {
+      const MetricSummary* first = c.Metric("loss_first");
+      const MetricSummary* last = c.Metric("loss_last");
+      const std::string loss = first != nullptr && last != nullptr
+                                   ? fmt::format("{}→{}", FormatNumber(first->estimate.value),
+                                                 FormatNumber(last->estimate.value))
+                                   : "-";
+      train.push_back({c.id(), okn, FormatWithCi(c, "ttfb_s"), FormatWithCi(c, "steps_per_s"),
+                       FormatMedian(c, "samples_per_s"), FormatMedian(c, "warmup_steps"),
+                       FormatMedian(c, "warmup_cost_s"), loss, FormatMedian(c, "peak_rss_mb"),
+                       FormatMedian(c, "cpu_s"), FormatParity(c)});
     } else {
-      infer.push_back({c["config"].get<std::string>(), okn, FormatWithCi(m, "ttfb_s"),
-                       FormatWithCi(m, "latency_p50_ms"), FormatMedian(m, "latency_p90_ms"),
-                       FormatMedian(m, "latency_p99_ms"), FormatWithCi(m, "samples_per_s"),
-                       FormatMedian(m, "warmup_steps"), FormatMedian(m, "peak_rss_mb"),
-                       FormatParity(c)});
+      infer.push_back({c.id(), okn, FormatWithCi(c, "ttfb_s"), FormatWithCi(c, "latency_p50_ms"),
+                       FormatMedian(c, "latency_p90_ms"), FormatMedian(c, "latency_p99_ms"),
+                       FormatWithCi(c, "samples_per_s"), FormatMedian(c, "warmup_steps"),
+                       FormatMedian(c, "peak_rss_mb"), FormatParity(c)});
     }
   }
   if (train.size() > 1) out += Render(train) + "\n";
@@ -84,17 +85,15 @@ std::string FormatTable(const nlohmann::json& results) {
 
   std::vector<Row> compile = {{"compiled vs eager", "speed-up [95% CI]", "compile s",
                                "extra warm-up s", "break-even steps", "verdict"}};
-  for (const nlohmann::json& c : results["configurations"]) {
-    if (!c.contains("compile")) continue;
-    const nlohmann::json& g = c["compile"];
-    if (g.contains("unavailable")) {
-      compile.push_back(
-          {c["config"].get<std::string>(), "-", "-", "-", "-", CompileVerdictText(g)});
+  for (const ConfigurationResult& c : results.configurations) {
+    if (!c.compile) continue;
+    const CompileResult& g = *c.compile;
+    if (!g.gain) {
+      compile.push_back({c.id(), "-", "-", "-", "-", CompileVerdictText(g)});
       continue;
     }
-    compile.push_back({c["config"].get<std::string>(), FormatSpeedup(g),
-                       FormatNumber(g["compile_s"].get<double>()),
-                       FormatNumber(g["extra_warmup_s"].get<double>()), FormatBreakEven(g),
+    compile.push_back({c.id(), FormatSpeedup(g), FormatNumber(g.gain->compile_s),
+                       FormatNumber(g.gain->extra_warmup_s), FormatBreakEven(g),
                        CompileVerdictText(g)});
   }
   if (compile.size() > 1) out += Render(compile) + "\n";
@@ -104,20 +103,22 @@ std::string FormatTable(const nlohmann::json& results) {
   Row header = {"TTFB phases (median s)"};
   header.insert(header.end(), names.begin(), names.end());
   std::vector<Row> phases = {header};
-  for (const nlohmann::json& c : results["configurations"]) {
-    const nlohmann::json& m = c["metrics"];
-    if (!m.contains("ttfb_s")) continue;
-    Row r = {c["config"].get<std::string>()};
-    for (const std::string& p : names) r.push_back(FormatMedian(m, "phase." + p + "_s"));
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.Metric("ttfb_s") == nullptr) continue;
+    Row r = {c.id()};
+    for (const std::string& p : names) r.push_back(FormatMedian(c, "phase." + p + "_s"));
     phases.push_back(std::move(r));
   }
   if (phases.size() > 1) out += Render(phases) + "\n";
 
+  static const nlohmann::json kNoComparison = nlohmann::json::object();
   for (const auto& [reference, configs] : EnvelopeGroups(results)) {
+    // Grouped only for their measured envelope, so every one of them has a gate decision.
     out += fmt::format("training parity against {}: {}\n", reference,
-                       FormatEnvelope((*configs.front())["parity"]["envelope"]));
-    for (const nlohmann::json* c : configs) {
-      const nlohmann::json& l = (*c)["parity"].value("losses", nlohmann::json::object());
+                       FormatEnvelope(configs.front()->parity->envelope));
+    for (const ConfigurationResult* c : configs) {
+      const nlohmann::json& l =
+          c->parity && c->parity->compared == "losses" ? c->parity->comparison : kNoComparison;
       std::string where;
       if (l.contains("first_bad_step")) {
         where = fmt::format("left the envelope at step {}", l["first_bad_step"].get<int>());
@@ -125,26 +126,26 @@ std::string FormatTable(const nlohmann::json& results) {
         where = fmt::format("at most {:.2g} of the band (step {})",
                             l["worst_band_fraction"].get<double>(), l.value("worst_step", 0));
       }
-      out += fmt::format("  {}: {}{}\n", (*c)["config"].get<std::string>(), FormatParity(*c),
-                         where.empty() ? "" : ", " + where);
+      out +=
+          fmt::format("  {}: {}{}\n", c->id(), FormatParity(*c), where.empty() ? "" : ", " + where);
     }
     out += "\n";
   }
 
-  if (results.contains("pick") && !results["pick"].empty()) {
+  if (!results.pick.empty()) {
     out += fmt::format(
         "verdicts (parity-checked configurations only; a win needs a 95% CI above "
         "1 and at least {:.0f}%)\n",
-        100.0 * results.value("verdict_threshold", 0.05));
-    for (const auto& line : results["pick"]) out += "  " + line.get<std::string>() + "\n";
+        100.0 * results.verdict_threshold);
+    for (const std::string& line : results.pick) out += "  " + line + "\n";
     out += "\n";
   }
 
   std::vector<std::string> failed;
-  for (const nlohmann::json& t : results["trials"]) {
-    if (t["status"] != "ok") {
-      failed.push_back(fmt::format("  {}: {} (stderr: {})", t["trial"].get<std::string>(),
-                                   t["reason"].get<std::string>(), t.value("stderr", "")));
+  for (const TrialResult& t : results.trials) {
+    if (!t.metrics.ok) {
+      failed.push_back(
+          fmt::format("  {}: {} (stderr: {})", t.metrics.trial, t.metrics.reason, t.stderr_tail));
     }
   }
   if (!failed.empty()) {
@@ -152,12 +153,8 @@ std::string FormatTable(const nlohmann::json& results) {
     for (const std::string& f : failed) out += f + "\n";
     out += "\n";
   }
-  for (const nlohmann::json& w : results["warnings"])
-    out += fmt::format("warning: {}\n", w.get<std::string>());
-  if (results.contains("notes")) {
-    for (const nlohmann::json& n : results["notes"])
-      out += fmt::format("note: {}\n", n.get<std::string>());
-  }
+  for (const std::string& w : results.warnings) out += fmt::format("warning: {}\n", w);
+  for (const std::string& n : results.notes) out += fmt::format("note: {}\n", n);
   return out;
 }
 

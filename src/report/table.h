@@ -1,12 +1,12 @@
 #pragma once
-// The terminal view of a results.json: configuration × metric, medians with 95% CIs, then
+// The terminal view of a run's results: configuration × metric, medians with 95% CIs, then
 // failed trials and warnings.
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "analysis/run_results.h"
 
 namespace fwbench {
 
-std::string FormatTable(const nlohmann::json& results);
+std::string FormatTable(const RunResults& results);
 
 }  // namespace fwbench

@@ -38,7 +38,8 @@ const MetricChange& Find(const Comparison& c, const std::string& metric) {
 }
 
 TEST(CompareRuns, ATwentyPercentSlowdownIsSignificant) {
-  const Comparison c = CompareRuns(FakeRun(10.0, 1), FakeRun(12.0, 2), 0.05);
+  const Comparison c =
+      CompareRuns(RunResultsFromJson(FakeRun(10.0, 1)), RunResultsFromJson(FakeRun(12.0, 2)), 0.05);
   const MetricChange& m = Find(c, "step time");
   EXPECT_NEAR(m.ratio.value, 1.2, 0.02);
   EXPECT_GT(m.ratio.ci_lo, 1.1);
@@ -48,7 +49,8 @@ TEST(CompareRuns, ATwentyPercentSlowdownIsSignificant) {
 }
 
 TEST(CompareRuns, ARerunWithoutChangeIsNotSignificant) {
-  const Comparison c = CompareRuns(FakeRun(10.0, 1), FakeRun(10.0, 3), 0.05);
+  const Comparison c =
+      CompareRuns(RunResultsFromJson(FakeRun(10.0, 1)), RunResultsFromJson(FakeRun(10.0, 3)), 0.05);
   for (const MetricChange& m : c.changes) {
     EXPECT_FALSE(m.significant) << m.metric << " " << m.ratio.value;
     EXPECT_EQ(m.verdict, "no significant change");
@@ -57,13 +59,15 @@ TEST(CompareRuns, ARerunWithoutChangeIsNotSignificant) {
 
 TEST(CompareRuns, AChangeUnderTheThresholdIsNotCalledEvenWhenItsCiExcludesOne) {
   // 3% faster with tight CIs: real, but under a 5% threshold.
-  const Comparison c = CompareRuns(FakeRun(10.0, 1, 8), FakeRun(9.7, 4, 8), 0.05);
+  const Comparison c = CompareRuns(RunResultsFromJson(FakeRun(10.0, 1, 8)),
+                                   RunResultsFromJson(FakeRun(9.7, 4, 8)), 0.05);
   const MetricChange& m = Find(c, "step time");
   EXPECT_LT(m.ratio.ci_hi, 1.0);
   EXPECT_FALSE(m.significant);
   // The same change with a 1% threshold is called, as faster.
-  const MetricChange& strict =
-      Find(CompareRuns(FakeRun(10.0, 1, 8), FakeRun(9.7, 4, 8), 0.01), "step time");
+  const MetricChange& strict = Find(CompareRuns(RunResultsFromJson(FakeRun(10.0, 1, 8)),
+                                                RunResultsFromJson(FakeRun(9.7, 4, 8)), 0.01),
+                                    "step time");
   EXPECT_TRUE(strict.significant);
   EXPECT_EQ(strict.verdict, "faster");
 }
@@ -74,7 +78,7 @@ TEST(CompareRuns, ConfigurationsInOnlyOneRunAreListedAndFailedTrialsLeftOut) {
   b["trials"][0]["config"] = "y/eager/infer/b1";
   b["trials"][1]["status"] = "failed";
   b["trials"][1]["step_s"] = {100.0};  // would be a huge slowdown if it were counted
-  const Comparison c = CompareRuns(a, b, 0.05);
+  const Comparison c = CompareRuns(RunResultsFromJson(a), RunResultsFromJson(b), 0.05);
   EXPECT_EQ(c.only_in_b, std::vector<std::string>{"y/eager/infer/b1"});
   EXPECT_FALSE(Find(c, "step time").significant);
 }
@@ -83,16 +87,18 @@ TEST(CompareRuns, ASameIdAtAnotherThreadCountIsNotCompared) {
   // Up to issue 19 an id without "/tN" meant all cores; since, it means 1 thread.
   nlohmann::json a = FakeRun(10.0, 1);
   nlohmann::json b = FakeRun(16.0, 2);
-  a["configurations"] = {{{"id", "x/eager/infer/b1"}, {"threads", 2}}};
-  b["configurations"] = {{{"id", "x/eager/infer/b1"}, {"threads", 1}}};
-  const Comparison c = CompareRuns(a, b, 0.05);
+  a["configurations"] = {{{"config", "x/eager/infer/b1"}, {"threads", 2}}};
+  b["configurations"] = {{{"config", "x/eager/infer/b1"}, {"threads", 1}}};
+  const Comparison c = CompareRuns(RunResultsFromJson(a), RunResultsFromJson(b), 0.05);
   EXPECT_TRUE(c.changes.empty());
   EXPECT_EQ(c.threads_differ, std::vector<std::string>{"x/eager/infer/b1: 2 threads in A, 1 in B"});
   EXPECT_EQ(ToJson(c, 0.05)["threads_differ"].size(), 1u);
   // The same count on both sides is compared as before.
   b["configurations"][0]["threads"] = 2;
-  EXPECT_TRUE(CompareRuns(a, b, 0.05).threads_differ.empty());
-  EXPECT_TRUE(Find(CompareRuns(a, b, 0.05), "step time").significant);
+  EXPECT_TRUE(
+      CompareRuns(RunResultsFromJson(a), RunResultsFromJson(b), 0.05).threads_differ.empty());
+  EXPECT_TRUE(Find(CompareRuns(RunResultsFromJson(a), RunResultsFromJson(b), 0.05), "step time")
+                  .significant);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // configuration that failed parity being excluded from the ranking.
 #include "analysis/verdict.h"
 
+#include "analysis/run_results.h"
+
 #include <gtest/gtest.h>
 
 namespace fwbench {
@@ -40,7 +42,7 @@ TEST(Verdict, AClearWinnerIsNamedWithItsAdvantageAndEvidence) {
   nlohmann::json r = Empty();
   AddInfer(r, "fast/compiled/infer/b1", {5.0, 5.1, 4.9});
   AddInfer(r, "slow/eager/infer/b1", {10.0, 10.3, 9.8});
-  const auto vs = BuildVerdicts(r, 0.05);
+  const auto vs = BuildVerdicts(RunResultsFromJson(r), 0.05);
   const Verdict& v = Find(vs, "inference latency");
   EXPECT_EQ(v.winner, "fast/compiled/infer/b1");
   EXPECT_EQ(v.runner_up, "slow/eager/infer/b1");
@@ -65,7 +67,7 @@ TEST(Verdict, OverlappingMeasurementsAreATieWithinNoise) {
   nlohmann::json r = Empty();
   AddInfer(r, "a/eager/infer/b1", {10.0, 11.5, 9.0});
   AddInfer(r, "b/eager/infer/b1", {10.4, 9.6, 11.0});
-  const auto vs = BuildVerdicts(r, 0.05);
+  const auto vs = BuildVerdicts(RunResultsFromJson(r), 0.05);
   const Verdict& v = Find(vs, "inference latency");
   EXPECT_TRUE(v.tie) << v.evidence;
   bool said = false;
@@ -80,7 +82,7 @@ TEST(Verdict, AParityFailureIsExcludedEvenWhenItIsFastest) {
   AddInfer(r, "wrong/compiled/infer/b1", {1.0, 1.0, 1.0}, /*ranked=*/false, "fail");
   AddInfer(r, "fast/compiled/infer/b1", {5.0, 5.1, 4.9});
   AddInfer(r, "slow/eager/infer/b1", {10.0, 10.3, 9.8});
-  const auto verdicts = BuildVerdicts(r, 0.05);
+  const auto verdicts = BuildVerdicts(RunResultsFromJson(r), 0.05);
   const Verdict& v = Find(verdicts, "inference latency");
   EXPECT_EQ(v.winner, "fast/compiled/infer/b1");
   ASSERT_EQ(v.excluded.size(), 1u);
@@ -91,8 +93,8 @@ TEST(Verdict, AnAdvantageUnderTheThresholdIsATie) {
   nlohmann::json r = Empty();
   AddInfer(r, "a/eager/infer/b1", {10.0, 10.01, 9.99});
   AddInfer(r, "b/eager/infer/b1", {10.3, 10.31, 10.29});  // 3% slower, very tight
-  EXPECT_TRUE(Find(BuildVerdicts(r, 0.05), "inference latency").tie);
-  EXPECT_FALSE(Find(BuildVerdicts(r, 0.01), "inference latency").tie);
+  EXPECT_TRUE(Find(BuildVerdicts(RunResultsFromJson(r), 0.05), "inference latency").tie);
+  EXPECT_FALSE(Find(BuildVerdicts(RunResultsFromJson(r), 0.01), "inference latency").tie);
 }
 
 // A compiled configuration beside its eager twin, as results.json's `compile` says it.
@@ -117,7 +119,7 @@ TEST(Verdict, CompileGainNamesTheCompiledModeOnlyWhenItsSpeedupIsReal) {
   r["configurations"].push_back(Compiled("x/compiled/infer/b1", "infer", 4.6, 3.6, 5.6));
   r["configurations"].push_back(Compiled("x/wrong/infer/b1", "infer", 9.0, 8.0, 10.0, false));
   r["configurations"].push_back(Compiled("x/compiled/train/b1", "train", 1.06, 0.97, 1.22));
-  const auto vs = BuildVerdicts(r, 0.05);
+  const auto vs = BuildVerdicts(RunResultsFromJson(r), 0.05);
   const Verdict& infer = Find(vs, "compile gain (inference)");
   EXPECT_EQ(infer.winner, "x/compiled/infer/b1");  // the faster one failed parity
   EXPECT_EQ(infer.runner_up, "x/eager/infer/b1");
@@ -131,7 +133,7 @@ TEST(Verdict, CompileGainNamesTheCompiledModeOnlyWhenItsSpeedupIsReal) {
 TEST(Verdict, ACompiledModeThatIsSignificantlySlowerLosesToItsEagerTwin) {
   nlohmann::json r = Empty();
   r["configurations"].push_back(Compiled("x/compiled/infer/b1", "infer", 0.5, 0.45, 0.55));
-  const auto verdicts = BuildVerdicts(r, 0.05);
+  const auto verdicts = BuildVerdicts(RunResultsFromJson(r), 0.05);
   const Verdict& v = Find(verdicts, "compile gain (inference)");
   EXPECT_EQ(v.winner, "x/eager/infer/b1");
   EXPECT_FALSE(v.tie);
@@ -156,7 +158,7 @@ TEST(Verdict, PortabilityCountsTasksRunWithParityAndSaysWhyOthersDidNotRun) {
   add("c", "infer", true);
   r["env"] = {
       {"workers", {{{"name", "b"}, {"mode_unavailable", {{"wasm/train", "no gradient kernel"}}}}}}};
-  const auto vs = BuildVerdicts(r, 0.05);
+  const auto vs = BuildVerdicts(RunResultsFromJson(r), 0.05);
   const Verdict& v = Find(vs, "portability");
   EXPECT_FALSE(v.ratio);
   EXPECT_EQ(v.winner, "a");
@@ -190,7 +192,7 @@ TEST(Verdicts, DeploymentRowRanksServersByRateAtTheBoundLeavingOutFailuresAndSki
                        server("fastapi + uvicorn", 12.0),
                        wrong,
                        {{"name", "tfserving"}, {"skipped", "not installed"}}}}};
-  Verdict d = Find(BuildVerdicts(r, 0.05), "deployment");
+  Verdict d = Find(BuildVerdicts(RunResultsFromJson(r), 0.05), "deployment");
   EXPECT_EQ(d.winner, "fwbench serve (batching)");
   EXPECT_EQ(d.runner_up, "fastapi + uvicorn");
   EXPECT_FALSE(d.tie);
@@ -202,7 +204,7 @@ TEST(Verdicts, DeploymentRowRanksServersByRateAtTheBoundLeavingOutFailuresAndSki
   EXPECT_NE(d.excluded[1].find("tfserving: not run (not installed)"), std::string::npos);
   // 16 vs 15.5/s is inside the search's resolution: a tie.
   r["deployment"]["servers"][1]["max_rate_per_s"] = 15.5;
-  d = Find(BuildVerdicts(r, 0.05), "deployment");
+  d = Find(BuildVerdicts(RunResultsFromJson(r), 0.05), "deployment");
   EXPECT_TRUE(d.tie);
 }
 
@@ -210,7 +212,7 @@ TEST(Verdict, OneOrTwoTrialsNameNoWinnerAndSaySoInsteadOfAZeroWidthInterval) {
   nlohmann::json r = Empty();
   AddInfer(r, "fast/compiled/infer/b1", {5.0});
   AddInfer(r, "slow/eager/infer/b1", {10.0, 10.2});
-  const auto vs = BuildVerdicts(r, 0.05);
+  const auto vs = BuildVerdicts(RunResultsFromJson(r), 0.05);
   const Verdict& v = Find(vs, "inference latency");
   EXPECT_TRUE(v.too_few_trials);
   EXPECT_TRUE(v.tie) << "not a win";
@@ -232,13 +234,15 @@ TEST(Verdict, OneOrTwoTrialsNameNoWinnerAndSaySoInsteadOfAZeroWidthInterval) {
   auto compiled = Compiled("x/compiled/infer/b1", "infer", 4.6, 4.6, 4.6);
   compiled["compile"]["speedup"]["n"] = 1;
   one["configurations"].push_back(compiled);
-  EXPECT_TRUE(Find(BuildVerdicts(one, 0.05), "compile gain (inference)").too_few_trials);
+  EXPECT_TRUE(Find(BuildVerdicts(RunResultsFromJson(one), 0.05), "compile gain (inference)")
+                  .too_few_trials);
 
   // Three each: a verdict again.
   r = Empty();
   AddInfer(r, "fast/compiled/infer/b1", {5.0, 5.1, 4.9});
   AddInfer(r, "slow/eager/infer/b1", {10.0, 10.3, 9.8});
-  EXPECT_FALSE(Find(BuildVerdicts(r, 0.05), "inference latency").too_few_trials);
+  EXPECT_FALSE(
+      Find(BuildVerdicts(RunResultsFromJson(r), 0.05), "inference latency").too_few_trials);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "analysis/run_results.h"
+
 namespace fwbench {
 namespace {
 
@@ -55,7 +57,7 @@ TEST(CsvExport, OneRowPerTrialAndPerConfigurationWithCis) {
          {"config", "x/eager/infer/b1"},
          {"status", "failed"},
          {"reason", "exited with code 1, after 3 steps"}}}}};
-  WriteCsv(dir, results);
+  WriteCsv(dir, RunResultsFromJson(results));
   const auto trials = Lines(dir / "trials.csv");
   ASSERT_EQ(trials.size(), 3u);
   EXPECT_EQ(trials[0].rfind("run_id,trial,config,backend,mode,task,batch_size", 0), 0u);

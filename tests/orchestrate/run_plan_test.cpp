@@ -82,7 +82,7 @@ TEST_F(RunPlanTest, InterleavesConfigurationsAndRecordsEverything) {
   EXPECT_EQ(events.front()["event"], "hello");
   EXPECT_EQ(events.front()["trial"], trials[0]["trial"]);
 
-  const nlohmann::json results = BuildResults(run_dir);
+  const nlohmann::json results = ToJson(BuildResults(run_dir));
   EXPECT_TRUE(results["complete"].get<bool>());
   ASSERT_EQ(results["configurations"].size(), 2u);
   const auto& m = results["configurations"][0]["metrics"];
@@ -96,7 +96,7 @@ TEST_F(RunPlanTest, InterleavesConfigurationsAndRecordsEverything) {
             m["latency_p50_ms"]["median"].get<double>());
   EXPECT_GT(m["ttfb_s"]["median"].get<double>(), 0.0);
   EXPECT_GE(m["warmup_steps"]["median"].get<double>(), 5.0);
-  const std::string table = FormatTable(results);
+  const std::string table = FormatTable(RunResultsFromJson(results));
   EXPECT_NE(table.find("a/eager/infer/b4"), std::string::npos) << table;
 }
 
@@ -120,7 +120,7 @@ TEST_F(RunPlanTest, WarmupTrialsComeFirstAndAreLeftOutOfTheResults) {
     EXPECT_FALSE(trials[i].contains("role")) << trials[i].dump();
     if (trials[i]["backend"] == "a") EXPECT_EQ(trials[i]["steps"], 12) << trials[i].dump();
   }
-  const nlohmann::json results = BuildResults(run_dir);
+  const nlohmann::json results = ToJson(BuildResults(run_dir));
   EXPECT_TRUE(results["complete"].get<bool>()) << results["warnings"].dump();
   EXPECT_EQ(results["trials"].size(), 4u);
   EXPECT_EQ(results["configurations"][0]["trials_ok"], 2);
@@ -197,8 +197,8 @@ TEST_F(RunPlanTest, FaultsBecomeFailedTrialsAndTheRunGoesOn) {
     if (e["trial"] == trials[0]["trial"] && e["event"] == "step") ++killed_steps;
   }
   EXPECT_EQ(killed_steps, 3u);
-  const nlohmann::json results = BuildResults(run_dir);
-  const std::string table = FormatTable(results);
+  const nlohmann::json results = ToJson(BuildResults(run_dir));
+  const std::string table = FormatTable(RunResultsFromJson(results));
   EXPECT_NE(table.find("failed trials (5)"), std::string::npos) << table;
 }
 
@@ -441,7 +441,7 @@ TEST_F(RunPlanTest, ReportSurvivesATornLastLine) {
   const auto run_dir = Run(totals);
   // Simulate an orchestrator killed mid-write, plus a missing second trial.
   std::ofstream(run_dir / "events.jsonl", std::ios::app) << "{\"trial\": \"x\", \"ev";
-  const nlohmann::json results = BuildResults(run_dir);
+  const nlohmann::json results = ToJson(BuildResults(run_dir));
   EXPECT_EQ(results["configurations"][0]["trials_ok"], 1);
   bool torn_warned = false;
   for (const auto& w : results["warnings"])

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "report/results.h"
 
 namespace fwbench {
@@ -66,7 +67,7 @@ void Differences(const nlohmann::json& a, const nlohmann::json& b, const std::st
 TEST(OldRunFolder, TheDefaultRunIsAnalysedAgainIntoTheResultsItWroteThen) {
   ASSERT_TRUE(std::filesystem::exists(kDefaultRun / "trials.jsonl")) << kDefaultRun;
   nlohmann::json then = ReadJson(kDefaultRun / "results.json");
-  nlohmann::json now = BuildResults(kDefaultRun);
+  nlohmann::json now = ToJson(BuildResults(kDefaultRun));
   // When it was analysed is the one field that must differ.
   EXPECT_NE(now.value("analysed_utc", ""), then.value("analysed_utc", ""));
   then.erase("analysed_utc");
@@ -79,6 +80,36 @@ TEST(OldRunFolder, TheDefaultRunIsAnalysedAgainIntoTheResultsItWroteThen) {
   std::string listed;
   for (std::size_t i = 0; i < differences.size() && i < 20; ++i) listed += differences[i] + "\n";
   EXPECT_TRUE(differences.empty()) << differences.size() << " differences, first ones:\n" << listed;
+}
+
+// The typed form carries every field: results.json read back and written again is the same
+// document, so views that take RunResults see everything the file holds.
+TEST(OldRunFolder, ItsResultsJsonReadsBackIntoTheSameDocument) {
+  const nlohmann::json then = ReadJson(kDefaultRun / "results.json");
+  ASSERT_FALSE(then["trials"].empty());
+  const RunResults typed = RunResultsFromJson(then, (kDefaultRun / "results.json").string());
+  ASSERT_EQ(typed.configurations.size(), 11u);
+  EXPECT_EQ(typed.trials.size(), then["trials"].size());
+  std::vector<std::string> differences;
+  Differences(then, ToJson(typed), "", differences);
+  std::string listed;
+  for (std::size_t i = 0; i < differences.size() && i < 20; ++i) listed += differences[i] + "\n";
+  EXPECT_TRUE(differences.empty()) << differences.size() << " differences, first ones:\n" << listed;
+}
+
+TEST(OldRunFolder, AResultsDocumentOfTheWrongShapeIsAUsageErrorNamingTheField) {
+  nlohmann::json bad = ReadJson(kDefaultRun / "results.json");
+  bad["configurations"] = "eleven";
+  try {
+    RunResultsFromJson(bad, "x/results.json");
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("x/results.json: \"configurations\""), std::string::npos)
+        << e.what();
+  }
+  bad = ReadJson(kDefaultRun / "results.json");
+  bad["configurations"][0]["trials_ok"] = "three";
+  EXPECT_THROW(RunResultsFromJson(bad, "x/results.json"), UsageError);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "analysis/run_results.h"
 #include "sample_results.h"
 
 namespace fwbench::report {
@@ -27,7 +28,7 @@ std::filesystem::path FreshDir(const std::string& name) {
 }
 
 TEST(ReportCharts, ThroughputPerTaskAndBatchTtfbPhasesAndLatencyAgainstBatch) {
-  const auto charts = BuildChartSpecs(testing::SampleResults());
+  const auto charts = BuildChartSpecs(RunResultsFromJson(testing::SampleResults()));
   std::vector<std::string> ids;
   for (const auto& c : charts) ids.push_back(c.id);
   EXPECT_EQ(ids,
@@ -53,7 +54,7 @@ TEST(ReportCharts, ThroughputPerTaskAndBatchTtfbPhasesAndLatencyAgainstBatch) {
 
 TEST(ReportCharts, AMissingRendererBecomesEachChartsErrorNotAFailure) {
   const auto dir = FreshDir("missing");
-  const auto charts = BuildChartSpecs(testing::SampleResults());
+  const auto charts = BuildChartSpecs(RunResultsFromJson(testing::SampleResults()));
   const RenderedCharts r = RenderCharts(charts, dir, "/nonexistent/tools/charts");
   ASSERT_EQ(r.error.size(), charts.size());
   for (std::size_t i = 0; i < charts.size(); ++i) {
@@ -76,7 +77,7 @@ TEST(ReportCharts, VegaRendersSvgAndABadSpecCostsOnlyItsOwnChart) {
     GTEST_SKIP() << ChartsTool() << "/node_modules is missing: run scripts/install-deps.sh";
   }
   const auto dir = FreshDir("real");
-  std::vector<ChartSpec> charts = BuildChartSpecs(testing::SampleResults());
+  std::vector<ChartSpec> charts = BuildChartSpecs(RunResultsFromJson(testing::SampleResults()));
   charts.insert(charts.begin() + 1, ChartSpec{"broken", "broken", "", {{"mark", "nope"}}});
   const RenderedCharts r = RenderCharts(charts, dir, ChartsTool());
   EXPECT_TRUE(r.renderer.starts_with("Vega 6.")) << r.renderer;
@@ -101,7 +102,8 @@ TEST(ReportCharts, ANodeThatCannotStartIsNamed) {
   }
   setenv("FWBENCH_NODE", "/nonexistent/node", 1);
   const RenderedCharts r =
-      RenderCharts(BuildChartSpecs(testing::SampleResults()), FreshDir("nonode"), ChartsTool());
+      RenderCharts(BuildChartSpecs(RunResultsFromJson(testing::SampleResults())),
+                   FreshDir("nonode"), ChartsTool());
   unsetenv("FWBENCH_NODE");
   ASSERT_FALSE(r.error.empty());
   EXPECT_NE(r.error[0].find("could not start Node.js"), std::string::npos) << r.error[0];

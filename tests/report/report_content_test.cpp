@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "analysis/run_results.h"
 #include "analysis/verdict.h"
 #include "report/table.h"
 #include "sample_results.h"
@@ -28,14 +29,15 @@ const Table& FindTable(const Document& doc, const std::string& id) {
 
 nlohmann::json WithVerdicts(nlohmann::json r) {
   r["verdicts"] = nlohmann::json::array();
-  const auto verdicts = BuildVerdicts(r, 0.05);
+  const auto verdicts = BuildVerdicts(RunResultsFromJson(r), 0.05);
   for (const Verdict& v : verdicts) r["verdicts"].push_back(ToJson(v));
   r["pick"] = PickLines(verdicts);
   return r;
 }
 
 TEST(ReportContent, SnapshotHasEveryConfigurationWithCisAndParity) {
-  const Document doc = BuildReportDocument(testing::SampleResults(), {}, "", "");
+  const Document doc =
+      BuildReportDocument(RunResultsFromJson(testing::SampleResults()), {}, "", "");
   const Table& train = FindTable(doc, "snapshot-train");
   const Table& infer = FindTable(doc, "snapshot-infer");
   ASSERT_EQ(train.rows.size(), 2u);
@@ -53,7 +55,7 @@ TEST(ReportContent, SnapshotHasEveryConfigurationWithCisAndParity) {
 
 TEST(ReportContent, ATokenWorkloadGetsATokensTableAndAnImageRunNone) {
   nlohmann::json r = testing::SampleResults();
-  EXPECT_THROW(FindTable(BuildReportDocument(r, {}, "", ""), "snapshot-tokens"),
+  EXPECT_THROW(FindTable(BuildReportDocument(RunResultsFromJson(r), {}, "", ""), "snapshot-tokens"),
                std::runtime_error);
   const auto metric = [](double median, double lo, double hi) {
     return nlohmann::json{{"median", median}, {"ci95_lo", lo}, {"ci95_hi", hi}};
@@ -65,7 +67,7 @@ TEST(ReportContent, ATokenWorkloadGetsATokensTableAndAnImageRunNone) {
   infer["metrics"]["tokens_per_s"] = metric(352.7, 311.4, 361.3);
   infer["metrics"]["ttft_ms"] = metric(64.52, 63.74, 68.28);
   infer["metrics"]["decode_tokens_per_s"] = metric(1206, 1099, 1312);
-  const Document doc = BuildReportDocument(r, {}, "", "");
+  const Document doc = BuildReportDocument(RunResultsFromJson(r), {}, "", "");
   const Table& tokens = FindTable(doc, "snapshot-tokens");
   ASSERT_EQ(tokens.rows.size(), 2u);
   EXPECT_EQ(tokens.header[0], "configuration");
@@ -80,7 +82,7 @@ TEST(ReportContent, AParityFailureAndAnIncompleteRunAreSaidFirst) {
   nlohmann::json r = testing::SampleResults();
   r["complete"] = false;
   r["warnings"].push_back("the run is incomplete: 7 of 18 trials recorded");
-  const Document doc = BuildReportDocument(r, {}, "", "");
+  const Document doc = BuildReportDocument(RunResultsFromJson(r), {}, "", "");
   EXPECT_NE(doc.title.find("(incomplete)"), std::string::npos);
   const Section& summary = FindSection(doc, "summary");
   const auto* first = std::get_if<Notice>(&summary.blocks.at(0));
@@ -100,7 +102,7 @@ TEST(ReportContent, AParityFailureAndAnIncompleteRunAreSaidFirst) {
 
 TEST(ReportContent, VerdictMatrixShowsWinnersTiesEvidenceAndExclusions) {
   const nlohmann::json r = WithVerdicts(testing::SampleResults());
-  const Document doc = BuildReportDocument(r, {}, "", "");
+  const Document doc = BuildReportDocument(RunResultsFromJson(r), {}, "", "");
   const Table& m = FindTable(doc, "verdict-matrix");
   std::map<std::string, std::vector<std::string>> rows;
   for (const auto& row : m.rows) rows[row[0].substr(0, row[0].find(" ("))] = row;
@@ -120,8 +122,9 @@ TEST(ReportContent, VerdictMatrixShowsWinnersTiesEvidenceAndExclusions) {
 }
 
 TEST(ReportContent, ChartsThatDidNotRenderAreWarnings) {
-  const Document doc = BuildReportDocument(
-      testing::SampleResults(), {Chart{"ttfb-phases", "TTFB", "", "node not found", ""}}, "", "");
+  const Document doc =
+      BuildReportDocument(RunResultsFromJson(testing::SampleResults()),
+                          {Chart{"ttfb-phases", "TTFB", "", "node not found", ""}}, "", "");
   const Section& w = FindSection(doc, "warnings");
   bool said = false;
   for (const Block& b : w.blocks) {
@@ -133,8 +136,8 @@ TEST(ReportContent, ChartsThatDidNotRenderAreWarnings) {
 }
 
 TEST(ReportContent, ProvenanceCarriesThePlanAndTheEnvironment) {
-  const Document doc =
-      BuildReportDocument(testing::SampleResults(), {}, "name = \"sample\"\n", "Vega 6.4.0");
+  const Document doc = BuildReportDocument(RunResultsFromJson(testing::SampleResults()), {},
+                                           "name = \"sample\"\n", "Vega 6.4.0");
   const Section& p = FindSection(doc, "provenance");
   const Table& env = FindTable(doc, "environment");
   bool cpu = false;
@@ -155,7 +158,7 @@ TEST(ReportContent, AThreadSweepIsReportedWithEachCountNotTheLargest) {
   ASSERT_GE(r["configurations"].size(), 2u);
   for (auto& c : r["configurations"]) c["threads"] = 2;
   r["configurations"][0]["threads"] = 1;
-  const Document doc = BuildReportDocument(r, {}, "", "");
+  const Document doc = BuildReportDocument(RunResultsFromJson(r), {}, "", "");
   bool row = false;
   for (const auto& cells : FindTable(doc, "environment").rows) {
     row = row || (cells[0] == "threads per trial" && cells[1] == "1, 2");
@@ -170,10 +173,12 @@ TEST(ReportContent, AThreadSweepIsReportedWithEachCountNotTheLargest) {
     }
   }
   EXPECT_TRUE(summary);
-  EXPECT_NE(FormatTable(r).find("(threads 1, 2, "), std::string::npos) << FormatTable(r);
+  EXPECT_NE(FormatTable(RunResultsFromJson(r)).find("(threads 1, 2, "), std::string::npos)
+      << FormatTable(RunResultsFromJson(r));
   // A run from before configurations carried their threads: the run-wide count.
   for (auto& c : r["configurations"]) c.erase("threads");
-  EXPECT_NE(FormatTable(r).find("(threads 2, "), std::string::npos) << FormatTable(r);
+  EXPECT_NE(FormatTable(RunResultsFromJson(r)).find("(threads 2, "), std::string::npos)
+      << FormatTable(RunResultsFromJson(r));
 }
 
 }  // namespace
