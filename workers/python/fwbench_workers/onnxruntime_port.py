@@ -79,3 +79,61 @@ class Port:
 
     def save_model(self, out_dir):
         return []
+
+
+# --- the user's own ONNX model (workload user_model, docs/your-model.md) --------------------
+
+MODEL_FORMATS = ("onnx",)
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64",
+               "tensor(float16)": "float16", "tensor(int64)": "int64", "tensor(int32)": "int32",
+               "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+def _values(args):
+    return [{"name": a.name, "dtype": _ORT_DTYPES.get(a.type, a.type),
+             "shape": [d if isinstance(d, int) and d >= 0 else (d if isinstance(d, str) else None)
+                       for d in (a.shape or [])]} for a in args]
+
+
+def describe_model(path):
+    """The inputs and outputs ONNX Runtime reads from the model: the reference runtime of an
+    ONNX file decides what the model takes."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - ORT raises several types for a bad file
+        raise UsageError(f"{path}: ONNX Runtime {ort.__version__} cannot load it: "
+                         f"{str(e).splitlines()[0] if str(e) else repr(e)}") from e
+    return {"runtime": f"onnxruntime {ort.__version__}", "inputs": _values(session.get_inputs()),
+            "outputs": _values(session.get_outputs())}
+
+
+class ModelPort(Port):
+    def check_supported(self):
+        s, um = self.spec, self.spec["user_model"]
+        if um["format"] not in MODEL_FORMATS:
+            raise Unsupported(f"onnxruntime loads ONNX files, not {um['format']}")
+        if s["mode"] != "optimized":
+            raise UsageError(f"onnxruntime has no mode '{s['mode']}' (supported: optimized)")
+        if s["task"] != "infer" or s["precision"] != "fp32":
+            raise Unsupported("onnxruntime runs the model as it is (task infer, precision fp32)")
+
+    def build(self):
+        path = self.spec["user_model"]["file"]
+        saved, self.spec["onnx_model"] = self.spec["onnx_model"], path
+        try:
+            super().build()
+        finally:
+            self.spec["onnx_model"] = saved
+        self.output = self.session.get_outputs()[0].name
+
+    def to_feeds(self, feeds):
+        return feeds
+
+    def infer_step(self, feeds):
+        self.session.run([self.output], feeds)
+
+    def first_output(self, feeds):
+        return self.session.run([self.output], feeds)[0]

@@ -79,3 +79,48 @@ class Port:
 
     def save_model(self, out_dir):
         return []
+
+
+# --- the user's own ONNX model (workload user_model, docs/your-model.md) --------------------
+
+MODEL_FORMATS = ("onnx",)
+
+
+class ModelPort(Port):
+    def check_supported(self):
+        s, um = self.spec, self.spec["user_model"]
+        if um["format"] not in MODEL_FORMATS:
+            raise Unsupported(f"opencv-dnn loads ONNX files, not {um['format']}")
+        if s["mode"] != "default":
+            raise UsageError(f"opencv-dnn has no mode '{s['mode']}' (supported: default)")
+        if s["task"] != "infer" or s["precision"] != "fp32" or s["device"] != "cpu":
+            raise Unsupported("opencv-dnn runs the model as it is on the CPU (task infer, "
+                              "precision fp32, device cpu)")
+
+    def build(self):
+        path = self.spec["user_model"]["file"]
+        try:
+            self.net = cv2.dnn.readNetFromONNX(path)
+        except cv2.error as e:
+            raise Unsupported(f"OpenCV {cv2.__version__} cannot load {path}: "
+                              f"{_reason(str(e))}") from e
+        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+    def to_feeds(self, feeds):
+        return feeds
+
+    def _run_feeds(self, feeds):
+        for name, x in feeds.items():
+            self.net.setInput(x, name)
+        try:
+            return self.net.forward()
+        except cv2.error as e:
+            raise Unsupported(f"OpenCV {cv2.__version__} cannot run the model: "
+                              f"{_reason(str(e))}") from e
+
+    def infer_step(self, feeds):
+        self._run_feeds(feeds)
+
+    def first_output(self, feeds):
+        return np.array(self._run_feeds(feeds), dtype=np.float32)

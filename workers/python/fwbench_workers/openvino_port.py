@@ -71,3 +71,43 @@ class Port:
 
     def save_model(self, out_dir):
         return []
+
+
+# --- the user's own ONNX model (workload user_model, docs/your-model.md) --------------------
+
+MODEL_FORMATS = ("onnx",)
+
+
+class ModelPort(Port):
+    def check_supported(self):
+        s, um = self.spec, self.spec["user_model"]
+        if um["format"] not in MODEL_FORMATS:
+            raise Unsupported(f"the openvino port reads ONNX files here, not {um['format']}")
+        if s["mode"] != "latency":
+            raise UsageError(f"openvino has no mode '{s['mode']}' (supported: latency)")
+        if s["task"] != "infer" or s["precision"] != "fp32" or s["device"] != "cpu":
+            raise Unsupported("openvino runs the model as it is on the CPU plugin (task infer, "
+                              "precision fp32, device cpu)")
+
+    def build(self):
+        try:
+            model = self.core.read_model(self.spec["user_model"]["file"])
+            self.compiled = self.core.compile_model(model, "CPU", self.config)
+        except RuntimeError as e:
+            raise Unsupported(f"OpenVINO {self.version} cannot run the model: "
+                              f"{str(e).strip().splitlines()[-1]}") from e
+        self.request = self.compiled.create_infer_request()
+        threads = self.compiled.get_property("INFERENCE_NUM_THREADS")
+        if threads != int(self.spec["threads"]):
+            raise UsageError(f"openvino runs {threads} threads, not the spec's "
+                             f"{self.spec['threads']}")
+
+    def to_feeds(self, feeds):
+        return feeds
+
+    def infer_step(self, feeds):
+        self.request.infer(feeds)
+
+    def first_output(self, feeds):
+        self.request.infer(feeds)
+        return np.array(self.request.get_output_tensor(0).data, copy=True)

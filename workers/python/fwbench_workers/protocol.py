@@ -47,10 +47,14 @@ _SPEC_FIELDS = {
     "backend": str, "mode": str, "device": str, "threads": int, "precision": str,
     "memory_format": str, "save_model": bool, "seed": int, "model": dict, "data": dict,
     "weights": str, "batch_size": int, "parity_batch": int, "optimizer": dict, "budget": dict,
-    "output_dir": str, "onnx_model": str, "llm": dict,
+    "output_dir": str, "onnx_model": str, "llm": dict, "user_model": dict,
 }
 _OPTIONAL = {"precision": "fp32", "memory_format": "contiguous", "save_model": False,
-             "onnx_model": "", "llm": None}
+             "onnx_model": "", "llm": None, "user_model": None}
+# Workload "user_model": the user's model file, its inputs (name, dtype, one row's shape) and the
+# shared input rows every backend feeds (a .safetensors file, one tensor per input).
+_USER_MODEL = {"file": str, "format": str, "inputs_file": str, "inputs": list}
+_USER_INPUT = {"name": str, "dtype": str, "shape": list}
 _LLM = {"tokens": str, "adapter_init": str, "lora_rank": int, "lora_alpha": float,
         "lora_dropout": float, "lora_targets": list, "prompt_tokens": int, "decode_tokens": int}
 _NESTED = {
@@ -103,7 +107,7 @@ def read_spec(path):
         spec[key] = _check_fields(spec[key], fields, key + ".", path)
     for key, allowed in (("task", ("train", "infer")), ("precision", ("fp32", "bf16")),
                          ("memory_format", ("contiguous", "channels_last")),
-                         ("workload", ("image_classification", "llm_lora"))):
+                         ("workload", ("image_classification", "llm_lora", "user_model"))):
         if spec[key] not in allowed:
             raise UsageError(f"{path}: field {key} is '{spec[key]}'; expected one of "
                              f"{', '.join(allowed)}")
@@ -111,6 +115,21 @@ def read_spec(path):
         if spec["llm"] is None:
             raise UsageError(f"{path}: workload llm_lora needs the llm object")
         spec["llm"] = _check_fields(spec["llm"], _LLM, "llm.", path)
+        return spec
+    if spec["workload"] == "user_model":
+        if spec["user_model"] is None:
+            raise UsageError(f"{path}: workload user_model needs the user_model object")
+        um = _check_fields(spec["user_model"], _USER_MODEL, "user_model.", path)
+        um["inputs"] = [_check_fields(i, _USER_INPUT, f"user_model.inputs[{n}].", path)
+                        if isinstance(i, dict) else
+                        _check_fields({}, _USER_INPUT, f"user_model.inputs[{n}].", path)
+                        for n, i in enumerate(um["inputs"])]
+        if not um["inputs"]:
+            raise UsageError(f"{path}: user_model.inputs is empty: the model's inputs, each "
+                             "{name, dtype, shape}")
+        spec["user_model"] = um
+        if spec["threads"] < 1 or spec["batch_size"] < 1 or spec["parity_batch"] < 0:
+            raise UsageError(f"{path}: threads and batch_size must be >= 1, parity_batch >= 0")
         return spec
     if spec["data"]["format"] != "cifar10-bin":
         raise UsageError(f"{path}: field data.format is '{spec['data']['format']}'; expected "

@@ -50,6 +50,10 @@ def run_trial(framework, spec, events, t_main, import_span):
         if not hasattr(port_module, "LlmPort"):
             raise Unsupported(f"the {framework} port does not implement the llm_lora workload")
         return run_llm_trial(port_module, spec, events, t_main, import_span)
+    if spec["workload"] == "user_model":
+        if not hasattr(port_module, "ModelPort"):
+            raise Unsupported(f"the {framework} port does not run user models")
+        return run_user_model_trial(port_module, spec, events, t_main, import_span)
     port = port_module.Port(spec)
     _hello(port, spec, events, t_main, import_span,
            {"precision": spec["precision"], "memory_format": spec["memory_format"]},
@@ -272,6 +276,88 @@ def run_llm_trial(port_module, spec, events, t_main, import_span):
     events.write("done", t=now(), steps=steps)
 
 
+def run_user_model_trial(port_module, spec, events, t_main, import_span):
+    """The user's own model (docs/your-model.md): every step feeds the next `batch_size` rows of
+    the shared input file (the same rows, in the same order, for every backend) and runs the
+    model; the parity output is its first output on the first parity_batch rows."""
+    um = spec["user_model"]
+    port = port_module.ModelPort(spec)
+    _hello(port, spec, events, t_main, import_span,
+           {"workload": "user_model", "format": um["format"], "precision": spec["precision"]},
+           getattr(port_module, "PORT_FILES", [port_module.__file__]))
+    _usage_if_missing(um["file"] if um["format"] != "savedmodel" else "", "the model file")
+    _usage_if_missing(um["inputs_file"], "the input rows (spec field user_model.inputs_file)")
+    port.check_supported()
+    phase = _Phases(events)
+    phase("init", port.init)
+    phase("build", port.build)
+
+    def data():
+        tensors, _ = safetensors_np.read(um["inputs_file"])
+        rows = None
+        for i in um["inputs"]:
+            t = tensors.get(i["name"])
+            if t is None or list(t.shape[1:]) != list(i["shape"]) or str(t.dtype) != i["dtype"]:
+                raise UsageError(f"{um['inputs_file']}: expected a tensor \"{i['name']}\" of "
+                                 f"{i['dtype']} [rows, {', '.join(map(str, i['shape']))}]")
+            rows = t.shape[0] if rows is None else min(rows, t.shape[0])
+        if not rows:
+            raise UsageError(f"{um['inputs_file']}: no input rows")
+        return {i["name"]: tensors[i["name"]] for i in um["inputs"]}, rows
+    (arrays, count) = phase("data", data)
+    batch = spec["batch_size"]
+
+    def feeds(first, n):
+        index = [(first + r) % count for r in range(n)]
+        return {name: np.ascontiguousarray(a[index]) for name, a in arrays.items()}
+    if port.compiles:
+        phase("compile", port.compile, port.to_feeds(feeds(0, batch)))
+
+    steps, first_t0 = 0, 0
+    while True:
+        elapsed = 0.0 if steps == 0 else (now() - first_t0) * 1e-9
+        if not budget_left(spec["budget"], steps, elapsed):
+            break
+        x = port.to_feeds(feeds(steps * batch, batch))  # outside the timed region
+        t0 = now()
+        if steps == 0:
+            first_t0 = t0
+        port.infer_step(x)
+        events.write("step", i=steps, t0=t0, t1=now(), samples=batch, loss=None)
+        steps += 1
+
+    events.write("metric", name="peak_rss_bytes", value=peak_rss_bytes(), unit="bytes")
+    if spec["parity_batch"] > 0:
+        n = min(spec["parity_batch"], count)
+        chunks = []
+        for start in range(0, n, batch):  # at the timed batch size, as parity_logits does
+            real = min(batch, n - start)
+            out = np.asarray(port.first_output(port.to_feeds(feeds(start, batch))))
+            chunks.append(out.reshape(batch, -1)[:real].astype(np.float32))
+        first = um["inputs"][0]["name"]
+        path = os.path.join(spec["output_dir"], "logits.safetensors")
+        safetensors_np.write(path, {
+            "logits": np.concatenate(chunks),
+            "inputs": np.ascontiguousarray(arrays[first][:n].reshape(n, -1).astype(np.float32))})
+        events.write("output", name="logits", path=path)
+    events.write("done", t=now(), steps=steps)
+
+
+def describe_model(framework, path, out):
+    """One JSON line: the model's inputs and outputs as `framework` reads them (name, dtype,
+    shape with a dynamic dimension as its name or null), or why it cannot."""
+    try:
+        module = _import_port(framework)
+        if not hasattr(module, "describe_model"):
+            raise Unsupported(f"the {framework} port does not describe models")
+        answer = {"ok": True, **module.describe_model(path)}
+    except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
+        answer = {"ok": False, "reason": str(e).splitlines()[0] if str(e) else repr(e)}
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+    return 0
+
+
 FRAMEWORKS = ("torch", "tensorflow", "keras3", "jax", "onnxruntime", "openvino", "opencv")
 
 
@@ -302,7 +388,9 @@ def probe(framework, out):
                   "memory_formats": list(getattr(module, "MEMORY_FORMATS", ("contiguous",))),
                   "port_file": os.path.abspath(module.__file__),
                   "workloads": ["image_classification"] +
-                               (["llm_lora"] if hasattr(module, "LlmPort") else []),
+                               (["llm_lora"] if hasattr(module, "LlmPort") else []) +
+                               (["user_model"] if hasattr(module, "ModelPort") else []),
+                  "model_formats": list(getattr(module, "MODEL_FORMATS", ())),
                   "workload_modes": ({"llm_lora": list(module.LLM_MODES)}
                                      if hasattr(module, "LLM_MODES") else {}),
                   "workload_port_files": ({"llm_lora": [os.path.abspath(f) for f in
@@ -319,6 +407,7 @@ def probe(framework, out):
 
 USAGE = f"""usage: fwbench_worker.py FRAMEWORK SPEC.json     run one trial (docs/protocol.md)
        fwbench_worker.py --probe FRAMEWORK         what this interpreter can run (JSON)
+       fwbench_worker.py --describe-model FRAMEWORK MODEL  a model's inputs/outputs (JSON)
        fwbench_worker.py --export-onnx ARCH STEM NUM_CLASSES WEIGHTS OUT.onnx [raw]
        fwbench_worker.py --export-aoti ARCH STEM NUM_CLASSES WEIGHTS OUT.pt2 THREADS
 frameworks: {', '.join(FRAMEWORKS)}"""
@@ -345,6 +434,8 @@ def main(argv, t_main):
     events = EventWriter(real_stdout)
     if len(argv) == 3 and argv[1] == "--probe":
         return probe(argv[2], real_stdout)
+    if len(argv) == 4 and argv[1] == "--describe-model":
+        return describe_model(argv[2], argv[3], real_stdout)
     if len(argv) in (7, 8) and argv[1] == "--export-onnx":
         from . import onnx_export
         return onnx_export.main(argv[2:], real_stdout)
