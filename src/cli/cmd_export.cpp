@@ -99,7 +99,9 @@ SavedModelRun RunAndCopySavedModel(const Plan& plan, const std::vector<BuiltinBa
        .onnx_model = {},
        .tokens = {},
        .adapter_init = {},
-       .llm_facts = {}});
+       .llm_facts = {},
+       .user_model = {},
+       .user_model_facts = {}});
   for (const auto& entry : std::filesystem::directory_iterator(out.check.run_dir / "trials")) {
     if (std::filesystem::exists(entry.path() / saved_name)) out.trial = entry.path();
   }
@@ -195,7 +197,9 @@ Command AddExportCommand(CLI::App& app) {
                                                       .onnx_model = file,
                                                       .tokens = {},
                                                       .adapter_init = {},
-                                                      .llm_facts = {}});
+                                                      .llm_facts = {},
+                                                      .user_model = {},
+                                                      .user_model_facts = {}});
       for (const ConfigurationResult& c : check.results.configurations) {
         if (c.backend == kLibtorchBackend) continue;
         const std::string reason = FailureReason(check.results, c.id());

@@ -81,7 +81,9 @@ Command AddWorkerCheckCommand(CLI::App& app) {
                      .onnx_model = {},
                      .tokens = {},
                      .adapter_init = {},
-                     .llm_facts = {}};
+                     .llm_facts = {},
+                     .user_model = {},
+                     .user_model_facts = {}};
     // The ONNX export, when the PyTorch worker can make it (ONNX Runtime workers need it).
     plan.backends = {"pytorch"};
     const auto builtins = ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons,

@@ -51,6 +51,11 @@ Plan BuildPlan(const PlanOptions& options) {
     if (worker.command.empty()) throw UsageError(fmt::format("--worker '{}': no program given", w));
     plan.workers[w.substr(0, eq)] = std::move(worker);
   }
+  ResolveWorkload(plan);
+  // --quick adds training, which a model file does not run; a --tasks of the user's stands.
+  const auto tasks = options.options.find("--tasks");
+  const bool tasks_given = tasks != options.options.end() && tasks->second->count() > 0;
+  if (options.quick && plan.workload == "user_model" && !tasks_given) plan.tasks = {"infer"};
   ValidatePlan(plan);
   return plan;
 }

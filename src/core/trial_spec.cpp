@@ -57,6 +57,16 @@ nlohmann::json ToJson(const TrialSpec& s) {
         {"lora_dropout", s.llm.lora_dropout},   {"lora_targets", s.llm.lora_targets},
         {"prompt_tokens", s.llm.prompt_tokens}, {"decode_tokens", s.llm.decode_tokens}};
   }
+  if (s.workload == kWorkloadUserModel) {
+    nlohmann::json inputs = nlohmann::json::array();
+    for (const UserModelInput& i : s.user_model.inputs) {
+      inputs.push_back({{"name", i.name}, {"dtype", i.dtype}, {"shape", i.shape}});
+    }
+    j["user_model"] = {{"file", s.user_model.file.string()},
+                       {"format", s.user_model.format},
+                       {"inputs_file", s.user_model.inputs_file.string()},
+                       {"inputs", std::move(inputs)}};
+  }
   return j;
 }
 

@@ -35,6 +35,20 @@ struct LlmSpec {
   std::int64_t decode_tokens = 32;  // inference: tokens generated after the prompt (greedy)
 };
 
+// Workload "user_model" (docs/your-model.md): the user's model file and the rows every backend
+// feeds it, one tensor per input in `inputs_file` ([rows, shape…], the same for every backend).
+struct UserModelInput {
+  std::string name;
+  std::string dtype;                // numpy's name: float32, int64, …
+  std::vector<std::int64_t> shape;  // one row's shape: the batch dimension left out
+};
+struct UserModelSpec {
+  std::filesystem::path file;
+  std::string format;  // onnx
+  std::filesystem::path inputs_file;
+  std::vector<UserModelInput> inputs;
+};
+
 // The backend fwbench runs itself (`fwbench trial`, C++ on LibTorch): named once here, where
 // the trial spec defaults to it, and used by its catalogue entry (orchestrate/builtin_workers)
 // and as the parity gate's reference.
@@ -76,11 +90,13 @@ struct TrialSpec {
   std::uint64_t rounding_probe = 0;
   // Backends that run an exported model (ONNX Runtime): the ONNX file of `weights`.
   std::filesystem::path onnx_model;
-  LlmSpec llm;  // workload "llm_lora" only
+  LlmSpec llm;               // workload "llm_lora" only
+  UserModelSpec user_model;  // workload "user_model" only
 };
 
 inline constexpr const char* kWorkloadImage = "image_classification";
 inline constexpr const char* kWorkloadLlm = "llm_lora";
+inline constexpr const char* kWorkloadUserModel = "user_model";
 
 nlohmann::json ToJson(const TrialSpec& spec);
 // Throws UsageError naming the field (and `source`, e.g. the spec file) when the JSON is wrong.

@@ -287,7 +287,7 @@ std::filesystem::path VenvsDir(const std::filesystem::path& workers_dir) {
 std::vector<BuiltinBackend> ProbeBuiltinWorkers(
     const std::filesystem::path& workers_dir,
     const std::map<std::string, std::string>& python_overrides,
-    const std::optional<std::set<std::string>>& only) {
+    const std::optional<std::set<std::string>>& only, bool onnx_export) {
   std::vector<BuiltinBackend> out;
   const std::vector<std::string> pythons = PythonCandidates();
   const bool python_from_env =
@@ -391,7 +391,8 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
   const auto pytorch = std::find_if(out.begin(), out.end(),
                                     [](const BuiltinBackend& b) { return b.name == "pytorch"; });
   for (BuiltinBackend& b : out) {
-    if (b.needs_onnx && b.Available() && pytorch != out.end() && !pytorch->Available()) {
+    if (onnx_export && b.needs_onnx && b.Available() && pytorch != out.end() &&
+        !pytorch->Available()) {
       b.unavailable =
           "it runs the ONNX export of the weights, which the PyTorch worker makes, "
           "and that cannot run here: " +
@@ -458,6 +459,17 @@ std::int64_t CountCodeLines(const std::filesystem::path& file) {
     ++count;
   }
   return count;
+}
+
+nlohmann::json DescribeModel(const BuiltinBackend& worker, const std::filesystem::path& model) {
+  if (!worker.python || worker.command.size() < 3) {
+    throw std::runtime_error(fmt::format("{} cannot describe a model file", worker.name));
+  }
+  // command is {interpreter, fwbench_worker.py, module, "{spec}"}.
+  const nlohmann::json j = RunProbe({worker.command[0], worker.command[1], "--describe-model",
+                                     worker.command[2], model.string()});
+  if (!j.value("ok", false)) throw std::runtime_error(j.value("reason", "it did not say why"));
+  return j;
 }
 
 }  // namespace fwbench

@@ -88,11 +88,12 @@ std::filesystem::path VenvsDir(const std::filesystem::path& workers_dir);
 // environment under VenvsDir, then PythonCandidates(). A worker whose framework is missing is
 // returned with `unavailable` saying why. With `only`, the workers not in it are returned
 // unprobed and unavailable ("not probed"): a run that names two backends does not import the
-// other frameworks.
+// other frameworks. `onnx_export`: the ONNX backends run fwbench's export, which the PyTorch
+// worker makes (false for a user's own model file).
 std::vector<BuiltinBackend> ProbeBuiltinWorkers(
     const std::filesystem::path& workers_dir,
     const std::map<std::string, std::string>& python_overrides = {},
-    const std::optional<std::set<std::string>>& only = std::nullopt);
+    const std::optional<std::set<std::string>>& only = std::nullopt, bool onnx_export = true);
 
 // Runs a worker's one-shot command (an export) with its stderr in `log`, and returns the JSON
 // object on its last stdout line; throws std::runtime_error saying `what` failed, how, and the
@@ -119,6 +120,11 @@ nlohmann::json ToJson(const BuiltinBackend& backend);
 // Lines of a port that are code: not blank and not only a comment (#, //, /* … */, docstring
 // lines of Python are counted as code except those starting with #). The boilerplate metric.
 std::int64_t CountCodeLines(const std::filesystem::path& file);
+
+// A model file's inputs and outputs as a Python worker's framework reads them
+// (`fwbench_worker.py --describe-model`): {runtime, inputs: [{name, dtype, shape}], outputs}, a
+// dynamic dimension as its name or null. Throws std::runtime_error with the framework's reason.
+nlohmann::json DescribeModel(const BuiltinBackend& worker, const std::filesystem::path& model);
 
 }  // namespace fwbench
 

@@ -157,8 +157,9 @@ std::vector<PlanField> MakeFields() {
       FWBENCH_FIELD(std::string, "name", "--name", "Name of the plan (part of the run id)", name),
       FWBENCH_FIELD(std::uint64_t, "seed", "--seed", "Seed of weights, data and batch order", seed),
       FWBENCH_FIELD(std::string, "workload", "--workload",
-                    "image_classification (ResNet on CIFAR-10) or llm_lora (LoRA fine-tuning of a "
-                    "Llama-family model; the llm.* fields)",
+                    "image_classification (ResNet on CIFAR-10), llm_lora (LoRA fine-tuning of a "
+                    "Llama-family model; the llm.* fields) or user_model (your model file; "
+                    "model.file sets it)",
                     workload),
       FWBENCH_FIELD(int, "trials", "--trials", "Trials (fresh processes) per configuration",
                     trials),
@@ -204,6 +205,15 @@ std::vector<PlanField> MakeFields() {
                     "cifar (3x3 conv) or imagenet (7x7 conv + max-pool)", stem),
       FWBENCH_FIELD(std::int64_t, "model.num_classes", "--num-classes", "Output classes",
                     num_classes),
+      FWBENCH_FIELD(std::filesystem::path, "model.file", "--model-file",
+                    "Your own model (.onnx) to benchmark instead of fwbench's ResNet: runs the "
+                    "user_model workload on every runtime that loads it (docs/your-model.md)",
+                    model_file),
+      FWBENCH_FIELD(std::vector<std::string>, "model.inputs", "--input",
+                    "Your model's inputs, NAME:DTYPE:DIMS[:LO-HI] with the batch dimension first "
+                    "(pixels:FP32:Nx3x224x224, ids:INT64:Nx128:0-30522); needed where the model "
+                    "leaves a dimension open",
+                    model_inputs),
       FWBENCH_FIELD(std::filesystem::path, "model.weights", "--weights",
                     "Initial weights (.safetensors, torchvision names); empty = generated from the "
                     "seed",
@@ -561,9 +571,24 @@ void ValidatePlan(const Plan& p) {
            "must contain {spec} where the trial spec path goes (docs/protocol.md)");
     }
   }
-  if (p.workload != "image_classification" && p.workload != "llm_lora") {
+  if (p.workload != "image_classification" && p.workload != "llm_lora" &&
+      p.workload != "user_model") {
     fail("workload",
-         fmt::format("unknown workload '{}' (expected image_classification or llm_lora)",
+         fmt::format("unknown workload '{}' (expected image_classification, llm_lora or "
+                     "user_model)",
+                     p.workload));
+  }
+  if (p.workload == "user_model") {
+    if (p.model_file.empty()) {
+      fail("model.file", "is empty: workload user_model benchmarks a model file (--model-file)");
+    }
+    if (p.tasks != std::vector<std::string>{"infer"}) {
+      fail("tasks", "a model file is benchmarked for inference only: tasks = [\"infer\"]");
+    }
+  } else if (!p.model_file.empty()) {
+    fail("model.file",
+         fmt::format("names a model file, which the {} workload does not run (it runs with "
+                     "workload user_model)",
                      p.workload));
   }
   finite_in("llm.lr", p.llm.lr, 0.0, 1e6);
@@ -643,12 +668,21 @@ nlohmann::json ToJson(const Plan& plan) {
   return j;
 }
 
+void ResolveWorkload(Plan& plan) {
+  if (!plan.model_file.empty() && plan.workload == "image_classification") {
+    plan.workload = "user_model";
+  }
+}
+
 std::string ToToml(const Plan& plan) {
   std::string top, sections;
   std::string current_section;
   for (const PlanField& f : PlanFields()) {
     // An image plan's TOML stays free of the LLM settings it does not use.
     if (plan.workload != "llm_lora" && f.key.starts_with("llm.")) continue;
+    if (plan.workload != "user_model" && (f.key == "model.file" || f.key == "model.inputs")) {
+      continue;
+    }
     const auto dot = f.key.rfind('.');
     const std::string section = dot == std::string::npos ? "" : f.key.substr(0, dot);
     const std::string key = dot == std::string::npos ? f.key : f.key.substr(dot + 1);

@@ -46,7 +46,7 @@ inline constexpr int kDefaultThreads = 1;
 
 struct Plan {
   std::string name = "default";
-  std::string workload = "image_classification";  // or llm_lora
+  std::string workload = "image_classification";  // or llm_lora, user_model
   std::uint64_t seed = 1;
   int trials = 3;  // trials per configuration, interleaved across configurations
   // Unrecorded trials per configuration before the measured ones, as hyperfine's --warmup: in
@@ -82,6 +82,12 @@ struct Plan {
   std::string stem = "cifar";
   std::int64_t num_classes = 10;
   std::filesystem::path weights;  // empty: generated from the seed (torchvision's initialisation)
+  // The user's own model (workload user_model, docs/your-model.md): a model file, and its
+  // inputs as "NAME:DTYPE:DIMS" with the batch dimension first ("pixels:FP32:Nx3x32x32",
+  // "ids:INT64:Nx128:0-30522" with the range of its values), where the model leaves a dimension
+  // open or the plan wants other values than the defaults.
+  std::filesystem::path model_file;
+  std::vector<std::string> model_inputs;
 
   std::filesystem::path data_dir;  // empty: the embedded synthetic CIFAR-10
   std::int64_t synthetic_train_per_file = 1000;
@@ -133,6 +139,8 @@ const std::vector<PlanField>& PlanFields();
 void ApplyPlanFile(Plan& plan, const std::filesystem::path& path);
 // Shrinks a plan to test size (--quick).
 void ApplyQuick(Plan& plan);
+// A plan that names a model file runs the user_model workload (unless it names the LLM one).
+void ResolveWorkload(Plan& plan);
 // Checks cross-field rules (known tasks, positive sizes, …); throws UsageError.
 void ValidatePlan(const Plan& plan);
 

@@ -91,7 +91,9 @@ std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan) {
       const bool worker = std::any_of(workers.begin(), workers.end(),
                                       [&](const BuiltinBackend& w) { return w.name == name; });
       if (worker) names.insert(name);
-      if (b.needs_onnx) names.insert("pytorch");
+      // The ONNX backends run the export of fwbench's model, which the PyTorch worker makes; a
+      // user's model is its own file.
+      if (b.needs_onnx && plan.workload != kWorkloadUserModel) names.insert("pytorch");
     }
   }
   return names;
@@ -164,7 +166,11 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan,
       }
       for (const BuiltinBackend& b : catalogue) {
         if (!b.Available()) continue;
-        for (const std::string& m : b.auto_modes) {
+        // A user's model runs on every runtime that loads it, the portability checks included.
+        const bool user_model = plan.workload == kWorkloadUserModel && b.auto_modes.empty() &&
+                                b.WorkloadRefusal(plan.workload, b.modes.front()).empty();
+        for (const std::string& m :
+             user_model ? std::vector<std::string>{b.modes.front()} : b.auto_modes) {
           out.push_back({b.name, m, b.CommandFor(m), &b, true});
         }
       }
@@ -376,6 +382,15 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
     // The trained adapters of the first repetition, for PEFT and the merge command.
     spec.save_model = rep == 0 && config.task == "train";
   }
+  if (plan.workload == kWorkloadUserModel) {
+    // The model file holds its weights; the shared input rows are the data.
+    spec.user_model = inputs.user_model;
+    spec.data_format = "rows";
+    spec.data_dir = inputs.user_model.inputs_file.parent_path();
+    spec.augment = false;
+    spec.shuffle = false;
+    spec.onnx_model.clear();
+  }
   return spec;
 }
 
@@ -535,6 +550,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
       {"configurations", nlohmann::json::array()},
       {"rounding_probes", probed.empty() ? 0 : kRoundingProbes},
   };
+  if (plan.workload == kWorkloadUserModel) manifest["user_model"] = inputs.user_model_facts;
   if (plan.workload == kWorkloadLlm) {
     manifest["llm"] = inputs.llm_facts;
     manifest["llm"]["tokens"] = inputs.tokens.string();

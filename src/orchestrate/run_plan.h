@@ -68,6 +68,10 @@ struct RunInputs {
   std::filesystem::path tokens;        // LLM: the packed token file every trial reads
   std::filesystem::path adapter_init;  // LLM: the initial adapter weights (PEFT folder)
   nlohmann::json llm_facts;            // LLM: model facts for the manifest (FLOPs per token, …)
+  // The user's model: its file, inputs and input rows (pipeline/user_model.h), and what the
+  // manifest says of it (its reference runtime, the inputs as the model declares them).
+  UserModelSpec user_model;
+  nlohmann::json user_model_facts;
 };
 
 // The parity gate's reference kind: libtorch eager, fp32, contiguous (docs/parity.md).

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "pipeline/libtorch_backend.h"
 #include "pipeline/run_inputs.h"
+#include "pipeline/user_model.h"
 #include "report/results.h"
 
 namespace fwbench::pipeline {
@@ -64,11 +65,16 @@ Benchmark PrepareBenchmark(const Plan& plan, std::ostream& log, Prepared prepare
     b.inputs = *prepared.inputs;
   } else if (plan.workload == kWorkloadLlm) {
     PrepareLlm(plan, b.inputs);
+  } else if (plan.workload == kWorkloadUserModel) {
+    UserModelFormat(plan.model_file);  // a missing file or unknown format, before any probe
   } else {
     b.inputs.data_dir = PrepareData(plan);
     b.inputs.weights = PrepareWeights(plan);
   }
   b.workers = prepared.workers ? *prepared.workers : DetectWorkers(plan, b.self_exe);
+  if (plan.workload == kWorkloadUserModel && !prepared.inputs) {
+    PrepareUserModel(plan, b.workers, b.inputs, log);
+  }
   std::vector<BuiltinBackend> catalogue = {LibtorchBackend(b.self_exe, b.workers)};
   catalogue.insert(catalogue.end(), b.workers.begin(), b.workers.end());
   // What a backend's rules refuse is left out with a note (the plan crosses backends with
@@ -79,7 +85,8 @@ Benchmark PrepareBenchmark(const Plan& plan, std::ostream& log, Prepared prepare
   for (const std::string& note : left_out) log << fmt::format("leaving out {}\n", note);
   if (b.configs.empty()) throw UsageError("the plan leaves no configuration to run");
 
-  if (AnyNeedsOnnx(b.configs) && b.inputs.onnx_model.empty()) {
+  if (plan.workload != kWorkloadUserModel && AnyNeedsOnnx(b.configs) &&
+      b.inputs.onnx_model.empty()) {
     try {
       b.inputs.onnx_model = PrepareOnnx(plan, b.inputs.weights, b.workers);
     } catch (const std::exception& e) {

@@ -1,5 +1,7 @@
 #include "pipeline/run_inputs.h"
 
+#include "pipeline/user_model.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -219,11 +221,16 @@ nlohmann::json PortSizes(const std::vector<Configuration>& configs,
 }
 
 std::vector<BuiltinBackend> DetectWorkers(const Plan& plan, const std::filesystem::path& self) {
-  const std::set<std::string> named = BuiltinWorkersNamedBy(plan);
+  std::set<std::string> named = BuiltinWorkersNamedBy(plan);
+  // A user's model is described, and its parity judged, by its format's own runtime.
+  if (plan.workload == kWorkloadUserModel) {
+    named.insert(UserModelReference(UserModelFormat(plan.model_file)));
+  }
   if (named.empty()) return {};
   const std::filesystem::path dir = WorkersDir(self);
   std::cerr << fmt::format("detecting framework workers in {} …\n", dir.string());
-  std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(dir, plan.worker_pythons, named);
+  std::vector<BuiltinBackend> builtins = ProbeBuiltinWorkers(
+      dir, plan.worker_pythons, named, /*onnx_export=*/plan.workload != kWorkloadUserModel);
   for (const BuiltinBackend& b : builtins) {
     if (!named.contains(b.name)) continue;
     std::cerr << (b.Available()

@@ -12,7 +12,12 @@ namespace fwbench {
 
 namespace {
 
-bool IsReferenceKind(const nlohmann::json& c) {
+// `reference_backend`: a user model's own runtime (any of its modes, fp32), or empty for
+// fwbench's models, whose reference is libtorch eager fp32 contiguous.
+bool IsReferenceKind(const nlohmann::json& c, const std::string& reference_backend) {
+  if (!reference_backend.empty()) {
+    return c.value("backend", "") == reference_backend && c.value("precision", "fp32") == "fp32";
+  }
   return c.value("backend", "") == kLibtorchBackend && c.value("mode", "") == "eager" &&
          c.value("precision", "fp32") == "fp32" &&
          c.value("memory_format", "contiguous") == "contiguous";
@@ -22,10 +27,12 @@ bool IsReferenceKind(const nlohmann::json& c) {
 // (for training also the same batch size, since the losses depend on it), preferring the same
 // thread count. Logits come from the fixed parity batch, so any inference batch size will do.
 const nlohmann::json* FindReference(const nlohmann::json& manifest_configs,
-                                    const nlohmann::json& config) {
+                                    const nlohmann::json& config,
+                                    const std::string& reference_backend) {
   const nlohmann::json* best = nullptr;
   for (const nlohmann::json& c : manifest_configs) {
-    if (!IsReferenceKind(c) || c.value("task", "") != config.value("task", "")) continue;
+    if (!IsReferenceKind(c, reference_backend) || c.value("task", "") != config.value("task", ""))
+      continue;
     if (c.value("task", "") == "train" &&
         c.value("batch_size", 0) != config.value("batch_size", 0)) {
       continue;
@@ -180,8 +187,8 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
                      const std::map<std::string, std::vector<TrialMetrics>>& trials_by_config,
                      const std::map<std::string, std::vector<TrialMetrics>>& probes_by_config,
                      const std::filesystem::path& run_dir,
-                     std::vector<ConfigurationResult>& configs,
-                     std::vector<std::string>& warnings) {
+                     std::vector<ConfigurationResult>& configs, std::vector<std::string>& warnings,
+                     const std::string& reference_backend) {
   static const std::vector<TrialMetrics> kNone;
   const auto trials_of = [&](const std::string& id) -> const std::vector<TrialMetrics>& {
     const auto it = trials_by_config.find(id);
@@ -195,14 +202,18 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
     const std::string precision = mc.value("precision", "fp32");
     ParityResult parity;
     GateDecision verdict;
-    const nlohmann::json* ref_config = FindReference(manifest_configs, mc);
+    const nlohmann::json* ref_config = FindReference(manifest_configs, mc, reference_backend);
     const TrialMetrics* ref_trial =
         ref_config ? FirstUsable(trials_of(ref_config->value("id", "")), train) : nullptr;
     if (ref_config == nullptr) {
       verdict = {"unchecked",
-                 "the run has no reference configuration (libtorch eager fp32 contiguous, same "
-                 "task" +
-                     std::string(train ? " and batch size" : "") + "): add backend libtorch",
+                 reference_backend.empty()
+                     ? "the run has no reference configuration (libtorch eager fp32 contiguous, "
+                       "same task" +
+                           std::string(train ? " and batch size" : "") + "): add backend libtorch"
+                     : fmt::format("the run has no configuration of the model's own runtime, {} "
+                                   "(fp32): add backend {}",
+                                   reference_backend, reference_backend),
                  nlohmann::json::object()};
     } else if (ref_trial == nullptr) {
       verdict = {"unchecked",

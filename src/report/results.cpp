@@ -226,8 +226,9 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
       warnings.push_back(fmt::format("{}: {}", id, w));
     configs.push_back(std::move(r));
   }
+  const nlohmann::json user_model = manifest.value("user_model", nlohmann::json::object());
   ApplyParityGate(manifest.at("configurations"), by_config, probes_by_config, run_dir, configs,
-                  warnings);
+                  warnings, user_model.value("reference", ""));
   for (ConfigurationResult& c : configs) {
     if (c.compile && !c.ranked) {
       c.compile->ranked = false;  // a speed-up of a different function means nothing

@@ -1,0 +1,321 @@
+#include "pipeline/user_model.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+#include "core/error.h"
+#include "data/safetensors.h"
+
+namespace fwbench::pipeline {
+
+namespace {
+
+struct DTypeName {
+  const char* plan;   // as --input writes it (KServe v2's names)
+  const char* numpy;  // as the spec and the workers write it
+  safetensors::DType file;
+};
+constexpr DTypeName kDTypes[] = {{"FP32", "float32", safetensors::DType::kF32},
+                                 {"INT64", "int64", safetensors::DType::kI64},
+                                 {"INT32", "int32", safetensors::DType::kI32}};
+
+const DTypeName* FindDType(const std::string& name) {
+  for (const DTypeName& d : kDTypes) {
+    if (name == d.plan || name == d.numpy) return &d;
+  }
+  return nullptr;
+}
+
+std::string PlanDTypes() {
+  std::vector<std::string> names;
+  for (const DTypeName& d : kDTypes) names.emplace_back(d.plan);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+std::vector<std::string> Split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::string::size_type start = 0;
+  while (true) {
+    const auto at = text.find(sep, start);
+    parts.push_back(text.substr(start, at - start));
+    if (at == std::string::npos) break;
+    start = at + 1;
+  }
+  return parts;
+}
+
+// splitmix64: the same rows from the same seed on every machine (std's distributions are not
+// specified bit for bit).
+struct SplitMix {
+  std::uint64_t state;
+  std::uint64_t Next() {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }  // [0, 1)
+};
+
+std::string DimsText(const std::vector<std::int64_t>& dims) {
+  std::vector<std::string> parts;
+  for (std::int64_t d : dims) parts.push_back(d < 0 ? "N" : std::to_string(d));
+  return fmt::format("{}", fmt::join(parts, "x"));
+}
+
+}  // namespace
+
+std::string UserModelFormat(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) {
+    throw UsageError(
+        fmt::format("{}: no such model file (model.file, --model-file)", file.string()));
+  }
+  if (file.extension() == ".onnx" && std::filesystem::is_regular_file(file)) return "onnx";
+  throw UsageError(fmt::format(
+      "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx; export your "
+      "model to ONNX first, e.g. with torch.onnx.export or tf2onnx)",
+      file.string()));
+}
+
+std::string UserModelReference(const std::string& format) {
+  if (format == "onnx") return "onnxruntime";
+  throw UsageError(fmt::format("no reference runtime for model format {}", format));
+}
+
+InputDeclaration ParseInputDeclaration(const std::string& text) {
+  const std::vector<std::string> parts = Split(text, ':');
+  const auto bad = [&](const std::string& why) {
+    return UsageError(fmt::format(
+        "--input '{}': {}; expected NAME:DTYPE:DIMS[:LO-HI] with the batch dimension first, "
+        "e.g. pixels:FP32:Nx3x224x224 or ids:INT64:Nx128:0-30522",
+        text, why));
+  };
+  if (parts.size() < 3 || parts.size() > 4 || parts[0].empty()) throw bad("not 3 or 4 fields");
+  InputDeclaration d;
+  d.name = parts[0];
+  const DTypeName* dtype = FindDType(parts[1]);
+  if (dtype == nullptr) {
+    throw bad(fmt::format("dtype '{}' is not one of {}", parts[1], PlanDTypes()));
+  }
+  d.dtype = dtype->numpy;
+  for (const std::string& dim : Split(parts[2], 'x')) {
+    if (dim == "N" || dim == "?") {
+      d.dims.push_back(-1);
+      continue;
+    }
+    try {
+      std::size_t used = 0;
+      const long long v = std::stoll(dim, &used);
+      if (used != dim.size() || v < 1) throw std::invalid_argument(dim);
+      d.dims.push_back(v);
+    } catch (const std::exception&) {
+      throw bad(fmt::format("dimension '{}' is not a positive number or N", dim));
+    }
+  }
+  if (parts.size() == 4) {
+    const std::vector<std::string> range = Split(parts[3], '-');
+    try {
+      if (range.size() != 2) throw std::invalid_argument(parts[3]);
+      d.low = std::stod(range[0]);
+      d.high = std::stod(range[1]);
+    } catch (const std::exception&) {
+      throw bad(fmt::format("range '{}' is not LO-HI", parts[3]));
+    }
+    if (!(d.high > d.low)) throw bad(fmt::format("range '{}' is empty", parts[3]));
+  }
+  return d;
+}
+
+std::vector<UserModelInput> ResolveUserModelInputs(const std::filesystem::path& file,
+                                                   const nlohmann::json& described,
+                                                   const std::vector<std::string>& declared,
+                                                   const std::vector<std::int64_t>& batch_sizes) {
+  std::vector<InputDeclaration> declarations;
+  declarations.reserve(declared.size());
+  for (const std::string& text : declared) declarations.push_back(ParseInputDeclaration(text));
+  const nlohmann::json& model_inputs = described.at("inputs");
+  std::vector<std::string> names;
+  for (const nlohmann::json& i : model_inputs) names.push_back(i.at("name").get<std::string>());
+  for (const InputDeclaration& d : declarations) {
+    if (std::find(names.begin(), names.end(), d.name) == names.end()) {
+      throw UsageError(fmt::format("--input {}: {} has no input of that name (its inputs: {})",
+                                   d.name, file.string(), fmt::join(names, ", ")));
+    }
+  }
+  std::vector<UserModelInput> out;
+  for (const nlohmann::json& i : model_inputs) {
+    UserModelInput input;
+    input.name = i.at("name").get<std::string>();
+    input.dtype = i.at("dtype").get<std::string>();
+    const auto d = std::find_if(declarations.begin(), declarations.end(),
+                                [&](const InputDeclaration& x) { return x.name == input.name; });
+    const nlohmann::json& shape = i.at("shape");
+    const auto dim_text = [](const nlohmann::json& dim) {
+      return dim.is_number()   ? std::to_string(dim.get<std::int64_t>())
+             : dim.is_string() ? "'" + dim.get<std::string>() + "'"
+                               : "open";
+    };
+    if (FindDType(input.dtype) == nullptr) {
+      throw UsageError(
+          fmt::format("{}: input '{}' is {}, which fwbench cannot generate rows of "
+                      "yet (it generates {})",
+                      file.string(), input.name, input.dtype, PlanDTypes()));
+    }
+    if (d != declarations.end() && d->dtype != input.dtype) {
+      throw UsageError(fmt::format("--input {}: the model's input is {}, not {}", input.name,
+                                   input.dtype, d->dtype));
+    }
+    if (shape.empty()) {
+      throw UsageError(
+          fmt::format("{}: input '{}' is a scalar; fwbench feeds inputs with a batch "
+                      "dimension first",
+                      file.string(), input.name));
+    }
+    if (d != declarations.end() && d->dims.size() != shape.size()) {
+      throw UsageError(fmt::format("--input {}: {} dimensions, the model's input has {}",
+                                   input.name, d->dims.size(), shape.size()));
+    }
+    // The first dimension is the batch: the plan's batch sizes fill it.
+    if (shape[0].is_number()) {
+      const std::int64_t fixed = shape[0].get<std::int64_t>();
+      for (std::int64_t b : batch_sizes) {
+        if (b != fixed) {
+          throw UsageError(
+              fmt::format("{}: input '{}' has a fixed batch dimension of {}; run it with "
+                          "--infer-batch-sizes {} (or export the model with a dynamic batch)",
+                          file.string(), input.name, fixed, fixed));
+        }
+      }
+    }
+    for (std::size_t k = 1; k < shape.size(); ++k) {
+      const std::int64_t set = d != declarations.end() ? d->dims[k] : -1;
+      if (shape[k].is_number()) {
+        const std::int64_t fixed = shape[k].get<std::int64_t>();
+        if (set > 0 && set != fixed) {
+          throw UsageError(fmt::format("--input {}: dimension {} is {} in the model, not {}",
+                                       input.name, k, fixed, set));
+        }
+        input.shape.push_back(fixed);
+      } else if (set > 0) {
+        input.shape.push_back(set);
+      } else {
+        std::vector<std::string> example = {"N"};
+        for (std::size_t e = 1; e < shape.size(); ++e) {
+          example.push_back(shape[e].is_number() ? std::to_string(shape[e].get<std::int64_t>())
+                                                 : "?");
+        }
+        throw UsageError(fmt::format(
+            "{}: input '{}' leaves dimension {} open ({}); set it with --input {}:{}:{}",
+            file.string(), input.name, k, dim_text(shape[k]), input.name,
+            FindDType(input.dtype)->plan, fmt::join(example, "x")));
+      }
+    }
+    out.push_back(std::move(input));
+  }
+  return out;
+}
+
+void WriteUserModelRows(const std::filesystem::path& path,
+                        const std::vector<UserModelInput>& inputs,
+                        const std::vector<std::string>& declared, std::uint64_t seed,
+                        std::int64_t rows) {
+  std::vector<std::vector<std::byte>> buffers;
+  std::vector<safetensors::TensorToWrite> tensors;
+  buffers.reserve(inputs.size());
+  tensors.reserve(inputs.size());
+  for (const UserModelInput& input : inputs) {
+    double low = 0.0, high = 0.0;
+    for (const std::string& text : declared) {
+      const InputDeclaration d = ParseInputDeclaration(text);
+      if (d.name == input.name) low = d.low, high = d.high;
+    }
+    const DTypeName& dtype = *FindDType(input.dtype);
+    const bool floating = dtype.file == safetensors::DType::kF32;
+    if (!(high > low)) {
+      low = floating ? -1.0 : 0.0;
+      high = floating ? 1.0 : 100.0;
+    }
+    std::int64_t count = rows;
+    for (std::int64_t d : input.shape) count *= d;
+    SplitMix rng{seed ^ std::hash<std::string>{}(input.name)};
+    std::vector<std::byte>& bytes = buffers.emplace_back(static_cast<std::size_t>(count) *
+                                                         safetensors::ElementSize(dtype.file));
+    for (std::int64_t k = 0; k < count; ++k) {
+      const double u = low + (high - low) * rng.Uniform();
+      std::byte* at =
+          bytes.data() + static_cast<std::size_t>(k) * safetensors::ElementSize(dtype.file);
+      if (dtype.file == safetensors::DType::kF32) {
+        const auto v = static_cast<float>(u);
+        std::memcpy(at, &v, sizeof v);
+      } else if (dtype.file == safetensors::DType::kI64) {
+        const auto v = static_cast<std::int64_t>(u);
+        std::memcpy(at, &v, sizeof v);
+      } else {
+        const auto v = static_cast<std::int32_t>(u);
+        std::memcpy(at, &v, sizeof v);
+      }
+    }
+    std::vector<std::int64_t> shape = {rows};
+    shape.insert(shape.end(), input.shape.begin(), input.shape.end());
+    tensors.push_back({input.name, dtype.file, std::move(shape), bytes});
+  }
+  std::filesystem::create_directories(path.parent_path());
+  safetensors::Write(path, tensors);
+}
+
+void PrepareUserModel(const Plan& plan, const std::vector<BuiltinBackend>& workers,
+                      RunInputs& inputs, std::ostream& log) {
+  const std::filesystem::path file = std::filesystem::absolute(plan.model_file);
+  const std::string format = UserModelFormat(file);
+  const std::string reference = UserModelReference(format);
+  const auto worker = std::find_if(workers.begin(), workers.end(),
+                                   [&](const BuiltinBackend& b) { return b.name == reference; });
+  if (worker == workers.end() || !worker->Available()) {
+    throw UsageError(fmt::format(
+        "{}: its reference runtime, {}, is not available here ({}); it reads the model's inputs "
+        "and is the parity gate's reference (./scripts/install-deps.sh installs it)",
+        file.string(), reference, worker == workers.end() ? "not probed" : worker->unavailable));
+  }
+  nlohmann::json described;
+  try {
+    described = DescribeModel(*worker, file);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());  // the worker names the file and what is wrong with it
+  }
+  const std::vector<UserModelInput> model_inputs =
+      ResolveUserModelInputs(file, described, plan.model_inputs, plan.infer_batch_sizes);
+  const std::int64_t largest =
+      *std::max_element(plan.infer_batch_sizes.begin(), plan.infer_batch_sizes.end());
+  const std::int64_t rows = std::max({2 * largest, plan.parity_batch, std::int64_t{32}});
+  std::string key =
+      fmt::format("{}|{}|{}|{}", file.string(), plan.seed, rows, fmt::join(plan.model_inputs, ","));
+  for (const UserModelInput& i : model_inputs)
+    key += fmt::format("|{}{}", i.name, DimsText(i.shape));
+  const std::filesystem::path rows_file = std::filesystem::absolute(
+      plan.out_dir / "cache" /
+      fmt::format("user-model-inputs-{:016x}.safetensors", std::hash<std::string>{}(key)));
+  WriteUserModelRows(rows_file, model_inputs, plan.model_inputs, plan.seed, rows);
+  inputs.user_model = {
+      .file = file, .format = format, .inputs_file = rows_file, .inputs = model_inputs};
+  nlohmann::json resolved = nlohmann::json::array();
+  for (const UserModelInput& i : model_inputs) {
+    resolved.push_back({{"name", i.name}, {"dtype", i.dtype}, {"shape", i.shape}});
+  }
+  inputs.user_model_facts = {{"file", file.string()},
+                             {"format", format},
+                             {"reference", reference},
+                             {"described_by", described.value("runtime", reference)},
+                             {"declared", described.at("inputs")},
+                             {"outputs", described.value("outputs", nlohmann::json::array())},
+                             {"inputs", resolved},
+                             {"rows", rows},
+                             {"inputs_file", rows_file.string()}};
+  log << fmt::format("model {} ({}): inputs {} as {} reads them\n", file.string(), format,
+                     described.at("inputs").dump(), described.value("runtime", reference));
+}
+
+}  // namespace fwbench::pipeline

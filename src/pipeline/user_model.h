@@ -1,0 +1,59 @@
+#pragma once
+// The user's own model (workload user_model, docs/your-model.md): which runtime is its
+// reference, what inputs it takes (as that runtime reads them, completed by the plan's --input
+// declarations) and the input rows every backend feeds it, generated once from the seed.
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/trial_spec.h"
+#include "orchestrate/builtin_workers.h"
+#include "orchestrate/plan.h"
+#include "orchestrate/run_plan.h"
+
+namespace fwbench::pipeline {
+
+// The model file's format from its name: "onnx" for .onnx. UsageError naming the file for a
+// missing file or a format this fwbench does not load yet.
+std::string UserModelFormat(const std::filesystem::path& file);
+
+// The backend whose own runtime reads the format: the parity gate's reference.
+std::string UserModelReference(const std::string& format);
+
+// One --input declaration: "NAME:DTYPE:DIMS[:LO-HI]", DIMS with the batch first ("N" or a
+// number), e.g. "ids:INT64:Nx128:0-30522".
+struct InputDeclaration {
+  std::string name;
+  std::string dtype;               // numpy's name: float32, int64, int32
+  std::vector<std::int64_t> dims;  // -1 for "N" / "?"
+  double low = 0.0, high = 0.0;    // the values' range; high <= low: the dtype's default
+};
+InputDeclaration ParseInputDeclaration(const std::string& text);
+
+// The model's inputs, one row each (batch dimension left out), from `described` (a worker's
+// --describe-model answer) and the plan's declarations. UsageError naming the file and the input
+// for a declaration of an input the model does not have, a dtype or dimension that disagrees
+// with the model, a dimension the model leaves open and the plan does not set, a fixed batch
+// dimension that the plan's batch sizes do not match, or a dtype fwbench cannot generate.
+std::vector<UserModelInput> ResolveUserModelInputs(const std::filesystem::path& file,
+                                                   const nlohmann::json& described,
+                                                   const std::vector<std::string>& declared,
+                                                   const std::vector<std::int64_t>& batch_sizes);
+
+// Writes `rows` rows of every input to `path` (.safetensors): floats uniform in [-1, 1) (or the
+// declared range), integers uniform in [0, 100) (or the declared range), from `seed`.
+void WriteUserModelRows(const std::filesystem::path& path,
+                        const std::vector<UserModelInput>& inputs,
+                        const std::vector<std::string>& declared, std::uint64_t seed,
+                        std::int64_t rows);
+
+// All of it for a run: format, reference worker (it must be available here), description,
+// inputs and rows (under <out>/cache), into inputs.user_model / user_model_facts.
+void PrepareUserModel(const Plan& plan, const std::vector<BuiltinBackend>& workers,
+                      RunInputs& inputs, std::ostream& log);
+
+}  // namespace fwbench::pipeline
