@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <functional>
 
@@ -203,13 +204,19 @@ std::vector<UserModelInput> ResolveUserModelInputs(const std::filesystem::path& 
       } else if (set > 0) {
         input.shape.push_back(set);
       } else {
+        // The open dimensions by name, to be replaced by numbers: "NxSEQ".
         std::vector<std::string> example = {"N"};
         for (std::size_t e = 1; e < shape.size(); ++e) {
+          std::string name =
+              shape[e].is_string() ? shape[e].get<std::string>() : fmt::format("D{}", e);
+          std::transform(name.begin(), name.end(), name.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
           example.push_back(shape[e].is_number() ? std::to_string(shape[e].get<std::int64_t>())
-                                                 : "?");
+                                                 : name);
         }
         throw UsageError(fmt::format(
-            "{}: input '{}' leaves dimension {} open ({}); set it with --input {}:{}:{}",
+            "{}: input '{}' leaves dimension {} open ({}); set it with --input {}:{}:{}, a number "
+            "for each open dimension",
             file.string(), input.name, k, dim_text(shape[k]), input.name,
             FindDType(input.dtype)->plan, fmt::join(example, "x")));
       }

@@ -1,0 +1,186 @@
+// Your own model (workload user_model, issue 21): ONNX files the test builds with PyTorch at run
+// time (no downloads) run on every ONNX runtime here with parity against ONNX Runtime, and bad
+// input (a malformed file, an input the model lacks, an open dimension) is a usage error that
+// names what is wrong.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "run_fwbench.h"
+#include "worker_catalogue.h"
+
+namespace fwbench::testing {
+namespace {
+
+// Builds cnn.onnx (a small CNN, dynamic batch) and tokens.onnx (int64 token ids through an
+// embedding, dynamic batch and sequence) in `dir` with the PyTorch environment install-deps
+// made; empty when it cannot, with `skip` saying why.
+std::string BuildModels(const std::filesystem::path& dir, std::string& skip) {
+  const std::filesystem::path python = VenvPython("pytorch");
+  if (!std::filesystem::exists(python)) {
+    skip = python.string() + " is missing (./scripts/install-deps.sh makes it): no exporter";
+    return "";
+  }
+  const std::filesystem::path script = dir / "build_models.py";
+  std::ofstream(script) << R"(import sys, warnings
+warnings.filterwarnings("ignore")
+import torch
+torch.manual_seed(0)
+out = sys.argv[1]
+cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                          torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                          torch.nn.Linear(8, 5)).eval()
+torch.onnx.export(cnn, torch.randn(1, 3, 16, 16), out + "/cnn.onnx", input_names=["pixels"],
+                  output_names=["scores"], dynamic_axes={"pixels": {0: "batch"}},
+                  opset_version=13, dynamo=False)
+class Tokens(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(1000, 16)
+        self.head = torch.nn.Linear(16, 3)
+    def forward(self, ids):
+        return self.head(torch.tanh(self.embed(ids)).mean(1))
+torch.onnx.export(Tokens().eval(), torch.randint(0, 1000, (2, 12)), out + "/tokens.onnx",
+                  input_names=["ids"], output_names=["logits"],
+                  dynamic_axes={"ids": {0: "batch", 1: "seq"}}, opset_version=13, dynamo=False)
+print("ok")
+)";
+  const std::string cmd = python.string() + " " + script.string() + " " + dir.string() + " 2>&1";
+  std::string text;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) text += buf;
+  const int status = pclose(pipe);
+  EXPECT_EQ(status, 0) << "the PyTorch environment exists but exporting the test models failed:\n"
+                       << text;
+  return status == 0 ? dir.string() : "";
+}
+
+// The ONNX runtimes that run here (the doctor's catalogue), each checked where install-deps made
+// its environment.
+std::vector<std::string> OnnxRuntimesHere() {
+  const nlohmann::json env = Doctor();
+  std::vector<std::string> here;
+  for (const auto& [backend, mode] :
+       {std::pair{"onnxruntime", "optimized"}, std::pair{"openvino", "latency"},
+        std::pair{"opencv-dnn", "default"}}) {
+    std::string skip;
+    WorkerEntry(env, backend, mode, skip);
+    if (skip.empty()) {
+      here.emplace_back(backend);
+    } else {
+      std::cout << backend << " does not run here, left out: " << skip << "\n";
+    }
+  }
+  return here;
+}
+
+TEST(UserModelE2E, AnOnnxCnnRunsOnEveryOnnxRuntimeHereWithParityAgainstOnnxRuntime) {
+  const auto dir = FreshDir("user_model_cnn");
+  std::string skip;
+  if (BuildModels(dir, skip).empty()) GTEST_SKIP() << skip;
+  const std::vector<std::string> runtimes = OnnxRuntimesHere();
+  if (std::find(runtimes.begin(), runtimes.end(), "onnxruntime") == runtimes.end()) {
+    GTEST_SKIP() << "ONNX Runtime, the reference of an ONNX model, does not run here";
+  }
+  const Output out =
+      RunFwbench("run --model-file " + (dir / "cnn.onnx").string() +
+                 " --quick --trials 1 --batch-sizes 1,4 --out " + (dir / "out").string());
+  ASSERT_EQ(out.code, 0) << out.text;
+  const auto results =
+      nlohmann::json::parse(ReadText(RunDir(dir / "out") / "results.json"), nullptr, false);
+  ASSERT_TRUE(results.is_object()) << out.text;
+  EXPECT_EQ(results["plan"]["workload"], "user_model");
+  std::set<std::string> ran;
+  for (const auto& c : results["configurations"]) {
+    ran.insert(c["backend"].get<std::string>());
+    EXPECT_EQ(c["trials_ok"], 1) << c.dump();
+    const std::string parity = c["parity"]["status"];
+    EXPECT_TRUE(parity == "pass" || parity == "reference") << c.dump();
+    EXPECT_EQ(c["parity"].value("reference", ""), "onnxruntime/optimized/infer/b1") << c.dump();
+  }
+  for (const std::string& r : runtimes) EXPECT_TRUE(ran.contains(r)) << r << "\n" << out.text;
+  EXPECT_EQ(results["configurations"].size(), 2 * ran.size());
+  // fwbench's own model and its LibTorch runner are not part of a user-model run.
+  EXPECT_FALSE(ran.contains("libtorch")) << out.text;
+}
+
+TEST(UserModelE2E, TokenIdsRunWithTheSequenceLengthThePlanSetsAndAnOpenOneIsAUsageError) {
+  const auto dir = FreshDir("user_model_tokens");
+  std::string skip;
+  if (BuildModels(dir, skip).empty()) GTEST_SKIP() << skip;
+  const std::vector<std::string> runtimes = OnnxRuntimesHere();
+  if (std::find(runtimes.begin(), runtimes.end(), "onnxruntime") == runtimes.end()) {
+    GTEST_SKIP() << "ONNX Runtime, the reference of an ONNX model, does not run here";
+  }
+  const std::string model = (dir / "tokens.onnx").string();
+  const Output open =
+      RunFwbench("run --model-file " + model + " --quick --out " + (dir / "open").string());
+  EXPECT_EQ(open.code, 2) << open.text;
+  EXPECT_NE(open.text.find(model + ": input 'ids' leaves dimension 1 open ('seq')"),
+            std::string::npos)
+      << open.text;
+  EXPECT_NE(open.text.find("--input ids:INT64:"), std::string::npos) << open.text;
+
+  const Output out = RunFwbench("run --model-file " + model +
+                                " --input ids:INT64:Nx24:0-1000 --quick --trials 1 "
+                                "--backends onnxruntime,openvino --out " +
+                                (dir / "out").string());
+  if (std::find(runtimes.begin(), runtimes.end(), "openvino") == runtimes.end()) {
+    EXPECT_EQ(out.code, 2) << out.text;  // openvino named but not here
+    return;
+  }
+  ASSERT_EQ(out.code, 0) << out.text;
+  const auto results =
+      nlohmann::json::parse(ReadText(RunDir(dir / "out") / "results.json"), nullptr, false);
+  ASSERT_TRUE(results.is_object()) << out.text;
+  ASSERT_EQ(results["configurations"].size(), 4u) << out.text;  // --quick: batches 1 and 8
+  for (const auto& c : results["configurations"]) {
+    EXPECT_EQ(c["trials_ok"], 1) << c.dump();
+    const std::string parity = c["parity"]["status"];
+    EXPECT_TRUE(parity == "pass" || parity == "reference") << c.dump();
+  }
+}
+
+TEST(UserModelE2E, AMalformedFileAnUnknownFormatAndAnInputTheModelLacksAreUsageErrors) {
+  const auto dir = FreshDir("user_model_bad");
+  std::ofstream(dir / "broken.onnx") << "not a protobuf";
+  std::ofstream(dir / "model.bin") << "weights";
+  const Output unknown = RunFwbench("run --model-file " + (dir / "model.bin").string() +
+                                    " --quick --out " + (dir / "out").string());
+  EXPECT_EQ(unknown.code, 2) << unknown.text;
+  EXPECT_NE(unknown.text.find((dir / "model.bin").string() + ": not a model format"),
+            std::string::npos)
+      << unknown.text;
+  const Output missing = RunFwbench("run --model-file " + (dir / "nope.onnx").string() +
+                                    " --quick --out " + (dir / "out").string());
+  EXPECT_EQ(missing.code, 2) << missing.text;
+  EXPECT_NE(missing.text.find("no such model file"), std::string::npos) << missing.text;
+
+  std::string skip;
+  const nlohmann::json env = Doctor();
+  WorkerEntry(env, "onnxruntime", "optimized", skip);
+  if (!skip.empty()) GTEST_SKIP() << "ONNX Runtime does not run here: " << skip;
+  const Output broken = RunFwbench("run --model-file " + (dir / "broken.onnx").string() +
+                                   " --quick --out " + (dir / "out").string());
+  EXPECT_EQ(broken.code, 2) << broken.text;
+  EXPECT_NE(broken.text.find((dir / "broken.onnx").string() + ": ONNX Runtime"), std::string::npos)
+      << broken.text;
+  if (BuildModels(dir, skip).empty()) GTEST_SKIP() << skip;
+  const Output lacks =
+      RunFwbench("run --model-file " + (dir / "cnn.onnx").string() +
+                 " --input image:FP32:Nx3x16x16 --quick --out " + (dir / "out").string());
+  EXPECT_EQ(lacks.code, 2) << lacks.text;
+  EXPECT_NE(lacks.text.find("--input image: " + (dir / "cnn.onnx").string() +
+                            " has no input of that name (its inputs: pixels)"),
+            std::string::npos)
+      << lacks.text;
+}
+
+}  // namespace
+}  // namespace fwbench::testing
