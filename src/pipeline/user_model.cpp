@@ -62,6 +62,13 @@ struct SplitMix {
   double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }  // [0, 1)
 };
 
+// FNV-1a: a stream per input name, the same on every standard library (std::hash is not).
+std::uint64_t Fnv1a(const std::string& text) {
+  std::uint64_t h = 0xCBF29CE484222325ULL;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001B3ULL;
+  return h;
+}
+
 std::string DimsText(const std::vector<std::int64_t>& dims) {
   std::vector<std::string> parts;
   for (std::int64_t d : dims) parts.push_back(d < 0 ? "N" : std::to_string(d));
@@ -187,7 +194,7 @@ std::vector<UserModelInput> ResolveUserModelInputs(const std::filesystem::path& 
         if (b != fixed) {
           throw UsageError(
               fmt::format("{}: input '{}' has a fixed batch dimension of {}; run it with "
-                          "--infer-batch-sizes {} (or export the model with a dynamic batch)",
+                          "--batch-sizes {} (or export the model with a dynamic batch)",
                           file.string(), input.name, fixed, fixed));
         }
       }
@@ -248,7 +255,7 @@ void WriteUserModelRows(const std::filesystem::path& path,
     }
     std::int64_t count = rows;
     for (std::int64_t d : input.shape) count *= d;
-    SplitMix rng{seed ^ std::hash<std::string>{}(input.name)};
+    SplitMix rng{seed ^ Fnv1a(input.name)};
     std::vector<std::byte>& bytes = buffers.emplace_back(static_cast<std::size_t>(count) *
                                                          safetensors::ElementSize(dtype.file));
     for (std::int64_t k = 0; k < count; ++k) {
@@ -303,8 +310,7 @@ void PrepareUserModel(const Plan& plan, const std::vector<BuiltinBackend>& worke
   for (const UserModelInput& i : model_inputs)
     key += fmt::format("|{}{}", i.name, DimsText(i.shape));
   const std::filesystem::path rows_file = std::filesystem::absolute(
-      plan.out_dir / "cache" /
-      fmt::format("user-model-inputs-{:016x}.safetensors", std::hash<std::string>{}(key)));
+      plan.out_dir / "cache" / fmt::format("user-model-inputs-{:016x}.safetensors", Fnv1a(key)));
   WriteUserModelRows(rows_file, model_inputs, plan.model_inputs, plan.seed, rows);
   inputs.user_model = {
       .file = file, .format = format, .inputs_file = rows_file, .inputs = model_inputs};

@@ -387,9 +387,13 @@ Document BuildReportDocument(const RunResults& results, const std::vector<Chart>
   Document doc;
   doc.title =
       fmt::format("fwbench report — {}{}", results.run_id, results.complete ? "" : " (incomplete)");
-  doc.subtitle = fmt::format("Model {} ({} stem, {} classes); started {}; fwbench {}.",
-                             Str(results.plan, "model.arch"), Str(results.plan, "model.stem"),
-                             Str(results.plan, "model.num_classes"), results.started_utc,
+  // A user's model file (docs/your-model.md), else fwbench's ResNet.
+  const std::string model =
+      Str(results.plan, "workload", "") == "user_model"
+          ? fmt::format("Model {} (your model file)", Str(results.plan, "model.file"))
+          : fmt::format("Model {} ({} stem, {} classes)", Str(results.plan, "model.arch"),
+                        Str(results.plan, "model.stem"), Str(results.plan, "model.num_classes"));
+  doc.subtitle = fmt::format("{}; started {}; fwbench {}.", model, results.started_utc,
                              Str(Obj(results.env, "fwbench"), "version"));
   doc.sections.push_back(Summary(results));
   doc.sections.push_back(VerdictMatrix(results));
