@@ -466,8 +466,8 @@ nlohmann::json DescribeModel(const BuiltinBackend& worker, const std::filesystem
     throw std::runtime_error(fmt::format("{} cannot describe a model file", worker.name));
   }
   // command is {interpreter, fwbench_worker.py, module, "{spec}"}.
-  const nlohmann::json j = RunProbe({worker.command[0], worker.command[1], "--describe-model",
-                                     worker.command[2], model.string()});
+  nlohmann::json j = RunProbe({worker.command[0], worker.command[1], "--describe-model",
+                               worker.command[2], model.string()});
   if (!j.value("ok", false)) throw std::runtime_error(j.value("reason", "it did not say why"));
   return j;
 }

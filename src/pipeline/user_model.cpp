@@ -71,6 +71,7 @@ std::uint64_t Fnv1a(const std::string& text) {
 
 std::string DimsText(const std::vector<std::int64_t>& dims) {
   std::vector<std::string> parts;
+  parts.reserve(dims.size());
   for (std::int64_t d : dims) parts.push_back(d < 0 ? "N" : std::to_string(d));
   return fmt::format("{}", fmt::join(parts, "x"));
 }
