@@ -50,10 +50,13 @@ class Port:
         self.options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 
+    def model_file(self):
+        return self.spec["onnx_model"]
+
     def build(self):
         providers = (["CUDAExecutionProvider"] if self.spec["device"] == "cuda"
                      else ["CPUExecutionProvider"])
-        self.session = ort.InferenceSession(self.spec["onnx_model"], self.options,
+        self.session = ort.InferenceSession(self.model_file(), self.options,
                                             providers=providers)
         used = self.session.get_session_options()
         if (used.intra_op_num_threads, used.inter_op_num_threads) != (self.spec["threads"], 1):
@@ -120,13 +123,11 @@ class ModelPort(Port):
         if s["task"] != "infer" or s["precision"] != "fp32":
             raise Unsupported("onnxruntime runs the model as it is (task infer, precision fp32)")
 
+    def model_file(self):
+        return self.spec["user_model"]["file"]
+
     def build(self):
-        path = self.spec["user_model"]["file"]
-        saved, self.spec["onnx_model"] = self.spec["onnx_model"], path
-        try:
-            super().build()
-        finally:
-            self.spec["onnx_model"] = saved
+        super().build()
         self.output = self.session.get_outputs()[0].name
 
     def to_feeds(self, feeds):

@@ -52,11 +52,16 @@ class Port:
     def init(self):
         pass
 
+    def model_file(self):
+        """The file to load, and how a failure names it."""
+        return self.spec["onnx_model"], "the ONNX export"
+
     def build(self):
+        path, what = self.model_file()
         try:
-            self.net = cv2.dnn.readNetFromONNX(self.spec["onnx_model"])
+            self.net = cv2.dnn.readNetFromONNX(path)
         except cv2.error as e:
-            raise Unsupported(f"OpenCV {cv2.__version__} cannot load the ONNX export: "
+            raise Unsupported(f"OpenCV {cv2.__version__} cannot load {what}: "
                               f"{_reason(str(e))}") from e
         self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
@@ -97,15 +102,9 @@ class ModelPort(Port):
             raise Unsupported("opencv-dnn runs the model as it is on the CPU (task infer, "
                               "precision fp32, device cpu)")
 
-    def build(self):
+    def model_file(self):
         path = self.spec["user_model"]["file"]
-        try:
-            self.net = cv2.dnn.readNetFromONNX(path)
-        except cv2.error as e:
-            raise Unsupported(f"OpenCV {cv2.__version__} cannot load {path}: "
-                              f"{_reason(str(e))}") from e
-        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        return path, path
 
     def to_feeds(self, feeds):
         return feeds
