@@ -26,7 +26,12 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
   const auto spawn_ns = record.value("spawn_ns", std::int64_t{0});
   const auto exit_ns = record.value("exit_ns", std::int64_t{0});
   m.wall_s = Seconds(exit_ns - spawn_ns);
-  m.peak_rss_bytes = static_cast<double>(record.value("max_rss_bytes", std::int64_t{0}));
+  // A record with "peak_rss_bytes" has the trial program's own VmHWM. Older records have only
+  // wait4's max_rss_bytes, which Linux floors at fwbench's size when the trial exec'd: kept for
+  // them, so that an old run is analysed into the results it wrote then.
+  m.peak_rss_bytes = static_cast<double>(record.contains("peak_rss_bytes")
+                                             ? record.value("peak_rss_bytes", std::int64_t{0})
+                                             : record.value("max_rss_bytes", std::int64_t{0}));
   m.cpu_s = record.value("user_cpu_s", 0.0) + record.value("sys_cpu_s", 0.0);
   if (record.contains("cpu_during_steps")) m.cpu_during_steps = record["cpu_during_steps"];
 

@@ -26,6 +26,31 @@ std::string ReadFirstLine(const std::string& path) {
   return line;
 }
 
+std::optional<std::int64_t> ParseProcStatusBytes(const std::string& status,
+                                                 const std::string& key) {
+  const std::string prefix = key + ":";
+  std::istringstream in(status);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with(prefix)) continue;
+    std::istringstream fields(line.substr(prefix.size()));
+    std::int64_t value = 0;
+    std::string unit;
+    if (!(fields >> value) || value < 0) return std::nullopt;
+    fields >> unit;
+    return unit == "kB" ? value * 1024 : value;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> ProcStatusBytes(const std::string& pid, const std::string& key) {
+  std::ifstream in("/proc/" + pid + "/status");
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseProcStatusBytes(text.str(), key);
+}
+
 double TicksToSeconds(std::int64_t ticks) {
   static const long hz = sysconf(_SC_CLK_TCK);
   return static_cast<double>(ticks) / static_cast<double>(hz > 0 ? hz : 100);

@@ -14,6 +14,12 @@ std::string ReadFirstLine(const std::string& path);
 // Clock ticks (sysconf(_SC_CLK_TCK), 100 on Linux) to seconds.
 double TicksToSeconds(std::int64_t ticks);
 
+// A "Key:   1234 kB" field of a /proc/PID/status text, in bytes, or nullopt when absent.
+std::optional<std::int64_t> ParseProcStatusBytes(const std::string& status, const std::string& key);
+// The same field of a live process's /proc/PID/status ("self" for this one), or nullopt when the
+// process is gone, is a zombie (its memory is released: no Vm* fields) or /proc is missing.
+std::optional<std::int64_t> ProcStatusBytes(const std::string& pid, const std::string& key);
+
 // Parses a /proc/PID/stat line: utime + stime in clock ticks, or nullopt.
 std::optional<std::int64_t> ProcStatCpuTicks(const std::string& stat_line);
 // Parses a /proc/PID/stat or /proc/PID/task/TID/stat line: the state letter ('R' running or

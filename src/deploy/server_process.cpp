@@ -18,24 +18,11 @@
 #include <thread>
 
 #include "core/child_exec.h"
+#include "core/proc_stat.h"
 
 extern char** environ;
 
 namespace fwbench::deploy {
-
-namespace {
-
-std::int64_t StatusKb(pid_t pid, const char* key) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  const std::string prefix = std::string(key) + ":";
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) == 0) return std::stoll(line.substr(prefix.size()));
-  }
-  return 0;
-}
-
-}  // namespace
 
 ServerProcess::ServerProcess(const std::vector<std::string>& argv, const std::filesystem::path& log,
                              const std::vector<std::pair<std::string, std::string>>& env)
@@ -93,9 +80,13 @@ bool ServerProcess::Running() {
   return true;
 }
 
-std::int64_t ServerProcess::RssBytes() const { return StatusKb(pid_, "VmRSS") * 1024; }
+std::int64_t ServerProcess::RssBytes() const {
+  return ProcStatusBytes(std::to_string(pid_), "VmRSS").value_or(0);
+}
 
-std::int64_t ServerProcess::PeakRssBytes() const { return StatusKb(pid_, "VmHWM") * 1024; }
+std::int64_t ServerProcess::PeakRssBytes() const {
+  return ProcStatusBytes(std::to_string(pid_), "VmHWM").value_or(0);
+}
 
 int ServerProcess::Stop(double grace_s) {
   if (!Running()) return exit_code_;

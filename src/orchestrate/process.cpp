@@ -18,6 +18,7 @@
 
 #include "core/child_exec.h"
 #include "core/clock.h"
+#include "core/proc_stat.h"
 
 namespace fwbench {
 
@@ -114,12 +115,27 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
     if (timed_out) result.timed_out = true;
   };
 
+  // Only from the first line on: before exec, /proc shows the child's copy of fwbench.
+  bool exec_seen = false;
+  std::int64_t next_rss_sample_ns = 0;
+  const std::string pid_text = std::to_string(pid);
+  const auto sample_rss = [&] {
+    if (!exec_seen) return;
+    const std::int64_t now = MonotonicNs();
+    if (now < next_rss_sample_ns) return;
+    next_rss_sample_ns = now + 50'000'000;
+    if (const auto hwm = ProcStatusBytes(pid_text, "VmHWM")) {
+      result.peak_rss_bytes = std::max(result.peak_rss_bytes, *hwm);
+    }
+  };
+
   std::string pending;
   char buffer[65536];
   bool open_stdout = true;
   bool stopped = false;
   bool child_exited = false;
   while (open_stdout && !stopped) {
+    sample_rss();
     const std::int64_t left_ns = deadline_ns - MonotonicNs();
     if (left_ns <= 0) {
       stop(true);
@@ -127,7 +143,8 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
       break;
     }
     pollfd pfd{pipe_fds[0], POLLIN, 0};
-    const int timeout_ms = static_cast<int>(std::min<std::int64_t>(left_ns / 1'000'000 + 1, 1000));
+    const int timeout_ms =
+        static_cast<int>(std::min<std::int64_t>(left_ns / 1'000'000 + 1, exec_seen ? 100 : 1000));
     const int ready = poll(&pfd, 1, child_exited ? 100 : timeout_ms);
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0 && child_exited) break;  // drained what the trial wrote before it exited
@@ -148,6 +165,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
       open_stdout = false;
       break;
     }
+    exec_seen = true;
     pending.append(buffer, static_cast<std::size_t>(n));
     std::size_t start = 0;
     for (std::size_t nl = pending.find('\n', start); nl != std::string::npos;
@@ -176,6 +194,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
   rusage usage{};
   int backoff_us = 100;
   for (;;) {
+    sample_rss();
     const pid_t r = wait4(pid, &status, WNOHANG, &usage);
     if (r == pid) break;
     if (r < 0 && errno != EINTR) break;

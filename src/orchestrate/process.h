@@ -1,6 +1,6 @@
 #pragma once
 // Runs one trial process: fresh process group, stdout read line by line, stderr to a file,
-// a hard time limit, resource usage from wait4.
+// a hard time limit, resource usage from wait4, the program's own peak memory from /proc.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -29,7 +29,13 @@ struct ProcessResult {
   bool timed_out = false;
   bool stopped_by_reader = false;  // the line handler asked to stop it (protocol violation)
   bool line_too_long = false;
+  // ru_maxrss from wait4: on Linux it starts at what the child's copy of fwbench held when it
+  // exec'd, so it is never below fwbench's own size. Kept for the record, not for peak memory.
   std::int64_t max_rss_bytes = 0;
+  // The exec'd program's own peak (VmHWM of /proc/PID/status), sampled from its first stdout
+  // line on, at most every 50 ms; 0 when never read. A lower bound when the peak came in its
+  // last 50 ms, which is why workers report their own VmHWM at the end as well.
+  std::int64_t peak_rss_bytes = 0;
   double user_cpu_s = 0.0;
   double sys_cpu_s = 0.0;
 };

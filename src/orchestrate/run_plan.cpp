@@ -470,6 +470,7 @@ class TrialRunner {
         {"timed_out", result.timed_out},
         {"steps", monitor.steps()},
         {"max_rss_bytes", result.max_rss_bytes},
+        {"peak_rss_bytes", result.peak_rss_bytes},
         {"user_cpu_s", result.user_cpu_s},
         {"sys_cpu_s", result.sys_cpu_s},
         {"cpu_during_steps", cpu.Summary()},

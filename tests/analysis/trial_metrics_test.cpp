@@ -34,6 +34,21 @@ TEST(TrialMetrics, TimeToFirstBatchPhasesAddUpAndRepeatedPhasesAreSummed) {
   EXPECT_TRUE(m.ok);
 }
 
+TEST(TrialMetrics, PeakRssIsTheTrialsOwnWhereTheRecordHasIt) {
+  const std::vector<nlohmann::json> events = {
+      {{"event", "metric"}, {"name", "peak_rss_bytes"}, {"value", 70e6}, {"unit", "bytes"}}};
+  nlohmann::json record = Record();
+  record["max_rss_bytes"] = 500'000'000;  // wait4's, floored at fwbench's size
+  record["peak_rss_bytes"] = 60'000'000;  // the orchestrator's VmHWM samples
+  // The worker's own VmHWM at its end is later than the last sample.
+  EXPECT_DOUBLE_EQ(ComputeTrialMetrics(record, events).peak_rss_bytes, 70e6);
+  record["peak_rss_bytes"] = 80'000'000;
+  EXPECT_DOUBLE_EQ(ComputeTrialMetrics(record, events).peak_rss_bytes, 80e6);
+  // A record written before the samples existed keeps the figure it was analysed with then.
+  record.erase("peak_rss_bytes");
+  EXPECT_DOUBLE_EQ(ComputeTrialMetrics(record, events).peak_rss_bytes, 500e6);
+}
+
 TEST(TrialMetrics, ZeroDurationStepsMakeTheTrialFailWithAReason) {
   std::vector<nlohmann::json> events = {{{"event", "hello"}, {"t_main", 3000}}};
   for (int i = 0; i < 12; ++i) {

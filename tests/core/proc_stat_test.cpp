@@ -57,6 +57,20 @@ TEST(ProcStat, RunnableFromLoadavg) {
   EXPECT_FALSE(LoadavgRunnable("1.41 1.34 1.40 /245 1").has_value());
 }
 
+TEST(ProcStat, StatusFieldsInBytes) {
+  const std::string status =
+      "Name:\tpython3\nVmPeak:\t  2048 kB\nVmHWM:\t    1234 kB\nThreads:\t4\n";
+  EXPECT_EQ(ParseProcStatusBytes(status, "VmHWM"), 1234 * 1024);
+  EXPECT_EQ(ParseProcStatusBytes(status, "Threads"), 4);
+  EXPECT_EQ(ParseProcStatusBytes(status, "VmRSS"), std::nullopt);
+  EXPECT_EQ(ParseProcStatusBytes(status, "Vm"), std::nullopt);  // a prefix is not a key
+  EXPECT_EQ(ParseProcStatusBytes("VmHWM:\tlots kB\n", "VmHWM"), std::nullopt);
+  const auto self = ProcStatusBytes("self", "VmHWM");
+  ASSERT_TRUE(self.has_value());
+  EXPECT_GT(*self, 1 << 20);
+  EXPECT_EQ(ProcStatusBytes("999999999", "VmHWM"), std::nullopt);
+}
+
 TEST(ProcStat, CpuActivitySeesABusyChildProcess) {
   const pid_t child = fork();
   if (child == 0) {

@@ -17,6 +17,7 @@
 #include "backends/trial/libtorch_trial.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/proc_stat.h"
 #include "data/safetensors.h"
 
 namespace fwbench {
@@ -71,6 +72,9 @@ void Synchronize(const torch::Device& device) {
 }
 
 std::int64_t PeakRssBytes() {
+  // VmHWM counts this program's memory only; ru_maxrss starts at what fwbench held when it
+  // exec'd this trial (docs/protocol.md, section 4). ru_maxrss only where /proc is missing.
+  if (const auto hwm = ProcStatusBytes("self", "VmHWM")) return *hwm;
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;

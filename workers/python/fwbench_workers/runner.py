@@ -29,6 +29,15 @@ def budget_left(budget, steps, elapsed_s):
 
 
 def peak_rss_bytes():
+    """This process's own peak memory: VmHWM. ru_maxrss on Linux starts at what the parent
+    (fwbench) held when it exec'd this worker, so a small model reads as fwbench's size."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
