@@ -96,12 +96,15 @@ struct RunResults {
   bool complete = true;
   nlohmann::json plan = nlohmann::json::object();  // as manifest.json holds it
   ResultsInputs inputs;
-  nlohmann::json env = nlohmann::json::object();  // env.json
+  nlohmann::json env = nlohmann::json::object();    // env.json
   std::vector<ConfigurationResult> configurations;  // in plan order
   std::vector<TrialResult> trials;                  // measured trials, in the order they ran
   std::vector<std::string> warnings;
-  std::vector<std::string> notes;  // caveats of the plan itself
+  std::vector<std::string> notes;            // caveats of the plan itself
   std::optional<nlohmann::json> deployment;  // deploy.json of `fwbench deploy --into`
+  // A user's model (docs/your-model.md): manifest.json's facts of it, what each runtime loaded
+  // (the model, or a conversion of it) and why a runtime could not.
+  std::optional<nlohmann::json> user_model;
   double verdict_threshold = 0.05;
   std::vector<Verdict> verdicts;
   std::vector<std::string> pick;

@@ -162,7 +162,25 @@ Verdict PortabilityVerdict(const RunResults& results) {
     const bool planned = std::any_of(
         configs.begin(), configs.end(),
         [&](const ConfigurationResult& c) { return c.backend == backend && c.task() == task; });
-    return planned ? "ran without passing parity" : "not in this run";
+    if (!planned) return "not in this run";
+    // What stopped it, in the runtime's own words where a trial failed (a model it cannot load).
+    for (const ConfigurationResult& c : configs) {
+      if (c.backend != backend || c.task() != task) continue;
+      if (c.summary.trials_ok == 0) {
+        for (const TrialResult& t : results.trials) {
+          if (t.metrics.config != c.id() || t.metrics.ok || t.metrics.reason.empty()) continue;
+          std::string reason = t.metrics.reason;
+          if (reason.size() > 240) reason = reason.substr(0, 237) + "...";
+          return "its trials failed: " + reason;
+        }
+        return "its trials failed";
+      }
+      if (c.parity && c.parity->status == "fail") {
+        return fmt::format("it computes something else than {} (parity failed)",
+                           c.parity->reference);
+      }
+    }
+    return "ran without passing parity";
   };
   std::vector<std::string> parts;
   std::size_t most = 0;
@@ -186,6 +204,15 @@ Verdict PortabilityVerdict(const RunResults& results) {
     for (const std::string& b : backends) {
       if (b != v.winner && (v.runner_up.empty() || passed[b].size() > passed[v.runner_up].size()))
         v.runner_up = b;
+    }
+  }
+  // A user's model: the runtimes that could not load it, nor a conversion of it, ran nothing.
+  if (results.user_model) {
+    const nlohmann::json runtimes = results.user_model->value("runtimes", nlohmann::json::object());
+    for (const auto& [backend, r] : runtimes.items()) {
+      if (r.contains("refused")) {
+        parts.push_back(fmt::format("{} 0/{} ({})", backend, tasks.size(), r.value("refused", "")));
+      }
     }
   }
   v.evidence = fmt::format("tasks run with parity: {}", fmt::join(parts, ", "));

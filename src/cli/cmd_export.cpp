@@ -101,7 +101,8 @@ SavedModelRun RunAndCopySavedModel(const Plan& plan, const std::vector<BuiltinBa
        .adapter_init = {},
        .llm_facts = {},
        .user_model = {},
-       .user_model_facts = {}});
+       .user_model_facts = {},
+       .user_model_by_backend = {}});
   for (const auto& entry : std::filesystem::directory_iterator(out.check.run_dir / "trials")) {
     if (std::filesystem::exists(entry.path() / saved_name)) out.trial = entry.path();
   }
@@ -199,7 +200,8 @@ Command AddExportCommand(CLI::App& app) {
                                                       .adapter_init = {},
                                                       .llm_facts = {},
                                                       .user_model = {},
-                                                      .user_model_facts = {}});
+                                                      .user_model_facts = {},
+                                                      .user_model_by_backend = {}});
       for (const ConfigurationResult& c : check.results.configurations) {
         if (c.backend == kLibtorchBackend) continue;
         const std::string reason = FailureReason(check.results, c.id());

@@ -83,7 +83,8 @@ Command AddWorkerCheckCommand(CLI::App& app) {
                      .adapter_init = {},
                      .llm_facts = {},
                      .user_model = {},
-                     .user_model_facts = {}};
+                     .user_model_facts = {},
+                     .user_model_by_backend = {}};
     // The ONNX export, when the PyTorch worker can make it (ONNX Runtime workers need it).
     plan.backends = {"pytorch"};
     const auto builtins = ProbeBuiltinWorkers(WorkersDir(self), plan.worker_pythons,

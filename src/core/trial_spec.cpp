@@ -66,6 +66,10 @@ nlohmann::json ToJson(const TrialSpec& s) {
                        {"format", s.user_model.format},
                        {"inputs_file", s.user_model.inputs_file.string()},
                        {"inputs", std::move(inputs)}};
+    if (!s.user_model.entry.empty()) {
+      j["user_model"]["entry"] = s.user_model.entry;
+      j["user_model"]["import_path"] = s.user_model.import_path.string();
+    }
   }
   return j;
 }

@@ -43,8 +43,11 @@ struct UserModelInput {
   std::vector<std::int64_t> shape;  // one row's shape: the batch dimension left out
 };
 struct UserModelSpec {
-  std::filesystem::path file;
-  std::string format;  // onnx
+  std::filesystem::path file;  // empty for a PyTorch module
+  std::string format;          // onnx, pytorch_module
+  // A PyTorch module: "pkg.mod:factory", imported with import_path first on the path.
+  std::string entry;
+  std::filesystem::path import_path;
   std::filesystem::path inputs_file;
   std::vector<UserModelInput> inputs;
 };

@@ -186,6 +186,7 @@ std::string BuiltinBackend::WorkloadRefusal(const std::string& workload,
     return fmt::format("the {} port does not implement the {} workload (it runs {})", name,
                        workload, fmt::join(workloads, ", "));
   }
+  if (workload == kWorkloadUserModel && !model_refusal.empty()) return model_refusal;
   if (const auto it = workload_modes.find(workload); it != workload_modes.end()) {
     if (std::find(it->second.begin(), it->second.end(), mode) == it->second.end()) {
       return fmt::format("{}/{} does not run the {} workload (modes that do: {})", name, mode,
@@ -344,6 +345,7 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
         b.precisions = j.value("precisions", std::vector<std::string>{"fp32"});
         b.memory_formats = j.value("memory_formats", std::vector<std::string>{"contiguous"});
         b.workloads = j.value("workloads", std::vector<std::string>{"image_classification"});
+        b.model_formats = j.value("model_formats", std::vector<std::string>{});
         if (j.contains("workload_port_files") && j["workload_port_files"].is_object()) {
           for (const auto& [w, files] : j["workload_port_files"].items()) {
             if (!files.is_array()) continue;
@@ -420,6 +422,7 @@ nlohmann::json ToJson(const BuiltinBackend& b) {
     j["memory_formats"] = b.memory_formats;
     j["workloads"] = b.workloads;
     if (!b.workload_modes.empty()) j["workload_modes"] = b.workload_modes;
+    if (!b.model_formats.empty()) j["model_formats"] = b.model_formats;
     if (!b.port_file.empty()) {
       j["port_file"] = b.port_file.string();
       std::int64_t lines = 0;
@@ -461,15 +464,45 @@ std::int64_t CountCodeLines(const std::filesystem::path& file) {
   return count;
 }
 
-nlohmann::json DescribeModel(const BuiltinBackend& worker, const std::filesystem::path& model) {
+nlohmann::json DescribeModel(const BuiltinBackend& worker, const std::string& model,
+                             const std::filesystem::path& import_path) {
   if (!worker.python || worker.command.size() < 3) {
-    throw std::runtime_error(fmt::format("{} cannot describe a model file", worker.name));
+    throw std::runtime_error(fmt::format("{} cannot describe a model", worker.name));
   }
   // command is {interpreter, fwbench_worker.py, module, "{spec}"}.
-  nlohmann::json j = RunProbe({worker.command[0], worker.command[1], "--describe-model",
-                               worker.command[2], model.string()});
+  std::vector<std::string> argv = {worker.command[0], worker.command[1], "--describe-model",
+                                   worker.command[2], model};
+  if (!import_path.empty()) argv.push_back(import_path.string());
+  nlohmann::json j = RunProbe(argv);
   if (!j.value("ok", false)) throw std::runtime_error(j.value("reason", "it did not say why"));
   return j;
+}
+
+nlohmann::json ConvertModel(const BuiltinBackend& worker, const nlohmann::json& request,
+                            const std::filesystem::path& work_dir, double timeout_s) {
+  if (!worker.python || worker.command.size() < 3) {
+    return {{"ok", false}, {"reason", fmt::format("{} converts no models", worker.name)}};
+  }
+  const std::string out = request.at("out").get<std::string>();
+  const std::filesystem::path request_file = out + ".request.json";
+  const std::filesystem::path log = out + ".convert.log";
+  std::filesystem::create_directories(work_dir);
+  {
+    std::ofstream f(request_file);
+    f << request.dump(2) << "\n";
+    if (!f) return {{"ok", false}, {"reason", "cannot write " + request_file.string()}};
+  }
+  try {
+    nlohmann::json j =
+        RunWorkerCommand({worker.command[0], worker.command[1], "--convert-model",
+                          worker.command[2], request_file.string()},
+                         log, timeout_s, fmt::format("{}'s conversion", worker.name));
+    std::filesystem::remove(request_file);
+    if (j.value("ok", false)) std::filesystem::remove(log);
+    return j;
+  } catch (const std::exception& e) {
+    return {{"ok", false}, {"reason", e.what()}};
+  }
 }
 
 }  // namespace fwbench

@@ -42,6 +42,11 @@ struct BuiltinBackend {
   // and for a workload that not every mode runs, the modes that do.
   std::vector<std::string> workloads = {"image_classification"};
   std::map<std::string, std::vector<std::string>> workload_modes;
+  // The formats of a user's model the port loads (the probe says: onnx, pytorch_module), and,
+  // set for a run of one (pipeline/user_model), why this backend cannot run it: no format of
+  // the model it loads, and no conversion to one, or a conversion that failed.
+  std::vector<std::string> model_formats;
+  std::string model_refusal;
   // The port's files for a workload other than image classification (the probe says).
   std::map<std::string, std::vector<std::filesystem::path>> workload_port_files;
   std::filesystem::path port_file;                // the framework's port of the workload
@@ -121,10 +126,20 @@ nlohmann::json ToJson(const BuiltinBackend& backend);
 // lines of Python are counted as code except those starting with #). The boilerplate metric.
 std::int64_t CountCodeLines(const std::filesystem::path& file);
 
-// A model file's inputs and outputs as a Python worker's framework reads them
+// A model's inputs and outputs as a Python worker's framework reads them
 // (`fwbench_worker.py --describe-model`): {runtime, inputs: [{name, dtype, shape}], outputs}, a
-// dynamic dimension as its name or null. Throws std::runtime_error with the framework's reason.
-nlohmann::json DescribeModel(const BuiltinBackend& worker, const std::filesystem::path& model);
+// dynamic dimension as its name or null (a PyTorch module: dtype and shape null). `model` is a
+// file, or a module's "pkg.mod:factory" imported from `import_path`. Throws std::runtime_error
+// with the framework's reason.
+nlohmann::json DescribeModel(const BuiltinBackend& worker, const std::string& model,
+                             const std::filesystem::path& import_path = {});
+
+// Converts a user's model with a Python worker's converter (`fwbench_worker.py --convert-model`):
+// `request` is {source: the spec's user_model object, to: format, out: path, seed}. Returns
+// {ok: true, file, format, converter (with its version), seconds} or {ok: false, reason: the
+// converter's message}; a worker that crashes or hangs (past `timeout_s`) gives ok false too.
+nlohmann::json ConvertModel(const BuiltinBackend& worker, const nlohmann::json& request,
+                            const std::filesystem::path& work_dir, double timeout_s = 600.0);
 
 }  // namespace fwbench
 

@@ -209,6 +209,13 @@ std::vector<PlanField> MakeFields() {
                     "Your own model (.onnx) to benchmark instead of fwbench's ResNet: runs the "
                     "user_model workload on every runtime that loads it (docs/your-model.md)",
                     model_file),
+      FWBENCH_FIELD(
+          std::string, "model.py", "--model-py",
+          "Your own PyTorch module instead of a file: MODULE:FACTORY (mypkg.models:build, "
+          "a callable returning the torch.nn.Module), imported from the working "
+          "directory or PYTHONPATH; describe its inputs with --input "
+          "(docs/your-model.md)",
+          model_py),
       FWBENCH_FIELD(std::vector<std::string>, "model.inputs", "--input",
                     "Your model's inputs, NAME:DTYPE:DIMS[:LO-HI] with the batch dimension first "
                     "(pixels:FP32:Nx3x224x224, ids:INT64:Nx128:0-30522); needed where the model "
@@ -580,13 +587,30 @@ void ValidatePlan(const Plan& p) {
   }
   if (p.workload == "user_model") {
     if (p.model_file.empty()) {
-      fail("model.file", "is empty: workload user_model benchmarks a model file (--model-file)");
+      if (p.model_py.empty()) {
+        fail("model.file",
+             "is empty: workload user_model benchmarks a model file (--model-file) or a PyTorch "
+             "module (--model-py)");
+      }
+    } else if (!p.model_py.empty()) {
+      fail("model.py",
+           fmt::format("and model.file ({}) are both set: name one model, a file or a module",
+                       p.model_file.string()));
+    }
+    if (!p.model_py.empty()) {
+      const auto colon = p.model_py.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == p.model_py.size() ||
+          p.model_py.find_first_of(" /") != std::string::npos) {
+        fail("model.py", fmt::format("'{}' is not MODULE:FACTORY (e.g. mypkg.models:build, a "
+                                     "callable that returns the torch.nn.Module)",
+                                     p.model_py));
+      }
     }
     if (p.tasks != std::vector<std::string>{"infer"}) {
       fail("tasks", "a model file is benchmarked for inference only: tasks = [\"infer\"]");
     }
-  } else if (!p.model_file.empty()) {
-    fail("model.file",
+  } else if (!p.model_file.empty() || !p.model_py.empty()) {
+    fail(p.model_file.empty() ? "model.py" : "model.file",
          fmt::format("names a model file, which the {} workload does not run (it runs with "
                      "workload user_model)",
                      p.workload));
@@ -669,7 +693,8 @@ nlohmann::json ToJson(const Plan& plan) {
 }
 
 void ResolveWorkload(Plan& plan) {
-  if (!plan.model_file.empty() && plan.workload == "image_classification") {
+  if ((!plan.model_file.empty() || !plan.model_py.empty()) &&
+      plan.workload == "image_classification") {
     plan.workload = "user_model";
   }
 }
@@ -680,7 +705,8 @@ std::string ToToml(const Plan& plan) {
   for (const PlanField& f : PlanFields()) {
     // An image plan's TOML stays free of the LLM settings it does not use.
     if (plan.workload != "llm_lora" && f.key.starts_with("llm.")) continue;
-    if (plan.workload != "user_model" && (f.key == "model.file" || f.key == "model.inputs")) {
+    if (plan.workload != "user_model" &&
+        (f.key == "model.file" || f.key == "model.py" || f.key == "model.inputs")) {
       continue;
     }
     const auto dot = f.key.rfind('.');

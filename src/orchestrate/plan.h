@@ -87,6 +87,9 @@ struct Plan {
   // "ids:INT64:Nx128:0-30522" with the range of its values), where the model leaves a dimension
   // open or the plan wants other values than the defaults.
   std::filesystem::path model_file;
+  // Or a PyTorch module: "pkg.mod:factory", a callable that returns the nn.Module, imported with
+  // fwbench's working directory on the import path. Its inputs come from model_inputs.
+  std::string model_py;
   std::vector<std::string> model_inputs;
 
   std::filesystem::path data_dir;  // empty: the embedded synthetic CIFAR-10
@@ -139,7 +142,8 @@ const std::vector<PlanField>& PlanFields();
 void ApplyPlanFile(Plan& plan, const std::filesystem::path& path);
 // Shrinks a plan to test size (--quick).
 void ApplyQuick(Plan& plan);
-// A plan that names a model file runs the user_model workload (unless it names the LLM one).
+// A plan that names a model file or module runs the user_model workload (unless it names the
+// LLM one).
 void ResolveWorkload(Plan& plan);
 // Checks cross-field rules (known tasks, positive sizes, …); throws UsageError.
 void ValidatePlan(const Plan& plan);

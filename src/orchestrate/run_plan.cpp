@@ -166,13 +166,20 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan,
       }
       for (const BuiltinBackend& b : catalogue) {
         if (!b.Available()) continue;
-        // A user's model runs on every runtime that loads it, the portability checks included.
-        const bool user_model = plan.workload == kWorkloadUserModel && b.auto_modes.empty() &&
-                                b.WorkloadRefusal(plan.workload, b.modes.front()).empty();
-        for (const std::string& m :
-             user_model ? std::vector<std::string>{b.modes.front()} : b.auto_modes) {
-          out.push_back({b.name, m, b.CommandFor(m), &b, true});
+        // A user's model runs on every runtime that implements the workload, in every mode
+        // that runs it (PyTorch: eager, TorchScript, torch.compile); one that cannot load the
+        // model stays in, to be left out with its reason (a portability finding).
+        std::vector<std::string> modes = b.auto_modes;
+        if (plan.workload == kWorkloadUserModel) {
+          if (std::find(b.workloads.begin(), b.workloads.end(), plan.workload) ==
+              b.workloads.end()) {
+            continue;
+          }
+          const auto listed = b.workload_modes.find(plan.workload);
+          modes = listed != b.workload_modes.end() ? listed->second
+                                                   : std::vector<std::string>{b.modes.front()};
         }
+        for (const std::string& m : modes) out.push_back({b.name, m, b.CommandFor(m), &b, true});
       }
       continue;
     }
@@ -298,6 +305,10 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
         }
       }
     }
+    if (made == 0 && entry.from_auto && entry.builtin != nullptr &&
+        !entry.builtin->model_refusal.empty() && left_out != nullptr) {
+      left_out->push_back(fmt::format("{}/{}: {}", entry.backend, entry.mode, refusal));
+    }
     if (made == 0 && !entry.from_auto) {
       throw UsageError(fmt::format("plan field backends: {}/{} has nothing to run for tasks {}: {}",
                                    entry.backend, entry.mode, fmt::join(plan.tasks, ", "),
@@ -384,7 +395,9 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
   }
   if (plan.workload == kWorkloadUserModel) {
     // The model file holds its weights; the shared input rows are the data.
-    spec.user_model = inputs.user_model;
+    const auto loads = inputs.user_model_by_backend.find(config.backend);
+    spec.user_model =
+        loads != inputs.user_model_by_backend.end() ? loads->second : inputs.user_model;
     spec.data_format = "rows";
     spec.data_dir = inputs.user_model.inputs_file.parent_path();
     spec.augment = false;

@@ -2,6 +2,7 @@
 // Runs a plan's trials: expands configurations, schedules them round-robin (A B C A B C …),
 // spawns each trial as a fresh process and appends what it measured to the run folder.
 #include <filesystem>
+#include <map>
 #include <ostream>
 #include <set>
 #include <string>
@@ -72,6 +73,9 @@ struct RunInputs {
   // manifest says of it (its reference runtime, the inputs as the model declares them).
   UserModelSpec user_model;
   nlohmann::json user_model_facts;
+  // What each backend loads where that is not the user's own model: fwbench's conversion of it
+  // (a PyTorch module exported to ONNX for the ONNX runtimes).
+  std::map<std::string, UserModelSpec> user_model_by_backend;
 };
 
 // The parity gate's reference kind: libtorch eager, fp32, contiguous (docs/parity.md).

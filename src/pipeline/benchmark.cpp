@@ -66,7 +66,7 @@ Benchmark PrepareBenchmark(const Plan& plan, std::ostream& log, Prepared prepare
   } else if (plan.workload == kWorkloadLlm) {
     PrepareLlm(plan, b.inputs);
   } else if (plan.workload == kWorkloadUserModel) {
-    UserModelFormat(plan.model_file);  // a missing file or unknown format, before any probe
+    UserModelFormat(plan);  // a missing file or unknown format, before any probe
   } else {
     b.inputs.data_dir = PrepareData(plan);
     b.inputs.weights = PrepareWeights(plan);

@@ -224,7 +224,7 @@ std::vector<BuiltinBackend> DetectWorkers(const Plan& plan, const std::filesyste
   std::set<std::string> named = BuiltinWorkersNamedBy(plan);
   // A user's model is described, and its parity judged, by its format's own runtime.
   if (plan.workload == kWorkloadUserModel) {
-    named.insert(UserModelReference(UserModelFormat(plan.model_file)));
+    named.insert(UserModelReference(UserModelFormat(plan)));
   }
   if (named.empty()) return {};
   const std::filesystem::path dir = WorkersDir(self);

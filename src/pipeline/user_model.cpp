@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 #include <functional>
+#include <map>
 
 #include "core/error.h"
 #include "data/safetensors.h"
@@ -85,13 +86,23 @@ std::string UserModelFormat(const std::filesystem::path& file) {
   }
   if (file.extension() == ".onnx" && std::filesystem::is_regular_file(file)) return "onnx";
   throw UsageError(fmt::format(
-      "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx; export your "
-      "model to ONNX first, e.g. with torch.onnx.export or tf2onnx)",
+      "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx, and PyTorch "
+      "modules with --model-py MODULE:FACTORY; export your model to ONNX first, e.g. with "
+      "torch.onnx.export or tf2onnx)",
       file.string()));
+}
+
+std::string UserModelFormat(const Plan& plan) {
+  return plan.model_py.empty() ? UserModelFormat(plan.model_file) : "pytorch_module";
+}
+
+std::string UserModelName(const Plan& plan) {
+  return plan.model_py.empty() ? plan.model_file.string() : plan.model_py;
 }
 
 std::string UserModelReference(const std::string& format) {
   if (format == "onnx") return "onnxruntime";
+  if (format == "pytorch_module") return "pytorch";
   throw UsageError(fmt::format("no reference runtime for model format {}", format));
 }
 
@@ -159,9 +170,29 @@ std::vector<UserModelInput> ResolveUserModelInputs(const std::filesystem::path& 
   for (const nlohmann::json& i : model_inputs) {
     UserModelInput input;
     input.name = i.at("name").get<std::string>();
-    input.dtype = i.at("dtype").get<std::string>();
     const auto d = std::find_if(declarations.begin(), declarations.end(),
                                 [&](const InputDeclaration& x) { return x.name == input.name; });
+    if (i.at("dtype").is_null() || i.at("shape").is_null()) {
+      // A PyTorch module names its inputs but declares neither dtype nor shape: the plan does.
+      if (d == declarations.end()) {
+        throw UsageError(fmt::format(
+            "{}: input '{}' has no dtype or shape the model declares; describe it with --input "
+            "{}:DTYPE:DIMS, the batch dimension first (e.g. {}:FP32:Nx3x224x224, or "
+            "{}:INT64:Nx128:0-30522 for token ids)",
+            file.string(), input.name, input.name, input.name, input.name));
+      }
+      input.dtype = d->dtype;
+      for (std::size_t k = 1; k < d->dims.size(); ++k) {
+        if (d->dims[k] < 1) {
+          throw UsageError(fmt::format(
+              "--input {}: dimension {} is N; only the first (the batch) may be", input.name, k));
+        }
+        input.shape.push_back(d->dims[k]);
+      }
+      out.push_back(std::move(input));
+      continue;
+    }
+    input.dtype = i.at("dtype").get<std::string>();
     const nlohmann::json& shape = i.at("shape");
     const auto dim_text = [](const nlohmann::json& dim) {
       return dim.is_number()   ? std::to_string(dim.get<std::int64_t>())
@@ -282,10 +313,93 @@ void WriteUserModelRows(const std::filesystem::path& path,
   safetensors::Write(path, tensors);
 }
 
-void PrepareUserModel(const Plan& plan, const std::vector<BuiltinBackend>& workers,
-                      RunInputs& inputs, std::ostream& log) {
-  const std::filesystem::path file = std::filesystem::absolute(plan.model_file);
-  const std::string format = UserModelFormat(file);
+namespace {
+
+// The conversions fwbench makes to reach a runtime that does not load the user's format, and the
+// worker whose converter makes each.
+struct Converter {
+  const char* from;
+  const char* to;
+  const char* worker;
+};
+constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch"}};
+
+bool Has(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// One conversion, made once per run for every runtime that needs it.
+struct Conversion {
+  bool ok = false;
+  UserModelSpec spec;
+  std::string converter;  // with its version
+  std::string reason;     // why it failed
+};
+
+Conversion Convert(const Plan& plan, const Converter& c, const UserModelSpec& source,
+                   const std::vector<BuiltinBackend>& workers, const std::string& key,
+                   nlohmann::json& record, std::ostream& log) {
+  Conversion result;
+  const auto worker = std::find_if(workers.begin(), workers.end(),
+                                   [&](const BuiltinBackend& b) { return b.name == c.worker; });
+  record = {{"from", c.from}, {"to", c.to}, {"by", c.worker}};
+  if (worker == workers.end() || !worker->Available()) {
+    result.reason =
+        fmt::format("the conversion needs the {} worker, which cannot run here{}", c.worker,
+                    worker == workers.end() ? "" : ": " + worker->unavailable);
+    record.update({{"ok", false}, {"reason", result.reason}});
+    return result;
+  }
+  const std::filesystem::path out = std::filesystem::absolute(
+      plan.out_dir / "cache" / fmt::format("user-model-{:016x}.{}", Fnv1a(key + c.to), c.to));
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const UserModelInput& i : source.inputs) {
+    inputs.push_back({{"name", i.name}, {"dtype", i.dtype}, {"shape", i.shape}});
+  }
+  const nlohmann::json request = {{"source",
+                                   {{"format", source.format},
+                                    {"file", source.file.string()},
+                                    {"entry", source.entry},
+                                    {"import_path", source.import_path.string()},
+                                    {"inputs", inputs}}},
+                                  {"to", c.to},
+                                  {"out", out.string()},
+                                  {"seed", plan.seed}};
+  log << fmt::format("converting {} to {} with the {} worker …\n", UserModelName(plan), c.to,
+                     c.worker);
+  const nlohmann::json j = ConvertModel(*worker, request, out.parent_path());
+  result.ok = j.value("ok", false);
+  result.converter = j.value("converter", std::string(c.worker));
+  record["converter"] = result.converter;
+  if (result.ok) {
+    result.spec = source;
+    result.spec.file = j.value("file", out.string());
+    result.spec.format = c.to;
+    result.spec.entry.clear();
+    result.spec.import_path.clear();
+    record.update(
+        {{"ok", true}, {"file", result.spec.file.string()}, {"seconds", j.value("seconds", 0.0)}});
+    log << fmt::format("  {} in {:.1f} s: {}\n", result.converter, j.value("seconds", 0.0),
+                       result.spec.file.string());
+  } else {
+    result.reason = j.value("reason", std::string("it did not say why"));
+    record.update({{"ok", false}, {"reason", result.reason}});
+    log << fmt::format("  failed: {}\n", result.reason);
+  }
+  return result;
+}
+
+}  // namespace
+
+void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, RunInputs& inputs,
+                      std::ostream& log) {
+  const bool module = !plan.model_py.empty();
+  const std::string format = UserModelFormat(plan);
+  const std::filesystem::path file =
+      module ? std::filesystem::path() : std::filesystem::absolute(plan.model_file);
+  const std::string name = module ? plan.model_py : file.string();
+  // A module is imported as `python -m` would: from where fwbench runs, then PYTHONPATH.
+  const std::filesystem::path import_path = module ? std::filesystem::current_path() : "";
   const std::string reference = UserModelReference(format);
   const auto worker = std::find_if(workers.begin(), workers.end(),
                                    [&](const BuiltinBackend& b) { return b.name == reference; });
@@ -293,33 +407,77 @@ void PrepareUserModel(const Plan& plan, const std::vector<BuiltinBackend>& worke
     throw UsageError(fmt::format(
         "{}: its reference runtime, {}, is not available here ({}); it reads the model's inputs "
         "and is the parity gate's reference (./scripts/install-deps.sh installs it)",
-        file.string(), reference, worker == workers.end() ? "not probed" : worker->unavailable));
+        name, reference, worker == workers.end() ? "not probed" : worker->unavailable));
   }
   nlohmann::json described;
   try {
-    described = DescribeModel(*worker, file);
+    described = DescribeModel(*worker, module ? plan.model_py : file.string(), import_path);
   } catch (const std::runtime_error& e) {
     throw UsageError(e.what());  // the worker names the file and what is wrong with it
   }
   const std::vector<UserModelInput> model_inputs =
-      ResolveUserModelInputs(file, described, plan.model_inputs, plan.infer_batch_sizes);
+      ResolveUserModelInputs(name, described, plan.model_inputs, plan.infer_batch_sizes);
   const std::int64_t largest =
       *std::max_element(plan.infer_batch_sizes.begin(), plan.infer_batch_sizes.end());
   const std::int64_t rows = std::max({2 * largest, plan.parity_batch, std::int64_t{32}});
-  std::string key =
-      fmt::format("{}|{}|{}|{}", file.string(), plan.seed, rows, fmt::join(plan.model_inputs, ","));
+  std::string key = fmt::format("{}|{}|{}|{}|{}", name, import_path.string(), plan.seed, rows,
+                                fmt::join(plan.model_inputs, ","));
   for (const UserModelInput& i : model_inputs)
     key += fmt::format("|{}{}", i.name, DimsText(i.shape));
   const std::filesystem::path rows_file = std::filesystem::absolute(
       plan.out_dir / "cache" / fmt::format("user-model-inputs-{:016x}.safetensors", Fnv1a(key)));
   WriteUserModelRows(rows_file, model_inputs, plan.model_inputs, plan.seed, rows);
-  inputs.user_model = {
-      .file = file, .format = format, .inputs_file = rows_file, .inputs = model_inputs};
+  inputs.user_model = {.file = file,
+                       .format = format,
+                       .entry = module ? plan.model_py : "",
+                       .import_path = import_path,
+                       .inputs_file = rows_file,
+                       .inputs = model_inputs};
+  log << fmt::format("model {} ({}): inputs {} as {} reads them\n", name, format,
+                     described.at("inputs").dump(), described.value("runtime", reference));
+
+  // Each runtime that runs user models loads the model itself or a conversion of it; one that
+  // can do neither is left out with the reason (a row of the portability matrix).
+  nlohmann::json conversions = nlohmann::json::array();
+  nlohmann::json runtimes = nlohmann::json::object();
+  std::map<std::string, Conversion> converted;  // by target format
+  for (BuiltinBackend& w : workers) {
+    if (!w.Available() || !Has(w.workloads, kWorkloadUserModel)) continue;
+    if (Has(w.model_formats, format)) {
+      runtimes[w.name] = {{"loads", format}, {"via", "its own loader"}};
+      continue;
+    }
+    const Converter* path = nullptr;
+    for (const Converter& c : kConverters) {
+      if (c.from == format && Has(w.model_formats, c.to)) path = &c;
+    }
+    if (path == nullptr) {
+      w.model_refusal = fmt::format("{} loads {} models, and fwbench converts a {} to none of them",
+                                    w.name, fmt::join(w.model_formats, ", "), format);
+      runtimes[w.name] = {{"refused", w.model_refusal}};
+      continue;
+    }
+    if (!converted.contains(path->to)) {
+      nlohmann::json record;
+      converted[path->to] = Convert(plan, *path, inputs.user_model, workers, key, record, log);
+      conversions.push_back(std::move(record));
+    }
+    const Conversion& c = converted[path->to];
+    if (c.ok) {
+      inputs.user_model_by_backend[w.name] = c.spec;
+      runtimes[w.name] = {{"loads", path->to}, {"via", c.converter}};
+    } else {
+      w.model_refusal =
+          fmt::format("the conversion of {} to {} failed: {}", name, path->to, c.reason);
+      runtimes[w.name] = {{"refused", w.model_refusal}};
+    }
+  }
+
   nlohmann::json resolved = nlohmann::json::array();
   for (const UserModelInput& i : model_inputs) {
     resolved.push_back({{"name", i.name}, {"dtype", i.dtype}, {"shape", i.shape}});
   }
-  inputs.user_model_facts = {{"file", file.string()},
+  inputs.user_model_facts = {{"file", module ? plan.model_py : file.string()},
                              {"format", format},
                              {"reference", reference},
                              {"described_by", described.value("runtime", reference)},
@@ -327,9 +485,10 @@ void PrepareUserModel(const Plan& plan, const std::vector<BuiltinBackend>& worke
                              {"outputs", described.value("outputs", nlohmann::json::array())},
                              {"inputs", resolved},
                              {"rows", rows},
-                             {"inputs_file", rows_file.string()}};
-  log << fmt::format("model {} ({}): inputs {} as {} reads them\n", file.string(), format,
-                     described.at("inputs").dump(), described.value("runtime", reference));
+                             {"inputs_file", rows_file.string()},
+                             {"conversions", conversions},
+                             {"runtimes", runtimes}};
+  if (module) inputs.user_model_facts["import_path"] = import_path.string();
 }
 
 }  // namespace fwbench::pipeline

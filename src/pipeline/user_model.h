@@ -20,6 +20,10 @@ namespace fwbench::pipeline {
 // The model file's format from its name: "onnx" for .onnx. UsageError naming the file for a
 // missing file or a format this fwbench does not load yet.
 std::string UserModelFormat(const std::filesystem::path& file);
+// The plan's model: "pytorch_module" for model.py, else the file's format.
+std::string UserModelFormat(const Plan& plan);
+// The model as messages name it: the file, or the module's "pkg.mod:factory".
+std::string UserModelName(const Plan& plan);
 
 // The backend whose own runtime reads the format: the parity gate's reference.
 std::string UserModelReference(const std::string& format);
@@ -52,8 +56,11 @@ void WriteUserModelRows(const std::filesystem::path& path,
                         std::int64_t rows);
 
 // All of it for a run: format, reference worker (it must be available here), description,
-// inputs and rows (under <out>/cache), into inputs.user_model / user_model_facts.
-void PrepareUserModel(const Plan& plan, const std::vector<BuiltinBackend>& workers,
-                      RunInputs& inputs, std::ostream& log);
+// inputs and rows (under <out>/cache), into inputs.user_model / user_model_facts; then, for
+// every worker that runs user models but not this format, the conversion that reaches it
+// (inputs.user_model_by_backend), or why none does (the worker's model_refusal, which leaves
+// its configurations out with that reason).
+void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, RunInputs& inputs,
+                      std::ostream& log);
 
 }  // namespace fwbench::pipeline

@@ -29,7 +29,10 @@ bool IsReferenceKind(const nlohmann::json& c, const std::string& reference_backe
 const nlohmann::json* FindReference(const nlohmann::json& manifest_configs,
                                     const nlohmann::json& config,
                                     const std::string& reference_backend) {
+  // Of a user model's runtime, its eager mode where it has one (PyTorch: not TorchScript or
+  // torch.compile, which are checked against it).
   const nlohmann::json* best = nullptr;
+  int best_score = -1;
   for (const nlohmann::json& c : manifest_configs) {
     if (!IsReferenceKind(c, reference_backend) || c.value("task", "") != config.value("task", ""))
       continue;
@@ -37,8 +40,9 @@ const nlohmann::json* FindReference(const nlohmann::json& manifest_configs,
         c.value("batch_size", 0) != config.value("batch_size", 0)) {
       continue;
     }
-    if (c.value("threads", 0) == config.value("threads", 0)) return &c;
-    if (best == nullptr) best = &c;
+    const int score = (c.value("threads", 0) == config.value("threads", 0) ? 2 : 0) +
+                      (c.value("mode", "") == "eager" ? 1 : 0);
+    if (score > best_score) best = &c, best_score = score;
   }
   return best;
 }

@@ -286,6 +286,69 @@ Section Parity(const RunResults& results) {
   return s;
 }
 
+// A user's model (docs/your-model.md): which runtime loaded what, and what came of it.
+Section Portability(const RunResults& results) {
+  const nlohmann::json& um = *results.user_model;
+  Section s{"Portability", "portability", {}};
+  const std::string format = um.value("format", "");
+  const nlohmann::json runtimes = um.value("runtimes", nlohmann::json::object());
+  s.blocks.push_back(Paragraph{fmt::format(
+      "Your model ({}) on every runtime here that runs a user's model: what it loaded (the "
+      "model itself, or fwbench's conversion of it), whether its trials ran, parity against {}, "
+      "and its speed at the smallest batch. A runtime that cannot load the model, a conversion "
+      "that fails and a converted model that computes something else are findings about "
+      "portability, each with the runtime's or the converter's own message.",
+      format, um.value("reference", "the format's own runtime"))});
+  const nlohmann::json conversions = um.value("conversions", nlohmann::json::array());
+  if (!conversions.empty()) {
+    Table t{"Conversions", {"from", "to", "converter", "result"}, {}, "conversions"};
+    for (const nlohmann::json& c : conversions) {
+      t.rows.push_back({c.value("from", ""), c.value("to", ""), c.value("converter", "-"),
+                        c.value("ok", false)
+                            ? fmt::format("converted in {:.1f} s", c.value("seconds", 0.0))
+                            : "failed: " + c.value("reason", std::string("-"))});
+    }
+    s.blocks.push_back(std::move(t));
+  }
+  std::int64_t smallest = 0;
+  for (const ConfigurationResult& c : results.configurations) {
+    const std::int64_t b = c.summary.batch_size;
+    if (smallest == 0 || b < smallest) smallest = b;
+  }
+  Table t{
+      "",
+      {"runtime", "loads", "via", "trials ok", "parity", fmt::format("p50 ms, batch {}", smallest),
+       fmt::format("samples/s, batch {}", smallest), "note"},
+      {},
+      "portability"};
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.summary.batch_size != smallest) continue;
+    const nlohmann::json r = runtimes.value(c.backend, nlohmann::json::object());
+    const std::string& backend = c.backend;
+    {
+      std::string note;
+      for (const TrialResult& trial : results.trials) {
+        if (trial.metrics.config == c.id() && !trial.metrics.ok) {
+          note = trial.metrics.reason;
+          break;
+        }
+      }
+      if (note.empty() && c.parity && !c.parity->problem.empty()) note = c.parity->problem;
+      t.rows.push_back({fmt::format("{}/{}", backend, c.mode), r.value("loads", "-"),
+                        r.value("via", "-"), FormatTrialCount(c), FormatParity(c),
+                        FormatWithCi(c, "latency_p50_ms"), FormatWithCi(c, "samples_per_s"),
+                        note.empty() ? "-" : note});
+    }
+  }
+  for (const auto& [backend, r] : runtimes.items()) {
+    if (r.contains("refused")) {
+      t.rows.push_back({backend, "-", "-", "-", "-", "-", "-", r.value("refused", "")});
+    }
+  }
+  s.blocks.push_back(std::move(t));
+  return s;
+}
+
 Section Warnings(const RunResults& results, const std::vector<Chart>& charts) {
   Section s{"Warnings", "warnings", {}};
   List warnings{results.warnings};
@@ -389,7 +452,11 @@ Document BuildReportDocument(const RunResults& results, const std::vector<Chart>
       fmt::format("fwbench report — {}{}", results.run_id, results.complete ? "" : " (incomplete)");
   // A user's model file (docs/your-model.md), else fwbench's ResNet.
   const std::string model =
-      Str(results.plan, "workload", "") == "user_model"
+      results.user_model ? fmt::format("Model {} (your {})", results.user_model->value("file", ""),
+                                       results.user_model->value("format", "") == "pytorch_module"
+                                           ? "PyTorch module"
+                                           : "model file")
+      : Str(results.plan, "workload", "") == "user_model"
           ? fmt::format("Model {} (your model file)", Str(results.plan, "model.file"))
           : fmt::format("Model {} ({} stem, {} classes)", Str(results.plan, "model.arch"),
                         Str(results.plan, "model.stem"), Str(results.plan, "model.num_classes"));
@@ -401,6 +468,7 @@ Document BuildReportDocument(const RunResults& results, const std::vector<Chart>
   doc.sections.push_back(Charts(charts));
   doc.sections.push_back(Details(results));
   doc.sections.push_back(Parity(results));
+  if (results.user_model) doc.sections.push_back(Portability(results));
   doc.sections.push_back(Warnings(results, charts));
   doc.sections.push_back(Provenance(results, plan_toml, chart_renderer));
   return doc;

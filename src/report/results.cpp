@@ -274,6 +274,7 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   results.inputs = {manifest.value("data_dir", ""), manifest.value("weights", ""),
                     env.value("threads", manifest.value("threads", 0))};
   results.env = env;
+  if (manifest.contains("user_model")) results.user_model = manifest["user_model"];
   // `fwbench deploy --into` leaves its measurements beside the run's (docs/serve.md).
   if (std::filesystem::is_regular_file(run_dir / "deploy.json")) {
     results.deployment = ReadJsonFile(run_dir / "deploy.json");

@@ -1,12 +1,16 @@
 // Your own model (workload user_model, issue 21): ONNX files the test builds with PyTorch at run
-// time (no downloads) run on every ONNX runtime here with parity against ONNX Runtime, and bad
-// input (a malformed file, an input the model lacks, an open dimension) is a usage error that
-// names what is wrong.
+// time (no downloads) run on every ONNX runtime here with parity against ONNX Runtime; PyTorch
+// modules (--model-py: torchvision's ResNet-18 with random weights, a transformer encoder on
+// int64 token ids) run in PyTorch's modes and, converted to ONNX, on the ONNX runtimes, with
+// parity against PyTorch eager; bad input (a malformed file, an input the model lacks, an open
+// dimension, an undeclared module input) is a usage error that names what is wrong, and an
+// operator the converter cannot handle is a portability row that names it.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -180,6 +184,191 @@ TEST(UserModelE2E, AMalformedFileAnUnknownFormatAndAnInputTheModelLacksAreUsageE
                             " has no input of that name (its inputs: pixels)"),
             std::string::npos)
       << lacks.text;
+}
+
+// Writes models.py (the test's own package of PyTorch modules) into `dir`; false, with `skip`
+// saying why, when PyTorch does not run here.
+bool WriteModules(const std::filesystem::path& dir, std::string& skip) {
+  const nlohmann::json env = Doctor();
+  WorkerEntry(env, "pytorch", "eager", skip);
+  if (!skip.empty()) return false;
+  std::ofstream(dir / "models.py") << R"(import torch
+import torchvision
+
+
+def resnet18():
+    return torchvision.models.resnet18(weights=None)
+
+
+class Encoder(torch.nn.Module):
+    """A small transformer encoder on token ids: embedding, two encoder layers, mean-pooled head."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(1000, 32)
+        layer = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = torch.nn.Linear(32, 5)
+
+    def forward(self, ids):
+        return self.head(self.encoder(self.embed(ids)).mean(1))
+
+
+def encoder():
+    return Encoder()
+
+
+class Eigen(torch.nn.Module):
+    """linalg.eigvals: PyTorch runs it, torch.onnx has no ONNX function for it."""
+
+    def forward(self, x):
+        return torch.linalg.eigvals(x @ x.transpose(-1, -2)).real
+
+
+def eigen():
+    return Eigen()
+)";
+  return true;
+}
+
+nlohmann::json ResultsOf(const std::filesystem::path& out) {
+  return nlohmann::json::parse(ReadText(RunDir(out) / "results.json"), nullptr, false);
+}
+
+TEST(UserModelE2E, TorchvisionResNet18AsAModuleRunsOnEveryRuntimeHereWithParityAgainstPyTorch) {
+  const auto dir = FreshDir("user_model_resnet");
+  std::string skip;
+  if (!WriteModules(dir, skip)) GTEST_SKIP() << "PyTorch does not run here: " << skip;
+  // Imported from where fwbench runs, as `python -m` would.
+  const Output out = RunFwbench(
+      "run --model-py models:resnet18 --input x:FP32:Nx3x32x32 --quick "
+      "--trials 1 --warmup-trials 0 --batch-sizes 2 --out " +
+          (dir / "out").string(),
+      "cd " + dir.string() + " &&");
+  // Exit 1 only for trials that failed, which may be OpenCV's alone (checked below).
+  ASSERT_TRUE(out.code == 0 || out.code == 1) << out.text;
+  const nlohmann::json results = ResultsOf(dir / "out");
+  ASSERT_TRUE(results.is_object()) << out.text;
+  for (const auto& t : results["trials"]) {
+    if (t["status"] != "ok") EXPECT_TRUE(t["config"].get<std::string>().starts_with("opencv-dnn/"));
+  }
+  const nlohmann::json& um = results["user_model"];
+  EXPECT_EQ(um["format"], "pytorch_module");
+  EXPECT_EQ(um["reference"], "pytorch");
+  std::map<std::string, std::string> parity;
+  for (const auto& c : results["configurations"]) {
+    parity[c["backend"].get<std::string>() + "/" + c["mode"].get<std::string>()] =
+        c["parity"]["status"];
+  }
+  // PyTorch in each of its modes, the reference its eager mode.
+  EXPECT_EQ(parity["pytorch/eager"], "reference") << out.text;
+  EXPECT_EQ(parity["pytorch/torchscript"], "pass") << out.text;
+  const nlohmann::json env = Doctor();
+  WorkerEntry(env, "pytorch", "compiled", skip);
+  if (skip.empty()) EXPECT_EQ(parity["pytorch/compiled"], "pass") << out.text;
+  // The ONNX runtimes on fwbench's conversion of it, the converter and its version recorded.
+  ASSERT_EQ(um["conversions"].size(), 1u) << um.dump();
+  EXPECT_TRUE(um["conversions"][0]["ok"].get<bool>()) << um.dump();
+  EXPECT_NE(um["conversions"][0]["converter"].get<std::string>().find("torch.onnx.export"),
+            std::string::npos);
+  for (const std::string& runtime : OnnxRuntimesHere()) {
+    EXPECT_EQ(um["runtimes"][runtime]["loads"], "onnx") << um.dump();
+    const auto it = std::find_if(parity.begin(), parity.end(),
+                                 [&](const auto& p) { return p.first.starts_with(runtime + "/"); });
+    ASSERT_NE(it, parity.end()) << runtime << " did not run\n" << out.text;
+    if (runtime == "opencv-dnn" && it->second != "pass") {
+      // OpenCV 4.6 loads few of today's exports: a portability finding with its loader's words.
+      EXPECT_NE(ReadText(RunDir(dir / "out") / "report.md").find("OpenCV"), std::string::npos);
+      continue;
+    }
+    EXPECT_EQ(it->second, "pass") << runtime << "\n" << out.text;
+  }
+  const std::string report = ReadText(RunDir(dir / "out") / "report.md");
+  EXPECT_NE(report.find("## Portability"), std::string::npos);
+  EXPECT_NE(report.find("Model models:resnet18 (your PyTorch module)"), std::string::npos);
+}
+
+TEST(UserModelE2E, ATransformerEncoderOnTokenIdsRunsAsAModuleAndConverted) {
+  const auto dir = FreshDir("user_model_encoder");
+  std::string skip;
+  if (!WriteModules(dir, skip)) GTEST_SKIP() << "PyTorch does not run here: " << skip;
+  std::string backends = "pytorch,pytorch/torchscript";
+  for (const std::string& r : OnnxRuntimesHere()) {
+    if (r != "opencv-dnn") backends += "," + r;
+  }
+  // Imported through PYTHONPATH this time; the sequence length and vocabulary from --input.
+  const Output undeclared =
+      RunFwbench("run --model-py models:encoder --quick --out " + (dir / "bad").string(),
+                 "PYTHONPATH=" + dir.string());
+  EXPECT_EQ(undeclared.code, 2) << undeclared.text;
+  EXPECT_NE(undeclared.text.find("models:encoder: input 'ids' has no dtype or shape the model "
+                                 "declares; describe it with --input ids:DTYPE:DIMS"),
+            std::string::npos)
+      << undeclared.text;
+  const Output out = RunFwbench(
+      "run --model-py models:encoder --input ids:INT64:Nx16:0-1000 "
+      "--backends " +
+          backends +
+          " --quick --trials 1 --warmup-trials 0 --batch-sizes 2 "
+          "--out " +
+          (dir / "out").string(),
+      "PYTHONPATH=" + dir.string());
+  ASSERT_EQ(out.code, 0) << out.text;
+  const nlohmann::json results = ResultsOf(dir / "out");
+  ASSERT_TRUE(results.is_object()) << out.text;
+  EXPECT_EQ(results["user_model"]["inputs"][0],
+            (nlohmann::json{{"name", "ids"}, {"dtype", "int64"}, {"shape", {16}}}));
+  std::size_t runs = 0;
+  for (const auto& c : results["configurations"]) {
+    ++runs;
+    EXPECT_EQ(c["trials_ok"], 1) << c.dump();
+    const std::string parity = c["parity"]["status"];
+    EXPECT_TRUE(parity == "pass" || parity == "reference") << c.dump();
+    EXPECT_EQ(c["parity"].value("reference", ""), "pytorch/eager/infer/b2") << c.dump();
+  }
+  EXPECT_EQ(runs, static_cast<std::size_t>(std::count(backends.begin(), backends.end(), ',') + 1));
+}
+
+TEST(UserModelE2E, AnOperatorTheConverterCannotHandleIsAPortabilityRowThatNamesIt) {
+  const auto dir = FreshDir("user_model_eigen");
+  std::string skip;
+  if (!WriteModules(dir, skip)) GTEST_SKIP() << "PyTorch does not run here: " << skip;
+  const std::vector<std::string> onnx_runtimes = OnnxRuntimesHere();
+  if (onnx_runtimes.empty()) GTEST_SKIP() << "no ONNX runtime here to convert for";
+  const Output bad_factory = RunFwbench(
+      "run --model-py models:nothing --input x:FP32:Nx4x4 --quick --out " + (dir / "bad").string(),
+      "cd " + dir.string() + " &&");
+  EXPECT_EQ(bad_factory.code, 2) << bad_factory.text;
+  EXPECT_NE(bad_factory.text.find("--model-py models:nothing: models has no attribute nothing"),
+            std::string::npos)
+      << bad_factory.text;
+  // Every runtime (auto), so that one the model cannot reach is a row, not a refused plan.
+  const Output out = RunFwbench(
+      "run --model-py models:eigen --input x:FP32:Nx4x4 --quick --trials 1 "
+      "--warmup-trials 0 --batch-sizes 2 --out " +
+          (dir / "out").string(),
+      "cd " + dir.string() + " &&");
+  ASSERT_EQ(out.code, 0) << out.text;
+  const nlohmann::json results = ResultsOf(dir / "out");
+  ASSERT_TRUE(results.is_object()) << out.text;
+  const nlohmann::json& um = results["user_model"];
+  ASSERT_EQ(um["conversions"].size(), 1u) << um.dump();
+  EXPECT_FALSE(um["conversions"][0]["ok"].get<bool>());
+  EXPECT_NE(um["conversions"][0]["reason"].get<std::string>().find("aten.linalg_eig"),
+            std::string::npos)
+      << um.dump();
+  for (const std::string& runtime : onnx_runtimes) {
+    EXPECT_NE(um["runtimes"][runtime].value("refused", "").find("aten.linalg_eig"),
+              std::string::npos)
+        << runtime << ": " << um.dump();
+  }
+  for (const auto& c : results["configurations"]) {
+    EXPECT_EQ(c["backend"], "pytorch") << "only PyTorch runs it: " << c.dump();
+  }
+  const std::string report = ReadText(RunDir(dir / "out") / "report.md");
+  const auto section = report.find("## Portability");
+  ASSERT_NE(section, std::string::npos);
+  EXPECT_NE(report.find("aten.linalg_eig", section), std::string::npos);
 }
 
 }  // namespace

@@ -58,6 +58,36 @@ mode = "compiled"
   EXPECT_NO_THROW(ValidatePlan(plan));
 }
 
+// A PyTorch module in place of a model file (--model-py): the user_model workload, one model
+// only, and the MODULE:FACTORY grammar checked before anything runs.
+TEST(Plan, AModuleRunsTheUserModelWorkloadAndIsOneModelOnly) {
+  Plan plan;
+  plan.model_py = "mypkg.models:build";
+  ResolveWorkload(plan);
+  EXPECT_EQ(plan.workload, "user_model");
+  plan.tasks = {"infer"};
+  EXPECT_NO_THROW(ValidatePlan(plan));
+  EXPECT_NE(ToToml(plan).find("py = \"mypkg.models:build\""), std::string::npos) << ToToml(plan);
+  Plan both = plan;
+  both.model_file = "m.onnx";
+  EXPECT_NE(UsageMessage([&] {
+              ValidatePlan(both);
+            }).find("model.py: and model.file (m.onnx) are both set"),
+            std::string::npos)
+      << UsageMessage([&] { ValidatePlan(both); });
+  for (const std::string bad : {"mypkg.models", ":build", "mypkg:", "my pkg:build"}) {
+    Plan p = plan;
+    p.model_py = bad;
+    EXPECT_NE(UsageMessage([&] { ValidatePlan(p); }).find("is not MODULE:FACTORY"),
+              std::string::npos)
+        << bad << ": " << UsageMessage([&] { ValidatePlan(p); });
+  }
+  Plan image;
+  image.model_py = "mypkg.models:build";
+  image.workload = "llm_lora";
+  EXPECT_NE(UsageMessage([&] { ValidatePlan(image); }).find("model.py"), std::string::npos);
+}
+
 TEST(Plan, UnknownKeyNamesFileLineAndKnownKeys) {
   const auto path = WritePlan("unknown.toml", "[train]\nbach_size = 3\n");
   Plan plan;

@@ -67,6 +67,40 @@ TEST(UserModelInputs, EachDisagreementIsAUsageErrorNamingTheInput) {
             std::string::npos);
 }
 
+// A PyTorch module names its inputs (forward's parameters) and nothing else: the plan declares
+// every one, with numbers for all but the batch.
+TEST(UserModelInputs, AModulesInputsTakeTheirDtypeAndShapeFromThePlan) {
+  const nlohmann::json module = {{"inputs",
+                                  {{{"name", "ids"}, {"dtype", nullptr}, {"shape", nullptr}},
+                                   {{"name", "mask"}, {"dtype", nullptr}, {"shape", nullptr}}}}};
+  const auto inputs =
+      ResolveUserModelInputs("m:build", module, {"mask:FP32:Nx16", "ids:INT64:Nx24:0-1000"}, {1});
+  ASSERT_EQ(inputs.size(), 2u);
+  EXPECT_EQ(inputs[0].name, "ids");
+  EXPECT_EQ(inputs[0].dtype, "int64");
+  EXPECT_EQ(inputs[0].shape, (std::vector<std::int64_t>{24}));
+  EXPECT_EQ(inputs[1].dtype, "float32");
+  EXPECT_EQ(inputs[1].shape, (std::vector<std::int64_t>{16}));
+  try {
+    ResolveUserModelInputs("m:build", module, {"ids:INT64:Nx24"}, {1});
+    ADD_FAILURE() << "an undeclared input of a module was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "m:build: input 'mask' has no dtype or shape the model declares; describe it "
+                  "with --input mask:DTYPE:DIMS"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    ResolveUserModelInputs("m:build", module, {"ids:INT64:NxN", "mask:FP32:Nx16"}, {1});
+    ADD_FAILURE() << "an open dimension of a module's input was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--input ids: dimension 1 is N; only the first"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(UserModelInputs, AMalformedDeclarationSaysWhatTheGrammarIs) {
   for (const char* bad : {"ids", "ids:INT64", "ids:INT8:Nx4", "ids:INT64:Nx0", "ids:INT64:Nxa",
                           "ids:INT64:Nx4:5-5", "ids:INT64:Nx4:x", ":FP32:N"}) {

@@ -53,7 +53,10 @@ _OPTIONAL = {"precision": "fp32", "memory_format": "contiguous", "save_model": F
              "onnx_model": "", "llm": None, "user_model": None}
 # Workload "user_model": the user's model file, its inputs (name, dtype, one row's shape) and the
 # shared input rows every backend feeds (a .safetensors file, one tensor per input).
-_USER_MODEL = {"file": str, "format": str, "inputs_file": str, "inputs": list}
+_USER_MODEL = {"file": str, "format": str, "inputs_file": str, "inputs": list, "entry": str,
+               "import_path": str}
+# A PyTorch module (format pytorch_module) has no file: "pkg.mod:factory" and where to import it.
+_USER_MODEL_OPTIONAL = {"entry": "", "import_path": ""}
 _USER_INPUT = {"name": str, "dtype": str, "shape": list}
 _LLM = {"tokens": str, "adapter_init": str, "lora_rank": int, "lora_alpha": float,
         "lora_dropout": float, "lora_targets": list, "prompt_tokens": int, "decode_tokens": int}
@@ -119,7 +122,8 @@ def read_spec(path):
     if spec["workload"] == "user_model":
         if spec["user_model"] is None:
             raise UsageError(f"{path}: workload user_model needs the user_model object")
-        um = _check_fields(spec["user_model"], _USER_MODEL, "user_model.", path)
+        um = _check_fields(spec["user_model"], _USER_MODEL, "user_model.", path,
+                           _USER_MODEL_OPTIONAL)
         um["inputs"] = [_check_fields(i, _USER_INPUT, f"user_model.inputs[{n}].", path)
                         if isinstance(i, dict) else
                         _check_fields({}, _USER_INPUT, f"user_model.inputs[{n}].", path)

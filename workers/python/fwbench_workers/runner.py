@@ -8,6 +8,7 @@ import importlib
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import sys
@@ -352,16 +353,50 @@ def run_user_model_trial(port_module, spec, events, t_main, import_span):
     events.write("done", t=now(), steps=steps)
 
 
-def describe_model(framework, path, out):
+def describe_model(framework, path, out, import_path=""):
     """One JSON line: the model's inputs and outputs as `framework` reads them (name, dtype,
-    shape with a dynamic dimension as its name or null), or why it cannot."""
+    shape with a dynamic dimension as its name or null), or why it cannot. `path` is a file, or
+    a PyTorch module's "pkg.mod:factory" imported from `import_path`."""
     try:
         module = _import_port(framework)
         if not hasattr(module, "describe_model"):
             raise Unsupported(f"the {framework} port does not describe models")
-        answer = {"ok": True, **module.describe_model(path)}
+        answer = {"ok": True, **(module.describe_model(path, import_path) if import_path
+                                 else module.describe_model(path))}
     except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
         answer = {"ok": False, "reason": str(e).splitlines()[0] if str(e) else repr(e)}
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+    return 0
+
+
+def _first_lines(error, limit=700):
+    """What a converter said, shortened for a report row: its first line, and the first line
+    that names what it could not handle ("Unsupported", "not supported") when that is another."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # the exporter colours its text
+    lines = [l.strip() for l in text.splitlines() if l.strip()] or [repr(error)]
+    said = lines[0]
+    # torch.onnx names the operator it has no conversion for under "Exception summary".
+    for marker in ("no onnx function found", "support"):
+        named = next((l for l in lines[1:] if marker in l.lower()), None)
+        if named:
+            said += " … " + named
+            break
+    return said[:limit]
+
+
+def convert_model(framework, request_path, out):
+    """One JSON line: the converted file and the converter with its version, or the converter's
+    own message when it fails (a finding about portability, not an error of fwbench)."""
+    try:
+        module = _import_port(framework)
+        if not hasattr(module, "convert_model"):
+            raise Unsupported(f"the {framework} port converts no models")
+        with open(request_path) as f:
+            request = json.load(f)
+        answer = {"ok": True, **module.convert_model(request)}
+    except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
+        answer = {"ok": False, "reason": f"{type(e).__name__}: {_first_lines(e)}"}
     out.write(json.dumps(answer) + "\n")
     out.flush()
     return 0
@@ -400,8 +435,10 @@ def probe(framework, out):
                                (["llm_lora"] if hasattr(module, "LlmPort") else []) +
                                (["user_model"] if hasattr(module, "ModelPort") else []),
                   "model_formats": list(getattr(module, "MODEL_FORMATS", ())),
-                  "workload_modes": ({"llm_lora": list(module.LLM_MODES)}
-                                     if hasattr(module, "LLM_MODES") else {}),
+                  "workload_modes": {**({"llm_lora": list(module.LLM_MODES)}
+                                        if hasattr(module, "LLM_MODES") else {}),
+                                     **({"user_model": list(module.MODEL_MODES)}
+                                        if hasattr(module, "MODEL_MODES") else {})},
                   "workload_port_files": ({"llm_lora": [os.path.abspath(f) for f in
                                                         module.LLM_PORT_FILES]}
                                           if hasattr(module, "LLM_PORT_FILES") else {}),
@@ -416,7 +453,8 @@ def probe(framework, out):
 
 USAGE = f"""usage: fwbench_worker.py FRAMEWORK SPEC.json     run one trial (docs/protocol.md)
        fwbench_worker.py --probe FRAMEWORK         what this interpreter can run (JSON)
-       fwbench_worker.py --describe-model FRAMEWORK MODEL  a model's inputs/outputs (JSON)
+       fwbench_worker.py --describe-model FRAMEWORK MODEL [IMPORT_PATH]  a model's inputs (JSON)
+       fwbench_worker.py --convert-model FRAMEWORK REQUEST.json  convert a user's model (JSON)
        fwbench_worker.py --export-onnx ARCH STEM NUM_CLASSES WEIGHTS OUT.onnx [raw]
        fwbench_worker.py --export-aoti ARCH STEM NUM_CLASSES WEIGHTS OUT.pt2 THREADS
 frameworks: {', '.join(FRAMEWORKS)}"""
@@ -443,8 +481,10 @@ def main(argv, t_main):
     events = EventWriter(real_stdout)
     if len(argv) == 3 and argv[1] == "--probe":
         return probe(argv[2], real_stdout)
-    if len(argv) == 4 and argv[1] == "--describe-model":
-        return describe_model(argv[2], argv[3], real_stdout)
+    if len(argv) in (4, 5) and argv[1] == "--describe-model":
+        return describe_model(argv[2], argv[3], real_stdout, *argv[4:])
+    if len(argv) == 4 and argv[1] == "--convert-model":
+        return convert_model(argv[2], argv[3], real_stdout)
     if len(argv) in (7, 8) and argv[1] == "--export-onnx":
         from . import onnx_export
         return onnx_export.main(argv[2:], real_stdout)

@@ -164,3 +164,157 @@ class Port(TorchSetup):
         path = os.path.join(out_dir, "model.torchscript.pt")
         self.traced.eval().save(path)
         return [("torchscript", path)]
+
+
+# --- the user's own PyTorch module (workload user_model, docs/your-model.md) ---------------
+
+MODEL_FORMATS = ("pytorch_module",)
+MODEL_MODES = MODES  # eager, and the module traced (TorchScript) or compiled (torch.compile)
+_TORCH_DTYPES = {"float32": torch.float32, "int64": torch.int64, "int32": torch.int32}
+
+
+def load_module(entry, import_path=""):
+    """The user's nn.Module from "pkg.mod:factory" (a callable returning it, or the module
+    object itself), in eval mode. Callers seed torch first (the trial's seed): a factory that
+    initialises weights at random then builds the same module in every process."""
+    import importlib
+    import sys
+    name, _, attr = entry.partition(":")
+    if not name or not attr:
+        raise UsageError(f"--model-py {entry}: expected MODULE:FACTORY, e.g. mypkg.models:build")
+    if import_path and import_path not in sys.path:
+        sys.path.insert(0, import_path)
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        raise UsageError(f"--model-py {entry}: cannot import {name} ({e}); run fwbench from the "
+                         "folder that holds it, or put that folder on PYTHONPATH") from e
+    except Exception as e:  # noqa: BLE001 - the user's code may raise anything
+        raise UsageError(f"--model-py {entry}: importing {name} raised {type(e).__name__}: "
+                         f"{e}") from e
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise UsageError(f"--model-py {entry}: {name} has no attribute {attr}")
+    try:
+        model = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) \
+            else factory
+    except Exception as e:  # noqa: BLE001
+        raise UsageError(f"--model-py {entry}: {attr}() raised {type(e).__name__}: {e}") from e
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"--model-py {entry}: {attr} gave a {type(model).__name__}, not a "
+                         "torch.nn.Module")
+    return model.eval()
+
+
+def describe_model(model, import_path=""):
+    """A module declares its inputs' names (forward's required positional parameters) but not
+    their dtypes or shapes: those come from the plan's --input declarations."""
+    import inspect
+    module = load_module(model, import_path)
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [p.name for p in inspect.signature(module.forward).parameters.values()
+             if p.kind in kinds and p.default is inspect.Parameter.empty]
+    if not names:
+        raise UsageError(f"--model-py {model}: its forward takes no required positional input")
+    return {"runtime": f"pytorch {torch.__version__}",
+            "inputs": [{"name": n, "dtype": None, "shape": None} for n in names],
+            "outputs": []}
+
+
+def _example_inputs(inputs, rows=2):
+    # Two rows: torch.export specialises a dimension of size 1, and the batch must stay dynamic.
+    return tuple(torch.zeros((rows, *i["shape"]), dtype=_TORCH_DTYPES[i["dtype"]])
+                 for i in inputs)
+
+
+def convert_model(request):
+    """A PyTorch module to ONNX with the exporter PyTorch recommends (torch.export based, the
+    batch dimension dynamic, one file). The converter's own failure is the answer's reason."""
+    import inspect
+    import time
+    import warnings
+    source, target, out = request["source"], request["to"], request["out"]
+    if source["format"] != "pytorch_module" or target != "onnx":
+        raise Unsupported(f"the PyTorch worker converts a PyTorch module to ONNX, not "
+                          f"{source['format']} to {target}")
+    torch.manual_seed(request["seed"])  # as a trial seeds before it builds: the same weights
+    model = load_module(source["entry"], source["import_path"])
+    names = [i["name"] for i in source["inputs"]]
+    batch = torch.export.Dim("batch")
+    options = {"dynamo": True} if "dynamo" in inspect.signature(torch.onnx.export).parameters \
+        else {}
+    if "external_data" in inspect.signature(torch.onnx.export).parameters:
+        options["external_data"] = False
+    t0 = time.monotonic()
+    tmp = f"{out}.tmp.{os.getpid()}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, _example_inputs(source["inputs"]), tmp, input_names=names,
+                              dynamic_shapes=tuple({0: batch} for _ in names), **options)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"file": out, "format": "onnx",
+            "converter": f"torch.onnx.export(dynamo=True) {torch.__version__}",
+            "seconds": time.monotonic() - t0}
+
+
+class ModelPort(Port):
+    """The user's module: eager, TorchScript (traced, frozen, optimised for inference) or
+    torch.compile, on the shared input rows."""
+
+    def check_supported(self):
+        s, um = self.spec, self.spec["user_model"]
+        if um["format"] not in MODEL_FORMATS:
+            raise Unsupported(f"pytorch runs a PyTorch module (--model-py), not a {um['format']} "
+                              "file")
+        if self.mode not in MODES:
+            raise UsageError(f"pytorch has no mode '{self.mode}' (supported: {', '.join(MODES)})")
+        if probe_modes()[self.mode]:
+            raise Unsupported(probe_modes()[self.mode])
+        if s["task"] != "infer" or s["precision"] != "fp32" or \
+                s["memory_format"] != "contiguous":
+            raise Unsupported("pytorch runs a user's module as it is (task infer, precision fp32, "
+                              "contiguous inputs)")
+        self.check_device()
+
+    def build(self):
+        um = self.spec["user_model"]
+        self.model = load_module(um["entry"], um["import_path"]).to(self.device)
+        self.forward = self.model
+
+    def to_feeds(self, feeds):
+        return tuple(torch.from_numpy(feeds[i["name"]]).to(self.device)
+                     for i in self.spec["user_model"]["inputs"])
+
+    def compile(self, feeds):
+        with torch.inference_mode():
+            if self.mode == "torchscript":
+                with torch.no_grad():
+                    traced = torch.jit.trace(self.model, feeds, check_trace=False)
+                self.forward = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+                self.forward(*feeds)
+            else:
+                self.forward = torch.compile(self.model)
+                self.forward(*feeds)
+        self._sync()
+
+    def infer_step(self, feeds):
+        with torch.inference_mode():
+            self.forward(*feeds)
+        self._sync()
+
+    def first_output(self, feeds):
+        with torch.inference_mode():
+            out = self.forward(*feeds)
+        while not isinstance(out, torch.Tensor):
+            if isinstance(out, dict) and out:
+                out = next(iter(out.values()))
+            elif isinstance(out, (tuple, list)) and out:
+                out = out[0]
+            else:
+                raise Unsupported(f"the module's output is a {type(out).__name__}: fwbench "
+                                  "compares a tensor (or the first of a tuple, list or dict)")
+        return out.float().cpu().numpy()
