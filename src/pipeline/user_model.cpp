@@ -84,11 +84,14 @@ std::string UserModelFormat(const std::filesystem::path& file) {
     throw UsageError(
         fmt::format("{}: no such model file (model.file, --model-file)", file.string()));
   }
-  if (file.extension() == ".onnx" && std::filesystem::is_regular_file(file)) return "onnx";
+  if (std::filesystem::is_regular_file(file)) {
+    if (file.extension() == ".onnx") return "onnx";
+    if (file.extension() == ".keras") return "keras";
+  }
   throw UsageError(fmt::format(
-      "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx, and PyTorch "
-      "modules with --model-py MODULE:FACTORY; export your model to ONNX first, e.g. with "
-      "torch.onnx.export or tf2onnx)",
+      "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx, Keras 3 "
+      "files, .keras, and PyTorch modules with --model-py MODULE:FACTORY; export your model to "
+      "ONNX first, e.g. with torch.onnx.export or tf2onnx)",
       file.string()));
 }
 
@@ -103,6 +106,7 @@ std::string UserModelName(const Plan& plan) {
 std::string UserModelReference(const std::string& format) {
   if (format == "onnx") return "onnxruntime";
   if (format == "pytorch_module") return "pytorch";
+  if (format == "keras") return "keras3";
   throw UsageError(fmt::format("no reference runtime for model format {}", format));
 }
 
@@ -321,8 +325,12 @@ struct Converter {
   const char* from;
   const char* to;
   const char* worker;
+  const char* mode;  // the worker's mode it converts in ("" for its default)
 };
-constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch"}};
+// Keras exports ONNX through torch.onnx on its torch backend; on tensorflow and jax it needs
+// tf2onnx, which is not installed.
+constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch", ""},
+                                     {"keras", "onnx", "keras3", "torch"}};
 
 bool Has(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
@@ -350,6 +358,13 @@ Conversion Convert(const Plan& plan, const Converter& c, const UserModelSpec& so
     record.update({{"ok", false}, {"reason", result.reason}});
     return result;
   }
+  if (const auto it = worker->mode_unavailable.find(c.mode);
+      *c.mode != '\0' && it != worker->mode_unavailable.end()) {
+    result.reason = fmt::format("the conversion runs {} in mode {}, which cannot run here: {}",
+                                c.worker, c.mode, it->second);
+    record.update({{"ok", false}, {"reason", result.reason}});
+    return result;
+  }
   const std::filesystem::path out = std::filesystem::absolute(
       plan.out_dir / "cache" / fmt::format("user-model-{:016x}.{}", Fnv1a(key + c.to), c.to));
   nlohmann::json inputs = nlohmann::json::array();
@@ -364,7 +379,8 @@ Conversion Convert(const Plan& plan, const Converter& c, const UserModelSpec& so
                                     {"inputs", inputs}}},
                                   {"to", c.to},
                                   {"out", out.string()},
-                                  {"seed", plan.seed}};
+                                  {"seed", plan.seed},
+                                  {"mode", c.mode}};
   log << fmt::format("converting {} to {} with the {} worker …\n", UserModelName(plan), c.to,
                      c.worker);
   const nlohmann::json j = ConvertModel(*worker, request, out.parent_path());
@@ -452,8 +468,9 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
       if (c.from == format && Has(w.model_formats, c.to)) path = &c;
     }
     if (path == nullptr) {
-      w.model_refusal = fmt::format("{} loads {} models, and fwbench converts a {} to none of them",
-                                    w.name, fmt::join(w.model_formats, ", "), format);
+      w.model_refusal =
+          fmt::format("{} loads {} models, and fwbench has no conversion of a {} model to them",
+                      w.name, fmt::join(w.model_formats, ", "), format);
       runtimes[w.name] = {{"refused", w.model_refusal}};
       continue;
     }

@@ -371,5 +371,74 @@ TEST(UserModelE2E, AnOperatorTheConverterCannotHandleIsAPortabilityRowThatNamesI
   EXPECT_NE(report.find("aten.linalg_eig", section), std::string::npos);
 }
 
+TEST(UserModelE2E, AKerasFileRunsOnEveryKerasBackendAndConvertedOnTheOnnxRuntimes) {
+  const auto dir = FreshDir("user_model_keras");
+  std::string skip;
+  const nlohmann::json env = Doctor();
+  WorkerEntry(env, "keras3", "tensorflow", skip);
+  if (!skip.empty()) GTEST_SKIP() << "Keras 3 does not run here: " << skip;
+  std::ofstream(dir / "build.py") << R"(import sys
+import keras
+keras.utils.set_random_seed(0)
+pixels = keras.Input(shape=(16, 16, 3), name="pixels")
+x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(pixels)
+x = keras.layers.GlobalAveragePooling2D()(x)
+keras.Model(pixels, keras.layers.Dense(5)(x)).save(sys.argv[1])
+)";
+  const std::string model = (dir / "small.keras").string();
+  ASSERT_EQ(std::system((VenvPython("keras3").string() + " " + (dir / "build.py").string() + " " +
+                         model + " > " + (dir / "build.log").string() + " 2>&1")
+                            .c_str()),
+            0)
+      << ReadText(dir / "build.log");
+  std::ofstream(dir / "broken.keras") << "not a zip";
+  const Output broken =
+      RunFwbench("run --model-file " + (dir / "broken.keras").string() +
+                 " --backends keras3/tensorflow --quick --out " + (dir / "bad").string());
+  EXPECT_EQ(broken.code, 2) << broken.text;
+  EXPECT_NE(broken.text.find((dir / "broken.keras").string() + ": Keras"), std::string::npos)
+      << broken.text;
+
+  const Output out = RunFwbench("run --model-file " + model +
+                                " --quick --trials 1 --warmup-trials 0 --batch-sizes 2 --out " +
+                                (dir / "out").string());
+  ASSERT_TRUE(out.code == 0 || out.code == 1) << out.text;  // 1: trials failed, checked below
+  const nlohmann::json results = ResultsOf(dir / "out");
+  ASSERT_TRUE(results.is_object()) << out.text;
+  const nlohmann::json& um = results["user_model"];
+  EXPECT_EQ(um["format"], "keras");
+  EXPECT_EQ(um["reference"], "keras3");
+  EXPECT_EQ(um["inputs"][0],
+            (nlohmann::json{{"name", "pixels"}, {"dtype", "float32"}, {"shape", {16, 16, 3}}}));
+  std::map<std::string, std::string> parity;
+  for (const auto& c : results["configurations"]) {
+    parity[c["backend"].get<std::string>() + "/" + c["mode"].get<std::string>()] =
+        c["parity"]["status"];
+  }
+  std::size_t keras_modes = 0;
+  for (const std::string mode : {"tensorflow", "jax", "torch"}) {
+    WorkerEntry(env, "keras3", mode, skip);
+    if (!skip.empty()) continue;
+    ++keras_modes;
+    const std::string status = parity["keras3/" + mode];
+    EXPECT_TRUE(status == "reference" || status == "pass") << mode << ": " << status;
+  }
+  EXPECT_EQ(std::count_if(parity.begin(), parity.end(),
+                          [](const auto& p) { return p.second == "reference"; }),
+            1);
+  EXPECT_GE(keras_modes, 1u);
+  for (const std::string& runtime : OnnxRuntimesHere()) {
+    if (runtime == "opencv-dnn") continue;  // OpenCV 4.6 may reject the export: a finding
+    EXPECT_EQ(um["runtimes"][runtime]["loads"], "onnx") << um.dump();
+    const auto it = std::find_if(parity.begin(), parity.end(),
+                                 [&](const auto& p) { return p.first.starts_with(runtime + "/"); });
+    ASSERT_NE(it, parity.end()) << runtime << " did not run\n" << out.text;
+    EXPECT_EQ(it->second, "pass") << runtime << "\n" << out.text;
+  }
+  for (const auto& t : results["trials"]) {
+    if (t["status"] != "ok") EXPECT_TRUE(t["config"].get<std::string>().starts_with("opencv-dnn/"));
+  }
+}
+
 }  // namespace
 }  // namespace fwbench::testing

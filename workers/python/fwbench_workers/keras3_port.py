@@ -156,3 +156,102 @@ class Port:
 
     def save_model(self, out_dir):
         return []
+
+
+# --- the user's own Keras model (workload user_model, docs/your-model.md) ------------------
+
+MODEL_FORMATS = ("keras",)
+MODEL_MODES = MODES  # the .keras file on each Keras backend
+
+
+def _load_model(path):
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - Keras raises several types for a bad file
+        said = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        raise UsageError(f"{path}: Keras {keras.__version__} cannot load it: {said}") from e
+
+
+def _values(tensors):
+    return [{"name": t.name, "dtype": str(t.dtype),
+             "shape": [d if isinstance(d, int) else None for d in t.shape]} for t in tensors]
+
+
+def describe_model(path):
+    """The inputs and outputs Keras reads from the .keras file: the reference runtime of the
+    format decides what the model takes."""
+    model = _load_model(path)
+    return {"runtime": f"keras {keras.__version__} ({keras.backend.backend()})",
+            "inputs": _values(model.inputs), "outputs": _values(model.outputs)}
+
+
+def convert_model(request):
+    """A .keras model to ONNX with Keras's own exporter. On the torch backend it exports through
+    torch.onnx (the tensorflow and jax backends need tf2onnx, which is not installed here)."""
+    import time
+    source, target, out = request["source"], request["to"], request["out"]
+    if source["format"] != "keras" or target != "onnx":
+        raise Unsupported(f"the Keras worker converts a .keras model to ONNX, not "
+                          f"{source['format']} to {target}")
+    model = _load_model(source["file"])
+    # Keras exports a model that has been called once (its traced graph).
+    model.predict_on_batch(_feeds_of(model, {i["name"]: np.zeros((2, *i["shape"]), i["dtype"])
+                                             for i in source["inputs"]}))
+    t0 = time.monotonic()
+    tmp = f"{out}.tmp.{os.getpid()}.onnx"
+    try:
+        model.export(tmp, format="onnx", verbose=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"file": out, "format": "onnx",
+            "converter": f"keras.Model.export(format='onnx') {keras.__version__} on "
+                         f"{keras.backend.backend()}",
+            "seconds": time.monotonic() - t0}
+
+
+def _feeds_of(model, arrays):
+    # One input: its array; several: a list in the model's order.
+    names = [t.name for t in model.inputs]
+    return arrays[names[0]] if len(names) == 1 else [arrays[n] for n in names]
+
+
+class ModelPort(Port):
+    """The user's .keras model on the trial's Keras backend, called through predict_on_batch
+    (the backend's compiled function, as the image port runs)."""
+
+    def check_supported(self):
+        s, um = self.spec, self.spec["user_model"]
+        if um["format"] not in MODEL_FORMATS:
+            raise Unsupported(f"keras3 loads .keras models, not {um['format']}")
+        if s["mode"] not in MODES:
+            raise UsageError(f"keras3 has no mode '{s['mode']}' (supported: {', '.join(MODES)})")
+        if keras.backend.backend() != s["mode"]:
+            raise Unsupported(f"Keras was imported with backend {keras.backend.backend()}, the "
+                              f"trial asks for {s['mode']}")
+        if s["task"] != "infer" or s["precision"] != "fp32" or \
+                s["memory_format"] != "contiguous":
+            raise Unsupported("keras3 runs a user's model as it is (task infer, precision fp32)")
+        require_device(self.spec, keras.backend.backend())
+
+    def init(self):
+        keras.utils.set_random_seed(self.spec["seed"])
+
+    def build(self):
+        self.model = _load_model(self.spec["user_model"]["file"])
+
+    def to_feeds(self, feeds):
+        return _feeds_of(self.model, feeds)
+
+    def compile(self, feeds):
+        self.model.predict_on_batch(feeds)
+
+    def infer_step(self, feeds):
+        self.model.predict_on_batch(feeds)
+
+    def first_output(self, feeds):
+        out = self.model.predict_on_batch(feeds)
+        while isinstance(out, (list, tuple, dict)):
+            out = next(iter(out.values())) if isinstance(out, dict) else out[0]
+        return np.asarray(out)

@@ -389,11 +389,14 @@ def convert_model(framework, request_path, out):
     """One JSON line: the converted file and the converter with its version, or the converter's
     own message when it fails (a finding about portability, not an error of fwbench)."""
     try:
+        with open(request_path) as f:
+            request = json.load(f)
+        # A port that configures its framework at import (Keras's backend) reads the mode.
+        if request.get("mode"):
+            os.environ["FWBENCH_MODE"] = request["mode"]
         module = _import_port(framework)
         if not hasattr(module, "convert_model"):
             raise Unsupported(f"the {framework} port converts no models")
-        with open(request_path) as f:
-            request = json.load(f)
         answer = {"ok": True, **module.convert_model(request)}
     except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
         answer = {"ok": False, "reason": f"{type(e).__name__}: {_first_lines(e)}"}

@@ -119,3 +119,59 @@ class Safetensors(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ConverterMessages(unittest.TestCase):
+    """A converter's failure is a row of the portability matrix: its first line, and the line
+    that names the operator, without the exporter's terminal colours."""
+
+    def test_the_operator_line_is_kept_and_colours_are_dropped(self):
+        from fwbench_workers.runner import _first_lines
+        error = Exception("Failed to convert. \x1b[96mThis is step 3/3\x1b[0m of exporting.\n"
+                          "- If there is a missing ONNX function, implement it.\n"
+                          "## Exception summary\n"
+                          "<class 'DispatchError'>: No ONNX function found for "
+                          "<OpOverload(op='aten.linalg_eig', overload='default')>.\n")
+        said = _first_lines(error)
+        self.assertTrue(said.startswith("Failed to convert. This is step 3/3 of exporting."))
+        self.assertIn("No ONNX function found for <OpOverload(op='aten.linalg_eig'", said)
+        self.assertNotIn("\x1b", said)
+        self.assertNotIn("implement it", said)
+
+    def test_a_one_line_error_is_itself_and_long_ones_are_cut(self):
+        from fwbench_workers.runner import _first_lines
+        self.assertEqual(_first_lines(ValueError("Operator not supported: Foo")),
+                         "Operator not supported: Foo")
+        self.assertEqual(len(_first_lines(ValueError("x" * 5000))), 700)
+
+
+class UserModelSpec(unittest.TestCase):
+    def test_a_module_spec_has_entry_and_import_path_and_a_file_spec_may_omit_them(self):
+        import json
+        from fwbench_workers.protocol import UsageError, read_spec
+        base = {"protocol_version": 1, "trial_id": "t", "config_id": "c",
+                "workload": "user_model", "task": "infer", "backend": "pytorch", "mode": "eager",
+                "device": "cpu", "threads": 1, "seed": 1,
+                "model": {"arch": "resnet18", "num_classes": 10, "stem": "imagenet"},
+                "data": {"augment": False, "dir": "/tmp", "format": "rows", "shuffle": False},
+                "weights": "", "batch_size": 2, "parity_batch": 2,
+                "optimizer": {"lr": 0.01, "momentum": 0.9, "name": "sgd", "weight_decay": 0.0},
+                "budget": {"max_seconds": 10.0, "max_steps": 50, "min_seconds": 0.2,
+                           "min_steps": 10},
+                "output_dir": "/tmp"}
+        inputs = [{"name": "x", "dtype": "float32", "shape": [3]}]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "spec.json")
+            for um, entry in (({"file": "m.onnx", "format": "onnx", "inputs_file": "r",
+                                "inputs": inputs}, ""),
+                              ({"file": "", "format": "pytorch_module", "inputs_file": "r",
+                                "inputs": inputs, "entry": "pkg.m:build",
+                                "import_path": "/src"}, "pkg.m:build")):
+                with open(path, "w") as f:
+                    json.dump({**base, "user_model": um}, f)
+                spec = read_spec(path)
+                self.assertEqual(spec["user_model"]["entry"], entry)
+            with open(path, "w") as f:
+                json.dump({**base, "user_model": {**um, "module": "x"}}, f)
+            with self.assertRaisesRegex(UsageError, "unknown field user_model.module"):
+                read_spec(path)
