@@ -346,6 +346,11 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
         b.memory_formats = j.value("memory_formats", std::vector<std::string>{"contiguous"});
         b.workloads = j.value("workloads", std::vector<std::string>{"image_classification"});
         b.model_formats = j.value("model_formats", std::vector<std::string>{});
+        if (j.contains("model_format_modes") && j["model_format_modes"].is_object()) {
+          for (const auto& [f, m] : j["model_format_modes"].items()) {
+            if (m.is_array()) b.model_format_modes[f] = m.get<std::vector<std::string>>();
+          }
+        }
         if (j.contains("workload_port_files") && j["workload_port_files"].is_object()) {
           for (const auto& [w, files] : j["workload_port_files"].items()) {
             if (!files.is_array()) continue;

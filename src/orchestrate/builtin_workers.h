@@ -46,6 +46,9 @@ struct BuiltinBackend {
   // set for a run of one (pipeline/user_model), why this backend cannot run it: no format of
   // the model it loads, and no conversion to one, or a conversion that failed.
   std::vector<std::string> model_formats;
+  // A format that runs in fewer modes than workload_modes["user_model"] (PyTorch: a TorchScript
+  // file is not torch.compile'd).
+  std::map<std::string, std::vector<std::string>> model_format_modes;
   std::string model_refusal;
   // The port's files for a workload other than image classification (the probe says).
   std::map<std::string, std::vector<std::filesystem::path>> workload_port_files;

@@ -305,11 +305,13 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
         }
       }
     }
-    if (made == 0 && entry.from_auto && entry.builtin != nullptr &&
-        !entry.builtin->model_refusal.empty() && left_out != nullptr) {
+    // A runtime that cannot load the user's model, nor a conversion of it, is a finding (a row
+    // of the portability matrix), named or not; the run goes on with the others.
+    const bool cannot_load = entry.builtin != nullptr && !entry.builtin->model_refusal.empty();
+    if (made == 0 && cannot_load && left_out != nullptr) {
       left_out->push_back(fmt::format("{}/{}: {}", entry.backend, entry.mode, refusal));
     }
-    if (made == 0 && !entry.from_auto) {
+    if (made == 0 && !entry.from_auto && !cannot_load) {
       throw UsageError(fmt::format("plan field backends: {}/{} has nothing to run for tasks {}: {}",
                                    entry.backend, entry.mode, fmt::join(plan.tasks, ", "),
                                    refusal));

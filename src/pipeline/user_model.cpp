@@ -85,13 +85,17 @@ std::string UserModelFormat(const std::filesystem::path& file) {
         fmt::format("{}: no such model file (model.file, --model-file)", file.string()));
   }
   if (std::filesystem::is_regular_file(file)) {
-    if (file.extension() == ".onnx") return "onnx";
-    if (file.extension() == ".keras") return "keras";
+    const std::string ext = file.extension().string();
+    if (ext == ".onnx") return "onnx";
+    if (ext == ".keras") return "keras";
+    if (ext == ".pt2") return "exported_program";  // torch.export.save
+    if (ext == ".pt" || ext == ".ts" || ext == ".torchscript") return "torchscript";
   }
   throw UsageError(fmt::format(
-      "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx, Keras 3 "
-      "files, .keras, and PyTorch modules with --model-py MODULE:FACTORY; export your model to "
-      "ONNX first, e.g. with torch.onnx.export or tf2onnx)",
+      "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx; Keras 3 "
+      "files, .keras; TorchScript archives, .pt/.ts; torch.export programs, .pt2; and PyTorch "
+      "modules with --model-py MODULE:FACTORY; export your model to one of them first, e.g. "
+      "with torch.onnx.export or tf2onnx)",
       file.string()));
 }
 
@@ -105,7 +109,9 @@ std::string UserModelName(const Plan& plan) {
 
 std::string UserModelReference(const std::string& format) {
   if (format == "onnx") return "onnxruntime";
-  if (format == "pytorch_module") return "pytorch";
+  if (format == "pytorch_module" || format == "torchscript" || format == "exported_program") {
+    return "pytorch";
+  }
   if (format == "keras") return "keras3";
   throw UsageError(fmt::format("no reference runtime for model format {}", format));
 }
@@ -330,6 +336,8 @@ struct Converter {
 // Keras exports ONNX through torch.onnx on its torch backend; on tensorflow and jax it needs
 // tf2onnx, which is not installed.
 constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch", ""},
+                                     {"torchscript", "onnx", "pytorch", ""},
+                                     {"exported_program", "onnx", "pytorch", ""},
                                      {"keras", "onnx", "keras3", "torch"}};
 
 bool Has(const std::vector<std::string>& list, const std::string& item) {
@@ -461,6 +469,10 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
     if (!w.Available() || !Has(w.workloads, kWorkloadUserModel)) continue;
     if (Has(w.model_formats, format)) {
       runtimes[w.name] = {{"loads", format}, {"via", "its own loader"}};
+      if (const auto modes = w.model_format_modes.find(format);
+          modes != w.model_format_modes.end()) {
+        w.workload_modes[kWorkloadUserModel] = modes->second;
+      }
       continue;
     }
     const Converter* path = nullptr;
@@ -469,8 +481,8 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
     }
     if (path == nullptr) {
       w.model_refusal =
-          fmt::format("{} loads {} models, and fwbench has no conversion of a {} model to them",
-                      w.name, fmt::join(w.model_formats, ", "), format);
+          fmt::format("{} loads {} models, and fwbench has no conversion from {} to them", w.name,
+                      fmt::join(w.model_formats, ", "), format);
       runtimes[w.name] = {{"refused", w.model_refusal}};
       continue;
     }

@@ -371,6 +371,66 @@ TEST(UserModelE2E, AnOperatorTheConverterCannotHandleIsAPortabilityRowThatNamesI
   EXPECT_NE(report.find("aten.linalg_eig", section), std::string::npos);
 }
 
+TEST(UserModelE2E, TorchScriptAndTorchExportFilesRunInPyTorchAndConvertedOnOnnxRuntime) {
+  const auto dir = FreshDir("user_model_torchscript");
+  std::string skip;
+  if (!WriteModules(dir, skip)) GTEST_SKIP() << "PyTorch does not run here: " << skip;
+  std::ofstream(dir / "save.py") << R"(import sys, torch
+torch.manual_seed(0)
+cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                          torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                          torch.nn.Linear(8, 5)).eval()
+x = torch.zeros(2, 3, 16, 16)
+torch.jit.trace(cnn, x).save(sys.argv[1] + "/cnn.pt")
+program = torch.export.export(cnn, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+torch.export.save(program, sys.argv[1] + "/cnn.pt2")
+)";
+  ASSERT_EQ(std::system((VenvPython("pytorch").string() + " " + (dir / "save.py").string() + " " +
+                         dir.string() + " > " + (dir / "save.log").string() + " 2>&1")
+                            .c_str()),
+            0)
+      << ReadText(dir / "save.log");
+  std::ofstream(dir / "broken.pt") << "not an archive";
+  const Output broken = RunFwbench("run --model-file " + (dir / "broken.pt").string() +
+                                   " --input x:FP32:Nx3x16x16 --backends pytorch --quick --out " +
+                                   (dir / "bad").string());
+  EXPECT_EQ(broken.code, 2) << broken.text;
+  EXPECT_NE(broken.text.find((dir / "broken.pt").string() + ": PyTorch"), std::string::npos)
+      << broken.text;
+  std::string backends = "pytorch,pytorch/torchscript";
+  const std::vector<std::string> onnx = OnnxRuntimesHere();
+  const bool ort = std::find(onnx.begin(), onnx.end(), "onnxruntime") != onnx.end();
+  if (ort) backends += ",onnxruntime";
+  // TorchScript names its inputs only (--input gives the rest); torch.export declares all.
+  for (const auto& [file, input] :
+       {std::pair{"cnn.pt", " --input input:FP32:Nx3x16x16"}, std::pair{"cnn.pt2", ""}}) {
+    const auto out = dir / (std::string("out-") + file);
+    const Output run =
+        RunFwbench("run --model-file " + (dir / file).string() + input + " --backends " + backends +
+                   " --quick --trials 1 --warmup-trials 0 --batch-sizes 2 --out " + out.string());
+    ASSERT_EQ(run.code, 0) << file << "\n" << run.text;
+    const nlohmann::json results = ResultsOf(out);
+    ASSERT_TRUE(results.is_object()) << run.text;
+    EXPECT_EQ(results["user_model"]["format"],
+              std::string(file) == "cnn.pt" ? "torchscript" : "exported_program");
+    ASSERT_EQ(results["configurations"].size(), ort ? 3u : 2u) << run.text;
+    for (const auto& c : results["configurations"]) {
+      EXPECT_EQ(c["trials_ok"], 1) << c.dump();
+      const std::string parity = c["parity"]["status"];
+      EXPECT_TRUE(parity == "pass" || parity == "reference") << file << ": " << c.dump();
+    }
+    if (ort) EXPECT_TRUE(results["user_model"]["conversions"][0]["ok"].get<bool>());
+  }
+  // torch.compile does not compile a TorchScript file: named, it is refused up front.
+  const Output compiled = RunFwbench("run --model-file " + (dir / "cnn.pt").string() +
+                                     " --input input:FP32:Nx3x16x16 --backends pytorch/compiled "
+                                     "--quick --out " +
+                                     (dir / "compiled").string());
+  EXPECT_EQ(compiled.code, 2) << compiled.text;
+  EXPECT_NE(compiled.text.find("modes that do: eager, torchscript"), std::string::npos)
+      << compiled.text;
+}
+
 TEST(UserModelE2E, AKerasFileRunsOnEveryKerasBackendAndConvertedOnTheOnnxRuntimes) {
   const auto dir = FreshDir("user_model_keras");
   std::string skip;

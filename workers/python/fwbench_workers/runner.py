@@ -438,6 +438,8 @@ def probe(framework, out):
                                (["llm_lora"] if hasattr(module, "LlmPort") else []) +
                                (["user_model"] if hasattr(module, "ModelPort") else []),
                   "model_formats": list(getattr(module, "MODEL_FORMATS", ())),
+                  "model_format_modes": {f: list(m) for f, m in
+                                         getattr(module, "MODEL_FORMAT_MODES", {}).items()},
                   "workload_modes": {**({"llm_lora": list(module.LLM_MODES)}
                                         if hasattr(module, "LLM_MODES") else {}),
                                      **({"user_model": list(module.MODEL_MODES)}

@@ -168,8 +168,11 @@ class Port(TorchSetup):
 
 # --- the user's own PyTorch module (workload user_model, docs/your-model.md) ---------------
 
-MODEL_FORMATS = ("pytorch_module",)
+MODEL_FORMATS = ("pytorch_module", "torchscript", "exported_program")
 MODEL_MODES = MODES  # eager, and the module traced (TorchScript) or compiled (torch.compile)
+# A TorchScript file runs as loaded ("eager") or frozen and optimised for inference; torch.compile
+# does not compile TorchScript.
+MODEL_FORMAT_MODES = {"torchscript": ("eager", "torchscript")}
 _TORCH_DTYPES = {"float32": torch.float32, "int64": torch.int64, "int32": torch.int32}
 
 
@@ -206,10 +209,49 @@ def load_module(entry, import_path=""):
     return model.eval()
 
 
+def _load_file(path, fmt, program=False):
+    """A TorchScript archive (torch.jit.load, in eval mode) or a torch.export program
+    (torch.export.load: its module, or with `program` the ExportedProgram itself)."""
+    try:
+        if fmt == "torchscript":
+            return torch.jit.load(path, map_location="cpu").eval()
+        loaded = torch.export.load(path)
+        return loaded if program else loaded.module()
+    except Exception as e:  # noqa: BLE001 - the loaders raise several types for a bad file
+        said = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        what = "torch.jit.load" if fmt == "torchscript" else "torch.export.load"
+        raise UsageError(f"{path}: PyTorch {torch.__version__} cannot load it ({what}): "
+                         f"{said}") from e
+
+
+def _file_format(path):
+    return "exported_program" if path.endswith(".pt2") else "torchscript"
+
+
 def describe_model(model, import_path=""):
     """A module declares its inputs' names (forward's required positional parameters) but not
-    their dtypes or shapes: those come from the plan's --input declarations."""
+    their dtypes or shapes: those come from the plan's --input declarations. So does a
+    TorchScript file (its forward's schema); a torch.export program declares all three."""
     import inspect
+    if os.path.isfile(model):
+        fmt = _file_format(model)
+        if fmt == "exported_program":
+            program = _load_file(model, fmt, program=True)
+            user = program.graph_signature.user_inputs
+            inputs = []
+            for node in program.graph.nodes:
+                if node.op == "placeholder" and node.name in user:
+                    value = node.meta["val"]
+                    inputs.append({"name": node.name, "dtype": str(value.dtype).split(".")[-1],
+                                   "shape": [d if isinstance(d, int) else None
+                                             for d in value.shape]})
+            return {"runtime": f"pytorch {torch.__version__}", "inputs": inputs, "outputs": []}
+        script = _load_file(model, fmt)
+        names = [a.name for a in script.forward.schema.arguments[1:]
+                 if not a.has_default_value()]
+        return {"runtime": f"pytorch {torch.__version__}",
+                "inputs": [{"name": n, "dtype": None, "shape": None} for n in names],
+                "outputs": []}
     module = load_module(model, import_path)
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     names = [p.name for p in inspect.signature(module.forward).parameters.values()
@@ -234,44 +276,60 @@ def convert_model(request):
     import time
     import warnings
     source, target, out = request["source"], request["to"], request["out"]
-    if source["format"] != "pytorch_module" or target != "onnx":
-        raise Unsupported(f"the PyTorch worker converts a PyTorch module to ONNX, not "
-                          f"{source['format']} to {target}")
-    torch.manual_seed(request["seed"])  # as a trial seeds before it builds: the same weights
-    model = load_module(source["entry"], source["import_path"])
+    fmt = source["format"]
+    if fmt not in MODEL_FORMATS or target != "onnx":
+        raise Unsupported(f"the PyTorch worker converts {', '.join(MODEL_FORMATS)} to ONNX, not "
+                          f"{fmt} to {target}")
     names = [i["name"] for i in source["inputs"]]
-    batch = torch.export.Dim("batch")
-    options = {"dynamo": True} if "dynamo" in inspect.signature(torch.onnx.export).parameters \
-        else {}
-    if "external_data" in inspect.signature(torch.onnx.export).parameters:
-        options["external_data"] = False
+    parameters = inspect.signature(torch.onnx.export).parameters
+    options = {"external_data": False} if "external_data" in parameters else {}
+    example = _example_inputs(source["inputs"])
+    if fmt == "pytorch_module":
+        torch.manual_seed(request["seed"])  # as a trial seeds before it builds: the same weights
+        model = load_module(source["entry"], source["import_path"])
+        batch = torch.export.Dim("batch")
+        options.update(dynamo=True, input_names=names,
+                       dynamic_shapes=tuple({0: batch} for _ in names))
+        converter = "torch.onnx.export(dynamo=True)"
+    elif fmt == "exported_program":
+        model = _load_file(source["file"], fmt, program=True)  # its dynamic dimensions are its own
+        example = ()
+        options.update(dynamo=True)
+        converter = "torch.onnx.export(dynamo=True) of the ExportedProgram"
+    else:
+        # A ScriptModule is exported by the TorchScript-based exporter only.
+        model = _load_file(source["file"], fmt)
+        options = {"dynamo": False} if "dynamo" in parameters else {}
+        options.update(input_names=names, dynamic_axes={n: {0: "batch"} for n in names})
+        converter = "torch.onnx.export(dynamo=False)"
     t0 = time.monotonic()
     tmp = f"{out}.tmp.{os.getpid()}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, _example_inputs(source["inputs"]), tmp, input_names=names,
-                              dynamic_shapes=tuple({0: batch} for _ in names), **options)
+            torch.onnx.export(model, example, tmp, **options)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return {"file": out, "format": "onnx",
-            "converter": f"torch.onnx.export(dynamo=True) {torch.__version__}",
+    return {"file": out, "format": "onnx", "converter": f"{converter} {torch.__version__}",
             "seconds": time.monotonic() - t0}
 
 
 class ModelPort(Port):
-    """The user's module: eager, TorchScript (traced, frozen, optimised for inference) or
+    """The user's module, TorchScript file or torch.export program: eager (as loaded),
+    TorchScript (traced where it is not already, frozen, optimised for inference) or
     torch.compile, on the shared input rows."""
 
     def check_supported(self):
         s, um = self.spec, self.spec["user_model"]
         if um["format"] not in MODEL_FORMATS:
-            raise Unsupported(f"pytorch runs a PyTorch module (--model-py), not a {um['format']} "
-                              "file")
-        if self.mode not in MODES:
-            raise UsageError(f"pytorch has no mode '{self.mode}' (supported: {', '.join(MODES)})")
+            raise Unsupported(f"pytorch runs {', '.join(MODEL_FORMATS)} models, not "
+                              f"{um['format']}")
+        modes = MODEL_FORMAT_MODES.get(um["format"], MODES)
+        if self.mode not in modes:
+            raise UsageError(f"pytorch runs a {um['format']} model in modes {', '.join(modes)}, "
+                             f"not '{self.mode}'")
         if probe_modes()[self.mode]:
             raise Unsupported(probe_modes()[self.mode])
         if s["task"] != "infer" or s["precision"] != "fp32" or \
@@ -282,7 +340,11 @@ class ModelPort(Port):
 
     def build(self):
         um = self.spec["user_model"]
-        self.model = load_module(um["entry"], um["import_path"]).to(self.device)
+        if um["format"] == "pytorch_module":
+            self.model = load_module(um["entry"], um["import_path"])
+        else:
+            self.model = _load_file(um["file"], um["format"])
+        self.model = self.model.to(self.device)
         self.forward = self.model
 
     def to_feeds(self, feeds):
@@ -293,8 +355,9 @@ class ModelPort(Port):
         with torch.inference_mode():
             if self.mode == "torchscript":
                 with torch.no_grad():
-                    traced = torch.jit.trace(self.model, feeds, check_trace=False)
-                self.forward = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+                    traced = self.model if isinstance(self.model, torch.jit.ScriptModule) else \
+                        torch.jit.trace(self.model, feeds, check_trace=False)
+                self.forward = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
                 self.forward(*feeds)
             else:
                 self.forward = torch.compile(self.model)
