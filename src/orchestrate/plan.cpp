@@ -216,6 +216,11 @@ std::vector<PlanField> MakeFields() {
           "directory or PYTHONPATH; describe its inputs with --input "
           "(docs/your-model.md)",
           model_py),
+      FWBENCH_FIELD(std::vector<std::string>, "model.input_files", "--input-file",
+                    "Your own input rows instead of generated ones: FILE.safetensors (a tensor "
+                    "per input, rows first), FILE.npy (a model of one input) or NAME=FILE.npy; "
+                    "they also set the inputs' shapes",
+                    model_input_files),
       FWBENCH_FIELD(std::vector<std::string>, "model.inputs", "--input",
                     "Your model's inputs, NAME:DTYPE:DIMS[:LO-HI] with the batch dimension first "
                     "(pixels:FP32:Nx3x224x224, ids:INT64:Nx128:0-30522); needed where the model "
@@ -609,6 +614,10 @@ void ValidatePlan(const Plan& p) {
     if (p.tasks != std::vector<std::string>{"infer"}) {
       fail("tasks", "a model file is benchmarked for inference only: tasks = [\"infer\"]");
     }
+  } else if (!p.model_input_files.empty()) {
+    fail("model.input_files",
+         fmt::format("gives input rows of a user's model, which the {} workload does not run",
+                     p.workload));
   } else if (!p.model_file.empty() || !p.model_py.empty()) {
     fail(p.model_file.empty() ? "model.py" : "model.file",
          fmt::format("names a model file, which the {} workload does not run (it runs with "
@@ -706,7 +715,8 @@ std::string ToToml(const Plan& plan) {
     // An image plan's TOML stays free of the LLM settings it does not use.
     if (plan.workload != "llm_lora" && f.key.starts_with("llm.")) continue;
     if (plan.workload != "user_model" &&
-        (f.key == "model.file" || f.key == "model.py" || f.key == "model.inputs")) {
+        (f.key == "model.file" || f.key == "model.py" || f.key == "model.inputs" ||
+         f.key == "model.input_files")) {
       continue;
     }
     const auto dot = f.key.rfind('.');

@@ -91,6 +91,9 @@ struct Plan {
   // fwbench's working directory on the import path. Its inputs come from model_inputs.
   std::string model_py;
   std::vector<std::string> model_inputs;
+  // Or input rows of the user's own instead of generated ones: "rows.safetensors" (a tensor per
+  // input, [rows, …]), "rows.npy" (a model of one input) or "NAME=rows.npy".
+  std::vector<std::string> model_input_files;
 
   std::filesystem::path data_dir;  // empty: the embedded synthetic CIFAR-10
   std::int64_t synthetic_train_per_file = 1000;

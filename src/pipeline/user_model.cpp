@@ -8,8 +8,10 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "core/error.h"
+#include "data/npy.h"
 #include "data/safetensors.h"
 
 namespace fwbench::pipeline {
@@ -325,6 +327,124 @@ void WriteUserModelRows(const std::filesystem::path& path,
 
 namespace {
 
+// One input's rows from the user's files.
+struct UserRows {
+  std::string dtype;                // numpy's name
+  std::vector<std::int64_t> shape;  // rows first
+  std::vector<std::byte> data;
+  std::string from;  // the file
+};
+
+std::map<std::string, UserRows> ReadUserInputFiles(const std::vector<std::string>& files,
+                                                   const nlohmann::json& described,
+                                                   const std::string& model) {
+  std::vector<std::string> names;
+  for (const nlohmann::json& i : described.at("inputs")) names.push_back(i.at("name"));
+  std::map<std::string, UserRows> out;
+  const auto add = [&](const std::string& input, UserRows rows, const std::string& spec) {
+    if (std::find(names.begin(), names.end(), input) == names.end()) {
+      throw UsageError(fmt::format("--input-file {}: '{}' is not an input of {} (its inputs: {})",
+                                   spec, input, model, fmt::join(names, ", ")));
+    }
+    if (rows.shape.empty() || rows.shape[0] < 1) {
+      throw UsageError(
+          fmt::format("--input-file {}: '{}' has no rows (its first dimension is the "
+                      "rows)",
+                      spec, input));
+    }
+    if (FindDType(rows.dtype) == nullptr) {
+      throw UsageError(
+          fmt::format("--input-file {}: '{}' is {}, which fwbench does not feed (it "
+                      "feeds {})",
+                      spec, input, rows.dtype, PlanDTypes()));
+    }
+    if (!out.emplace(input, std::move(rows)).second) {
+      throw UsageError(fmt::format("--input-file {}: '{}' is given twice", spec, input));
+    }
+  };
+  for (const std::string& spec : files) {
+    const auto eq = spec.find('=');
+    const std::filesystem::path path = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    if (!std::filesystem::is_regular_file(path)) {
+      throw UsageError(fmt::format("--input-file {}: no such file", spec));
+    }
+    if (path.extension() == ".npy") {
+      std::string input = eq == std::string::npos ? "" : spec.substr(0, eq);
+      if (input.empty()) {
+        if (names.size() != 1) {
+          throw UsageError(
+              fmt::format("--input-file {}: {} has {} inputs ({}); name the one this file holds, "
+                          "NAME={}",
+                          spec, model, names.size(), fmt::join(names, ", "), path.string()));
+        }
+        input = names.front();
+      }
+      npy::Array a = npy::Read(path);
+      add(input, {a.dtype, a.shape, std::move(a.data), path.string()}, spec);
+    } else if (path.extension() == ".safetensors" && eq == std::string::npos) {
+      const safetensors::File f = safetensors::File::Read(path);
+      for (const safetensors::TensorInfo& t : f.tensors()) {
+        const auto bytes = f.Bytes(t);
+        const char* dtype = t.dtype == safetensors::DType::kF32   ? "float32"
+                            : t.dtype == safetensors::DType::kI64 ? "int64"
+                            : t.dtype == safetensors::DType::kI32 ? "int32"
+                                                                  : "";
+        add(t.name,
+            {*dtype ? dtype : std::string(safetensors::DTypeName(t.dtype)), t.shape,
+             std::vector<std::byte>(bytes.begin(), bytes.end()), path.string()},
+            spec);
+      }
+    } else {
+      throw UsageError(fmt::format(
+          "--input-file {}: expected FILE.safetensors (a tensor per input), FILE.npy or "
+          "NAME=FILE.npy",
+          spec));
+    }
+  }
+  if (!out.empty()) {
+    for (const std::string& n : names) {
+      if (!out.contains(n)) {
+        throw UsageError(
+            fmt::format("--input-file: {}'s input '{}' is in none of the files; give "
+                        "rows for every input",
+                        model, n));
+      }
+    }
+  }
+  return out;
+}
+
+// The user's rows into `path`, checked against the resolved inputs; returns the row count.
+std::int64_t WriteUserRows(const std::filesystem::path& path,
+                           const std::vector<UserModelInput>& inputs,
+                           const std::map<std::string, UserRows>& user_rows) {
+  std::vector<safetensors::TensorToWrite> tensors;
+  std::int64_t rows = -1;
+  std::string first;
+  for (const UserModelInput& input : inputs) {
+    const UserRows& r = user_rows.at(input.name);
+    const std::vector<std::int64_t> row_shape(r.shape.begin() + 1, r.shape.end());
+    if (r.dtype != input.dtype || row_shape != input.shape) {
+      throw UsageError(fmt::format(
+          "--input-file {}: '{}' is {} [rows, {}], the model's input takes {} [batch, {}]", r.from,
+          input.name, r.dtype, fmt::join(row_shape, ", "), input.dtype,
+          fmt::join(input.shape, ", ")));
+    }
+    if (rows >= 0 && r.shape[0] != rows) {
+      throw UsageError(
+          fmt::format("--input-file: '{}' has {} rows and '{}' {}; give every input "
+                      "the same rows",
+                      first, rows, input.name, r.shape[0]));
+    }
+    rows = r.shape[0];
+    first = input.name;
+    tensors.push_back({input.name, FindDType(r.dtype)->file, r.shape, r.data});
+  }
+  std::filesystem::create_directories(path.parent_path());
+  safetensors::Write(path, tensors);
+  return rows;
+}
+
 // The conversions fwbench makes to reach a runtime that does not load the user's format, and the
 // worker whose converter makes each.
 struct Converter {
@@ -439,18 +559,52 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
   } catch (const std::runtime_error& e) {
     throw UsageError(e.what());  // the worker names the file and what is wrong with it
   }
-  const std::vector<UserModelInput> model_inputs =
-      ResolveUserModelInputs(name, described, plan.model_inputs, plan.infer_batch_sizes);
+  // The user's own rows, where given, also declare the shapes of the inputs they hold.
+  const std::map<std::string, UserRows> user_rows =
+      ReadUserInputFiles(plan.model_input_files, described, name);
+  std::vector<std::string> declared = plan.model_inputs;
+  std::set<std::string> from_files;
+  for (const auto& [input, r] : user_rows) {
+    const bool named = std::any_of(declared.begin(), declared.end(), [&](const std::string& d) {
+      return ParseInputDeclaration(d).name == input;
+    });
+    if (named) continue;
+    std::vector<std::int64_t> dims = r.shape;
+    dims[0] = -1;
+    declared.push_back(fmt::format("{}:{}:{}", input, FindDType(r.dtype)->plan, DimsText(dims)));
+    from_files.insert(input);
+  }
+  std::vector<UserModelInput> model_inputs;
+  try {
+    model_inputs = ResolveUserModelInputs(name, described, declared, plan.infer_batch_sizes);
+  } catch (const UsageError& e) {
+    // A shape that came from a file is the file's disagreement, not an --input's.
+    const std::string what = e.what();
+    for (const auto& [input, r] : user_rows) {
+      const std::string prefix = fmt::format("--input {}: ", input);
+      if (from_files.contains(input) && what.starts_with(prefix)) {
+        throw UsageError(fmt::format("--input-file {} ('{}', [{}] {}): {}", r.from, input,
+                                     fmt::join(r.shape, ", "), r.dtype,
+                                     what.substr(prefix.size())));
+      }
+    }
+    throw;
+  }
   const std::int64_t largest =
       *std::max_element(plan.infer_batch_sizes.begin(), plan.infer_batch_sizes.end());
-  const std::int64_t rows = std::max({2 * largest, plan.parity_batch, std::int64_t{32}});
-  std::string key = fmt::format("{}|{}|{}|{}|{}", name, import_path.string(), plan.seed, rows,
-                                fmt::join(plan.model_inputs, ","));
+  std::int64_t rows = std::max({2 * largest, plan.parity_batch, std::int64_t{32}});
+  std::string key =
+      fmt::format("{}|{}|{}|{}|{}|{}", name, import_path.string(), plan.seed, rows,
+                  fmt::join(plan.model_inputs, ","), fmt::join(plan.model_input_files, ","));
   for (const UserModelInput& i : model_inputs)
     key += fmt::format("|{}{}", i.name, DimsText(i.shape));
   const std::filesystem::path rows_file = std::filesystem::absolute(
       plan.out_dir / "cache" / fmt::format("user-model-inputs-{:016x}.safetensors", Fnv1a(key)));
-  WriteUserModelRows(rows_file, model_inputs, plan.model_inputs, plan.seed, rows);
+  if (user_rows.empty()) {
+    WriteUserModelRows(rows_file, model_inputs, plan.model_inputs, plan.seed, rows);
+  } else {
+    rows = WriteUserRows(rows_file, model_inputs, user_rows);
+  }
   inputs.user_model = {.file = file,
                        .format = format,
                        .entry = module ? plan.model_py : "",
@@ -506,17 +660,20 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
   for (const UserModelInput& i : model_inputs) {
     resolved.push_back({{"name", i.name}, {"dtype", i.dtype}, {"shape", i.shape}});
   }
-  inputs.user_model_facts = {{"file", module ? plan.model_py : file.string()},
-                             {"format", format},
-                             {"reference", reference},
-                             {"described_by", described.value("runtime", reference)},
-                             {"declared", described.at("inputs")},
-                             {"outputs", described.value("outputs", nlohmann::json::array())},
-                             {"inputs", resolved},
-                             {"rows", rows},
-                             {"inputs_file", rows_file.string()},
-                             {"conversions", conversions},
-                             {"runtimes", runtimes}};
+  inputs.user_model_facts = {
+      {"file", module ? plan.model_py : file.string()},
+      {"format", format},
+      {"reference", reference},
+      {"described_by", described.value("runtime", reference)},
+      {"declared", described.at("inputs")},
+      {"outputs", described.value("outputs", nlohmann::json::array())},
+      {"inputs", resolved},
+      {"rows", rows},
+      {"inputs_file", rows_file.string()},
+      {"rows_from", plan.model_input_files.empty() ? nlohmann::json("generated from the seed")
+                                                   : nlohmann::json(plan.model_input_files)},
+      {"conversions", conversions},
+      {"runtimes", runtimes}};
   if (module) inputs.user_model_facts["import_path"] = import_path.string();
 }
 

@@ -384,9 +384,14 @@ x = torch.zeros(2, 3, 16, 16)
 torch.jit.trace(cnn, x).save(sys.argv[1] + "/cnn.pt")
 program = torch.export.export(cnn, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
 torch.export.save(program, sys.argv[1] + "/cnn.pt2")
+sys.path.insert(0, sys.argv[2])
+from fwbench_workers import safetensors_np
+safetensors_np.write(sys.argv[1] + "/rows.safetensors",
+                     {"input": torch.rand(6, 3, 16, 16).numpy()})
 )";
   ASSERT_EQ(std::system((VenvPython("pytorch").string() + " " + (dir / "save.py").string() + " " +
-                         dir.string() + " > " + (dir / "save.log").string() + " 2>&1")
+                         dir.string() + " " + FWBENCH_SOURCE_DIR + "/workers/python > " +
+                         (dir / "save.log").string() + " 2>&1")
                             .c_str()),
             0)
       << ReadText(dir / "save.log");
@@ -403,8 +408,10 @@ torch.export.save(program, sys.argv[1] + "/cnn.pt2")
   if (ort) backends += ",onnxruntime";
   // TorchScript names its inputs only (--input gives the rest); torch.export declares all.
   for (const auto& [file, input] :
-       {std::pair{"cnn.pt", " --input input:FP32:Nx3x16x16"}, std::pair{"cnn.pt2", ""}}) {
-    const auto out = dir / (std::string("out-") + file);
+       {std::pair<std::string, std::string>{"cnn.pt", " --input input:FP32:Nx3x16x16"},
+        std::pair<std::string, std::string>{
+            "cnn.pt2", " --input-file " + (dir / "rows.safetensors").string()}}) {
+    const auto out = dir / ("out-" + file);
     const Output run =
         RunFwbench("run --model-file " + (dir / file).string() + input + " --backends " + backends +
                    " --quick --trials 1 --warmup-trials 0 --batch-sizes 2 --out " + out.string());
@@ -412,7 +419,7 @@ torch.export.save(program, sys.argv[1] + "/cnn.pt2")
     const nlohmann::json results = ResultsOf(out);
     ASSERT_TRUE(results.is_object()) << run.text;
     EXPECT_EQ(results["user_model"]["format"],
-              std::string(file) == "cnn.pt" ? "torchscript" : "exported_program");
+              file == "cnn.pt" ? "torchscript" : "exported_program");
     ASSERT_EQ(results["configurations"].size(), ort ? 3u : 2u) << run.text;
     for (const auto& c : results["configurations"]) {
       EXPECT_EQ(c["trials_ok"], 1) << c.dump();
@@ -420,6 +427,8 @@ torch.export.save(program, sys.argv[1] + "/cnn.pt2")
       EXPECT_TRUE(parity == "pass" || parity == "reference") << file << ": " << c.dump();
     }
     if (ort) EXPECT_TRUE(results["user_model"]["conversions"][0]["ok"].get<bool>());
+    // The .pt2 run feeds the user's own rows (a safetensors file): 6 of them.
+    if (file == "cnn.pt2") EXPECT_EQ(results["user_model"]["rows"], 6);
   }
   // torch.compile does not compile a TorchScript file: named, it is refused up front.
   const Output compiled = RunFwbench("run --model-file " + (dir / "cnn.pt").string() +
@@ -444,6 +453,10 @@ pixels = keras.Input(shape=(16, 16, 3), name="pixels")
 x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(pixels)
 x = keras.layers.GlobalAveragePooling2D()(x)
 keras.Model(pixels, keras.layers.Dense(5)(x)).save(sys.argv[1])
+import numpy as np
+rows = np.random.RandomState(0).rand(12, 16, 16, 3).astype(np.float32)
+np.save(sys.argv[1] + ".rows.npy", rows)
+np.save(sys.argv[1] + ".wide.npy", np.zeros((12, 16, 16, 4), np.float32))
 )";
   const std::string model = (dir / "small.keras").string();
   ASSERT_EQ(std::system((VenvPython("keras3").string() + " " + (dir / "build.py").string() + " " +
@@ -459,14 +472,27 @@ keras.Model(pixels, keras.layers.Dense(5)(x)).save(sys.argv[1])
   EXPECT_NE(broken.text.find((dir / "broken.keras").string() + ": Keras"), std::string::npos)
       << broken.text;
 
-  const Output out = RunFwbench("run --model-file " + model +
-                                " --quick --trials 1 --warmup-trials 0 --batch-sizes 2 --out " +
+  // Rows of the user's own (numpy.save) that disagree with the model: named, exit 2.
+  const Output wide =
+      RunFwbench("run --model-file " + model + " --input-file " + model +
+                 ".wide.npy --backends keras3/tensorflow --quick --out " + (dir / "bad").string());
+  EXPECT_EQ(wide.code, 2) << wide.text;
+  EXPECT_NE(wide.text.find("--input-file " + model +
+                           ".wide.npy ('pixels', [12, 16, 16, 4] float32): dimension 3 is 3 in "
+                           "the model, not 4"),
+            std::string::npos)
+      << wide.text;
+  const Output out = RunFwbench("run --model-file " + model + " --input-file " + model +
+                                ".rows.npy --quick --trials 1 --warmup-trials 0 --batch-sizes 2 "
+                                "--out " +
                                 (dir / "out").string());
   ASSERT_TRUE(out.code == 0 || out.code == 1) << out.text;  // 1: trials failed, checked below
   const nlohmann::json results = ResultsOf(dir / "out");
   ASSERT_TRUE(results.is_object()) << out.text;
   const nlohmann::json& um = results["user_model"];
   EXPECT_EQ(um["format"], "keras");
+  EXPECT_EQ(um["rows"], 12);  // the file's rows, not generated ones
+  EXPECT_EQ(um["rows_from"][0], model + ".rows.npy");
   EXPECT_EQ(um["reference"], "keras3");
   EXPECT_EQ(um["inputs"][0],
             (nlohmann::json{{"name", "pixels"}, {"dtype", "float32"}, {"shape", {16, 16, 3}}}));
