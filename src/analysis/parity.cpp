@@ -117,7 +117,18 @@ LogitsComparison CompareLogits(const Output& reference, const Output& got, const
                               v.begin() + static_cast<std::ptrdiff_t>(end)) -
              v.begin();
     };
-    agree += argmax(got.logits) == argmax(reference.logits) ? 1 : 0;
+    // Where every row must agree (fp32), a different arg-max counts only where the reference
+    // tells the two apart by more than both outputs' elementwise tolerances: between outputs that
+    // close (a regression output, an untrained model's near-equal logits) rounding alone picks
+    // either, and that is not a different function. bf16 keeps its 75% of plain agreement.
+    const auto mine = argmax(got.logits);
+    const auto theirs = argmax(reference.logits);
+    const double top = reference.logits[static_cast<std::size_t>(theirs)];
+    const double other = reference.logits[static_cast<std::size_t>(mine)];
+    const bool near_tie =
+        tol.min_top1_agreement >= 1.0 &&
+        top - other <= 2 * tol.logits_atol + tol.logits_rtol * (std::abs(top) + std::abs(other));
+    agree += mine == theirs || near_tie ? 1 : 0;
   }
   c.top1_agreement = static_cast<double>(agree) / static_cast<double>(got.rows);
 

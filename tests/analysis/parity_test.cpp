@@ -61,6 +61,24 @@ TEST(ParityTest, TopOneDisagreementFailsEvenWithinBf16Tolerance) {
   EXPECT_NE(c.problem.find("top-1"), std::string::npos) << c.problem;
 }
 
+// fp32: outputs within the elementwise tolerance whose arg-max differs are a near tie (an
+// untrained model's logits, a regression output), not a different function.
+TEST(ParityTest, AnFp32ArgMaxFlipBetweenNearEqualOutputsIsRoundingNotADifferentFunction) {
+  const Output ref = MakeOutput({0.50000f, 0.50005f, -1.0f, 2.0f, 0.0f, 0.0f}, 3);
+  Output flipped = ref;
+  flipped.logits[0] = 0.50006f;  // row 0 now picks class 0, 6e-5 away: within 1e-4 + 1e-4·|ref|
+  const LogitsComparison c = CompareLogits(ref, flipped, ToleranceFor("fp32"));
+  EXPECT_TRUE(c.pass) << c.problem;
+  EXPECT_DOUBLE_EQ(c.top1_agreement, 1.0);
+  // A flip between outputs the reference tells apart is not forgiven.
+  Output far = ref;
+  far.logits[3] = 0.0f;
+  far.logits[4] = 2.0f;  // row 1: 2.0 apart in the reference, beyond 2·1e-4 + 1e-4·2.0
+  const LogitsComparison d = CompareLogits(ref, far, ToleranceFor("fp32"));
+  EXPECT_FALSE(d.pass);
+  EXPECT_DOUBLE_EQ(d.top1_agreement, 0.5);
+}
+
 TEST(ParityTest, DifferentInputsAreBlamedOnTheData) {
   const Output ref = MakeOutput({1.0f, 2.0f}, 2, {0.1f, 0.2f});
   const Output got = MakeOutput({1.0f, 2.0f}, 2, {0.1f, 0.3f});
