@@ -137,6 +137,19 @@ Verdict PortabilityVerdict(const RunResults& results) {
     }
     if (c.ranked && c.summary.trials_ok > 0) passed[c.backend].insert(c.task());
   }
+  // A user's model: a runtime that could load neither it nor a conversion of it ran nothing, and
+  // is compared as such (a row of the portability matrix).
+  std::map<std::string, std::string> refused;
+  if (results.user_model) {
+    const nlohmann::json runtimes = results.user_model->value("runtimes", nlohmann::json::object());
+    for (const auto& [backend, r] : runtimes.items()) {
+      if (!r.contains("refused")) continue;
+      refused[backend] = r.value("refused", "");
+      if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
+        backends.push_back(backend);
+      }
+    }
+  }
   if (backends.size() < 2) {
     v.evidence = backends.empty() ? "no configuration in this run"
                                   : "only one backend in this run: nothing to compare";
@@ -145,6 +158,7 @@ Verdict PortabilityVerdict(const RunResults& results) {
   }
   // Why a built-in worker skipped a task on this machine (env.workers[].mode_unavailable).
   const auto why_not = [&](const std::string& backend, const std::string& task) -> std::string {
+    if (const auto it = refused.find(backend); it != refused.end()) return it->second;
     const nlohmann::json& env = results.env;
     for (const auto& w : env.value("workers", nlohmann::json::array())) {
       if (w.value("name", "") != backend) continue;
@@ -204,15 +218,6 @@ Verdict PortabilityVerdict(const RunResults& results) {
     for (const std::string& b : backends) {
       if (b != v.winner && (v.runner_up.empty() || passed[b].size() > passed[v.runner_up].size()))
         v.runner_up = b;
-    }
-  }
-  // A user's model: the runtimes that could not load it, nor a conversion of it, ran nothing.
-  if (results.user_model) {
-    const nlohmann::json runtimes = results.user_model->value("runtimes", nlohmann::json::object());
-    for (const auto& [backend, r] : runtimes.items()) {
-      if (r.contains("refused")) {
-        parts.push_back(fmt::format("{} 0/{} ({})", backend, tasks.size(), r.value("refused", "")));
-      }
     }
   }
   v.evidence = fmt::format("tasks run with parity: {}", fmt::join(parts, ", "));

@@ -206,8 +206,10 @@ std::vector<PlanField> MakeFields() {
       FWBENCH_FIELD(std::int64_t, "model.num_classes", "--num-classes", "Output classes",
                     num_classes),
       FWBENCH_FIELD(std::filesystem::path, "model.file", "--model-file",
-                    "Your own model (.onnx) to benchmark instead of fwbench's ResNet: runs the "
-                    "user_model workload on every runtime that loads it (docs/your-model.md)",
+                    "Your own model to benchmark instead of fwbench's ResNet (.onnx, .keras, "
+                    "TorchScript .pt, torch.export .pt2, or a SavedModel folder): runs the "
+                    "user_model workload on every runtime that loads it or a conversion of it "
+                    "(docs/your-model.md)",
                     model_file),
       FWBENCH_FIELD(
           std::string, "model.py", "--model-py",

@@ -86,6 +86,9 @@ std::string UserModelFormat(const std::filesystem::path& file) {
     throw UsageError(
         fmt::format("{}: no such model file (model.file, --model-file)", file.string()));
   }
+  if (std::filesystem::is_directory(file) && std::filesystem::exists(file / "saved_model.pb")) {
+    return "savedmodel";
+  }
   if (std::filesystem::is_regular_file(file)) {
     const std::string ext = file.extension().string();
     if (ext == ".onnx") return "onnx";
@@ -95,8 +98,9 @@ std::string UserModelFormat(const std::filesystem::path& file) {
   }
   throw UsageError(fmt::format(
       "{}: not a model format this fwbench loads yet (it loads ONNX files, .onnx; Keras 3 "
-      "files, .keras; TorchScript archives, .pt/.ts; torch.export programs, .pt2; and PyTorch "
-      "modules with --model-py MODULE:FACTORY; export your model to one of them first, e.g. "
+      "files, .keras; TorchScript archives, .pt/.ts; torch.export programs, .pt2; SavedModel "
+      "folders, with saved_model.pb; and PyTorch modules with --model-py MODULE:FACTORY; export "
+      "your model to one of them first, e.g. "
       "with torch.onnx.export or tf2onnx)",
       file.string()));
 }
@@ -115,6 +119,7 @@ std::string UserModelReference(const std::string& format) {
     return "pytorch";
   }
   if (format == "keras") return "keras3";
+  if (format == "savedmodel") return "tensorflow";
   throw UsageError(fmt::format("no reference runtime for model format {}", format));
 }
 
@@ -458,7 +463,8 @@ struct Converter {
 constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch", ""},
                                      {"torchscript", "onnx", "pytorch", ""},
                                      {"exported_program", "onnx", "pytorch", ""},
-                                     {"keras", "onnx", "keras3", "torch"}};
+                                     {"keras", "onnx", "keras3", "torch"},
+                                     {"savedmodel", "onnx", "tensorflow", ""}};
 
 bool Has(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();

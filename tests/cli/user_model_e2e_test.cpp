@@ -440,6 +440,61 @@ safetensors_np.write(sys.argv[1] + "/rows.safetensors",
       << compiled.text;
 }
 
+TEST(UserModelE2E, ASavedModelRunsInTensorFlowAndItsMissingConverterIsAPortabilityRow) {
+  const auto dir = FreshDir("user_model_savedmodel");
+  std::string skip;
+  const nlohmann::json env = Doctor();
+  WorkerEntry(env, "tensorflow", "function", skip);
+  if (!skip.empty()) GTEST_SKIP() << "TensorFlow does not run here: " << skip;
+  std::ofstream(dir / "save.py") << R"(import sys
+import tensorflow as tf
+tf.random.set_seed(0)
+class Model(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.random.normal([16 * 16 * 3, 5]))
+    @tf.function(input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32, name="pixels")])
+    def serve(self, pixels):
+        return {"scores": tf.matmul(tf.reshape(pixels, [-1, 16 * 16 * 3]), self.w)}
+m = Model()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+)";
+  const auto model = dir / "saved";
+  ASSERT_EQ(std::system((VenvPython("tensorflow").string() + " " + (dir / "save.py").string() +
+                         " " + model.string() + " > " + (dir / "save.log").string() + " 2>&1")
+                            .c_str()),
+            0)
+      << ReadText(dir / "save.log");
+  std::filesystem::create_directories(dir / "broken");
+  std::ofstream(dir / "broken" / "saved_model.pb") << "not a protobuf";
+  const Output broken =
+      RunFwbench("run --model-file " + (dir / "broken").string() +
+                 " --backends tensorflow/function --quick --out " + (dir / "bad").string());
+  EXPECT_EQ(broken.code, 2) << broken.text;
+  EXPECT_NE(broken.text.find((dir / "broken").string() + ": TensorFlow"), std::string::npos)
+      << broken.text;
+  // ONNX Runtime named: without a converter here it is a row, and TensorFlow runs the model.
+  const Output out =
+      RunFwbench("run --model-file " + model.string() +
+                 " --backends tensorflow/function,tensorflow/xla,onnxruntime --quick "
+                 "--trials 1 --warmup-trials 0 --batch-sizes 2 --out " +
+                 (dir / "out").string());
+  ASSERT_EQ(out.code, 0) << out.text;
+  const nlohmann::json results = ResultsOf(dir / "out");
+  ASSERT_TRUE(results.is_object()) << out.text;
+  const nlohmann::json& um = results["user_model"];
+  EXPECT_EQ(um["format"], "savedmodel");
+  EXPECT_EQ(um["inputs"][0],
+            (nlohmann::json{{"name", "pixels"}, {"dtype", "float32"}, {"shape", {16, 16, 3}}}));
+  ASSERT_EQ(results["configurations"].size(), 2u) << out.text;
+  for (const auto& c : results["configurations"]) {
+    EXPECT_EQ(c["backend"], "tensorflow");
+    const std::string parity = c["parity"]["status"];
+    EXPECT_TRUE(parity == "pass" || parity == "reference") << c.dump();
+  }
+  EXPECT_NE(um["runtimes"]["onnxruntime"].value("refused", "").find("tf2onnx"), std::string::npos)
+      << um.dump();
+}
+
 TEST(UserModelE2E, AKerasFileRunsOnEveryKerasBackendAndConvertedOnTheOnnxRuntimes) {
   const auto dir = FreshDir("user_model_keras");
   std::string skip;

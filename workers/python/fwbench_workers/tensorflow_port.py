@@ -127,3 +127,89 @@ def set_tensorflow_threads(tf, threads):
                  tf.config.threading.get_intra_op_parallelism_threads()),
             pool("tensorflow inter-op (get_inter_op_parallelism_threads)", "pinned", 1,
                  tf.config.threading.get_inter_op_parallelism_threads())]
+
+
+# --- the user's own SavedModel (workload user_model, docs/your-model.md) -------------------
+
+MODEL_FORMATS = ("savedmodel",)
+# A SavedModel's serving signature is a graph already ("function", as saved); "xla" compiles it
+# with tf.function(jit_compile=True). There is no eager form of a saved graph.
+MODEL_MODES = ("function", "xla")
+SIGNATURE = "serving_default"
+
+
+def _load_signature(path):
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001 - TensorFlow raises several types for a bad folder
+        said = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        raise UsageError(f"{path}: TensorFlow {tf.__version__} cannot load it as a SavedModel: "
+                         f"{said}") from e
+    if SIGNATURE not in loaded.signatures:
+        raise UsageError(f"{path}: the SavedModel has no '{SIGNATURE}' signature (it has: "
+                         f"{', '.join(loaded.signatures) or 'none'}); save it with one, e.g. "
+                         "tf.saved_model.save(model, path, signatures=...)")
+    return loaded, loaded.signatures[SIGNATURE]
+
+
+def _specs(specs):
+    return [{"name": name, "dtype": spec.dtype.name,
+             "shape": [d if isinstance(d, int) else None for d in spec.shape.as_list()]}
+            for name, spec in sorted(specs.items())]
+
+
+def describe_model(path):
+    """The serving signature's inputs and outputs, as TensorFlow reads them."""
+    _, fn = _load_signature(path)
+    return {"runtime": f"tensorflow {tf.__version__} ({SIGNATURE})",
+            "inputs": _specs(fn.structured_input_signature[1]),
+            "outputs": _specs(fn.structured_outputs)}
+
+
+def convert_model(request):
+    """SavedModel to ONNX is tf2onnx's job, which is not installed here: the answer says so and
+    the ONNX runtimes become rows of the portability matrix with that reason."""
+    import importlib.util
+    if importlib.util.find_spec("tf2onnx") is None:
+        raise Unsupported("tf2onnx, the SavedModel → ONNX converter, is not installed for this "
+                          "interpreter (PyPI: tf2onnx)")
+    raise Unsupported("fwbench does not convert SavedModels with tf2onnx yet")
+
+
+class ModelPort(Port):
+    """The user's SavedModel: its serving signature as saved (a graph), or compiled by XLA."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.compiles = True
+
+    def check_supported(self):
+        s, um = self.spec, self.spec["user_model"]
+        if um["format"] not in MODEL_FORMATS:
+            raise Unsupported(f"tensorflow loads SavedModels, not {um['format']}")
+        if s["mode"] not in MODEL_MODES:
+            raise UsageError(f"tensorflow runs a SavedModel in modes {', '.join(MODEL_MODES)}, "
+                             f"not '{s['mode']}'")
+        if s["task"] != "infer" or s["precision"] != "fp32" or \
+                s["memory_format"] != "contiguous":
+            raise Unsupported("tensorflow runs a user's model as it is (task infer, fp32)")
+
+    def build(self):
+        with tf.device(self.device):
+            self.loaded, signature = _load_signature(self.spec["user_model"]["file"])
+        self.output = sorted(signature.structured_outputs)[0]
+        self.fn = signature if self.spec["mode"] == "function" else \
+            tf.function(lambda **feeds: signature(**feeds), jit_compile=True)
+
+    def to_feeds(self, feeds):
+        with tf.device(self.device):
+            return {name: tf.constant(a) for name, a in feeds.items()}
+
+    def compile(self, feeds):
+        self.fn(**feeds)[self.output].numpy()
+
+    def infer_step(self, feeds):
+        self.fn(**feeds)[self.output].numpy()  # .numpy() waits for the result
+
+    def first_output(self, feeds):
+        return self.fn(**feeds)[self.output].numpy()
