@@ -72,7 +72,7 @@ std::vector<std::string> OnnxRuntimesHere() {
   std::vector<std::string> here;
   for (const auto& [backend, mode] :
        {std::pair{"onnxruntime", "optimized"}, std::pair{"openvino", "latency"},
-        std::pair{"opencv-dnn", "default"}}) {
+        std::pair{"opencv-dnn", "default"}, std::pair{"onnxruntime-node", "optimized"}}) {
     std::string skip;
     WorkerEntry(env, backend, mode, skip);
     if (skip.empty()) {

@@ -26,8 +26,15 @@ const FIELDS = {
   precision: 'string', memory_format: 'string', save_model: 'boolean', seed: 'int',
   model: 'object', data: 'object', weights: 'string', batch_size: 'int', parity_batch: 'int',
   optimizer: 'object', budget: 'object', output_dir: 'string', onnx_model: 'string',
+  user_model: 'object',
 };
-const OPTIONAL = {precision: 'fp32', memory_format: 'contiguous', save_model: false, onnx_model: ''};
+const OPTIONAL = {precision: 'fp32', memory_format: 'contiguous', save_model: false, onnx_model: '',
+                  user_model: null};
+// Workload "user_model" (docs/your-model.md): the model file, its inputs, the shared input rows.
+const USER_MODEL = {file: 'string', format: 'string', inputs_file: 'string', inputs: 'object',
+                    entry: 'string', import_path: 'string'};
+const USER_MODEL_OPTIONAL = {entry: '', import_path: ''};
+const USER_INPUT = {name: 'string', dtype: 'string', shape: 'object'};
 const NESTED = {
   model: {arch: 'string', stem: 'string', num_classes: 'int'},
   data: {format: 'string', dir: 'string', augment: 'boolean', shuffle: 'boolean'},
@@ -72,10 +79,20 @@ function readSpec(file) {
   }
   for (const [key, fields] of Object.entries(NESTED)) spec[key] = checkFields(spec[key], fields, key + '.', file);
   for (const [key, allowed] of [['task', ['train', 'infer']], ['precision', ['fp32', 'bf16']],
-    ['memory_format', ['contiguous', 'channels_last']], ['workload', ['image_classification']]]) {
+    ['memory_format', ['contiguous', 'channels_last']],
+    ['workload', ['image_classification', 'user_model']]]) {
     if (!allowed.includes(spec[key])) {
       throw new UsageError(`${file}: field ${key} is '${spec[key]}'; expected one of ${allowed.join(', ')}`);
     }
+  }
+  if (spec.workload === 'user_model') {
+    if (spec.user_model === null) throw new UsageError(`${file}: workload user_model needs the user_model object`);
+    const um = checkFields(spec.user_model, USER_MODEL, 'user_model.', file, USER_MODEL_OPTIONAL);
+    if (!Array.isArray(um.inputs) || um.inputs.length === 0) {
+      throw new UsageError(`${file}: user_model.inputs must be a non-empty list of {name, dtype, shape}`);
+    }
+    um.inputs = um.inputs.map((i, n) => checkFields(i, USER_INPUT, `user_model.inputs[${n}].`, file));
+    spec.user_model = um;
   }
   // JSON numbers are doubles here: a seed above 2^53 would not be the seed C++ and Python use.
   if (!Number.isSafeInteger(spec.seed) || spec.seed < 0) {
@@ -177,6 +194,101 @@ async function runTrial(portName, spec, tMain, importSpan) {
   writeEvent('done', {t: now(), steps});
 }
 
+// The user's own model (docs/your-model.md): every step feeds the next batch_size rows of the
+// shared input file (the same rows, in the same order, for every backend) and runs the model; the
+// parity output is its first output on the first parity_batch rows, at the timed batch size.
+async function runUserModelTrial(portName, spec, tMain, importSpan) {
+  const portFile = path.join(__dirname, '..', 'ports', `${portName}.js`);
+  const {ModelPort} = require(portFile);
+  if (!ModelPort) throw new Unsupported(`the ${portName} port does not run user models`);
+  const um = spec.user_model;
+  const port = new ModelPort(spec);
+  const threadPools = port.setThreads(spec.threads);
+  writeEvent('hello', {
+    protocol_version: VERSION, t: now(), t_main: tMain, pid: process.pid, framework: port.framework,
+    framework_version: port.version, backend: spec.backend, mode: spec.mode, device: spec.device,
+    threads: spec.threads, thread_pools: threadPools,
+    extra: {workload: 'user_model', format: um.format, precision: spec.precision,
+            port_files: [portFile]},
+  });
+  writeEvent('phase', {name: 'import', t0: importSpan[0], t1: importSpan[1]});
+  for (const [file, what] of [[um.file, 'user_model.file'], [um.inputs_file, 'user_model.inputs_file']]) {
+    if (!(fs.existsSync(file) && fs.statSync(file).isFile())) {
+      throw new UsageError(`${file}: the file of spec field ${what} does not exist or is not a file`);
+    }
+  }
+  port.checkSupported();
+  await phase('init', () => port.init());
+  await phase('build', () => port.build());
+  const {arrays, count} = await phase('data', () => {
+    const tensors = safetensors.read(um.inputs_file);
+    let rows = Infinity;
+    const out = {};
+    for (const i of um.inputs) {
+      const t = tensors[i.name];
+      const dtype = {float32: 'F32', int64: 'I64', int32: 'I32'}[i.dtype];
+      if (!t || t.dtype !== dtype || t.shape.slice(1).join('x') !== i.shape.join('x')) {
+        throw new UsageError(`${um.inputs_file}: expected a tensor "${i.name}" of ${i.dtype} ` +
+                             `[rows, ${i.shape.join(', ')}]`);
+      }
+      rows = Math.min(rows, t.shape[0]);
+      out[i.name] = {t, row: i.shape.reduce((a, b) => a * b, 1)};
+    }
+    if (!(rows > 0)) throw new UsageError(`${um.inputs_file}: no input rows`);
+    return {arrays: out, count: rows};
+  });
+  const batch = spec.batch_size;
+  // Rows first..first+n (cycling), one typed array per input.
+  const feeds = (first, n) => {
+    const f = {};
+    for (const [name, {t, row}] of Object.entries(arrays)) {
+      const data = new t.data.constructor(n * row);
+      for (let r = 0; r < n; ++r) {
+        const src = ((first + r) % count) * row;
+        data.set(t.data.subarray(src, src + row), r * row);
+      }
+      f[name] = {data, shape: [n, ...t.shape.slice(1)], dtype: t.dtype};
+    }
+    return f;
+  };
+  if (port.compiles) await phase('compile', () => port.compile(port.toFeeds(feeds(0, batch))));
+  let steps = 0;
+  let firstT0 = 0n;
+  for (;;) {
+    const elapsed = steps === 0 ? 0 : Number(now() - firstT0) * 1e-9;
+    if (!budgetLeft(spec.budget, steps, elapsed)) break;
+    const x = port.toFeeds(feeds(steps * batch, batch));  // outside the timed region
+    const t0 = now();
+    if (steps === 0) firstT0 = t0;
+    await port.inferStep(x);
+    writeEvent('step', {i: steps, t0, t1: now(), samples: batch, loss: null});
+    ++steps;
+  }
+  writeEvent('metric', {name: 'peak_rss_bytes', value: peakRssBytes(), unit: 'bytes'});
+  if (spec.parity_batch > 0) {
+    const n = Math.min(spec.parity_batch, count);
+    const chunks = [];
+    for (let start = 0; start < n; start += batch) {  // at the timed batch size
+      const real = Math.min(batch, n - start);
+      const out = await port.firstOutput(port.toFeeds(feeds(start, batch)));
+      const per = out.length / batch;
+      chunks.push(Float32Array.from(out.subarray(0, real * per), Number));
+    }
+    const logits = new Float32Array(chunks.reduce((a, c) => a + c.length, 0));
+    let at = 0;
+    for (const c of chunks) { logits.set(c, at); at += c.length; }
+    const first = arrays[um.inputs[0].name];
+    const inputs = Float32Array.from(first.t.data.subarray(0, n * first.row), Number);
+    const file = path.join(spec.output_dir, 'logits.safetensors');
+    safetensors.write(file, {
+      logits: {dtype: 'F32', shape: [n, logits.length / n], data: logits},
+      inputs: {dtype: 'F32', shape: [n, first.row], data: inputs},
+    });
+    writeEvent('output', {name: 'logits', path: file});
+  }
+  writeEvent('done', {t: now(), steps});
+}
+
 function errorExit(kind, message, code) {
   writeEvent('error', {kind, message});
   return code;
@@ -201,7 +313,11 @@ async function main(argv, tMain) {
     const spec = readSpec(specFile);
     const t0 = now();
     require(path.join(__dirname, '..', 'ports', `${portName}.js`));
-    await runTrial(portName, spec, tMain, [t0, now()]);
+    if (spec.workload === 'user_model') {
+      await runUserModelTrial(portName, spec, tMain, [t0, now()]);
+    } else {
+      await runTrial(portName, spec, tMain, [t0, now()]);
+    }
     return 0;
   } catch (e) {
     if (e instanceof UsageError || e instanceof cifar.DataError || e instanceof safetensors.SafetensorsError) {
@@ -218,9 +334,11 @@ function probe(portName, ports) {
   try {
     if (!ports.includes(portName)) throw new Error(`unknown port '${portName}' (have: ${ports.join(', ')})`);
     const file = path.join(__dirname, '..', 'ports', `${portName}.js`);
-    const {Port, probeModes} = require(file);
+    const {Port, probeModes, ModelPort, MODEL_FORMATS} = require(file);
     answer = {available: true, framework: Port.framework, version: Port.version, modes: probeModes(),
-              precisions: ['fp32'], memory_formats: ['contiguous'], port_file: file, port_files: [file]};
+              precisions: ['fp32'], memory_formats: ['contiguous'], port_file: file, port_files: [file],
+              workloads: ['image_classification', ...(ModelPort ? ['user_model'] : [])],
+              model_formats: MODEL_FORMATS || []};
   } catch (e) {
     answer = {available: false, reason: String(e.message || e).split('\n')[0]};
   }

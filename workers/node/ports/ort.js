@@ -53,4 +53,34 @@ class Port {
   }
 }
 
-module.exports = {Port, probeModes};
+// The user's own ONNX model (workload user_model, docs/your-model.md).
+const MODEL_FORMATS = ['onnx'];
+const ORT_TYPES = {F32: 'float32', I64: 'int64', I32: 'int32'};
+
+class ModelPort extends Port {
+  checkSupported() {
+    const s = this.spec;
+    if (s.user_model.format !== 'onnx') throw new Unsupported(`onnxruntime-node loads ONNX files, not ${s.user_model.format}`);
+    if (s.mode !== 'optimized') throw new UsageError(`onnxruntime-node has no mode '${s.mode}' (supported: optimized)`);
+    if (s.task !== 'infer' || s.precision !== 'fp32') {
+      throw new Unsupported('onnxruntime-node runs the model as it is (task infer, precision fp32)');
+    }
+    if (s.device !== 'cpu') throw new Unsupported('onnxruntime-node here uses the CPU execution provider (supported: cpu)');
+  }
+  async build() {
+    this.session = await ort.InferenceSession.create(this.spec.user_model.file, this.options);
+    this.output = this.session.outputNames[0];
+  }
+  toFeeds(feeds) {
+    const out = {};
+    for (const [name, f] of Object.entries(feeds)) out[name] = new ort.Tensor(ORT_TYPES[f.dtype], f.data, f.shape);
+    return out;
+  }
+  async inferStep(feeds) { await this.session.run(feeds, [this.output]); }
+  async firstOutput(feeds) {
+    const out = await this.session.run(feeds, [this.output]);
+    return out[this.output].data;
+  }
+}
+
+module.exports = {Port, probeModes, ModelPort, MODEL_FORMATS};
