@@ -20,7 +20,7 @@ fi
 cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" >/dev/null
 status=0
-for target in kserve_request tfserving_request routes; do
+for target in kserve_request tfserving_request routes npy; do
   corpus="$BUILD/corpus/$target"
   mkdir -p "$corpus"
   cp -n "$ROOT/fuzz/corpus/$target/"* "$corpus/" 2>/dev/null || true

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "core/error.h"
@@ -88,39 +89,36 @@ void ParseHeader(const std::string& header, const std::string& where, Array& out
   }
 }
 
-Array Read(const std::filesystem::path& path) {
-  const std::string where = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("{}: cannot open it", where));
-  char magic[8] = {};
-  in.read(magic, 8);
-  if (in.gcount() != 8 || std::memcmp(magic, "\x93NUMPY", 6) != 0) {
+Array Parse(std::string_view bytes, const std::string& where) {
+  if (bytes.size() < 8 || bytes.substr(0, 6) != "\x93NUMPY") {
     throw UsageError(fmt::format(
         "{}: not a .npy file (it does not start with \\x93NUMPY; save it with numpy.save)", where));
   }
-  const int major = static_cast<unsigned char>(magic[6]);
+  const auto byte = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i]));
+  };
+  const std::uint32_t major = byte(6);
+  std::size_t at = 8;
   std::uint32_t header_len = 0;
   if (major == 1) {
-    unsigned char b[2] = {};
-    in.read(reinterpret_cast<char*>(b), 2);
-    header_len = b[0] | (b[1] << 8);
+    if (bytes.size() < at + 2)
+      throw UsageError(fmt::format("{}: the .npy header is truncated", where));
+    header_len = byte(8) | (byte(9) << 8);
+    at += 2;
   } else if (major == 2 || major == 3) {
-    unsigned char b[4] = {};
-    in.read(reinterpret_cast<char*>(b), 4);
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<std::uint32_t>(b[3]) << 24);
+    if (bytes.size() < at + 4)
+      throw UsageError(fmt::format("{}: the .npy header is truncated", where));
+    header_len = byte(8) | (byte(9) << 8) | (byte(10) << 16) | (byte(11) << 24);
+    at += 4;
   } else {
     throw UsageError(fmt::format("{}: .npy format version {} is not 1, 2 or 3", where, major));
   }
-  if (!in || header_len > (1u << 20)) {
+  if (header_len > (1u << 20) || bytes.size() - at < header_len) {
     throw UsageError(fmt::format("{}: the .npy header is truncated or too long", where));
   }
-  std::string header(header_len, '\0');
-  in.read(header.data(), header_len);
-  if (static_cast<std::uint32_t>(in.gcount()) != header_len) {
-    throw UsageError(fmt::format("{}: the .npy header is truncated", where));
-  }
   Array out;
-  ParseHeader(header, where, out);
+  ParseHeader(std::string(bytes.substr(at, header_len)), where, out);
+  at += header_len;
   std::int64_t count = 1;
   for (std::int64_t d : out.shape) {
     if (d != 0 && count > std::numeric_limits<std::int64_t>::max() / 8 / d) {
@@ -128,19 +126,23 @@ Array Read(const std::filesystem::path& path) {
     }
     count *= d;
   }
-  const std::size_t element = out.dtype == "int32" ? 4 : out.dtype == "float32" ? 4 : 8;
+  const std::size_t element = out.dtype == "int64" ? 8 : 4;
   const auto expected = static_cast<std::size_t>(count) * element;
-  const auto data_begin = in.tellg();
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::size_t>(in.tellg() - data_begin);
+  const std::size_t size = bytes.size() - at;
   if (size != expected) {
     throw UsageError(fmt::format("{}: {} bytes of data for shape ({}) of {}: expected {}", where,
                                  size, fmt::join(out.shape, ", "), out.dtype, expected));
   }
-  in.seekg(data_begin);
   out.data.resize(expected);
-  in.read(reinterpret_cast<char*>(out.data.data()), static_cast<std::streamsize>(expected));
+  if (expected > 0) std::memcpy(out.data.data(), bytes.data() + at, expected);
   return out;
+}
+
+Array Read(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError(fmt::format("{}: cannot open it", path.string()));
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return Parse(bytes, path.string());
 }
 
 }  // namespace fwbench::npy

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fwbench::npy {
@@ -22,6 +23,8 @@ struct Array {
 };
 
 Array Read(const std::filesystem::path& path);
+// The same from a whole file's bytes; `where` names the file in errors.
+Array Parse(std::string_view bytes, const std::string& where);
 
 // Parses the header dict's text; `where` names the file in errors.
 void ParseHeader(const std::string& header, const std::string& where, Array& out);

@@ -571,8 +571,9 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
   std::vector<std::string> declared = plan.model_inputs;
   std::set<std::string> from_files;
   for (const auto& [input, r] : user_rows) {
+    const std::string& held = input;  // clang 14 cannot capture a structured binding
     const bool named = std::any_of(declared.begin(), declared.end(), [&](const std::string& d) {
-      return ParseInputDeclaration(d).name == input;
+      return ParseInputDeclaration(d).name == held;
     });
     if (named) continue;
     std::vector<std::int64_t> dims = r.shape;
