@@ -181,13 +181,17 @@ Verdict PortabilityVerdict(const RunResults& results) {
     for (const ConfigurationResult& c : configs) {
       if (c.backend != backend || c.task() != task) continue;
       if (c.summary.trials_ok == 0) {
+        bool failed = false;
         for (const TrialResult& t : results.trials) {
-          if (t.metrics.config != c.id() || t.metrics.ok || t.metrics.reason.empty()) continue;
+          if (t.metrics.config != c.id() || t.metrics.ok) continue;
+          failed = true;
+          if (t.metrics.reason.empty()) continue;
           std::string reason = t.metrics.reason;
           if (reason.size() > 240) reason = reason.substr(0, 237) + "...";
           return "its trials failed: " + reason;
         }
-        return "its trials failed";
+        // An interrupted run leaves configurations with no trial at all: nothing failed.
+        return failed ? "its trials failed" : "no trial of it ran";
       }
       if (c.parity && c.parity->status == "fail") {
         return fmt::format("it computes something else than {} (parity failed)",

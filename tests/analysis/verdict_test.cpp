@@ -174,6 +174,39 @@ TEST(Verdict, PortabilityCountsTasksRunWithParityAndSaysWhyOthersDidNotRun) {
   EXPECT_FALSE(ToJson(v).contains("advantage"));
 }
 
+// What stopped a backend, in its own words: a failed load's message, an interrupted run's
+// configuration with no trial (not "failed"), and a user's model a runtime cannot load at all.
+TEST(Verdict, PortabilityQuotesTheFailureAndListsRuntimesThatCannotLoadTheModel) {
+  nlohmann::json r = Empty();
+  const auto add = [&](const std::string& backend, int ok) {
+    r["configurations"].push_back({{"config", backend + "/m/infer/b1"},
+                                   {"backend", backend},
+                                   {"task", "infer"},
+                                   {"batch_size", 1},
+                                   {"ranked", ok > 0},
+                                   {"trials_ok", ok}});
+  };
+  add("a", 3);
+  add("b", 0);
+  add("c", 0);
+  r["trials"].push_back({{"config", "b/m/infer/b1"},
+                         {"status", "failed"},
+                         {"reason", "worker error: OpenCV cannot load m.onnx: node Reshape"}});
+  r["user_model"] = {{"runtimes",
+                      {{"a", {{"loads", "onnx"}}},
+                       {"d", {{"refused", "the conversion of m to onnx failed: no tf2onnx"}}}}}};
+  const Verdict& v = Find(BuildVerdicts(RunResultsFromJson(r), 0.05), "portability");
+  EXPECT_EQ(v.winner, "a");
+  EXPECT_NE(v.evidence.find("b 0/1 (infer: its trials failed: worker error: OpenCV cannot load "
+                            "m.onnx: node Reshape)"),
+            std::string::npos)
+      << v.evidence;
+  EXPECT_NE(v.evidence.find("c 0/1 (infer: no trial of it ran)"), std::string::npos) << v.evidence;
+  EXPECT_NE(v.evidence.find("d 0/1 (infer: the conversion of m to onnx failed: no tf2onnx)"),
+            std::string::npos)
+      << v.evidence;
+}
+
 TEST(Verdicts, DeploymentRowRanksServersByRateAtTheBoundLeavingOutFailuresAndSkips) {
   nlohmann::json r = {{"configurations", nlohmann::json::array()},
                       {"trials", nlohmann::json::array()}};
