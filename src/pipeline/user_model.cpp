@@ -390,13 +390,12 @@ std::map<std::string, UserRows> ReadUserInputFiles(const std::vector<std::string
       const safetensors::File f = safetensors::File::Read(path);
       for (const safetensors::TensorInfo& t : f.tensors()) {
         const auto bytes = f.Bytes(t);
-        const char* dtype = t.dtype == safetensors::DType::kF32   ? "float32"
-                            : t.dtype == safetensors::DType::kI64 ? "int64"
-                            : t.dtype == safetensors::DType::kI32 ? "int32"
-                                                                  : "";
+        // The numpy name of a dtype fwbench feeds, else the file's own (refused by add()).
+        const auto fed = std::find_if(std::begin(kDTypes), std::end(kDTypes),
+                                      [&](const DTypeName& d) { return d.file == t.dtype; });
         add(t.name,
-            {*dtype ? dtype : std::string(safetensors::DTypeName(t.dtype)), t.shape,
-             std::vector<std::byte>(bytes.begin(), bytes.end()), path.string()},
+            {fed != std::end(kDTypes) ? fed->numpy : std::string(safetensors::DTypeName(t.dtype)),
+             t.shape, std::vector<std::byte>(bytes.begin(), bytes.end()), path.string()},
             spec);
       }
     } else {
