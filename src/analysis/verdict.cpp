@@ -258,6 +258,11 @@ Verdict DeploymentVerdict(const RunResults& results, double threshold) {
       v.excluded.push_back(fmt::format("{}: not run ({})", name, s["skipped"].get<std::string>()));
       continue;
     }
+    if (s.contains("failed")) {
+      const std::string why = s["failed"].get<std::string>();  // its first line: the log follows
+      v.excluded.push_back(fmt::format("{}: failed ({})", name, why.substr(0, why.find('\n'))));
+      continue;
+    }
     if (s.contains("parity") && s["parity"].value("status", "") == "FAIL") {
       v.excluded.push_back(name + ": parity fail");
       continue;

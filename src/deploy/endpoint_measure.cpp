@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 #include "core/bounded_json.h"
@@ -149,7 +150,10 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
           {"search", points},
           {"peak_rss_bytes", peak_rss},
           {"stop_s", stop_s},
-          {"exit_code", exit_code}};
+          {"exit_code", exit_code},
+          // Uvicorn (0.29 on) shuts down gracefully and then re-raises the SIGTERM it caught;
+          // only the SIGKILL after the grace period is an unclean stop.
+          {"stopped_cleanly", exit_code == 0 || exit_code == 128 + SIGTERM}};
 }
 
 }  // namespace fwbench::deploy

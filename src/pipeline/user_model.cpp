@@ -459,23 +459,20 @@ struct Converter {
 };
 // Keras exports ONNX through torch.onnx on its torch backend; on tensorflow and jax it needs
 // tf2onnx, which is not installed.
+// TorchScript is what a LibTorch server loads (`fwbench deploy`); no worker that runs user models
+// loads it without loading the source formats as well.
 constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch", ""},
                                      {"torchscript", "onnx", "pytorch", ""},
                                      {"exported_program", "onnx", "pytorch", ""},
+                                     {"pytorch_module", "torchscript", "pytorch", ""},
+                                     {"exported_program", "torchscript", "pytorch", ""},
+                                     {"torchscript", "torchscript", "pytorch", ""},
                                      {"keras", "onnx", "keras3", "torch"},
                                      {"savedmodel", "onnx", "tensorflow", ""}};
 
 bool Has(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
-
-// One conversion, made once per run for every runtime that needs it.
-struct Conversion {
-  bool ok = false;
-  UserModelSpec spec;
-  std::string converter;  // with its version
-  std::string reason;     // why it failed
-};
 
 Conversion Convert(const Plan& plan, const Converter& c, const UserModelSpec& source,
                    const std::vector<BuiltinBackend>& workers, const std::string& key,
@@ -526,6 +523,8 @@ Conversion Convert(const Plan& plan, const Converter& c, const UserModelSpec& so
     result.spec.format = c.to;
     result.spec.entry.clear();
     result.spec.import_path.clear();
+    result.outputs = j.value("outputs", nlohmann::json::array());
+    result.seconds = j.value("seconds", 0.0);
     record.update(
         {{"ok", true}, {"file", result.spec.file.string()}, {"seconds", j.value("seconds", 0.0)}});
     log << fmt::format("  {} in {:.1f} s: {}\n", result.converter, j.value("seconds", 0.0),
@@ -540,8 +539,8 @@ Conversion Convert(const Plan& plan, const Converter& c, const UserModelSpec& so
 
 }  // namespace
 
-void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, RunInputs& inputs,
-                      std::ostream& log) {
+ResolvedUserModel ResolveUserModel(const Plan& plan, const std::vector<BuiltinBackend>& workers,
+                                   std::ostream& log) {
   const bool module = !plan.model_py.empty();
   const std::string format = UserModelFormat(plan);
   const std::filesystem::path file =
@@ -611,14 +610,45 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
   } else {
     rows = WriteUserRows(rows_file, model_inputs, user_rows);
   }
-  inputs.user_model = {.file = file,
-                       .format = format,
-                       .entry = module ? plan.model_py : "",
-                       .import_path = import_path,
-                       .inputs_file = rows_file,
-                       .inputs = model_inputs};
+  ResolvedUserModel resolved{.spec = {.file = file,
+                                      .format = format,
+                                      .entry = module ? plan.model_py : "",
+                                      .import_path = import_path,
+                                      .inputs_file = rows_file,
+                                      .inputs = model_inputs},
+                             .described = described,
+                             .reference = reference,
+                             .key = key,
+                             .rows = rows};
   log << fmt::format("model {} ({}): inputs {} as {} reads them\n", name, format,
                      described.at("inputs").dump(), described.value("runtime", reference));
+  return resolved;
+}
+
+Conversion ConvertUserModel(const Plan& plan, const std::string& to, const ResolvedUserModel& model,
+                            const std::vector<BuiltinBackend>& workers, nlohmann::json& record,
+                            std::ostream& log) {
+  for (const Converter& c : kConverters) {
+    if (c.from == model.spec.format && c.to == to) {
+      return Convert(plan, c, model.spec, workers, model.key, record, log);
+    }
+  }
+  Conversion none;
+  none.reason = fmt::format("fwbench has no conversion from {} to {}", model.spec.format, to);
+  record = {{"from", model.spec.format}, {"to", to}, {"ok", false}, {"reason", none.reason}};
+  return none;
+}
+
+void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, RunInputs& inputs,
+                      std::ostream& log) {
+  const ResolvedUserModel model = ResolveUserModel(plan, workers, log);
+  inputs.user_model = model.spec;
+  const bool module = !plan.model_py.empty();
+  const std::string& format = model.spec.format;
+  const std::string name = module ? plan.model_py : model.spec.file.string();
+  const std::string& key = model.key;
+  const std::string& reference = model.reference;
+  const nlohmann::json& described = model.described;
 
   // Each runtime that runs user models loads the model itself or a conversion of it; one that
   // can do neither is left out with the reason (a row of the portability matrix).
@@ -663,24 +693,24 @@ void PrepareUserModel(const Plan& plan, std::vector<BuiltinBackend>& workers, Ru
   }
 
   nlohmann::json resolved = nlohmann::json::array();
-  for (const UserModelInput& i : model_inputs) {
+  for (const UserModelInput& i : model.spec.inputs) {
     resolved.push_back({{"name", i.name}, {"dtype", i.dtype}, {"shape", i.shape}});
   }
   inputs.user_model_facts = {
-      {"file", module ? plan.model_py : file.string()},
+      {"file", name},
       {"format", format},
       {"reference", reference},
       {"described_by", described.value("runtime", reference)},
       {"declared", described.at("inputs")},
       {"outputs", described.value("outputs", nlohmann::json::array())},
       {"inputs", resolved},
-      {"rows", rows},
-      {"inputs_file", rows_file.string()},
+      {"rows", model.rows},
+      {"inputs_file", model.spec.inputs_file.string()},
       {"rows_from", plan.model_input_files.empty() ? nlohmann::json("generated from the seed")
                                                    : nlohmann::json(plan.model_input_files)},
       {"conversions", conversions},
       {"runtimes", runtimes}};
-  if (module) inputs.user_model_facts["import_path"] = import_path.string();
+  if (module) inputs.user_model_facts["import_path"] = model.spec.import_path.string();
 }
 
 }  // namespace fwbench::pipeline

@@ -55,6 +55,35 @@ void WriteUserModelRows(const std::filesystem::path& path,
                         const std::vector<std::string>& declared, std::uint64_t seed,
                         std::int64_t rows);
 
+// The model as every runtime of a run takes it: its spec (format, file or module, the resolved
+// inputs and the rows file under <out>/cache), what its reference runtime described, and the key
+// that names its conversions in the cache.
+struct ResolvedUserModel {
+  UserModelSpec spec;
+  nlohmann::json described;
+  std::string reference;
+  std::string key;
+  std::int64_t rows = 0;
+};
+// Format, reference worker (it must be available here), description, inputs and rows.
+ResolvedUserModel ResolveUserModel(const Plan& plan, const std::vector<BuiltinBackend>& workers,
+                                   std::ostream& log);
+
+// One conversion of the model to another format, made by the worker that owns the converter.
+struct Conversion {
+  bool ok = false;
+  UserModelSpec spec;
+  std::string converter;                             // with its version
+  std::string reason;                                // why it failed
+  nlohmann::json outputs = nlohmann::json::array();  // what it returns, where the converter says
+  double seconds = 0.0;
+};
+// The conversion of `model` to `to` ("onnx", "torchscript"), or why there is none; `record` is
+// its row of the portability matrix.
+Conversion ConvertUserModel(const Plan& plan, const std::string& to, const ResolvedUserModel& model,
+                            const std::vector<BuiltinBackend>& workers, nlohmann::json& record,
+                            std::ostream& log);
+
 // All of it for a run: format, reference worker (it must be available here), description,
 // inputs and rows (under <out>/cache), into inputs.user_model / user_model_facts; then, for
 // every worker that runs user models but not this format, the conversion that reaches it

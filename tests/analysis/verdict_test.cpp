@@ -219,12 +219,14 @@ TEST(Verdicts, DeploymentRowRanksServersByRateAtTheBoundLeavingOutFailuresAndSki
   };
   nlohmann::json wrong = server("wrong", 99.0);
   wrong["parity"] = {{"status", "FAIL"}, {"max_abs", 0.3}};
-  r["deployment"] = {{"p99_bound_ms", 500},
-                     {"servers",
-                      {server("fwbench serve (batching)", 16.0),
-                       server("fastapi + uvicorn", 12.0),
-                       wrong,
-                       {{"name", "tfserving"}, {"skipped", "not installed"}}}}};
+  r["deployment"] = {
+      {"p99_bound_ms", 500},
+      {"servers",
+       {server("fwbench serve (batching)", 16.0),
+        server("fastapi + uvicorn", 12.0),
+        wrong,
+        {{"name", "tfserving"}, {"skipped", "not installed"}},
+        {{"name", "opencv"}, {"failed", "it exited with code 1 before it was ready:\nlog tail"}}}}};
   Verdict d = Find(BuildVerdicts(RunResultsFromJson(r), 0.05), "deployment");
   EXPECT_EQ(d.winner, "fwbench serve (batching)");
   EXPECT_EQ(d.runner_up, "fastapi + uvicorn");
@@ -232,9 +234,11 @@ TEST(Verdicts, DeploymentRowRanksServersByRateAtTheBoundLeavingOutFailuresAndSki
   EXPECT_FALSE(d.ratio);
   EXPECT_NE(d.evidence.find("p99 ≤ 500 ms"), std::string::npos) << d.evidence;
   EXPECT_NE(d.evidence.find("fastapi + uvicorn 12/s"), std::string::npos) << d.evidence;
-  ASSERT_EQ(d.excluded.size(), 2u);
+  ASSERT_EQ(d.excluded.size(), 3u);
   EXPECT_EQ(d.excluded[0], "wrong: parity fail");
   EXPECT_NE(d.excluded[1].find("tfserving: not run (not installed)"), std::string::npos);
+  // A server that never got ready is left out with its reason's first line, not its log.
+  EXPECT_EQ(d.excluded[2], "opencv: failed (it exited with code 1 before it was ready:)");
   // 16 vs 15.5/s is inside the search's resolution: a tie.
   r["deployment"]["servers"][1]["max_rate_per_s"] = 15.5;
   d = Find(BuildVerdicts(RunResultsFromJson(r), 0.05), "deployment");

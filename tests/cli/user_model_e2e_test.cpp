@@ -16,73 +16,11 @@
 #include <nlohmann/json.hpp>
 
 #include "run_fwbench.h"
+#include "user_models.h"
 #include "worker_catalogue.h"
 
 namespace fwbench::testing {
 namespace {
-
-// Builds cnn.onnx (a small CNN, dynamic batch) and tokens.onnx (int64 token ids through an
-// embedding, dynamic batch and sequence) in `dir` with the PyTorch environment install-deps
-// made; empty when it cannot, with `skip` saying why.
-std::string BuildModels(const std::filesystem::path& dir, std::string& skip) {
-  const std::filesystem::path python = VenvPython("pytorch");
-  if (!std::filesystem::exists(python)) {
-    skip = python.string() + " is missing (./scripts/install-deps.sh makes it): no exporter";
-    return "";
-  }
-  const std::filesystem::path script = dir / "build_models.py";
-  std::ofstream(script) << R"(import sys, warnings
-warnings.filterwarnings("ignore")
-import torch
-torch.manual_seed(0)
-out = sys.argv[1]
-cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
-                          torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                          torch.nn.Linear(8, 5)).eval()
-torch.onnx.export(cnn, torch.randn(1, 3, 16, 16), out + "/cnn.onnx", input_names=["pixels"],
-                  output_names=["scores"], dynamic_axes={"pixels": {0: "batch"}},
-                  opset_version=13, dynamo=False)
-class Tokens(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = torch.nn.Embedding(1000, 16)
-        self.head = torch.nn.Linear(16, 3)
-    def forward(self, ids):
-        return self.head(torch.tanh(self.embed(ids)).mean(1))
-torch.onnx.export(Tokens().eval(), torch.randint(0, 1000, (2, 12)), out + "/tokens.onnx",
-                  input_names=["ids"], output_names=["logits"],
-                  dynamic_axes={"ids": {0: "batch", 1: "seq"}}, opset_version=13, dynamo=False)
-print("ok")
-)";
-  const std::string cmd = python.string() + " " + script.string() + " " + dir.string() + " 2>&1";
-  std::string text;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe) != nullptr) text += buf;
-  const int status = pclose(pipe);
-  EXPECT_EQ(status, 0) << "the PyTorch environment exists but exporting the test models failed:\n"
-                       << text;
-  return status == 0 ? dir.string() : "";
-}
-
-// The ONNX runtimes that run here (the doctor's catalogue), each checked where install-deps made
-// its environment.
-std::vector<std::string> OnnxRuntimesHere() {
-  const nlohmann::json env = Doctor();
-  std::vector<std::string> here;
-  for (const auto& [backend, mode] :
-       {std::pair{"onnxruntime", "optimized"}, std::pair{"openvino", "latency"},
-        std::pair{"opencv-dnn", "default"}, std::pair{"onnxruntime-node", "optimized"}}) {
-    std::string skip;
-    WorkerEntry(env, backend, mode, skip);
-    if (skip.empty()) {
-      here.emplace_back(backend);
-    } else {
-      std::cout << backend << " does not run here, left out: " << skip << "\n";
-    }
-  }
-  return here;
-}
 
 TEST(UserModelE2E, AnOnnxCnnRunsOnEveryOnnxRuntimeHereWithParityAgainstOnnxRuntime) {
   const auto dir = FreshDir("user_model_cnn");
@@ -184,51 +122,6 @@ TEST(UserModelE2E, AMalformedFileAnUnknownFormatAndAnInputTheModelLacksAreUsageE
                             " has no input of that name (its inputs: pixels)"),
             std::string::npos)
       << lacks.text;
-}
-
-// Writes models.py (the test's own package of PyTorch modules) into `dir`; false, with `skip`
-// saying why, when PyTorch does not run here.
-bool WriteModules(const std::filesystem::path& dir, std::string& skip) {
-  const nlohmann::json env = Doctor();
-  WorkerEntry(env, "pytorch", "eager", skip);
-  if (!skip.empty()) return false;
-  std::ofstream(dir / "models.py") << R"(import torch
-import torchvision
-
-
-def resnet18():
-    return torchvision.models.resnet18(weights=None)
-
-
-class Encoder(torch.nn.Module):
-    """A small transformer encoder on token ids: embedding, two encoder layers, mean-pooled head."""
-
-    def __init__(self):
-        super().__init__()
-        self.embed = torch.nn.Embedding(1000, 32)
-        layer = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
-        self.encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
-        self.head = torch.nn.Linear(32, 5)
-
-    def forward(self, ids):
-        return self.head(self.encoder(self.embed(ids)).mean(1))
-
-
-def encoder():
-    return Encoder()
-
-
-class Eigen(torch.nn.Module):
-    """linalg.eigvals: PyTorch runs it, torch.onnx has no ONNX function for it."""
-
-    def forward(self, x):
-        return torch.linalg.eigvals(x @ x.transpose(-1, -2)).real
-
-
-def eigen():
-    return Eigen()
-)";
-  return true;
 }
 
 nlohmann::json ResultsOf(const std::filesystem::path& out) {

@@ -269,17 +269,68 @@ def _example_inputs(inputs, rows=2):
                  for i in inputs)
 
 
+def _output_signature(outputs):
+    """Names, dtypes and one row's shape of what the model returns (a tensor, or a tuple, list
+    or dict of them), for a server's signature."""
+    if isinstance(outputs, torch.Tensor):
+        outputs = (outputs,)
+    elif isinstance(outputs, dict):
+        outputs = tuple(outputs.values())
+    if not all(isinstance(o, torch.Tensor) and o.dim() >= 1 for o in outputs):
+        raise Unsupported("the model returns something other than tensors with a batch "
+                          "dimension, which a server cannot send back")
+    return [{"name": "output" if len(outputs) == 1 else f"output_{i}",
+             "dtype": str(o.dtype).split(".")[-1], "shape": list(o.shape[1:])}
+            for i, o in enumerate(outputs)]
+
+
+def _to_torchscript(request, model, example, out):
+    """The model as a TorchScript file a LibTorch server loads (torch.jit.trace where it is not
+    one already), with the outputs it returns on the example rows."""
+    import shutil
+    fmt = request["source"]["format"]
+    with torch.inference_mode():
+        outputs = model(*example)
+    if fmt == "torchscript":
+        shutil.copyfile(request["source"]["file"], out)
+        return "none: the TorchScript file as given", _output_signature(outputs)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example, check_trace=False)
+    torch.jit.save(traced, out)
+    return f"torch.jit.trace {torch.__version__}", _output_signature(outputs)
+
+
 def convert_model(request):
     """A PyTorch module to ONNX with the exporter PyTorch recommends (torch.export based, the
-    batch dimension dynamic, one file). The converter's own failure is the answer's reason."""
+    batch dimension dynamic, one file), or to TorchScript (traced) for a LibTorch server. The
+    converter's own failure is the answer's reason."""
     import inspect
     import time
     import warnings
     source, target, out = request["source"], request["to"], request["out"]
     fmt = source["format"]
-    if fmt not in MODEL_FORMATS or target != "onnx":
-        raise Unsupported(f"the PyTorch worker converts {', '.join(MODEL_FORMATS)} to ONNX, not "
-                          f"{fmt} to {target}")
+    if fmt not in MODEL_FORMATS or target not in ("onnx", "torchscript"):
+        raise Unsupported(f"the PyTorch worker converts {', '.join(MODEL_FORMATS)} to ONNX or "
+                          f"TorchScript, not {fmt} to {target}")
+    if target == "torchscript":
+        t0 = time.monotonic()
+        if fmt == "pytorch_module":
+            torch.manual_seed(request["seed"])  # as a trial seeds before it builds
+            model = load_module(source["entry"], source["import_path"])
+        else:
+            model = _load_file(source["file"], fmt)
+        tmp = f"{out}.tmp.{os.getpid()}"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                converter, outputs = _to_torchscript(request, model,
+                                                     _example_inputs(source["inputs"]), tmp)
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return {"file": out, "format": "torchscript", "converter": converter,
+                "outputs": outputs, "seconds": time.monotonic() - t0}
     names = [i["name"] for i in source["inputs"]]
     parameters = inspect.signature(torch.onnx.export).parameters
     options = {"external_data": False} if "external_data" in parameters else {}
