@@ -217,6 +217,11 @@ Command AddDeployCommand(CLI::App& app) {
           "fwbench deploy serves the image_classification workload's model or your own "
           "(--model-file, --model-py)");
     }
+    if (user_model && a->image_size > 0) {
+      throw UsageError(
+          "--image-size sets the input of fwbench's ResNet; your model's inputs come from the "
+          "model and --input (e.g. --input x:FP32:Nx3x224x224)");
+    }
     if (!a->into.empty() && !std::filesystem::is_regular_file(a->into / "results.json")) {
       throw UsageError(
           fmt::format("--into {}: no results.json there (give a run folder)", a->into.string()));

@@ -86,6 +86,13 @@ TEST(DeployUserModelE2E, AnOnnxFileIsServedByFwbenchServeAndFastapiWithParity) {
   EXPECT_NE(broken.text.find((dir / "broken.onnx").string() + ": ONNX Runtime"), std::string::npos)
       << broken.text;
 
+  const Output sized = RunFwbench("deploy --model-file " + (dir / "cnn.onnx").string() +
+                                  " --image-size 64 --out " + (dir / "bad").string());
+  EXPECT_EQ(sized.code, 2) << sized.text;
+  EXPECT_NE(sized.text.find("your model's inputs come from the model and --input"),
+            std::string::npos)
+      << sized.text;
+
   const Deployed cnn = Deploy("--model-file " + (dir / "cnn.onnx").string(), dir / "cnn");
   ASSERT_EQ(cnn.out.code, 0) << cnn.out.text;
   ASSERT_TRUE(cnn.deploy.is_object()) << cnn.out.text;
