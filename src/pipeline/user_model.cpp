@@ -457,8 +457,8 @@ struct Converter {
   const char* worker;
   const char* mode;  // the worker's mode it converts in ("" for its default)
 };
-// Keras exports ONNX through torch.onnx on its torch backend; on tensorflow and jax it needs
-// tf2onnx, which is not installed.
+// Keras exports ONNX through torch.onnx on its torch backend (on tensorflow it would go through
+// tf2onnx, which converts SavedModels here).
 // TorchScript is what a LibTorch server loads (`fwbench deploy`); no worker that runs user models
 // loads it without loading the source formats as well.
 constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch", ""},

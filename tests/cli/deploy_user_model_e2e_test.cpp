@@ -1,8 +1,8 @@
 // `fwbench deploy` of the user's own model (issue 21), on models the tests build at run time: an
 // ONNX file served by fwbench serve (OpenCV DNN) and by FastAPI on ONNX Runtime; a PyTorch module
 // on token ids traced to TorchScript for fwbench serve (LibTorch) and imported by FastAPI; a
-// .keras model converted to ONNX; a SavedModel that fwbench serve cannot take (a row that says
-// why) while FastAPI serves it with TensorFlow. Every endpoint's first prediction is checked
+// .keras model and a SavedModel converted to ONNX (Keras's exporter, tf2onnx), FastAPI serving
+// them with Keras and TensorFlow. Every endpoint's first prediction is checked
 // against the baseline's, the model's own runtime.
 #include <gtest/gtest.h>
 
@@ -143,7 +143,7 @@ TEST(DeployUserModelE2E, APyTorchModuleOnTokenIdsIsTracedForFwbenchServeAndImpor
   ExpectServeAgrees(d, "convert the PyTorch module to TorchScript (torch.jit.trace");
 }
 
-TEST(DeployUserModelE2E, AKerasFileIsConvertedForFwbenchServeAndASavedModelIsServedByFastapiOnly) {
+TEST(DeployUserModelE2E, AKerasFileAndASavedModelAreConvertedToOnnxForFwbenchServe) {
   const auto dir = FreshDir("deploy_user_keras");
   std::string skip;
   const nlohmann::json env = Doctor();
@@ -195,10 +195,11 @@ tf.saved_model.save(m, sys.argv[1] + "/saved", signatures={"serving_default": m.
   const Deployed saved = Deploy("--model-file " + (dir / "saved").string(), dir / "out-saved");
   ASSERT_EQ(saved.out.code, 0) << saved.out.text;
   ExpectBaselineIsTheReference(saved);
-  // No converter from a SavedModel reaches a format fwbench serve runs: the row names it.
-  const std::string why = saved.rows.at("fwbench serve (batching)").value("skipped", "");
-  EXPECT_NE(why.find("the conversion of the SavedModel to onnx failed"), std::string::npos)
-      << saved.out.text;
+  // tf2onnx converts the serving signature to ONNX for fwbench serve.
+  const nlohmann::json& tf2onnx = saved.deploy["user_model"]["conversion"];
+  ASSERT_TRUE(tf2onnx.value("ok", false)) << tf2onnx.dump();
+  EXPECT_TRUE(tf2onnx["converter"].get<std::string>().starts_with("tf2onnx ")) << tf2onnx.dump();
+  ExpectServeAgrees(saved, "convert the SavedModel to ONNX (tf2onnx");
 }
 
 }  // namespace

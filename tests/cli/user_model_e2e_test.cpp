@@ -333,7 +333,7 @@ safetensors_np.write(sys.argv[1] + "/rows.safetensors",
       << compiled.text;
 }
 
-TEST(UserModelE2E, ASavedModelRunsInTensorFlowAndItsMissingConverterIsAPortabilityRow) {
+TEST(UserModelE2E, ASavedModelRunsInTensorFlowAndConvertedByTf2onnxOnOnnxRuntime) {
   const auto dir = FreshDir("user_model_savedmodel");
   std::string skip;
   const nlohmann::json env = Doctor();
@@ -365,7 +365,7 @@ tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
   EXPECT_EQ(broken.code, 2) << broken.text;
   EXPECT_NE(broken.text.find((dir / "broken").string() + ": TensorFlow"), std::string::npos)
       << broken.text;
-  // ONNX Runtime named: without a converter here it is a row, and TensorFlow runs the model.
+  // TensorFlow runs the signature; tf2onnx converts it for ONNX Runtime, parity against TensorFlow.
   const Output out =
       RunFwbench("run --model-file " + model.string() +
                  " --backends tensorflow/function,tensorflow/xla,onnxruntime --quick "
@@ -378,14 +378,20 @@ tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
   EXPECT_EQ(um["format"], "savedmodel");
   EXPECT_EQ(um["inputs"][0],
             (nlohmann::json{{"name", "pixels"}, {"dtype", "float32"}, {"shape", {16, 16, 3}}}));
-  ASSERT_EQ(results["configurations"].size(), 2u) << out.text;
-  for (const auto& c : results["configurations"]) {
-    EXPECT_EQ(c["backend"], "tensorflow");
-    const std::string parity = c["parity"]["status"];
-    EXPECT_TRUE(parity == "pass" || parity == "reference") << c.dump();
-  }
-  EXPECT_NE(um["runtimes"]["onnxruntime"].value("refused", "").find("tf2onnx"), std::string::npos)
+  ASSERT_EQ(um["conversions"].size(), 1u) << um.dump();
+  EXPECT_TRUE(um["conversions"][0]["ok"].get<bool>()) << um.dump();
+  EXPECT_TRUE(um["conversions"][0]["converter"].get<std::string>().starts_with("tf2onnx "))
       << um.dump();
+  EXPECT_EQ(um["runtimes"]["onnxruntime"]["loads"], "onnx") << um.dump();
+  std::map<std::string, std::string> parity;
+  for (const auto& c : results["configurations"]) {
+    EXPECT_EQ(c["trials_ok"], 1) << c.dump();
+    parity[c["backend"].get<std::string>() + "/" + c["mode"].get<std::string>()] =
+        c["parity"]["status"];
+  }
+  EXPECT_EQ(parity["tensorflow/function"], "reference") << out.text;
+  EXPECT_EQ(parity["tensorflow/xla"], "pass") << out.text;
+  EXPECT_EQ(parity["onnxruntime/optimized"], "pass") << out.text;
 }
 
 TEST(UserModelE2E, AKerasFileRunsOnEveryKerasBackendAndConvertedOnTheOnnxRuntimes) {

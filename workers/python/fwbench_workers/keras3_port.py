@@ -187,7 +187,7 @@ def describe_model(path):
 
 def convert_model(request):
     """A .keras model to ONNX with Keras's own exporter. On the torch backend it exports through
-    torch.onnx (the tensorflow and jax backends need tf2onnx, which is not installed here)."""
+    torch.onnx (the tensorflow and jax backends go through tf2onnx instead)."""
     import time
     source, target, out = request["source"], request["to"], request["out"]
     if source["format"] != "keras" or target != "onnx":

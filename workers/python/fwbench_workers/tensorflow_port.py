@@ -5,6 +5,8 @@ Modes: eager (plain Python calls), function (tf.function graphs), xla
 out (weight decay added to the gradient, then momentum), so the update is the same function as
 LibTorch's. From PyPI (.venvs/tf, install-deps.sh); runs wherever `import tensorflow` works.
 """
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -166,14 +168,50 @@ def describe_model(path):
             "outputs": _specs(fn.structured_outputs)}
 
 
+def _tf2onnx_error(stderr):
+    """tf2onnx's own words for a failed conversion: its ERROR lines (unsupported ops) or the
+    exception its traceback ends with."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line.split(" - ERROR - ", 1)[1] for line in lines if " - ERROR - " in line]
+    if errors:
+        return "; ".join(dict.fromkeys(errors))[:600]
+    return lines[-1][:600] if lines else "tf2onnx failed without a message"
+
+
 def convert_model(request):
-    """SavedModel to ONNX is tf2onnx's job, which is not installed here: the answer says so and
-    the ONNX runtimes become rows of the portability matrix with that reason."""
-    import importlib.util
-    if importlib.util.find_spec("tf2onnx") is None:
+    """A SavedModel to ONNX with tf2onnx, the route TensorFlow's own docs give: its command line
+    on the serving signature, the dimensions as the SavedModel declares them. Run as a child
+    process, so that its graph rewriting never shares this worker's TensorFlow state."""
+    import subprocess
+    import sys
+    import time
+    source, target, out = request["source"], request["to"], request["out"]
+    if source["format"] not in MODEL_FORMATS or target != "onnx":
+        raise Unsupported(f"the TensorFlow worker converts a SavedModel to ONNX, not "
+                          f"{source['format']} to {target}")
+    try:
+        import tf2onnx
+    except ImportError as e:
         raise Unsupported("tf2onnx, the SavedModel → ONNX converter, is not installed for this "
-                          "interpreter (PyPI: tf2onnx)")
-    raise Unsupported("fwbench does not convert SavedModels with tf2onnx yet")
+                          "interpreter (./scripts/install-deps.sh puts it in .venvs/tf)") from e
+    tmp = f"{out}.tmp.{os.getpid()}.onnx"
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
+                               source["file"], "--signature_def", SIGNATURE, "--output", tmp],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not os.path.exists(tmp):
+            raise ConversionFailed(f"tf2onnx {tf2onnx.__version__}: {_tf2onnx_error(done.stderr)}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"file": out, "format": "onnx", "converter": f"tf2onnx {tf2onnx.__version__}",
+            "seconds": time.monotonic() - t0}
+
+
+class ConversionFailed(RuntimeError):
+    """The converter ran and refused the model: its message is the portability row's."""
 
 
 class ModelPort(Port):
