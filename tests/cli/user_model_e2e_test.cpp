@@ -350,6 +350,12 @@ class Model(tf.Module):
         return {"scores": tf.matmul(tf.reshape(pixels, [-1, 16 * 16 * 3]), self.w)}
 m = Model()
 tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+class Eig(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, 4, 4], tf.float32, name="x")])
+    def serve(self, x):
+        return {"y": tf.math.real(tf.linalg.eigvals(tf.matmul(x, x, transpose_b=True)))}
+e = Eig()
+tf.saved_model.save(e, sys.argv[1] + "-eig", signatures={"serving_default": e.serve})
 )";
   const auto model = dir / "saved";
   ASSERT_EQ(std::system((VenvPython("tensorflow").string() + " " + (dir / "save.py").string() +
@@ -392,6 +398,18 @@ tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
   EXPECT_EQ(parity["tensorflow/function"], "reference") << out.text;
   EXPECT_EQ(parity["tensorflow/xla"], "pass") << out.text;
   EXPECT_EQ(parity["onnxruntime/optimized"], "pass") << out.text;
+  // An op tf2onnx cannot convert: the ONNX runtimes are a row naming it, TensorFlow runs it.
+  const Output eig = RunFwbench("run --model-file " + model.string() +
+                                "-eig --backends tensorflow/function,onnxruntime --quick "
+                                "--trials 1 --warmup-trials 0 --batch-sizes 2 --out " +
+                                (dir / "eig").string());
+  ASSERT_EQ(eig.code, 0) << eig.text;
+  const nlohmann::json eig_results = ResultsOf(dir / "eig");
+  ASSERT_TRUE(eig_results.is_object()) << eig.text;
+  const std::string refused =
+      eig_results["user_model"]["runtimes"]["onnxruntime"].value("refused", "");
+  EXPECT_NE(refused.find("Unsupported ops: Counter({'Eig': 1"), std::string::npos) << refused;
+  ASSERT_EQ(eig_results["configurations"].size(), 1u) << eig.text;
 }
 
 TEST(UserModelE2E, AKerasFileRunsOnEveryKerasBackendAndConvertedOnTheOnnxRuntimes) {

@@ -164,3 +164,13 @@ def thread_hygiene():
     """False when the plan says thread_hygiene = false: only the compute pool is set, every other
     pool keeps its library's default (reported, not checked; bench/thread_hygiene.sh)."""
     return os.environ.get("FWBENCH_THREAD_HYGIENE", "on") != "off"
+
+
+def tool_error(stderr, limit=600):
+    """A command-line converter's own words for its failure (tf2onnx): its logged ERROR lines
+    (the operators it cannot convert), else the last line it wrote (the exception)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line.split(" - ERROR - ", 1)[1] for line in lines if " - ERROR - " in line]
+    if errors:
+        return "; ".join(dict.fromkeys(errors))[:limit]
+    return lines[-1][:limit] if lines else "it failed without a message"

@@ -14,7 +14,7 @@ from . import keras_resnet
 from .device import require_device
 
 PORT_FILES = [__file__, keras_resnet.__file__]
-from .protocol import pool, Unsupported, UsageError
+from .protocol import pool, tool_error, Unsupported, UsageError
 
 MODES = ("eager", "function", "xla")
 
@@ -168,16 +168,6 @@ def describe_model(path):
             "outputs": _specs(fn.structured_outputs)}
 
 
-def _tf2onnx_error(stderr):
-    """tf2onnx's own words for a failed conversion: its ERROR lines (unsupported ops) or the
-    exception its traceback ends with."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line.split(" - ERROR - ", 1)[1] for line in lines if " - ERROR - " in line]
-    if errors:
-        return "; ".join(dict.fromkeys(errors))[:600]
-    return lines[-1][:600] if lines else "tf2onnx failed without a message"
-
-
 def convert_model(request):
     """A SavedModel to ONNX with tf2onnx, the route TensorFlow's own docs give: its command line
     on the serving signature, the dimensions as the SavedModel declares them. Run as a child
@@ -200,8 +190,11 @@ def convert_model(request):
         done = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
                                source["file"], "--signature_def", SIGNATURE, "--output", tmp],
                               capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not os.path.exists(tmp):
-            raise ConversionFailed(f"tf2onnx {tf2onnx.__version__}: {_tf2onnx_error(done.stderr)}")
+        # tf2onnx logs the ops it cannot convert and still writes (and exits 0 with) a model that
+        # no runtime loads: its "Unsupported ops" line is the finding.
+        unsupported = "Unsupported ops" in done.stderr
+        if done.returncode != 0 or not os.path.exists(tmp) or unsupported:
+            raise ConversionFailed(f"tf2onnx {tf2onnx.__version__}: {tool_error(done.stderr)}")
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

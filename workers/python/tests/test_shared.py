@@ -145,6 +145,23 @@ class ConverterMessages(unittest.TestCase):
         self.assertEqual(len(_first_lines(ValueError("x" * 5000))), 700)
 
 
+class ToolErrors(unittest.TestCase):
+    """tf2onnx runs as a command: its ERROR lines (once each) are the row's message, else the
+    exception its traceback ends with."""
+
+    def test_error_lines_are_kept_once_and_a_traceback_gives_its_last_line(self):
+        from fwbench_workers.protocol import tool_error
+        log = ("2026-12-05 14:06:19,714 - INFO - Using tensorflow=2.21.0\n"
+               "2026-12-05 14:06:19,800 - ERROR - Tensorflow op [Eig] is not supported\n"
+               "2026-12-05 14:06:19,801 - ERROR - Unsupported ops: Counter({'Eig': 1})\n"
+               "2026-12-05 14:06:19,802 - ERROR - Unsupported ops: Counter({'Eig': 1})\n")
+        self.assertEqual(tool_error(log), "Tensorflow op [Eig] is not supported; Unsupported "
+                         "ops: Counter({'Eig': 1})")
+        self.assertEqual(tool_error("Traceback (most recent call last):\n  File x\n"
+                                    "OSError: Cannot parse file\n"), "OSError: Cannot parse file")
+        self.assertEqual(tool_error(""), "it failed without a message")
+
+
 class UserModelSpec(unittest.TestCase):
     def test_a_module_spec_has_entry_and_import_path_and_a_file_spec_may_omit_them(self):
         import json
