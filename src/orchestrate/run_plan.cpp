@@ -192,6 +192,12 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan,
       }
       out.push_back({backend, mode, it->second.command});
     } else if (const BuiltinBackend* b = FindBuiltin(catalogue, backend)) {
+      // Named without a mode: its default, or for a workload that runs in fewer modes (a
+      // user's model in TensorFlow: function, xla), the first of those.
+      if (const auto listed = b->workload_modes.find(plan.workload);
+          mode.empty() && listed != b->workload_modes.end() && !listed->second.empty()) {
+        mode = listed->second.front();
+      }
       if (mode.empty()) mode = b->modes.front();
       if (!b->RunsMode(mode)) {
         throw UsageError(

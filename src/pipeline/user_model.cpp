@@ -468,7 +468,8 @@ constexpr Converter kConverters[] = {{"pytorch_module", "onnx", "pytorch", ""},
                                      {"exported_program", "torchscript", "pytorch", ""},
                                      {"torchscript", "torchscript", "pytorch", ""},
                                      {"keras", "onnx", "keras3", "torch"},
-                                     {"savedmodel", "onnx", "tensorflow", ""}};
+                                     {"savedmodel", "onnx", "tensorflow", ""},
+                                     {"onnx", "savedmodel", "tensorflow", ""}};
 
 bool Has(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();

@@ -38,16 +38,30 @@ TEST(UserModelE2E, AnOnnxCnnRunsOnEveryOnnxRuntimeHereWithParityAgainstOnnxRunti
       nlohmann::json::parse(ReadText(RunDir(dir / "out") / "results.json"), nullptr, false);
   ASSERT_TRUE(results.is_object()) << out.text;
   EXPECT_EQ(results["plan"]["workload"], "user_model");
-  std::set<std::string> ran;
+  std::set<std::string> ran, modes;
   for (const auto& c : results["configurations"]) {
     ran.insert(c["backend"].get<std::string>());
+    modes.insert(c["backend"].get<std::string>() + "/" + c["mode"].get<std::string>());
     EXPECT_EQ(c["trials_ok"], 1) << c.dump();
     const std::string parity = c["parity"]["status"];
     EXPECT_TRUE(parity == "pass" || parity == "reference") << c.dump();
     EXPECT_EQ(c["parity"].value("reference", ""), "onnxruntime/optimized/infer/b1") << c.dump();
   }
   for (const std::string& r : runtimes) EXPECT_TRUE(ran.contains(r)) << r << "\n" << out.text;
-  EXPECT_EQ(results["configurations"].size(), 2 * ran.size());
+  EXPECT_EQ(results["configurations"].size(), 2 * modes.size());  // batch sizes 1 and 4
+  // TensorFlow runs onnx2tf's SavedModel of it, in both its modes, where it runs here.
+  std::string tf_skip;
+  WorkerEntry(Doctor(), "tensorflow", "function", tf_skip);
+  if (tf_skip.empty()) {
+    EXPECT_TRUE(modes.contains("tensorflow/function") && modes.contains("tensorflow/xla"))
+        << out.text;
+    const nlohmann::json& um = results["user_model"];
+    EXPECT_EQ(um["runtimes"]["tensorflow"]["loads"], "savedmodel") << um.dump();
+    EXPECT_TRUE(um["runtimes"]["tensorflow"]["via"].get<std::string>().starts_with("onnx2tf "))
+        << um.dump();
+  } else {
+    std::cout << "tensorflow does not run here, left out: " << tf_skip << "\n";
+  }
   // fwbench's own model and its LibTorch runner are not part of a user-model run.
   EXPECT_FALSE(ran.contains("libtorch")) << out.text;
 }

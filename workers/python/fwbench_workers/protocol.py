@@ -167,10 +167,13 @@ def thread_hygiene():
 
 
 def tool_error(stderr, limit=600):
-    """A command-line converter's own words for its failure (tf2onnx): its logged ERROR lines
-    (the operators it cannot convert), else the last line it wrote (the exception)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line.split(" - ERROR - ", 1)[1] for line in lines if " - ERROR - " in line]
+    """A command-line converter's own words for its failure: its logged ERROR lines (tf2onnx's
+    "... - ERROR - ...", onnx2tf's "ERROR: ..."), else the last line it wrote (the exception)."""
+    import re
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stderr)  # onnx2tf colours its text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line.split(" - ERROR - ", 1)[1] if " - ERROR - " in line else line[6:].strip()
+              for line in lines if " - ERROR - " in line or line.startswith("ERROR:")]
     if errors:
         return "; ".join(dict.fromkeys(errors))[:limit]
     return lines[-1][:limit] if lines else "it failed without a message"

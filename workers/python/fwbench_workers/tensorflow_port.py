@@ -169,16 +169,25 @@ def describe_model(path):
 
 
 def convert_model(request):
-    """A SavedModel to ONNX with tf2onnx, the route TensorFlow's own docs give: its command line
-    on the serving signature, the dimensions as the SavedModel declares them. Run as a child
-    process, so that its graph rewriting never shares this worker's TensorFlow state."""
+    """SavedModel → ONNX (tf2onnx) or ONNX → SavedModel (onnx2tf), each a converter's command
+    line run as a child process, so that its graph rewriting never shares this worker's
+    TensorFlow state."""
+    source, target = request["source"], request["to"]
+    if source["format"] in MODEL_FORMATS and target == "onnx":
+        return _savedmodel_to_onnx(request)
+    if source["format"] == "onnx" and target in MODEL_FORMATS:
+        return _onnx_to_savedmodel(request)
+    raise Unsupported(f"the TensorFlow worker converts a SavedModel to ONNX and ONNX to a "
+                      f"SavedModel, not {source['format']} to {target}")
+
+
+def _savedmodel_to_onnx(request):
+    """tf2onnx, the route TensorFlow's own docs give: its command line on the serving signature,
+    the dimensions as the SavedModel declares them."""
     import subprocess
     import sys
     import time
-    source, target, out = request["source"], request["to"], request["out"]
-    if source["format"] not in MODEL_FORMATS or target != "onnx":
-        raise Unsupported(f"the TensorFlow worker converts a SavedModel to ONNX, not "
-                          f"{source['format']} to {target}")
+    source, out = request["source"], request["out"]
     try:
         import tf2onnx
     except ImportError as e:
@@ -200,6 +209,50 @@ def convert_model(request):
         if os.path.exists(tmp):
             os.remove(tmp)
     return {"file": out, "format": "onnx", "converter": f"tf2onnx {tf2onnx.__version__}",
+            "seconds": time.monotonic() - t0}
+
+
+def _onnx2tf_python():
+    """The interpreter of .venvs/onnx2tf, beside this worker's environment (or under
+    $FWBENCH_VENVS): onnx2tf's exact pins need an environment of their own."""
+    import sys
+    venvs = os.environ.get("FWBENCH_VENVS") or os.path.dirname(sys.prefix)
+    python = os.path.join(venvs, "onnx2tf", "bin", "python")
+    if not os.access(python, os.X_OK):
+        raise Unsupported(f"onnx2tf, the ONNX → TensorFlow converter, is not installed ({python} "
+                          "is missing; ./scripts/install-deps.sh makes .venvs/onnx2tf)")
+    return python
+
+
+def _onnx_to_savedmodel(request):
+    """onnx2tf with every input's shape kept as the ONNX file has it (-kat: onnx2tf turns NCHW
+    inputs into NHWC otherwise, a different signature), the SavedModel through its tf_converter
+    back end, with a serving signature."""
+    import shutil
+    import subprocess
+    import time
+    source, out = request["source"], request["out"]
+    python = _onnx2tf_python()
+    version = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                              "print(m.version('onnx2tf'))"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    names = [i["name"] for i in source["inputs"]]
+    tmp = f"{out}.tmp.{os.getpid()}"
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(python) + os.pathsep + env.get("PATH", "")  # its onnxsim
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run([python, "-m", "onnx2tf", "-i", source["file"], "-o", tmp, "-osd",
+                               "-tb", "tf_converter", "-kat", *names],
+                              capture_output=True, text=True, check=False, env=env,
+                              cwd=os.path.dirname(out))
+        if done.returncode != 0 or not os.path.isfile(os.path.join(tmp, "saved_model.pb")):
+            raise ConversionFailed(f"onnx2tf {version}: {tool_error(done.stdout + done.stderr)}")
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"file": out, "format": "savedmodel", "converter": f"onnx2tf {version}",
             "seconds": time.monotonic() - t0}
 
 

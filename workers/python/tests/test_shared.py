@@ -160,6 +160,8 @@ class ToolErrors(unittest.TestCase):
         self.assertEqual(tool_error("Traceback (most recent call last):\n  File x\n"
                                     "OSError: Cannot parse file\n"), "OSError: Cannot parse file")
         self.assertEqual(tool_error(""), "it failed without a message")
+        self.assertEqual(tool_error("\x1b[31mERROR:\x1b[0m The conversion of Foo failed.\nok\n"),
+                         "The conversion of Foo failed.")
 
 
 class UserModelSpec(unittest.TestCase):
