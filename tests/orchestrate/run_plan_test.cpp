@@ -367,6 +367,27 @@ TEST_F(RunPlanTest, AnLlmPlanRunsOnlyThePortsThatImplementItInTheModesThatDo) {
   }
 }
 
+// A user's model in TensorFlow runs in function and xla, not eager (TensorFlow's default mode):
+// named without a mode, the backend takes the first mode that runs the workload.
+TEST_F(RunPlanTest, ABackendNamedWithoutAModeTakesTheFirstModeThatRunsTheWorkload) {
+  auto workers = ProbedWorkers();
+  for (BuiltinBackend& b : workers) {
+    if (b.name != "tensorflow") continue;
+    b.workloads = {"image_classification", "user_model"};
+    b.workload_modes["user_model"] = {"function", "xla"};
+    b.unavailable.clear();
+  }
+  plan_.workload = "user_model";
+  plan_.backends = {"tensorflow"};
+  plan_.tasks = {"infer"};
+  plan_.infer_batch_sizes = {1};
+  EXPECT_EQ(Ids(ExpandConfigurations(plan_, "/x/fwbench", 2, workers)),
+            (std::vector<std::string>{"tensorflow/function/infer/b1"}));
+  plan_.workload = "image_classification";
+  EXPECT_EQ(Ids(ExpandConfigurations(plan_, "/x/fwbench", 2, workers)),
+            (std::vector<std::string>{"tensorflow/eager/infer/b1"}));
+}
+
 TEST_F(RunPlanTest, AutoSkipsPrecisionsAWorkerDoesNotRunAndAWorkerAloneIsRefused) {
   plan_.backends = {"auto"};
   plan_.precisions = {"fp32", "bf16"};
