@@ -250,6 +250,17 @@ const ConfigurationResult* RunResults::Configuration(std::string_view id) const 
   return nullptr;
 }
 
+std::map<std::string, std::string> RunResults::RefusedRuntimes() const {
+  std::map<std::string, std::string> refused;
+  if (!user_model) return refused;
+  // A named copy: items() of a temporary would outlive it in the loop.
+  const nlohmann::json runtimes = user_model->value("runtimes", nlohmann::json::object());
+  for (const auto& [backend, r] : runtimes.items()) {
+    if (r.is_object() && r.contains("refused")) refused[backend] = r.value("refused", "");
+  }
+  return refused;
+}
+
 nlohmann::json ToJson(const TrialResult& t) {
   nlohmann::json j = ToJson(t.metrics, /*include_series=*/true);
   j["repetition"] = t.repetition;

@@ -9,6 +9,7 @@
 // (manifest.json), the environment probe (env.json) and the deployment (deploy.json). The
 // parity gate's evidence (the worst trial's comparison, the tolerance, the rounding envelope)
 // is kept as analysis/parity wrote it, beside the gate's typed decision.
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -111,6 +112,9 @@ struct RunResults {
 
   // nullptr when the run has no configuration of that id.
   const ConfigurationResult* Configuration(std::string_view id) const;
+  // A user's model: the runtimes that could load neither it nor a conversion of it, with why
+  // (user_model.runtimes[].refused), by name; empty for fwbench's own models.
+  std::map<std::string, std::string> RefusedRuntimes() const;
 };
 
 nlohmann::json ToJson(const RunResults& results);

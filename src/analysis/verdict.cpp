@@ -139,15 +139,10 @@ Verdict PortabilityVerdict(const RunResults& results) {
   }
   // A user's model: a runtime that could load neither it nor a conversion of it ran nothing, and
   // is compared as such (a row of the portability matrix).
-  std::map<std::string, std::string> refused;
-  if (results.user_model) {
-    const nlohmann::json runtimes = results.user_model->value("runtimes", nlohmann::json::object());
-    for (const auto& [backend, r] : runtimes.items()) {
-      if (!r.contains("refused")) continue;
-      refused[backend] = r.value("refused", "");
-      if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
-        backends.push_back(backend);
-      }
+  const std::map<std::string, std::string> refused = results.RefusedRuntimes();
+  for (const auto& entry : refused) {
+    if (std::find(backends.begin(), backends.end(), entry.first) == backends.end()) {
+      backends.push_back(entry.first);
     }
   }
   if (backends.size() < 2) {

@@ -340,10 +340,8 @@ Section Portability(const RunResults& results) {
                         note.empty() ? "-" : note});
     }
   }
-  for (const auto& [backend, r] : runtimes.items()) {
-    if (r.contains("refused")) {
-      t.rows.push_back({backend, "-", "-", "-", "-", "-", "-", r.value("refused", "")});
-    }
+  for (const auto& [backend, why] : results.RefusedRuntimes()) {
+    t.rows.push_back({backend, "-", "-", "-", "-", "-", "-", why});
   }
   s.blocks.push_back(std::move(t));
   return s;

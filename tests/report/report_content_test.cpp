@@ -121,6 +121,34 @@ TEST(ReportContent, VerdictMatrixShowsWinnersTiesEvidenceAndExclusions) {
   EXPECT_EQ(picks->items, r["pick"].get<std::vector<std::string>>());
 }
 
+// A user's model: the conversions with their converters' words, and a row for every runtime that
+// could load neither the model nor a conversion of it.
+TEST(ReportContent, PortabilityListsConversionsAndTheRuntimesThatCannotLoadTheModel) {
+  nlohmann::json r = testing::SampleResults();
+  r["user_model"] = {
+      {"format", "onnx"},
+      {"reference", "onnxruntime"},
+      {"conversions",
+       {{{"from", "onnx"},
+         {"to", "savedmodel"},
+         {"converter", "onnx2tf 2.6.9"},
+         {"ok", false},
+         {"reason", "ConversionFailed: onnx2tf 2.6.9: Foo is not supported"}}}},
+      {"runtimes",
+       {{"libtorch", {{"loads", "onnx"}, {"via", "its own loader"}}},
+        {"tensorflow", {{"refused", "the conversion of m to savedmodel failed: Foo"}}}}}};
+  const Document doc = BuildReportDocument(RunResultsFromJson(r), {}, "", "");
+  const Table& conversions = FindTable(doc, "conversions");
+  ASSERT_EQ(conversions.rows.size(), 1u);
+  EXPECT_EQ(conversions.rows[0][3],
+            "failed: ConversionFailed: onnx2tf 2.6.9: Foo is not supported");
+  const Table& runtimes = FindTable(doc, "portability");
+  ASSERT_FALSE(runtimes.rows.empty());
+  EXPECT_EQ(runtimes.rows.back()[0], "tensorflow");
+  EXPECT_EQ(runtimes.rows.back()[7], "the conversion of m to savedmodel failed: Foo");
+  EXPECT_EQ(runtimes.rows.front()[1], "onnx");  // libtorch's configurations: what they loaded
+}
+
 TEST(ReportContent, ChartsThatDidNotRenderAreWarnings) {
   const Document doc =
       BuildReportDocument(RunResultsFromJson(testing::SampleResults()),
