@@ -25,6 +25,7 @@ def main(args, out):
     import torch
 
     from . import safetensors_np
+    from .protocol import written_in_place_of
     from .torch_port import build_resnet
     torch.set_num_threads(threads)
     # Freezing (weights as constants: Conv-BN folding, oneDNN weight prepacking), PyTorch's advice
@@ -39,16 +40,13 @@ def main(args, out):
     # parity batch and the server's merged requests differ from the benchmarked batch size).
     example = torch.zeros(2, 3, 32, 32)
     batch = torch.export.Dim("batch", min=1, max=65536)
-    tmp = f"{path}.tmp.{os.getpid()}.pt2"
     try:
-        with torch.no_grad():
+        # A failed compile leaves nothing behind.
+        with written_in_place_of(path, ".pt2") as tmp, torch.no_grad():
             exported = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
             t_export = time.monotonic()
             torch._inductor.aoti_compile_and_package(exported, package_path=tmp)
-        os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):  # a failed compile leaves nothing behind
-            os.remove(tmp)
         shutil.rmtree(cache, ignore_errors=True)
     out.write(json.dumps({"exported": path, "format": "aoti",
                           "exporter": f"torch.export + AOTInductor {torch.__version__}, freezing",

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from . import keras_resnet  # noqa: E402
 from .device import require_device  # noqa: E402
-from .protocol import Unsupported, UsageError, affinity_pool  # noqa: E402
+from .protocol import Unsupported, UsageError, affinity_pool, written_in_place_of  # noqa: E402
 
 PORT_FILES = [__file__, keras_resnet.__file__]
 
@@ -198,13 +198,8 @@ def convert_model(request):
     model.predict_on_batch(_feeds_of(model, {i["name"]: np.zeros((2, *i["shape"]), i["dtype"])
                                              for i in source["inputs"]}))
     t0 = time.monotonic()
-    tmp = f"{out}.tmp.{os.getpid()}.onnx"
-    try:
+    with written_in_place_of(out, ".onnx") as tmp:
         model.export(tmp, format="onnx", verbose=False)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return {"file": out, "format": "onnx",
             "converter": f"keras.Model.export(format='onnx') {keras.__version__} on "
                          f"{keras.backend.backend()}",

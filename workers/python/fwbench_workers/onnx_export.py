@@ -5,7 +5,6 @@ height and width, input "input" [N, 3, H, W] float32, output "logits" [N, classe
 """
 import inspect
 import json
-import os
 import time
 import warnings
 
@@ -50,20 +49,20 @@ def main(args, out):
     import torch
 
     from . import safetensors_np
+    from .protocol import written_in_place_of
     from .torch_port import build_resnet
     model = build_resnet(arch, stem, int(num_classes))
     tensors, _ = safetensors_np.read(weights)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     model.eval()
     example = torch.zeros(1, 3, 32, 32)  # the workload's images; H and W stay dynamic
-    tmp = f"{path}.tmp.{os.getpid()}"
     # PyTorch >= 2.9 exports through torch.export by default, at opset 18 and with the weights in
     # a second file; OpenCV 4.6's importer and the Node runtimes read this single opset-13 file,
     # which the TorchScript-based exporter (dynamo=False) still writes.
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters \
         else {}
     exporter = "torch.onnx (TorchScript-based)" if legacy else "torch.onnx"
-    try:
+    with written_in_place_of(path) as tmp:  # a failed export leaves nothing behind
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(model, example, tmp, input_names=["input"], output_names=["logits"],
@@ -71,10 +70,6 @@ def main(args, out):
                                             "logits": {0: "batch"}},
                               opset_version=OPSET, **legacy)
         inlined = 0 if raw else inline_initializer_identities(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):  # a failed export leaves nothing behind
-            os.remove(tmp)
     out.write(json.dumps({"exported": path, "format": "onnx", "opset": OPSET,
                           "exporter": f"{exporter} {torch.__version__}",
                           "identities_inlined": inlined,

@@ -3,8 +3,10 @@
 read, the event stream, and the form of a thread pool's report. It imports no port; the runner
 (runner.py), which drives a trial and imports the ports, builds on it.
 """
+import contextlib
 import json
 import os
+import shutil
 import time
 
 VERSION = 1
@@ -177,3 +179,21 @@ def tool_error(stderr, limit=600):
     if errors:
         return "; ".join(dict.fromkeys(errors))[:limit]
     return lines[-1][:limit] if lines else "it failed without a message"
+
+
+@contextlib.contextmanager
+def written_in_place_of(path, suffix=""):
+    """A temporary path beside `path` for an exporter or converter to write (a file or a folder,
+    named with `suffix` where the tool wants an extension): it takes `path`'s place when the block
+    ends normally, and a failed write leaves nothing behind."""
+    tmp = f"{path}.tmp.{os.getpid()}{suffix}"
+    try:
+        yield tmp
+        if os.path.isdir(tmp):
+            shutil.rmtree(path, ignore_errors=True)  # os.replace cannot replace a full folder
+        os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)

@@ -14,7 +14,7 @@ from . import keras_resnet
 from .device import require_device
 
 PORT_FILES = [__file__, keras_resnet.__file__]
-from .protocol import pool, tool_error, Unsupported, UsageError
+from .protocol import pool, tool_error, Unsupported, UsageError, written_in_place_of
 
 MODES = ("eager", "function", "xla")
 
@@ -193,9 +193,8 @@ def _savedmodel_to_onnx(request):
     except ImportError as e:
         raise Unsupported("tf2onnx, the SavedModel → ONNX converter, is not installed for this "
                           "interpreter (./scripts/install-deps.sh puts it in .venvs/tf)") from e
-    tmp = f"{out}.tmp.{os.getpid()}.onnx"
     t0 = time.monotonic()
-    try:
+    with written_in_place_of(out, ".onnx") as tmp:
         done = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
                                source["file"], "--signature_def", SIGNATURE, "--output", tmp],
                               capture_output=True, text=True, check=False)
@@ -204,10 +203,6 @@ def _savedmodel_to_onnx(request):
         unsupported = "Unsupported ops" in done.stderr
         if done.returncode != 0 or not os.path.exists(tmp) or unsupported:
             raise ConversionFailed(f"tf2onnx {tf2onnx.__version__}: {tool_error(done.stderr)}")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return {"file": out, "format": "onnx", "converter": f"tf2onnx {tf2onnx.__version__}",
             "seconds": time.monotonic() - t0}
 
@@ -228,7 +223,6 @@ def _onnx_to_savedmodel(request):
     """onnx2tf with every input's shape kept as the ONNX file has it (-kat: onnx2tf turns NCHW
     inputs into NHWC otherwise, a different signature), the SavedModel through its tf_converter
     back end, with a serving signature."""
-    import shutil
     import subprocess
     import time
     source, out = request["source"], request["out"]
@@ -237,21 +231,16 @@ def _onnx_to_savedmodel(request):
                               "print(m.version('onnx2tf'))"],
                              capture_output=True, text=True, check=False).stdout.strip()
     names = [i["name"] for i in source["inputs"]]
-    tmp = f"{out}.tmp.{os.getpid()}"
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(python) + os.pathsep + env.get("PATH", "")  # its onnxsim
     t0 = time.monotonic()
-    try:
+    with written_in_place_of(out) as tmp:
         done = subprocess.run([python, "-m", "onnx2tf", "-i", source["file"], "-o", tmp, "-osd",
                                "-tb", "tf_converter", "-kat", *names],
                               capture_output=True, text=True, check=False, env=env,
                               cwd=os.path.dirname(out))
         if done.returncode != 0 or not os.path.isfile(os.path.join(tmp, "saved_model.pb")):
             raise ConversionFailed(f"onnx2tf {version}: {tool_error(done.stdout + done.stderr)}")
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return {"file": out, "format": "savedmodel", "converter": f"onnx2tf {version}",
             "seconds": time.monotonic() - t0}
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from .protocol import Unsupported, UsageError
+from .protocol import Unsupported, UsageError, written_in_place_of
 from . import torch_llm, torch_setup
 from .torch_setup import TorchSetup
 from .torch_llm import LLM_MODES, LlmPort  # noqa: F401 - the llm_lora workload of this port
@@ -319,16 +319,10 @@ def convert_model(request):
             model = load_module(source["entry"], source["import_path"])
         else:
             model = _load_file(source["file"], fmt)
-        tmp = f"{out}.tmp.{os.getpid()}"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                converter, outputs = _to_torchscript(request, model,
-                                                     _example_inputs(source["inputs"]), tmp)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with written_in_place_of(out) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            converter, outputs = _to_torchscript(request, model, _example_inputs(source["inputs"]),
+                                                 tmp)
         return {"file": out, "format": "torchscript", "converter": converter,
                 "outputs": outputs, "seconds": time.monotonic() - t0}
     names = [i["name"] for i in source["inputs"]]
@@ -354,15 +348,9 @@ def convert_model(request):
         options.update(input_names=names, dynamic_axes={n: {0: "batch"} for n in names})
         converter = "torch.onnx.export(dynamo=False)"
     t0 = time.monotonic()
-    tmp = f"{out}.tmp.{os.getpid()}"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, example, tmp, **options)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with written_in_place_of(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, example, tmp, **options)
     return {"file": out, "format": "onnx", "converter": f"{converter} {torch.__version__}",
             "seconds": time.monotonic() - t0}
 

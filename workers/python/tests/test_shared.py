@@ -164,6 +164,34 @@ class ToolErrors(unittest.TestCase):
                          "The conversion of Foo failed.")
 
 
+class WrittenInPlace(unittest.TestCase):
+    """A converter's output takes its path's place only when it is complete: a file or a folder
+    (onnx2tf's SavedModel, replacing an older one), and a failure leaves neither it nor the
+    temporary behind."""
+
+    def test_a_file_and_a_folder_replace_their_path_and_a_failure_leaves_nothing(self):
+        from fwbench_workers.protocol import written_in_place_of
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "model.onnx")
+            with written_in_place_of(out, ".onnx") as tmp:
+                self.assertTrue(tmp.endswith(".onnx"))
+                with open(tmp, "w") as f:
+                    f.write("new")
+            with open(out) as f:
+                self.assertEqual(f.read(), "new")
+            folder = os.path.join(d, "saved")
+            os.makedirs(os.path.join(folder, "old"))
+            with written_in_place_of(folder) as tmp:
+                os.makedirs(os.path.join(tmp, "variables"))
+            self.assertEqual(os.listdir(folder), ["variables"])
+            with self.assertRaises(RuntimeError):
+                with written_in_place_of(os.path.join(d, "failed.onnx")) as tmp:
+                    with open(tmp, "w") as f:
+                        f.write("half")
+                    raise RuntimeError("the converter gave up")
+            self.assertEqual(sorted(os.listdir(d)), ["model.onnx", "saved"])
+
+
 class UserModelSpec(unittest.TestCase):
     def test_a_module_spec_has_entry_and_import_path_and_a_file_spec_may_omit_them(self):
         import json
