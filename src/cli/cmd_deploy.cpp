@@ -5,6 +5,7 @@
 // and a clean stop.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -266,7 +267,7 @@ Command AddDeployCommand(CLI::App& app) {
     }
     if (a->baseline == "fastapi") {
       deploy::ServerLaunch l;
-      l.name = "fastapi + uvicorn";
+      l.name = kBaselineName;
       if (t.baseline_python.empty()) {
         std::cerr << "deploy: leaving out the FastAPI baseline: " << t.baseline_refusal << "\n";
         planned.emplace_back(l, t.baseline_refusal);
@@ -304,23 +305,22 @@ Command AddDeployCommand(CLI::App& app) {
     }
     // Same model, really: every endpoint's first prediction against the model's own runtime's
     // (the baseline, for a user's model) or else the first endpoint's.
+    const auto answered = [](const nlohmann::json& s) {
+      return s.contains("first_prediction") && s["first_prediction"].is_object();
+    };
+    auto chosen = std::find_if(servers.begin(), servers.end(), [&](const nlohmann::json& s) {
+      return answered(s) && s["name"] == t.parity_reference;
+    });
+    if (chosen == servers.end()) chosen = std::find_if(servers.begin(), servers.end(), answered);
     const nlohmann::json* reference = nullptr;
     std::string reference_name;
-    for (int pass = 0; pass < 2 && reference == nullptr; ++pass) {
-      for (auto& s : servers) {
-        if (!s.contains("first_prediction") || !s["first_prediction"].is_object()) continue;
-        if (pass == 0 && !(user_model && s["name"] == "fastapi + uvicorn")) continue;
-        reference = &s["first_prediction"];
-        reference_name = s["name"].get<std::string>();
-        s["parity"] = {{"status", "reference"}};
-        break;
-      }
+    if (chosen != servers.end()) {
+      reference = &(*chosen)["first_prediction"];
+      reference_name = (*chosen)["name"].get<std::string>();
+      (*chosen)["parity"] = {{"status", "reference"}};
     }
     for (auto& s : servers) {
-      if (reference == nullptr || !s.contains("first_prediction") ||
-          &s["first_prediction"] == reference || !s["first_prediction"].is_object()) {
-        continue;
-      }
+      if (reference == nullptr || !answered(s) || &s["first_prediction"] == reference) continue;
       const auto [excess, worst] =
           FirstOutputGap(*reference, s["first_prediction"], t.parity_atol, t.parity_rtol);
       s["parity"] = {{"status", excess <= 0 ? "pass" : "FAIL"},

@@ -30,6 +30,9 @@ struct DeployArgs {
   std::filesystem::path into;
 };
 
+// The FastAPI + uvicorn baseline's row in deploy.json.
+inline constexpr char kBaselineName[] = "fastapi + uvicorn";
+
 struct DeployTarget {
   std::string model_name;
   std::vector<loadgen::InputSpec> request_inputs;  // one request's inputs, batch 1
@@ -47,6 +50,8 @@ struct DeployTarget {
   // What deploy.json records about the model, and the first predictions' agreement bound
   // (|a - b| <= atol + rtol × |reference|, elementwise).
   nlohmann::json facts;
+  std::string parity_reference;  // the server whose first prediction the others are checked
+                                 // against; the first that answered when empty or absent
   double parity_atol = 1e-4;
   double parity_rtol = 0.0;
 };

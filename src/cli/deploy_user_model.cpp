@@ -73,13 +73,14 @@ const BuiltinBackend* FindWorker(const std::vector<BuiltinBackend>& workers,
   return nullptr;
 }
 
-std::vector<serve::TensorSignature> Outputs(const nlohmann::json& declared) {
+// `declared` as ONNX Runtime describes a file's outputs (the batch dimension first), or, with
+// `row_shapes`, as a converter answers (one row's shape).
+std::vector<serve::TensorSignature> Outputs(const nlohmann::json& declared, bool row_shapes) {
   std::vector<serve::TensorSignature> outputs;
   for (const auto& o : declared) {
     std::vector<std::int64_t> shape = {-1};
     const auto& dims = o.value("shape", nlohmann::json::array());
-    // ONNX and Keras state the batch dimension; a converter's answer gives one row's shape.
-    for (std::size_t d = o.value("row_shape", false) ? 0 : 1; d < dims.size(); ++d) {
+    for (std::size_t d = row_shapes ? 0 : 1; d < dims.size(); ++d) {
       shape.push_back(dims[d].is_number_integer() ? dims[d].get<std::int64_t>() : -1);
     }
     outputs.push_back({o.value("name", "output"), "FP32", shape});
@@ -106,18 +107,20 @@ DeployTarget PrepareUserModelDeploy(const Plan& plan, const DeployArgs& a,
 
   DeployTarget t;
   t.model_name = ServedName(plan);
+  t.parity_reference = kBaselineName;  // the model's own framework on the user's own file
   t.parity_atol = 1e-4;  // docs/parity.md's fp32 band, as `fwbench run` checks the model
   t.parity_rtol = 1e-4;
   serve::ModelConfig config;
   config.signature.name = t.model_name;
   nlohmann::json inputs = nlohmann::json::array();
   for (const UserModelInput& i : model.spec.inputs) {
+    const std::string datatype = KserveDatatype(i);
     std::vector<std::int64_t> request = {1}, signature = {-1};
     request.insert(request.end(), i.shape.begin(), i.shape.end());
     signature.insert(signature.end(), i.shape.begin(), i.shape.end());
-    t.request_inputs.push_back({i.name, KserveDatatype(i), request});
-    config.signature.inputs.push_back({i.name, KserveDatatype(i), signature});
-    inputs.push_back({{"name", i.name}, {"datatype", KserveDatatype(i)}, {"shape", signature}});
+    t.request_inputs.push_back({i.name, datatype, request});
+    config.signature.inputs.push_back({i.name, datatype, signature});
+    inputs.push_back({{"name", i.name}, {"datatype", datatype}, {"shape", signature}});
   }
   std::cerr << fmt::format("deploy: {} ({}) as '{}', run folder {}\n", name, format, t.model_name,
                            run_dir.string());
@@ -131,6 +134,7 @@ DeployTarget PrepareUserModelDeploy(const Plan& plan, const DeployArgs& a,
   fs::path served_file;
   std::string prepare_step;
   nlohmann::json outputs;
+  bool outputs_are_rows = false;  // a converter's answer, not ONNX Runtime's description
   if (format == "onnx") {
     served_file = model.spec.file;
     prepare_step = "copy the ONNX file into the repository";
@@ -140,7 +144,7 @@ DeployTarget PrepareUserModelDeploy(const Plan& plan, const DeployArgs& a,
     if (c.ok) {
       served_file = c.spec.file;
       outputs = c.outputs;
-      for (auto& o : outputs) o["row_shape"] = true;
+      outputs_are_rows = true;
       prepare_step = format == "torchscript"
                          ? "copy the TorchScript file into the repository"
                          : fmt::format("convert the {} to {} ({}: {:.1f} s)", baseline.what,
@@ -169,11 +173,12 @@ DeployTarget PrepareUserModelDeploy(const Plan& plan, const DeployArgs& a,
           "here (./scripts/install-deps.sh installs it)";
     } else if (t.serve_refusal.empty()) {
       outputs = DescribeModel(*ort, served_file.string()).at("outputs");
+      outputs_are_rows = false;
     }
   }
   if (t.serve_refusal.empty()) {
     config.platform = served_format;
-    config.signature.outputs = Outputs(outputs);
+    config.signature.outputs = Outputs(outputs, outputs_are_rows);
     config.batching.max_batch_size = static_cast<std::size_t>(a.max_batch_size);
     config.batching.max_queue_delay_ns = std::int64_t{a.max_queue_delay_us} * 1000;
     config.batching.max_queue = 256;

@@ -149,28 +149,12 @@ TEST(DeployUserModelE2E, AKerasFileAndASavedModelAreConvertedToOnnxForFwbenchSer
   const nlohmann::json env = Doctor();
   WorkerEntry(env, "keras3", "tensorflow", skip);
   if (!skip.empty()) GTEST_SKIP() << "Keras 3 does not run here: " << skip;
-  std::ofstream(dir / "build.py") << R"(import sys
-import keras
-import tensorflow as tf
-keras.utils.set_random_seed(0)
-pixels = keras.Input(shape=(16, 16, 3), name="pixels")
-x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(pixels)
-x = keras.layers.GlobalAveragePooling2D()(x)
-keras.Model(pixels, keras.layers.Dense(5)(x)).save(sys.argv[1] + "/small.keras")
-class Model(tf.Module):
-    def __init__(self):
-        self.w = tf.Variable(tf.random.normal([16 * 16 * 3, 5]))
-    @tf.function(input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32, name="pixels")])
-    def serve(self, pixels):
-        return {"scores": tf.matmul(tf.reshape(pixels, [-1, 16 * 16 * 3]), self.w)}
-m = Model()
-tf.saved_model.save(m, sys.argv[1] + "/saved", signatures={"serving_default": m.serve})
-)";
-  ASSERT_EQ(std::system((VenvPython("keras3").string() + " " + (dir / "build.py").string() + " " +
-                         dir.string() + " > " + (dir / "build.log").string() + " 2>&1")
-                            .c_str()),
-            0)
-      << ReadText(dir / "build.log");
+  ASSERT_EQ(RunVenvScript("keras3", dir / "build.py", std::string(kSmallTfModelsPy) + R"(
+keras_cnn(sys.argv[1] + "/small.keras")
+saved_model_cnn(sys.argv[1] + "/saved")
+)",
+                          dir.string()),
+            "");
 
   const Deployed keras = Deploy("--model-file " + (dir / "small.keras").string(), dir / "keras");
   ASSERT_EQ(keras.out.code, 0) << keras.out.text;

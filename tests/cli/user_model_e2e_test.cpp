@@ -282,7 +282,8 @@ TEST(UserModelE2E, TorchScriptAndTorchExportFilesRunInPyTorchAndConvertedOnOnnxR
   const auto dir = FreshDir("user_model_torchscript");
   std::string skip;
   if (!WriteModules(dir, skip)) GTEST_SKIP() << "PyTorch does not run here: " << skip;
-  std::ofstream(dir / "save.py") << R"(import sys, torch
+  const std::string saved =
+      RunVenvScript("pytorch", dir / "save.py", R"(import sys, torch
 torch.manual_seed(0)
 cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
                           torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
@@ -295,13 +296,9 @@ sys.path.insert(0, sys.argv[2])
 from fwbench_workers import safetensors_np
 safetensors_np.write(sys.argv[1] + "/rows.safetensors",
                      {"input": torch.rand(6, 3, 16, 16).numpy()})
-)";
-  ASSERT_EQ(std::system((VenvPython("pytorch").string() + " " + (dir / "save.py").string() + " " +
-                         dir.string() + " " + FWBENCH_SOURCE_DIR + "/workers/python > " +
-                         (dir / "save.log").string() + " 2>&1")
-                            .c_str()),
-            0)
-      << ReadText(dir / "save.log");
+)",
+                    dir.string() + " " + FWBENCH_SOURCE_DIR + "/workers/python");
+  ASSERT_EQ(saved, "");
   std::ofstream(dir / "broken.pt") << "not an archive";
   const Output broken = RunFwbench("run --model-file " + (dir / "broken.pt").string() +
                                    " --input x:FP32:Nx3x16x16 --backends pytorch --quick --out " +
@@ -353,30 +350,19 @@ TEST(UserModelE2E, ASavedModelRunsInTensorFlowAndConvertedByTf2onnxOnOnnxRuntime
   const nlohmann::json env = Doctor();
   WorkerEntry(env, "tensorflow", "function", skip);
   if (!skip.empty()) GTEST_SKIP() << "TensorFlow does not run here: " << skip;
-  std::ofstream(dir / "save.py") << R"(import sys
+  const auto model = dir / "saved";
+  ASSERT_EQ(RunVenvScript("tensorflow", dir / "save.py", std::string(kSmallTfModelsPy) + R"(
+saved_model_cnn(sys.argv[1])
 import tensorflow as tf
-tf.random.set_seed(0)
-class Model(tf.Module):
-    def __init__(self):
-        self.w = tf.Variable(tf.random.normal([16 * 16 * 3, 5]))
-    @tf.function(input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32, name="pixels")])
-    def serve(self, pixels):
-        return {"scores": tf.matmul(tf.reshape(pixels, [-1, 16 * 16 * 3]), self.w)}
-m = Model()
-tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
 class Eig(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, 4, 4], tf.float32, name="x")])
     def serve(self, x):
         return {"y": tf.math.real(tf.linalg.eigvals(tf.matmul(x, x, transpose_b=True)))}
 e = Eig()
 tf.saved_model.save(e, sys.argv[1] + "-eig", signatures={"serving_default": e.serve})
-)";
-  const auto model = dir / "saved";
-  ASSERT_EQ(std::system((VenvPython("tensorflow").string() + " " + (dir / "save.py").string() +
-                         " " + model.string() + " > " + (dir / "save.log").string() + " 2>&1")
-                            .c_str()),
-            0)
-      << ReadText(dir / "save.log");
+)",
+                          model.string()),
+            "");
   std::filesystem::create_directories(dir / "broken");
   std::ofstream(dir / "broken" / "saved_model.pb") << "not a protobuf";
   const Output broken =
@@ -432,24 +418,16 @@ TEST(UserModelE2E, AKerasFileRunsOnEveryKerasBackendAndConvertedOnTheOnnxRuntime
   const nlohmann::json env = Doctor();
   WorkerEntry(env, "keras3", "tensorflow", skip);
   if (!skip.empty()) GTEST_SKIP() << "Keras 3 does not run here: " << skip;
-  std::ofstream(dir / "build.py") << R"(import sys
-import keras
-keras.utils.set_random_seed(0)
-pixels = keras.Input(shape=(16, 16, 3), name="pixels")
-x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(pixels)
-x = keras.layers.GlobalAveragePooling2D()(x)
-keras.Model(pixels, keras.layers.Dense(5)(x)).save(sys.argv[1])
+  const std::string model = (dir / "small.keras").string();
+  ASSERT_EQ(RunVenvScript("keras3", dir / "build.py", std::string(kSmallTfModelsPy) + R"(
+keras_cnn(sys.argv[1])
 import numpy as np
 rows = np.random.RandomState(0).rand(12, 16, 16, 3).astype(np.float32)
 np.save(sys.argv[1] + ".rows.npy", rows)
 np.save(sys.argv[1] + ".wide.npy", np.zeros((12, 16, 16, 4), np.float32))
-)";
-  const std::string model = (dir / "small.keras").string();
-  ASSERT_EQ(std::system((VenvPython("keras3").string() + " " + (dir / "build.py").string() + " " +
-                         model + " > " + (dir / "build.log").string() + " 2>&1")
-                            .c_str()),
-            0)
-      << ReadText(dir / "build.log");
+)",
+                          model),
+            "");
   std::ofstream(dir / "broken.keras") << "not a zip";
   const Output broken =
       RunFwbench("run --model-file " + (dir / "broken.keras").string() +

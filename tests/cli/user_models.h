@@ -3,6 +3,7 @@
 // environments install-deps made: ONNX files exported by PyTorch, a package of PyTorch modules,
 // and which ONNX runtimes run here.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -125,5 +126,51 @@ def eigen():
 )";
   return true;
 }
+
+// Writes `script` (Python) to `file` and runs it with `backend`'s environment and `args`; "" when
+// it succeeded, else what it printed.
+inline std::string RunVenvScript(const std::string& backend, const std::filesystem::path& file,
+                                 const std::string& script, const std::string& args) {
+  std::ofstream(file) << script;
+  const std::filesystem::path log = file.string() + ".log";
+  const std::string cmd = VenvPython(backend).string() + " " + file.string() + " " + args + " > " +
+                          log.string() + " 2>&1";
+  if (std::system(cmd.c_str()) == 0) return "";
+  const std::string said = ReadText(log);
+  return said.empty() ? "it failed and printed nothing: " + cmd : said;
+}
+
+// Python functions the tests' build scripts start with: a seeded Keras CNN on 16×16×3 `pixels`
+// (5 outputs) saved as .keras, and a seeded SavedModel of the same input (`scores`, 5 outputs)
+// with a serving_default signature.
+inline constexpr char kSmallTfModelsPy[] = R"(import sys
+
+
+def keras_cnn(path):
+    import keras
+    keras.utils.set_random_seed(0)
+    pixels = keras.Input(shape=(16, 16, 3), name="pixels")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(pixels)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    keras.Model(pixels, keras.layers.Dense(5)(x)).save(path)
+
+
+def saved_model_cnn(path):
+    import tensorflow as tf
+    tf.random.set_seed(0)
+
+    class Model(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(tf.random.normal([16 * 16 * 3, 5]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32,
+                                                    name="pixels")])
+        def serve(self, pixels):
+            return {"scores": tf.matmul(tf.reshape(pixels, [-1, 16 * 16 * 3]), self.w)}
+
+    m = Model()
+    tf.saved_model.save(m, path, signatures={"serving_default": m.serve})
+
+)";
 
 }  // namespace fwbench::testing
