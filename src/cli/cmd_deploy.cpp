@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/deploy_target.h"
 #include "cli/plan_options.h"
+#include "core/env_fingerprint.h"
 #include "core/error.h"
 #include "deploy/endpoint_measure.h"
 #include "deploy/server_process.h"
@@ -207,6 +208,11 @@ Command AddDeployCommand(CLI::App& app) {
   cmd->add_option("--bisection-steps", a->bisection_steps, "Refinements after the doubling")
       ->check(CLI::Range(0, 20))
       ->capture_default_str();
+  cmd->add_option("--serve-threads", a->serve_threads,
+                  "Compute threads of every server (fwbench serve --threads; the baseline's "
+                  "framework threads); 0: every core this process may use")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd->add_option("--into", a->into,
                   "A run folder: add the deployment figures to its results.json and report");
   AddPlanOptions(*cmd, *options);
@@ -243,6 +249,9 @@ Command AddDeployCommand(CLI::App& app) {
     eo.bisection_steps = a->bisection_steps;
     eo.log_dir = run_dir;
 
+    // The same compute threads for every server, recorded in deploy.json.
+    const int threads = a->serve_threads > 0 ? a->serve_threads : UsableCores().value_or(1);
+    std::cerr << fmt::format("deploy: {} compute threads per server\n", threads);
     // Each server in order: launched, or the reason it is not (a row of the table either way).
     std::vector<std::pair<deploy::ServerLaunch, std::string>> planned;
     for (const bool batching : {true, false}) {
@@ -260,7 +269,9 @@ Command AddDeployCommand(CLI::App& app) {
                 "--port",
                 std::to_string(l.port),
                 "--max-batch-size",
-                batching ? std::to_string(a->max_batch_size) : "1"};
+                batching ? std::to_string(a->max_batch_size) : "1",
+                "--threads",
+                std::to_string(threads)};
       l.steps = t.serve_steps;
       l.steps.emplace_back("fwbench serve REPOSITORY");
       planned.emplace_back(l, "");
@@ -278,6 +289,7 @@ Command AddDeployCommand(CLI::App& app) {
                   app_dir.string(),  "--host", "127.0.0.1", "--port",  std::to_string(l.port),
                   "--log-level",     "warning"};
         l.env = t.baseline_env;
+        l.env.emplace_back("MODEL_THREADS", std::to_string(threads));
         l.steps = t.baseline_steps;
         l.steps.push_back(
             fmt::format("write app.py ({} lines of Python: load, parse, run, respond)",
@@ -339,6 +351,7 @@ Command AddDeployCommand(CLI::App& app) {
                        {"closed_loop_connections", a->connections},
                        {"max_batch_size", a->max_batch_size},
                        {"max_queue_delay_us", a->max_queue_delay_us},
+                       {"compute_threads", threads},
                        {"parity_tolerance", {{"atol", t.parity_atol}, {"rtol", t.parity_rtol}}},
                        {"servers", servers}});
     std::ofstream(run_dir / "deploy.json") << deployment.dump(2) << "\n";

@@ -6,11 +6,13 @@
 #include <iostream>
 #include <memory>
 
-#include "backends/served/served_libtorch.h"
-#include "backends/served/served_onnx.h"
+#include "backends/served/load_served_model.h"
+#include "backends/served/serve_threads.h"
 #include "cli/commands.h"
+#include "core/env_fingerprint.h"
 #include "core/error.h"
 #include "core/version.h"
+#include "serve/compute_thread.h"
 #include "serve/file_limit.h"
 #include "serve/http_server.h"
 #include "serve/inference_service.h"
@@ -41,8 +43,9 @@ Command AddServeCommand(CLI::App& app) {
     std::filesystem::path repository;
     std::string host = "127.0.0.1";
     std::uint16_t port = 8000;
-    int threads = 2;
+    int http_threads = 2;
     int decode_threads = 2;
+    int compute_threads = 0;
     std::string device = "cpu";
     std::size_t max_body_bytes = 64u << 20;
     int read_timeout_ms = 30'000;
@@ -60,7 +63,12 @@ Command AddServeCommand(CLI::App& app) {
                   "Address to bind (loopback by default; 0.0.0.0 opens it to the network)")
       ->capture_default_str();
   cmd->add_option("--port", a->port, "Port (0: any free port, printed)")->capture_default_str();
-  cmd->add_option("--http-threads", a->threads, "Threads for HTTP I/O")
+  cmd->add_option("--threads", a->compute_threads,
+                  "Compute threads of the models (LibTorch's intra-op pool, OpenCV DNN's), one "
+                  "pool for the process; 0: every core this process may use")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  cmd->add_option("--http-threads", a->http_threads, "Threads for HTTP I/O")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--decode-threads", a->decode_threads,
@@ -104,6 +112,12 @@ Command AddServeCommand(CLI::App& app) {
     options.server_version = FwbenchVersion();
     options.decode_threads = a->decode_threads;
     auto service = std::make_shared<serve::InferenceService>(options);
+    const int threads = a->compute_threads > 0 ? a->compute_threads : UsableCores().value_or(1);
+    // Models are configured, loaded, warmed up, run and released on one thread (compute_thread.h).
+    const auto compute = std::make_shared<serve::ComputeThread>();
+    const std::string pools =
+        compute->Call([threads] { return DescribePools(ConfigureServeThreads(threads)); });
+    std::cerr << fmt::format("serve: compute threads: {}\n", pools);
     for (auto& m : models) {
       if (a->max_batch_size > 0)
         m.config.batching.max_batch_size = static_cast<std::size_t>(a->max_batch_size);
@@ -111,11 +125,9 @@ Command AddServeCommand(CLI::App& app) {
         m.config.batching.max_queue_delay_ns = std::int64_t{a->max_queue_delay_us} * 1000;
       if (a->max_queue > 0) m.config.batching.max_queue = static_cast<std::size_t>(a->max_queue);
       for (const auto& v : m.versions) {
+        auto model = compute->Call([&] { return LoadServedModel(v.file, m.config, a->device); });
         service->AddModel(m.name, v.version, m.config,
-                          m.config.platform == "onnx" ? LoadServedOnnx(v.file, m.config, a->device)
-                          : m.config.platform == "aoti"
-                              ? LoadServedAotiPackage(v.file, m.config, a->device)
-                              : LoadServedTorchScript(v.file, m.config, a->device));
+                          serve::OnComputeThread(std::move(model), compute));
         std::cerr << fmt::format("serve: loaded {} version {} ({})\n", m.name, v.version,
                                  v.file.string());
       }
@@ -124,7 +136,7 @@ Command AddServeCommand(CLI::App& app) {
     serve::HttpServerOptions http;
     http.address = a->host;
     http.port = a->port;
-    http.threads = a->threads;
+    http.threads = a->http_threads;
     http.max_body_bytes = a->max_body_bytes;
     http.read_timeout = std::chrono::milliseconds(a->read_timeout_ms);
     const serve::ConnectionLimit limit = serve::FitConnectionsToFileLimit(a->max_connections);

@@ -27,6 +27,7 @@ struct DeployArgs {
   int connections = 8;
   double start_rate = 1.0;
   int bisection_steps = 4;
+  int serve_threads = 0;  // every server's compute threads; 0: every core the process may use
   std::filesystem::path into;
 };
 

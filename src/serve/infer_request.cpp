@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <simdjson.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -16,96 +17,216 @@ namespace fwbench::serve {
 
 namespace {
 
-using nlohmann::json;
+// Requests are parsed by simdjson's DOM (a 1.9 MB ResNet-50 224² KServe body: 34 ms with
+// nlohmann::json's tree, docs/serve.md "Request decoding"); nlohmann::json only words the error
+// of a body simdjson refused, with its byte offset.
+using simdjson::dom::element;
+using simdjson::dom::element_type;
 
 [[noreturn]] void Bad(const std::string& message) { throw RequestError(400, message); }
 
-json Parse(std::string_view body) {
-  // Before any tree is built: walking a deeper one (Flatten, dump) would overflow the stack.
-  if (const auto at = JsonTooDeepAt(body)) {
+// simdjson's DOM parser keeps its buffers between documents; one per thread (HTTP and decode
+// threads parse at once). It parses without recursion and stops at kMaxJsonDepth levels, which
+// bounds the recursion of Flatten below; the byte-by-byte depth scan that guards the
+// nlohmann::json trees elsewhere (core/bounded_json.h) cost 1.5 ms per MB here.
+simdjson::dom::parser& ThreadParser() {
+  thread_local simdjson::dom::parser parser = [] {
+    simdjson::dom::parser p;
+    if (p.allocate(std::size_t{1} << 16, kMaxJsonDepth) != simdjson::SUCCESS) {
+      throw std::bad_alloc();
+    }
+    return p;
+  }();
+  return parser;
+}
+
+// Only for a body simdjson refused: the depth scan, then nlohmann::json's words for the error.
+[[noreturn]] void BadJson(std::string_view body, simdjson::error_code code) {
+  const auto at = JsonTooDeepAt(body);
+  if (at || code == simdjson::DEPTH_ERROR) {
     Bad(fmt::format("the body is not usable: {}; a tensor nests one list per dimension",
-                    JsonTooDeepMessage(*at)));
+                    at ? JsonTooDeepMessage(*at)
+                       : fmt::format("it nests more than {} levels deep", kMaxJsonDepth)));
   }
   try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
+    const auto parsed = nlohmann::json::parse(body);
+    (void)parsed;
+  } catch (const nlohmann::json::parse_error& e) {
     Bad(fmt::format("the body is not valid JSON (byte {}): {}", e.byte, e.what()));
-  } catch (const json::exception& e) {
+  } catch (const nlohmann::json::exception& e) {
     // e.g. out_of_range for a number beyond a double (found by fuzz/fuzz_kserve_request).
     Bad(fmt::format("the body is not usable JSON: {}", e.what()));
   }
+  Bad(fmt::format("the body is not usable JSON: {}", simdjson::error_message(code)));
+}
+
+element Parse(std::string_view body) {
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end, and the bytes there must not look
+  // like JSON: a binary-extension body has its tensors right after the JSON header (they broke
+  // the parse when read in place). A copy with zeroed padding costs ~0.1 ms per MB.
+  thread_local std::string padded;
+  simdjson::dom::parser& parser = ThreadParser();
+  // One large body must not leave every thread holding its buffers for good.
+  constexpr std::size_t kKeepBytes = std::size_t{4} << 20;
+  if (body.size() <= kKeepBytes && padded.capacity() > 2 * kKeepBytes) std::string().swap(padded);
+  if (body.size() <= kKeepBytes && parser.capacity() > kKeepBytes &&
+      parser.allocate(kKeepBytes, kMaxJsonDepth) != simdjson::SUCCESS) {
+    throw std::bad_alloc();
+  }
+  padded.assign(body);
+  padded.append(simdjson::SIMDJSON_PADDING, '\0');
+  element doc;
+  if (const auto error = parser.parse(padded.data(), body.size(), false).get(doc); error) {
+    BadJson(body, error);
+  }
+  return doc;
+}
+
+bool IsObject(element e) { return e.type() == element_type::OBJECT; }
+bool IsArray(element e) { return e.type() == element_type::ARRAY; }
+bool IsString(element e) { return e.type() == element_type::STRING; }
+bool IsInteger(element e) {
+  return e.type() == element_type::INT64 || e.type() == element_type::UINT64;
+}
+// Copies of the views (simdjson_result::value_unsafe() of a temporary would dangle in a
+// range-for).
+simdjson::dom::array ArrayOf(element e) {
+  simdjson::dom::array a;
+  if (e.get_array().get(a) != simdjson::SUCCESS) return {};
+  return a;
+}
+simdjson::dom::object ObjectOf(element e) {
+  simdjson::dom::object o;
+  if (e.get_object().get(o) != simdjson::SUCCESS) return {};
+  return o;
+}
+
+// The member `key` of an object, if it has one.
+std::optional<element> Member(element object, std::string_view key) {
+  if (!IsObject(object)) return std::nullopt;
+  element value;
+  if (object[key].get(value) != simdjson::SUCCESS) return std::nullopt;
+  return value;
+}
+
+std::string Text(element e) { return std::string(std::string_view(e.get_string().value_unsafe())); }
+
+bool TrueFlag(element object, std::string_view key) {
+  const auto v = Member(object, key);
+  return v && v->type() == element_type::BOOL && v->get_bool().value_unsafe();
 }
 
 std::string Shape(const std::vector<std::int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
-// Appends the leaves of a (nested) JSON array to `leaves` and returns its shape; a scalar has
-// shape []. Ragged nesting is an error naming `what`.
-std::vector<std::int64_t> Flatten(const json& value, std::vector<const json*>& leaves,
-                                  const std::string& what) {
-  if (!value.is_array()) {
-    leaves.push_back(&value);
+// A leaf for an error message, cut short: it may be a large object.
+std::string Excerpt(element value) {
+  std::string text = simdjson::minify(value);
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  return text;
+}
+
+// Takes a tensor's values one leaf at a time, in row-major order, straight into the tensor
+// (no list of leaves in between: 150,528 of them cost 3 ms), checking each against the datatype.
+// With `store` false it only counts (an input the model does not have, reported later).
+class ValueSink {
+ public:
+  ValueSink(InputTensor& t, std::string what, bool store, std::size_t expected)
+      : t_(t), what_(std::move(what)), store_(store) {
+    if (!store_) return;
+    if (t_.datatype == "FP32") {
+      t_.fp32.reserve(expected);
+    } else if (t_.datatype == "INT64") {
+      t_.int64.reserve(expected);
+    } else {
+      throw RequestError(
+          500, fmt::format("{}: the server does not handle datatype {}", what_, t_.datatype));
+    }
+  }
+
+  void operator()(element v) {
+    const std::size_t i = count_++;
+    if (!store_) return;
+    if (t_.datatype == "FP32") {
+      double d = 0;
+      switch (v.type()) {
+        case element_type::DOUBLE:
+          d = v.get_double().value_unsafe();
+          break;
+        case element_type::INT64:
+          d = static_cast<double>(v.get_int64().value_unsafe());
+          break;
+        case element_type::UINT64:
+          d = static_cast<double>(v.get_uint64().value_unsafe());
+          break;
+        default:
+          Bad(fmt::format("{}: datatype FP32 needs numbers, got {}", what_, Excerpt(v)));
+      }
+      // Cast as it is, 1e39 would become Inf and come back as a null output with a 200.
+      if (std::abs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+        Bad(fmt::format("{}: value {} (element {}) is outside FP32's range (±{:.7g})", what_, d, i,
+                        std::numeric_limits<float>::max()));
+      }
+      t_.fp32.push_back(static_cast<float>(d));
+    } else if (v.type() == element_type::INT64) {
+      t_.int64.push_back(v.get_int64().value_unsafe());
+    } else if (v.type() == element_type::UINT64) {
+      // simdjson reads only 2^63 and above as unsigned: as int64 they would wrap negative.
+      Bad(fmt::format("{}: value {} (element {}) is outside INT64's range", what_,
+                      v.get_uint64().value_unsafe(), i));
+    } else {
+      Bad(fmt::format("{}: datatype INT64 needs integers, got {}", what_, Excerpt(v)));
+    }
+  }
+
+  std::size_t count() const { return count_; }
+  const std::string& what() const { return what_; }
+
+ private:
+  InputTensor& t_;
+  std::string what_;
+  bool store_;
+  std::size_t count_ = 0;
+};
+
+// Gives the leaves of a (nested) JSON array to `sink` and returns its shape; a scalar has shape
+// []. Ragged nesting is an error.
+std::vector<std::int64_t> Flatten(element value, ValueSink& sink) {
+  if (!IsArray(value)) {
+    sink(value);
     return {};
   }
-  std::vector<std::int64_t> shape = {static_cast<std::int64_t>(value.size())};
+  const simdjson::dom::array array = ArrayOf(value);
+  std::vector<std::int64_t> shape = {static_cast<std::int64_t>(array.size())};
   std::vector<std::int64_t> inner;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    std::vector<std::int64_t> s = Flatten(value[i], leaves, what);
+  std::size_t i = 0;
+  for (const element item : array) {
+    // A row of numbers, the common case, goes to the sink without a shape per leaf.
+    std::vector<std::int64_t> s;
+    if (IsArray(item)) {
+      s = Flatten(item, sink);
+    } else {
+      sink(item);
+    }
     if (i == 0) {
       inner = std::move(s);
     } else if (s != inner) {
       Bad(
           fmt::format("{}: ragged nested list (element {} has shape {}, element 0 has {}); every "
                       "row must have the same length",
-                      what, i, Shape(s), Shape(inner)));
+                      sink.what(), i, Shape(s), Shape(inner)));
     }
+    ++i;
   }
   shape.insert(shape.end(), inner.begin(), inner.end());
   return shape;
 }
 
-// A leaf for an error message, cut short: it may be a large object.
-std::string Excerpt(const json& value) {
-  std::string text = value.dump();
-  if (text.size() > 80) text = text.substr(0, 77) + "...";
-  return text;
-}
-
-void FillValues(InputTensor& t, const std::vector<const json*>& leaves, const std::string& what) {
-  if (t.datatype == "FP32") {
-    t.fp32.reserve(leaves.size());
-    for (const json* v : leaves) {
-      if (!v->is_number()) {
-        Bad(fmt::format("{}: datatype FP32 needs numbers, got {}", what, Excerpt(*v)));
-      }
-      const double d = v->get<double>();
-      // Cast as it is, 1e39 would become Inf and come back as a null output with a 200.
-      if (std::abs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
-        Bad(fmt::format("{}: value {} (element {}) is outside FP32's range (±{:.7g})", what, d,
-                        t.fp32.size(), std::numeric_limits<float>::max()));
-      }
-      t.fp32.push_back(static_cast<float>(d));
-    }
-  } else if (t.datatype == "INT64") {
-    t.int64.reserve(leaves.size());
-    for (const json* v : leaves) {
-      if (!v->is_number_integer()) {
-        Bad(fmt::format("{}: datatype INT64 needs integers, got {}", what, Excerpt(*v)));
-      }
-      // Read as int64, 2^63 and above would wrap to negative numbers.
-      if (v->is_number_unsigned() &&
-          v->get<std::uint64_t>() >
-              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        Bad(fmt::format("{}: value {} (element {}) is outside INT64's range", what,
-                        v->get<std::uint64_t>(), t.int64.size()));
-      }
-      t.int64.push_back(v->get<std::int64_t>());
-    }
-  } else {
-    throw RequestError(500,
-                       fmt::format("{}: the server does not handle datatype {}", what, t.datatype));
-  }
+// Room to reserve for a tensor of `elements` values read from `bytes` of JSON: each value takes
+// at least two bytes ("0,"), so a shape that claims more cannot make the server allocate it.
+std::size_t ReserveFor(std::int64_t elements, std::size_t bytes) {
+  return std::min(static_cast<std::size_t>(std::max<std::int64_t>(elements, 0)), bytes / 2 + 1);
 }
 
 const TensorSignature* FindInput(const ModelSignature& sig, const std::string& name) {
@@ -160,13 +281,36 @@ std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
   return out;
 }
 
-InputTensor FromNested(const json& value, const TensorSignature& s, const std::string& what) {
+InputTensor FromNested(element value, const TensorSignature& s, const std::string& what) {
   InputTensor t;
   t.name = s.name;
   t.datatype = s.datatype;
-  std::vector<const json*> leaves;
-  t.shape = Flatten(value, leaves, what);
-  FillValues(t, leaves, what);
+  ValueSink sink(t, what, true, 0);
+  t.shape = Flatten(value, sink);
+  return t;
+}
+
+// TF Serving's row format with named inputs: one input stacked across the instances.
+InputTensor FromRows(const std::vector<element>& rows, const TensorSignature& s,
+                     const std::string& what) {
+  InputTensor t;
+  t.name = s.name;
+  t.datatype = s.datatype;
+  ValueSink sink(t, what, true, 0);
+  std::vector<std::int64_t> inner;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::vector<std::int64_t> shape = Flatten(rows[i], sink);
+    if (i == 0) {
+      inner = std::move(shape);
+    } else if (shape != inner) {
+      Bad(
+          fmt::format("{}: ragged nested list (element {} has shape {}, element 0 has {}); every "
+                      "row must have the same length",
+                      what, i, Shape(shape), Shape(inner)));
+    }
+  }
+  t.shape = {static_cast<std::int64_t>(rows.size())};
+  t.shape.insert(t.shape.end(), inner.begin(), inner.end());
   return t;
 }
 
@@ -191,35 +335,41 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
     binary = body.substr(*json_length);
     body = body.substr(0, *json_length);
   }
-  const json j = Parse(body);
-  if (!j.is_object() || !j.contains("inputs") || !j["inputs"].is_array()) {
+  const element j = Parse(body);
+  const auto inputs = Member(j, "inputs");
+  if (!inputs || !IsArray(*inputs)) {
     Bad(
         fmt::format("a KServe v2 infer request is an object with an \"inputs\" list of "
                     "{{\"name\", \"shape\", \"datatype\", \"data\"}}; model '{}' takes {}",
                     sig.name, DescribeInputs(sig)));
   }
   InferRequest request;
-  if (j.contains("id") && j["id"].is_string()) request.id = j["id"].get<std::string>();
-  const auto wants_binary = [](const json& x) {
-    return x.is_object() && x.contains("parameters") && x["parameters"].is_object() &&
-           (x["parameters"].value("binary_data_output", false) ||
-            x["parameters"].value("binary_data", false));
+  if (const auto id = Member(j, "id"); id && IsString(*id)) request.id = Text(*id);
+  const auto wants_binary = [](element x) {
+    const auto parameters = Member(x, "parameters");
+    return parameters &&
+           (TrueFlag(*parameters, "binary_data_output") || TrueFlag(*parameters, "binary_data"));
   };
   request.binary_output = wants_binary(j);
-  if (j.contains("outputs") && j["outputs"].is_array()) {
-    for (const json& o : j["outputs"]) request.binary_output |= wants_binary(o);
+  if (const auto outputs = Member(j, "outputs"); outputs && IsArray(*outputs)) {
+    for (const element o : ArrayOf(*outputs)) {
+      request.binary_output |= wants_binary(o);
+    }
   }
   std::size_t binary_used = 0;
   std::vector<InputTensor> given;
-  for (std::size_t i = 0; i < j["inputs"].size(); ++i) {
-    const json& in = j["inputs"][i];
-    const std::string where = fmt::format("inputs[{}]", i);
-    const bool is_binary = in.is_object() && in.contains("parameters") &&
-                           in["parameters"].is_object() &&
-                           in["parameters"].contains("binary_data_size");
-    if (!in.is_object() || !in.contains("name") || !in["name"].is_string() ||
-        !in.contains("shape") || !in["shape"].is_array() || !in.contains("datatype") ||
-        !in["datatype"].is_string() || (!in.contains("data") && !is_binary)) {
+  std::size_t i = 0;
+  for (const element in : ArrayOf(*inputs)) {
+    const std::string where = fmt::format("inputs[{}]", i++);
+    const auto name = Member(in, "name");
+    const auto shape = Member(in, "shape");
+    const auto datatype = Member(in, "datatype");
+    const auto data = Member(in, "data");
+    const auto parameters = Member(in, "parameters");
+    const auto size = parameters ? Member(*parameters, "binary_data_size") : std::nullopt;
+    const bool is_binary = size.has_value();
+    if (!name || !IsString(*name) || !shape || !IsArray(*shape) || !datatype ||
+        !IsString(*datatype) || (!data && !is_binary)) {
       Bad(
           fmt::format("{} needs \"name\" (string), \"shape\" (list of integers), \"datatype\" "
                       "(string) and \"data\" (or parameters.binary_data_size with the binary "
@@ -227,14 +377,14 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
                       where));
     }
     InputTensor t;
-    t.name = in["name"].get<std::string>();
-    t.datatype = in["datatype"].get<std::string>();
-    for (const json& d : in["shape"]) {
-      if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
+    t.name = Text(*name);
+    t.datatype = Text(*datatype);
+    for (const element d : ArrayOf(*shape)) {
+      if (d.type() != element_type::INT64 || d.get_int64().value_unsafe() < 0) {
         Bad(fmt::format("input '{}': shape {} must be non-negative integers", t.name,
-                        in["shape"].dump()));
+                        simdjson::minify(*shape)));
       }
-      t.shape.push_back(d.get<std::int64_t>());
+      t.shape.push_back(d.get_int64().value_unsafe());
     }
     const TensorSignature* s = FindInput(sig, t.name);
     if (s != nullptr && s->datatype != t.datatype) {
@@ -253,17 +403,19 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
       elements *= d;
     }
     if (is_binary) {
-      const json& size = in["parameters"]["binary_data_size"];
       if (!json_length) {
         Bad(
             fmt::format("input '{}' gives binary_data_size but the request has no "
                         "Inference-Header-Content-Length header",
                         t.name));
       }
-      if (!size.is_number_unsigned()) {
+      if (!IsInteger(*size) ||
+          (size->type() == element_type::INT64 && size->get_int64().value_unsafe() < 0)) {
         Bad(fmt::format("input '{}': binary_data_size must be a non-negative integer", t.name));
       }
-      const auto bytes = size.get<std::uint64_t>();
+      const std::uint64_t bytes = size->type() == element_type::INT64
+                                      ? static_cast<std::uint64_t>(size->get_int64().value_unsafe())
+                                      : size->get_uint64().value_unsafe();
       const std::uint64_t width = t.datatype == "INT64" ? 8 : 4;
       if (bytes != static_cast<std::uint64_t>(elements) * width) {
         Bad(fmt::format("input '{}': shape {} of {} needs {} bytes, binary_data_size is {}", t.name,
@@ -288,13 +440,12 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
       }
       binary_used += bytes;
     } else {
-      std::vector<const json*> leaves;
-      Flatten(in["data"], leaves, "input '" + t.name + "'");
-      if (static_cast<std::int64_t>(leaves.size()) != elements) {
+      ValueSink sink(t, "input '" + t.name + "'", s != nullptr, ReserveFor(elements, body.size()));
+      Flatten(*data, sink);
+      if (static_cast<std::int64_t>(sink.count()) != elements) {
         Bad(fmt::format("input '{}': shape {} holds {} values, \"data\" has {}", t.name,
-                        Shape(t.shape), elements, leaves.size()));
+                        Shape(t.shape), elements, sink.count()));
       }
-      if (s != nullptr) FillValues(t, leaves, "input '" + t.name + "'");
     }
     given.push_back(std::move(t));
   }
@@ -309,62 +460,64 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
 }
 
 InferRequest ParseTfServingRequest(std::string_view body, const ModelSignature& sig) {
-  const json j = Parse(body);
-  const bool rows = j.is_object() && j.contains("instances");
-  const bool columns = j.is_object() && j.contains("inputs");
-  if (rows == columns) {
+  const element j = Parse(body);
+  const auto instances = Member(j, "instances");
+  const auto columns = Member(j, "inputs");
+  if (instances.has_value() == columns.has_value()) {
     Bad(
         fmt::format("a TF Serving predict request is an object with either \"instances\" (one "
                     "entry per example) or \"inputs\" (batched tensors); model '{}' takes {}",
                     sig.name, DescribeInputs(sig)));
   }
   std::vector<InputTensor> given;
-  if (rows) {
-    const json& instances = j["instances"];
-    if (!instances.is_array() || instances.empty()) {
+  if (instances) {
+    if (!IsArray(*instances) || ArrayOf(*instances).size() == 0) {
       Bad("\"instances\" must be a non-empty list, one entry per example");
     }
-    if (sig.inputs.size() == 1 && !instances[0].is_object()) {
-      given.push_back(FromNested(instances, sig.inputs[0], "instances"));
+    const element first = ArrayOf(*instances).at(0).value_unsafe();
+    if (sig.inputs.size() == 1 && !IsObject(first)) {
+      given.push_back(FromNested(*instances, sig.inputs[0], "instances"));
     } else {
       // Row format with named inputs: stack each input across the instances.
       for (const auto& s : sig.inputs) {
-        json column = json::array();
-        for (std::size_t i = 0; i < instances.size(); ++i) {
-          const json& inst = instances[i];
-          if (!inst.is_object() || !inst.contains(s.name)) {
+        std::vector<element> rows;
+        std::size_t i = 0;
+        for (const element inst : ArrayOf(*instances)) {
+          const auto value = Member(inst, s.name);
+          if (!value) {
             Bad(
                 fmt::format("instances[{}] lacks input '{}'; with several inputs each instance "
                             "is an object of them ({})",
                             i, s.name, DescribeInputs(sig)));
           }
-          column.push_back(inst[s.name]);
+          rows.push_back(*value);
+          ++i;
         }
-        given.push_back(FromNested(column, s, fmt::format("instances[*].{}", s.name)));
+        given.push_back(FromRows(rows, s, fmt::format("instances[*].{}", s.name)));
       }
-      for (const auto& [name, value] : instances[0].items()) {
-        if (FindInput(sig, name) == nullptr) {
-          Bad(fmt::format("unknown input '{}' for model '{}'; its {}", name, sig.name,
+      for (const auto field : ObjectOf(first)) {
+        if (FindInput(sig, std::string(field.key)) == nullptr) {
+          Bad(fmt::format("unknown input '{}' for model '{}'; its {}", field.key, sig.name,
                           DescribeInputs(sig)));
         }
       }
     }
   } else {
-    const json& inputs = j["inputs"];
-    if (sig.inputs.size() == 1 && !inputs.is_object()) {
-      given.push_back(FromNested(inputs, sig.inputs[0], "inputs"));
+    if (sig.inputs.size() == 1 && !IsObject(*columns)) {
+      given.push_back(FromNested(*columns, sig.inputs[0], "inputs"));
     } else {
-      if (!inputs.is_object()) {
+      if (!IsObject(*columns)) {
         Bad(fmt::format("\"inputs\" must be an object of named tensors for model '{}' ({})",
                         sig.name, DescribeInputs(sig)));
       }
-      for (const auto& [name, value] : inputs.items()) {
+      for (const auto field : ObjectOf(*columns)) {
+        const std::string name(field.key);
         const TensorSignature* s = FindInput(sig, name);
         if (s == nullptr) {
           Bad(fmt::format("unknown input '{}' for model '{}'; its {}", name, sig.name,
                           DescribeInputs(sig)));
         }
-        given.push_back(FromNested(value, *s, "inputs." + name));
+        given.push_back(FromNested(field.value, *s, "inputs." + name));
       }
     }
   }

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "serve/routes.h"
 
@@ -355,6 +356,7 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
   const Protocol protocol = ProtocolOf(route.endpoint);
   const auto& sig = v.config.signature;
   try {
+    const std::int64_t decode_start = MonotonicNs();
     InferRequest parsed;
     if (route.endpoint == Endpoint::kKserveInfer) {
       std::optional<std::size_t> json_length;
@@ -391,6 +393,8 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
         }
       }
     }
+    metrics_.ObserveDecodeSeconds(route.model,
+                                  static_cast<double>(MonotonicNs() - decode_start) * 1e-9);
     const std::string name = route.model;
     const std::string version = v.version;
     const std::string id = parsed.id;
@@ -400,6 +404,7 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
                                           endpoint](const BatchOutcome& outcome) {
       HttpResponse r;
       r.status = outcome.status;
+      const std::int64_t encode_start = MonotonicNs();
       try {
         if (outcome.status != 200) {
           r.body = ErrorBody(protocol, outcome.status, outcome.error);
@@ -418,6 +423,10 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
       } catch (const std::exception& e) {
         r.status = 500;
         r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
+      }
+      if (r.status == 200) {
+        metrics_.ObserveEncodeSeconds(name,
+                                      static_cast<double>(MonotonicNs() - encode_start) * 1e-9);
       }
       CountAndSend(reply, name, ProtocolLabel(protocol), std::move(r));
     });

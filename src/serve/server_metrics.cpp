@@ -72,6 +72,16 @@ void ServerMetrics::ObserveBatchSize(const std::string& model, std::int64_t size
   batch_.try_emplace(model, BatchHistogram()).first->second.Observe(static_cast<double>(size));
 }
 
+void ServerMetrics::ObserveDecodeSeconds(const std::string& model, double seconds) {
+  const std::lock_guard lock(mutex_);
+  decode_.try_emplace(model, SecondsHistogram()).first->second.Observe(seconds);
+}
+
+void ServerMetrics::ObserveEncodeSeconds(const std::string& model, double seconds) {
+  const std::lock_guard lock(mutex_);
+  encode_.try_emplace(model, SecondsHistogram()).first->second.Observe(seconds);
+}
+
 std::string ServerMetrics::Render() const {
   const std::lock_guard lock(mutex_);
   std::string out;
@@ -108,8 +118,12 @@ std::string ServerMetrics::Render() const {
       out += fmt::format("{}_count{{model=\"{}\"}} {}\n", name, label, h.count);
     }
   };
+  family("fwbench_decode_seconds",
+         "Time a request body took to become checked input tensors (accepted requests).", decode_);
   family("fwbench_queue_seconds", "Time a request waited for its batch.", queue_);
   family("fwbench_compute_seconds", "Time the model took for a batch.", compute_);
+  family("fwbench_encode_seconds", "Time a request's outputs took to become its response body.",
+         encode_);
   family("fwbench_batch_size", "Requests per batch the model ran.", batch_);
   return out;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The server's /metrics in the Prometheus text exposition format 0.0.4 (issue 7): request and
-// failure counters by model, protocol and status code; histograms of queue time, compute time
-// and batch size per model. Thread-safe: the server's threads record, the scrape renders.
+// failure counters by model, protocol and status code; histograms of decode, queue, compute and
+// encode time and of batch size per model. Thread-safe: the server's threads record, the scrape
+// renders.
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -17,6 +18,9 @@ class ServerMetrics {
   void ObserveQueueSeconds(const std::string& model, double seconds);
   void ObserveComputeSeconds(const std::string& model, double seconds);
   void ObserveBatchSize(const std::string& model, std::int64_t size);
+  // Request body to checked tensors, and outputs to the response body (per request).
+  void ObserveDecodeSeconds(const std::string& model, double seconds);
+  void ObserveEncodeSeconds(const std::string& model, double seconds);
 
   // The whole exposition, families in a fixed order, series sorted by label.
   std::string Render() const;
@@ -34,7 +38,7 @@ class ServerMetrics {
 
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, int>, std::int64_t> requests_;
-  std::map<std::string, Histogram> queue_, compute_, batch_;
+  std::map<std::string, Histogram> queue_, compute_, batch_, decode_, encode_;
 };
 
 // A label value escaped as the format requires (backslash, double quote, newline).

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -36,7 +37,7 @@ class ServeE2E : public ::testing::Test {
     out_ = new std::filesystem::path(FreshDir("serve_e2e_" + std::to_string(::getpid())));
     deploy_ = new testing::Output(
         RunFwbench("deploy --quick --image-size 32 --duration 1 --warmup 0.3 --bisection-steps 0 "
-                   "--start-rate 20 --p99-ms 3000 --connections 4 --out " +
+                   "--start-rate 20 --p99-ms 3000 --connections 4 --serve-threads 1 --out " +
                    out_->string()));
   }
   static void TearDownTestSuite() {
@@ -63,7 +64,19 @@ TEST_F(ServeE2E, DeployTakesEveryServerToAMeasuredEndpointAndStopsItCleanly) {
   const auto d = nlohmann::json::parse(std::ifstream(RunFolder() / "deploy.json"));
   EXPECT_NE(d["export_parity"].get<std::string>().find("pass"), std::string::npos);
   EXPECT_EQ(d["image_size"], 32);
+  EXPECT_EQ(d["compute_threads"], 1);
   ASSERT_EQ(d["servers"].size(), 3u) << d.dump(1);
+  // Every fwbench serve read back the one compute thread it was given.
+  int serve_logs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(RunFolder())) {
+    std::stringstream log;
+    log << std::ifstream(e.path()).rdbuf();
+    if (log.str().find("serve: compute threads:") == std::string::npos) continue;
+    ++serve_logs;
+    EXPECT_NE(log.str().find("torch intra-op (at::get_num_threads) 1,"), std::string::npos)
+        << e.path() << ": " << log.str();
+  }
+  EXPECT_EQ(serve_logs, 2);
   int measured = 0;
   for (const auto& s : d["servers"]) {
     const std::string name = s["name"];

@@ -63,6 +63,14 @@ TEST(Server, AnswersEveryProtocol) {
             std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("fwbench_batch_size_bucket"), std::string::npos);
+  // Each accepted infer's decode and each answered one's encode are timed, per model.
+  const auto count = [&](const std::string& family) {
+    const std::string key = family + "_count{model=\"double\"} ";
+    const auto at = metrics.body.find(key);
+    return at == std::string::npos ? -1 : std::stoll(metrics.body.substr(at + key.size()));
+  };
+  EXPECT_GE(count("fwbench_decode_seconds"), 4) << metrics.body;
+  EXPECT_EQ(count("fwbench_encode_seconds"), count("fwbench_decode_seconds")) << metrics.body;
 }
 
 TEST(Server, BinaryTensorExtensionRoundTrips) {
@@ -82,11 +90,10 @@ TEST(Server, BinaryTensorExtensionRoundTrips) {
   std::memcpy(y.data(), r.body.data() + json_length, 16);
   EXPECT_EQ(y, (std::vector<float>{3, -4, 6, 8}));
   // A binary size that does not match the shape is a 400 that says both.
-  const auto bad = s.Post(
-      "/v2/models/double/infer",
-      R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":12}}]})" +
-          std::string(12, '\0'),
-      {{"Inference-Header-Content-Length", "96"}});
+  const std::string bad_header =
+      R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":12}}]})";
+  const auto bad = s.Post("/v2/models/double/infer", bad_header + std::string(12, '\0'),
+                          {{"Inference-Header-Content-Length", std::to_string(bad_header.size())}});
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("needs 16 bytes, binary_data_size is 12"), std::string::npos) << bad.body;
 }

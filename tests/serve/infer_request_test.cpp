@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <cstring>
 #include <functional>
 #include <string>
 #include <tuple>
@@ -80,6 +83,53 @@ TEST(KserveV2Request, EveryMistakeIsA400ThatSaysWhatTheModelExpects) {
          "must be non-negative integers");
   expect(R"({"inputs": [{"name": "image", "datatype": "FP32", "data": []}]})",
          "inputs[0] needs \"name\" (string), \"shape\"");
+}
+
+// Issue 22: the JSON header is parsed from a padded copy; read in place, the binary tensor after
+// it (bytes that spell JSON here) was taken for more of the document.
+TEST(KserveV2Request, BinaryBytesThatLookLikeJsonAfterTheHeaderAreNotParsedAsJson) {
+  const std::string header =
+      R"({"inputs":[{"name":"image","shape":[1,3,2,2],"datatype":"FP32","parameters":{"binary_data_size":48}}]})";
+  std::string tail = "]}, {\"x\": 1} ,,,[[[ \"\"\"  ";
+  tail.resize(48, ' ');
+  const auto r = ParseKserveV2Request(header + tail, Resnet(), header.size());
+  ASSERT_EQ(r.inputs.size(), 1u);
+  ASSERT_EQ(r.inputs[0].fp32.size(), 12u);
+  float first = 0;
+  std::memcpy(&first, tail.data(), sizeof first);
+  EXPECT_EQ(std::memcmp(&r.inputs[0].fp32[0], &first, sizeof first), 0);
+}
+
+// A ResNet-sized body, flat and nested, every value read back exactly as written.
+TEST(KserveV2Request, ALargeBodyIsReadValueForValueFlatOrNested) {
+  const ModelSignature sig = {"big", {{"x", "FP32", {-1, 3, 224, 224}}}, {}};
+  std::string flat = R"({"inputs":[{"name":"x","shape":[1,3,224,224],"datatype":"FP32","data":[)";
+  std::string nested =
+      R"({"inputs":[{"name":"x","shape":[1,3,224,224],"datatype":"FP32","data":[[)";
+  std::vector<float> expected;
+  for (int c = 0; c < 3; ++c) {
+    nested += c ? ",[" : "[";
+    for (int h = 0; h < 224; ++h) {
+      nested += h ? ",[" : "[";
+      for (int w = 0; w < 224; ++w) {
+        const float v = static_cast<float>((c * 224 + h) * 224 + w) / 1024.0F - 50.0F;
+        const std::string text = fmt::format("{}", v);
+        flat += expected.empty() ? text : "," + text;
+        nested += w ? "," + text : text;
+        expected.push_back(v);
+      }
+      nested += "]";
+    }
+    nested += "]";
+  }
+  flat += "]}]}";
+  nested += "]]}]}";
+  for (const std::string* body : {&flat, &nested}) {
+    const auto r = ParseKserveV2Request(*body, sig);
+    ASSERT_EQ(r.inputs.size(), 1u);
+    EXPECT_EQ(r.inputs[0].shape, (std::vector<std::int64_t>{1, 3, 224, 224}));
+    EXPECT_EQ(r.inputs[0].fp32, expected);
+  }
 }
 
 // Issue 17: values a tensor's datatype cannot hold were converted silently (FP32 1e39 became

@@ -11,6 +11,8 @@ pytorch_module (MODEL_ENTRY=pkg.mod:factory, imported from MODEL_IMPORT_PATH aft
 torch.manual_seed(MODEL_SEED)), onnx (ONNX Runtime), keras (.keras, Keras 3) or savedmodel
 (TensorFlow, its serving_default signature). MODEL_INPUTS names the inputs in the model's order
 (default: the request's order); MODEL_OUTPUT names the answer's first output (default logits).
+MODEL_THREADS sets the framework's compute threads (inter-op pools to 1), as `fwbench serve
+--threads` does; unset, the framework's default.
 """
 import importlib
 import os
@@ -25,10 +27,22 @@ FORMAT = os.environ.get("MODEL_FORMAT", "torchscript")
 INPUTS = [n for n in os.environ.get("MODEL_INPUTS", "").split(",") if n]
 OUTPUT = os.environ.get("MODEL_OUTPUT", "logits")
 DTYPES = {"FP32": np.float32, "INT64": np.int64, "INT32": np.int32}
+THREADS = int(os.environ.get("MODEL_THREADS", "0"))
+
+
+def _tf_threads():
+    import tensorflow as tf
+    if THREADS > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    return tf
 
 
 def _torch_model():
     import torch
+    if THREADS > 0:
+        torch.set_num_threads(THREADS)
+        torch.set_num_interop_threads(1)
     if FORMAT == "torchscript":
         model = torch.jit.load(MODEL_PATH, map_location="cpu")
     elif FORMAT == "exported_program":
@@ -52,13 +66,17 @@ def _torch_model():
 
 def _onnx_model():
     import onnxruntime as ort
-    session = ort.InferenceSession(MODEL_PATH, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if THREADS > 0:
+        options.intra_op_num_threads, options.inter_op_num_threads = THREADS, 1
+    session = ort.InferenceSession(MODEL_PATH, options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     return lambda arrays: session.run(None, dict(zip(names, arrays)))
 
 
 def _keras_model():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    _tf_threads()
     import keras
     model = keras.saving.load_model(MODEL_PATH, compile=False)
 
@@ -71,7 +89,7 @@ def _keras_model():
 
 
 def _savedmodel():
-    import tensorflow as tf
+    tf = _tf_threads()
     signature = tf.saved_model.load(MODEL_PATH).signatures["serving_default"]
     names = sorted(signature.structured_input_signature[1])
 

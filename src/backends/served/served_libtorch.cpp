@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <iostream>
+
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "backends/inference/torchscript_inference.h"
 #include "backends/served/aoti_package.h"
 #include "backends/trial/trial_common.h"
 #include "core/error.h"
@@ -23,6 +26,7 @@ class LibtorchModel final : public serve::ServedModel {
 
   std::vector<std::vector<serve::OutputTensor>> RunBatch(
       const std::vector<const serve::InferRequest*>& requests) override {
+    UseProcessComputePool();
     torch::InferenceMode guard;
     std::vector<torch::Tensor> inputs;
     const std::size_t n_inputs = config_.signature.inputs.size();
@@ -82,29 +86,10 @@ std::shared_ptr<serve::ServedModel> LoadServedTorchScript(const std::filesystem:
                                                           const serve::ModelConfig& config,
                                                           const std::string& device) {
   const torch::Device d = ResolveDevice(device);
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(file.string(), d);
-  } catch (const c10::Error& e) {
-    throw UsageError(fmt::format("{} is not a TorchScript file LibTorch can load: {}",
-                                 file.string(),
-                                 std::string(e.what_without_backtrace()).substr(0, 300)));
-  }
-  module.eval();
-  auto shared = std::make_shared<torch::jit::Module>(std::move(module));
-  const BatchForward forward = [shared](std::vector<torch::Tensor> batch) {
-    const torch::jit::IValue result = shared->forward({batch.begin(), batch.end()});
-    std::vector<torch::Tensor> outputs;
-    if (result.isTensor()) {
-      outputs.push_back(result.toTensor());
-    } else if (result.isTuple()) {
-      for (const auto& e : result.toTupleRef().elements()) outputs.push_back(e.toTensor());
-    } else if (result.isTensorList()) {
-      for (const auto& e : result.toTensorVector()) outputs.push_back(e);
-    } else {
-      throw std::runtime_error("forward() returned neither a tensor nor a tuple of tensors");
-    }
-    return outputs;
+  auto inference = std::make_shared<TorchScriptInference>(TorchScriptInference::Load(file, d));
+  std::cerr << fmt::format("serve: {} runs {}\n", file.string(), inference->executor());
+  const BatchForward forward = [inference](std::vector<torch::Tensor> batch) {
+    return inference->Run(batch);
   };
   return std::make_shared<LibtorchModel>(forward, config, d);
 }

@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "backends/env/libtorch_info.h"
+#include "backends/inference/torchscript_inference.h"
 #include "backends/served/aoti_package.h"
 #include "backends/trial/libtorch_llm_trial.h"
 #include "backends/trial/torchscript_compile.h"
@@ -50,8 +51,9 @@ void ConvertModel(torch::nn::Module& model, const TrialSpec& spec, bool train) {
 // The compiled forward: the model traced to TorchScript, then frozen and optimised for
 // inference, or run by the profiling graph executor for training.
 struct CompiledModel {
-  torch::jit::Module traced;     // what is saved for other runtimes (Python, the server)
-  torch::jit::Module optimized;  // what the trial runs when inferring
+  torch::jit::Module traced;  // what is saved for other runtimes (Python, the server)
+  // What the trial runs when inferring: the server's code path (torchscript_inference.h).
+  std::optional<TorchScriptInference> inference;
   std::string executor;
 };
 
@@ -71,8 +73,8 @@ CompiledModel Compile(models::ResNet& model, const torch::Tensor& example,
   if (train) {
     compiled.executor = ConfigureTrainingExecutor(device);
   } else {
-    compiled.optimized = OptimizeForInference(compiled.traced);
-    compiled.executor = "freeze + optimize_for_inference";
+    compiled.inference = TorchScriptInference::FromTraced(compiled.traced);
+    compiled.executor = compiled.inference->executor();
   }
   return compiled;
 }
@@ -196,7 +198,8 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   const Forward forward = [&]() -> Forward {
     if (aoti) return [&](const torch::Tensor& x) { return aoti->Run({x}).at(0); };
     if (!compiled) return [&](const torch::Tensor& x) { return model->forward(x); };
-    torch::jit::Module& m = train ? compiled->traced : compiled->optimized;
+    if (!train) return [&](const torch::Tensor& x) { return compiled->inference->Run({x}).at(0); };
+    torch::jit::Module& m = compiled->traced;
     return [&m](const torch::Tensor& x) { return m.forward({x}).toTensor(); };
   }();
 
