@@ -16,7 +16,7 @@ if [ ! -x "$TOOLS/bin/pip-compile" ]; then
   "$TOOLS/bin/pip" install -q pip-tools==7.7.0
 fi
 names=("$@")
-if [ ${#names[@]} -eq 0 ]; then names=(torch tf openvino onnx2tf); fi
+if [ ${#names[@]} -eq 0 ]; then names=(torch tf openvino onnx2tf clients); fi
 for name in "${names[@]}"; do
   echo "lock-python: requirements/$name.in -> requirements/$name.txt"
   "$TOOLS/bin/pip-compile" -q --generate-hashes --allow-unsafe --strip-extras \

@@ -239,6 +239,41 @@ TEST(ServeCli, ServesOnnxThroughOpenCvDnnNextToTorchScript) {
   EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
 }
 
+// A client nobody here wrote: NVIDIA Triton's tritonclient (.venvs/clients, installed by
+// scripts/install-deps.sh --test) against fwbench serve, every check of
+// tests/clients/tritonclient_conformance.py.
+TEST(ServeClients, TritonclientOverHttpGetsHealthMetadataJsonAndBinaryInferenceAndErrors) {
+  const auto python = std::filesystem::path(FWBENCH_SOURCE_DIR) / ".venvs/clients/bin/python";
+  if (!std::filesystem::exists(python)) {
+    GTEST_SKIP() << python << " is missing: scripts/install-deps.sh --test creates it";
+  }
+  const auto dir = FreshDir("serve_tritonclient");
+  if (const std::string why = WriteLinearRepository(dir); !why.empty()) GTEST_SKIP() << why;
+  const auto port = deploy::FreeLoopbackPort();
+  deploy::ServerProcess server(
+      {FWBENCH_BINARY, "serve", dir.string(), "--port", std::to_string(port)}, dir / "serve.log");
+  const loadgen::Url url{"127.0.0.1", std::to_string(port), "/"};
+  ASSERT_TRUE(WaitReady(server, url)) << server.LogTail();
+  const auto script =
+      std::filesystem::path(FWBENCH_SOURCE_DIR) / "tests/clients/tritonclient_conformance.py";
+  const std::string cmd = python.string() + " " + script.string() +
+                          " http 127.0.0.1:" + std::to_string(port) + " > " +
+                          (dir / "client.json").string() + " 2> " + (dir / "client.log").string();
+  const int code = std::system(cmd.c_str());
+  std::stringstream out;
+  out << std::ifstream(dir / "client.json").rdbuf() << std::ifstream(dir / "client.log").rdbuf();
+  const auto report = nlohmann::json::parse(out.str(), nullptr, false);
+  ASSERT_TRUE(report.is_object() && report.contains("checks")) << out.str();
+  int passed = 0;
+  for (const auto& c : report["checks"]) {
+    EXPECT_TRUE(c["ok"].get<bool>()) << c["name"] << ": " << c["detail"];
+    passed += c["ok"].get<bool>() ? 1 : 0;
+  }
+  EXPECT_EQ(passed, 19) << out.str();
+  EXPECT_EQ(code, 0) << out.str();
+  EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
+}
+
 TEST(ServeCli, EveryNewCommandHasHelp) {
   for (const char* command : {"serve", "load", "deploy"}) {
     const auto r = RunFwbench(std::string(command) + " --help");
