@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
+#include <charconv>
 
 #include "core/bounded_json.h"
 #include "core/error.h"
@@ -141,9 +141,12 @@ LoadRequest BuildInferRequest(LoadProtocol protocol, const Url& server, const st
           raw.append(reinterpret_cast<const char*>(&v), sizeof v);
         } else {
           // The FP32 value in its shortest text ("0.4758421", not the 17 digits of the double
-          // it widens to): what a client that knows its tensor is FP32 sends, 1.5 MB instead
-          // of 2.8 MB for a 224² image. The double read back from that text prints as it.
-          flat.push_back(std::strtod(fmt::format("{}", v).c_str(), nullptr));
+          // it widens to): what a client that knows its tensor is FP32 sends, 1.6 MB instead
+          // of 2.9 MB for a 224² image. The double read back from that text prints as it.
+          const std::string text = fmt::format("{}", v);
+          double shortest = v;
+          std::from_chars(text.data(), text.data() + text.size(), shortest);
+          flat.push_back(shortest);
         }
       }
     }

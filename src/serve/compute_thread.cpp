@@ -14,6 +14,7 @@ ComputeThread::~ComputeThread() {
 }
 
 void ComputeThread::Run(const std::function<void()>& task) {
+  if (IsThisThread()) return task();
   std::mutex done_mutex;
   std::condition_variable done_cv;
   bool done = false;
@@ -58,8 +59,13 @@ class OnThreadModel final : public ServedModel {
   OnThreadModel(std::shared_ptr<ServedModel> model, std::shared_ptr<ComputeThread> thread)
       : model_(std::move(model)), thread_(std::move(thread)) {}
   ~OnThreadModel() override {
-    // The model is released where it ran (LibTorch frees its buffers from its own pool).
-    thread_->Run([this] { model_.reset(); });
+    // The model is released where it ran (LibTorch frees its buffers from its own pool); a
+    // destructor must not throw, so a failure there releases it here instead.
+    try {
+      thread_->Run([this] { model_.reset(); });
+    } catch (...) {
+      model_.reset();
+    }
   }
   std::vector<std::vector<OutputTensor>> RunBatch(
       const std::vector<const InferRequest*>& requests) override {

@@ -28,6 +28,9 @@ class ComputeThread {
   // Runs `task` on the compute thread, after the tasks before it, and waits for it; an exception
   // it throws is rethrown here.
   void Run(const std::function<void()>& task);
+  // Whether the caller is the compute thread (a task there runs inline: queued, it would wait
+  // for itself).
+  bool IsThisThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
   template <typename F>
   std::invoke_result_t<F> Call(F&& f) {

@@ -80,8 +80,8 @@ struct Reply::State {
 
 namespace {
 
-constexpr std::size_t kBodyReadBytes = std::size_t{1} << 20;
-constexpr std::size_t kIdleBufferBytes = std::size_t{64} << 10;
+constexpr std::size_t kBodyReadBytes = std::size_t{64} << 10;  // Beast's largest read
+constexpr std::size_t kIdleBufferBytes = std::size_t{256} << 10;
 
 HttpResponse ErrorResponse(int status, const std::string& message) {
   HttpResponse r;
@@ -205,9 +205,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void ReadBody() {
-    // Beast reads as much as the buffer has room for: left at the few hundred bytes the headers
-    // needed, a 4.8 MB body took 10,000 recvmsg calls of ~470 bytes, 18 ms on loopback
-    // (docs/serve.md, "Request decoding"). Room for up to 1 MiB per read; given back after.
+    // Beast reads as much as the buffer has room for, up to 64 KiB: left at the few hundred
+    // bytes the headers needed, a 4.8 MB body took 10,000 recvmsg calls of ~470 bytes, 18 ms on
+    // loopback (docs/serve.md, "Request decoding").
     if (const auto length = parser_->content_length(); length && *length > buffer_.capacity()) {
       buffer_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, kBodyReadBytes)));
     }
@@ -256,7 +256,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (ec) return OnReadError(ec);
     deadline_ns_ = 0;
     http::request<http::string_body> req = parser_->release();
-    // An idle keep-alive connection keeps no large buffer.
+    // An idle keep-alive connection keeps no large buffer (a pipelined request can grow it).
     if (buffer_.size() == 0 && buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
     keep_alive_ = req.keep_alive();
     version_ = req.version();

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 
 #include "core/bounded_json.h"
 
@@ -26,21 +27,74 @@ using simdjson::dom::element_type;
 [[noreturn]] void Bad(const std::string& message) { throw RequestError(400, message); }
 
 // simdjson's DOM parser keeps its buffers between documents; one per thread (HTTP and decode
-// threads parse at once). It parses without recursion and stops at kMaxJsonDepth levels, which
-// bounds the recursion of Flatten below; the byte-by-byte depth scan that guards the
-// nlohmann::json trees elsewhere (core/bounded_json.h) cost 1.5 ms per MB here.
-simdjson::dom::parser& ThreadParser() {
-  thread_local simdjson::dom::parser parser = [] {
-    simdjson::dom::parser p;
-    if (p.allocate(std::size_t{1} << 16, kMaxJsonDepth) != simdjson::SUCCESS) {
-      throw std::bad_alloc();
-    }
-    return p;
-  }();
-  return parser;
+// threads parse at once). It parses without recursion and stops past kMaxJsonDepth levels
+// (simdjson counts the document itself as one), which bounds the recursion of Flatten below;
+// the byte-by-byte depth scan that guards the nlohmann::json trees elsewhere
+// (core/bounded_json.h) cost 1.5 ms per MB here.
+constexpr std::size_t kKeepBytes = std::size_t{4} << 20;
+
+std::unique_ptr<simdjson::dom::parser> NewParser() {
+  auto p = std::make_unique<simdjson::dom::parser>();
+  if (p->allocate(std::size_t{1} << 16, kMaxJsonDepth + 1) != simdjson::SUCCESS) {
+    throw std::bad_alloc();
+  }
+  return p;
 }
 
-// Only for a body simdjson refused: the depth scan, then nlohmann::json's words for the error.
+// The calling thread's parser. A large body grows its index and its document (tape and strings:
+// ~10 bytes per byte of JSON) for good; the next small body gets a fresh parser instead, so one
+// 60 MB body does not leave every thread holding 600 MB.
+simdjson::dom::parser& ThreadParser(std::size_t body_bytes) {
+  thread_local std::unique_ptr<simdjson::dom::parser> parser;
+  if (!parser || (body_bytes <= kKeepBytes &&
+                  (parser->capacity() > kKeepBytes || parser->doc.capacity() > kKeepBytes))) {
+    parser = NewParser();
+  }
+  return *parser;
+}
+
+// The byte offset of the first integer literal outside 64 bits (simdjson refuses them; FP32 data
+// can say 1e20 instead), or nullopt.
+std::optional<std::size_t> HugeIntegerAt(std::string_view body) {
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c < '0' || c > '9') continue;
+    // Not the start of an integer literal: more digits, a fraction, an exponent ("1e+25").
+    const auto exponent_mark = [&](std::size_t k) { return body[k] == 'e' || body[k] == 'E'; };
+    if (i > 0 &&
+        ((body[i - 1] >= '0' && body[i - 1] <= '9') || body[i - 1] == '.' || exponent_mark(i - 1) ||
+         ((body[i - 1] == '+' || body[i - 1] == '-') && i > 1 && exponent_mark(i - 2)))) {
+      continue;
+    }
+    std::size_t end = i;
+    while (end < body.size() && body[end] >= '0' && body[end] <= '9') ++end;
+    const bool fraction =
+        end < body.size() && (body[end] == '.' || body[end] == 'e' || body[end] == 'E');
+    if (!fraction && end - i > 19) {
+      const std::string_view digits = body.substr(i, end - i);
+      // 19 digits always fit; 20 fit below 2^64 (simdjson reads those as unsigned).
+      if (end - i > 20 || digits > "18446744073709551615") return i;
+    }
+    i = end;
+  }
+  return std::nullopt;
+}
+
+// Only for a body simdjson refused: the depth scan, then words for what it refused, with the
+// byte offset where one can be found (nlohmann::json's, for malformed JSON).
 [[noreturn]] void BadJson(std::string_view body, simdjson::error_code code) {
   const auto at = JsonTooDeepAt(body);
   if (at || code == simdjson::DEPTH_ERROR) {
@@ -57,6 +111,19 @@ simdjson::dom::parser& ThreadParser() {
     // e.g. out_of_range for a number beyond a double (found by fuzz/fuzz_kserve_request).
     Bad(fmt::format("the body is not usable JSON: {}", e.what()));
   }
+  // What nlohmann::json lets through and simdjson does not.
+  if (const auto nul = body.find('\0'); nul != std::string_view::npos) {
+    Bad(fmt::format(
+        "the body is not valid JSON (byte {}): a NUL byte; with the binary tensor extension, "
+        "Inference-Header-Content-Length must be the JSON header's exact length",
+        nul));
+  }
+  if (const auto huge = HugeIntegerAt(body)) {
+    Bad(
+        fmt::format("the body is not usable JSON (byte {}): the integer {}… does not fit in 64 "
+                    "bits; write FP32 values that large with an exponent (1e20)",
+                    *huge, body.substr(*huge, 24)));
+  }
   Bad(fmt::format("the body is not usable JSON: {}", simdjson::error_message(code)));
 }
 
@@ -65,14 +132,8 @@ element Parse(std::string_view body) {
   // like JSON: a binary-extension body has its tensors right after the JSON header (they broke
   // the parse when read in place). A copy with zeroed padding costs ~0.1 ms per MB.
   thread_local std::string padded;
-  simdjson::dom::parser& parser = ThreadParser();
-  // One large body must not leave every thread holding its buffers for good.
-  constexpr std::size_t kKeepBytes = std::size_t{4} << 20;
   if (body.size() <= kKeepBytes && padded.capacity() > 2 * kKeepBytes) std::string().swap(padded);
-  if (body.size() <= kKeepBytes && parser.capacity() > kKeepBytes &&
-      parser.allocate(kKeepBytes, kMaxJsonDepth) != simdjson::SUCCESS) {
-    throw std::bad_alloc();
-  }
+  simdjson::dom::parser& parser = ThreadParser(body.size());
   padded.assign(body);
   padded.append(simdjson::SIMDJSON_PADDING, '\0');
   element doc;
@@ -94,6 +155,13 @@ simdjson::dom::array ArrayOf(element e) {
   simdjson::dom::array a;
   if (e.get_array().get(a) != simdjson::SUCCESS) return {};
   return a;
+}
+bool IsEmpty(const simdjson::dom::array& a) {
+  for (const element e : a) {
+    (void)e;
+    return false;
+  }
+  return true;
 }
 simdjson::dom::object ObjectOf(element e) {
   simdjson::dom::object o;
@@ -198,8 +266,8 @@ std::vector<std::int64_t> Flatten(element value, ValueSink& sink) {
     return {};
   }
   const simdjson::dom::array array = ArrayOf(value);
-  std::vector<std::int64_t> shape = {static_cast<std::int64_t>(array.size())};
   std::vector<std::int64_t> inner;
+  // Counted here: simdjson's array::size() stops at 2^24 - 1.
   std::size_t i = 0;
   for (const element item : array) {
     // A row of numbers, the common case, goes to the sink without a shape per leaf.
@@ -219,6 +287,7 @@ std::vector<std::int64_t> Flatten(element value, ValueSink& sink) {
     }
     ++i;
   }
+  std::vector<std::int64_t> shape = {static_cast<std::int64_t>(i)};
   shape.insert(shape.end(), inner.begin(), inner.end());
   return shape;
 }
@@ -471,7 +540,7 @@ InferRequest ParseTfServingRequest(std::string_view body, const ModelSignature& 
   }
   std::vector<InputTensor> given;
   if (instances) {
-    if (!IsArray(*instances) || ArrayOf(*instances).size() == 0) {
+    if (!IsArray(*instances) || IsEmpty(ArrayOf(*instances))) {
       Bad("\"instances\" must be a non-empty list, one entry per example");
     }
     const element first = ArrayOf(*instances).at(0).value_unsafe();

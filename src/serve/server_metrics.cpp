@@ -119,7 +119,9 @@ std::string ServerMetrics::Render() const {
     }
   };
   family("fwbench_decode_seconds",
-         "Time a request body took to become checked input tensors (accepted requests).", decode_);
+         "Time a request body took to become checked input tensors (bodies that passed the "
+         "checks, including those then refused by a full queue).",
+         decode_);
   family("fwbench_queue_seconds", "Time a request waited for its batch.", queue_);
   family("fwbench_compute_seconds", "Time the model took for a batch.", compute_);
   family("fwbench_encode_seconds", "Time a request's outputs took to become its response body.",

@@ -261,16 +261,18 @@ TEST(ServeClients, TritonclientOverHttpGetsHealthMetadataJsonAndBinaryInferenceA
                           (dir / "client.json").string() + " 2> " + (dir / "client.log").string();
   const int code = std::system(cmd.c_str());
   std::stringstream out;
-  out << std::ifstream(dir / "client.json").rdbuf() << std::ifstream(dir / "client.log").rdbuf();
+  std::stringstream log;
+  out << std::ifstream(dir / "client.json").rdbuf();
+  log << std::ifstream(dir / "client.log").rdbuf();
   const auto report = nlohmann::json::parse(out.str(), nullptr, false);
-  ASSERT_TRUE(report.is_object() && report.contains("checks")) << out.str();
+  ASSERT_TRUE(report.is_object() && report.contains("checks")) << out.str() << log.str();
   int passed = 0;
   for (const auto& c : report["checks"]) {
     EXPECT_TRUE(c["ok"].get<bool>()) << c["name"] << ": " << c["detail"];
     passed += c["ok"].get<bool>() ? 1 : 0;
   }
   EXPECT_EQ(passed, 19) << out.str();
-  EXPECT_EQ(code, 0) << out.str();
+  EXPECT_EQ(code, 0) << out.str() << log.str();
   EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
 }
 

@@ -100,6 +100,73 @@ TEST(KserveV2Request, BinaryBytesThatLookLikeJsonAfterTheHeaderAreNotParsedAsJso
   EXPECT_EQ(std::memcmp(&r.inputs[0].fp32[0], &first, sizeof first), 0);
 }
 
+// simdjson refuses what nlohmann::json let through; each refusal says where and why.
+TEST(KserveV2Request, WhatStrictJsonRefusesIsA400ThatSaysWhereAndHowToFixIt) {
+  const std::string header =
+      R"({"inputs":[{"name":"image","shape":[1,3,2,2],"datatype":"FP32","parameters":{"binary_data_size":48}}]})";
+  // A header length that counts two NUL bytes past the JSON (nlohmann stopped at the NUL).
+  const std::string body = header + std::string(2, '\0') + std::string(48, '\x01');
+  auto [status, message] =
+      Rejection([&] { ParseKserveV2Request(body, Resnet(), header.size() + 2); });
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(message.find(fmt::format("(byte {}): a NUL byte", header.size())), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("Inference-Header-Content-Length must be the JSON header's exact length"),
+            std::string::npos)
+      << message;
+  // An integer beyond 64 bits (nlohmann read it as a double).
+  const std::string huge =
+      R"({"inputs":[{"name":"image","shape":[1,3,2,2],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,100000000000000000000]}]})";
+  std::tie(status, message) = Rejection([&] { ParseKserveV2Request(huge, Resnet()); });
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(
+      message.find(fmt::format("(byte {}): the integer 100000000000000000000", huge.find("1000"))),
+      std::string::npos)
+      << message;
+  EXPECT_NE(message.find("with an exponent (1e20)"), std::string::npos) << message;
+  // 1e20 and 2^64 - 1 (which fits as unsigned) are fine for FP32.
+  for (const char* value : {"1e20", "18446744073709551615", "1e+25"}) {
+    const auto r = ParseKserveV2Request(
+        std::string(
+            R"({"inputs":[{"name":"image","shape":[1,3,2,2],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,)") +
+            value + "]}]}",
+        Resnet());
+    EXPECT_EQ(r.inputs[0].fp32.size(), 12u) << value;
+  }
+}
+
+// 64 levels of nesting are a tensor's business (its shape is checked next); 65 are refused.
+TEST(KserveV2Request, SixtyFourLevelsParseAndSixtyFiveAreRefusedAsTooDeep) {
+  const auto nested = [](int levels) {
+    // "data" opens one level inside the document's own two ({ and [ of "inputs", { of the entry).
+    const int lists = levels - 3;
+    return R"({"inputs":[{"name":"image","shape":[1,3,2,2],"datatype":"FP32","data":)" +
+           std::string(static_cast<std::size_t>(lists), '[') + "1" +
+           std::string(static_cast<std::size_t>(lists), ']') + "}]}";
+  };
+  auto [status, message] = Rejection([&] { ParseKserveV2Request(nested(64), Resnet()); });
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(message.find("levels deep"), std::string::npos) << message;
+  EXPECT_NE(message.find("holds 12 values"), std::string::npos) << message;
+  std::tie(status, message) = Rejection([&] { ParseKserveV2Request(nested(65), Resnet()); });
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(message.find("more than 64 levels deep"), std::string::npos) << message;
+}
+
+// simdjson's array::size() stops at 2^24 - 1: the shape counts the items itself.
+TEST(TfServingRequest, AListOfMoreThan16MillionValuesHasItsTrueLength) {
+  const ModelSignature sig = {"long", {{"x", "FP32", {-1}}}, {}};
+  constexpr std::size_t kValues = (std::size_t{1} << 24) + 5;
+  std::string body = R"({"inputs":[)";
+  body.reserve(kValues * 2 + 16);
+  for (std::size_t i = 0; i < kValues; ++i) body += i ? ",0" : "0";
+  body += "]}";
+  const auto r = ParseTfServingRequest(body, sig);
+  ASSERT_EQ(r.inputs.size(), 1u);
+  EXPECT_EQ(r.inputs[0].shape, (std::vector<std::int64_t>{static_cast<std::int64_t>(kValues)}));
+  EXPECT_EQ(r.inputs[0].fp32.size(), kValues);
+}
+
 // A ResNet-sized body, flat and nested, every value read back exactly as written.
 TEST(KserveV2Request, ALargeBodyIsReadValueForValueFlatOrNested) {
   const ModelSignature sig = {"big", {{"x", "FP32", {-1, 3, 224, 224}}}, {}};

@@ -63,13 +63,19 @@ TEST(TorchScriptInference, AFileThatIsNotTorchScriptIsAUsageErrorNamingIt) {
 TEST(TorchScriptInference, AnotherThreadTakesTheProcesssComputePool) {
   auto* omp_max = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
   if (omp_max == nullptr) GTEST_SKIP() << "this LibTorch has no OpenMP runtime loaded";
-  at::set_num_threads(1);
+  // A count no new thread starts with, so the test fails if the pool is not applied.
+  int fresh = -1;
+  std::thread([&] { fresh = omp_max(); }).join();
+  const int before = at::get_num_threads();
+  const int wanted = fresh + 1;
+  at::set_num_threads(wanted);
   int read = -1;
   std::thread([&] {
     UseProcessComputePool();
     read = omp_max();
   }).join();
-  EXPECT_EQ(read, 1);
+  at::set_num_threads(before);
+  EXPECT_EQ(read, wanted) << "a new thread starts with " << fresh;
 }
 
 }  // namespace

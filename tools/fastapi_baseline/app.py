@@ -76,7 +76,8 @@ def _onnx_model():
 
 def _keras_model():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    _tf_threads()
+    if os.environ["KERAS_BACKEND"] == "tensorflow":
+        _tf_threads()
     import keras
     model = keras.saving.load_model(MODEL_PATH, compile=False)
 

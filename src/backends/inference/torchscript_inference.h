@@ -3,7 +3,8 @@
 // libtorch/compiled inference trial and by `fwbench serve`, so the two cannot drift: the module
 // is frozen and optimised for inference (Conv-BN folding, oneDNN fusions and pre-packed
 // weights), and every forward runs under InferenceMode on the process's compute pool, from
-// whichever thread calls it (the server's batch threads are not the thread that set the pool).
+// whichever thread calls it (UseProcessComputePool: a thread that did not set the pool itself
+// still runs on it).
 #include <filesystem>
 #include <string>
 #include <vector>
