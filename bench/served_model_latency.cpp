@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -20,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "analysis/stats.h"
 #include "backends/served/load_served_model.h"
 #include "backends/served/serve_threads.h"
 #include "serve/model_repository.h"
@@ -60,12 +60,6 @@ InferRequest MakeRequest(const fwbench::serve::ModelSignature& signature, std::u
     request.inputs.push_back(std::move(t));
   }
   return request;
-}
-
-double Quantile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(std::lround(q * static_cast<double>(v.size() - 1)));
-  return v[i];
 }
 
 }  // namespace
@@ -119,16 +113,15 @@ int main(int argc, char** argv) {
       }
     };
     loop();
-    double mean = 0;
-    for (const double v : ms) mean += v / static_cast<double>(ms.size());
+    const double mean = fwbench::stats::Mean(ms);
     const nlohmann::json figures = {{"model", model},
                                     {"file", version.file.string()},
                                     {"threads", threads},
                                     {"pools", pools},
                                     {"iterations", iterations},
-                                    {"p50_ms", Quantile(ms, 0.5)},
-                                    {"p90_ms", Quantile(ms, 0.9)},
-                                    {"p99_ms", Quantile(ms, 0.99)},
+                                    {"p50_ms", fwbench::stats::Percentile(ms, 50)},
+                                    {"p90_ms", fwbench::stats::Percentile(ms, 90)},
+                                    {"p99_ms", fwbench::stats::Percentile(ms, 99)},
                                     {"mean_ms", mean}};
     std::cout << fmt::format(
         "in-process {}: p50 {:.3f} ms, p90 {:.3f} ms, mean {:.3f} ms ({} runs; {})\n", model,

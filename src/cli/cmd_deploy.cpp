@@ -250,7 +250,7 @@ Command AddDeployCommand(CLI::App& app) {
     eo.log_dir = run_dir;
 
     // The same compute threads for every server, recorded in deploy.json.
-    const int threads = a->serve_threads > 0 ? a->serve_threads : UsableCores().value_or(1);
+    const int threads = a->serve_threads > 0 ? a->serve_threads : UsableCoreCount();
     std::cerr << fmt::format("deploy: {} compute threads per server\n", threads);
     // Each server in order: launched, or the reason it is not (a row of the table either way).
     std::vector<std::pair<deploy::ServerLaunch, std::string>> planned;

@@ -112,7 +112,7 @@ Command AddServeCommand(CLI::App& app) {
     options.server_version = FwbenchVersion();
     options.decode_threads = a->decode_threads;
     auto service = std::make_shared<serve::InferenceService>(options);
-    const int threads = a->compute_threads > 0 ? a->compute_threads : UsableCores().value_or(1);
+    const int threads = a->compute_threads > 0 ? a->compute_threads : UsableCoreCount();
     // Models are configured, loaded, warmed up, run and released on one thread (compute_thread.h).
     const auto compute = std::make_shared<serve::ComputeThread>();
     const std::string pools =

@@ -258,6 +258,20 @@ class ValueSink {
   std::size_t count_ = 0;
 };
 
+// Rows of a tensor (the items of a list, TF Serving's instances) must have one shape: the first
+// row's becomes `inner`; a later row `i` of another shape is an error naming `what`.
+void CheckRowShape(std::vector<std::int64_t> shape, std::size_t i, std::vector<std::int64_t>& inner,
+                   const std::string& what) {
+  if (i == 0) {
+    inner = std::move(shape);
+  } else if (shape != inner) {
+    Bad(
+        fmt::format("{}: ragged nested list (element {} has shape {}, element 0 has {}); every "
+                    "row must have the same length",
+                    what, i, Shape(shape), Shape(inner)));
+  }
+}
+
 // Gives the leaves of a (nested) JSON array to `sink` and returns its shape; a scalar has shape
 // []. Ragged nesting is an error.
 std::vector<std::int64_t> Flatten(element value, ValueSink& sink) {
@@ -277,14 +291,7 @@ std::vector<std::int64_t> Flatten(element value, ValueSink& sink) {
     } else {
       sink(item);
     }
-    if (i == 0) {
-      inner = std::move(s);
-    } else if (s != inner) {
-      Bad(
-          fmt::format("{}: ragged nested list (element {} has shape {}, element 0 has {}); every "
-                      "row must have the same length",
-                      sink.what(), i, Shape(s), Shape(inner)));
-    }
+    CheckRowShape(std::move(s), i, inner, sink.what());
     ++i;
   }
   std::vector<std::int64_t> shape = {static_cast<std::int64_t>(i)};
@@ -368,15 +375,7 @@ InputTensor FromRows(const std::vector<element>& rows, const TensorSignature& s,
   ValueSink sink(t, what, true, 0);
   std::vector<std::int64_t> inner;
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    std::vector<std::int64_t> shape = Flatten(rows[i], sink);
-    if (i == 0) {
-      inner = std::move(shape);
-    } else if (shape != inner) {
-      Bad(
-          fmt::format("{}: ragged nested list (element {} has shape {}, element 0 has {}); every "
-                      "row must have the same length",
-                      what, i, Shape(shape), Shape(inner)));
-    }
+    CheckRowShape(Flatten(rows[i], sink), i, inner, what);
   }
   t.shape = {static_cast<std::int64_t>(rows.size())};
   t.shape.insert(t.shape.end(), inner.begin(), inner.end());

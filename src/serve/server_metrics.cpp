@@ -58,28 +58,31 @@ void ServerMetrics::CountRequest(const std::string& model, const std::string& pr
 }
 
 void ServerMetrics::ObserveQueueSeconds(const std::string& model, double seconds) {
-  const std::lock_guard lock(mutex_);
-  queue_.try_emplace(model, SecondsHistogram()).first->second.Observe(seconds);
+  Observe(queue_, model, seconds, SecondsHistogram);
 }
 
 void ServerMetrics::ObserveComputeSeconds(const std::string& model, double seconds) {
-  const std::lock_guard lock(mutex_);
-  compute_.try_emplace(model, SecondsHistogram()).first->second.Observe(seconds);
+  Observe(compute_, model, seconds, SecondsHistogram);
 }
 
 void ServerMetrics::ObserveBatchSize(const std::string& model, std::int64_t size) {
+  Observe(batch_, model, static_cast<double>(size), BatchHistogram);
+}
+
+void ServerMetrics::Observe(std::map<std::string, Histogram>& series, const std::string& model,
+                            double value, Histogram (*make)()) {
   const std::lock_guard lock(mutex_);
-  batch_.try_emplace(model, BatchHistogram()).first->second.Observe(static_cast<double>(size));
+  auto it = series.find(model);
+  if (it == series.end()) it = series.emplace(model, make()).first;
+  it->second.Observe(value);
 }
 
 void ServerMetrics::ObserveDecodeSeconds(const std::string& model, double seconds) {
-  const std::lock_guard lock(mutex_);
-  decode_.try_emplace(model, SecondsHistogram()).first->second.Observe(seconds);
+  Observe(decode_, model, seconds, SecondsHistogram);
 }
 
 void ServerMetrics::ObserveEncodeSeconds(const std::string& model, double seconds) {
-  const std::lock_guard lock(mutex_);
-  encode_.try_emplace(model, SecondsHistogram()).first->second.Observe(seconds);
+  Observe(encode_, model, seconds, SecondsHistogram);
 }
 
 std::string ServerMetrics::Render() const {

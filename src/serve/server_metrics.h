@@ -35,6 +35,9 @@ class ServerMetrics {
   };
   static Histogram SecondsHistogram();
   static Histogram BatchHistogram();
+  // One observation of `model`'s series, made with `make` on its first.
+  void Observe(std::map<std::string, Histogram>& series, const std::string& model, double value,
+               Histogram (*make)());
 
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, int>, std::int64_t> requests_;
