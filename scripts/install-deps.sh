@@ -20,6 +20,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsentencepiece-dev
   libboost1.81-dev libopencv-dnn-dev libsimdjson-dev wrk
+  libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-torch python3-torchvision python3-numpy python3-opencv python3-onnx
   python3-fastapi python3-uvicorn python3-threadpoolctl
 )

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "backends/served/load_served_model.h"
 #include "backends/served/serve_threads.h"
@@ -14,6 +15,7 @@
 #include "core/version.h"
 #include "serve/compute_thread.h"
 #include "serve/file_limit.h"
+#include "serve/grpc_server.h"
 #include "serve/http_server.h"
 #include "serve/inference_service.h"
 #include "serve/model_repository.h"
@@ -36,7 +38,8 @@ Command AddServeCommand(CLI::App& app) {
       "Serve the TorchScript (LibTorch) and ONNX (OpenCV DNN) models of a model repository over "
       "HTTP: KServe v2 (JSON and binary "
       "tensors), TF Serving REST and TorchServe-style /predictions, with dynamic batching and "
-      "Prometheus /metrics. Layout: REPO/NAME/config.toml, REPO/NAME/1/model.pt, … (`fwbench "
+      "Prometheus /metrics; with --grpc-port, KServe v2's GRPCInferenceService too. Layout: "
+      "REPO/NAME/config.toml, REPO/NAME/1/model.pt, … (`fwbench "
       "deploy` writes one). Ready (/v2/health/ready) after every model's warm-up; SIGINT or "
       "SIGTERM drains in-flight requests, then stops.");
   struct Args {
@@ -56,6 +59,8 @@ Command AddServeCommand(CLI::App& app) {
     int max_queue = 0;
     std::size_t max_connections = 4096;
     std::filesystem::path port_file;
+    int grpc_port = -1;
+    std::filesystem::path grpc_port_file;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("repository", a->repository, "Model repository folder")->required();
@@ -104,6 +109,14 @@ Command AddServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--port-file", a->port_file,
                   "Write the bound port here once listening (for scripts using --port 0)");
+  cmd->add_option("--grpc-port", a->grpc_port,
+                  "Also serve KServe v2 over gRPC (inference.GRPCInferenceService: health, "
+                  "metadata, ModelInfer) on this port of --host; 0: any free port, printed. Off "
+                  "unless given (Triton's gRPC port is 8001)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option(
+      "--grpc-port-file", a->grpc_port_file,
+      "Write the bound gRPC port here once listening (for scripts using --grpc-port 0)");
   return [a]() {
     auto models = serve::ScanRepository(a->repository);
     const std::string token = BearerTokenFromEnv(a->token_env);
@@ -157,13 +170,41 @@ Command AddServeCommand(CLI::App& app) {
       std::ofstream(a->port_file) << port << "\n";
     }
     std::cerr << fmt::format("serve: listening on http://{}:{} (warming up)\n", a->host, port);
+    std::unique_ptr<serve::GrpcServer> grpc;
+    if (a->grpc_port >= 0) {
+      serve::GrpcServerOptions g;
+      g.address = a->host;
+      g.port = a->grpc_port;
+      g.max_message_bytes = a->max_body_bytes;
+      g.server_version = FwbenchVersion();
+      try {
+        grpc = std::make_unique<serve::GrpcServer>(*service, g);
+      } catch (const std::exception& e) {
+        throw UsageError(fmt::format("--grpc-port {}: {}", a->grpc_port, e.what()));
+      }
+      if (!a->grpc_port_file.empty()) std::ofstream(a->grpc_port_file) << grpc->port() << "\n";
+      std::cerr << fmt::format(
+          "serve: listening for gRPC on {}:{} (KServe v2 "
+          "inference.GRPCInferenceService)\n",
+          a->host, grpc->port());
+    }
     service->WarmUpAndMarkReady();
     std::cerr << fmt::format("serve: ready: http://{}:{}/v2/health/ready{}\n", a->host, port,
                              token.empty() ? "" : " (bearer token required)");
     server->WaitForStopSignal();
     std::cerr << "serve: stopping; draining in-flight requests\n";
-    const std::size_t left = server->Shutdown(std::chrono::milliseconds(a->drain_ms));
+    const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(a->drain_ms);
+    // gRPC refuses new calls at once and waits for its calls in flight while HTTP drains; its
+    // shutdown returns once each was answered, which the service's Stop makes sure of.
+    std::jthread grpc_stopping;
+    if (grpc) grpc_stopping = std::jthread([&grpc, deadline] { grpc->Shutdown(deadline); });
+    std::size_t left = server->Shutdown(std::chrono::milliseconds(a->drain_ms));
+    while (grpc && grpc->InFlight() > 0 && std::chrono::system_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (grpc) left += grpc->InFlight();
     service->Stop();
+    if (grpc_stopping.joinable()) grpc_stopping.join();
     std::cerr << fmt::format("serve: stopped ({} requests still in flight at the drain deadline)\n",
                              left);
     return left == 0 ? kExitOk : kExitFailure;

@@ -325,6 +325,56 @@ void CheckShape(const InputTensor& t, const TensorSignature& s, const ModelSigna
   }
 }
 
+InputTensor FromNested(element value, const TensorSignature& s, const std::string& what) {
+  InputTensor t;
+  t.name = s.name;
+  t.datatype = s.datatype;
+  ValueSink sink(t, what, true, 0);
+  t.shape = Flatten(value, sink);
+  return t;
+}
+
+// TF Serving's row format with named inputs: one input stacked across the instances.
+InputTensor FromRows(const std::vector<element>& rows, const TensorSignature& s,
+                     const std::string& what) {
+  InputTensor t;
+  t.name = s.name;
+  t.datatype = s.datatype;
+  ValueSink sink(t, what, true, 0);
+  std::vector<std::int64_t> inner;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    CheckRowShape(Flatten(rows[i], sink), i, inner, what);
+  }
+  t.shape = {static_cast<std::int64_t>(rows.size())};
+  t.shape.insert(t.shape.end(), inner.begin(), inner.end());
+  return t;
+}
+
+}  // namespace
+
+std::int64_t CountElements(const std::string& input, const std::vector<std::int64_t>& shape) {
+  // Checked before each multiplication: a product that wrapped (two dimensions of 2^32 make 0)
+  // would let an absurd shape through with no data (found in review).
+  constexpr std::int64_t kMaxElements = std::int64_t{1} << 40;
+  std::int64_t elements = 1;
+  for (const auto d : shape) {
+    if (d < 0) Bad(fmt::format("input '{}': shape {} must be non-negative", input, Shape(shape)));
+    if (d > kMaxElements || (d != 0 && elements > kMaxElements / d)) {
+      Bad(fmt::format("input '{}': shape {} has more than 2^40 elements", input, Shape(shape)));
+    }
+    elements *= d;
+  }
+  return elements;
+}
+
+void CheckDatatype(const InputTensor& t, const ModelSignature& sig) {
+  const TensorSignature* s = FindInput(sig, t.name);
+  if (s != nullptr && s->datatype != t.datatype) {
+    Bad(fmt::format("input '{}' has datatype {}; model '{}' expects {}. The model's {}", t.name,
+                    t.datatype, sig.name, s->datatype, DescribeInputs(sig)));
+  }
+}
+
 // Orders the parsed tensors as the signature does, after checking that every input is there
 // and nothing else is.
 std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
@@ -356,33 +406,6 @@ std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
   }
   return out;
 }
-
-InputTensor FromNested(element value, const TensorSignature& s, const std::string& what) {
-  InputTensor t;
-  t.name = s.name;
-  t.datatype = s.datatype;
-  ValueSink sink(t, what, true, 0);
-  t.shape = Flatten(value, sink);
-  return t;
-}
-
-// TF Serving's row format with named inputs: one input stacked across the instances.
-InputTensor FromRows(const std::vector<element>& rows, const TensorSignature& s,
-                     const std::string& what) {
-  InputTensor t;
-  t.name = s.name;
-  t.datatype = s.datatype;
-  ValueSink sink(t, what, true, 0);
-  std::vector<std::int64_t> inner;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    CheckRowShape(Flatten(rows[i], sink), i, inner, what);
-  }
-  t.shape = {static_cast<std::int64_t>(rows.size())};
-  t.shape.insert(t.shape.end(), inner.begin(), inner.end());
-  return t;
-}
-
-}  // namespace
 
 std::string DescribeInputs(const ModelSignature& sig) {
   std::vector<std::string> parts;
@@ -455,21 +478,8 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
       t.shape.push_back(d.get_int64().value_unsafe());
     }
     const TensorSignature* s = FindInput(sig, t.name);
-    if (s != nullptr && s->datatype != t.datatype) {
-      Bad(fmt::format("input '{}' has datatype {}; model '{}' expects {}. The model's {}", t.name,
-                      t.datatype, sig.name, s->datatype, DescribeInputs(sig)));
-    }
-    // Checked before each multiplication: a product that wrapped (two dimensions of 2^32 make 0)
-    // would let an absurd shape through with no data (found in review).
-    constexpr std::int64_t kMaxElements = std::int64_t{1} << 40;
-    std::int64_t elements = 1;
-    for (const auto d : t.shape) {
-      if (d > kMaxElements || (d != 0 && elements > kMaxElements / d)) {
-        Bad(fmt::format("input '{}': shape {} has more than 2^40 elements", t.name,
-                        Shape(t.shape)));
-      }
-      elements *= d;
-    }
+    CheckDatatype(t, sig);
+    const std::int64_t elements = CountElements(t.name, t.shape);
     if (is_binary) {
       if (!json_length) {
         Bad(

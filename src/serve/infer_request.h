@@ -61,6 +61,18 @@ struct InferRequest {
 // "inputs: image FP32 [-1, 3, 32, 32]; tokens INT64 [-1, -1]" — for error messages.
 std::string DescribeInputs(const ModelSignature& signature);
 
+// The checks every protocol's decoder shares (gRPC's too: grpc_infer_request.h); each refuses
+// with a RequestError(400) that says what the model expects.
+//   CountElements: the number of values `shape` holds (negative sizes and more than 2^40 refused).
+//   CheckDatatype: a known input in another datatype than the signature's (an unknown name is
+//     InSignatureOrder's to refuse).
+//   InSignatureOrder: every input once, none unknown, shapes as the signature says; returns
+//     them in the signature's order.
+std::int64_t CountElements(const std::string& input, const std::vector<std::int64_t>& shape);
+void CheckDatatype(const InputTensor& t, const ModelSignature& signature);
+std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
+                                          const ModelSignature& signature);
+
 // `json_length`: the Inference-Header-Content-Length header of the binary tensor extension; the
 // body is then that many bytes of JSON followed by the raw little-endian tensors of every input
 // whose parameters give a "binary_data_size", in the order listed.

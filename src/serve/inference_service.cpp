@@ -101,6 +101,12 @@ InputTensor Zeros(const TensorSignature& s, std::int64_t batch) {
   return t;
 }
 
+const char* PlatformName(const std::string& platform) {
+  return platform == "onnx"   ? "onnx_opencv_dnn"
+         : platform == "aoti" ? "pytorch_aotinductor"
+                              : "pytorch_torchscript";
+}
+
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -248,9 +254,9 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
     protocol = ProtocolOf(route.endpoint);
     const bool open = route.endpoint == Endpoint::kLive || route.endpoint == Endpoint::kReady ||
                       route.endpoint == Endpoint::kTorchServePing;
-    if (!options_.bearer_token.empty() && !open) {
+    if (!open) {
       const std::string auth = request.Header("authorization");
-      if (!ConstantTimeEquals(BearerToken(auth), options_.bearer_token)) {
+      if (!Authorized(auth)) {
         HttpResponse r;
         r.status = 401;
         r.body = ErrorBody(protocol, 401,
@@ -292,9 +298,7 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
           versions.push_back(ver.version);
         return send(Json(200, {{"name", route.model},
                                {"versions", versions},
-                               {"platform", v.config.platform == "onnx"   ? "onnx_opencv_dnn"
-                                            : v.config.platform == "aoti" ? "pytorch_aotinductor"
-                                                                          : "pytorch_torchscript"},
+                               {"platform", PlatformName(v.config.platform)},
                                {"inputs", TensorsJson(sig.inputs)},
                                {"outputs", TensorsJson(sig.outputs)}}));
       }
@@ -324,12 +328,7 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
       default:
         break;
     }
-    // Inference.
-    if (!ready_ || stopping_) {
-      throw RequestError(503, stopping_ ? "the server is shutting down"
-                                        : "the server is warming up; /v2/health/ready says when "
-                                          "it is ready");
-    }
+    CheckAcceptingInference();
     if (request.body.size() < options_.decode_inline_below_bytes) {
       return Infer(route, v, request, reply);
     }
@@ -383,53 +382,43 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
       wrapped.push_back('}');
       parsed = ParseTfServingRequest(wrapped, sig);
     }
-    if (sig.inputs.size() > 1) {
-      for (const auto& t : parsed.inputs) {
-        if (t.shape[0] != parsed.inputs[0].shape[0]) {
-          throw RequestError(400, fmt::format("inputs disagree on the batch size ({} has {}, {} "
-                                              "has {})",
-                                              parsed.inputs[0].name, parsed.inputs[0].shape[0],
-                                              t.name, t.shape[0]));
-        }
-      }
-    }
-    metrics_.ObserveDecodeSeconds(route.model,
-                                  static_cast<double>(MonotonicNs() - decode_start) * 1e-9);
     const std::string name = route.model;
     const std::string version = v.version;
     const std::string id = parsed.id;
     const bool binary = parsed.binary_output;
     const Endpoint endpoint = route.endpoint;
-    v.batcher->Submit(std::move(parsed), [this, reply, protocol, name, version, id, binary,
-                                          endpoint](const BatchOutcome& outcome) {
-      HttpResponse r;
-      r.status = outcome.status;
-      const std::int64_t encode_start = MonotonicNs();
-      try {
-        if (outcome.status != 200) {
-          r.body = ErrorBody(protocol, outcome.status, outcome.error);
-        } else if (endpoint == Endpoint::kKserveInfer && binary) {
-          BinaryBody b = KserveV2BinaryResponse(name, version, id, outcome.outputs);
-          r.body = std::move(b.body);
-          r.content_type = "application/octet-stream";
-          r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(b.json_length));
-        } else if (endpoint == Endpoint::kKserveInfer) {
-          r.body = KserveV2Response(name, version, id, outcome.outputs);
-        } else if (endpoint == Endpoint::kTfPredict) {
-          r.body = TfServingResponse(outcome.outputs);
-        } else {
-          r.body = TorchServeResponse(outcome.outputs);
-        }
-      } catch (const std::exception& e) {
-        r.status = 500;
-        r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
-      }
-      if (r.status == 200) {
-        metrics_.ObserveEncodeSeconds(name,
-                                      static_cast<double>(MonotonicNs() - encode_start) * 1e-9);
-      }
-      CountAndSend(reply, name, ProtocolLabel(protocol), std::move(r));
-    });
+    Queue(
+        name, v, std::move(parsed), decode_start,
+        [this, reply, protocol, name, version, id, binary, endpoint](const BatchOutcome& outcome) {
+          HttpResponse r;
+          r.status = outcome.status;
+          const std::int64_t encode_start = MonotonicNs();
+          try {
+            if (outcome.status != 200) {
+              r.body = ErrorBody(protocol, outcome.status, outcome.error);
+            } else if (endpoint == Endpoint::kKserveInfer && binary) {
+              BinaryBody b = KserveV2BinaryResponse(name, version, id, outcome.outputs);
+              r.body = std::move(b.body);
+              r.content_type = "application/octet-stream";
+              r.headers.emplace_back("Inference-Header-Content-Length",
+                                     std::to_string(b.json_length));
+            } else if (endpoint == Endpoint::kKserveInfer) {
+              r.body = KserveV2Response(name, version, id, outcome.outputs);
+            } else if (endpoint == Endpoint::kTfPredict) {
+              r.body = TfServingResponse(outcome.outputs);
+            } else {
+              r.body = TorchServeResponse(outcome.outputs);
+            }
+          } catch (const std::exception& e) {
+            r.status = 500;
+            r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
+          }
+          if (r.status == 200) {
+            metrics_.ObserveEncodeSeconds(name,
+                                          static_cast<double>(MonotonicNs() - encode_start) * 1e-9);
+          }
+          CountAndSend(reply, name, ProtocolLabel(protocol), std::move(r));
+        });
   } catch (const RequestError& e) {
     HttpResponse r;
     r.status = e.status();
@@ -442,6 +431,67 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
     r.status = 500;
     r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
     CountAndSend(reply, route.model, ProtocolLabel(protocol), std::move(r));
+  }
+}
+
+void InferenceService::CheckAcceptingInference() const {
+  if (!ready_ || stopping_) {
+    throw RequestError(503, stopping_ ? "the server is shutting down"
+                                      : "the server is warming up; its readiness check (HTTP "
+                                        "/v2/health/ready, gRPC ServerReady) says when it is "
+                                        "ready");
+  }
+}
+
+void InferenceService::Queue(const std::string& model, const Version& v, InferRequest parsed,
+                             std::int64_t decode_start_ns, ModelBatcher::Done done) {
+  for (const auto& t : parsed.inputs) {
+    if (!t.shape.empty() && !parsed.inputs[0].shape.empty() &&
+        t.shape[0] != parsed.inputs[0].shape[0]) {
+      throw RequestError(
+          400, fmt::format("inputs disagree on the batch size ({} has {}, {} has "
+                           "{})",
+                           parsed.inputs[0].name, parsed.inputs[0].shape[0], t.name, t.shape[0]));
+    }
+  }
+  metrics_.ObserveDecodeSeconds(model, static_cast<double>(MonotonicNs() - decode_start_ns) * 1e-9);
+  v.batcher->Submit(std::move(parsed), std::move(done));
+}
+
+InferenceService::ModelInfo InferenceService::Describe(const std::string& model,
+                                                       const std::string& version) const {
+  const Version& v = Find(model, version);
+  ModelInfo info;
+  info.name = model;
+  info.version = v.version;
+  for (const auto& [n, ver] : models_.at(model).versions) info.versions.push_back(ver.version);
+  info.platform = PlatformName(v.config.platform);
+  info.signature = v.config.signature;
+  return info;
+}
+
+bool InferenceService::Authorized(const std::string& authorization) const {
+  return options_.bearer_token.empty() ||
+         ConstantTimeEquals(BearerToken(authorization), options_.bearer_token);
+}
+
+void InferenceService::InferDecoded(
+    const std::string& model, const std::string& version,
+    const std::function<InferRequest(const ModelSignature&)>& decode, InferDone done) {
+  std::string resolved;
+  try {
+    CheckAcceptingInference();
+    const Version& v = Find(model, version);
+    resolved = v.version;
+    const std::int64_t decode_start = MonotonicNs();
+    InferRequest parsed = decode(v.config.signature);
+    Queue(model, v, std::move(parsed), decode_start,
+          [done, resolved](BatchOutcome outcome) { done(outcome, resolved); });
+  } catch (const RequestError& e) {
+    BatchOutcome refused;
+    refused.status = e.status();
+    refused.error = e.what();
+    done(refused, resolved);
   }
 }
 

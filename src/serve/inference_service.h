@@ -4,6 +4,7 @@
 // on that model version's batcher, and answered in the protocol it came in. Holds no LibTorch:
 // models arrive as ServedModel.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -57,6 +58,27 @@ class InferenceService {
   void Handle(HttpRequest request, Reply reply);
   ServerMetrics& metrics() { return metrics_; }
 
+  // The same steps for front ends other than HTTP (serve/grpc_server.h), protocol-neutral.
+  struct ModelInfo {
+    std::string name;
+    std::string version;  // the one resolved: the latest when none was asked for
+    std::vector<std::string> versions;
+    std::string platform;  // KServe's platform name, e.g. "pytorch_torchscript"
+    ModelSignature signature;
+  };
+  // Throws RequestError(404) naming the models, or the versions, there are.
+  ModelInfo Describe(const std::string& model, const std::string& version) const;
+  // True when no bearer token is configured or `authorization` is "Bearer TOKEN" with it.
+  bool Authorized(const std::string& authorization) const;
+  // Decodes the request with `decode` (which throws RequestError to refuse it) against the
+  // model's signature, checks it and queues it on the version's batcher. `done` runs exactly
+  // once: on the batcher's thread with the outputs, or on the caller's when the request is
+  // refused (BatchOutcome::status is then the HTTP status that says why, 400/404/503).
+  using InferDone = std::function<void(const BatchOutcome& outcome, const std::string& version)>;
+  void InferDecoded(const std::string& model, const std::string& version,
+                    const std::function<InferRequest(const ModelSignature&)>& decode,
+                    InferDone done);
+
  private:
   struct Version {
     std::string version;
@@ -73,6 +95,12 @@ class InferenceService {
   // Decodes an inference request, checks it against the model's signature and queues it on the
   // version's batcher; the answer goes out through `reply` once the batch ran.
   void Infer(const Route& route, const Version& v, const HttpRequest& request, const Reply& reply);
+  // Every protocol's last step before the batcher: inputs agree on the batch size, the decode
+  // time is observed. Throws RequestError.
+  void Queue(const std::string& model, const Version& v, InferRequest parsed,
+             std::int64_t decode_start_ns, ModelBatcher::Done done);
+  // 503 unless the server is ready and not stopping.
+  void CheckAcceptingInference() const;
   void CountAndSend(const Reply& reply, const std::string& model, const char* protocol,
                     HttpResponse response);
 

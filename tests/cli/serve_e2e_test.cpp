@@ -241,24 +241,28 @@ TEST(ServeCli, ServesOnnxThroughOpenCvDnnNextToTorchScript) {
 
 // A client nobody here wrote: NVIDIA Triton's tritonclient (.venvs/clients, installed by
 // scripts/install-deps.sh --test) against fwbench serve, every check of
-// tests/clients/tritonclient_conformance.py.
-TEST(ServeClients, TritonclientOverHttpGetsHealthMetadataJsonAndBinaryInferenceAndErrors) {
+// tests/clients/tritonclient_conformance.py over `protocol` ("http" or "grpc"); the checks'
+// count guards against a script that stopped early.
+void RunTritonclientConformance(const std::string& protocol, int expected_checks) {
   const auto python = std::filesystem::path(FWBENCH_SOURCE_DIR) / ".venvs/clients/bin/python";
   if (!std::filesystem::exists(python)) {
     GTEST_SKIP() << python << " is missing: scripts/install-deps.sh --test creates it";
   }
-  const auto dir = FreshDir("serve_tritonclient");
+  const auto dir = FreshDir("serve_tritonclient_" + protocol);
   if (const std::string why = WriteLinearRepository(dir); !why.empty()) GTEST_SKIP() << why;
   const auto port = deploy::FreeLoopbackPort();
-  deploy::ServerProcess server(
-      {FWBENCH_BINARY, "serve", dir.string(), "--port", std::to_string(port)}, dir / "serve.log");
+  const auto grpc_port = deploy::FreeLoopbackPort();
+  deploy::ServerProcess server({FWBENCH_BINARY, "serve", dir.string(), "--port",
+                                std::to_string(port), "--grpc-port", std::to_string(grpc_port)},
+                               dir / "serve.log");
   const loadgen::Url url{"127.0.0.1", std::to_string(port), "/"};
   ASSERT_TRUE(WaitReady(server, url)) << server.LogTail();
   const auto script =
       std::filesystem::path(FWBENCH_SOURCE_DIR) / "tests/clients/tritonclient_conformance.py";
-  const std::string cmd = python.string() + " " + script.string() +
-                          " http 127.0.0.1:" + std::to_string(port) + " > " +
-                          (dir / "client.json").string() + " 2> " + (dir / "client.log").string();
+  const std::string cmd = python.string() + " " + script.string() + " " + protocol +
+                          " 127.0.0.1:" + std::to_string(protocol == "http" ? port : grpc_port) +
+                          " > " + (dir / "client.json").string() + " 2> " +
+                          (dir / "client.log").string();
   const int code = std::system(cmd.c_str());
   std::stringstream out;
   std::stringstream log;
@@ -271,9 +275,23 @@ TEST(ServeClients, TritonclientOverHttpGetsHealthMetadataJsonAndBinaryInferenceA
     EXPECT_TRUE(c["ok"].get<bool>()) << c["name"] << ": " << c["detail"];
     passed += c["ok"].get<bool>() ? 1 : 0;
   }
-  EXPECT_EQ(passed, 19) << out.str();
+  EXPECT_EQ(passed, expected_checks) << out.str();
   EXPECT_EQ(code, 0) << out.str() << log.str();
+  // The server counted them under their protocol.
+  const auto metrics = loadgen::Fetch(url, {"GET", "/metrics", "", "", {}});
+  EXPECT_NE(metrics.body.find(protocol == "http" ? "protocol=\"kserve_v2\""
+                                                 : "protocol=\"kserve_v2_grpc\""),
+            std::string::npos)
+      << metrics.body;
   EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
+}
+
+TEST(ServeClients, TritonclientOverHttpGetsHealthMetadataJsonAndBinaryInferenceAndErrors) {
+  RunTritonclientConformance("http", 19);
+}
+
+TEST(ServeClients, TritonclientOverGrpcGetsHealthMetadataRawAndTypedInferenceAndErrors) {
+  RunTritonclientConformance("grpc", 15);
 }
 
 TEST(ServeCli, EveryNewCommandHasHelp) {

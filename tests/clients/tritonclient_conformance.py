@@ -4,6 +4,12 @@ binary tensors (inputs and outputs), and errors. The repository is tests/cli/lin
 model "ts", y = x @ W.T + b with W = [[1, 2, 3, 4], [0, 0, 0, 1]], b = [0.5, -1].
 
     python tritonclient_conformance.py http HOST:PORT
+    python tritonclient_conformance.py grpc HOST:PORT
+
+Over gRPC, tritonclient sends tensors as raw bytes (raw_input_contents) and reads them back from
+raw_output_contents, the counterpart of HTTP's binary tensors; the counterpart of JSON tensors,
+typed lists (contents.fp32_contents), is sent through the client's own generated stub
+(tritonclient.grpc.service_pb2), which tritonclient's API does not expose.
 
 Prints one JSON object {"client", "checks": [{"name", "ok", "detail"}]}; exit 0 when every check
 passed.
@@ -37,14 +43,17 @@ def error_of(call):
     return None
 
 
+GRPC = PROTOCOL != "http"
+AS_JSON = {"as_json": True} if GRPC else {}  # gRPC answers protobuf messages unless asked
+
 client = client_lib.InferenceServerClient(url=URL)
 check("server live", client.is_server_live())
 check("server ready", client.is_server_ready())
 check("model ready", client.is_model_ready("ts"))
 check("unknown model not ready", not client.is_model_ready("nope"))
-server = client.get_server_metadata()
+server = client.get_server_metadata(**AS_JSON)
 check("server metadata", server.get("name") and "version" in server, server)
-meta = client.get_model_metadata("ts")
+meta = client.get_model_metadata("ts", **AS_JSON)
 inputs = meta.get("inputs", [])
 check("model metadata inputs",
       len(inputs) == 1 and inputs[0]["name"] == "x" and inputs[0]["datatype"] == "FP32"
@@ -70,14 +79,39 @@ for binary_in in (False, True):
             y = result.as_numpy("y")
             check(name, y is not None and y.shape == expected.shape
                   and np.allclose(y, expected, atol=1e-5), y)
-            check(name + ": id echoed", result.get_response().get("id") == "r-42"
-                  if PROTOCOL == "http" else result.get_response().id == "r-42")
+            check(name + ": id echoed", result.get_response(**AS_JSON).get("id") == "r-42")
         except InferenceServerException as e:
             check(name, False, e)
         if PROTOCOL != "http":
             break
     if PROTOCOL != "http":
         break
+
+if GRPC:
+    # Typed contents, not raw bytes: the request as a client without tritonclient builds it.
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+    import grpc
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(URL))
+    request = service_pb2.ModelInferRequest(model_name="ts", id="typed")
+    tensor = request.inputs.add(name="x", datatype="FP32", shape=list(x.shape))
+    tensor.contents.fp32_contents.extend(x.flatten().tolist())
+    try:
+        reply = stub.ModelInfer(request)
+        y = np.frombuffer(reply.raw_output_contents[0], dtype=np.float32).reshape(
+            [int(d) for d in reply.outputs[0].shape])
+        check("infer, typed contents input (fp32_contents), raw output",
+              reply.id == "typed" and y.shape == expected.shape
+              and np.allclose(y, expected, atol=1e-5), y)
+    except grpc.RpcError as e:
+        check("infer, typed contents input (fp32_contents), raw output", False, e)
+    request.inputs[0].contents.fp32_contents.pop()
+    try:
+        stub.ModelInfer(request)
+        check("typed contents one value short is INVALID_ARGUMENT naming the count", False)
+    except grpc.RpcError as e:
+        check("typed contents one value short is INVALID_ARGUMENT naming the count",
+              e.code() == grpc.StatusCode.INVALID_ARGUMENT and "holds 12 values" in e.details()
+              and "has 11" in e.details(), e)
 
 bad_shape = client_lib.InferInput("x", [1, 3], "FP32")
 bad_shape.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32))
