@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "loadgen/grpc_load.h"
 #include "loadgen/load_runner.h"
 #include "loadgen/protocol_request.h"
 #include "loadgen/rate_search.h"
@@ -23,6 +24,7 @@ struct LoadArgs {
   std::vector<std::string> inputs;  // NAME:DTYPE:1x3x224x224
   std::int64_t batch = 1;
   bool binary = false;
+  bool grpc = false;
   std::string method;
   std::filesystem::path body_file;
   std::vector<std::string> headers;
@@ -118,10 +120,12 @@ Command AddLoadCommand(CLI::App& app) {
       "achieved vs offered rate, errors by kind, warm-up excluded. --find-max-rate searches for "
       "the highest rate whose p99 stays under --p99-ms. Speaks KServe v2, TF Serving and "
       "TorchServe (--protocol, --model), so it can be pointed at fwbench serve, Triton, TF "
-      "Serving or TorchServe; --protocol raw sends the URL as given.");
+      "Serving or TorchServe; --protocol raw sends the URL as given. --grpc (or a grpc:// URL) "
+      "sends KServe v2 ModelInfer over gRPC instead, to fwbench serve --grpc-port or Triton.");
   auto a = std::make_shared<LoadArgs>();
   cmd->add_option("url", a->url,
-                  "http://HOST:PORT[/path] (raw: the full URL; other protocols: the server)")
+                  "http://HOST:PORT[/path] (raw: the full URL; other protocols: the server); "
+                  "grpc://HOST:PORT for --grpc")
       ->required();
   cmd->add_option("--protocol", a->protocol, "raw, kserve, tfserving or torchserve")
       ->capture_default_str();
@@ -134,6 +138,10 @@ Command AddLoadCommand(CLI::App& app) {
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
   cmd->add_flag("--binary", a->binary, "KServe binary tensor extension for inputs and outputs");
+  cmd->add_flag("--grpc", a->grpc,
+                "KServe v2 over gRPC (inference.GRPCInferenceService/ModelInfer, tensors as "
+                "raw_input_contents) to the URL's HOST:PORT; each connection is a channel with a "
+                "TCP connection of its own and one call in flight");
   cmd->add_option("--method", a->method, "HTTP method for raw (GET, or POST with --body)");
   cmd->add_option("--body", a->body_file, "File sent as the body (raw)")->check(CLI::ExistingFile);
   cmd->add_option("--header", a->headers, "Extra header 'Name: value' (repeatable)");
@@ -189,11 +197,49 @@ Command AddLoadCommand(CLI::App& app) {
   cmd->add_option("--json", a->json_out, "Write the results (summary, every search point) here");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress lines");
   return [a]() {
+    std::string url_text = a->url;
+    if (url_text.rfind("grpc://", 0) == 0) {
+      a->grpc = true;
+      url_text = "http://" + url_text.substr(7);
+    }
+    if (a->grpc && a->protocol == "raw") a->protocol = "kserve";
     const loadgen::LoadProtocol protocol = loadgen::ParseLoadProtocol(a->protocol);
-    const loadgen::Url url = loadgen::ParseUrl(a->url);
+    const loadgen::Url url = loadgen::ParseUrl(url_text);
     const std::string token = BearerTokenFromEnv(a->token_env);
     loadgen::LoadRequest request;
-    if (protocol == loadgen::LoadProtocol::kRaw) {
+    loadgen::GrpcLoadRequest grpc_request;
+    if (a->grpc) {
+      if (protocol != loadgen::LoadProtocol::kKserveV2) {
+        throw UsageError(fmt::format(
+            "--grpc speaks KServe v2 (inference.GRPCInferenceService); --protocol {} is HTTP "
+            "only. Leave --protocol out or give kserve",
+            a->protocol));
+      }
+      if (a->binary || !a->headers.empty() || !a->body_file.empty() || !a->method.empty()) {
+        throw UsageError(
+            "--binary, --header, --body and --method are HTTP's; over gRPC tensors always go "
+            "as raw bytes and the token (--token-env) as 'authorization' metadata");
+      }
+      if (a->model.empty()) throw UsageError("--grpc needs --model NAME");
+      const std::string target = url.host + ":" + url.port;
+      std::vector<loadgen::InputSpec> inputs;
+      for (const auto& spec : a->inputs) inputs.push_back(ParseInput(spec));
+      if (inputs.empty()) inputs = loadgen::FetchGrpcInputs(target, a->model, token, a->batch);
+      grpc_request =
+          loadgen::BuildGrpcInferRequest(target, a->model, a->version, inputs, a->seed, token);
+      // One probe first, as over HTTP.
+      const std::string probe = loadgen::ProbeGrpc(grpc_request, std::min(a->timeout_s, 10.0));
+      if (probe.rfind("unavailable", 0) == 0) {
+        throw UsageError(
+            fmt::format("no gRPC answer from {}: {} (is the server running with "
+                        "gRPC on that port?)",
+                        target, probe));
+      }
+      if (!probe.empty()) {
+        std::cerr << fmt::format("load: warning: the first call failed: {}\n",
+                                 probe.substr(0, 300));
+      }
+    } else if (protocol == loadgen::LoadProtocol::kRaw) {
       if (!a->model.empty() || !a->inputs.empty() || a->binary) {
         throw UsageError(
             "--model, --input and --binary need --protocol kserve, tfserving or "
@@ -217,7 +263,9 @@ Command AddLoadCommand(CLI::App& app) {
       request = loadgen::BuildInferRequest(protocol, url, a->model, a->version, inputs, a->binary,
                                            a->seed);
     }
-    if (!token.empty()) request.headers.emplace_back("Authorization", "Bearer " + token);
+    if (!token.empty() && !a->grpc) {
+      request.headers.emplace_back("Authorization", "Bearer " + token);
+    }
     for (const auto& h : a->headers) {
       const auto colon = h.find(':');
       if (colon == std::string::npos || colon == 0) {
@@ -228,7 +276,7 @@ Command AddLoadCommand(CLI::App& app) {
       request.headers.emplace_back(h.substr(0, colon), value);
     }
     // One probe first: a wrong URL or model is a clear message, not ten seconds of errors.
-    {
+    if (!a->grpc) {
       const loadgen::HttpResult r = loadgen::Fetch(url, request);
       if (r.status == 0) {
         throw UsageError(fmt::format("no answer from http://{}:{}{}: {} (is the server running?)",
@@ -274,10 +322,12 @@ Command AddLoadCommand(CLI::App& app) {
       o.rate_per_s = rate;
       loadgen::SummaryOptions so = summary_options;
       so.offered_per_s = rate;
-      return loadgen::Summarize(loadgen::RunLoad(request, o), so);
+      return loadgen::Summarize(
+          a->grpc ? loadgen::RunGrpcLoad(grpc_request, o) : loadgen::RunLoad(request, o), so);
     };
     nlohmann::json out = {{"url", a->url},
                           {"protocol", a->protocol},
+                          {"transport", a->grpc ? "grpc" : "http"},
                           {"model", a->model},
                           {"connections", a->connections},
                           {"threads", a->threads},

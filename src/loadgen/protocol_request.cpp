@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <cstring>
 
 #include "core/bounded_json.h"
 #include "core/error.h"
@@ -115,31 +116,49 @@ std::vector<InputSpec> FetchInputs(LoadProtocol protocol, const Url& server,
   return out;
 }
 
+std::vector<std::string> InputBytes(const std::vector<InputSpec>& inputs, std::uint64_t seed) {
+  std::uint64_t state = seed;
+  std::vector<std::string> out;
+  for (const auto& s : inputs) {
+    std::string raw;
+    raw.reserve(static_cast<std::size_t>(Elements(s)) * (s.datatype == "INT64" ? 8 : 4));
+    for (std::int64_t i = 0; i < Elements(s); ++i) {
+      const std::uint64_t bits = SplitMix(state);
+      if (s.datatype == "INT64") {
+        const auto v = static_cast<std::int64_t>(bits % 10);
+        raw.append(reinterpret_cast<const char*>(&v), sizeof v);
+      } else {
+        const float v = static_cast<float>(static_cast<double>(bits >> 40) / 16777216.0);
+        raw.append(reinterpret_cast<const char*>(&v), sizeof v);
+      }
+    }
+    out.push_back(std::move(raw));
+  }
+  return out;
+}
+
 LoadRequest BuildInferRequest(LoadProtocol protocol, const Url& server, const std::string& model,
                               const std::string& version, const std::vector<InputSpec>& inputs,
                               bool binary, std::uint64_t seed) {
   LoadRequest r;
   r.server = server;
   r.method = "POST";
-  std::uint64_t state = seed;
+  std::vector<std::string> raws = InputBytes(inputs, seed);
   std::vector<json> flats;
-  std::vector<std::string> raws;
-  for (const auto& s : inputs) {
-    json flat = json::array();
-    std::string raw;
-    for (std::int64_t i = 0; i < Elements(s); ++i) {
-      const std::uint64_t bits = SplitMix(state);
-      if (s.datatype == "INT64") {
-        const auto v = static_cast<std::int64_t>(bits % 10);
-        if (binary)
-          raw.append(reinterpret_cast<const char*>(&v), sizeof v);
-        else
+  if (!binary) {
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      json flat = json::array();
+      const std::string& raw = raws[k];
+      for (std::size_t at = 0; at < raw.size();) {
+        if (inputs[k].datatype == "INT64") {
+          std::int64_t v = 0;
+          std::memcpy(&v, raw.data() + at, sizeof v);
           flat.push_back(v);
-      } else {
-        const float v = static_cast<float>(static_cast<double>(bits >> 40) / 16777216.0);
-        if (binary) {
-          raw.append(reinterpret_cast<const char*>(&v), sizeof v);
+          at += sizeof v;
         } else {
+          float v = 0;
+          std::memcpy(&v, raw.data() + at, sizeof v);
+          at += sizeof v;
           // The FP32 value in its shortest text ("0.4758421", not the 17 digits of the double
           // it widens to): what a client that knows its tensor is FP32 sends, 1.6 MB instead
           // of 2.9 MB for a 224² image. The double read back from that text prints as it.
@@ -149,9 +168,8 @@ LoadRequest BuildInferRequest(LoadProtocol protocol, const Url& server, const st
           flat.push_back(shortest);
         }
       }
+      flats.push_back(std::move(flat));
     }
-    flats.push_back(std::move(flat));
-    raws.push_back(std::move(raw));
   }
   const std::string versioned = version.empty() ? "" : "/versions/" + version;
   if (protocol == LoadProtocol::kKserveV2) {

@@ -29,6 +29,10 @@ std::vector<InputSpec> FetchInputs(LoadProtocol protocol, const Url& server,
                                    const std::string& model, const std::string& bearer_token,
                                    std::int64_t batch);
 
+// Every input's values as little-endian bytes, row-major: uniform in [0, 1) (FP32) or 0..9
+// (INT64) from `seed`. The same values whatever carries them (JSON, binary tensors, gRPC).
+std::vector<std::string> InputBytes(const std::vector<InputSpec>& inputs, std::uint64_t seed);
+
 // The inference request (path and body) for `model` (latest version when `version` is empty).
 // Values are uniform in [0, 1) (FP32) or 0..9 (INT64) from `seed`.
 LoadRequest BuildInferRequest(LoadProtocol protocol, const Url& server, const std::string& model,

@@ -189,6 +189,9 @@ GrpcServer::GrpcServer(InferenceService& service, const GrpcServerOptions& optio
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<std::size_t>(options.max_message_bytes, std::numeric_limits<int>::max())));
   builder.SetMaxSendMessageSize(-1);
+  // gRPC binds with SO_REUSEPORT unless told not to: a second server on a busy port would share
+  // it and take half its calls, where HTTP's bind fails with a clear message.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {

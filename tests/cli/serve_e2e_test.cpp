@@ -13,6 +13,7 @@
 #include "deploy/endpoint_measure.h"
 #include "deploy/server_process.h"
 #include "linear_repository.h"
+#include "loadgen/grpc_load.h"
 #include "loadgen/load_runner.h"
 #include "loadgen/protocol_request.h"
 #include "run_fwbench.h"
@@ -102,32 +103,40 @@ TEST_F(ServeE2E, DeployTakesEveryServerToAMeasuredEndpointAndStopsItCleanly) {
   EXPECT_FALSE(std::filesystem::exists(RunFolder() / "deploy.partial.json"));
 }
 
-TEST_F(ServeE2E, SoakOfTenThousandRequestsAtConcurrency64HasNoErrorsAndFlatMemory) {
-  ASSERT_EQ(deploy_->code, 0) << deploy_->text;
+// 2,000 requests to warm the allocators, then 10,000 at 64 connections: no errors, and the
+// server's memory no more than 10% (or 32 MiB) above where the warm-up left it.
+void Soak(const std::filesystem::path& repository, const std::filesystem::path& log, bool grpc) {
   const auto port = deploy::FreeLoopbackPort();
-  deploy::ServerProcess server({FWBENCH_BINARY, "serve", (RunFolder() / "repository").string(),
-                                "--port", std::to_string(port)},
-                               *out_ / "soak-serve.log");
+  const auto grpc_port = deploy::FreeLoopbackPort();
+  deploy::ServerProcess server({FWBENCH_BINARY, "serve", repository.string(), "--port",
+                                std::to_string(port), "--grpc-port", std::to_string(grpc_port)},
+                               log);
   const loadgen::Url url{"127.0.0.1", std::to_string(port), "/"};
   for (int i = 0;
        i < 600 && loadgen::Fetch(url, {"GET", "/v2/health/ready", "", "", {}}).status != 200; ++i) {
     ASSERT_TRUE(server.Running()) << server.LogTail();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  const auto inputs =
+      loadgen::FetchInputs(loadgen::LoadProtocol::kKserveV2, url, "resnet18", "", 1);
   const loadgen::LoadRequest request = loadgen::BuildInferRequest(
-      loadgen::LoadProtocol::kKserveV2, url, "resnet18", "",
-      loadgen::FetchInputs(loadgen::LoadProtocol::kKserveV2, url, "resnet18", "", 1), false, 5);
+      loadgen::LoadProtocol::kKserveV2, url, "resnet18", "", inputs, false, 5);
+  const loadgen::GrpcLoadRequest grpc_request = loadgen::BuildGrpcInferRequest(
+      "127.0.0.1:" + std::to_string(grpc_port), "resnet18", "", inputs, 5, "");
   loadgen::LoadOptions o;
   o.connections = 64;
   o.threads = 2;
   o.warmup_s = 0;
   o.duration_s = 600;
   o.timeout_s = 60;
+  const auto run = [&] {
+    return grpc ? loadgen::RunGrpcLoad(grpc_request, o) : loadgen::RunLoad(request, o);
+  };
   o.max_requests = 2000;  // the allocators' warm-up
-  auto records = loadgen::RunLoad(request, o);
+  auto records = run();
   const std::int64_t rss_warm = server.RssBytes();
   o.max_requests = 10'000;
-  records = loadgen::RunLoad(request, o);
+  records = run();
   const std::int64_t rss_after = server.RssBytes();
   ASSERT_EQ(records.size(), 10'000u);
   std::map<std::string, int> errors;
@@ -135,13 +144,23 @@ TEST_F(ServeE2E, SoakOfTenThousandRequestsAtConcurrency64HasNoErrorsAndFlatMemor
     if (!r.error.empty()) ++errors[r.error];
   }
   EXPECT_TRUE(errors.empty()) << errors.size() << " kinds, first: " << errors.begin()->first;
-  std::cout << "soak: RSS " << rss_warm / 1048576 << " MiB after 2,000 requests, "
-            << rss_after / 1048576 << " MiB after 10,000 more\n";
+  std::cout << "soak (" << (grpc ? "gRPC" : "HTTP") << "): RSS " << rss_warm / 1048576
+            << " MiB after 2,000 requests, " << rss_after / 1048576 << " MiB after 10,000 more\n";
   EXPECT_LT(rss_after - rss_warm, std::max<std::int64_t>(32 << 20, rss_warm / 10))
       << "memory grew under a steady load";
   EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
   EXPECT_NE(server.LogTail().find("stopped (0 requests still in flight"), std::string::npos)
       << server.LogTail();
+}
+
+TEST_F(ServeE2E, SoakOfTenThousandRequestsAtConcurrency64HasNoErrorsAndFlatMemory) {
+  ASSERT_EQ(deploy_->code, 0) << deploy_->text;
+  Soak(RunFolder() / "repository", *out_ / "soak-serve.log", /*grpc=*/false);
+}
+
+TEST_F(ServeE2E, SoakOverGrpcOfTenThousandRequestsAtConcurrency64HasNoErrorsAndFlatMemory) {
+  ASSERT_EQ(deploy_->code, 0) << deploy_->text;
+  Soak(RunFolder() / "repository", *out_ / "soak-grpc-serve.log", /*grpc=*/true);
 }
 
 TEST(ServeCli, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
@@ -180,6 +199,19 @@ TEST(ServeCli, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
       << r.text;
   r = RunFwbench("load http://127.0.0.1:1/ --input image:FP16:1x3");
   EXPECT_EQ(r.code, 2) << r.text;
+  r = RunFwbench("load grpc://127.0.0.1:" + std::to_string(deploy::FreeLoopbackPort()) +
+                 " --model m");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("no gRPC answer from 127.0.0.1:"), std::string::npos) << r.text;
+  r = RunFwbench("load grpc://127.0.0.1:1 --model m --protocol tfserving");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("--grpc speaks KServe v2"), std::string::npos) << r.text;
+  r = RunFwbench("load http://127.0.0.1:1 --grpc --model m --binary");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("over gRPC tensors always go as raw bytes"), std::string::npos) << r.text;
+  r = RunFwbench("load grpc://127.0.0.1:1");
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("--grpc needs --model NAME"), std::string::npos) << r.text;
 
   r = RunFwbench("deploy --into " + dir.string() + " --out " + dir.string());
   EXPECT_EQ(r.code, 2) << r.text;
@@ -189,13 +221,20 @@ TEST(ServeCli, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
   const auto models = dir / "linear";
   if (const std::string why = WriteLinearRepository(models); !why.empty()) GTEST_SKIP() << why;
   const auto port = deploy::FreeLoopbackPort();
-  deploy::ServerProcess first(
-      {FWBENCH_BINARY, "serve", models.string(), "--port", std::to_string(port)},
-      dir / "first.log");
+  const auto grpc_port = deploy::FreeLoopbackPort();
+  deploy::ServerProcess first({FWBENCH_BINARY, "serve", models.string(), "--port",
+                               std::to_string(port), "--grpc-port", std::to_string(grpc_port)},
+                              dir / "first.log");
   ASSERT_TRUE(WaitReady(first, {"127.0.0.1", std::to_string(port), "/"})) << first.LogTail();
   r = RunFwbench("serve " + models.string() + " --port " + std::to_string(port));
   EXPECT_EQ(r.code, 2) << r.text;
   EXPECT_NE(r.text.find("another server holds the port"), std::string::npos) << r.text;
+  // Its gRPC port too (gRPC would share it through SO_REUSEPORT unless told not to).
+  r = RunFwbench("serve " + models.string() + " --port 0 --grpc-port " + std::to_string(grpc_port));
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("--grpc-port " + std::to_string(grpc_port) + ": cannot listen"),
+            std::string::npos)
+      << r.text;
 }
 
 // The same small model as TorchScript (LibTorch) and as ONNX (OpenCV DNN) in one repository:

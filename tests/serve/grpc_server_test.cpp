@@ -11,7 +11,7 @@
 
 #include "protocols/kserve_v2_grpc.grpc.pb.h"
 #include "serve/grpc_server.h"
-#include "support/serve_fixture.h"
+#include "support/grpc_fixture.h"
 
 namespace fwbench::serve {
 namespace {
@@ -20,21 +20,7 @@ using fwbench::testing::DoublingConfig;
 using fwbench::testing::TestServer;
 using inference::GRPCInferenceService;
 
-struct GrpcFixture {
-  explicit GrpcFixture(ServiceOptions options = {}, bool ready = true)
-      : http(DoublingConfig(), {}, std::move(options), ready) {
-    GrpcServerOptions g;
-    g.port = 0;
-    g.server_version = "test";
-    server = std::make_unique<GrpcServer>(*http.service, g);
-    stub = GRPCInferenceService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
-  }
-  ~GrpcFixture() { server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2)); }
-  TestServer http;
-  std::unique_ptr<GrpcServer> server;
-  std::unique_ptr<GRPCInferenceService::Stub> stub;
-};
+using GrpcFixture = fwbench::testing::TestGrpcServer;
 
 inference::ModelInferRequest RawRequest(const std::vector<float>& x, std::int64_t rows) {
   inference::ModelInferRequest r;
@@ -198,7 +184,7 @@ TEST(GrpcServer, EveryRefusalCarriesItsCodeAndSaysWhatIsExpected) {
 TEST(GrpcServer, NotReadyIsUnavailableAndTheBearerTokenGuardsAllButHealth) {
   ServiceOptions options;
   options.bearer_token = "s3cret";
-  GrpcFixture f(options, /*ready=*/false);
+  GrpcFixture f(DoublingConfig(), options, /*ready=*/false);
   const std::vector<float> x(4, 1.0f);
   {
     grpc::ClientContext c;
