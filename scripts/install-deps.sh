@@ -21,6 +21,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsentencepiece-dev
   libboost1.81-dev libopencv-dnn-dev libsimdjson-dev wrk
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
+  openjdk-17-jre-headless
   python3 python3-torch python3-torchvision python3-numpy python3-opencv python3-onnx
   python3-fastapi python3-uvicorn python3-threadpoolctl
 )

@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/deploy_target.h"
+#include "cli/deploy_torchserve.h"
 #include "cli/plan_options.h"
 #include "core/env_fingerprint.h"
 #include "core/error.h"
@@ -167,8 +168,9 @@ Command AddDeployCommand(CLI::App& app) {
       "deploy",
       "Measure the path from the model to a served endpoint: the benchmark's ResNet exported to "
       "TorchScript, or your own model (--model-file, --model-py: docs/your-model.md), in a model "
-      "repository; then for fwbench serve (dynamic batching on and off) and the FastAPI + "
-      "uvicorn baseline on the model's own framework: start, ready, first prediction (checked "
+      "repository; then for fwbench serve (dynamic batching on and off), the FastAPI + "
+      "uvicorn baseline on the model's own framework and TorchServe (--baseline): start, ready, "
+      "first prediction (checked "
       "against each other), a closed-loop load test and the highest rate with p99 under "
       "--p99-ms, peak memory, clean stop. Writes deploy.json (and, with --into RUN, the "
       "deployment row of that run's verdict matrix).");
@@ -178,8 +180,13 @@ Command AddDeployCommand(CLI::App& app) {
                   "Input height and width of the served model (default 224 for the imagenet "
                   "stem, 32 for cifar)")
       ->check(CLI::Range(8, 1024));
-  cmd->add_option("--baseline", a->baseline, "fastapi or none")
-      ->check(CLI::IsMember({"fastapi", "none"}))
+  cmd->add_option("--baseline", a->baselines,
+                  "Servers beside fwbench serve, comma-separated: fastapi (FastAPI + uvicorn on "
+                  "the model's framework), torchserve (TorchServe 0.12 with fwbench's tensor "
+                  "handler, TorchScript models), tfserving (a row saying why it cannot run "
+                  "here), or none")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"fastapi", "torchserve", "tfserving", "none"}))
       ->capture_default_str();
   cmd->add_option("--batching", a->batching, "fwbench serve with dynamic batching: on, off or both")
       ->check(CLI::IsMember({"on", "off", "both"}))
@@ -276,7 +283,13 @@ Command AddDeployCommand(CLI::App& app) {
       l.steps.emplace_back("fwbench serve REPOSITORY");
       planned.emplace_back(l, "");
     }
-    if (a->baseline == "fastapi") {
+    const auto wanted = [&](const std::string& name) {
+      return std::find(a->baselines.begin(), a->baselines.end(), name) != a->baselines.end();
+    };
+    if (wanted("none") && a->baselines.size() > 1) {
+      throw UsageError("--baseline none leaves the peers out; it goes alone");
+    }
+    if (wanted("fastapi")) {
       deploy::ServerLaunch l;
       l.name = kBaselineName;
       if (t.baseline_python.empty()) {
@@ -297,6 +310,18 @@ Command AddDeployCommand(CLI::App& app) {
         l.steps.emplace_back("python3 -m uvicorn app:app");
         planned.emplace_back(l, "");
       }
+    }
+    if (wanted("torchserve")) {
+      PeerLaunch ts = PrepareTorchServe(t, *a, threads, self, run_dir);
+      if (!ts.refusal.empty()) {
+        std::cerr << "deploy: leaving out TorchServe: " << ts.refusal << "\n";
+      }
+      planned.emplace_back(ts.launch, ts.refusal);
+    }
+    if (wanted("tfserving")) {
+      deploy::ServerLaunch l;
+      l.name = kTfServingName;
+      planned.emplace_back(l, TfServingRefusal());
     }
     nlohmann::json servers = nlohmann::json::array();
     for (const auto& [l, skipped] : planned) {

@@ -17,7 +17,9 @@ namespace fwbench::cli {
 
 struct DeployArgs {
   std::int64_t image_size = 0;  // 0: 224 for the imagenet stem, 32 for cifar
-  std::string baseline = "fastapi";
+  // Servers measured beside fwbench serve: fastapi, torchserve, tfserving (a row saying why it
+  // is not run), or none.
+  std::vector<std::string> baselines = {"fastapi", "torchserve", "tfserving"};
   std::string batching = "both";
   int max_batch_size = 8;
   int max_queue_delay_us = 5000;

@@ -32,13 +32,34 @@ nlohmann::json LatencyJson(const loadgen::LoadSummary& s) {
 
 }  // namespace
 
-Readiness WaitUntilReady(ServerProcess& server, const loadgen::Url& url, double timeout_s) {
+nlohmann::json AsKserveAnswer(loadgen::LoadProtocol protocol, const std::string& body) {
+  nlohmann::json j = ParseJsonOrDiscard(body);
+  if (protocol != loadgen::LoadProtocol::kTorchServe || j.is_discarded()) return j;
+  nlohmann::json flat = nlohmann::json::array();
+  std::vector<const nlohmann::json*> stack = {&j};
+  while (!stack.empty()) {
+    const nlohmann::json* v = stack.back();
+    stack.pop_back();
+    if (v->is_array()) {
+      for (auto it = v->rbegin(); it != v->rend(); ++it) stack.push_back(&*it);
+    } else if (v->is_number()) {
+      flat.push_back(*v);
+    } else {
+      return nlohmann::json(nlohmann::json::value_t::discarded);
+    }
+  }
+  return {{"outputs", {{{"data", flat}}}}};
+}
+
+Readiness WaitUntilReady(ServerProcess& server, const loadgen::Url& url, double timeout_s,
+                         const std::string& path, const std::string& marker) {
   const auto t0 = Clock::now();
   while (Since(t0) < timeout_s) {
     if (!server.Running()) return Readiness::kExited;
-    const auto r = loadgen::Fetch(url, {"GET", "/v2/health/ready", "", "", {}},
-                                  std::chrono::milliseconds(1000));
-    if (r.status == 200) return Readiness::kReady;
+    const auto r = loadgen::Fetch(url, {"GET", path, "", "", {}}, std::chrono::milliseconds(1000));
+    if (r.status == 200 && (marker.empty() || r.body.find(marker) != std::string::npos)) {
+      return Readiness::kReady;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return Readiness::kTimedOut;
@@ -57,7 +78,10 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
   ServerProcess server(launch.argv, o.log_dir / (slug + ".log"), launch.env);
   log << fmt::format("deploy: {}: started (pid {}), waiting for ready\n", launch.name,
                      server.pid());
-  const Readiness readiness = WaitUntilReady(server, url, o.ready_timeout_s);
+  const loadgen::Url ready_url{
+      "127.0.0.1", std::to_string(launch.ready_port != 0 ? launch.ready_port : launch.port), "/"};
+  const Readiness readiness =
+      WaitUntilReady(server, ready_url, o.ready_timeout_s, launch.ready_path, launch.ready_marker);
   if (readiness == Readiness::kExited) {
     throw std::runtime_error(fmt::format("{} exited with code {} before it was ready:\n{}",
                                          launch.name, server.exit_code(), server.LogTail()));
@@ -67,8 +91,8 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
                                          o.ready_timeout_s, server.LogTail()));
   }
   const double ready_s = Since(t0);
-  const loadgen::LoadRequest request = loadgen::BuildInferRequest(
-      loadgen::LoadProtocol::kKserveV2, url, o.model, "", o.inputs, false, 1);
+  const loadgen::LoadRequest request =
+      loadgen::BuildInferRequest(launch.protocol, url, o.model, "", o.inputs, false, 1);
   const auto first = loadgen::Fetch(
       url, request, std::chrono::milliseconds(static_cast<std::int64_t>(o.ready_timeout_s * 1000)));
   const double first_s = Since(t0);
@@ -117,7 +141,8 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
         nlohmann::json j = {{"offered_per_s", rate},
                             {"achieved_per_s", s.achieved_per_s},
                             {"requests", s.requests},
-                            {"errors", s.requests - s.ok}};
+                            {"errors", s.requests - s.ok},
+                            {"error_kinds", s.errors}};
         j.update(LatencyJson(s));
         points.push_back(j);
         return p;
@@ -135,14 +160,15 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
   nlohmann::json closed_json = {{"connections", o.closed_loop_connections},
                                 {"achieved_per_s", closed.achieved_per_s},
                                 {"requests", closed.requests},
-                                {"errors", closed.requests - closed.ok}};
+                                {"errors", closed.requests - closed.ok},
+                                {"error_kinds", closed.errors}};
   closed_json.update(LatencyJson(closed));
   return {{"name", launch.name},
           {"steps", launch.steps},
           {"step_count", launch.steps.size()},
           {"time_to_ready_s", ready_s},
           {"time_to_first_prediction_s", first_s},
-          {"first_prediction", ParseJsonOrDiscard(first.body)},
+          {"first_prediction", AsKserveAnswer(launch.protocol, first.body)},
           {"closed_loop", closed_json},
           {"p99_bound_ms", o.p99_bound_ms},
           {"max_rate_per_s", search.best_per_s},
@@ -151,8 +177,10 @@ nlohmann::json MeasureEndpoint(const ServerLaunch& launch, const EndpointOptions
           {"peak_rss_bytes", peak_rss},
           {"stop_s", stop_s},
           {"exit_code", exit_code},
-          // Uvicorn (0.29 on) shuts down gracefully and then re-raises the SIGTERM it caught;
-          // only the SIGKILL after the grace period is an unclean stop.
+          // Uvicorn (0.29 on) shuts down gracefully and then re-raises the SIGTERM it caught,
+          // as TorchServe's Python launcher dies of it (its Java frontend, in the same process
+          // group, stops on the same signal); only the SIGKILL after the grace period is an
+          // unclean stop.
           {"stopped_cleanly", exit_code == 0 || exit_code == 128 + SIGTERM}};
 }
 

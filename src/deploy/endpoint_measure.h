@@ -18,9 +18,11 @@ class ServerProcess;
 
 enum class Readiness { kReady, kExited, kTimedOut };
 
-// Polls `url`'s /v2/health/ready until it answers 200, the server process exits, or
-// `timeout_s` passes.
-Readiness WaitUntilReady(ServerProcess& server, const loadgen::Url& url, double timeout_s);
+// Polls `url`'s /v2/health/ready (or `path`) until it answers 200 (with `marker` in its body,
+// when given), the server process exits, or `timeout_s` passes.
+Readiness WaitUntilReady(ServerProcess& server, const loadgen::Url& url, double timeout_s,
+                         const std::string& path = "/v2/health/ready",
+                         const std::string& marker = "");
 
 struct ServerLaunch {
   std::string name;               // "fwbench-serve (batching)", "fastapi-uvicorn"
@@ -29,7 +31,19 @@ struct ServerLaunch {
   std::uint16_t port = 0;
   // What a user does to get here, one step per entry (the export counts as one).
   std::vector<std::string> steps;
+  // How it is asked for predictions (KServe v2 JSON, or TorchServe's /predictions/NAME with the
+  // input as a nested list), and when it is ready: GET ready_path on ready_port (0: `port`)
+  // answers 200, with ready_marker in the body when given. TorchServe's /ping says "Healthy"
+  // while its worker fails to start, so its readiness is a worker READY in the management API.
+  loadgen::LoadProtocol protocol = loadgen::LoadProtocol::kKserveV2;
+  std::uint16_t ready_port = 0;
+  std::string ready_path = "/v2/health/ready";
+  std::string ready_marker;
 };
+
+// A first prediction in KServe v2's answer form, whatever protocol carried it: TorchServe's
+// nested list becomes {"outputs": [{"data": the values, flattened}]}; null when unreadable.
+nlohmann::json AsKserveAnswer(loadgen::LoadProtocol protocol, const std::string& body);
 
 struct EndpointOptions {
   std::string model;

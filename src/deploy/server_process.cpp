@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -80,27 +81,56 @@ bool ServerProcess::Running() {
   return true;
 }
 
-std::int64_t ServerProcess::RssBytes() const {
-  return ProcStatusBytes(std::to_string(pid_), "VmRSS").value_or(0);
+namespace {
+
+// `key` of /proc/PID/status summed over the process group `pgid`: the server and every process
+// it started (TorchServe's launcher, Java frontend and Python workers; a one-process server's
+// figure is its own).
+std::int64_t SumOverGroup(pid_t pgid, const std::string& key) {
+  std::int64_t sum = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.empty() || !std::all_of(pid.begin(), pid.end(), ::isdigit)) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    // "PID (comm) STATE PPID PGRP …": comm may hold spaces and parentheses.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    long long ppid = 0;
+    long long pgrp = 0;
+    if (!(rest >> state >> ppid >> pgrp) || pgrp != pgid) continue;
+    sum += ProcStatusBytes(pid, key).value_or(0);
+  }
+  return sum;
 }
 
-std::int64_t ServerProcess::PeakRssBytes() const {
-  return ProcStatusBytes(std::to_string(pid_), "VmHWM").value_or(0);
-}
+}  // namespace
+
+std::int64_t ServerProcess::RssBytes() const { return SumOverGroup(pid_, "VmRSS"); }
+
+std::int64_t ServerProcess::PeakRssBytes() const { return SumOverGroup(pid_, "VmHWM"); }
 
 int ServerProcess::Stop(double grace_s) {
-  if (!Running()) return exit_code_;
+  // The whole group stops: a launcher (TorchServe's) can exit before the processes it started.
+  const auto group_alive = [this] { return ::kill(-pid_, 0) == 0; };
+  if (!Running() && !group_alive()) return exit_code_;
   ::kill(-pid_, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<std::int64_t>(grace_s * 1000));
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!Running()) return exit_code_;
+    if (!Running() && !group_alive()) return exit_code_;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ::kill(-pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  exited_ = true;
+  if (!exited_) {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    exited_ = true;
+  }
   exit_code_ = 128 + SIGKILL;
   return exit_code_;
 }

@@ -23,8 +23,11 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
   // False once it has exited (then exit_code() says how).
   bool Running();
-  std::int64_t RssBytes() const;      // now; 0 when unreadable
-  std::int64_t PeakRssBytes() const;  // VmHWM; 0 when unreadable
+  // Over its process group (the server and the processes it started): resident memory now, and
+  // the sum of each process's own peak (VmHWM), an upper bound of the group's peak. 0 when
+  // unreadable.
+  std::int64_t RssBytes() const;
+  std::int64_t PeakRssBytes() const;
   // SIGTERM, then waits up to `grace_s`; SIGKILL after that. Returns the exit code (128+signal
   // when killed by one).
   int Stop(double grace_s);

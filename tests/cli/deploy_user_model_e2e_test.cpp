@@ -23,7 +23,7 @@ namespace {
 // Short load tests: the figures are not the point here, the path to them is.
 const std::string kQuickLoad =
     " --duration 0.5 --warmup 0.2 --bisection-steps 0 --start-rate 400 --p99-ms 3000 "
-    "--connections 4 --batching on";
+    "--connections 4 --batching on --baseline fastapi";  // TorchServe: serve_e2e_test
 
 struct Deployed {
   Output out;
