@@ -72,7 +72,7 @@ fi
 # (PyTorch, torchvision, the ONNX exporter, and the LibTorch the C++ side builds against),
 # .venvs/tf (TensorFlow, Keras 3, JAX, ONNX Runtime), .venvs/openvino and .venvs/onnx2tf (the
 # ONNX → TensorFlow converter), and with --test .venvs/clients (Triton's tritonclient, the
-# conformance tests' client of fwbench serve). Each is installed from
+# conformance tests' client of fwbench serve) and TF Serving's client stubs in .venvs/tf. Each is installed from
 # requirements/NAME.txt (exact versions and hashes; scripts/lock-python.sh remakes them) and
 # only again when that file changed. Downloaded wheels stay in ~/.cache/fwbench/wheels
 # ($FWBENCH_WHEEL_CACHE), so a second clone installs without downloading. FWBENCH_SKIP_VENVS=1 skips them all (Debian-only
@@ -129,7 +129,18 @@ if [ "${FWBENCH_SKIP_VENVS:-0}" != 1 ]; then
     make_venv tf
     make_venv openvino
     make_venv onnx2tf
-    if [ "$WITH_TEST_TOOLS" = 1 ]; then make_venv clients; fi
+    if [ "$WITH_TEST_TOOLS" = 1 ]; then
+      make_venv clients
+      # TF Serving's client stubs beside tensorflow-cpu (requirements/tf_serving_api.txt says why
+      # they are installed without their dependencies).
+      stamp="$ROOT/.venvs/tf/.fwbench-tf-serving-api"
+      if ! cmp -s "$ROOT/requirements/tf_serving_api.txt" "$stamp"; then
+        "$ROOT/.venvs/tf/bin/python" -m pip install -q --no-input --require-hashes --no-deps \
+          -r "$ROOT/requirements/tf_serving_api.txt"
+        cp "$ROOT/requirements/tf_serving_api.txt" "$stamp"
+        echo "install-deps: tensorflow-serving-api 2.21.0 installed into .venvs/tf"
+      fi
+    fi
     # Keras 3's PyTorch backend runs in .venvs/tf and sees the torch environment's packages
     # after its own (one copy of torch, 5 GB, instead of two).
     tf_site="$("$ROOT/.venvs/tf/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

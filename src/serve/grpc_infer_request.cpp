@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace fwbench::serve {
@@ -93,6 +94,106 @@ void ToGrpcResponse(const std::string& model, const std::string& version, const 
     for (const auto d : o.shape) t->add_shape(d);
     response.add_raw_output_contents()->assign(reinterpret_cast<const char*>(o.fp32.data()),
                                                o.fp32.size() * sizeof(float));
+  }
+}
+
+InferRequest FromTfServingGrpcRequest(const tensorflow::serving::PredictRequest& request,
+                                      const ModelSignature& sig) {
+  using tensorflow::serving::DataType;
+  const std::string& signature = request.model_spec().signature_name();
+  if (!signature.empty() && signature != "serving_default") {
+    Bad(
+        fmt::format("model '{}' has one signature, serving_default; model_spec.signature_name is "
+                    "'{}'",
+                    sig.name, signature));
+  }
+  std::vector<InputTensor> given;
+  for (const auto& [name, tensor] : request.inputs()) {
+    InputTensor t;
+    t.name = name;
+    t.datatype = tensor.dtype() == DataType::DT_FLOAT ? "FP32"
+                 : tensor.dtype() == DataType::DT_INT64
+                     ? "INT64"
+                     : fmt::format("dtype {}", static_cast<int>(tensor.dtype()));
+    if (tensor.tensor_shape().unknown_rank()) {
+      Bad(fmt::format("input '{}' has an unknown rank; give its tensor_shape", name));
+    }
+    for (const auto& d : tensor.tensor_shape().dim()) t.shape.push_back(d.size());
+    CheckDatatype(t, sig);
+    const std::int64_t elements = CountElements(t.name, t.shape);
+    const bool fp32 = t.datatype == "FP32";
+    if (!fp32 && t.datatype != "INT64") {
+      // Known inputs were refused above; an unknown one is InSignatureOrder's to name.
+      given.push_back(std::move(t));
+      continue;
+    }
+    const std::string& raw = tensor.tensor_content();
+    const int listed = fp32 ? tensor.float_val_size() : tensor.int64_val_size();
+    if (!raw.empty()) {
+      const auto needed = static_cast<std::uint64_t>(elements) * ValueBytes(t.datatype);
+      if (raw.size() != needed || listed != 0) {
+        Bad(
+            fmt::format("input '{}': shape [{}] of {} needs {} bytes of tensor_content, it has "
+                        "{}{}",
+                        name, fmt::join(t.shape, ", "), t.datatype, needed, raw.size(),
+                        listed != 0 ? " (and a typed list as well: give the values one way)" : ""));
+      }
+      if (fp32) {
+        t.fp32.resize(static_cast<std::size_t>(elements));
+        std::memcpy(t.fp32.data(), raw.data(), raw.size());
+      } else {
+        t.int64.resize(static_cast<std::size_t>(elements));
+        std::memcpy(t.int64.data(), raw.data(), raw.size());
+      }
+    } else if (listed == elements || (listed == 1 && elements > 0)) {
+      const auto n = static_cast<std::size_t>(elements);
+      if (fp32) {
+        t.fp32.assign(tensor.float_val().begin(), tensor.float_val().end());
+        t.fp32.resize(n, t.fp32.empty() ? 0.0f : t.fp32.front());
+      } else {
+        t.int64.assign(tensor.int64_val().begin(), tensor.int64_val().end());
+        t.int64.resize(n, t.int64.empty() ? 0 : t.int64.front());
+      }
+    } else {
+      Bad(fmt::format(
+          "input '{}': shape [{}] holds {} values, {} has {} (one value fills the "
+          "shape)",
+          name, fmt::join(t.shape, ", "), elements, fp32 ? "float_val" : "int64_val", listed));
+    }
+    given.push_back(std::move(t));
+  }
+  for (const auto& wanted : request.output_filter()) {
+    const bool known = std::any_of(sig.outputs.begin(), sig.outputs.end(),
+                                   [&](const TensorSignature& o) { return o.name == wanted; });
+    if (!known) {
+      std::vector<std::string> names;
+      for (const auto& o : sig.outputs) names.push_back(o.name);
+      Bad(fmt::format("output_filter names '{}'; model '{}' has outputs {}", wanted, sig.name,
+                      fmt::join(names, ", ")));
+    }
+  }
+  InferRequest out;
+  out.inputs = InSignatureOrder(std::move(given), sig);
+  return out;
+}
+
+void ToTfServingGrpcResponse(const std::string& model, const std::string& version,
+                             const std::vector<OutputTensor>& outputs,
+                             const google::protobuf::RepeatedPtrField<std::string>& filter,
+                             tensorflow::serving::PredictResponse& response) {
+  auto* spec = response.mutable_model_spec();
+  spec->set_name(model);
+  spec->mutable_version()->set_value(std::stoll(version));
+  spec->set_signature_name("serving_default");
+  for (const auto& o : outputs) {
+    if (!filter.empty() && std::find(filter.begin(), filter.end(), o.name) == filter.end()) {
+      continue;
+    }
+    tensorflow::serving::TensorProto& t = (*response.mutable_outputs())[o.name];
+    t.set_dtype(tensorflow::serving::DataType::DT_FLOAT);
+    for (const auto d : o.shape) t.mutable_tensor_shape()->add_dim()->set_size(d);
+    t.set_tensor_content(reinterpret_cast<const char*>(o.fp32.data()),
+                         o.fp32.size() * sizeof(float));
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "protocols/kserve_v2_grpc.grpc.pb.h"
+#include "protocols/tf_serving_predict.grpc.pb.h"
 #include "serve/grpc_infer_request.h"
 
 namespace fwbench::serve {
@@ -45,7 +46,90 @@ std::string Authorization(const grpc::CallbackServerContext* context) {
   return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
 }
 
+grpc::Status Unauthenticated(const grpc::CallbackServerContext* context) {
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      Authorization(context).empty()
+                          ? "this server needs an 'authorization: Bearer TOKEN' metadata entry"
+                          : "the bearer token is not valid");
+}
+
+// One inference call of either protocol: behind the bearer token, decoded against the model's
+// signature, queued, encoded and answered from the batcher's thread. `request` and `response`
+// live until Finish; the service answers exactly once.
+template <typename Request, typename Response, typename Decode, typename Encode>
+grpc::ServerUnaryReactor* InferCall(InferenceService& service, std::atomic<std::size_t>& in_flight,
+                                    const char* protocol, grpc::CallbackServerContext* context,
+                                    const Request* request, Response* response,
+                                    const std::string& model, const std::string& version,
+                                    Decode decode, Encode encode) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!service.Authorized(Authorization(context))) {
+    service.metrics().CountRequest(model, protocol, 401);
+    reactor->Finish(Unauthenticated(context));
+    return reactor;
+  }
+  ++in_flight;
+  service.InferDecoded(
+      model, version,
+      [request, decode](const ModelSignature& signature) { return decode(*request, signature); },
+      [&service, &in_flight, protocol, reactor, request, response, model, encode](
+          const BatchOutcome& outcome, const std::string& resolved) {
+        int status = outcome.status;
+        std::string error = outcome.error;
+        if (status == 200) {
+          const std::int64_t encode_start = MonotonicNs();
+          try {
+            encode(*request, model, resolved, outcome.outputs, *response);
+            service.metrics().ObserveEncodeSeconds(
+                model, static_cast<double>(MonotonicNs() - encode_start) * 1e-9);
+          } catch (const std::exception& e) {
+            status = 500;
+            error = std::string("internal error: ") + e.what();
+          }
+        }
+        service.metrics().CountRequest(model, protocol, status);
+        reactor->Finish(status == 200 ? grpc::Status::OK : grpc::Status(CodeFor(status), error));
+        --in_flight;
+      });
+  return reactor;
+}
+
 }  // namespace
+
+// TF Serving's PredictionService.Predict on the same models (tensorflow-serving-api's stubs).
+class GrpcServer::TfService final : public tensorflow::serving::PredictionService::CallbackService {
+ public:
+  TfService(InferenceService& service, std::shared_ptr<std::atomic<std::size_t>> in_flight)
+      : service_(service), in_flight_(std::move(in_flight)) {}
+
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
+                                    const tensorflow::serving::PredictRequest* request,
+                                    tensorflow::serving::PredictResponse* response) override {
+    const auto& spec = request->model_spec();
+    if (!spec.version_label().empty()) {
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "version labels are not served here; give "
+                                   "model_spec.version (or neither, for the latest)"));
+      return reactor;
+    }
+    const std::string version = spec.has_version() ? std::to_string(spec.version().value()) : "";
+    return InferCall(
+        service_, *in_flight_, "tf_serving_grpc", context, request, response, spec.name(), version,
+        [](const tensorflow::serving::PredictRequest& r, const ModelSignature& signature) {
+          return FromTfServingGrpcRequest(r, signature);
+        },
+        [](const tensorflow::serving::PredictRequest& r, const std::string& model,
+           const std::string& resolved, const std::vector<OutputTensor>& outputs,
+           tensorflow::serving::PredictResponse& out) {
+          ToTfServingGrpcResponse(model, resolved, outputs, r.output_filter(), out);
+        });
+  }
+
+ private:
+  InferenceService& service_;
+  std::shared_ptr<std::atomic<std::size_t>> in_flight_;
+};
 
 class GrpcServer::Service final : public inference::GRPCInferenceService::CallbackService {
  public:
@@ -111,38 +195,17 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    const std::string model = request->model_name();
-    if (!service_.Authorized(Authorization(context))) {
-      service_.metrics().CountRequest(model, kProtocolLabel, 401);
-      reactor->Finish(Unauthenticated(context));
-      return reactor;
-    }
-    ++*in_flight_;
-    // `request` and `response` live until Finish; the service answers exactly once.
-    service_.InferDecoded(
-        model, request->model_version(),
-        [request](const ModelSignature& signature) { return FromGrpcRequest(*request, signature); },
-        [this, reactor, request, response, model](const BatchOutcome& outcome,
-                                                  const std::string& version) {
-          int status = outcome.status;
-          std::string error = outcome.error;
-          if (status == 200) {
-            const std::int64_t encode_start = MonotonicNs();
-            try {
-              ToGrpcResponse(model, version, request->id(), outcome.outputs, *response);
-              service_.metrics().ObserveEncodeSeconds(
-                  model, static_cast<double>(MonotonicNs() - encode_start) * 1e-9);
-            } catch (const std::exception& e) {
-              status = 500;
-              error = std::string("internal error: ") + e.what();
-            }
-          }
-          service_.metrics().CountRequest(model, kProtocolLabel, status);
-          reactor->Finish(status == 200 ? grpc::Status::OK : grpc::Status(CodeFor(status), error));
-          --*in_flight_;
+    return InferCall(
+        service_, *in_flight_, kProtocolLabel, context, request, response, request->model_name(),
+        request->model_version(),
+        [](const inference::ModelInferRequest& r, const ModelSignature& signature) {
+          return FromGrpcRequest(r, signature);
+        },
+        [](const inference::ModelInferRequest& r, const std::string& model,
+           const std::string& resolved, const std::vector<OutputTensor>& outputs,
+           inference::ModelInferResponse& out) {
+          ToGrpcResponse(model, resolved, r.id(), outputs, out);
         });
-    return reactor;
   }
 
  private:
@@ -151,13 +214,6 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(status);
     return reactor;
-  }
-
-  static grpc::Status Unauthenticated(const grpc::CallbackServerContext* context) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        Authorization(context).empty()
-                            ? "this server needs an 'authorization: Bearer TOKEN' metadata entry"
-                            : "the bearer token is not valid");
   }
 
   // Runs `fill` behind the bearer token; a RequestError becomes its gRPC status.
@@ -180,7 +236,8 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
 
 GrpcServer::GrpcServer(InferenceService& service, const GrpcServerOptions& options)
     : in_flight_(std::make_shared<std::atomic<std::size_t>>(0)),
-      service_(std::make_unique<Service>(service, options.server_version, in_flight_)) {
+      service_(std::make_unique<Service>(service, options.server_version, in_flight_)),
+      tf_service_(std::make_unique<TfService>(service, in_flight_)) {
   const std::string address = options.address.find(':') != std::string::npos
                                   ? fmt::format("[{}]:{}", options.address, options.port)
                                   : fmt::format("{}:{}", options.address, options.port);
@@ -193,6 +250,7 @@ GrpcServer::GrpcServer(InferenceService& service, const GrpcServerOptions& optio
   // it and take half its calls, where HTTP's bind fails with a clear message.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
+  builder.RegisterService(tf_service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     throw std::runtime_error(fmt::format(

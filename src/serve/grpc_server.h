@@ -2,8 +2,9 @@
 // KServe v2's GRPCInferenceService beside the HTTP server, on the same InferenceService: the
 // same models, batchers, bearer token, metrics and error messages. Health, server and model
 // metadata, and ModelInfer (raw or typed tensor contents); tritonclient's gRPC client and ghz
-// call it as they call Triton. gRPC's callback API: a call costs no thread while its batch
-// waits or runs, and is answered from the batcher's thread.
+// call it as they call Triton. On the same port, TF Serving's PredictionService.Predict, as
+// tensorflow-serving-api's stubs call TF Serving. gRPC's callback API: a call costs no thread while
+// its batch waits or runs, and is answered from the batcher's thread.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -42,8 +43,10 @@ class GrpcServer {
 
  private:
   class Service;
+  class TfService;
   std::shared_ptr<std::atomic<std::size_t>> in_flight_;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<TfService> tf_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

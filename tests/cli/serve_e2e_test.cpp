@@ -294,16 +294,15 @@ TEST(ServeCli, ServesOnnxThroughOpenCvDnnNextToTorchScript) {
   EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
 }
 
-// A client nobody here wrote: NVIDIA Triton's tritonclient (.venvs/clients, installed by
-// scripts/install-deps.sh --test) against fwbench serve, every check of
-// tests/clients/tritonclient_conformance.py over `protocol` ("http" or "grpc"); the checks'
-// count guards against a script that stopped early.
-void RunTritonclientConformance(const std::string& protocol, int expected_checks) {
-  const auto python = std::filesystem::path(FWBENCH_SOURCE_DIR) / ".venvs/clients/bin/python";
-  if (!std::filesystem::exists(python)) {
-    GTEST_SKIP() << python << " is missing: scripts/install-deps.sh --test creates it";
-  }
-  const auto dir = FreshDir("serve_tritonclient_" + protocol);
+// A client nobody here wrote against fwbench serve (HTTP and gRPC ports): `script` run by
+// `python` with `protocol` (tritonclient's "http" or "grpc", or "" for a gRPC-only script) and
+// the port it needs; every check it prints must pass, and their count guards against a script
+// that stopped early.
+void RunClientConformance(const std::filesystem::path& python, const std::string& script_name,
+                          const std::string& protocol, int expected_checks,
+                          const std::string& expected_protocol_label) {
+  const auto dir = FreshDir("serve_client_" + script_name.substr(0, script_name.find('.')) +
+                            (protocol.empty() ? "" : "_" + protocol));
   if (const std::string why = WriteLinearRepository(dir); !why.empty()) GTEST_SKIP() << why;
   const auto port = deploy::FreeLoopbackPort();
   const auto grpc_port = deploy::FreeLoopbackPort();
@@ -312,12 +311,11 @@ void RunTritonclientConformance(const std::string& protocol, int expected_checks
                                dir / "serve.log");
   const loadgen::Url url{"127.0.0.1", std::to_string(port), "/"};
   ASSERT_TRUE(WaitReady(server, url)) << server.LogTail();
-  const auto script =
-      std::filesystem::path(FWBENCH_SOURCE_DIR) / "tests/clients/tritonclient_conformance.py";
-  const std::string cmd = python.string() + " " + script.string() + " " + protocol +
-                          " 127.0.0.1:" + std::to_string(protocol == "http" ? port : grpc_port) +
-                          " > " + (dir / "client.json").string() + " 2> " +
-                          (dir / "client.log").string();
+  const auto script = std::filesystem::path(FWBENCH_SOURCE_DIR) / "tests/clients" / script_name;
+  const std::string cmd =
+      python.string() + " " + script.string() + " " + protocol + (protocol.empty() ? "" : " ") +
+      "127.0.0.1:" + std::to_string(protocol == "http" ? port : grpc_port) + " > " +
+      (dir / "client.json").string() + " 2> " + (dir / "client.log").string();
   const int code = std::system(cmd.c_str());
   std::stringstream out;
   std::stringstream log;
@@ -332,13 +330,21 @@ void RunTritonclientConformance(const std::string& protocol, int expected_checks
   }
   EXPECT_EQ(passed, expected_checks) << out.str();
   EXPECT_EQ(code, 0) << out.str() << log.str();
-  // The server counted them under their protocol.
+  // The server counted the calls under their protocol.
   const auto metrics = loadgen::Fetch(url, {"GET", "/metrics", "", "", {}});
-  EXPECT_NE(metrics.body.find(protocol == "http" ? "protocol=\"kserve_v2\""
-                                                 : "protocol=\"kserve_v2_grpc\""),
-            std::string::npos)
+  EXPECT_NE(metrics.body.find("protocol=\"" + expected_protocol_label + "\""), std::string::npos)
       << metrics.body;
   EXPECT_EQ(server.Stop(30), 0) << server.LogTail();
+}
+
+// NVIDIA Triton's tritonclient (.venvs/clients, installed by scripts/install-deps.sh --test).
+void RunTritonclientConformance(const std::string& protocol, int expected_checks) {
+  const auto python = std::filesystem::path(FWBENCH_SOURCE_DIR) / ".venvs/clients/bin/python";
+  if (!std::filesystem::exists(python)) {
+    GTEST_SKIP() << python << " is missing: scripts/install-deps.sh --test creates it";
+  }
+  RunClientConformance(python, "tritonclient_conformance.py", protocol, expected_checks,
+                       protocol == "http" ? "kserve_v2" : "kserve_v2_grpc");
 }
 
 TEST(ServeClients, TritonclientOverHttpGetsHealthMetadataJsonAndBinaryInferenceAndErrors) {
@@ -347,6 +353,18 @@ TEST(ServeClients, TritonclientOverHttpGetsHealthMetadataJsonAndBinaryInferenceA
 
 TEST(ServeClients, TritonclientOverGrpcGetsHealthMetadataRawAndTypedInferenceAndErrors) {
   RunTritonclientConformance("grpc", 15);
+}
+
+// TF Serving's own client stubs (tensorflow-serving-api in .venvs/tf, install-deps --test)
+// against fwbench serve's PredictionService.Predict.
+TEST(ServeClients, TfServingApiStubsPredictWithTensorContentAndFloatValAndGetErrors) {
+  const auto venv = std::filesystem::path(FWBENCH_SOURCE_DIR) / ".venvs/tf";
+  if (!std::filesystem::exists(venv / ".fwbench-tf-serving-api")) {
+    GTEST_SKIP() << "tensorflow-serving-api is not in " << venv
+                 << ": scripts/install-deps.sh --test installs it";
+  }
+  RunClientConformance(venv / "bin/python", "tf_serving_api_conformance.py", "", 8,
+                       "tf_serving_grpc");
 }
 
 TEST(ServeCli, EveryNewCommandHasHelp) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "protocols/kserve_v2_grpc.grpc.pb.h"
+#include "protocols/tf_serving_predict.grpc.pb.h"
 #include "serve/grpc_server.h"
 #include "support/grpc_fixture.h"
 
@@ -239,6 +240,102 @@ TEST(GrpcServer, ConcurrentCallsShareBatchesAndShutdownAnswersThoseInFlight) {
     EXPECT_LT(f.http.model->batches.size(), 4u);  // at least two calls shared a batch
   }
   EXPECT_EQ(requests, 4u);
+}
+
+tensorflow::serving::PredictRequest TfRequest(const std::vector<float>& x, std::int64_t rows) {
+  tensorflow::serving::PredictRequest r;
+  r.mutable_model_spec()->set_name("double");
+  auto& t = (*r.mutable_inputs())["x"];
+  t.set_dtype(tensorflow::serving::DataType::DT_FLOAT);
+  t.mutable_tensor_shape()->add_dim()->set_size(rows);
+  t.mutable_tensor_shape()->add_dim()->set_size(4);
+  t.set_tensor_content(reinterpret_cast<const char*>(x.data()), x.size() * sizeof(float));
+  return r;
+}
+
+TEST(GrpcServer, TfServingPredictAnswersOnTheSamePortAndRefusesWhatItCannotServe) {
+  GrpcFixture f;
+  auto stub = tensorflow::serving::PredictionService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(f.server->port()), grpc::InsecureChannelCredentials()));
+  const auto predict = [&](const tensorflow::serving::PredictRequest& r,
+                           tensorflow::serving::PredictResponse* out = nullptr) {
+    grpc::ClientContext c;
+    tensorflow::serving::PredictResponse ignored;
+    return stub->Predict(&c, r, out != nullptr ? out : &ignored);
+  };
+  const std::vector<float> x = {1, 2, 3, 4, -1, 0.5f, 0, 8};
+  tensorflow::serving::PredictResponse out;
+  ASSERT_TRUE(predict(TfRequest(x, 2), &out).ok());
+  ASSERT_EQ(out.outputs().count("y"), 1u);
+  const auto& y = out.outputs().at("y");
+  EXPECT_EQ(y.dtype(), tensorflow::serving::DataType::DT_FLOAT);
+  ASSERT_EQ(y.tensor_shape().dim_size(), 2);
+  EXPECT_EQ(y.tensor_shape().dim(0).size(), 2);
+  std::vector<float> values(8);
+  ASSERT_EQ(y.tensor_content().size(), 32u);
+  std::memcpy(values.data(), y.tensor_content().data(), 32);
+  EXPECT_EQ(values, (std::vector<float>{2, 4, 6, 8, -2, 1, 0, 16}));
+  EXPECT_EQ(out.model_spec().version().value(), 2);  // the latest
+
+  // A single float_val fills the shape, as TensorFlow reads it; version 1 asked by number.
+  auto fill = TfRequest({}, 1);
+  auto& t = (*fill.mutable_inputs())["x"];
+  t.clear_tensor_content();
+  t.add_float_val(3);
+  fill.mutable_model_spec()->mutable_version()->set_value(1);
+  fill.add_output_filter("y");
+  ASSERT_TRUE(predict(fill, &out).ok());
+  EXPECT_EQ(out.model_spec().version().value(), 1);
+  std::memcpy(values.data(), out.outputs().at("y").tensor_content().data(), 16);
+  EXPECT_EQ(std::vector<float>(values.begin(), values.begin() + 4),
+            (std::vector<float>{6, 6, 6, 6}));
+
+  struct Case {
+    const char* what;
+    tensorflow::serving::PredictRequest request;
+    grpc::StatusCode code;
+    const char* message;
+  };
+  std::vector<Case> cases;
+  auto signature = TfRequest(x, 2);
+  signature.mutable_model_spec()->set_signature_name("classify");
+  cases.push_back({"signature", signature, grpc::StatusCode::INVALID_ARGUMENT,
+                   "one signature, serving_default"});
+  auto label = TfRequest(x, 2);
+  label.mutable_model_spec()->set_version_label("stable");
+  cases.push_back({"version label", label, grpc::StatusCode::INVALID_ARGUMENT,
+                   "version labels are not served"});
+  auto filter = TfRequest(x, 2);
+  filter.add_output_filter("z");
+  cases.push_back({"output filter", filter, grpc::StatusCode::INVALID_ARGUMENT,
+                   "output_filter names 'z'; model 'double' has outputs y"});
+  auto dtype = TfRequest(x, 2);
+  (*dtype.mutable_inputs())["x"].set_dtype(tensorflow::serving::DataType::DT_INT64);
+  cases.push_back(
+      {"dtype", dtype, grpc::StatusCode::INVALID_ARGUMENT, "model 'double' expects FP32"});
+  auto content = TfRequest(x, 3);
+  cases.push_back({"content size", content, grpc::StatusCode::INVALID_ARGUMENT,
+                   "needs 48 bytes of tensor_content, it has 32"});
+  auto count = TfRequest({}, 2);
+  (*count.mutable_inputs())["x"].add_float_val(1);
+  (*count.mutable_inputs())["x"].add_float_val(2);
+  cases.push_back({"float_val count", count, grpc::StatusCode::INVALID_ARGUMENT,
+                   "holds 8 values, float_val has 2"});
+  auto model = TfRequest(x, 2);
+  model.mutable_model_spec()->set_name("nope");
+  cases.push_back({"model", model, grpc::StatusCode::NOT_FOUND, "models: double"});
+  for (const auto& c : cases) {
+    const grpc::Status s = predict(c.request);
+    EXPECT_EQ(s.error_code(), c.code) << c.what << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.message), std::string::npos)
+        << c.what << ": " << s.error_message();
+  }
+  const std::string metrics = f.http.service->metrics().Render();
+  EXPECT_NE(
+      metrics.find(
+          R"(fwbench_requests_total{model="double",protocol="tf_serving_grpc",code="200"} 2)"),
+      std::string::npos)
+      << metrics;
 }
 
 }  // namespace
