@@ -9,6 +9,7 @@
 
 #include "backends/served/load_served_model.h"
 #include "backends/served/serve_threads.h"
+#include "backends/served/served_onnx.h"
 #include "cli/commands.h"
 #include "core/env_fingerprint.h"
 #include "core/error.h"
@@ -137,6 +138,10 @@ Command AddServeCommand(CLI::App& app) {
       if (a->max_queue_delay_us >= 0)
         m.config.batching.max_queue_delay_ns = std::int64_t{a->max_queue_delay_us} * 1000;
       if (a->max_queue > 0) m.config.batching.max_queue = static_cast<std::size_t>(a->max_queue);
+      // The runtime an ONNX model gets, named in its metadata's platform.
+      if (m.config.platform == "onnx" && m.config.onnx_runtime.empty()) {
+        m.config.onnx_runtime = DefaultOnnxRuntime();
+      }
       for (const auto& v : m.versions) {
         auto model = compute->Call([&] { return LoadServedModel(v.file, m.config, a->device); });
         service->AddModel(m.name, v.version, m.config,

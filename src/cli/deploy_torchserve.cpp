@@ -17,7 +17,7 @@ namespace fwbench::cli {
 namespace {
 
 std::filesystem::path HandlerFile(const std::filesystem::path& self) {
-  const auto beside =
+  auto beside =
       self.parent_path().parent_path() / "tools" / "torchserve_baseline" / "tensor_handler.py";
   if (std::filesystem::is_regular_file(beside)) return beside;
   return std::filesystem::path(FWBENCH_SOURCE_DIR) / "tools" / "torchserve_baseline" /

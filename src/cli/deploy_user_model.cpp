@@ -1,7 +1,7 @@
 // `fwbench deploy --model-file FILE` / `--model-py pkg.mod:factory`: the user's model made ready
-// for fwbench serve (TorchScript for LibTorch, ONNX for OpenCV DNN, with a KServe v2 signature
-// from the model's resolved inputs) and for the FastAPI baseline (the file itself, loaded by the
-// format's own framework in the environment of its reference runtime).
+// for fwbench serve (TorchScript for LibTorch, ONNX for OpenVINO or OpenCV DNN, with a KServe v2
+// signature from the model's resolved inputs) and for the FastAPI baseline (the file itself, loaded
+// by the format's own framework in the environment of its reference runtime).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -11,6 +11,7 @@
 #include <iostream>
 #include <set>
 
+#include "backends/served/served_onnx.h"
 #include "cli/deploy_target.h"
 #include "core/error.h"
 #include "orchestrate/builtin_workers.h"
@@ -125,8 +126,8 @@ DeployTarget PrepareUserModelDeploy(const Plan& plan, const DeployArgs& a,
   std::cerr << fmt::format("deploy: {} ({}) as '{}', run folder {}\n", name, format, t.model_name,
                            run_dir.string());
 
-  // fwbench serve runs TorchScript (LibTorch) and ONNX (OpenCV DNN): the format itself where it
-  // is one, else the conversion that reaches one.
+  // fwbench serve runs TorchScript (LibTorch) and ONNX (OpenVINO, OpenCV DNN): the format itself
+  // where it is one, else the conversion that reaches one.
   const bool torch_family =
       format == "pytorch_module" || format == "exported_program" || format == "torchscript";
   const std::string served_format = torch_family ? "torchscript" : "onnx";
@@ -152,14 +153,15 @@ DeployTarget PrepareUserModelDeploy(const Plan& plan, const DeployArgs& a,
                                        c.converter, c.seconds);
     } else {
       t.serve_refusal = fmt::format(
-          "fwbench serve runs TorchScript (LibTorch) and ONNX (OpenCV DNN) models; the "
+          "fwbench serve runs TorchScript (LibTorch) and ONNX (OpenVINO, OpenCV DNN) models; the "
           "conversion of the {} to {} failed: {}",
           baseline.what, served_format, c.reason);
     }
   }
   if (!served_file.empty() && served_format == "onnx") {
     for (const auto& i : config.signature.inputs) {
-      if (i.datatype != "FP32" && t.serve_refusal.empty()) {
+      // OpenVINO, where fwbench was built with it, takes INT64 inputs too.
+      if (i.datatype != "FP32" && t.serve_refusal.empty() && DefaultOnnxRuntime() == "opencv") {
         t.serve_refusal = fmt::format(
             "fwbench serve runs ONNX models with OpenCV DNN, which takes FP32 inputs only; input "
             "'{}' is {}",

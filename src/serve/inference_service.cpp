@@ -101,10 +101,11 @@ InputTensor Zeros(const TensorSignature& s, std::int64_t batch) {
   return t;
 }
 
-const char* PlatformName(const std::string& platform) {
-  return platform == "onnx"   ? "onnx_opencv_dnn"
-         : platform == "aoti" ? "pytorch_aotinductor"
-                              : "pytorch_torchscript";
+const char* PlatformName(const ModelConfig& config) {
+  if (config.platform == "onnx") {
+    return config.onnx_runtime == "openvino" ? "onnx_openvino" : "onnx_opencv_dnn";
+  }
+  return config.platform == "aoti" ? "pytorch_aotinductor" : "pytorch_torchscript";
 }
 
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
@@ -298,7 +299,7 @@ void InferenceService::Handle(HttpRequest request, Reply reply) {
           versions.push_back(ver.version);
         return send(Json(200, {{"name", route.model},
                                {"versions", versions},
-                               {"platform", PlatformName(v.config.platform)},
+                               {"platform", PlatformName(v.config)},
                                {"inputs", TensorsJson(sig.inputs)},
                                {"outputs", TensorsJson(sig.outputs)}}));
       }
@@ -465,7 +466,7 @@ InferenceService::ModelInfo InferenceService::Describe(const std::string& model,
   info.name = model;
   info.version = v.version;
   for (const auto& [n, ver] : models_.at(model).versions) info.versions.push_back(ver.version);
-  info.platform = PlatformName(v.config.platform);
+  info.platform = PlatformName(v.config);
   info.signature = v.config.signature;
   return info;
 }
@@ -477,7 +478,7 @@ bool InferenceService::Authorized(const std::string& authorization) const {
 
 void InferenceService::InferDecoded(
     const std::string& model, const std::string& version,
-    const std::function<InferRequest(const ModelSignature&)>& decode, InferDone done) {
+    const std::function<InferRequest(const ModelSignature&)>& decode, const InferDone& done) {
   std::string resolved;
   try {
     CheckAcceptingInference();
@@ -486,7 +487,7 @@ void InferenceService::InferDecoded(
     const std::int64_t decode_start = MonotonicNs();
     InferRequest parsed = decode(v.config.signature);
     Queue(model, v, std::move(parsed), decode_start,
-          [done, resolved](BatchOutcome outcome) { done(outcome, resolved); });
+          [done, resolved](const BatchOutcome& outcome) { done(outcome, resolved); });
   } catch (const RequestError& e) {
     BatchOutcome refused;
     refused.status = e.status();

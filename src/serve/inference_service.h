@@ -77,7 +77,7 @@ class InferenceService {
   using InferDone = std::function<void(const BatchOutcome& outcome, const std::string& version)>;
   void InferDecoded(const std::string& model, const std::string& version,
                     const std::function<InferRequest(const ModelSignature&)>& decode,
-                    InferDone done);
+                    const InferDone& done);
 
  private:
   struct Version {

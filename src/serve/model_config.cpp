@@ -114,7 +114,7 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
   c.source = path;
   c.signature.name = name;
   c.batching.request_timeout_ns = 10'000'000'000;  // a served request may wait behind others
-  OnlyKnownKeys(t, {"platform", "inputs", "outputs", "batching"}, "", path);
+  OnlyKnownKeys(t, {"platform", "onnx_runtime", "inputs", "outputs", "batching"}, "", path);
   if (t.contains("platform") && !t["platform"].is_string()) {
     Bad(path, "platform must be a string: \"torchscript\", \"aoti\" or \"onnx\"");
   }
@@ -122,8 +122,20 @@ ModelConfig ReadModelConfig(const std::filesystem::path& path, const std::string
   if (c.platform != "torchscript" && c.platform != "aoti" && c.platform != "onnx") {
     Bad(path, fmt::format("platform \"{}\" is not served; use \"torchscript\" (NAME/N/model.pt, "
                           "run by LibTorch), \"aoti\" (NAME/N/model.pt2, an AOTInductor package "
-                          "run by LibTorch) or \"onnx\" (NAME/N/model.onnx, run by OpenCV DNN)",
+                          "run by LibTorch) or \"onnx\" (NAME/N/model.onnx, run by OpenVINO or "
+                          "OpenCV DNN)",
                           c.platform));
+  }
+  if (t.contains("onnx_runtime")) {
+    c.onnx_runtime = t["onnx_runtime"].value_or<std::string>("");
+    if (c.platform != "onnx") {
+      Bad(path, "onnx_runtime applies to platform = \"onnx\" only; remove it or set the platform");
+    }
+    if (c.onnx_runtime != "openvino" && c.onnx_runtime != "opencv") {
+      Bad(path,
+          "onnx_runtime must be \"openvino\" (the default where fwbench was built with it) "
+          "or \"opencv\" (OpenCV DNN)");
+    }
   }
   c.signature.inputs = Tensors(t, "inputs", path);
   c.signature.outputs = Tensors(t, "outputs", path);
@@ -166,6 +178,7 @@ const char* ModelFileName(const std::string& platform) {
 std::string ModelConfigToml(const ModelConfig& c) {
   std::ostringstream out;
   out << "platform = \"" << c.platform << "\"\n";
+  if (!c.onnx_runtime.empty()) out << "onnx_runtime = \"" << c.onnx_runtime << "\"\n";
   const auto tensors = [&](const char* key, const std::vector<TensorSignature>& list) {
     for (const auto& s : list) {
       out << "\n[[" << key << "]]\nname = \"" << s.name << "\"\ndatatype = \"" << s.datatype

@@ -12,6 +12,9 @@ namespace fwbench::serve {
 
 struct ModelConfig {
   std::string platform = "torchscript";  // or "aoti", "onnx"
+  // platform "onnx": "openvino" or "opencv" (OpenCV DNN); empty: OpenVINO where fwbench was
+  // built with it, else OpenCV DNN.
+  std::string onnx_runtime;
   ModelSignature signature;
   BatchPolicy batching;
   std::filesystem::path source;  // the config.toml it was read from; empty when built in code

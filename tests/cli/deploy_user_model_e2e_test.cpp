@@ -108,18 +108,27 @@ TEST(DeployUserModelE2E, AnOnnxFileIsServedByFwbenchServeAndFastapiWithParity) {
   ExpectBaselineIsTheReference(cnn);
   ExpectServeAgrees(cnn, "copy the ONNX file into the repository");
 
-  // Token ids: OpenCV DNN takes FP32 only, so fwbench serve's row says so; FastAPI serves it.
+  // Token ids: OpenVINO takes them and agrees with FastAPI on ONNX Runtime; OpenCV DNN takes
+  // FP32 only, so where it is the runtime fwbench serve's row says so.
   const Deployed tokens =
       Deploy("--model-file " + (dir / "tokens.onnx").string() + " --input ids:INT64:Nx12:0-1000",
              dir / "tokens");
   ASSERT_EQ(tokens.out.code, 0) << tokens.out.text;
   ExpectBaselineIsTheReference(tokens);
   ASSERT_TRUE(tokens.rows.contains("fwbench serve (batching)")) << tokens.out.text;
+#ifdef FWBENCH_SERVES_ONNX_WITH_OPENVINO
+  EXPECT_EQ(tokens.rows.at("fwbench serve (batching)")
+                .value("parity", nlohmann::json{})
+                .value("status", ""),
+            "pass")
+      << tokens.out.text;
+#else
   EXPECT_NE(tokens.rows.at("fwbench serve (batching)")
                 .value("skipped", "")
                 .find("FP32 inputs only; input 'ids' is INT64"),
             std::string::npos)
       << tokens.out.text;
+#endif
 }
 
 TEST(DeployUserModelE2E, APyTorchModuleOnTokenIdsIsTracedForFwbenchServeAndImportedByFastapi) {

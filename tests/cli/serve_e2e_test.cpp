@@ -253,11 +253,24 @@ TEST(ServeCli, BadInputToServeLoadAndDeployIsAUsageErrorThatSaysWhatToDo) {
       << r.text;
 }
 
-// The same small model as TorchScript (LibTorch) and as ONNX (OpenCV DNN) in one repository:
-// both served, both give the known answer, batched requests included.
-TEST(ServeCli, ServesOnnxThroughOpenCvDnnNextToTorchScript) {
+// The same small model as TorchScript (LibTorch) and as ONNX (OpenVINO where fwbench was built
+// with it, else OpenCV DNN; and OpenCV DNN asked for by onnx_runtime) in one repository: all
+// served, all give the known answer, batched requests included.
+TEST(ServeCli, ServesOnnxThroughOpenVinoAndOpenCvDnnNextToTorchScript) {
   const auto dir = FreshDir("serve_onnx");
   if (const std::string why = WriteLinearRepository(dir); !why.empty()) GTEST_SKIP() << why;
+  std::filesystem::create_directories(dir / "oc" / "1");
+  std::filesystem::copy_file(dir / "ox" / "1" / "model.onnx", dir / "oc" / "1" / "model.onnx");
+  {
+    std::stringstream config;
+    config << std::ifstream(dir / "ox" / "config.toml").rdbuf();
+    std::ofstream(dir / "oc" / "config.toml") << "onnx_runtime = \"opencv\"\n" << config.str();
+  }
+#ifdef FWBENCH_SERVES_ONNX_WITH_OPENVINO
+  const std::string default_platform = "onnx_openvino";
+#else
+  const std::string default_platform = "onnx_opencv_dnn";
+#endif
   const auto port = deploy::FreeLoopbackPort();
   deploy::ServerProcess server(
       {FWBENCH_BINARY, "serve", dir.string(), "--port", std::to_string(port)}, dir / "serve.log");
@@ -265,7 +278,7 @@ TEST(ServeCli, ServesOnnxThroughOpenCvDnnNextToTorchScript) {
   ASSERT_TRUE(WaitReady(server, url)) << server.LogTail();
   const std::string body =
       R"({"inputs":[{"name":"x","shape":[2,4],"datatype":"FP32","data":[1,1,1,1,0,0,0,2]}]})";
-  for (const char* model : {"ts", "ox"}) {
+  for (const char* model : {"ts", "ox", "oc"}) {
     const auto r = loadgen::Fetch(
         url, {"POST", std::string("/v2/models/") + model + "/infer", body, "application/json", {}});
     ASSERT_EQ(r.status, 200) << model << ": " << r.body << server.LogTail();
@@ -276,9 +289,15 @@ TEST(ServeCli, ServesOnnxThroughOpenCvDnnNextToTorchScript) {
       EXPECT_NEAR(out["data"][i].get<double>(), expected[i], 1e-5) << model << " [" << i << "]";
     }
   }
-  const auto meta =
-      nlohmann::json::parse(loadgen::Fetch(url, {"GET", "/v2/models/ox", "", "", {}}).body);
-  EXPECT_EQ(meta["platform"], "onnx_opencv_dnn");
+  const auto platform = [&](const std::string& model) {
+    return nlohmann::json::parse(
+        loadgen::Fetch(url, {"GET", "/v2/models/" + model, "", "", {}}).body)["platform"];
+  };
+  EXPECT_EQ(platform("ox"), default_platform);
+  EXPECT_EQ(platform("oc"), "onnx_opencv_dnn");
+  EXPECT_EQ(server.LogTail(20000).find("model.onnx runs on OpenVINO") != std::string::npos,
+            default_platform == "onnx_openvino")
+      << server.LogTail();
   // Concurrent requests to the ONNX model share batches and each gets its own rows back.
   loadgen::LoadOptions o;
   o.connections = 8;

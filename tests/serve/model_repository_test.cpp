@@ -35,7 +35,8 @@ TEST_F(ModelRepository, VersionsSortNumericallyAndBatchingIsRead) {
         std::string(kSignature) +
             "[batching]\nmax_batch_size = 16\nmax_queue_delay_us = 250\nmax_queue = 9\n",
         {"2/model.pt", "10/model.pt", "1/model.pt", "notes/readme.txt"});
-  Model("o", std::string("platform = \"onnx\"\n") + kSignature, {"1/model.onnx"});
+  Model("o", std::string("platform = \"onnx\"\nonnx_runtime = \"opencv\"\n") + kSignature,
+        {"1/model.onnx"});
   Model("p", std::string("platform = \"aoti\"\n") + kSignature, {"1/model.pt2"});
   const auto models = ScanRepository(dir_);
   ASSERT_EQ(models.size(), 3u);
@@ -49,6 +50,8 @@ TEST_F(ModelRepository, VersionsSortNumericallyAndBatchingIsRead) {
   EXPECT_EQ(models[0].config.signature.inputs[0].shape, (std::vector<std::int64_t>{-1, 4}));
   EXPECT_EQ(models[1].config.platform, "onnx");
   EXPECT_EQ(models[1].versions[0].file.filename(), "model.onnx");
+  EXPECT_EQ(models[1].config.onnx_runtime, "opencv");
+  EXPECT_EQ(models[0].config.onnx_runtime, "");
   EXPECT_EQ(models[2].config.platform, "aoti");
   ASSERT_EQ(models[2].versions.size(), 1u);
   EXPECT_EQ(models[2].versions[0].file.filename(), "model.pt2");
@@ -79,6 +82,10 @@ TEST_F(ModelRepository, EveryMistakeNamesTheFileAndWhatIsExpected) {
       // Issue 17: every key is known, every value in range, before the server listens.
       {std::string("platfrom = \"onnx\"\n") + kSignature, "platfrom is not a known key"},
       {std::string("platform = 5\n") + kSignature, "platform must be a string"},
+      {std::string("onnx_runtime = \"openvino\"\n") + kSignature,
+       "onnx_runtime applies to platform = \"onnx\" only"},
+      {std::string("platform = \"onnx\"\nonnx_runtime = \"tensorrt\"\n") + kSignature,
+       "onnx_runtime must be \"openvino\""},
       {std::string(kSignature) + "[batchng]\nmax_batch_size = 4\n", "batchng is not a known key"},
       {std::string("batching = 3\n") + kSignature, "batching must be a table"},
       {"[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 4]\ndims = [4]\n"
