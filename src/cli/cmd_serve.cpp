@@ -36,10 +36,12 @@ std::string BearerTokenFromEnv(const std::string& variable) {
 Command AddServeCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
-      "Serve the TorchScript (LibTorch) and ONNX (OpenCV DNN) models of a model repository over "
+      "Serve the TorchScript (LibTorch) and ONNX (OpenVINO or OpenCV DNN) models of a model "
+      "repository over "
       "HTTP: KServe v2 (JSON and binary "
       "tensors), TF Serving REST and TorchServe-style /predictions, with dynamic batching and "
-      "Prometheus /metrics; with --grpc-port, KServe v2's GRPCInferenceService too. Layout: "
+      "Prometheus /metrics; with --grpc-port, KServe v2's GRPCInferenceService and TF Serving's "
+      "PredictionService.Predict over gRPC too. Layout: "
       "REPO/NAME/config.toml, REPO/NAME/1/model.pt, … (`fwbench "
       "deploy` writes one). Ready (/v2/health/ready) after every model's warm-up; SIGINT or "
       "SIGTERM drains in-flight requests, then stops.");
@@ -111,9 +113,10 @@ Command AddServeCommand(CLI::App& app) {
   cmd->add_option("--port-file", a->port_file,
                   "Write the bound port here once listening (for scripts using --port 0)");
   cmd->add_option("--grpc-port", a->grpc_port,
-                  "Also serve KServe v2 over gRPC (inference.GRPCInferenceService: health, "
-                  "metadata, ModelInfer) on this port of --host; 0: any free port, printed. Off "
-                  "unless given (Triton's gRPC port is 8001)")
+                  "Also serve gRPC on this port of --host: KServe v2 "
+                  "(inference.GRPCInferenceService: health, metadata, ModelInfer) and TF "
+                  "Serving's tensorflow.serving.PredictionService/Predict; 0: any free port, "
+                  "printed. Off unless given (Triton's gRPC port is 8001)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option(
       "--grpc-port-file", a->grpc_port_file,
