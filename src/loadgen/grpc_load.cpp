@@ -62,9 +62,21 @@ std::string CodeName(grpc::StatusCode code) {
   }
 }
 
+// A call that never reached a server: the channel could not connect (gRPC says UNAVAILABLE, as
+// it does for a server's own 503, but with its transport's words).
+bool NotConnected(const grpc::Status& status) {
+  const std::string& m = status.error_message();
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         (m.find("failed to connect") != std::string::npos ||
+          m.find("Connection refused") != std::string::npos ||
+          m.find("Socket closed") != std::string::npos);
+}
+
 std::string ErrorKind(const grpc::Status& status) {
   if (status.ok()) return "";
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return "timeout";
+  // "connect", as the HTTP load counts it: the summary marks such a test NOT VALID.
+  if (NotConnected(status)) return "connect";
   return "grpc_" + CodeName(status.error_code());
 }
 
@@ -140,17 +152,33 @@ class GrpcWorker {
           }
         }
         if (free != nullptr) Send(*free, t);
+        std::vector<Conn*> ready;
+        {
+          const std::lock_guard lock(mutex_);
+          ready = TakeRetries();
+        }
+        for (Conn* c : ready) Resume(*c);
       }
     }
-    // Until every connection is idle again; requests still waiting for one time out meanwhile.
+    // Until every connection is idle again; requests still waiting for one time out meanwhile,
+    // and connections backing off resume when their wait is over.
     std::unique_lock lock(mutex_);
     while (idle_.size() < conns_.size() || !due_.empty()) {
-      if (!due_.empty()) {
-        wake_.wait_until(lock, start_ + std::chrono::nanoseconds(due_.front() + timeout_ns_));
-        ExpireDue();
+      std::int64_t wake_at = -1;
+      if (!due_.empty()) wake_at = due_.front() + timeout_ns_;
+      for (const auto& b : backing_off_) {
+        wake_at = wake_at < 0 ? b.retry_ns : std::min(wake_at, b.retry_ns);
+      }
+      if (wake_at >= 0) {
+        wake_.wait_until(lock, start_ + std::chrono::nanoseconds(wake_at));
       } else {
         wake_.wait(lock);
       }
+      ExpireDue();
+      std::vector<Conn*> ready = TakeRetries();
+      lock.unlock();
+      for (Conn* c : ready) Resume(*c);
+      lock.lock();
     }
   }
 
@@ -169,7 +197,12 @@ class GrpcWorker {
     grpc::ByteBuffer response;
     std::int64_t intended_ns = 0;
     std::int64_t sent_ns = 0;
+    int backoff_ms = 0;  // the last wait after a failed connect; 0 once a call got through
     std::deque<RequestRecord> records;
+  };
+  struct BackingOff {
+    Conn* conn;
+    std::int64_t retry_ns;
   };
 
   std::int64_t NowNs() const {
@@ -199,6 +232,21 @@ class GrpcWorker {
   void Done(Conn& c, const grpc::Status& status) {
     c.records.push_back({c.intended_ns, c.sent_ns, NowNs(), ErrorKind(status)});
     done_.fetch_add(1, std::memory_order_relaxed);
+    // A channel that cannot connect fails its calls at once: its connection waits 1 ms before
+    // the next, doubling to 100 ms, as the HTTP load's refused connects do, instead of spinning.
+    if (NotConnected(status)) {
+      c.backoff_ms = std::min(100, std::max(1, c.backoff_ms * 2));
+      const std::lock_guard lock(mutex_);
+      backing_off_.push_back({&c, NowNs() + std::int64_t{c.backoff_ms} * 1'000'000});
+      wake_.notify_all();
+      return;
+    }
+    c.backoff_ms = 0;
+    Resume(c);
+  }
+
+  // The connection's next call (closed loop), or back to the idle ones / the next due request.
+  void Resume(Conn& c) {
     if (!options_.open_loop) {
       if (NowNs() < end_ns_ && MayStart()) return Send(c, kNow);
       const std::lock_guard lock(mutex_);
@@ -219,6 +267,21 @@ class GrpcWorker {
       }
     }
     if (next >= 0) Send(c, next);
+  }
+
+  // Under mutex_: the connections whose back-off is over.
+  std::vector<Conn*> TakeRetries() {
+    std::vector<Conn*> ready;
+    const std::int64_t now = NowNs();
+    for (auto it = backing_off_.begin(); it != backing_off_.end();) {
+      if (it->retry_ns <= now) {
+        ready.push_back(it->conn);
+        it = backing_off_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return ready;
   }
 
   // Open loop, under mutex_: a request that waited past its timeout for a connection is a
@@ -244,6 +307,7 @@ class GrpcWorker {
   std::condition_variable wake_;
   std::vector<Conn*> idle_;
   std::deque<std::int64_t> due_;
+  std::vector<BackingOff> backing_off_;
   std::deque<RequestRecord> expired_;
   std::atomic<std::int64_t>& done_;
   std::atomic<std::int64_t>& started_;
