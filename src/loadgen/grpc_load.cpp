@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "loadgen/load_threads.h"
 #include "protocols/kserve_v2_grpc.grpc.pb.h"
 
 namespace fwbench::loadgen {
@@ -398,70 +399,33 @@ std::string ProbeGrpc(const GrpcLoadRequest& request, double timeout_s) {
 }
 
 std::vector<RequestRecord> RunGrpcLoad(const GrpcLoadRequest& request, const LoadOptions& options) {
-  if (options.connections < 1 || options.threads < 1) {
-    throw UsageError("--connections and --threads must be at least 1");
-  }
-  if (options.open_loop && !(options.rate_per_s > 0)) {
-    throw UsageError("an open-loop test needs --rate above 0 (requests per second)");
-  }
+  LoadPlan plan = PlanLoad(options);
   const grpc::ByteBuffer bytes = BytesOf(request.serialized);
-  const auto end_ns = static_cast<std::int64_t>((options.warmup_s + options.duration_s) * 1e9);
-  const int threads = std::min(options.threads, options.connections);
-  std::vector<std::vector<std::int64_t>> arrivals(static_cast<std::size_t>(threads));
-  if (options.open_loop) {
-    ArrivalSchedule schedule(options.arrival, options.rate_per_s, options.seed);
-    std::size_t i = 0;
-    for (std::int64_t t = schedule.Next(); t < end_ns; t = schedule.Next(), ++i) {
-      arrivals[i % static_cast<std::size_t>(threads)].push_back(t);
-    }
-  }
   std::atomic<std::int64_t> done{0};
   std::atomic<std::int64_t> started{0};
   std::vector<std::unique_ptr<GrpcWorker>> workers;
   int first = 0;
-  for (int t = 0; t < threads; ++t) {
-    const int share = options.connections / threads + (t < options.connections % threads ? 1 : 0);
-    workers.push_back(std::make_unique<GrpcWorker>(request, bytes, options, end_ns,
-                                                   std::move(arrivals[static_cast<std::size_t>(t)]),
-                                                   share, first, done, started));
-    first += share;
+  for (int t = 0; t < plan.threads; ++t) {
+    const auto i = static_cast<std::size_t>(t);
+    workers.push_back(std::make_unique<GrpcWorker>(request, bytes, options, plan.end_ns,
+                                                   std::move(plan.arrivals[i]), plan.connections[i],
+                                                   first, done, started));
+    first += plan.connections[i];
   }
   for (auto& w : workers) w->Connect();
   const auto start = Clock::now() + std::chrono::milliseconds(20);
-  for (auto& w : workers) w->SetStart(start);
-  std::vector<std::jthread> pool;
-  std::atomic<int> running{threads};
-  std::vector<std::exception_ptr> failures(workers.size());
-  for (std::size_t i = 0; i < workers.size(); ++i) {
-    pool.emplace_back([&, i] {
-      try {
-        workers[i]->Run();
-      } catch (...) {
-        failures[i] = std::current_exception();
-      }
-      --running;
-    });
-  }
-  auto last = Clock::now();
-  while (running.load() > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (options.progress && Clock::now() - last >= std::chrono::seconds(1)) {
-      last = Clock::now();
-      options.progress(std::chrono::duration<double>(Clock::now() - start).count(), done.load());
-    }
-  }
-  for (auto& t : pool) t.join();
-  for (const auto& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
-  std::vector<RequestRecord> all;
+  std::vector<std::function<void()>> runs;
   for (auto& w : workers) {
-    auto records = w->TakeRecords();
-    all.insert(all.end(), records.begin(), records.end());
+    w->SetStart(start);
+    runs.emplace_back([w = w.get()] { w->Run(); });
   }
-  std::sort(all.begin(), all.end(),
-            [](const auto& a, const auto& b) { return a.intended_ns < b.intended_ns; });
-  return all;
+  RunOnThreads(runs, options, start, done);
+  std::vector<std::deque<RequestRecord>> taken;
+  taken.reserve(workers.size());
+  std::vector<std::deque<RequestRecord>*> records;
+  records.reserve(workers.size());
+  for (auto& w : workers) records.push_back(&taken.emplace_back(w->TakeRecords()));
+  return MergeRecords(records);
 }
 
 }  // namespace fwbench::loadgen

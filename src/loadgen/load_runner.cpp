@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "loadgen/load_threads.h"
 #include "loadgen/load_worker.h"
 
 namespace fwbench::loadgen {
@@ -36,12 +37,7 @@ std::string SerializeRequest(const LoadRequest& r) {
 }
 
 std::vector<RequestRecord> RunLoad(const LoadRequest& request, const LoadOptions& options) {
-  if (options.connections < 1 || options.threads < 1) {
-    throw UsageError("--connections and --threads must be at least 1");
-  }
-  if (options.open_loop && !(options.rate_per_s > 0)) {
-    throw UsageError("an open-loop test needs --rate above 0 (requests per second)");
-  }
+  LoadPlan plan = PlanLoad(options);
   net::io_context resolve_ioc;
   tcp::resolver resolver(resolve_ioc);
   boost::system::error_code ec;
@@ -58,61 +54,22 @@ std::vector<RequestRecord> RunLoad(const LoadRequest& request, const LoadOptions
     addresses.push_back(e);
   }
   const std::string bytes = SerializeRequest(request);
-  const auto end_ns = static_cast<std::int64_t>((options.warmup_s + options.duration_s) * 1e9);
-  const int threads = std::min(options.threads, options.connections);
-
-  std::vector<std::vector<std::int64_t>> arrivals(static_cast<std::size_t>(threads));
-  if (options.open_loop) {
-    ArrivalSchedule schedule(options.arrival, options.rate_per_s, options.seed);
-    std::size_t i = 0;
-    for (std::int64_t t = schedule.Next(); t < end_ns; t = schedule.Next(), ++i) {
-      arrivals[i % static_cast<std::size_t>(threads)].push_back(t);
-    }
-  }
   std::atomic<std::int64_t> done{0};
   std::atomic<std::int64_t> started{0};
   const auto start = Clock::now() + std::chrono::milliseconds(20);
   std::vector<std::unique_ptr<LoadWorker>> workers;
-  for (int t = 0; t < threads; ++t) {
-    const int share = options.connections / threads + (t < options.connections % threads ? 1 : 0);
-    workers.push_back(std::make_unique<LoadWorker>(bytes, addresses, options, start, end_ns,
-                                                   std::move(arrivals[static_cast<std::size_t>(t)]),
-                                                   share, done, started));
+  std::vector<std::function<void()>> runs;
+  std::vector<std::deque<RequestRecord>*> records;
+  for (int t = 0; t < plan.threads; ++t) {
+    const auto i = static_cast<std::size_t>(t);
+    workers.push_back(std::make_unique<LoadWorker>(bytes, addresses, options, start, plan.end_ns,
+                                                   std::move(plan.arrivals[i]), plan.connections[i],
+                                                   done, started));
+    runs.emplace_back([w = workers.back().get()] { w->Run(); });
+    records.push_back(&workers.back()->records());
   }
-  // jthreads: should anything below throw, the workers are joined, not left running to
-  // std::terminate.
-  std::vector<std::jthread> pool;
-  std::atomic<int> running{threads};
-  std::vector<std::exception_ptr> failures(workers.size());
-  for (std::size_t i = 0; i < workers.size(); ++i) {
-    pool.emplace_back([&, i] {
-      try {
-        workers[i]->Run();
-      } catch (...) {
-        failures[i] = std::current_exception();
-      }
-      --running;
-    });
-  }
-  auto last = Clock::now();
-  while (running.load() > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (options.progress && Clock::now() - last >= std::chrono::seconds(1)) {
-      last = Clock::now();
-      options.progress(std::chrono::duration<double>(Clock::now() - start).count(), done.load());
-    }
-  }
-  for (auto& t : pool) t.join();
-  for (const auto& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
-  std::vector<RequestRecord> all;
-  for (auto& w : workers) {
-    all.insert(all.end(), w->records().begin(), w->records().end());
-  }
-  std::sort(all.begin(), all.end(),
-            [](const auto& a, const auto& b) { return a.intended_ns < b.intended_ns; });
-  return all;
+  RunOnThreads(runs, options, start, done);
+  return MergeRecords(records);
 }
 
 }  // namespace fwbench::loadgen
