@@ -24,21 +24,6 @@ std::filesystem::path HandlerFile(const std::filesystem::path& self) {
          "tensor_handler.py";
 }
 
-// `name` in a folder of $PATH, or empty.
-std::filesystem::path OnPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return {};
-  std::string_view rest(path);
-  while (!rest.empty()) {
-    const auto colon = rest.find(':');
-    const std::filesystem::path dir(rest.substr(0, colon));
-    if (!dir.empty() && IsExecutableFile(dir / name)) return dir / name;
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
-  return {};
-}
-
 std::string LastLine(const std::filesystem::path& log) {
   std::ifstream in(log);
   std::string all((std::istreambuf_iterator<char>(in)), {});
@@ -50,7 +35,7 @@ std::string LastLine(const std::filesystem::path& log) {
 }  // namespace
 
 std::string TfServingRefusal() {
-  const auto binary = OnPath("tensorflow_model_server");
+  const auto binary = FindOnPath("tensorflow_model_server");
   if (!binary.empty()) {
     return fmt::format(
         "{} is here, but fwbench deploy exports no SavedModel of this model for it; run it on "
@@ -78,8 +63,8 @@ PeerLaunch PrepareTorchServe(const DeployTarget& t, const DeployArgs& a, int thr
   std::filesystem::path torchserve = bin / "torchserve";
   std::filesystem::path archiver = bin / "torch-model-archiver";
   if (!IsExecutableFile(torchserve) || !IsExecutableFile(archiver)) {
-    torchserve = OnPath("torchserve");
-    archiver = OnPath("torch-model-archiver");
+    torchserve = FindOnPath("torchserve");
+    archiver = FindOnPath("torch-model-archiver");
   }
   if (torchserve.empty() || archiver.empty()) {
     p.refusal = fmt::format(
@@ -88,7 +73,7 @@ PeerLaunch PrepareTorchServe(const DeployTarget& t, const DeployArgs& a, int thr
         bin.string());
     return p;
   }
-  if (OnPath("java").empty() && std::getenv("JAVA_HOME") == nullptr) {
+  if (FindOnPath("java").empty() && std::getenv("JAVA_HOME") == nullptr) {
     p.refusal =
         "TorchServe's frontend needs Java 11 or later, and no java is on PATH (Debian: apt-get "
         "install openjdk-17-jre-headless)";

@@ -205,23 +205,27 @@ std::filesystem::path WorkersDir(const std::filesystem::path& self_exe) {
   return std::filesystem::path(FWBENCH_SOURCE_DIR) / "workers";
 }
 
+std::filesystem::path FindOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return {};
+  std::string_view rest(path);
+  while (!rest.empty()) {
+    const auto colon = rest.find(':');
+    const std::filesystem::path dir(rest.substr(0, colon));
+    if (!dir.empty() && IsExecutableFile(dir / name)) return dir / name;
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return {};
+}
+
 std::vector<std::string> PythonCandidates() {
   if (const char* env = std::getenv("FWBENCH_PYTHON"); env != nullptr && *env != '\0') {
     return {env};
   }
   std::vector<std::string> out;
-  if (const char* path = std::getenv("PATH"); path != nullptr) {
-    std::string_view rest(path);
-    while (!rest.empty()) {
-      const auto colon = rest.find(':');
-      const std::filesystem::path dir(rest.substr(0, colon));
-      if (!dir.empty() && IsExecutableFile(dir / "python3")) {
-        out.push_back((dir / "python3").string());
-        break;
-      }
-      if (colon == std::string_view::npos) break;
-      rest.remove_prefix(colon + 1);
-    }
+  if (const auto on_path = FindOnPath("python3"); !on_path.empty()) {
+    out.push_back(on_path.string());
   }
   if (IsExecutableFile("/usr/bin/python3")) {
     std::error_code ec;

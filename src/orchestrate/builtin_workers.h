@@ -86,6 +86,9 @@ bool IsExecutableFile(const std::filesystem::path& p);
 // python3 on PATH, then /usr/bin/python3 (Debian's, where python3-torch lives).
 std::vector<std::string> PythonCandidates();
 
+// The first executable `name` in a folder of $PATH, or an empty path.
+std::filesystem::path FindOnPath(const std::string& name);
+
 // The virtual environments scripts/install-deps.sh makes, one per framework family (torch, tf,
 // openvino): $FWBENCH_VENVS, else .venvs/ beside `workers_dir`.
 std::filesystem::path VenvsDir(const std::filesystem::path& workers_dir);
