@@ -28,15 +28,12 @@
 
 namespace fwbench::cli {
 
-namespace {
-
-std::filesystem::path FastapiAppDir(const std::filesystem::path& self) {
-  auto beside = self.parent_path().parent_path() / "tools" / "fastapi_baseline";
-  if (std::filesystem::is_regular_file(beside / "app.py")) return beside;
-  return std::filesystem::path(FWBENCH_SOURCE_DIR) / "tools" / "fastapi_baseline";
+std::filesystem::path ToolsFile(const std::filesystem::path& self,
+                                const std::filesystem::path& relative) {
+  auto beside = self.parent_path().parent_path() / "tools" / relative;
+  if (std::filesystem::is_regular_file(beside)) return beside;
+  return std::filesystem::path(FWBENCH_SOURCE_DIR) / "tools" / relative;
 }
-
-}  // namespace
 
 std::pair<std::string, std::string> FindFastapiPython(const std::vector<std::string>& candidates,
                                                       const std::string& framework,
@@ -296,7 +293,7 @@ Command AddDeployCommand(CLI::App& app) {
         std::cerr << "deploy: leaving out the FastAPI baseline: " << t.baseline_refusal << "\n";
         planned.emplace_back(l, t.baseline_refusal);
       } else {
-        const auto app_dir = FastapiAppDir(self);
+        const auto app_dir = ToolsFile(self, "fastapi_baseline/app.py").parent_path();
         l.port = deploy::FreeLoopbackPort();
         l.argv = {t.baseline_python, "-m",     "uvicorn",   "app:app", "--app-dir",
                   app_dir.string(),  "--host", "127.0.0.1", "--port",  std::to_string(l.port),

@@ -66,6 +66,11 @@ std::pair<std::string, std::string> FindFastapiPython(const std::vector<std::str
                                                       const std::filesystem::path& log_dir,
                                                       const std::string& install_hint);
 
+// tools/RELATIVE beside the binary's folder (an installed tree), else in the source tree: the
+// FastAPI app and the TorchServe handler the deploy's peers run.
+std::filesystem::path ToolsFile(const std::filesystem::path& self,
+                                const std::filesystem::path& relative);
+
 // Non-comment lines of a file (the length of a config or app a user writes).
 std::int64_t CountLines(const std::filesystem::path& file);
 

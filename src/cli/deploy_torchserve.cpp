@@ -16,14 +16,6 @@ namespace fwbench::cli {
 
 namespace {
 
-std::filesystem::path HandlerFile(const std::filesystem::path& self) {
-  auto beside =
-      self.parent_path().parent_path() / "tools" / "torchserve_baseline" / "tensor_handler.py";
-  if (std::filesystem::is_regular_file(beside)) return beside;
-  return std::filesystem::path(FWBENCH_SOURCE_DIR) / "tools" / "torchserve_baseline" /
-         "tensor_handler.py";
-}
-
 std::string LastLine(const std::filesystem::path& log) {
   std::ifstream in(log);
   std::string all((std::istreambuf_iterator<char>(in)), {});
@@ -84,7 +76,7 @@ PeerLaunch PrepareTorchServe(const DeployTarget& t, const DeployArgs& a, int thr
   std::filesystem::create_directories(store);
   std::filesystem::create_directories(dir / "tmp");
   std::filesystem::create_directories(dir / "logs");
-  const auto handler = HandlerFile(self);
+  const auto handler = ToolsFile(self, "torchserve_baseline/tensor_handler.py");
   const auto model_config = dir / "model-config.yaml";
   std::ofstream(model_config) << fmt::format(
       "minWorkers: 1\nmaxWorkers: 1\nbatchSize: {}\nmaxBatchDelay: {}\nresponseTimeout: 120\n",
