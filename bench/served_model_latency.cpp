@@ -54,8 +54,9 @@ InferRequest MakeRequest(const fwbench::serve::ModelSignature& signature, std::u
     if (t.datatype == "INT64") {
       t.int64.assign(static_cast<std::size_t>(n), 1);
     } else {
-      t.fp32.resize(static_cast<std::size_t>(n));
-      for (float& v : t.fp32) v = uniform(rng);
+      std::vector<float> values(static_cast<std::size_t>(n));
+      for (float& v : values) v = uniform(rng);
+      t.fp32.assign(values.begin(), values.end());
     }
     request.inputs.push_back(std::move(t));
   }

@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cstring>
 
 namespace fwbench::serve {
 
@@ -16,8 +15,8 @@ std::size_t ValueBytes(const std::string& datatype) { return datatype == "INT64"
 
 }  // namespace
 
-InferRequest FromGrpcRequest(const inference::ModelInferRequest& request,
-                             const ModelSignature& sig) {
+InferRequest FromGrpcRequest(const inference::ModelInferRequest& request, const ModelSignature& sig,
+                             bool view_values) {
   const int raw_count = request.raw_input_contents_size();
   if (raw_count != 0 && raw_count != request.inputs_size()) {
     Bad(
@@ -53,11 +52,9 @@ InferRequest FromGrpcRequest(const inference::ModelInferRequest& request,
                         t.name, fmt::join(t.shape, ", "), t.datatype, needed, i, raw.size()));
       }
       if (t.datatype == "FP32") {
-        t.fp32.resize(static_cast<std::size_t>(elements));
-        std::memcpy(t.fp32.data(), raw.data(), raw.size());
+        t.fp32 = TensorValues<float>::ViewOrCopy(raw, view_values, nullptr);
       } else if (t.datatype == "INT64") {
-        t.int64.resize(static_cast<std::size_t>(elements));
-        std::memcpy(t.int64.data(), raw.data(), raw.size());
+        t.int64 = TensorValues<std::int64_t>::ViewOrCopy(raw, view_values, nullptr);
       }
     } else {
       const auto& c = in.contents();
@@ -98,7 +95,7 @@ void ToGrpcResponse(const std::string& model, const std::string& version, const 
 }
 
 InferRequest FromTfServingGrpcRequest(const tensorflow::serving::PredictRequest& request,
-                                      const ModelSignature& sig) {
+                                      const ModelSignature& sig, bool view_values) {
   using tensorflow::serving::DataType;
   const std::string& signature = request.model_spec().signature_name();
   if (!signature.empty() && signature != "serving_default") {
@@ -139,11 +136,9 @@ InferRequest FromTfServingGrpcRequest(const tensorflow::serving::PredictRequest&
                         listed != 0 ? " (and a typed list as well: give the values one way)" : ""));
       }
       if (fp32) {
-        t.fp32.resize(static_cast<std::size_t>(elements));
-        std::memcpy(t.fp32.data(), raw.data(), raw.size());
+        t.fp32 = TensorValues<float>::ViewOrCopy(raw, view_values, nullptr);
       } else {
-        t.int64.resize(static_cast<std::size_t>(elements));
-        std::memcpy(t.int64.data(), raw.data(), raw.size());
+        t.int64 = TensorValues<std::int64_t>::ViewOrCopy(raw, view_values, nullptr);
       }
     } else if (listed == elements || (listed == 1 && elements > 0)) {
       const auto n = static_cast<std::size_t>(elements);

@@ -16,8 +16,11 @@ namespace fwbench::serve {
 // Input values come either as raw_input_contents (one little-endian byte string per input, as
 // tritonclient sends them) or as each input's typed contents (fp32_contents, int64_contents);
 // throws RequestError(400) naming the input and what the model expects.
+// `view_values`: raw bytes become views of the message's own (where aligned for the datatype),
+// not copies; only where the message outlives every use of the result, as a server call's does
+// (gRPC frees it once the call is finished, and that is after the batch ran).
 InferRequest FromGrpcRequest(const inference::ModelInferRequest& request,
-                             const ModelSignature& signature);
+                             const ModelSignature& signature, bool view_values = false);
 
 // Outputs go back as raw_output_contents (FP32, little-endian), as Triton answers.
 void ToGrpcResponse(const std::string& model, const std::string& version, const std::string& id,
@@ -28,9 +31,10 @@ void ToGrpcResponse(const std::string& model, const std::string& version, const 
 // Each input's values come from its tensor_content (little-endian bytes, as
 // tf.make_tensor_proto writes a NumPy array) or its typed list (float_val, int64_val; a single
 // value fills the shape, as TensorFlow reads it). dtype DT_FLOAT is FP32, DT_INT64 INT64.
-// Throws RequestError(400) naming the input and what the model expects.
+// Throws RequestError(400) naming the input and what the model expects. `view_values`: as for
+// FromGrpcRequest, for tensor_content.
 InferRequest FromTfServingGrpcRequest(const tensorflow::serving::PredictRequest& request,
-                                      const ModelSignature& signature);
+                                      const ModelSignature& signature, bool view_values = false);
 
 // The outputs named by `filter` (every output when empty; FromTfServingGrpcRequest refused
 // unknown names), as DT_FLOAT tensors with tensor_content.

@@ -117,7 +117,7 @@ class GrpcServer::TfService final : public tensorflow::serving::PredictionServic
     return InferCall(
         service_, *in_flight_, "tf_serving_grpc", context, request, response, spec.name(), version,
         [](const tensorflow::serving::PredictRequest& r, const ModelSignature& signature) {
-          return FromTfServingGrpcRequest(r, signature);
+          return FromTfServingGrpcRequest(r, signature, /*view_values=*/true);
         },
         [](const tensorflow::serving::PredictRequest& r, const std::string& model,
            const std::string& resolved, const std::vector<OutputTensor>& outputs,
@@ -199,7 +199,7 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Callba
         service_, *in_flight_, kProtocolLabel, context, request, response, request->model_name(),
         request->model_version(),
         [](const inference::ModelInferRequest& r, const ModelSignature& signature) {
-          return FromGrpcRequest(r, signature);
+          return FromGrpcRequest(r, signature, /*view_values=*/true);
         },
         [](const inference::ModelInferRequest& r, const std::string& model,
            const std::string& resolved, const std::vector<OutputTensor>& outputs,

@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/text.h"
+#include "serve/http_bodies.h"
 
 namespace fwbench::serve {
 
@@ -97,7 +98,7 @@ HttpResponse ErrorResponse(int status, const std::string& message) {
 //    served as the next request on the connection: request smuggling behind a proxy that
 //    reads it otherwise.
 //  * An HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2).
-std::string FramingError(const http::request<http::string_body>& req, bool chunked) {
+std::string FramingError(const http::request_header<>& req, bool chunked) {
   if (req.count(http::field::transfer_encoding) > 0 && !chunked) {
     return fmt::format(
         "Transfer-Encoding '{}' does not end in 'chunked', so the body's length is unknown; "
@@ -255,7 +256,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRead(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     deadline_ns_ = 0;
-    http::request<http::string_body> req = parser_->release();
+    http::request<TensorRequestBody> req = parser_->release();
     // An idle keep-alive connection keeps no large buffer (a pipelined request can grow it).
     if (buffer_.size() == 0 && buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
     keep_alive_ = req.keep_alive();
@@ -266,7 +267,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     for (const auto& field : req) {
       request.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
     }
-    request.body = std::move(req.body());
+    request.body = req.body().view();
+    request.body_buffer = std::move(req.body().buffer);
     ++server_->in_flight;
     auto state = std::make_shared<Reply::State>(shared_from_this());
     try {
@@ -277,12 +279,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Write(HttpResponse r, bool handled, bool force_close = false) {
-    auto res = std::make_shared<http::response<http::string_body>>(
+    auto res = std::make_shared<http::response<SpansResponseBody>>(
         static_cast<http::status>(r.status), version_ == 0 ? 11 : version_);
     res->set(http::field::server, "fwbench");
     res->set(http::field::content_type, r.content_type);
     for (const auto& [name, value] : r.headers) res->set(name, value);
-    res->body() = std::move(r.body);
+    res->body().head = std::move(r.body);
+    res->body().tail = std::move(r.tail);
+    res->body().tail_owner = std::move(r.tail_owner);
     const bool close = force_close || !keep_alive_ || server_->draining.load();
     res->keep_alive(!close);
     res->prepare_payload();
@@ -338,7 +342,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::atomic<std::int64_t> deadline_ns_{0};  // 0: not waiting on the client
   bool timed_out_ = false;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<TensorRequestBody>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
   bool keep_alive_ = true;
   unsigned version_ = 11;

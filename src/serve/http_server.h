@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,7 +18,10 @@ namespace fwbench::serve {
 struct HttpRequest {
   std::string method;
   std::string target;
-  std::string body;
+  // The body lies in `body_buffer`, which a decoder keeps alive to view binary tensors where they
+  // lie instead of copying them (http_bodies.h places them aligned).
+  std::string_view body;
+  std::shared_ptr<const std::string> body_buffer;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   // The first header of that (lower-case) name; empty when absent.
   std::string Header(const std::string& lower_name) const;
@@ -27,6 +31,10 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Sent after `body` as they lie, not copied into it (binary output tensors); `tail_owner`
+  // keeps them alive until written.
+  std::vector<std::string_view> tail;
+  std::shared_ptr<const void> tail_owner;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
 

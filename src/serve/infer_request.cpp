@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -416,7 +415,8 @@ std::string DescribeInputs(const ModelSignature& sig) {
 }
 
 InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& sig,
-                                  std::optional<std::size_t> json_length) {
+                                  std::optional<std::size_t> json_length,
+                                  const std::shared_ptr<const void>& body_owner) {
   std::string_view binary;
   if (json_length) {
     if (*json_length > body.size()) {
@@ -507,13 +507,12 @@ InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& s
                         t.name, bytes, binary.size() - binary_used));
       }
       if (s != nullptr) {
-        const char* from = binary.data() + binary_used;
+        const std::string_view values = binary.substr(binary_used, bytes);
         if (t.datatype == "FP32") {
-          t.fp32.resize(static_cast<std::size_t>(elements));
-          std::memcpy(t.fp32.data(), from, bytes);
+          t.fp32 = TensorValues<float>::ViewOrCopy(values, body_owner != nullptr, body_owner);
         } else if (t.datatype == "INT64") {
-          t.int64.resize(static_cast<std::size_t>(elements));
-          std::memcpy(t.int64.data(), from, bytes);
+          t.int64 =
+              TensorValues<std::int64_t>::ViewOrCopy(values, body_owner != nullptr, body_owner);
         }
       }
       binary_used += bytes;

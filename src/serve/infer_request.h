@@ -10,11 +10,14 @@
 //     several inputs each entry is an object of them) or {"inputs": ...} (columnar: the batched
 //     tensor, or an object of named batched tensors).
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "serve/tensor_values.h"
 
 namespace fwbench::serve {
 
@@ -45,8 +48,8 @@ struct InputTensor {
   std::string name;
   std::string datatype;
   std::vector<std::int64_t> shape;
-  std::vector<float> fp32;          // datatype FP32
-  std::vector<std::int64_t> int64;  // datatype INT64
+  TensorValues<float> fp32;          // datatype FP32
+  TensorValues<std::int64_t> int64;  // datatype INT64
 };
 
 struct InferRequest {
@@ -75,9 +78,12 @@ std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
 
 // `json_length`: the Inference-Header-Content-Length header of the binary tensor extension; the
 // body is then that many bytes of JSON followed by the raw little-endian tensors of every input
-// whose parameters give a "binary_data_size", in the order listed.
+// whose parameters give a "binary_data_size", in the order listed. With `body_owner` (what keeps
+// `body` alive) those tensors are views of the body where they lie aligned for their datatype
+// (the HTTP server places the body so that they do), not copies.
 InferRequest ParseKserveV2Request(std::string_view body, const ModelSignature& signature,
-                                  std::optional<std::size_t> json_length = std::nullopt);
+                                  std::optional<std::size_t> json_length = std::nullopt,
+                                  const std::shared_ptr<const void>& body_owner = nullptr);
 InferRequest ParseTfServingRequest(std::string_view body, const ModelSignature& signature);
 
 }  // namespace fwbench::serve

@@ -372,7 +372,7 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
         }
         json_length = std::stoull(h);
       }
-      parsed = ParseKserveV2Request(request.body, sig, json_length);
+      parsed = ParseKserveV2Request(request.body, sig, json_length, request.body_buffer);
     } else if (route.endpoint == Endpoint::kTfPredict) {
       parsed = ParseTfServingRequest(request.body, sig);
     } else {
@@ -388,38 +388,42 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
     const std::string id = parsed.id;
     const bool binary = parsed.binary_output;
     const Endpoint endpoint = route.endpoint;
-    Queue(
-        name, v, std::move(parsed), decode_start,
-        [this, reply, protocol, name, version, id, binary, endpoint](const BatchOutcome& outcome) {
-          HttpResponse r;
-          r.status = outcome.status;
-          const std::int64_t encode_start = MonotonicNs();
-          try {
-            if (outcome.status != 200) {
-              r.body = ErrorBody(protocol, outcome.status, outcome.error);
-            } else if (endpoint == Endpoint::kKserveInfer && binary) {
-              BinaryBody b = KserveV2BinaryResponse(name, version, id, outcome.outputs);
-              r.body = std::move(b.body);
-              r.content_type = "application/octet-stream";
-              r.headers.emplace_back("Inference-Header-Content-Length",
-                                     std::to_string(b.json_length));
-            } else if (endpoint == Endpoint::kKserveInfer) {
-              r.body = KserveV2Response(name, version, id, outcome.outputs);
-            } else if (endpoint == Endpoint::kTfPredict) {
-              r.body = TfServingResponse(outcome.outputs);
-            } else {
-              r.body = TorchServeResponse(outcome.outputs);
+    Queue(name, v, std::move(parsed), decode_start,
+          [this, reply, protocol, name, version, id, binary, endpoint](BatchOutcome outcome) {
+            HttpResponse r;
+            r.status = outcome.status;
+            const std::int64_t encode_start = MonotonicNs();
+            try {
+              if (outcome.status != 200) {
+                r.body = ErrorBody(protocol, outcome.status, outcome.error);
+              } else if (endpoint == Endpoint::kKserveInfer && binary) {
+                // The tensors go out as the model left them; the response keeps them alive.
+                auto outputs =
+                    std::make_shared<const std::vector<OutputTensor>>(std::move(outcome.outputs));
+                BinaryBody b = KserveV2BinaryResponse(name, version, id, *outputs);
+                r.content_type = "application/octet-stream";
+                r.headers.emplace_back("Inference-Header-Content-Length",
+                                       std::to_string(b.json.size()));
+                r.body = std::move(b.json);
+                r.tail = std::move(b.tensors);
+                r.tail_owner = std::move(outputs);
+              } else if (endpoint == Endpoint::kKserveInfer) {
+                r.body = KserveV2Response(name, version, id, outcome.outputs);
+              } else if (endpoint == Endpoint::kTfPredict) {
+                r.body = TfServingResponse(outcome.outputs);
+              } else {
+                r.body = TorchServeResponse(outcome.outputs);
+              }
+            } catch (const std::exception& e) {
+              r.status = 500;
+              r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
             }
-          } catch (const std::exception& e) {
-            r.status = 500;
-            r.body = ErrorBody(protocol, 500, std::string("internal error: ") + e.what());
-          }
-          if (r.status == 200) {
-            metrics_.ObserveEncodeSeconds(name,
-                                          static_cast<double>(MonotonicNs() - encode_start) * 1e-9);
-          }
-          CountAndSend(reply, name, ProtocolLabel(protocol), std::move(r));
-        });
+            if (r.status == 200) {
+              metrics_.ObserveEncodeSeconds(
+                  name, static_cast<double>(MonotonicNs() - encode_start) * 1e-9);
+            }
+            CountAndSend(reply, name, ProtocolLabel(protocol), std::move(r));
+          });
   } catch (const RequestError& e) {
     HttpResponse r;
     r.status = e.status();

@@ -66,8 +66,10 @@ std::string KserveV2Response(const std::string& model, const std::string& versio
   if (!version.empty()) out["model_version"] = version;
   if (!id.empty()) out["id"] = id;
   for (const auto& t : outputs) {
-    out["outputs"].push_back(
-        {{"name", t.name}, {"datatype", "FP32"}, {"shape", t.shape}, {"data", t.fp32}});
+    out["outputs"].push_back({{"name", t.name},
+                              {"datatype", "FP32"},
+                              {"shape", t.shape},
+                              {"data", json::array_t(t.fp32.begin(), t.fp32.end())}});
   }
   return out.dump();
 }
@@ -84,10 +86,10 @@ BinaryBody KserveV2BinaryResponse(const std::string& model, const std::string& v
                               {"parameters", {{"binary_data_size", t.fp32.size() * 4}}}});
   }
   BinaryBody b;
-  b.body = out.dump();
-  b.json_length = b.body.size();
+  b.json = out.dump();
   for (const auto& t : outputs) {
-    b.body.append(reinterpret_cast<const char*>(t.fp32.data()), t.fp32.size() * sizeof(float));
+    b.tensors.emplace_back(reinterpret_cast<const char*>(t.fp32.data()),
+                           t.fp32.size() * sizeof(float));
   }
   return b;
 }

@@ -8,14 +8,17 @@
 //   TorchServe: the predictions (a single output: its rows); errors {"code", "type", "message"}
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "serve/tensor_values.h"
 
 namespace fwbench::serve {
 
 struct OutputTensor {
   std::string name;
   std::vector<std::int64_t> shape;  // batch first
-  std::vector<float> fp32;
+  TensorValues<float> fp32;         // a view of the model's own output where it can be
 };
 
 enum class Protocol { kKserveV2, kTfServing, kTorchServe };
@@ -24,12 +27,13 @@ std::string KserveV2Response(const std::string& model, const std::string& versio
                              const std::string& id, const std::vector<OutputTensor>& outputs);
 // Row format: one prediction per batch item; throws std::invalid_argument when the outputs'
 // batch sizes differ or a tensor has no batch dimension.
-// The binary tensor extension's answer: JSON header (outputs carry parameters.binary_data_size,
-// no "data") followed by the raw FP32 outputs; `json_length` goes into the
-// Inference-Header-Content-Length header.
+// The binary tensor extension's answer: the JSON header (outputs carry
+// parameters.binary_data_size, no "data"; its length goes into the Inference-Header-Content-Length
+// header) followed by the raw FP32 outputs, which are sent as they lie in `outputs` (views of
+// them, valid while they are), not copied into the body.
 struct BinaryBody {
-  std::string body;
-  std::size_t json_length = 0;
+  std::string json;
+  std::vector<std::string_view> tensors;
 };
 BinaryBody KserveV2BinaryResponse(const std::string& model, const std::string& version,
                                   const std::string& id, const std::vector<OutputTensor>& outputs);

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -89,6 +91,10 @@ TEST(Server, BinaryTensorExtensionRoundTrips) {
   std::vector<float> y(4);
   std::memcpy(y.data(), r.body.data() + json_length, 16);
   EXPECT_EQ(y, (std::vector<float>{3, -4, 6, 8}));
+  {
+    std::lock_guard lock(s.model->mutex);
+    EXPECT_EQ(s.model->viewed, std::vector<bool>{true}) << "the tensor was copied out of the body";
+  }
   // A binary size that does not match the shape is a 400 that says both.
   const std::string bad_header =
       R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","parameters":{"binary_data_size":12}}]})";
@@ -284,6 +290,52 @@ TEST(Server, ShutdownDrainsInFlightRequests) {
   EXPECT_EQ(r.Header("connection"), "close");
   // After the drain nothing is accepted.
   EXPECT_EQ(s->Get("/v2/health/live").status, 0);
+}
+
+// Issue 22: the transport places every body so that what follows its JSON header starts
+// aligned for any tensor, whatever the header's length (Content-Length or chunked), and sends a
+// response's tail as it lies.
+TEST(Server, BinaryPartsArriveAlignedAndResponseTailsAreSentAsTheyLie) {
+  HttpServerOptions http;
+  http.port = 0;
+  std::mutex mutex;
+  std::vector<std::uintptr_t> misalignment;
+  HttpServer server(http, [&](HttpRequest request, Reply reply) {
+    const std::size_t json_length = std::stoul(request.Header("inference-header-content-length"));
+    {
+      std::lock_guard lock(mutex);
+      misalignment.push_back(reinterpret_cast<std::uintptr_t>(request.body.data() + json_length) %
+                             alignof(std::max_align_t));
+    }
+    HttpResponse r;
+    r.body = std::string(request.body.substr(0, json_length));
+    // The tail: the request's own binary part, kept alive by its buffer.
+    r.tail = {request.body.substr(json_length, 3), request.body.substr(json_length + 3)};
+    r.tail_owner = request.body_buffer;
+    reply.Send(std::move(r));
+  });
+  server.Start();
+  const loadgen::Url url{"127.0.0.1", std::to_string(server.port()), "/"};
+  for (std::size_t json_length = 1; json_length <= 17; ++json_length) {
+    const std::string body = std::string(json_length, '{') + "0123456789abcdef";
+    const auto r =
+        loadgen::Fetch(url, {"POST",
+                             "/",
+                             body,
+                             "application/octet-stream",
+                             {{"Inference-Header-Content-Length", std::to_string(json_length)}}});
+    ASSERT_EQ(r.status, 200) << r.error;
+    EXPECT_EQ(r.body, body) << json_length;
+  }
+  const std::string chunked =
+      "POST / HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: 5\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "3\r\n{{{\r\n6\r\n{{abcd\r\n0\r\n\r\n";
+  const std::string answer = loadgen::SendRaw(url, chunked);
+  EXPECT_NE(answer.find("\r\n\r\n{{{{{abcd"), std::string::npos) << answer;
+  EXPECT_EQ(server.Shutdown(std::chrono::milliseconds(500)), 0u);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(misalignment, std::vector<std::uintptr_t>(18, 0));
 }
 
 TEST(Server, AReplyDroppedByAHandlerBugIsAnswered500) {

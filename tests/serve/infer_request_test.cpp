@@ -100,6 +100,47 @@ TEST(KserveV2Request, BinaryBytesThatLookLikeJsonAfterTheHeaderAreNotParsedAsJso
   EXPECT_EQ(std::memcmp(&r.inputs[0].fp32[0], &first, sizeof first), 0);
 }
 
+// Issue 22: with the body's owner given, binary tensors are views of the body where they lie
+// aligned (the HTTP server places them so), copies where they do not, and copies without it.
+TEST(KserveV2Request, BinaryTensorsViewTheBodyWhereAlignedAndAreCopiedOtherwise) {
+  const std::string header =
+      R"({"inputs":[{"name":"tokens","shape":[1,3],"datatype":"INT64","parameters":{"binary_data_size":24}},)"
+      R"({"name":"temperature","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]})";
+  const std::int64_t tokens[3] = {11, -2, 1LL << 40};
+  const float temperature = 0.75f;
+  // `pad` bytes before the body, as the server's request reader leaves them.
+  const auto body_at = [&](std::size_t pad) {
+    auto buffer = std::make_shared<std::string>(pad, '\0');
+    buffer->append(header);
+    buffer->append(reinterpret_cast<const char*>(tokens), sizeof tokens);
+    buffer->append(reinterpret_cast<const char*>(&temperature), sizeof temperature);
+    return buffer;
+  };
+  const std::size_t aligned_pad = (16 - header.size() % 16) % 16;
+  for (const std::size_t pad : {aligned_pad, aligned_pad + 4}) {
+    SCOPED_TRACE(fmt::format("{} bytes before the body", pad));
+    auto buffer = body_at(pad);
+    const std::string_view body = std::string_view(*buffer).substr(pad);
+    const auto r = ParseKserveV2Request(body, TwoInputs(), header.size(), buffer);
+    buffer.reset();  // the request alone keeps the body alive now
+    ASSERT_EQ(r.inputs.size(), 2u);
+    EXPECT_EQ(r.inputs[0].int64, (std::vector<std::int64_t>{11, -2, 1LL << 40}));
+    EXPECT_EQ(r.inputs[1].fp32, (std::vector<float>{0.75f}));
+    // INT64 needs 8-byte alignment: 4 bytes off, it is copied; the FP32 after it is aligned.
+    EXPECT_EQ(r.inputs[0].int64.is_view(), pad == aligned_pad);
+    EXPECT_TRUE(r.inputs[1].fp32.is_view());
+    if (pad == aligned_pad) {
+      EXPECT_EQ(reinterpret_cast<const char*>(r.inputs[0].int64.data()),
+                body.data() + header.size());
+    }
+  }
+  const auto copied =
+      ParseKserveV2Request(std::string_view(*body_at(0)), TwoInputs(), header.size());
+  EXPECT_FALSE(copied.inputs[0].int64.is_view());
+  EXPECT_FALSE(copied.inputs[1].fp32.is_view());
+  EXPECT_EQ(copied.inputs[0].int64, (std::vector<std::int64_t>{11, -2, 1LL << 40}));
+}
+
 // simdjson refuses what nlohmann::json let through; each refusal says where and why.
 TEST(KserveV2Request, WhatStrictJsonRefusesIsA400ThatSaysWhereAndHowToFixIt) {
   const std::string header =

@@ -22,12 +22,14 @@ class DoublingModel : public serve::ServedModel {
   std::atomic<bool> fail{false};
   std::mutex mutex;
   std::vector<std::size_t> batches;  // requests per batch
+  std::vector<bool> viewed;          // per request: its input was a view of the body (issue 22)
 
   std::vector<std::vector<serve::OutputTensor>> RunBatch(
       const std::vector<const serve::InferRequest*>& requests) override {
     {
       std::lock_guard lock(mutex);
       batches.push_back(requests.size());
+      for (const auto* r : requests) viewed.push_back(r->inputs[0].fp32.is_view());
     }
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     if (fail) throw std::runtime_error("planted failure");
@@ -69,6 +71,7 @@ struct TestServer {
     server->Start();
     if (ready) service->WarmUpAndMarkReady();
     model->batches.clear();  // the warm-up's
+    model->viewed.clear();
     url.host = "127.0.0.1";
     url.port = std::to_string(server->port());
   }

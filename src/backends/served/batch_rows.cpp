@@ -23,10 +23,24 @@ BatchedInput<T> ConcatRows(const std::vector<const serve::InferRequest*>& reques
           t.name));
     }
     rows += t.shape[0];
+  }
+  const auto values_of = [](const serve::InputTensor& t) -> const serve::TensorValues<T>& {
     if constexpr (std::is_same_v<T, float>) {
-      b.values.insert(b.values.end(), t.fp32.begin(), t.fp32.end());
+      return t.fp32;
     } else {
-      b.values.insert(b.values.end(), t.int64.begin(), t.int64.end());
+      return t.int64;
+    }
+  };
+  if (requests.size() == 1) {
+    const serve::TensorValues<T>& only = values_of(requests[0]->inputs[index]);
+    b.values = serve::TensorValues<T>::View(only.data(), only.size(), nullptr);
+  } else {
+    std::size_t total = 0;
+    for (const auto* r : requests) total += values_of(r->inputs[index]).size();
+    b.values.reserve(total);
+    for (const auto* r : requests) {
+      const serve::TensorValues<T>& v = values_of(r->inputs[index]);
+      b.values.append(v.begin(), v.end());
     }
   }
   std::int64_t per_row = 1;

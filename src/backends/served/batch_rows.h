@@ -13,7 +13,10 @@ namespace fwbench {
 template <typename T>
 struct BatchedInput {
   std::vector<std::int64_t> shape;  // the first request's, with every request's rows
-  std::vector<T> values;
+  // A batch of one request views its values (valid while the request is); more are concatenated.
+  serve::TensorValues<T> values;
+  // For runtimes whose input tensors take a mutable pointer but only read through it.
+  void* data() const { return const_cast<T*>(values.data()); }
 };
 
 // Input `index` of every request (FP32 values for float, INT64 for std::int64_t). Throws

@@ -16,6 +16,32 @@ namespace fwbench {
 
 namespace {
 
+// Whether the response may send `output`'s values as they lie, kept alive by a reference, instead
+// of copying them: only when the forward made it for this call and holds no other reference to
+// it (a model may return a buffer of its own and write it again on its next call), and it is
+// not a request's input (a model may return its input, and a request's values are freed once it
+// is answered).
+bool IsOwnedHere(const torch::Tensor& output,
+                 const std::vector<const serve::InferRequest*>& requests) {
+  if (!output.defined() || !output.has_storage() || output.use_count() != 1 ||
+      output.storage().use_count() != 1) {
+    return false;
+  }
+  const auto first = reinterpret_cast<std::uintptr_t>(output.storage().data_ptr().get());
+  const std::uintptr_t last = first + output.storage().nbytes();
+  for (const auto* r : requests) {
+    for (const auto& t : r->inputs) {
+      const bool int64 = t.datatype == "INT64";
+      const auto begin = int64 ? reinterpret_cast<std::uintptr_t>(t.int64.data())
+                               : reinterpret_cast<std::uintptr_t>(t.fp32.data());
+      const std::size_t bytes =
+          int64 ? t.int64.size() * sizeof(std::int64_t) : t.fp32.size() * sizeof(float);
+      if (begin < last && first < begin + bytes) return false;
+    }
+  }
+  return true;
+}
+
 // One forward of the batched inputs, returning the model's outputs in order.
 using BatchForward = std::function<std::vector<torch::Tensor>(std::vector<torch::Tensor>)>;
 
@@ -54,7 +80,9 @@ class LibtorchModel final : public serve::ServedModel {
     }
     std::vector<std::vector<serve::OutputTensor>> per_request(requests.size());
     for (std::size_t o = 0; o < outputs.size(); ++o) {
+      const bool made_here = IsOwnedHere(outputs[o], requests);
       torch::Tensor out = outputs[o].to(torch::kCPU, torch::kFloat32).contiguous();
+      const bool viewable = made_here || !out.is_same(outputs[o]);
       std::int64_t row = 0;
       for (std::size_t r = 0; r < requests.size(); ++r) {
         const std::int64_t rows = requests[r]->BatchSize();
@@ -63,7 +91,14 @@ class LibtorchModel final : public serve::ServedModel {
         serve::OutputTensor t;
         t.name = config_.signature.outputs[o].name;
         t.shape = part.sizes().vec();
-        t.fp32.assign(part.data_ptr<float>(), part.data_ptr<float>() + part.numel());
+        const float* values = part.data_ptr<float>();
+        const auto count = static_cast<std::size_t>(part.numel());
+        if (viewable) {
+          t.fp32 = serve::TensorValues<float>::View(
+              values, count, std::make_shared<torch::Tensor>(std::move(part)));
+        } else {
+          t.fp32.assign(values, values + count);
+        }
         per_request[r].push_back(std::move(t));
       }
       if (row != out.size(0)) {

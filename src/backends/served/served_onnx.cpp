@@ -34,7 +34,7 @@ class OnnxModel final : public serve::ServedModel {
         shape.push_back(static_cast<int>(d));
       }
       // setInput copies the blob, so the Mat may borrow the values.
-      const cv::Mat blob(static_cast<int>(shape.size()), shape.data(), CV_32F, b.values.data());
+      const cv::Mat blob(static_cast<int>(shape.size()), shape.data(), CV_32F, b.data());
       net_.setInput(blob, config_.signature.inputs[i].name);
     }
     std::vector<cv::Mat> outs;

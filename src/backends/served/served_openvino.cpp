@@ -36,12 +36,10 @@ class OpenVinoModel final : public serve::ServedModel {
       const auto& s = config_.signature.inputs[i];
       if (s.datatype == "INT64") {
         auto& b = int64.emplace_back(ConcatRows<std::int64_t>(requests, i));
-        request_.set_tensor(s.name,
-                            ov::Tensor(ov::element::i64, ShapeOf(b.shape), b.values.data()));
+        request_.set_tensor(s.name, ov::Tensor(ov::element::i64, ShapeOf(b.shape), b.data()));
       } else {
         auto& b = fp32.emplace_back(ConcatRows<float>(requests, i));
-        request_.set_tensor(s.name,
-                            ov::Tensor(ov::element::f32, ShapeOf(b.shape), b.values.data()));
+        request_.set_tensor(s.name, ov::Tensor(ov::element::f32, ShapeOf(b.shape), b.data()));
       }
     }
     request_.infer();
