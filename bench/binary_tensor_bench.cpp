@@ -2,10 +2,15 @@
 // request decoded with its tensor copied out of the body (as before) and viewed where it lies
 // (as the server now does), and a binary answer built by appending the outputs to the body (as
 // before) and sent as views of them (as now). Sizes: one and eight ResNet 224² images (602,112
-// and 4,816,896 bytes); 1,000 logits and a 21-class 224² segmentation map as outputs.
+// and 4,816,896 bytes); 1,000 logits and a 21-class 224² segmentation map as outputs. And a
+// KServe JSON answer built as a tree of its values and dumped (as before) against written
+// straight from the outputs (as now).
 //   build/bench/binary_tensor_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
+#include <nlohmann/json.hpp>
+
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,7 +72,9 @@ BENCHMARK(BM_DecodeViewed)->Arg(1)->Arg(8)->Unit(benchmark::kMicrosecond);
 constexpr std::int64_t kSegmentationMap = std::int64_t{21} * 224 * 224;
 
 std::vector<fwbench::serve::OutputTensor> Outputs(std::int64_t values) {
-  std::vector<float> v(static_cast<std::size_t>(values), 0.5f);
+  // Logit-like values: every digit of a float is written.
+  std::vector<float> v(static_cast<std::size_t>(values));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 4.f * std::sin(static_cast<float>(i));
   fwbench::serve::OutputTensor t;
   t.name = "out";
   t.shape = {1, values};
@@ -94,6 +101,32 @@ void BM_AnswerViewed(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_AnswerViewed)->Arg(1000)->Arg(kSegmentationMap)->Unit(benchmark::kMicrosecond);
+
+// A KServe JSON answer as a tree of the values, dumped: how it was written before issue 22.
+void BM_JsonAnswerTree(benchmark::State& state) {
+  const auto outputs = Outputs(state.range(0));
+  for (auto _ : state) {
+    nlohmann::json out = {{"model_name", "m"}, {"model_version", "1"}, {"outputs", {}}};
+    for (const auto& t : outputs) {
+      out["outputs"].push_back({{"name", t.name},
+                                {"datatype", "FP32"},
+                                {"shape", t.shape},
+                                {"data", nlohmann::json::array_t(t.fp32.begin(), t.fp32.end())}});
+    }
+    const std::string body = out.dump();
+    benchmark::DoNotOptimize(body.data());
+  }
+}
+BENCHMARK(BM_JsonAnswerTree)->Arg(1000)->Arg(kSegmentationMap)->Unit(benchmark::kMicrosecond);
+
+void BM_JsonAnswerWritten(benchmark::State& state) {
+  const auto outputs = Outputs(state.range(0));
+  for (auto _ : state) {
+    const std::string body = fwbench::serve::KserveV2Response("m", "1", "", outputs);
+    benchmark::DoNotOptimize(body.data());
+  }
+}
+BENCHMARK(BM_JsonAnswerWritten)->Arg(1000)->Arg(kSegmentationMap)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
