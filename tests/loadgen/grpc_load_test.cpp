@@ -12,6 +12,7 @@
 #include "loadgen/load_summary.h"
 #include "protocols/kserve_v2_grpc.pb.h"
 #include "support/grpc_fixture.h"
+#include "support/open_loop_stall.h"
 
 namespace fwbench::loadgen {
 namespace {
@@ -75,39 +76,8 @@ TEST(GrpcLoad, OpenLoopSendsOnScheduleAndChargesAStallToEveryDelayedRequest) {
   TestGrpcServer s(config);
   const auto req = BuildGrpcInferRequest(s.target, "double", "",
                                          FetchGrpcInputs(s.target, "double", "", 1), 7, "");
-  LoadOptions o;
-  o.open_loop = true;
-  o.rate_per_s = 100;
-  o.connections = 1;  // one connection: a slow answer delays everything behind it
-  o.warmup_s = 0;
-  o.duration_s = 1.0;
-  std::thread stall([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    s.http.model->delay_ms = 400;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    s.http.model->delay_ms = 0;
-  });
-  const auto records = RunGrpcLoad(req, o);
-  stall.join();
-  ASSERT_EQ(records.size(), 100u) << "100/s for 1 s";
-  ArrivalSchedule schedule(ArrivalSchedule::Kind::kConstant, 100, 1);
-  for (const auto& r : records) {
-    EXPECT_EQ(r.intended_ns, schedule.Next());
-    EXPECT_EQ(r.error, "");
-  }
-  SummaryOptions so;
-  so.warmup_ns = 0;
-  so.offered_per_s = 100;
-  so.min_seconds = 0.5;
-  so.min_requests = 50;
-  const LoadSummary summary = Summarize(records, so);
-  EXPECT_GT(summary.latency.max(), 350'000'000);
-  EXPECT_GT(summary.latency.ValueAtPercentile(90), 50'000'000);
-  EXPECT_LE(
-      std::count_if(records.begin(), records.end(),
-                    [](const RequestRecord& r) { return r.done_ns - r.sent_ns > 350'000'000; }),
-      1)
-      << "only the stalled request itself was slow once sent";
+  fwbench::testing::ExpectOpenLoopChargesAStallToEveryDelayedRequest(
+      *s.http.model, [&](const LoadOptions& o) { return RunGrpcLoad(req, o); });
 }
 
 TEST(GrpcLoad, ErrorsAreCountedByKind) {

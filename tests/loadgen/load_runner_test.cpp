@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "loadgen/load_runner.h"
 #include "loadgen/protocol_request.h"
+#include "support/open_loop_stall.h"
 #include "support/serve_fixture.h"
 
 namespace fwbench::loadgen {
@@ -88,41 +89,8 @@ TEST(LoadRunner, OpenLoopSendsOnScheduleAndChargesAStallToEveryDelayedRequest) {
   const LoadRequest req =
       BuildInferRequest(LoadProtocol::kKserveV2, s.url, "double", "", inputs, false, 7);
 
-  LoadOptions o;
-  o.open_loop = true;
-  o.rate_per_s = 100;
-  o.connections = 1;  // one connection: a slow answer delays everything behind it
-  o.warmup_s = 0;
-  o.duration_s = 1.0;
-  std::thread stall([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    s.model->delay_ms = 400;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    s.model->delay_ms = 0;
-  });
-  const auto records = RunLoad(req, o);
-  stall.join();
-  ASSERT_EQ(records.size(), 100u) << "100/s for 1 s";
-  ArrivalSchedule schedule(ArrivalSchedule::Kind::kConstant, 100, 1);
-  for (const auto& r : records) {
-    EXPECT_EQ(r.intended_ns, schedule.Next());
-    EXPECT_EQ(r.error, "");
-  }
-  SummaryOptions so;
-  so.warmup_ns = 0;
-  so.offered_per_s = 100;
-  so.min_seconds = 0.5;
-  so.min_requests = 50;
-  const LoadSummary summary = Summarize(records, so);
-  // The 400 ms stall held up the ~40 requests due during it: from their intended times their
-  // latency is hundreds of ms; from their send times it would be ~1 ms.
-  EXPECT_GT(summary.latency.max(), 350'000'000);
-  EXPECT_GT(summary.latency.ValueAtPercentile(90), 50'000'000);
-  EXPECT_LE(
-      std::count_if(records.begin(), records.end(),
-                    [](const RequestRecord& r) { return r.done_ns - r.sent_ns > 350'000'000; }),
-      1)
-      << "only the stalled request itself was slow once sent";
+  fwbench::testing::ExpectOpenLoopChargesAStallToEveryDelayedRequest(
+      *s.model, [&](const LoadOptions& o) { return RunLoad(req, o); });
 }
 
 TEST(LoadRunner, OpenLoopReconnectsWhenTheServerClosedAnIdleConnection) {
