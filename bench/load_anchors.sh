@@ -17,6 +17,7 @@
 # tools on CPU 1).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/serve_ready.sh"
 FWBENCH="$ROOT/build/fwbench"
 ROUNDS="${1:-3}"; SECS="${2:-5}"
 CONNS="${CONNECTIONS:-8}"; RATE="${RATE:-500}"; SERVER_THREADS="${SERVER_THREADS:-1}"
@@ -54,11 +55,8 @@ $PIN_SERVER "$FWBENCH" serve "$WORK/repo" --port 0 --port-file "$WORK/port" --th
   --http-threads "$SERVER_THREADS" --grpc-port 0 --grpc-port-file "$WORK/grpc_port" \
   2>"$WORK/serve.log" &
 SERVER=$!
-for _ in $(seq 300); do
-  [ -s "$WORK/port" ] && curl -sf "http://127.0.0.1:$(cat "$WORK/port")/v2/health/ready" >/dev/null && break
-  sleep 0.1
-done
-URL="http://127.0.0.1:$(cat "$WORK/port")/v2/models/lin/infer"
+PORT="$(wait_until_ready "$WORK/port" 30 "$WORK/serve.log")"
+URL="http://127.0.0.1:$PORT/v2/models/lin/infer"
 GRPC_TARGET="127.0.0.1:$(cat "$WORK/grpc_port")"
 # [0.5, 0.25, 0.125, 1] as little-endian FP32, base64 (ghz reads bytes fields so).
 GRPC_DATA='{"model_name":"lin","inputs":[{"name":"x","datatype":"FP32","shape":[1,4]}],"raw_input_contents":["AAAAPwAAgD4AAAA+AACAPw=="]}'

@@ -10,6 +10,7 @@
 # Environment: THREADS (fwbench serve --threads, default 2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/serve_ready.sh"
 FWBENCH="$ROOT/build/fwbench"
 ROUNDS="${1:-3}"; SECS="${2:-5}"; THREADS="${THREADS:-2}"
 [ -x "$FWBENCH" ] || { echo "$FWBENCH is missing: build first (cmake --build build)"; exit 1; }
@@ -44,11 +45,7 @@ printf "platform=\"onnx\"\nonnx_runtime=\"openvino\"\n$SIG" >"$WORK/repo/ov/conf
 printf "platform=\"onnx\"\nonnx_runtime=\"opencv\"\n$SIG" >"$WORK/repo/cv/config.toml"
 "$FWBENCH" serve "$WORK/repo" --port 0 --port-file "$WORK/port" --threads "$THREADS" 2>"$WORK/serve.log" &
 SERVER=$!
-for _ in $(seq 300); do
-  [ -s "$WORK/port" ] && curl -sf "http://127.0.0.1:$(cat "$WORK/port")/v2/health/ready" >/dev/null && break
-  sleep 0.1
-done
-URL="http://127.0.0.1:$(cat "$WORK/port")"
+URL="http://127.0.0.1:$(wait_until_ready "$WORK/port" 30 "$WORK/serve.log")"
 grep "runs on OpenVINO" "$WORK/serve.log" || true
 p50() {
   "$FWBENCH" load "$URL" --protocol kserve --binary --model "$1" -c 1 --duration "$SECS" --warmup 1 -q |

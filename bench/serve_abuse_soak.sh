@@ -11,6 +11,7 @@
 #   bench/serve_abuse_soak.sh [SOAK=10000] [ROUNDS=2]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/serve_ready.sh"
 FWBENCH="$ROOT/build/fwbench"
 SOAK="${1:-10000}"; ROUNDS="${2:-2}"
 [ -x "$FWBENCH" ] || { echo "$FWBENCH is missing: build first (cmake --build build)"; exit 1; }
@@ -35,11 +36,7 @@ shape = [-1, 2]
 EOF
 "$FWBENCH" serve "$WORK/repo" --port 0 --port-file "$WORK/port" 2>"$WORK/serve.log" &
 SERVER=$!
-for _ in $(seq 600); do
-  [ -s "$WORK/port" ] && curl -sf "http://127.0.0.1:$(cat "$WORK/port")/v2/health/ready" >/dev/null && break
-  sleep 0.1
-done
-PORT="$(cat "$WORK/port")"
+PORT="$(wait_until_ready "$WORK/port" 60 "$WORK/serve.log")"
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2 / 1024}' "/proc/$SERVER/status"; }
 echo "server pid $SERVER on port $PORT; RSS after start: $(rss)"
 

@@ -13,6 +13,7 @@
 # THREADS (compute threads of both sides, default 2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/serve_ready.sh"
 FWBENCH="$ROOT/build/fwbench"
 INPROC="$ROOT/build/bench/served_model_latency"
 ROUNDS="${1:-3}"; SECS="${2:-8}"
@@ -38,11 +39,7 @@ for spec in $MODELS; do
   rm -f "$WORK/port"
   "$FWBENCH" serve "$repo" --port 0 --port-file "$WORK/port" --threads "$THREADS" 2>"$WORK/serve.log" &
   SERVER=$!
-  for _ in $(seq 600); do
-    [ -s "$WORK/port" ] && curl -sf "http://127.0.0.1:$(cat "$WORK/port")/v2/health/ready" >/dev/null && break
-    sleep 0.1
-  done
-  URL="http://127.0.0.1:$(cat "$WORK/port")"
+  URL="http://127.0.0.1:$(wait_until_ready "$WORK/port" 60 "$WORK/serve.log")"
   grep -E "compute threads|runs " "$WORK/serve.log" | sed 's/^/   /'
   run_inproc() {
     "$INPROC" "$repo" "$arch" --threads "$THREADS" --iterations 200 --warmup 20 \
