@@ -406,6 +406,16 @@ std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
   return out;
 }
 
+std::optional<std::size_t> ParseByteCount(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t n = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return static_cast<std::size_t>(n);
+}
+
 std::string DescribeInputs(const ModelSignature& sig) {
   std::vector<std::string> parts;
   for (const auto& in : sig.inputs) {

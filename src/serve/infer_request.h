@@ -76,6 +76,10 @@ void CheckDatatype(const InputTensor& t, const ModelSignature& signature);
 std::vector<InputTensor> InSignatureOrder(std::vector<InputTensor> given,
                                           const ModelSignature& signature);
 
+// The Inference-Header-Content-Length header's value: 1 to 19 digits, else nullopt (std::stoull
+// would read "-5" as 2^64 - 5).
+std::optional<std::size_t> ParseByteCount(std::string_view text);
+
 // `json_length`: the Inference-Header-Content-Length header of the binary tensor extension; the
 // body is then that many bytes of JSON followed by the raw little-endian tensors of every input
 // whose parameters give a "binary_data_size", in the order listed. With `body_owner` (what keeps

@@ -362,15 +362,11 @@ void InferenceService::Infer(const Route& route, const Version& v, const HttpReq
       std::optional<std::size_t> json_length;
       const std::string h = request.Header("inference-header-content-length");
       if (!h.empty()) {
-        // Digits only: std::stoull reads "-5" as 2^64 - 5.
-        const bool digits = h.size() <= 19 && std::all_of(h.begin(), h.end(), [](char c) {
-                              return c >= '0' && c <= '9';
-                            });
-        if (!digits) {
+        json_length = ParseByteCount(h);
+        if (!json_length) {
           throw RequestError(400, "Inference-Header-Content-Length must be a byte count, got '" +
                                       h.substr(0, 32) + "'");
         }
-        json_length = std::stoull(h);
       }
       parsed = ParseKserveV2Request(request.body, sig, json_length, request.body_buffer);
     } else if (route.endpoint == Endpoint::kTfPredict) {
