@@ -183,10 +183,11 @@ class GrpcWorker {
     }
   }
 
-  std::deque<RequestRecord> TakeRecords() {
-    std::deque<RequestRecord> all = std::move(expired_);
-    for (auto& c : conns_) all.insert(all.end(), c->records.begin(), c->records.end());
-    return all;
+  // Once Run returned: where its records lie (the open loop's expired requests, then each
+  // connection's), for MergeRecords.
+  void ListRecords(std::vector<std::deque<RequestRecord>*>& lists) {
+    lists.push_back(&expired_);
+    for (auto& c : conns_) lists.push_back(&c->records);
   }
 
  private:
@@ -420,11 +421,8 @@ std::vector<RequestRecord> RunGrpcLoad(const GrpcLoadRequest& request, const Loa
     runs.emplace_back([w = w.get()] { w->Run(); });
   }
   RunOnThreads(runs, options, start, done);
-  std::vector<std::deque<RequestRecord>> taken;
-  taken.reserve(workers.size());
   std::vector<std::deque<RequestRecord>*> records;
-  records.reserve(workers.size());
-  for (auto& w : workers) records.push_back(&taken.emplace_back(w->TakeRecords()));
+  for (auto& w : workers) w->ListRecords(records);
   return MergeRecords(records);
 }
 
