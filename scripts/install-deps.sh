@@ -5,12 +5,16 @@
 # Debian's chromium (the report is opened in it), the browser test's npm packages, and clang with
 # libFuzzer (libclang-rt-14-dev; Debian's libfuzzer-14-dev alone left the fuzz test skipped) for the
 # request-parser fuzz targets, and clang-tidy-14 (ctest Lint.ClangTidy, scripts/tidy.sh).
+# `--slurm` (implied by --test) adds Debian's Slurm 22.05 (slurmctld, slurmd, slurmdbd, the client
+# programs) and MariaDB for its accounting: what scripts/slurm-test-cluster.sh starts, 31 MB.
 set -euo pipefail
 WITH_TEST_TOOLS=0
+WITH_SLURM=0
 for arg in "$@"; do
   case "$arg" in
-    --test) WITH_TEST_TOOLS=1 ;;
-    *) echo "install-deps: unknown argument $arg (expected --test or nothing)" >&2; exit 2 ;;
+    --test) WITH_TEST_TOOLS=1; WITH_SLURM=1 ;;
+    --slurm) WITH_SLURM=1 ;;
+    *) echo "install-deps: unknown argument $arg (expected --test, --slurm or nothing)" >&2; exit 2 ;;
   esac
 done
 
@@ -28,6 +32,9 @@ PACKAGES=(
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.
 if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 if [ "$WITH_TEST_TOOLS" = 1 ]; then PACKAGES+=(chromium clang libclang-rt-14-dev clang-tidy-14); fi
+if [ "$WITH_SLURM" = 1 ]; then
+  PACKAGES+=(slurmctld slurmd slurmdbd slurm-client mariadb-server)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,8 +8,10 @@
 
 #include "cli/commands.h"
 #include "cli/plan_options.h"
+#include "cli/slurm_flags.h"
 #include "core/error.h"
 #include "orchestrate/process.h"
+#include "orchestrate/slurm_executor.h"
 #include "orchestrate/trial_executor.h"
 #include "pipeline/benchmark.h"
 #include "report/csv_export.h"
@@ -42,17 +44,32 @@ Command AddRunCommand(CLI::App& app) {
   auto no_report = std::make_shared<bool>(false);
   cmd->add_flag("--no-report", *no_report,
                 "Skip report.md/report.html at the end (`fwbench report RUN` writes them later)");
-  return [options, no_report]() {
-    const pipeline::Benchmark benchmark =
-        pipeline::PrepareBenchmark(BuildPlan(*options), std::cerr);
+  auto slurm = std::make_shared<SlurmFlags>();
+  AddSlurmFlags(*cmd, *slurm);
+  return [options, no_report, slurm]() {
+    const Plan plan = BuildPlan(*options);
+    // Slurm is checked first: a cluster that is not there is said before any preparation.
+    std::unique_ptr<TrialExecutor> executor;
+    SlurmExecutor* on_slurm = nullptr;
+    if (slurm->executor == "slurm") {
+      auto e = std::make_unique<SlurmExecutor>(MakeSlurmOptions(*slurm));
+      on_slurm = e.get();
+      executor = std::move(e);
+    } else {
+      executor = std::make_unique<LocalExecutor>();
+    }
+    const pipeline::Benchmark benchmark = pipeline::PrepareBenchmark(plan, std::cerr);
+    if (on_slurm != nullptr) {
+      std::cerr << "checking that every node of the partition can run the plan's backends …\n";
+      on_slurm->CheckNodes(NodeNeedsOf(benchmark), std::filesystem::absolute(plan.out_dir));
+    }
     struct sigaction action {};
     action.sa_handler = OnInterrupt;
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
 
-    LocalExecutor executor;
     const pipeline::BenchmarkRun run = pipeline::RunBenchmark(
-        benchmark, executor, {.progress = std::cerr, .live_progress = isatty(STDERR_FILENO) == 1});
+        benchmark, *executor, {.progress = std::cerr, .live_progress = isatty(STDERR_FILENO) == 1});
     const std::filesystem::path& run_dir = run.run_dir;
     if (!run.stopped_by.empty()) {
       std::cerr << fmt::format(

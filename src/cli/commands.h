@@ -59,5 +59,7 @@ Command AddLoraMergeCommand(CLI::App& app);
 Command AddServeCommand(CLI::App& app);
 Command AddLoadCommand(CLI::App& app);
 Command AddDeployCommand(CLI::App& app);
+Command AddSlurmTaskCommand(CLI::App& app);
+Command AddSlurmNodeCheckCommand(CLI::App& app);
 
 }  // namespace fwbench::cli

@@ -29,6 +29,9 @@ struct ProcessResult {
   bool timed_out = false;
   bool stopped_by_reader = false;  // the line handler asked to stop it (protocol violation)
   bool line_too_long = false;
+  // Set by an executor that ran it elsewhere: why the process ended without an exit status (its
+  // machine was lost, the batch system cancelled it), in words.
+  std::string lost;
   // ru_maxrss from wait4: on Linux it starts at what the child's copy of fwbench held when it
   // exec'd, so it is never below fwbench's own size. Kept for the record, not for peak memory.
   std::int64_t max_rss_bytes = 0;

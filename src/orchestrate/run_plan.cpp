@@ -47,6 +47,7 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
 }  // namespace
 
 void RequestStop() { g_stop.store(true); }
+bool StopRequested() { return g_stop.load(); }
 
 std::vector<std::string> KnownBackends(const Plan& plan) {
   std::vector<std::string> known = {"auto"};
@@ -417,8 +418,9 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
 
 namespace {
 
-// One trial process: spec written, process run, its record appended and synced before the
-// next trial starts.
+// The run's trials: each scheduled first (spec written, command made), then the whole schedule
+// handed to the executor and run in order, each record appended and synced before the next
+// trial's record.
 class TrialRunner {
  public:
   TrialRunner(const Plan& plan, const std::filesystem::path& run_dir, RunProgress& bar,
@@ -432,22 +434,64 @@ class TrialRunner {
         totals_(totals) {}
 
   // `extra` goes into the trial's record (a rounding probe's role and seed).
-  void Run(const Configuration& config, const TrialSpec& spec, int rep, int reps,
-           const std::string& label, const nlohmann::json& extra) {
-    const std::filesystem::path trial_dir = spec.output_dir;
-    const std::filesystem::path spec_path = trial_dir / "spec.json";
+  void Schedule(const Configuration& config, const TrialSpec& spec, int rep, int reps,
+                const std::string& label, const nlohmann::json& extra) {
+    const std::filesystem::path spec_path = spec.output_dir / "spec.json";
     WriteText(spec_path, ToJson(spec).dump(2) + "\n");
+    Pending p{.config = &config,
+              .trial_id = spec.trial_id,
+              .threads = spec.threads,
+              .spec_path = spec_path,
+              .rep = rep,
+              .reps = reps,
+              .label = label,
+              .extra = extra,
+              .options = {}};
+    p.options.argv = SubstituteSpec(config.command, spec_path);
+    p.options.env = TrialThreadEnvironment(spec.threads, plan_.thread_hygiene);
+    p.options.stderr_path = spec.output_dir / "stderr.log";
+    p.options.timeout_s = plan_.trial_timeout_s;
+    pending_.push_back(std::move(p));
+  }
 
+  std::size_t scheduled() const { return pending_.size(); }
+
+  void RunAll() {
+    std::vector<ScheduledTrial> schedule;
+    schedule.reserve(pending_.size());
+    for (const Pending& p : pending_) schedule.push_back({p.trial_id, p.options});
+    executor_.Submit(run_dir_, schedule);
+    for (const Pending& p : pending_) {
+      if (g_stop.load()) break;
+      try {
+        Run(p);
+      } catch (...) {
+        executor_.Cancel();
+        throw;
+      }
+    }
+    if (g_stop.load()) executor_.Cancel();
+  }
+
+ private:
+  struct Pending {
+    const Configuration* config = nullptr;
+    std::string trial_id;
+    int threads = 1;
+    std::filesystem::path spec_path;
+    int rep = 0;
+    int reps = 0;
+    std::string label;
+    nlohmann::json extra;
     ProcessOptions options;
-    options.argv = SubstituteSpec(config.command, spec_path);
-    options.env = TrialThreadEnvironment(spec.threads, plan_.thread_hygiene);
-    options.stderr_path = trial_dir / "stderr.log";
-    options.timeout_s = plan_.trial_timeout_s;
+  };
 
-    bar_.TrialStarted(++index_, label, rep + 1, reps);
-    TrialMonitor monitor(spec.trial_id, &events_, spec.threads, plan_.thread_hygiene);
-    CpuWatch cpu(cores_, spec.threads);
-    const ProcessResult result = executor_.Run(options, [&](std::string_view line) {
+  void Run(const Pending& p) {
+    const Configuration& config = *p.config;
+    bar_.TrialStarted(++index_, p.label, p.rep + 1, p.reps);
+    TrialMonitor monitor(p.trial_id, &events_, p.threads, plan_.thread_hygiene);
+    CpuWatch cpu(cores_, p.threads);
+    const ProcessResult result = executor_.Run(p.options, [&](std::string_view line) {
       const bool ok = monitor.OnLine(line);
       if (ok && !monitor.events().empty()) {
         const nlohmann::json& e = monitor.events().back();
@@ -463,16 +507,16 @@ class TrialRunner {
       return ok;
     });
     std::optional<std::string> failure =
-        ClassifyTrial(result, monitor, plan_.trial_timeout_s, StderrTail(options.stderr_path));
+        ClassifyTrial(result, monitor, plan_.trial_timeout_s, StderrTail(p.options.stderr_path));
     // Stopped by the user, not failed: it measured nothing either way, and is left out of the
     // results (the run shows as incomplete) rather than counted against its configuration.
     const bool interrupted = failure && g_stop.load();
     if (interrupted) failure = "interrupted: the run was stopped (Ctrl-C or SIGTERM)";
 
     nlohmann::json record = {
-        {"trial", spec.trial_id},
+        {"trial", p.trial_id},
         {"config", config.id},
-        {"repetition", rep},
+        {"repetition", p.rep},
         {"backend", config.backend},
         {"mode", config.mode},
         {"task", config.task},
@@ -495,10 +539,11 @@ class TrialRunner {
         {"user_cpu_s", result.user_cpu_s},
         {"sys_cpu_s", result.sys_cpu_s},
         {"cpu_during_steps", cpu.Summary()},
-        {"spec", std::filesystem::relative(spec_path, run_dir_).string()},
-        {"stderr", std::filesystem::relative(options.stderr_path, run_dir_).string()},
+        {"spec", std::filesystem::relative(p.spec_path, run_dir_).string()},
+        {"stderr", std::filesystem::relative(p.options.stderr_path, run_dir_).string()},
     };
-    record.update(extra);
+    record.update(p.extra);
+    record.update(executor_.LastPlace());
     trials_.Append(record);
     events_.Sync();
     trials_.Sync();
@@ -515,9 +560,6 @@ class TrialRunner {
     }
   }
 
-  int index() const { return index_; }
-
- private:
   const Plan& plan_;
   TrialExecutor& executor_;
   std::filesystem::path run_dir_;
@@ -525,6 +567,7 @@ class TrialRunner {
   JsonLinesAppender trials_;
   RunProgress& bar_;
   RunTotals& totals_;
+  std::vector<Pending> pending_;
   int index_ = 0;
   const int cores_ = UsableCoreCount();
 };
@@ -594,39 +637,38 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   };
   // Warm-up trials: a few steps each, recorded with their role and left out of the results;
   // they leave every configuration's files in the page cache for its first measured trial.
-  for (int rep = 0; rep < plan.warmup_trials && !g_stop.load(); ++rep) {
+  for (int rep = 0; rep < plan.warmup_trials; ++rep) {
     for (const Configuration& config : configs) {
-      if (g_stop.load()) break;
       const std::string trial_id =
-          fmt::format("{:03d}-{}-warmup", runner.index() + 1, Slug(config.id));
+          fmt::format("{:03d}-{}-warmup", runner.scheduled() + 1, Slug(config.id));
       TrialSpec spec = MakeTrialSpec(plan, config, inputs, rep, trial_id, trial_dir(trial_id));
       spec.save_model = false;
       spec.budget = {.min_steps = kWarmupTrialSteps,
                      .max_steps = kWarmupTrialSteps,
                      .min_seconds = 0.0,
                      .max_seconds = plan.trial_timeout_s};
-      runner.Run(config, spec, rep, plan.warmup_trials, config.id + " (warm-up)",
-                 {{"role", "warmup"}});
+      runner.Schedule(config, spec, rep, plan.warmup_trials, config.id + " (warm-up)",
+                      {{"role", "warmup"}});
     }
   }
   // Round-robin: every configuration runs once before any runs twice, so slow drift of the
   // machine (thermal, other load) spreads over all configurations instead of biasing one.
-  for (int rep = 0; rep < plan.trials && !g_stop.load(); ++rep) {
+  for (int rep = 0; rep < plan.trials; ++rep) {
     for (const Configuration& config : configs) {
-      if (g_stop.load()) break;
-      const std::string trial_id = fmt::format("{:03d}-{}", runner.index() + 1, Slug(config.id));
+      const std::string trial_id =
+          fmt::format("{:03d}-{}", runner.scheduled() + 1, Slug(config.id));
       const TrialSpec spec =
           MakeTrialSpec(plan, config, inputs, rep, trial_id, trial_dir(trial_id));
-      runner.Run(config, spec, rep, plan.trials, config.id, nlohmann::json::object());
+      runner.Schedule(config, spec, rep, plan.trials, config.id, nlohmann::json::object());
     }
   }
   // The rounding probes: the reference again with other rounding, for exactly the losses the
   // parity gate compares. Not timed results: they only calibrate the gate. The last one also
   // computes with another thread count, which changes how LibTorch's kernels split their sums.
   for (const Configuration* config : probed) {
-    for (int k = 1; k <= kRoundingProbes && !g_stop.load(); ++k) {
+    for (int k = 1; k <= kRoundingProbes; ++k) {
       const std::string trial_id =
-          fmt::format("{:03d}-{}-probe{}", runner.index() + 1, Slug(config->id), k);
+          fmt::format("{:03d}-{}-probe{}", runner.scheduled() + 1, Slug(config->id), k);
       TrialSpec spec =
           MakeTrialSpec(plan, *config, inputs, /*rep=*/0, trial_id, trial_dir(trial_id));
       spec.save_model = false;
@@ -637,10 +679,12 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
                      .max_steps = steps,
                      .min_seconds = 0.0,
                      .max_seconds = plan.trial_timeout_s};
-      runner.Run(*config, spec, k - 1, kRoundingProbes, config->id + " (rounding probe)",
-                 {{"role", "rounding_probe"}, {"rounding_probe", k}, {"threads", spec.threads}});
+      runner.Schedule(
+          *config, spec, k - 1, kRoundingProbes, config->id + " (rounding probe)",
+          {{"role", "rounding_probe"}, {"rounding_probe", k}, {"threads", spec.threads}});
     }
   }
+  runner.RunAll();
   if (g_stop.load())
     fmt::print(progress, "stopped: the run was interrupted; results so far are kept\n");
   return totals;

@@ -119,5 +119,7 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
 
 // Set by a signal handler: the run stops after killing the running trial.
 void RequestStop();
+// Whether RequestStop was called (an executor waiting on a remote trial polls it).
+bool StopRequested();
 
 }  // namespace fwbench

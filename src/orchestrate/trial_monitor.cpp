@@ -78,6 +78,9 @@ std::optional<std::string> ClassifyTrial(const ProcessResult& process, const Tri
                                          double timeout_s, const std::string& stderr_tail) {
   const std::string tail = stderr_tail.empty() ? "" : fmt::format(" (stderr: {})", stderr_tail);
   if (!process.started) return fmt::format("could not start: {}", process.start_error);
+  if (!process.lost.empty()) {
+    return fmt::format("{} after {} steps", process.lost, monitor.steps());
+  }
   if (process.timed_out) {
     return fmt::format("timed out after {:.0f} s (time limit; killed) after {} steps", timeout_s,
                        monitor.steps());
