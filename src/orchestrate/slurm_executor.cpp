@@ -535,7 +535,10 @@ ProcessResult SlurmExecutor::Wait(Task& task, const LineHandler& on_line) {
       }
       if (stopped_by_reader) result.lost.clear();
       last_place_["node"] = node;
-      last_place_["machine_type"] = "";
+      // The node's type as its other trials found it, if any ran there.
+      const nlohmann::json fp =
+          ParseJsonOrDiscard(ReadWhole(run_dir_ / "nodes" / (node + ".json")));
+      last_place_["machine_type"] = fp.is_object() ? fp.value("machine_type", "") : "";
       return result;
     }
     Sleep(options_.poll_s);

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/utc_time.h"
 #include "orchestrate/builtin_workers.h"
+#include "report/machine_types.h"
 #include "report/parity_gate.h"
 
 namespace fwbench {
@@ -70,7 +71,8 @@ CompileResult CompileGainFor(const nlohmann::json& config, const nlohmann::json&
       return c.value(key, nlohmann::json()) == config.value(key, nlohmann::json());
     };
     if (c.value("mode", "") != "eager" || !same("backend") || !same("task") ||
-        !same("batch_size") || !same("precision") || !same("memory_format") || !same("threads")) {
+        !same("batch_size") || !same("precision") || !same("memory_format") || !same("threads") ||
+        !same("machine_type")) {
       continue;
     }
     const std::string eager_id = c.value("id", "");
@@ -137,7 +139,7 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
         "folder",
         run_dir.string()));
   }
-  const nlohmann::json manifest = ReadJsonFile(run_dir / "manifest.json");
+  nlohmann::json manifest = ReadJsonFile(run_dir / "manifest.json");
   if (const int schema = manifest.value("schema_version", 1); schema > kResultsSchemaVersion) {
     throw UsageError(fmt::format(
         "{}: written by a newer fwbench (run folder schema version {}; this fwbench reads "
@@ -146,7 +148,9 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   }
   const nlohmann::json env = ReadJsonFile(run_dir / "env.json");
   int skipped = 0;
-  const std::vector<nlohmann::json> records = ReadJsonLines(run_dir / "trials.jsonl", skipped);
+  std::vector<nlohmann::json> records = ReadJsonLines(run_dir / "trials.jsonl", skipped);
+  const std::size_t planned_configs = manifest.at("configurations").size();
+  const std::string machines_note = SplitByMachineType(manifest, records);
   std::map<std::string, std::vector<nlohmann::json>> events_by_trial;
   for (nlohmann::json& e : ReadJsonLines(run_dir / "events.jsonl", skipped)) {
     events_by_trial[e.value("trial", "")].push_back(std::move(e));
@@ -256,8 +260,9 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
                     "(the run was probably interrupted)",
                     skipped));
   }
-  const int expected = static_cast<int>(manifest.at("configurations").size()) *
-                       std::stoi(manifest.at("plan").value("trials", "1"));
+  if (!machines_note.empty()) results.notes.push_back(machines_note);
+  const int expected =
+      static_cast<int>(planned_configs) * std::stoi(manifest.at("plan").value("trials", "1"));
   results.complete = measured_records == expected;
   if (!results.complete) {
     warnings.push_back(fmt::format(
