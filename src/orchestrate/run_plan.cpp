@@ -462,7 +462,8 @@ class TrialRunner {
     for (const Pending& p : pending_) schedule.push_back({p.trial_id, p.options});
     executor_.Submit(run_dir_, schedule);
     for (const Pending& p : pending_) {
-      if (g_stop.load()) break;
+      // A stopping run still records the trials that ended elsewhere meanwhile, in order.
+      if (g_stop.load() && !executor_.NextHasEnded()) break;
       try {
         Run(p);
       } catch (...) {

@@ -104,7 +104,7 @@ std::string ParseSbatchJobId(const std::string& out) {
   while (std::getline(in, line)) {
     line = Trim(line);
     if (line.empty()) continue;
-    const std::string id = line.substr(0, line.find(';'));
+    std::string id = line.substr(0, line.find(';'));
     if (!id.empty() &&
         std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return id;
@@ -181,6 +181,7 @@ std::vector<SlurmNode> CheckSlurm(const SlurmOptions& o) {
   if (nodes.empty()) throw UsageError(fmt::format("--executor slurm: {} has no nodes", where));
   if (std::none_of(nodes.begin(), nodes.end(), [](const SlurmNode& n) { return n.up; })) {
     std::vector<std::string> states;
+    states.reserve(nodes.size());
     for (const SlurmNode& n : nodes) states.push_back(n.name + " " + n.state);
     throw UsageError(fmt::format(
         "--executor slurm: no node of {} can take a job now ({}); resume them (scontrol update "
@@ -363,6 +364,10 @@ void SlurmExecutor::Submit(const std::filesystem::path& run_dir,
 void SlurmExecutor::Cancel() {
   for (const std::string& job : jobs_) RunCommand({"scancel", job}, 30.0);
   jobs_.clear();
+}
+
+bool SlurmExecutor::NextHasEnded() const {
+  return next_ < tasks_.size() && std::filesystem::exists(tasks_[next_].exit_path);
 }
 
 ProcessResult SlurmExecutor::Run(const ProcessOptions& options, const LineHandler& on_line) {

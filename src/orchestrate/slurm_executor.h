@@ -90,6 +90,7 @@ class SlurmExecutor final : public TrialExecutor {
   std::int64_t RunningPid() const override { return 0; }
   nlohmann::json LastPlace() const override { return last_place_; }
   void Cancel() override;
+  bool NextHasEnded() const override;
 
  private:
   struct Task {

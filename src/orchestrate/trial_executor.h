@@ -37,6 +37,9 @@ class TrialExecutor {
   // The run is stopping (Ctrl-C, SIGTERM, a full disk): what was submitted and did not run yet
   // is withdrawn.
   virtual void Cancel() {}
+  // Whether the next trial of the schedule has ended already (it ran elsewhere, beside the one
+  // being waited for): a stopping run still records it, since what it measured is on disk.
+  virtual bool NextHasEnded() const { return false; }
 };
 
 // Forks each trial on this machine (RunProcess: own process group, time limit, rusage).

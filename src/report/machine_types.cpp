@@ -48,6 +48,7 @@ std::string SplitByMachineType(nlohmann::json& manifest, std::vector<nlohmann::j
   }
   manifest["configurations"] = std::move(split);
   std::vector<std::string> described;
+  described.reserve(labels.size());
   for (const std::string& type : labels) {
     described.push_back(nodes[type].empty()
                             ? type

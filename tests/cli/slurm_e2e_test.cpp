@@ -96,8 +96,10 @@ class TestCluster {
 void KeyPaths(const nlohmann::json& j, const std::string& at, std::set<std::string>& out) {
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
-      out.insert(at + "." + k);
-      KeyPaths(v, at + "." + k, out);
+      std::string path = at;
+      path.append(".").append(k);
+      out.insert(path);
+      KeyPaths(v, path, out);
     }
   } else if (j.is_array()) {
     for (const nlohmann::json& v : j) KeyPaths(v, at + "[]", out);

@@ -197,7 +197,7 @@ exec "$@"
   }
   std::filesystem::path Run(RunTotals& totals) {
     const auto configs = ExpandConfigurations(plan_, "/unused", 1);
-    const auto run_dir = CreateRunDir(plan_.out_dir, plan_.name);
+    auto run_dir = CreateRunDir(plan_.out_dir, plan_.name);
     std::ostringstream progress;
     SlurmExecutor executor(Options());
     totals = RunTrials(plan_, configs, {dir_ / "data", dir_ / "w.safetensors"},
