@@ -335,6 +335,7 @@ std::size_t SlurmExecutor::SubmitArray(const std::vector<ScheduledTrial>& trials
        "--chdir=" + run_dir_.string()},
       options_);
   if (!options_.account.empty()) argv.push_back("--account=" + options_.account);
+  if (!jobs_.empty()) argv.push_back("--dependency=afterany:" + jobs_.back());
   for (const std::string& a : options_.sbatch_args) argv.push_back(a);
   argv.push_back(script.string());
   const CommandOutput out = RunCommand(argv, 120.0);
@@ -357,8 +358,15 @@ void SlurmExecutor::Submit(const std::filesystem::path& run_dir,
   slurm_dir_ = run_dir / "slurm";
   std::filesystem::create_directories(slurm_dir_);
   std::filesystem::create_directories(run_dir / "nodes");
-  if (trials.empty()) return;
-  SubmitArray(trials);
+  // Slurm's default MaxArraySize takes indexes 0-1000: a longer schedule is several arrays,
+  // each starting when the one before has ended, so that no more than --slurm-parallel
+  // trials run at once and the order holds.
+  const std::size_t per_array = std::max<std::size_t>(1, options_.max_array_tasks);
+  for (std::size_t first = 0; first < trials.size(); first += per_array) {
+    const std::size_t last = std::min(trials.size(), first + per_array);
+    SubmitArray({trials.begin() + static_cast<std::ptrdiff_t>(first),
+                 trials.begin() + static_cast<std::ptrdiff_t>(last)});
+  }
 }
 
 void SlurmExecutor::Cancel() {
@@ -524,7 +532,9 @@ ProcessResult SlurmExecutor::Wait(Task& task, const LineHandler& on_line) {
     }
     if (left_queue_ns != 0 && SecondsSince(left_queue_ns) >= options_.exit_record_grace_s) {
       drain();
-      if (std::filesystem::exists(task.exit_path)) continue;
+      // An exit record that appeared meanwhile is read above; one that does not parse (a
+      // node that died while renaming it) is no record.
+      if (ParseJsonOrDiscard(ReadWhole(task.exit_path)).is_object()) continue;
       result.started = true;
       result.stopped_by_reader = stopped_by_reader;
       result.spawn_ns = waited_from_ns;

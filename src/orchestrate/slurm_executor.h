@@ -36,6 +36,8 @@ struct SlurmOptions {
   // A task gone from the queue without its exit record gets this long for the record to show
   // in the shared folder (NFS attribute caches) before it counts as lost.
   double exit_record_grace_s = 5.0;
+  // Array tasks per sbatch: Slurm's default MaxArraySize (1001) allows indexes 0-1000.
+  std::size_t max_array_tasks = 1000;
 };
 
 // A command's result, for Slurm's client programs.

@@ -189,6 +189,7 @@ exec "$@"
     o.poll_s = 0.02;
     o.state_poll_s = 0.1;
     o.exit_record_grace_s = 0.3;
+    o.max_array_tasks = max_array_tasks_;
     return o;
   }
   void AddWorker(const std::string& name, std::vector<std::string> command) {
@@ -206,6 +207,7 @@ exec "$@"
   }
 
   std::filesystem::path bin_, state_;
+  std::size_t max_array_tasks_ = 1000;
   std::string old_path_;
   Plan plan_;
 };
@@ -240,6 +242,23 @@ TEST_F(FakeSlurmTest, TheScheduleIsOneJobArrayAndEveryTrialRecordsItsNode) {
   const auto events = ReadLines(run_dir / "events.jsonl");
   EXPECT_EQ(events.size(), 4u * 9u);
   EXPECT_TRUE(std::filesystem::exists(run_dir / "nodes" / "f1.json"));
+}
+
+TEST_F(FakeSlurmTest, ALongScheduleIsSeveralArraysEachAfterTheOneBefore) {
+  AddWorker("a", {FAKE_WORKER, "ok", "{spec}"});
+  plan_.trials = 5;
+  max_array_tasks_ = 2;
+  RunTotals totals;
+  const auto run_dir = Run(totals);
+  EXPECT_EQ(totals.trials_ok, 5);
+  EXPECT_NE(ReadText(state_ / "sbatch.100").find("--array=0-1%1"), std::string::npos);
+  EXPECT_EQ(ReadText(state_ / "sbatch.100").find("--dependency"), std::string::npos);
+  EXPECT_NE(ReadText(state_ / "sbatch.101").find("--dependency=afterany:100"), std::string::npos);
+  EXPECT_NE(ReadText(state_ / "sbatch.102").find("--array=0-0%1 "), std::string::npos);
+  EXPECT_NE(ReadText(state_ / "sbatch.102").find("--dependency=afterany:101"), std::string::npos);
+  const auto trials = ReadLines(run_dir / "trials.jsonl");
+  ASSERT_EQ(trials.size(), 5u);
+  EXPECT_EQ(trials[4]["slurm_job"], "102_0");
 }
 
 TEST_F(FakeSlurmTest, ATaskLostWithoutItsExitRecordIsAFailureAndTheRunGoesOn) {
