@@ -112,16 +112,16 @@ write_configs() {
   chmod 600 "$DIR/slurmdbd.conf"
 }
 
+# start_node NODE [PATH…]: the node's slurmd, with an empty tmpfs over each PATH for it alone.
 start_node() {
-  local node=$1 hide=$2
-  local mounts=""
-  for path in $hide; do
-    mounts+="mount -t tmpfs -o size=1m fwbench-hidden '$path' && "
-  done
+  local node=$1
+  shift
   # Its own PID namespace: killing the namespace's first process ends the node's slurmd, its
-  # slurmstepds and the trials they run together, as a lost machine would.
+  # slurmstepds and the trials they run together, as a lost machine would. The paths are the
+  # inner shell's arguments, never parsed as shell text.
   setsid unshare --pid --fork --mount-proc --propagation private \
-    sh -c "${mounts}exec slurmd -D -N $node" >> "$DIR/log/slurmd.$node.out" 2>&1 < /dev/null &
+    sh -c 'node=$1; shift; for p in "$@"; do mount -t tmpfs -o size=1m fwbench-hidden "$p" || exit 1; done; exec slurmd -D -N "$node"' \
+    start-node "$node" "$@" >> "$DIR/log/slurmd.$node.out" 2>&1 < /dev/null &
   echo $! > "$DIR/node.$node.pid"
 }
 
@@ -138,6 +138,9 @@ cmd_start() {
   [[ $(id -u) == 0 ]] || die "start needs root (slurmd starts jobs as their users)"
   need_programs
   if alive "$DIR/slurmctld.pid"; then
+    if ((nodes != 2 || ${#hides[@]})); then
+      die "a cluster is already running in $DIR; stop it first to start one with other options"
+    fi
     echo "slurm-test-cluster: already running in $DIR" >&2
     cmd_env
     return 0
@@ -170,13 +173,13 @@ cmd_start() {
   slurmctld -i -f "$DIR/slurm.conf" || die "slurmctld did not start; see $DIR/log/slurmctld.log"
   wait_for 30 sinfo -h || die "slurmctld does not answer; see $DIR/log/slurmctld.log"
 
-  local hidden
+  local -a hidden
   for ((i = 1; i <= nodes; i++)); do
-    hidden=""
+    hidden=()
     for h in "${hides[@]+"${hides[@]}"}"; do
-      [[ ${h%%:*} == "n$i" ]] && hidden+=" ${h#*:}"
+      [[ ${h%%:*} == "n$i" ]] && hidden+=("${h#*:}")
     done
-    start_node "n$i" "$hidden"
+    start_node "n$i" "${hidden[@]+"${hidden[@]}"}"
   done
   wait_for 60 sh -c "[ \"\$(sinfo -h -N -t idle -o %N | sort -u | wc -l)\" -ge $nodes ]" ||
     die "not every node came up: $(sinfo -h -N -o '%N %t' | tr '\n' ' '); see $DIR/log/"
@@ -202,6 +205,7 @@ cmd_kill_node() {
   # The namespace's first process is unshare's child; SIGKILL to it ends every process inside.
   pkill -KILL -P "$unshare_pid" 2> /dev/null || true
   wait_for 10 sh -c "! kill -0 $unshare_pid" || kill -KILL "$unshare_pid" 2> /dev/null || true
+  rm -f "$DIR/node.$node.pid"
   echo "slurm-test-cluster: node $node killed with everything it ran" >&2
 }
 
@@ -213,7 +217,7 @@ cmd_start_node() {
     die "node $node is running; kill-node $node first"
   fi
   export SLURM_CONF=$DIR/slurm.conf
-  start_node "$node" ""
+  start_node "$node"
   # ReturnToService=2: the controller takes it back once its slurmd registers.
   wait_for 60 sh -c "sinfo -h -N -n $node -o %t | grep -Eq '^(idle|mix|alloc)$'" ||
     die "node $node did not come back: $(sinfo -h -N -n "$node" -o '%t'); see $DIR/log/"

@@ -105,7 +105,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
   // Also set from the parent, before the pid is published: a kill of the group (timeout or
   // Ctrl-C) must not race the child's own setpgid.
   setpgid(pid, pid);
-  g_running_pid.store(pid);
+  if (options.is_trial) g_running_pid.store(pid);
 
   const std::int64_t deadline_ns =
       result.spawn_ns + static_cast<std::int64_t>(options.timeout_s * 1e9);
@@ -208,7 +208,7 @@ ProcessResult RunProcess(const ProcessOptions& options, const LineHandler& on_li
     backoff_us = std::min(backoff_us * 2, 5000);
   }
   result.exit_ns = MonotonicNs();
-  g_running_pid.store(0);
+  if (options.is_trial) g_running_pid.store(0);
   // Reap anything the trial left in its group.
   kill(-pid, SIGKILL);
 

@@ -17,6 +17,9 @@ struct ProcessOptions {
   std::filesystem::path stderr_path;
   double timeout_s = 300.0;
   std::size_t max_line_bytes = 1 << 20;  // a longer stdout line is garbage, not an event
+  // Published as the running trial (KillRunningProcess, RunningProcessId). A batch system's
+  // client command is not: Ctrl-C must not kill an sbatch whose job id is not read yet.
+  bool is_trial = true;
 };
 
 struct ProcessResult {

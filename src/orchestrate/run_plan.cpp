@@ -437,11 +437,11 @@ class TrialRunner {
   void Schedule(const Configuration& config, const TrialSpec& spec, int rep, int reps,
                 const std::string& label, const nlohmann::json& extra) {
     const std::filesystem::path spec_path = spec.output_dir / "spec.json";
-    WriteText(spec_path, ToJson(spec).dump(2) + "\n");
     Pending p{.config = &config,
               .trial_id = spec.trial_id,
               .threads = spec.threads,
               .spec_path = spec_path,
+              .spec_text = ToJson(spec).dump(2) + "\n",
               .rep = rep,
               .reps = reps,
               .label = label,
@@ -457,13 +457,22 @@ class TrialRunner {
   std::size_t scheduled() const { return pending_.size(); }
 
   void RunAll() {
-    std::vector<ScheduledTrial> schedule;
-    schedule.reserve(pending_.size());
-    for (const Pending& p : pending_) schedule.push_back({p.trial_id, p.options});
-    executor_.Submit(run_dir_, schedule);
+    // A batch system gets every spec before the first task starts; here each is written just
+    // before its trial, so that a disk that fills up stops the run at the next trial.
+    const bool upfront = executor_.TakesSchedule();
+    if (upfront) {
+      std::vector<ScheduledTrial> schedule;
+      schedule.reserve(pending_.size());
+      for (const Pending& p : pending_) {
+        WriteText(p.spec_path, p.spec_text);
+        schedule.push_back({p.trial_id, p.options});
+      }
+      executor_.Submit(run_dir_, schedule);
+    }
     for (const Pending& p : pending_) {
       // A stopping run still records the trials that ended elsewhere meanwhile, in order.
       if (g_stop.load() && !executor_.NextHasEnded()) break;
+      if (!upfront) WriteText(p.spec_path, p.spec_text);
       try {
         Run(p);
       } catch (...) {
@@ -480,6 +489,7 @@ class TrialRunner {
     std::string trial_id;
     int threads = 1;
     std::filesystem::path spec_path;
+    std::string spec_text;
     int rep = 0;
     int reps = 0;
     std::string label;
@@ -489,6 +499,8 @@ class TrialRunner {
 
   void Run(const Pending& p) {
     const Configuration& config = *p.config;
+    // A trial recorded after the stop ended by itself elsewhere: its failure is its own.
+    const bool stopping_before = g_stop.load();
     bar_.TrialStarted(++index_, p.label, p.rep + 1, p.reps);
     TrialMonitor monitor(p.trial_id, &events_, p.threads, plan_.thread_hygiene);
     CpuWatch cpu(cores_, p.threads);
@@ -511,7 +523,7 @@ class TrialRunner {
         ClassifyTrial(result, monitor, plan_.trial_timeout_s, StderrTail(p.options.stderr_path));
     // Stopped by the user, not failed: it measured nothing either way, and is left out of the
     // results (the run shows as incomplete) rather than counted against its configuration.
-    const bool interrupted = failure && g_stop.load();
+    const bool interrupted = failure && !stopping_before && g_stop.load();
     if (interrupted) failure = "interrupted: the run was stopped (Ctrl-C or SIGTERM)";
 
     nlohmann::json record = {

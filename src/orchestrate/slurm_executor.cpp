@@ -47,6 +47,11 @@ std::string LastLine(const std::string& text) {
   return last;
 }
 
+bool Exists(const std::filesystem::path& p) {
+  std::error_code ec;  // ESTALE, EACCES on a shared folder: not there yet, not an abort
+  return std::filesystem::exists(p, ec);
+}
+
 void Sleep(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
 
 double SecondsSince(std::int64_t t_ns) { return static_cast<double>(MonotonicNs() - t_ns) * 1e-9; }
@@ -84,6 +89,7 @@ CommandOutput RunCommand(const std::vector<std::string>& argv, double timeout_s)
   options.argv = argv;
   options.stderr_path = err_template;
   options.timeout_s = timeout_s;
+  options.is_trial = false;
   const ProcessResult r = RunProcess(options, [&](std::string_view line) {
     out.out.append(line);
     out.out.push_back('\n');
@@ -143,15 +149,16 @@ bool IsUnschedulableReason(const std::string& reason) {
   return false;
 }
 
-std::vector<SlurmNode> CheckSlurm(const SlurmOptions& o) {
-  for (const char* program : {"sbatch", "squeue", "sinfo", "srun", "scancel"}) {
+std::vector<SlurmNode> CheckSlurm(SlurmOptions& o) {
+  for (const char* program : {"sbatch", "squeue", "sinfo", "srun", "scancel", "scontrol"}) {
     if (FindOnPath(program).empty()) {
       throw UsageError(
           fmt::format("--executor slurm: `{}` is not on PATH; {}", program, kClientHint));
     }
   }
-  // Every partition, so that a wrong name can be answered with the right ones.
-  const CommandOutput all = RunCommand({"sinfo", "-h", "-o", "%R"}, 30.0);
+  // Every partition, so that a wrong name can be answered with the right ones; sinfo marks the
+  // default one with '*'.
+  const CommandOutput all = RunCommand({"sinfo", "-h", "-o", "%P"}, 30.0);
   if (!all.started || all.exit_code != 0) {
     const std::string why = LastLine(all.err);
     throw UsageError(fmt::format(
@@ -161,10 +168,28 @@ std::vector<SlurmNode> CheckSlurm(const SlurmOptions& o) {
         why.empty() ? fmt::format("exit code {}", all.exit_code) : why));
   }
   std::vector<std::string> partitions;
+  std::string default_partition;
   std::istringstream in(all.out);
-  for (std::string p; in >> p;) partitions.push_back(p);
-  if (!o.partition.empty() &&
-      std::find(partitions.begin(), partitions.end(), o.partition) == partitions.end()) {
+  for (std::string p; in >> p;) {
+    if (p.ends_with('*')) {
+      p.pop_back();
+      default_partition = p;
+    }
+    if (std::find(partitions.begin(), partitions.end(), p) == partitions.end()) {
+      partitions.push_back(p);
+    }
+  }
+  // Named from here on, so that the nodes listed and checked are the ones the jobs run on.
+  if (o.partition.empty()) {
+    if (default_partition.empty()) {
+      throw UsageError(fmt::format(
+          "--executor slurm: the cluster has no default partition; name one with "
+          "--slurm-partition (its partitions: {})",
+          partitions.empty() ? "none" : fmt::format("{}", fmt::join(partitions, ", "))));
+    }
+    o.partition = default_partition;
+  }
+  if (std::find(partitions.begin(), partitions.end(), o.partition) == partitions.end()) {
     throw UsageError(fmt::format(
         "--slurm-partition: the cluster has no partition '{}'; its partitions: {} (`sinfo` "
         "lists them)",
@@ -176,8 +201,7 @@ std::vector<SlurmNode> CheckSlurm(const SlurmOptions& o) {
     throw UsageError(fmt::format("--executor slurm: sinfo failed: {}", LastLine(listing.err)));
   }
   std::vector<SlurmNode> nodes = ParseSinfoNodes(listing.out);
-  const std::string where =
-      o.partition.empty() ? "the default partition" : "partition " + o.partition;
+  const std::string where = "partition " + o.partition;
   if (nodes.empty()) throw UsageError(fmt::format("--executor slurm: {} has no nodes", where));
   if (std::none_of(nodes.begin(), nodes.end(), [](const SlurmNode& n) { return n.up; })) {
     std::vector<std::string> states;
@@ -240,14 +264,17 @@ void SlurmExecutor::CheckNodes(const NodeNeeds& needs, const std::filesystem::pa
                             {"builtin_workers", needs.builtin_workers},
                             {"python_overrides", needs.python_overrides}};
   WriteFileAtomically(needs_file, j.dump(2) + "\n");
-  std::vector<std::string> argv =
-      WithPartition({"srun", "--job-name=fwbench-node-check", fmt::format("--nodes={}", up.size()),
-                     "--ntasks-per-node=1", "--nodelist=" + fmt::format("{}", fmt::join(up, ","))},
-                    options_);
+  // A job name of its own, so that a check that never got its nodes is withdrawn by name.
+  const std::string job_name = fmt::format("fwbench-node-check-{}", getpid());
+  std::vector<std::string> argv = WithPartition(
+      {"srun", "--job-name=" + job_name, fmt::format("--nodes={}", up.size()),
+       "--ntasks-per-node=1", "--time=10", "--nodelist=" + fmt::format("{}", fmt::join(up, ","))},
+      options_);
   if (!options_.account.empty()) argv.push_back("--account=" + options_.account);
   for (const std::string& a : passed) argv.push_back(a);
   argv.insert(argv.end(), {options_.self_exe.string(), "slurm-node-check", needs_file.string()});
-  const CommandOutput out = RunCommand(argv, 600.0);
+  const CommandOutput out = RunCommand(argv, options_.node_check_timeout_s);
+  if (out.exit_code != 0) RunCommand({"scancel", "--name=" + job_name}, 30.0);
   std::filesystem::remove(needs_file);
   std::vector<std::string> problems;
   std::set<std::string> answered;
@@ -370,12 +397,13 @@ void SlurmExecutor::Submit(const std::filesystem::path& run_dir,
 }
 
 void SlurmExecutor::Cancel() {
+  // Kept after cancelling: scancel of an ended job is harmless, and a second Cancel retries a
+  // scancel that was itself cut short.
   for (const std::string& job : jobs_) RunCommand({"scancel", job}, 30.0);
-  jobs_.clear();
 }
 
 bool SlurmExecutor::NextHasEnded() const {
-  return next_ < tasks_.size() && std::filesystem::exists(tasks_[next_].exit_path);
+  return next_ < tasks_.size() && Exists(tasks_[next_].exit_path);
 }
 
 ProcessResult SlurmExecutor::Run(const ProcessOptions& options, const LineHandler& on_line) {
@@ -420,25 +448,40 @@ QueueState QueryQueue(const std::string& task_id) {
   return q;
 }
 
-// How the task ended, as accounting (or the controller's memory of recent jobs) says.
-std::string EndState(const std::string& task_id) {
+// How the task ended and where: the controller's memory of recent jobs first (MinJobAge; it
+// knows the end at once, where accounting may still say RUNNING), then accounting.
+struct TaskEnd {
+  std::string state = "an unknown state";
+  std::string node;
+};
+
+TaskEnd EndState(const std::string& task_id) {
+  TaskEnd end;
+  const CommandOutput show = RunCommand({"scontrol", "-o", "show", "job", task_id}, 30.0);
+  const auto field = [&](const std::string& name) {
+    const auto at = show.out.find(" " + name + "=");
+    if (at == std::string::npos) return std::string();
+    const auto from = at + name.size() + 2;
+    const auto to = show.out.find_first_of(" \n", from);
+    return show.out.substr(from, to == std::string::npos ? std::string::npos : to - from);
+  };
+  if (show.exit_code == 0 && !field("JobState").empty()) {
+    end.state = field("JobState");
+    end.node = field("NodeList");
+    if (end.node == "(null)") end.node.clear();
+    return end;
+  }
   const CommandOutput acct =
       RunCommand({"sacct", "-n", "-X", "-P", "-j", task_id, "-o", "State,NodeList"}, 30.0);
   if (acct.exit_code == 0 && !Trim(acct.out).empty()) {
     std::string line = Trim(acct.out);
     line = line.substr(0, line.find('\n'));
     const auto bar = line.find('|');
-    return bar == std::string::npos
-               ? line
-               : fmt::format("{} on {}", line.substr(0, bar), line.substr(bar + 1));
+    end.state = line.substr(0, bar);
+    if (bar != std::string::npos) end.node = line.substr(bar + 1);
+    if (end.node == "None assigned") end.node.clear();
   }
-  const CommandOutput show = RunCommand({"scontrol", "-o", "show", "job", task_id}, 30.0);
-  const auto at = show.out.find("JobState=");
-  if (show.exit_code == 0 && at != std::string::npos) {
-    const auto end = show.out.find(' ', at);
-    return show.out.substr(at + 9, end == std::string::npos ? end : end - at - 9);
-  }
-  return "an unknown state";
+  return end;
 }
 
 }  // namespace
@@ -451,11 +494,13 @@ ProcessResult SlurmExecutor::Wait(Task& task, const LineHandler& on_line) {
   std::string pending_bytes;
   std::uintmax_t offset = 0;
   bool stopped_by_reader = false;
-  bool cancelled = false;
+  std::int64_t stop_seen_ns = 0;
   std::int64_t left_queue_ns = 0;
   std::int64_t unschedulable_since_ns = 0;
   std::int64_t last_state_ns = 0;
-  std::string node;
+  std::int64_t last_answer_ns = MonotonicNs();
+  std::int64_t running_since_ns = 0;
+  std::string node, unschedulable;
 
   // New complete lines of the task's stdout file, handed over in order.
   const auto drain = [&] {
@@ -477,13 +522,32 @@ ProcessResult SlurmExecutor::Wait(Task& task, const LineHandler& on_line) {
     }
     pending_bytes.erase(0, start);
   };
+  // The trial ended without an exit record: `why` says how.
+  const auto lost = [&](std::string why) {
+    drain();
+    result.started = true;
+    result.stopped_by_reader = stopped_by_reader;
+    result.spawn_ns = waited_from_ns;
+    result.exit_ns = MonotonicNs();
+    // A protocol violation is the trial's own failure, which the monitor names.
+    result.lost = stopped_by_reader ? "" : std::move(why);
+    last_place_["node"] = node;
+    // The node's type as its other trials found it, if any ran there.
+    const nlohmann::json fp = ParseJsonOrDiscard(ReadWhole(run_dir_ / "nodes" / (node + ".json")));
+    last_place_["machine_type"] = fp.is_object() ? fp.value("machine_type", "") : "";
+    return result;
+  };
+  // Past the trial's own limit and Slurm's, with the controller silent all along: the run
+  // does not wait on a cluster that is gone.
+  const double silent_limit_s = task.options.timeout_s + 600.0;
 
   for (;;) {
     drain();
-    if (std::filesystem::exists(task.exit_path)) {
+    if (Exists(task.exit_path)) {
       drain();
       const nlohmann::json e = ParseJsonOrDiscard(ReadWhole(task.exit_path));
       if (e.is_object()) {
+        result = ProcessResult{};
         result.spawn_ns = e.value("spawn_ns", std::int64_t{0});
         result.exit_ns = e.value("exit_ns", std::int64_t{0});
         result.started = e.value("started", false);
@@ -502,59 +566,67 @@ ProcessResult SlurmExecutor::Wait(Task& task, const LineHandler& on_line) {
         return result;
       }
     }
-    if (options_.stop_requested && options_.stop_requested() && !cancelled) {
-      cancelled = true;
-      RunCommand({"scancel", task_id}, 30.0);
+    if (options_.stop_requested && options_.stop_requested()) {
+      if (stop_seen_ns == 0) {
+        // The whole array, so that no further task starts while this one ends.
+        stop_seen_ns = MonotonicNs();
+        Cancel();
+      } else if (SecondsSince(stop_seen_ns) >= 10.0) {
+        return lost(fmt::format("slurm task {} was cancelled", task_id));
+      }
     }
     if (last_state_ns == 0 || SecondsSince(last_state_ns) >= options_.state_poll_s) {
       last_state_ns = MonotonicNs();
       const QueueState q = QueryQueue(task_id);
+      if (q.answered) last_answer_ns = MonotonicNs();
       if (!q.node.empty() && q.node != "(null)") node = q.node;
+      if (q.state == "RUNNING" && running_since_ns == 0) running_since_ns = MonotonicNs();
       if (q.answered && q.state.empty()) {
         // Gone from the queue: the exit record should be there; a shared folder may show it a
-        // little late, so it gets a few seconds before the task counts as lost.
+        // little late (below).
         if (left_queue_ns == 0) left_queue_ns = MonotonicNs();
       } else {
         left_queue_ns = 0;
       }
       if (q.state == "PENDING" && IsUnschedulableReason(q.reason)) {
         if (unschedulable_since_ns == 0) unschedulable_since_ns = MonotonicNs();
-        if (SecondsSince(unschedulable_since_ns) >= options_.unschedulable_s && !cancelled) {
-          cancelled = true;
+        if (SecondsSince(unschedulable_since_ns) >= options_.unschedulable_s) {
           RunCommand({"scancel", task_id}, 30.0);
-          result.lost =
-              fmt::format("slurm task {} could not be scheduled for {:.0f} s ({}); cancelled",
-                          task_id, options_.unschedulable_s, q.reason);
+          return lost(
+              fmt::format("slurm task {} could not be scheduled for {:.0f} s ({}); "
+                          "cancelled",
+                          task_id, options_.unschedulable_s, q.reason));
         }
       } else {
         unschedulable_since_ns = 0;
       }
     }
+    if (SecondsSince(last_answer_ns) >= silent_limit_s) {
+      RunCommand({"scancel", task_id}, 30.0);
+      return lost(
+          fmt::format("the Slurm controller did not answer for {:.0f} s while slurm task "
+                      "{} ran; its trial is counted as lost",
+                      silent_limit_s, task_id));
+    }
     if (left_queue_ns != 0 && SecondsSince(left_queue_ns) >= options_.exit_record_grace_s) {
-      drain();
-      // An exit record that appeared meanwhile is read above; one that does not parse (a
-      // node that died while renaming it) is no record.
-      if (ParseJsonOrDiscard(ReadWhole(task.exit_path)).is_object()) continue;
-      result.started = true;
-      result.stopped_by_reader = stopped_by_reader;
-      result.spawn_ns = waited_from_ns;
-      result.exit_ns = MonotonicNs();
-      if (result.lost.empty()) {
-        const std::string end = EndState(task_id);
-        result.lost = cancelled && options_.stop_requested && options_.stop_requested()
-                          ? fmt::format("slurm task {} was cancelled", task_id)
-                          : fmt::format(
-                                "slurm task {} ended {} without its exit record (the "
-                                "node or its trial process was lost)",
-                                task_id, end);
+      const TaskEnd end = EndState(task_id);
+      if (node.empty()) node = end.node;
+      // A task that ended by itself wrote its record: on NFS its name may take up to the
+      // attribute cache's time (acdirmax, 60 s by default) to show here. A lost node's task
+      // (NODE_FAIL) or a cancelled one wrote none.
+      const bool ended_itself = end.state.starts_with("COMPLETED") ||
+                                end.state.starts_with("FAILED") ||
+                                end.state.starts_with("OUT_OF_ME");
+      if (!ended_itself || SecondsSince(left_queue_ns) >= options_.exit_record_wait_s) {
+        if (stop_seen_ns != 0) return lost(fmt::format("slurm task {} was cancelled", task_id));
+        return lost(
+            fmt::format("slurm task {} ended {}{} without its exit record (the node or "
+                        "its trial process was lost)",
+                        task_id, end.state, node.empty() ? "" : " on " + node));
       }
-      if (stopped_by_reader) result.lost.clear();
-      last_place_["node"] = node;
-      // The node's type as its other trials found it, if any ran there.
-      const nlohmann::json fp =
-          ParseJsonOrDiscard(ReadWhole(run_dir_ / "nodes" / (node + ".json")));
-      last_place_["machine_type"] = fp.is_object() ? fp.value("machine_type", "") : "";
-      return result;
+      // Opening the trial's folder makes an NFS client look at it again.
+      std::error_code ec;
+      std::filesystem::directory_iterator refresh(task.exit_path.parent_path(), ec);
     }
     Sleep(options_.poll_s);
   }

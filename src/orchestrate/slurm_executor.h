@@ -33,9 +33,15 @@ struct SlurmOptions {
   // A task pending for a reason that means no node can take it (every node down, a drained
   // partition) for this long is cancelled and recorded as failed: a run never waits forever.
   double unschedulable_s = 60.0;
-  // A task gone from the queue without its exit record gets this long for the record to show
-  // in the shared folder (NFS attribute caches) before it counts as lost.
-  double exit_record_grace_s = 5.0;
+  // A task gone from the queue without its exit record is asked about after this long; one that
+  // Slurm says ended by itself (COMPLETED, FAILED) wrote its record, which gets up to
+  // exit_record_wait_s to show in the shared folder (NFS caches a missing name for up to 60 s
+  // by default); a lost node's (NODE_FAIL) or a cancelled task's counts as lost at once.
+  double exit_record_grace_s = 3.0;
+  double exit_record_wait_s = 90.0;
+  // How long the node check may wait for every node at once (a busy cluster) before the run
+  // stops with the nodes that did not answer named.
+  double node_check_timeout_s = 600.0;
   // Array tasks per sbatch: Slurm's default MaxArraySize (1001) allows indexes 0-1000.
   std::size_t max_array_tasks = 1000;
 };
@@ -57,8 +63,9 @@ struct SlurmNode {
 };
 
 // Checks that Slurm's client commands are on PATH, a controller answers and the partition
-// exists, and returns its nodes. Throws UsageError naming what is wrong and how to fix it.
-std::vector<SlurmNode> CheckSlurm(const SlurmOptions& options);
+// exists (an empty one becomes the cluster's default), and returns its nodes. Throws
+// UsageError naming what is wrong and how to fix it.
+std::vector<SlurmNode> CheckSlurm(SlurmOptions& options);
 
 // The first sbatch line of a `--parsable` answer ("123" or "123;cluster") as a job id, or "".
 std::string ParseSbatchJobId(const std::string& out);
@@ -86,6 +93,7 @@ class SlurmExecutor final : public TrialExecutor {
   // The check's file goes to `scratch_dir`, which every node must see (the results folder).
   void CheckNodes(const NodeNeeds& needs, const std::filesystem::path& scratch_dir);
 
+  bool TakesSchedule() const override { return true; }
   void Submit(const std::filesystem::path& run_dir,
               const std::vector<ScheduledTrial>& trials) override;
   ProcessResult Run(const ProcessOptions& options, const LineHandler& on_line) override;

@@ -22,9 +22,11 @@ struct ScheduledTrial {
 class TrialExecutor {
  public:
   virtual ~TrialExecutor() = default;
-  // The run's whole schedule, in order, before the first Run: a batch system gets it at once.
-  // Run is then called for these trials in this order (and a trial that was not announced runs
-  // on its own).
+  // Whether the executor takes the whole schedule (Submit) before the first Run.
+  virtual bool TakesSchedule() const { return false; }
+  // The run's whole schedule, in order, before the first Run, every spec written: a batch
+  // system gets it at once. Run is then called for these trials in this order (and a trial that
+  // was not announced runs on its own).
   virtual void Submit(const std::filesystem::path& /*run_dir*/,
                       const std::vector<ScheduledTrial>& /*trials*/) {}
   // Runs one trial process to its end; `on_line` gets each stdout line as it arrives.

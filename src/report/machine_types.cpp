@@ -24,22 +24,25 @@ std::string SplitByMachineType(nlohmann::json& manifest, std::vector<nlohmann::j
   const std::vector<std::string> types = MachineTypesOf(records);
   if (types.size() < 2) return "";
   std::map<std::string, std::set<std::string>> nodes;
+  // A trial lost with a node that ran nothing else has no type (its fingerprint was never
+  // written): it is reported under "unknown machine", for its own configuration only.
+  const std::string unknown = "unknown machine";
+  std::set<std::string> unknown_configs;
   for (nlohmann::json& r : records) {
-    const std::string type = r.value("machine_type", "");
-    // A trial lost with its node has no type of its own: it is counted where its node's
-    // other trials are, or, for a node that ran nothing else, under "unknown machine".
-    const std::string label = type.empty() ? "unknown machine" : type;
-    if (r.contains("node")) nodes[label].insert(r.value("node", ""));
-    r["config"] = fmt::format("{} @ {}", r.value("config", ""), label);
+    std::string type = r.value("machine_type", "");
+    if (type.empty()) {
+      type = unknown;
+      unknown_configs.insert(r.value("config", ""));
+    }
+    if (!r.value("node", "").empty()) nodes[type].insert(r.value("node", ""));
+    r["config"] = fmt::format("{} @ {}", r.value("config", ""), type);
   }
   nlohmann::json split = nlohmann::json::array();
   std::vector<std::string> labels = types;
-  if (std::any_of(records.begin(), records.end(),
-                  [](const nlohmann::json& r) { return r.value("machine_type", "").empty(); })) {
-    labels.emplace_back("unknown machine");
-  }
+  if (!unknown_configs.empty()) labels.push_back(unknown);
   for (const nlohmann::json& c : manifest.at("configurations")) {
     for (const std::string& type : labels) {
+      if (type == unknown && !unknown_configs.contains(c.value("id", ""))) continue;
       nlohmann::json copy = c;
       copy["id"] = fmt::format("{} @ {}", c.value("id", ""), type);
       copy["machine_type"] = type;
@@ -57,7 +60,7 @@ std::string SplitByMachineType(nlohmann::json& manifest, std::vector<nlohmann::j
   return fmt::format(
       "the trials ran on {} machine types: {}; each configuration is reported per machine type "
       "(ID @ TYPE), never pooled across them",
-      labels.size(), fmt::join(described, "; "));
+      types.size(), fmt::join(described, "; "));
 }
 
 }  // namespace fwbench

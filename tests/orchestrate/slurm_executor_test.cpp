@@ -93,7 +93,6 @@ TEST_F(SlurmTaskTest, RunsItsTrialAndWritesStdoutTheExitRecordAndTheNodesFingerp
   EXPECT_EQ(exit["exit_code"], 3);
   EXPECT_TRUE(exit["started"].get<bool>());
   EXPECT_GT(exit["exit_ns"].get<std::int64_t>(), exit["spawn_ns"].get<std::int64_t>());
-  EXPECT_GT(exit["peak_rss_bytes"].get<std::int64_t>(), 0);
   const nlohmann::json fp = nlohmann::json::parse(ReadText(dir_ / "nodes" / "node-a.json"));
   EXPECT_EQ(fp["node"], "node-a");
   EXPECT_EQ(fp["machine_type"], exit["machine_type"]);
@@ -131,7 +130,7 @@ class FakeSlurmTest : public TempDirTest {
     std::filesystem::create_directories(state_);
     WriteScript(bin_ / "sinfo", R"(
 case "$*" in
-  *%R*) echo debug ;;
+  *%P*) echo "debug*" ;;
   *-N*) echo "f1 idle" ;;
 esac
 )");
@@ -163,8 +162,17 @@ if [[ -f $f ]]; then cat "$f"; else echo "slurm_load_jobs error: Invalid job id 
 while [[ $1 == -* ]]; do shift; done
 exec "$@"
 )");
-    WriteScript(bin_ / "scancel", "echo \"$@\" >> \"$FAKE_SLURM_STATE/scancel.log\"\n");
-    WriteScript(bin_ / "sacct", "echo 'NODE_FAIL|f1'\n");
+    // scancel of a running task ends its slurm-task (and so its trial): no exit record.
+    WriteScript(bin_ / "scancel", R"(
+echo "$@" >> "$FAKE_SLURM_STATE/scancel.log"
+if [[ $1 == *_* ]]; then
+  pkill -KILL -f "slurm-task ${FAKE_SLURM_STATE%/state}/.*/tasks-[0-9]*\.json ${1#*_}\$"
+fi
+exit 0
+)");
+    // The controller has forgotten ended jobs (scontrol fails); accounting says how they ended.
+    WriteScript(bin_ / "scontrol", "exit 1\n");
+    WriteScript(bin_ / "sacct", "echo \"${FAKE_SACCT:-NODE_FAIL|f1}\"\n");
     old_path_ = std::getenv("PATH");
     setenv("PATH", (bin_.string() + ":" + old_path_).c_str(), 1);
     setenv("FAKE_SLURM_STATE", state_.c_str(), 1);
@@ -236,7 +244,7 @@ TEST_F(FakeSlurmTest, TheScheduleIsOneJobArrayAndEveryTrialRecordsItsNode) {
     EXPECT_EQ(t["slurm_job"], "100_" + std::to_string(i));
     EXPECT_FALSE(t["machine_type"].get<std::string>().empty());
     EXPECT_EQ(t["steps"], 5);
-    EXPECT_GT(t["peak_rss_bytes"].get<std::int64_t>(), 0) << "measured on the node";
+    EXPECT_GT(t["max_rss_bytes"].get<std::int64_t>(), 0) << "measured on the node";
   }
   // Every event streamed back with its trial id: hello + phase + 5 steps + metric + done.
   const auto events = ReadLines(run_dir / "events.jsonl");
@@ -279,7 +287,8 @@ TEST_F(FakeSlurmTest, ATaskLostWithoutItsExitRecordIsAFailureAndTheRunGoesOn) {
 }
 
 TEST_F(FakeSlurmTest, AProtocolViolationCancelsTheTask) {
-  AddWorker("g", {FAKE_WORKER, "garbage", "{spec}"});
+  // A line that is no event, then a trial that would run on: only the cancel ends it.
+  AddWorker("g", {"/bin/sh", "-c", "echo this is not an event; exec sleep 30"});
   RunTotals totals;
   const auto run_dir = Run(totals);
   EXPECT_EQ(totals.trials_failed, 1);
@@ -288,6 +297,11 @@ TEST_F(FakeSlurmTest, AProtocolViolationCancelsTheTask) {
   EXPECT_NE(trials[0]["reason"].get<std::string>().find("protocol error"), std::string::npos)
       << trials[0].dump();
   EXPECT_NE(ReadText(state_ / "scancel.log").find("100_0"), std::string::npos);
+  // Cancelled on its node before it could write an exit record: the monitor's reason stands,
+  // not "lost".
+  const std::filesystem::path trial_dir =
+      (run_dir / trials[0]["stderr"].get<std::string>()).parent_path();
+  EXPECT_FALSE(std::filesystem::exists(trial_dir / "exit.json"));
 }
 
 TEST_F(FakeSlurmTest, NoControllerNoPartitionAndNoClientProgramsAreUsageErrors) {
