@@ -7,6 +7,7 @@
 # request-parser fuzz targets, and clang-tidy-14 (ctest Lint.ClangTidy, scripts/tidy.sh).
 # `--slurm` (implied by --test) adds Debian's Slurm 22.05 (slurmctld, slurmd, slurmdbd, the client
 # programs) and MariaDB for its accounting: what scripts/slurm-test-cluster.sh starts, 31 MB.
+# iproute2's `ip` makes the network namespaces that train_ddp's hosts run in (ddp.hosts > 1).
 set -euo pipefail
 WITH_TEST_TOOLS=0
 WITH_SLURM=0
@@ -28,6 +29,7 @@ PACKAGES=(
   openjdk-17-jre-headless
   python3 python3-torch python3-torchvision python3-numpy python3-opencv python3-onnx
   python3-fastapi python3-uvicorn python3-threadpoolctl
+  iproute2
 )
 # Node.js for the Node workers: Debian's nodejs/npm unless a node is already on PATH.
 if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi

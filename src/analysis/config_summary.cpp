@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "analysis/stats.h"
+#include "core/trial_spec.h"
 
 namespace fwbench {
 
@@ -140,7 +141,7 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
     if (v.size() == ok.size()) s.metrics["phase." + phase + "_s"] = Across(v, "s");
   }
 
-  const std::string headline = s.task == "train" ? "steps_per_s" : "latency_p50_ms";
+  const std::string headline = IsTrainingTask(s.task) ? "steps_per_s" : "latency_p50_ms";
   for (const std::string& key : {headline, std::string("ttfb_s")}) {
     const MetricSummary& m = s.metrics[key];
     if (m.cv > cv_warn) {

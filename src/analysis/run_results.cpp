@@ -177,6 +177,13 @@ ConfigurationResult ConfigurationFromJson(const nlohmann::json& j) {
   c.memory_format = Get<std::string>(j, "memory_format", "contiguous");
   c.threads = Get<int>(j, "threads", 0);
   if (j.contains("compile")) c.compile = CompileFromJson(j["compile"]);
+  if (j.contains("ddp_scaling") && j["ddp_scaling"].is_object()) {
+    if (j["ddp_scaling"].contains("unavailable")) {
+      c.ddp_scaling_unavailable = Get<std::string>(j["ddp_scaling"], "unavailable", "");
+    } else {
+      c.ddp_scaling = DdpScalingFromJson(j["ddp_scaling"]);
+    }
+  }
   if (j.contains("parity")) c.parity = ParityFromJson(j["parity"]);
   c.ranked = Get<bool>(j, "ranked", false);
   return c;
@@ -278,6 +285,11 @@ nlohmann::json ToJson(const ConfigurationResult& c) {
   j["memory_format"] = c.memory_format;
   j["threads"] = c.threads;
   if (c.compile) j["compile"] = ToJson(*c.compile);
+  if (c.ddp_scaling) {
+    j["ddp_scaling"] = ToJson(*c.ddp_scaling);
+  } else if (!c.ddp_scaling_unavailable.empty()) {
+    j["ddp_scaling"] = {{"unavailable", c.ddp_scaling_unavailable}};
+  }
   if (c.parity) j["parity"] = ToJson(*c.parity);
   j["ranked"] = c.ranked;
   return j;

@@ -19,6 +19,7 @@
 
 #include "analysis/compile_gain.h"
 #include "analysis/config_summary.h"
+#include "analysis/ddp_scaling.h"
 #include "analysis/trial_metrics.h"
 #include "analysis/verdict.h"
 
@@ -72,8 +73,11 @@ struct ConfigurationResult {
   std::string memory_format = "contiguous";
   int threads = 0;
   std::optional<CompileResult> compile;  // compiled modes whose backend has an eager mode
-  std::optional<ParityResult> parity;    // absent until the gate ran
-  bool ranked = false;                   // passed the parity gate (or is the reference)
+  // train_ddp on more than one process: against the same configuration on one process.
+  std::optional<DdpScaling> ddp_scaling;
+  std::string ddp_scaling_unavailable;  // why a train_ddp configuration has none
+  std::optional<ParityResult> parity;   // absent until the gate ran
+  bool ranked = false;                  // passed the parity gate (or is the reference)
 
   const std::string& id() const { return summary.config; }
   const std::string& task() const { return summary.task; }

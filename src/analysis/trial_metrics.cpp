@@ -125,7 +125,10 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
           "(use CLOCK_MONOTONIC nanoseconds, docs/protocol.md)";
     }
     m.steps_per_s = mean_s > 0 ? 1.0 / mean_s : 0.0;
-    m.samples_per_s = m.steps_per_s * static_cast<double>(m.batch_size);
+    // A data-parallel step trains batch_size samples on each process.
+    m.samples_per_s = m.steps_per_s * static_cast<double>(m.batch_size) *
+                      static_cast<double>(std::max<std::int64_t>(
+                          1, record.value("ddp_processes", std::int64_t{1})));
     m.latency_p50_ms = stats::Percentile(m.steady_step_s, 50) * 1e3;
     m.latency_p90_ms = stats::Percentile(m.steady_step_s, 90) * 1e3;
     m.latency_p99_ms = stats::Percentile(m.steady_step_s, 99) * 1e3;

@@ -1,4 +1,5 @@
 #include "analysis/verdict.h"
+#include "core/trial_spec.h"
 
 #include <fmt/format.h>
 
@@ -158,8 +159,13 @@ Verdict PortabilityVerdict(const RunResults& results) {
     for (const auto& w : env.value("workers", nlohmann::json::array())) {
       if (w.value("name", "") != backend) continue;
       const nlohmann::json ported = w.value("tasks", nlohmann::json::array());
-      if (ported.is_array() && !ported.empty() &&
-          std::find(ported.begin(), ported.end(), task) == ported.end()) {
+      if (task == kTaskTrainDdp) {
+        const nlohmann::json modes = w.value("ddp_modes", nlohmann::json::array());
+        if (!modes.is_array() || modes.empty()) {
+          return fmt::format("the {} port does not implement data-parallel training", backend);
+        }
+      } else if (ported.is_array() && !ported.empty() &&
+                 std::find(ported.begin(), ported.end(), task) == ported.end()) {
         return fmt::format("the {} port does not implement {}", backend,
                            task == "train" ? "training" : "inference");
       }

@@ -58,6 +58,7 @@ Command AddHistoryCommand(CLI::App& app);
 Command AddLoraMergeCommand(CLI::App& app);
 Command AddServeCommand(CLI::App& app);
 Command AddLoadCommand(CLI::App& app);
+Command AddDdpLaunchCommand(CLI::App& app);
 Command AddDeployCommand(CLI::App& app);
 Command AddSlurmTaskCommand(CLI::App& app);
 Command AddSlurmNodeCheckCommand(CLI::App& app);

@@ -50,6 +50,9 @@ nlohmann::json ToJson(const TrialSpec& s) {
   };
   if (!s.onnx_model.empty()) j["onnx_model"] = s.onnx_model.string();
   if (s.rounding_probe != 0) j["rounding_probe"] = s.rounding_probe;
+  if (s.task == kTaskTrainDdp) {
+    j["ddp"] = {{"processes", s.ddp.processes}, {"hosts", s.ddp.hosts}};
+  }
   if (s.workload == kWorkloadLlm) {
     j["llm"] = {
         {"tokens", s.llm.tokens.string()},      {"adapter_init", s.llm.adapter_init.string()},
@@ -225,6 +228,12 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
     s.llm.tokens = tokens;
     s.llm.adapter_init = adapter_init;
   }
+  if (json.contains("ddp")) {
+    FieldReader d(top.Object("ddp"), "ddp", source);
+    d.Get("processes", s.ddp.processes);
+    d.Get("hosts", s.ddp.hosts);
+    d.RejectUnknown();
+  }
   top.RejectUnknown();
   if (s.workload != kWorkloadImage && s.workload != kWorkloadLlm) {
     throw UsageError(fmt::format("{}: field \"workload\" must be \"{}\" or \"{}\", not \"{}\"",
@@ -239,9 +248,21 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
   s.data_dir = data_dir;
   s.weights = weights;
   s.output_dir = output_dir;
-  if (s.task != "train" && s.task != "infer") {
-    throw UsageError(fmt::format("{}: field \"task\" must be \"train\" or \"infer\", not \"{}\"",
-                                 source, s.task));
+  if (s.task != kTaskTrain && s.task != kTaskInfer && s.task != kTaskTrainDdp) {
+    throw UsageError(
+        fmt::format("{}: field \"task\" must be \"train\", \"infer\" or \"train_ddp\", not \"{}\"",
+                    source, s.task));
+  }
+  if (s.task == kTaskTrainDdp) {
+    if (s.workload != kWorkloadImage) {
+      throw UsageError(
+          fmt::format("{}: task \"train_ddp\" runs workload \"{}\" only", source, kWorkloadImage));
+    }
+    if (s.ddp.processes < 1 || s.ddp.hosts < 1 || s.ddp.processes % s.ddp.hosts != 0) {
+      throw UsageError(
+          fmt::format("{}: field \"ddp\": processes ({}) must be a positive multiple of hosts ({})",
+                      source, s.ddp.processes, s.ddp.hosts));
+    }
   }
   if (s.precision != "fp32" && s.precision != "bf16") {
     throw UsageError(fmt::format("{}: field \"precision\" must be \"fp32\" or \"bf16\", not \"{}\"",

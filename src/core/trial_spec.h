@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,23 @@ struct UserModelSpec {
   std::vector<UserModelInput> inputs;
 };
 
+// Task "train_ddp" (docs/scale-out.md, "Data-parallel training"): `processes` ranks, spread over
+// `hosts` network namespaces, each training on its slice of the global batch with the
+// gradients averaged across ranks. A rank learns its number and its peers' addresses from the
+// environment `fwbench ddp-launch` sets (FWBENCH_DDP_RANK, FWBENCH_DDP_ADDRS, FWBENCH_DDP_IFNAME).
+struct DdpSpec {
+  int processes = 1;
+  int hosts = 1;
+};
+
+inline constexpr char kTaskTrain[] = "train";
+inline constexpr char kTaskInfer[] = "infer";
+inline constexpr char kTaskTrainDdp[] = "train_ddp";
+// Training, on one process or data-parallel on several: losses, an optimizer, augmentation.
+inline bool IsTrainingTask(std::string_view task) {
+  return task == kTaskTrain || task == kTaskTrainDdp;
+}
+
 // The backend fwbench runs itself (`fwbench trial`, C++ on LibTorch): named once here, where
 // the trial spec defaults to it, and used by its catalogue entry (orchestrate/builtin_workers)
 // and as the parity gate's reference.
@@ -61,7 +79,7 @@ struct TrialSpec {
   std::string trial_id;
   std::string config_id;
   std::string workload = "image_classification";
-  std::string task = "train";              // "train" or "infer"
+  std::string task = "train";              // "train", "infer" or "train_ddp"
   std::string backend = kLibtorchBackend;  // what `fwbench trial` runs when a spec names none
   std::string mode = "eager";
   std::string device = "cpu";
@@ -95,6 +113,7 @@ struct TrialSpec {
   std::filesystem::path onnx_model;
   LlmSpec llm;               // workload "llm_lora" only
   UserModelSpec user_model;  // workload "user_model" only
+  DdpSpec ddp;               // task "train_ddp" only
 };
 
 inline constexpr const char* kWorkloadImage = "image_classification";

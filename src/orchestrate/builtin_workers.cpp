@@ -177,6 +177,7 @@ const std::vector<std::string>& BuiltinBackend::CommandFor(const std::string& mo
 }
 
 bool BuiltinBackend::RunsTask(const std::string& task) const {
+  if (task == kTaskTrainDdp) return !ddp_modes.empty();
   return std::find(tasks.begin(), tasks.end(), task) != tasks.end();
 }
 
@@ -252,6 +253,8 @@ BuiltinBackend LibtorchCatalogueEntry(const std::filesystem::path& self_exe,
   // Not aoti: its compile step runs torch.export and a C++ compiler (a minute for ResNet-18).
   b.auto_modes = {"eager", "compiled"};
   b.tasks = {"train", "infer"};
+  // Gradients averaged with c10d's Gloo process group (a LibTorch without it refuses).
+  b.ddp_modes = {"eager", "compiled"};
   b.precisions = {"fp32", "bf16"};
   b.memory_formats = {"contiguous", "channels_last"};
   b.workloads = {"image_classification", "llm_lora"};
@@ -350,6 +353,7 @@ std::vector<BuiltinBackend> ProbeBuiltinWorkers(
         b.memory_formats = j.value("memory_formats", std::vector<std::string>{"contiguous"});
         b.workloads = j.value("workloads", std::vector<std::string>{"image_classification"});
         b.model_formats = j.value("model_formats", std::vector<std::string>{});
+        b.ddp_modes = j.value("ddp_modes", std::vector<std::string>{});
         if (j.contains("model_format_modes") && j["model_format_modes"].is_object()) {
           for (const auto& [f, m] : j["model_format_modes"].items()) {
             if (m.is_array()) b.model_format_modes[f] = m.get<std::vector<std::string>>();
@@ -431,6 +435,7 @@ nlohmann::json ToJson(const BuiltinBackend& b) {
     j["memory_formats"] = b.memory_formats;
     j["workloads"] = b.workloads;
     if (!b.workload_modes.empty()) j["workload_modes"] = b.workload_modes;
+    if (!b.ddp_modes.empty()) j["ddp_modes"] = b.ddp_modes;
     if (!b.model_formats.empty()) j["model_formats"] = b.model_formats;
     if (!b.port_file.empty()) {
       j["port_file"] = b.port_file.string();

@@ -29,7 +29,9 @@ struct BuiltinBackend {
   std::vector<std::string> modes;    // every mode the port implements, default first
   std::vector<std::string> auto_modes;  // the modes backends = ["auto"] includes
   std::vector<std::string> tasks;       // "train", "infer"
-  bool needs_onnx = false;              // runs the ONNX export of the model (fwbench export)
+  // The modes that run task train_ddp (data-parallel training); empty: none.
+  std::vector<std::string> ddp_modes;
+  bool needs_onnx = false;     // runs the ONNX export of the model (fwbench export)
   bool python = false;         // a Python worker ([workers.NAME] python can set its interpreter)
   std::string version;         // the framework's version, when it was found
   std::string interpreter;     // the Python interpreter that runs it (Python workers)

@@ -1,5 +1,8 @@
 #include "orchestrate/cpu_watch.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include "core/clock.h"
 #include "core/proc_stat.h"
 
@@ -24,6 +27,23 @@ double SelfCpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
+// CPU ticks of `pid` and every process below it (a data-parallel trial's ranks, a compiler a
+// worker starts), from /proc/PID/task/*/children; a process that ended in between is skipped.
+std::optional<std::int64_t> TreeCpuTicks(std::int64_t pid, int depth = 0) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  auto total = ProcStatCpuTicks(ReadFirstLine(dir + "/stat"));
+  if (!total || depth > 8) return total;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir + "/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    std::int64_t child = 0;
+    while (children >> child) {
+      if (auto ticks = TreeCpuTicks(child, depth + 1)) *total += *ticks;
+    }
+  }
+  return total;
+}
+
 }  // namespace
 
 CpuWatch::CpuWatch(int cores, int threads)
@@ -32,7 +52,7 @@ CpuWatch::CpuWatch(int cores, int threads)
 CpuWatch::~CpuWatch() { StopSampler(); }
 
 std::optional<CpuWatch::Sample> CpuWatch::Take(std::int64_t now_ns) const {
-  const auto trial = ProcStatCpuTicks(ReadFirstLine("/proc/" + std::to_string(pid_) + "/stat"));
+  const auto trial = TreeCpuTicks(pid_);
   const auto cpus = AllowedCpuTicks();
   if (!trial || !cpus) return std::nullopt;
   return Sample{now_ns, TicksToSeconds(*trial), TicksToSeconds(cpus->busy),

@@ -192,7 +192,18 @@ std::vector<PlanField> MakeFields() {
       FWBENCH_FIELD(std::vector<std::string>, "memory_formats", "--memory-formats",
                     "Tensor memory formats, comma-separated: contiguous, channels_last",
                     memory_formats),
-      FWBENCH_FIELD(std::vector<std::string>, "tasks", "--tasks", "Tasks: train, infer", tasks),
+      FWBENCH_FIELD(std::vector<std::string>, "tasks", "--tasks",
+                    "Tasks: train, infer, train_ddp (data-parallel training over the ddp.* "
+                    "process and host counts)",
+                    tasks),
+      FWBENCH_FIELD(std::vector<std::int64_t>, "ddp.processes", "--ddp-processes",
+                    "train_ddp: process counts, comma-separated (one configuration each); each "
+                    "process trains train.batch_size samples a step with `threads` threads",
+                    ddp_processes),
+      FWBENCH_FIELD(std::vector<std::int64_t>, "ddp.hosts", "--ddp-hosts",
+                    "train_ddp: host counts, comma-separated; 2 or more runs the processes in "
+                    "that many network namespaces joined by a veth link (root, iproute2)",
+                    ddp_hosts),
       FWBENCH_FIELD(double, "trial_timeout_s", "--trial-timeout-s",
                     "Time limit of one trial process in seconds", trial_timeout_s),
       FWBENCH_FIELD(std::filesystem::path, "out", "--out",
@@ -662,10 +673,25 @@ void ValidatePlan(const Plan& p) {
   if (p.device != "cpu" && p.device != "cuda")
     fail("device", fmt::format("must be cpu or cuda, not '{}'", p.device));
   if (p.backends.empty()) fail("backends", "names no backend (e.g. --backends libtorch)");
-  if (p.tasks.empty()) fail("tasks", "names no task (train, infer)");
+  if (p.tasks.empty()) fail("tasks", "names no task (train, infer, train_ddp)");
   for (const std::string& t : p.tasks) {
-    if (t != "train" && t != "infer")
-      fail("tasks", fmt::format("unknown task '{}' (expected train or infer)", t));
+    if (t != kTaskTrain && t != kTaskInfer && t != kTaskTrainDdp)
+      fail("tasks", fmt::format("unknown task '{}' (expected train, infer or train_ddp)", t));
+  }
+  no_duplicates("ddp.processes", p.ddp_processes);
+  no_duplicates("ddp.hosts", p.ddp_hosts);
+  if (p.ddp_processes.empty()) fail("ddp.processes", "names no process count");
+  if (p.ddp_hosts.empty()) fail("ddp.hosts", "names no host count");
+  for (std::int64_t n : p.ddp_processes) {
+    if (n < 1 || n > 64) fail("ddp.processes", "must each be between 1 and 64");
+  }
+  for (std::int64_t n : p.ddp_hosts) {
+    if (n < 1 || n > 8) fail("ddp.hosts", "must each be between 1 and 8");
+  }
+  if (std::find(p.tasks.begin(), p.tasks.end(), kTaskTrainDdp) != p.tasks.end()) {
+    if (p.workload != kWorkloadImage) {
+      fail("tasks", fmt::format("train_ddp runs the {} workload only", kWorkloadImage));
+    }
   }
   if (p.trial_timeout_s <= 0) fail("trial_timeout_s", "must be positive");
   if (p.num_classes < 2 || p.num_classes > 256)

@@ -74,6 +74,12 @@ struct Plan {
   // imports cost ~2.5 min per round on 2 cores, which 3 trials cannot fit into the default run's
   // 5 minutes. `--tasks train,infer` (or --quick, which shrinks the rest) adds training.
   std::vector<std::string> tasks = {"infer"};
+  // Task train_ddp (docs/scale-out.md): one configuration per process count and host count
+  // (hosts: network namespaces on this machine, joined by a virtual link; needs root). Each
+  // process trains on train.batch_size samples a step with `threads` compute threads, so the
+  // scaling efficiency N·T(1)/T(N) compares equal work per process.
+  std::vector<std::int64_t> ddp_processes = {1, 2};
+  std::vector<std::int64_t> ddp_hosts = {1};
   double trial_timeout_s = 300.0;
   std::filesystem::path out_dir = "results";
   double cv_warn = 0.10;  // coefficient of variation above which a result is flagged noisy

@@ -101,16 +101,21 @@ std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan) {
 }
 
 nlohmann::json ToJson(const Configuration& c) {
-  return {{"id", c.id},
-          {"backend", c.backend},
-          {"mode", c.mode},
-          {"task", c.task},
-          {"batch_size", c.batch_size},
-          {"precision", c.precision},
-          {"memory_format", c.memory_format},
-          {"threads", c.threads},
-          {"from_auto", c.from_auto},
-          {"command", c.command}};
+  nlohmann::json j = {{"id", c.id},
+                      {"backend", c.backend},
+                      {"mode", c.mode},
+                      {"task", c.task},
+                      {"batch_size", c.batch_size},
+                      {"precision", c.precision},
+                      {"memory_format", c.memory_format},
+                      {"threads", c.threads},
+                      {"from_auto", c.from_auto},
+                      {"command", c.command}};
+  if (c.task == kTaskTrainDdp) {
+    j["ddp_processes"] = c.ddp_processes;
+    j["ddp_hosts"] = c.ddp_hosts;
+  }
+  return j;
 }
 
 namespace {
@@ -137,7 +142,13 @@ std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
                            const std::string& task, const std::string& workload) {
   if (std::string why = b.WorkloadRefusal(workload, mode); !why.empty()) return why;
   if (!b.RunsTask(task)) {
-    return fmt::format("{} runs {} only", b.name, fmt::join(b.tasks, ", "));
+    return task == kTaskTrainDdp ? fmt::format("{} does not run train_ddp", b.name)
+                                 : fmt::format("{} runs {} only", b.name, fmt::join(b.tasks, ", "));
+  }
+  if (task == kTaskTrainDdp &&
+      std::find(b.ddp_modes.begin(), b.ddp_modes.end(), mode) == b.ddp_modes.end()) {
+    return fmt::format("{} runs train_ddp in mode{} {} only", b.name,
+                       b.ddp_modes.size() == 1 ? "" : "s", fmt::join(b.ddp_modes, ", "));
   }
   for (const std::string& key : {mode, fmt::format("{}/{}", mode, task)}) {
     if (const auto it = b.mode_unavailable.find(key); it != b.mode_unavailable.end()) {
@@ -222,6 +233,38 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan,
   return out;
 }
 
+// train_ddp: every (processes, hosts) of the plan where hosts divide processes; other tasks
+// one layout, (1, 1).
+std::vector<std::pair<int, int>> DdpLayouts(const Plan& plan, const std::string& task) {
+  if (task != kTaskTrainDdp) return {{1, 1}};
+  std::vector<std::pair<int, int>> out;
+  for (std::int64_t hosts : plan.ddp_hosts) {
+    for (std::int64_t processes : plan.ddp_processes) {
+      if (processes >= hosts && processes % hosts == 0) {
+        out.emplace_back(static_cast<int>(processes), static_cast<int>(hosts));
+      }
+    }
+  }
+  return out;
+}
+
+// A train_ddp trial is `fwbench ddp-launch`, which starts the backend's command once per rank.
+std::vector<std::string> DdpLaunchCommand(const std::filesystem::path& self_exe,
+                                          const Configuration& c,
+                                          const std::vector<std::string>& command) {
+  std::vector<std::string> out = {self_exe.string(),
+                                  "ddp-launch",
+                                  "--processes",
+                                  std::to_string(c.ddp_processes),
+                                  "--hosts",
+                                  std::to_string(c.ddp_hosts),
+                                  "--log-dir",
+                                  kTrialDirPlaceholder,
+                                  "--"};
+  out.insert(out.end(), command.begin(), command.end());
+  return out;
+}
+
 }  // namespace
 
 std::vector<Configuration> ExpandConfigurations(const Plan& plan,
@@ -259,7 +302,7 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
           continue;
         }
       }
-      std::vector<std::int64_t> sizes = task == "train"
+      std::vector<std::int64_t> sizes = IsTrainingTask(task)
                                             ? std::vector<std::int64_t>{plan.train_batch_size}
                                             : plan.infer_batch_sizes;
       for (std::int64_t b : sizes) {
@@ -276,37 +319,56 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
               }
             }
             for (int threads : thread_counts) {
-              Configuration c;
-              c.backend = entry.backend;
-              c.mode = entry.mode;
-              c.task = task;
-              c.batch_size = b;
-              c.precision = precision;
-              c.memory_format = format;
-              c.threads = threads;
-              c.command = entry.command;
-              c.needs_onnx = entry.builtin != nullptr && entry.builtin->needs_onnx;
-              c.from_auto = entry.from_auto;
-              c.id = fmt::format("{}/{}/{}/b{}", c.backend, c.mode, task, b);
-              if (precision != "fp32") c.id += "/" + precision;
-              if (format != "contiguous") c.id += "/" + format;
-              if (c.threads != kDefaultThreads) c.id += fmt::format("/t{}", c.threads);
-              if (entry.builtin != nullptr) {
-                const auto& saving = entry.builtin->saving_modes;
-                c.saves_model = task == "infer" &&
-                                std::find(saving.begin(), saving.end(), entry.mode) != saving.end();
-                if (entry.builtin->refusal) {
-                  if (std::string why = entry.builtin->refusal(plan.workload, entry.mode, task,
-                                                               precision, format);
-                      !why.empty()) {
+              for (const auto& [processes, hosts] : DdpLayouts(plan, task)) {
+                Configuration c;
+                c.backend = entry.backend;
+                c.mode = entry.mode;
+                c.task = task;
+                c.batch_size = b;
+                c.precision = precision;
+                c.memory_format = format;
+                c.threads = threads;
+                c.command = entry.command;
+                c.needs_onnx = entry.builtin != nullptr && entry.builtin->needs_onnx;
+                c.from_auto = entry.from_auto;
+                c.id = fmt::format("{}/{}/{}/b{}", c.backend, c.mode, task, b);
+                if (precision != "fp32") c.id += "/" + precision;
+                if (format != "contiguous") c.id += "/" + format;
+                if (c.threads != kDefaultThreads) c.id += fmt::format("/t{}", c.threads);
+                if (task == kTaskTrainDdp) {
+                  c.ddp_processes = processes;
+                  c.ddp_hosts = hosts;
+                  c.id += fmt::format("/p{}", processes);
+                  if (hosts > 1) c.id += fmt::format("/h{}", hosts);
+                  c.command = DdpLaunchCommand(self_exe, c, c.command);
+                  // Ranks beyond the cores would measure the harness, not the framework.
+                  if (processes * threads > usable_cores) {
+                    const std::string why = fmt::format(
+                        "{} processes x {} thread{} is more compute threads than the {} usable "
+                        "cores",
+                        processes, threads, threads == 1 ? "" : "s", usable_cores);
                     if (left_out != nullptr) left_out->push_back(c.id + ": " + why);
-                    refusal = std::move(why);
+                    refusal = why;
                     continue;
                   }
                 }
+                if (entry.builtin != nullptr) {
+                  const auto& saving = entry.builtin->saving_modes;
+                  c.saves_model = task == "infer" && std::find(saving.begin(), saving.end(),
+                                                               entry.mode) != saving.end();
+                  if (entry.builtin->refusal) {
+                    if (std::string why = entry.builtin->refusal(plan.workload, entry.mode, task,
+                                                                 precision, format);
+                        !why.empty()) {
+                      if (left_out != nullptr) left_out->push_back(c.id + ": " + why);
+                      refusal = std::move(why);
+                      continue;
+                    }
+                  }
+                }
+                configs.push_back(std::move(c));
+                ++made;
               }
-              configs.push_back(std::move(c));
-              ++made;
             }
           }
         }
@@ -374,14 +436,25 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
   spec.stem = plan.stem;
   spec.num_classes = plan.num_classes;
   spec.data_dir = inputs.data_dir;
-  spec.augment = plan.augment && config.task == "train";
-  spec.shuffle = config.task == "train";
+  const bool train = IsTrainingTask(config.task);
+  spec.augment = plan.augment && train;
+  spec.shuffle = train;
   spec.weights = inputs.weights;
   if (config.needs_onnx) spec.onnx_model = inputs.onnx_model;
   spec.batch_size = config.batch_size;
   spec.parity_batch = plan.parity_batch;
   spec.optimizer = plan.optimizer;
-  spec.budget = config.task == "train" ? plan.train_budget : plan.infer_budget;
+  spec.budget = train ? plan.train_budget : plan.infer_budget;
+  if (config.task == kTaskTrainDdp) {
+    // Every rank must take the same steps (a collective waits for all of them): a step count
+    // fixed before the start, with the trial timeout as the only time limit.
+    spec.ddp = {.processes = config.ddp_processes, .hosts = config.ddp_hosts};
+    const std::int64_t steps = std::max(plan.train_budget.min_steps, plan.train_budget.max_steps);
+    spec.budget = {.min_steps = steps,
+                   .max_steps = steps,
+                   .min_seconds = 0.0,
+                   .max_seconds = plan.trial_timeout_s};
+  }
   spec.output_dir = trial_dir;
   spec.workload = plan.workload;
   if (plan.workload == kWorkloadLlm) {
@@ -440,6 +513,8 @@ class TrialRunner {
     Pending p{.config = &config,
               .trial_id = spec.trial_id,
               .threads = spec.threads,
+              // A data-parallel trial's ranks each run the configuration's threads.
+              .cpu_threads = spec.threads * (spec.task == kTaskTrainDdp ? spec.ddp.processes : 1),
               .spec_path = spec_path,
               .spec_text = ToJson(spec).dump(2) + "\n",
               .rep = rep,
@@ -448,6 +523,10 @@ class TrialRunner {
               .extra = extra,
               .options = {}};
     p.options.argv = SubstituteSpec(config.command, spec_path);
+    // ddp-launch keeps the other ranks' events and logs beside the trial's own.
+    for (std::string& arg : p.options.argv) {
+      if (arg == kTrialDirPlaceholder) arg = spec.output_dir.string();
+    }
     p.options.env = TrialThreadEnvironment(spec.threads, plan_.thread_hygiene);
     p.options.stderr_path = spec.output_dir / "stderr.log";
     p.options.timeout_s = plan_.trial_timeout_s;
@@ -488,6 +567,7 @@ class TrialRunner {
     const Configuration* config = nullptr;
     std::string trial_id;
     int threads = 1;
+    int cpu_threads = 1;
     std::filesystem::path spec_path;
     std::string spec_text;
     int rep = 0;
@@ -503,7 +583,7 @@ class TrialRunner {
     const bool stopping_before = g_stop.load();
     bar_.TrialStarted(++index_, p.label, p.rep + 1, p.reps);
     TrialMonitor monitor(p.trial_id, &events_, p.threads, plan_.thread_hygiene);
-    CpuWatch cpu(cores_, p.threads);
+    CpuWatch cpu(cores_, p.cpu_threads);
     const ProcessResult result = executor_.Run(p.options, [&](std::string_view line) {
       const bool ok = monitor.OnLine(line);
       if (ok && !monitor.events().empty()) {
@@ -537,6 +617,8 @@ class TrialRunner {
         {"precision", config.precision},
         {"memory_format", config.memory_format},
         {"threads", config.threads},
+        {"ddp_processes", config.ddp_processes},
+        {"ddp_hosts", config.ddp_hosts},
         {"status", interrupted ? "interrupted"
                    : failure   ? "failed"
                                : "ok"},
@@ -612,10 +694,10 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
   // probes calibrate the gate for a comparison, and a run of the reference alone has none.
   std::vector<const Configuration*> probed;
   const bool compared = std::any_of(configs.begin(), configs.end(), [](const Configuration& c) {
-    return c.task == "train" && !IsParityReference(c);
+    return IsTrainingTask(c.task) && !IsParityReference(c);
   });
   for (const Configuration& c : configs) {
-    if (compared && c.task == "train" && IsParityReference(c)) probed.push_back(&c);
+    if (compared && IsTrainingTask(c.task) && IsParityReference(c)) probed.push_back(&c);
   }
   nlohmann::json manifest = {
       {"schema_version", 1},
@@ -686,7 +768,12 @@ RunTotals RunTrials(const Plan& plan, const std::vector<Configuration>& configs,
           MakeTrialSpec(plan, *config, inputs, /*rep=*/0, trial_id, trial_dir(trial_id));
       spec.save_model = false;
       spec.rounding_probe = static_cast<std::uint64_t>(k);
-      if (k == kRoundingProbes) spec.threads = RoundingProbeThreads(config->threads);
+      // Data-parallel ranks already fill the cores they may: another thread count would
+      // oversubscribe them (50 s instead of 7 here for 2 ranks of 2 threads on 2 cores), so that
+      // probe keeps the threads and changes the kernels only (oneDNN off).
+      if (k == kRoundingProbes && config->task != kTaskTrainDdp) {
+        spec.threads = RoundingProbeThreads(config->threads);
+      }
       const auto steps = static_cast<std::int64_t>(parity::ToleranceFor("fp32").losses_compared);
       spec.budget = {.min_steps = steps,
                      .max_steps = steps,

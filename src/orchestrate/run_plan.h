@@ -29,7 +29,9 @@ struct Configuration {
   std::int64_t batch_size = 0;
   std::string precision = "fp32";
   std::string memory_format = "contiguous";
-  int threads = 1;                   // resolved: never 0
+  int threads = 1;                   // resolved: never 0; per process for train_ddp
+  int ddp_processes = 1;             // train_ddp: rank processes ("/p2" in the id)
+  int ddp_hosts = 1;                 // train_ddp: hosts they spread over ("/h2" when > 1)
   std::vector<std::string> command;  // "{spec}" stands for the trial spec path
   bool needs_onnx = false;           // the worker runs the ONNX export of the weights
   bool from_auto = false;            // chosen by backends = ["auto"], not named by the user
@@ -50,6 +52,9 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                                                 const std::vector<BuiltinBackend>& builtins = {},
                                                 std::vector<std::string>* left_out = nullptr);
 std::vector<std::string> KnownBackends(const Plan& plan);
+
+// In a train_ddp trial's command (ddp-launch --log-dir), the trial's folder.
+inline constexpr char kTrialDirPlaceholder[] = "{trial_dir}";
 
 // A worker command with every "{spec}" (also inside a longer argument) replaced by `spec`.
 std::vector<std::string> SubstituteSpec(const std::vector<std::string>& command,

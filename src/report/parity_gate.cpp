@@ -36,12 +36,16 @@ const nlohmann::json* FindReference(const nlohmann::json& manifest_configs,
   for (const nlohmann::json& c : manifest_configs) {
     if (!IsReferenceKind(c, reference_backend) || c.value("task", "") != config.value("task", ""))
       continue;
-    if (c.value("task", "") == "train" &&
+    if (IsTrainingTask(c.value("task", "")) &&
         c.value("batch_size", 0) != config.value("batch_size", 0)) {
       continue;
     }
+    // Data-parallel losses depend on how many ranks averaged the gradients, not on where the
+    // ranks ran.
+    if (c.value("ddp_processes", 1) != config.value("ddp_processes", 1)) continue;
     // Runs on several machine types: each machine's configurations against its own reference.
-    const int score = (c.value("machine_type", "") == config.value("machine_type", "") ? 4 : 0) +
+    const int score = (c.value("machine_type", "") == config.value("machine_type", "") ? 8 : 0) +
+                      (c.value("ddp_hosts", 1) == config.value("ddp_hosts", 1) ? 4 : 0) +
                       (c.value("threads", 0) == config.value("threads", 0) ? 2 : 0) +
                       (c.value("mode", "") == "eager" ? 1 : 0);
     if (score > best_score) best = &c, best_score = score;
@@ -204,7 +208,7 @@ void ApplyParityGate(const nlohmann::json& manifest_configs,
     const nlohmann::json& mc = manifest_configs[i];
     ConfigurationResult& out = configs[i];
     const std::string id = mc.value("id", "");
-    const bool train = mc.value("task", "") == "train";
+    const bool train = IsTrainingTask(mc.value("task", ""));
     const std::string precision = mc.value("precision", "fp32");
     ParityResult parity;
     GateDecision verdict;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/bounded_json.h"
+#include "core/trial_spec.h"
 #include "orchestrate/process.h"
 #include "report/result_cells.h"
 
@@ -72,7 +73,7 @@ std::vector<ChartSpec> ThroughputCharts(const RunResults& results) {
     ChartSpec chart;
     chart.id = fmt::format("throughput-{}-b{}", task, batch);
     chart.title = fmt::format("{} throughput, batch {} (samples/s, higher is better)",
-                              task == "train" ? "Training" : "Inference", batch);
+                              IsTrainingTask(task) ? "Training" : "Inference", batch);
     chart.note =
         "Bars: median across trial processes; whiskers: 95% CI (hierarchical bootstrap over "
         "trials and steps). Grey bars did not pass the parity gate and are not ranked.";

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/doctor.h"
+#include "core/trial_spec.h"
 #include "orchestrate/builtin_workers.h"
 #include "report/result_cells.h"
 
@@ -135,7 +136,7 @@ Section Snapshot(const RunResults& results) {
   for (const ConfigurationResult& c : results.configurations) {
     const std::string speedup = c.compile ? FormatSpeedup(*c.compile) : "-";
     const std::string break_even = c.compile ? FormatBreakEven(*c.compile) : "-";
-    if (c.task() == "train") {
+    if (IsTrainingTask(c.task())) {
       const std::string loss =
           c.Metric("loss_first") != nullptr && c.Metric("loss_last") != nullptr
               ? fmt::format("{} → {}", FormatMedian(c, "loss_first"), FormatMedian(c, "loss_last"))
@@ -166,6 +167,19 @@ Section Snapshot(const RunResults& results) {
         "model FLOPs utilisation: tokens/s × analytical FLOPs per token ÷ the fp32 matmul peak "
         "measured on this machine at the same thread count (docs/llm.md)."});
     s.blocks.push_back(Table{"Tokens", std::move(header), std::move(rows), "snapshot-tokens"});
+  }
+  if (auto rows = DdpScalingRows(results); rows.size() > 1) {
+    std::vector<std::string> header = std::move(rows.front());
+    header.front() = "configuration";
+    rows.erase(rows.begin());
+    s.blocks.push_back(Paragraph{
+        "Data-parallel training (train_ddp): every process trains the same batch a step and the "
+        "gradients are averaged across processes before each update. Efficiency is the step time "
+        "on one process over the step time on N (1 = perfect scaling), i.e. throughput on N over "
+        "N × throughput on one; the CI resamples the trial processes of both configurations "
+        "(docs/scale-out.md)."});
+    s.blocks.push_back(
+        Table{"Data-parallel scaling", std::move(header), std::move(rows), "snapshot-ddp"});
   }
   return s;
 }

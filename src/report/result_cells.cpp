@@ -96,6 +96,29 @@ std::string FormatSpeedup(const CompileResult& compile) {
                      FormatNumber(sp.ci_hi));
 }
 
+std::string FormatEstimate(const stats::Estimate& e) {
+  return fmt::format("{} [{}–{}]", FormatNumber(e.value), FormatNumber(e.ci_lo),
+                     FormatNumber(e.ci_hi));
+}
+
+std::vector<std::vector<std::string>> DdpScalingRows(const RunResults& results) {
+  std::vector<std::vector<std::string>> rows = {
+      {"data-parallel scaling", "processes", "hosts", "step ms (1 process)", "step ms",
+       "efficiency [95% CI]", "speed-up [95% CI]", "parity"}};
+  for (const ConfigurationResult& c : results.configurations) {
+    if (c.ddp_scaling) {
+      const DdpScaling& d = *c.ddp_scaling;
+      rows.push_back({c.id(), std::to_string(d.processes), std::to_string(d.hosts),
+                      FormatNumber(d.baseline_step_s * 1e3), FormatNumber(d.step_s * 1e3),
+                      FormatEstimate(d.efficiency), FormatEstimate(d.speedup) + "×",
+                      FormatParity(c)});
+    } else if (!c.ddp_scaling_unavailable.empty()) {
+      rows.push_back({c.id(), "-", "-", "-", "-", c.ddp_scaling_unavailable, "-", FormatParity(c)});
+    }
+  }
+  return rows;
+}
+
 std::string FormatBreakEven(const CompileResult& compile) {
   if (!compile.gain) return "-";
   const CompileGain& g = *compile.gain;

@@ -43,6 +43,10 @@ std::vector<std::pair<std::string, std::vector<const ConfigurationResult*>>> Env
 // figure is absent.
 std::string FormatSpeedup(const CompileResult& compile);
 std::string FormatBreakEven(const CompileResult& compile);
+// "0.71 [0.69–0.73]" (an estimate with its 95% CI).
+std::string FormatEstimate(const stats::Estimate& e);
+// The data-parallel scaling table (train_ddp on N > 1 processes): header row first.
+std::vector<std::vector<std::string>> DdpScalingRows(const RunResults& results);
 std::string CompileVerdictText(const CompileResult& compile);
 
 // The phases of time to first batch that some configuration of the run reported: the

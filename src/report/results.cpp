@@ -72,7 +72,7 @@ CompileResult CompileGainFor(const nlohmann::json& config, const nlohmann::json&
     };
     if (c.value("mode", "") != "eager" || !same("backend") || !same("task") ||
         !same("batch_size") || !same("precision") || !same("memory_format") || !same("threads") ||
-        !same("machine_type")) {
+        !same("machine_type") || !same("ddp_processes") || !same("ddp_hosts")) {
       continue;
     }
     const std::string eager_id = c.value("id", "");
@@ -98,6 +98,40 @@ CompileResult CompileGainFor(const nlohmann::json& config, const nlohmann::json&
       "the plan has no eager configuration to compare with (same backend, task, batch size, "
       "precision, memory format, threads)";
   return none;
+}
+
+// A data-parallel configuration on N > 1 processes against its one-process twin: same backend,
+// mode, batch size, precision, memory format, threads and machine type, one process, one host.
+void AddDdpScaling(ConfigurationResult& r, const nlohmann::json& config, const nlohmann::json& all,
+                   const std::map<std::string, std::vector<TrialMetrics>>& by_config) {
+  const int processes = config.value("ddp_processes", 1);
+  if (config.value("task", "") != kTaskTrainDdp || processes <= 1) return;
+  for (const nlohmann::json& c : all) {
+    const auto same = [&](const char* key) {
+      return c.value(key, nlohmann::json()) == config.value(key, nlohmann::json());
+    };
+    if (!same("backend") || !same("mode") || !same("task") || !same("batch_size") ||
+        !same("precision") || !same("memory_format") || !same("threads") || !same("machine_type") ||
+        c.value("ddp_processes", 0) != 1 || c.value("ddp_hosts", 0) != 1) {
+      continue;
+    }
+    const std::string base = c.value("id", "");
+    const auto one = by_config.find(base);
+    const auto many = by_config.find(config.value("id", ""));
+    try {
+      if (one == by_config.end() || many == by_config.end()) {
+        throw std::invalid_argument("no trial ran");
+      }
+      r.ddp_scaling = ComputeDdpScaling(base, processes, config.value("ddp_hosts", 1), one->second,
+                                        many->second);
+    } catch (const std::invalid_argument& e) {
+      r.ddp_scaling_unavailable = fmt::format("against {}: {}", base, e.what());
+    }
+    return;
+  }
+  r.ddp_scaling_unavailable =
+      "the plan has no one-process twin to compare with (ddp.processes 1, ddp.hosts 1, same "
+      "backend, mode, batch size and threads)";
 }
 
 // Model FLOPs utilisation of a token workload: tokens/s × analytical FLOPs per token ÷ the
@@ -224,6 +258,7 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     });
     const bool compiled_mode = c.value("backend", "") == kLibtorchBackend || backend_has_eager;
     if (r.mode != "eager" && compiled_mode) r.compile = CompileGainFor(c, all, by_config);
+    AddDdpScaling(r, c, all, by_config);
     if (by_config[id].empty())
       r.summary.warnings.emplace_back("no trial of this configuration ran");
     for (const std::string& w : r.summary.warnings)

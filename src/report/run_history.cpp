@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/trial_spec.h"
 
 namespace fwbench {
 
@@ -76,8 +77,8 @@ HistoryEntry SummariseRun(const std::filesystem::path& run_dir, const RunResults
     const MetricSummary* samples = c.Metric("samples_per_s");
     if (samples == nullptr) continue;
     const double v = samples->estimate.value;
-    double& best = c.task() == "train" ? train : infer;
-    std::string& name = c.task() == "train" ? best_train : best_infer;
+    double& best = IsTrainingTask(c.task()) ? train : infer;
+    std::string& name = IsTrainingTask(c.task()) ? best_train : best_infer;
     if (v > best) {
       best = v;
       name = c.id();

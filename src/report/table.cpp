@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/trial_spec.h"
 #include "report/result_cells.h"
 
 namespace fwbench {
@@ -61,7 +62,7 @@ std::string FormatTable(const RunResults& results) {
                              "parity"}};
   for (const ConfigurationResult& c : results.configurations) {
     const std::string okn = FormatTrialCount(c);
-    if (c.task() == "train") {
+    if (IsTrainingTask(c.task())) {
       const MetricSummary* first = c.Metric("loss_first");
       const MetricSummary* last = c.Metric("loss_last");
       const std::string loss = first != nullptr && last != nullptr
@@ -97,6 +98,7 @@ std::string FormatTable(const RunResults& results) {
                        CompileVerdictText(g)});
   }
   if (compile.size() > 1) out += Render(compile) + "\n";
+  if (const auto ddp = DdpScalingRows(results); ddp.size() > 1) out += Render(ddp) + "\n";
 
   // Time to first batch, phase by phase.
   const std::vector<std::string> names = PhaseNames(results);

@@ -13,6 +13,7 @@
 #include "backends/env/libtorch_info.h"
 #include "backends/inference/torchscript_inference.h"
 #include "backends/served/aoti_package.h"
+#include "backends/trial/gloo_allreduce.h"
 #include "backends/trial/libtorch_llm_trial.h"
 #include "backends/trial/torchscript_compile.h"
 #include "backends/trial/training_perturbation.h"
@@ -82,12 +83,23 @@ CompiledModel Compile(models::ResNet& model, const torch::Tensor& example,
 int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& events,
         const TrialFaults& faults, const AotiExporter& export_aoti) {
   if (spec.workload == kWorkloadLlm) return RunLibtorchLlmTrial(spec, t_main_ns, events, faults);
-  const bool train = spec.task == "train";
+  const bool train = IsTrainingTask(spec.task);
+  // Data-parallel: this rank trains on its slice of each global batch of batch × processes
+  // samples, and the gradients are averaged over the ranks before every update.
+  const bool ddp = spec.task == kTaskTrainDdp;
+  const std::int64_t world = ddp ? spec.ddp.processes : 1;
+  const DdpPeers peers = ddp ? DdpPeersFromEnvironment(spec.ddp.processes) : DdpPeers{};
   const bool compiled_mode = spec.mode == "compiled";
   const bool aoti_mode = spec.mode == "aoti";
   nlohmann::json hello_extra = {{"precision", spec.precision},
                                 {"memory_format", spec.memory_format}};
   if (spec.rounding_probe != 0) hello_extra["rounding_probe"] = spec.rounding_probe;
+  if (ddp) {
+    hello_extra["ddp"] = {{"rank", peers.rank},
+                          {"processes", spec.ddp.processes},
+                          {"hosts", spec.ddp.hosts},
+                          {"collectives", "c10d gloo"}};
+  }
   // What the kernel probe changed is recorded with it (the trial says what it set).
   if (spec.rounding_probe == kKernelProbe) hello_extra["onednn"] = false;
   if (!faults.training_fault.empty()) hello_extra["training_fault"] = faults.training_fault;
@@ -127,7 +139,7 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
         "weights file's values)");
   }
 
-  const auto batch = static_cast<std::size_t>(spec.batch_size);
+  const auto batch = static_cast<std::size_t>(spec.batch_size * world);
   data::ImageSet dataset;
   std::unique_ptr<data::ImageBatcher> batcher;
   TimedPhase(events, "data", [&] {
@@ -151,8 +163,10 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
   const auto to_model_input = [&](const torch::Tensor& host) {
     return host.to(device, input_dtype).contiguous(input_format);
   };
-  torch::Tensor images = torch::empty({spec.batch_size, 3, 32, 32}, torch::kFloat32);
-  torch::Tensor labels = torch::empty({spec.batch_size}, torch::kInt64);
+  const auto global = static_cast<std::int64_t>(batch);
+  torch::Tensor images = torch::empty({global, 3, 32, 32}, torch::kFloat32);
+  torch::Tensor labels = torch::empty({global}, torch::kInt64);
+  const std::int64_t first_row = peers.rank * spec.batch_size;
   const auto fill = [&](std::int64_t step) {
     batcher->Fill(
         static_cast<std::size_t>(step),
@@ -160,7 +174,8 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
         std::span<std::int64_t>(labels.data_ptr<std::int64_t>(), batch));
     // clone: on the CPU, .to() of an already matching tensor returns `images` itself, which
     // the next fill overwrites.
-    return std::pair{to_model_input(images).clone(), labels.to(device)};
+    return std::pair{to_model_input(images.narrow(0, first_row, spec.batch_size)).clone(),
+                     labels.narrow(0, first_row, spec.batch_size).to(device).clone()};
   };
 
   if (train) {
@@ -208,9 +223,20 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
     optimizer.emplace(MakeOptimizer(*model, perturbation.Optimizer(spec.optimizer)));
   }
   const bool autocast = train && spec.precision == "bf16";
+  // Every rank meets here, after its own set-up, so no rank's set-up is inside a step.
+  std::unique_ptr<GlooAllreduce> allreduce;
+  if (ddp) {
+    allreduce = TimedPhase(events, "rendezvous", [&] {
+      return std::make_unique<GlooAllreduce>(
+          peers, std::chrono::seconds(static_cast<std::int64_t>(spec.budget.max_seconds) + 60));
+    });
+  }
+  std::vector<torch::Tensor> parameters;
+  if (ddp) parameters = model->parameters();
+  const bool hook = ddp || perturbation.active();
 
   const std::int64_t steps = RunTimedSteps(
-      events, spec.budget, device, spec.batch_size,
+      events, spec.budget, device, spec.batch_size * world,
       [&](std::int64_t step) {
         auto batch = fill(step);
         if (train) perturbation.AdjustBatch(batch.first, batch.second, spec.num_classes);
@@ -224,10 +250,11 @@ int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& ev
         }
         AutocastScope scope(autocast, device);
         return {.loss = TrainStep(forward, *optimizer, x, y,
-                                  perturbation.active() ? std::function<void()>([&] {
-                                    perturbation.BeforeUpdate(*model);
+                                  hook ? std::function<void()>([&] {
+                                    if (allreduce) allreduce->AverageGradients(parameters);
+                                    if (perturbation.active()) perturbation.BeforeUpdate(*model);
                                   })
-                                                        : nullptr),
+                                       : nullptr),
                 .tokens = std::nullopt,
                 .outputs = {}};
       });
@@ -330,7 +357,10 @@ std::string LibtorchUnsupportedReason(const std::string& mode, const std::string
         "channels_last)",
         memory_format);
   }
-  if (mode == "compiled" && task == "train" && precision != "fp32") {
+  if (task == kTaskTrainDdp) {
+    if (std::string why = GlooUnavailableReason(); !why.empty()) return why;
+  }
+  if (mode == "compiled" && IsTrainingTask(task) && precision != "fp32") {
     return fmt::format(
         "libtorch/compiled training runs in fp32 only: bf16 training uses autocast, which the "
         "tracer does not capture. Supported: libtorch/eager train fp32|bf16, libtorch/compiled "

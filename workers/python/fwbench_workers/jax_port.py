@@ -27,6 +27,12 @@ def probe_modes():
     return {"jit": ""}
 
 
+# Task train_ddp: one JAX process per rank (jax.distributed), the step a shard_map over the
+# ranks' devices whose gradients are averaged with lax.pmean (Gloo on the CPU).
+DDP_MODES = ("jit",)
+DDP_COLLECTIVES = "jax.distributed + shard_map lax.pmean (gloo)"
+
+
 def _conv(x, w, stride, pad):
     return lax.conv_general_dilated(x, w, (stride, stride), [(pad, pad), (pad, pad)],
                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
@@ -96,7 +102,8 @@ class Port:
 
     def __init__(self, spec):
         self.spec = spec
-        self.train = spec["task"] == "train"
+        self.train = spec["task"] in ("train", "train_ddp")
+        self.mesh = None
 
     def check_supported(self):
         s = self.spec
@@ -111,10 +118,26 @@ class Port:
     def set_threads(self, threads):
         return affinity_pool(threads)
 
+    def init_ddp(self, peers):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        # JAX has no setting for the interface its Gloo binds (it resolves the host name, which
+        # inside a host's network namespace is loopback): the factory jax itself calls is given
+        # the ranks' link, FWBENCH_DDP_IFNAME.
+        from jax._src import xla_bridge
+        make = xla_bridge._jax.make_gloo_tcp_collectives
+        xla_bridge._jax.make_gloo_tcp_collectives = (
+            lambda distributed_client, **_: make(distributed_client=distributed_client,
+                                                 interface=peers.ifname))
+        jax.distributed.initialize(coordinator_address=peers.addrs[0],
+                                   num_processes=peers.world, process_id=peers.rank,
+                                   initialization_timeout=int(self.spec["budget"]["max_seconds"])
+                                   + 60)
+        self.mesh = jax.sharding.Mesh(np.array(jax.devices()), ("dp",))
+
     def init(self):
         require_device(self.spec, "jax")
         kind = "gpu" if self.spec["device"] == "cuda" else "cpu"
-        self.device = jax.devices(kind)[0]
+        self.device = jax.local_devices(backend=kind)[0]
         if kind == "gpu":
             # fp32 means fp32: XLA's default on GPUs lets matmuls and convolutions use TF32,
             # which failed the parity gate on an H200 (docs/gpu.md).
@@ -154,11 +177,55 @@ class Port:
         self.bufs = jax.tree_util.tree_map(jnp.zeros_like, self.params)
         self.first = True
         self.train_fn = jax.jit(train_step)
+        if self.mesh is not None:
+            self._data_parallel(loss_fn, lr, momentum, wd)
         # infer_fn becomes its ahead-of-time compiled form for the timed batch size, the one
         # the parity logits come from too (runner.parity_logits feeds it that batch size).
         self.infer_fn = jax.jit(lambda params, state, x: forward(params, state, x, False)[0])
 
+    def _data_parallel(self, loss_fn, lr, momentum, wd):
+        """The same SGD step per rank, its gradients (and BatchNorm statistics) averaged over
+        the ranks; parameters replicated, batches split along the ranks."""
+        P = jax.sharding.PartitionSpec
+        mesh = self.mesh
+
+        def rank_step(params, state, bufs, first, x, y):
+            # The gradient of this rank's own loss: differentiated as a replicated value, the
+            # parameters' cotangent would be summed over the ranks already (shard_map's
+            # check_vma), twice the average on two ranks.
+            local = jax.tree_util.tree_map(lambda p: lax.pcast(p, "dp", to="varying"), params)
+            (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                local, state, x, y)
+            grads = lax.pmean(grads, "dp")
+            # Each rank's running statistics come from its own slice; their mean keeps the
+            # replicas equal (DistributedDataParallel broadcasts rank 0's instead). Neither
+            # enters a training loss.
+            new_state = lax.pmean(new_state, "dp")
+            grads = jax.tree_util.tree_map(lambda g, p: g + wd * p, grads, params)
+            bufs = jax.tree_util.tree_map(lambda b, g: jnp.where(first, g, momentum * b + g),
+                                          bufs, grads)
+            params = jax.tree_util.tree_map(lambda p, b: p - lr * b, params, bufs)
+            return params, new_state, bufs, loss[None]
+
+        self.train_fn = jax.jit(jax.shard_map(
+            rank_step, mesh=mesh, in_specs=(P(), P(), P(), P(), P("dp"), P("dp")),
+            out_specs=(P(), P(), P(), P("dp"))))
+        replicated = jax.sharding.NamedSharding(mesh, P())
+        self.rows = jax.sharding.NamedSharding(mesh, P("dp"))
+
+        def replicate(tree):
+            return jax.tree_util.tree_map(
+                lambda a: jax.make_array_from_process_local_data(replicated, np.asarray(a)), tree)
+        self.params, self.state, self.bufs = (replicate(self.params), replicate(self.state),
+                                              replicate(self.bufs))
+        self.first_true = replicate(np.bool_(True))
+        self.first_false = replicate(np.bool_(False))
+
     def to_input(self, x, y):
+        if self.mesh is not None:
+            return (jax.make_array_from_process_local_data(self.rows, np.asarray(x)),
+                    jax.make_array_from_process_local_data(self.rows,
+                                                           np.asarray(y, dtype=np.int32)))
         return (jax.device_put(jnp.asarray(x), self.device),
                 jax.device_put(jnp.asarray(y, dtype=jnp.int32), self.device))
 
@@ -166,15 +233,22 @@ class Port:
         # Ahead-of-time: lower and compile without running, so no state changes.
         x, y = self.to_input(*example)
         if self.train:
-            self.train_fn = self.train_fn.lower(self.params, self.state, self.bufs, True, x,
+            first = True if self.mesh is None else self.first_true
+            self.train_fn = self.train_fn.lower(self.params, self.state, self.bufs, first, x,
                                                 y).compile()
         else:
             self.infer_fn = self.infer_fn.lower(self.params, self.state, x).compile()
 
     def train_step(self, x, y):
+        first = self.first
+        if self.mesh is not None:
+            first = self.first_true if self.first else self.first_false
         self.params, self.state, self.bufs, loss = self.train_fn(
-            self.params, self.state, self.bufs, self.first, x, y)
+            self.params, self.state, self.bufs, first, x, y)
         self.first = False
+        if self.mesh is not None:
+            # This rank's own loss (the slice it trained on), as every data-parallel port reports.
+            return float(loss.addressable_shards[0].data[0])
         return float(loss)  # waits for the result
 
     def infer_step(self, x):

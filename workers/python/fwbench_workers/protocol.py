@@ -49,10 +49,13 @@ _SPEC_FIELDS = {
     "backend": str, "mode": str, "device": str, "threads": int, "precision": str,
     "memory_format": str, "save_model": bool, "seed": int, "model": dict, "data": dict,
     "weights": str, "batch_size": int, "parity_batch": int, "optimizer": dict, "budget": dict,
-    "output_dir": str, "onnx_model": str, "llm": dict, "user_model": dict,
+    "output_dir": str, "onnx_model": str, "llm": dict, "user_model": dict, "ddp": dict,
 }
 _OPTIONAL = {"precision": "fp32", "memory_format": "contiguous", "save_model": False,
-             "onnx_model": "", "llm": None, "user_model": None}
+             "onnx_model": "", "llm": None, "user_model": None, "ddp": None}
+# Task train_ddp: ranks and the hosts they spread over; each rank's number and its peers come
+# from the environment fwbench ddp-launch sets (ddp.py).
+_DDP = {"processes": int, "hosts": int}
 # Workload "user_model": the user's model file, its inputs (name, dtype, one row's shape) and the
 # shared input rows every backend feeds (a .safetensors file, one tensor per input).
 _USER_MODEL = {"file": str, "format": str, "inputs_file": str, "inputs": list, "entry": str,
@@ -110,7 +113,7 @@ def read_spec(path):
                          f"speaks version {VERSION}")
     for key, fields in _NESTED.items():
         spec[key] = _check_fields(spec[key], fields, key + ".", path)
-    for key, allowed in (("task", ("train", "infer")), ("precision", ("fp32", "bf16")),
+    for key, allowed in (("task", ("train", "infer", "train_ddp")), ("precision", ("fp32", "bf16")),
                          ("memory_format", ("contiguous", "channels_last")),
                          ("workload", ("image_classification", "llm_lora", "user_model"))):
         if spec[key] not in allowed:
@@ -137,6 +140,12 @@ def read_spec(path):
         if spec["threads"] < 1 or spec["batch_size"] < 1 or spec["parity_batch"] < 0:
             raise UsageError(f"{path}: threads and batch_size must be >= 1, parity_batch >= 0")
         return spec
+    if spec["task"] == "train_ddp":
+        if spec["ddp"] is None:
+            raise UsageError(f"{path}: task train_ddp needs the ddp object (processes, hosts)")
+        spec["ddp"] = _check_fields(spec["ddp"], _DDP, "ddp.", path)
+        if spec["ddp"]["processes"] < 1:
+            raise UsageError(f"{path}: ddp.processes must be >= 1")
     if spec["data"]["format"] != "cifar10-bin":
         raise UsageError(f"{path}: field data.format is '{spec['data']['format']}'; expected "
                          "cifar10-bin")

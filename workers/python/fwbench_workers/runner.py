@@ -16,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from . import cifar, safetensors_np
+from . import cifar, ddp, safetensors_np
 from .protocol import (VERSION, EventWriter, Unsupported, UsageError, now, pool,  # noqa: F401
                        read_spec, thread_hygiene)
 
@@ -65,14 +65,28 @@ def run_trial(framework, spec, events, t_main, import_span):
             raise Unsupported(f"the {framework} port does not run user models")
         return run_user_model_trial(port_module, spec, events, t_main, import_span)
     port = port_module.Port(spec)
-    _hello(port, spec, events, t_main, import_span,
-           {"precision": spec["precision"], "memory_format": spec["memory_format"]},
+    # Data-parallel: this rank trains on its slice of each global batch of batch x processes
+    # samples; the port averages the gradients over the ranks before every update.
+    peers = ddp.Peers(spec) if spec["task"] == "train_ddp" else None
+    extra = {"precision": spec["precision"], "memory_format": spec["memory_format"]}
+    if peers is not None:
+        extra["ddp"] = peers.hello(getattr(port_module, "DDP_COLLECTIVES", ""))
+    _hello(port, spec, events, t_main, import_span, extra,
            getattr(port_module, "PORT_FILES", [port_module.__file__]))
+    ddp_modes = getattr(port_module, "DDP_MODES", ())
+    if peers is not None and spec["mode"] not in ddp_modes:
+        raise Unsupported(f"the {framework} port does not run train_ddp in mode {spec['mode']} "
+                          f"(it does in: {', '.join(ddp_modes) or 'none'})")
     _usage_if_missing(spec["weights"], "the weights file (spec field weights)")
     _usage_if_missing(spec["onnx_model"], "the ONNX model (spec field onnx_model)")
     port.check_supported()
     phase = _Phases(events)
-    train = spec["task"] == "train"
+    train = spec["task"] in ("train", "train_ddp")
+    world, first = (peers.world, peers.rank * spec["batch_size"]) if peers else (1, 0)
+    if peers is not None:
+        # Every rank meets first: TensorFlow's collectives must be configured before its
+        # runtime starts.
+        phase("rendezvous", port.init_ddp, peers)
     phase("init", port.init)
     phase("build", port.build)
 
@@ -83,19 +97,23 @@ def run_trial(framework, spec, events, t_main, import_span):
 
     def data():
         images, labels = cifar.read_split(spec["data"]["dir"], "train" if train else "test")
-        return cifar.Batcher(images, labels, spec["batch_size"],
+        return cifar.Batcher(images, labels, spec["batch_size"] * world,
                              augment=spec["data"]["augment"] and train,
                              shuffle=spec["data"]["shuffle"] and train, seed=spec["seed"])
     batcher = phase("data", data)
+    def fill(step):
+        x, y = batcher.fill(step)
+        return (x, y) if world == 1 else (x[first:first + spec["batch_size"]],
+                                          y[first:first + spec["batch_size"]])
     if port.compiles:
-        phase("compile", port.compile, batcher.fill(0), batcher.fill(1))
+        phase("compile", port.compile, fill(0), fill(1))
 
     steps, first_t0 = 0, 0
     while True:
         elapsed = 0.0 if steps == 0 else (now() - first_t0) * 1e-9
         if not budget_left(spec["budget"], steps, elapsed):
             break
-        x, y = port.to_input(*batcher.fill(steps))  # outside the timed region
+        x, y = port.to_input(*fill(steps))  # outside the timed region
         t0 = now()
         if steps == 0:
             first_t0 = t0
@@ -104,7 +122,7 @@ def run_trial(framework, spec, events, t_main, import_span):
             t1 = now()
             loss = float(loss)
             # A diverged loss is reported as null (as the C++ and Node workers do), not a crash.
-            events.write("step", i=steps, t0=t0, t1=t1, samples=spec["batch_size"],
+            events.write("step", i=steps, t0=t0, t1=t1, samples=spec["batch_size"] * world,
                          loss=loss if math.isfinite(loss) else None)
         else:
             port.infer_step(x)
@@ -438,6 +456,7 @@ def probe(framework, out):
                                (["llm_lora"] if hasattr(module, "LlmPort") else []) +
                                (["user_model"] if hasattr(module, "ModelPort") else []),
                   "model_formats": list(getattr(module, "MODEL_FORMATS", ())),
+                  "ddp_modes": list(getattr(module, "DDP_MODES", ())),
                   "model_format_modes": {f: list(m) for f, m in
                                          getattr(module, "MODEL_FORMAT_MODES", {}).items()},
                   "workload_modes": {**({"llm_lora": list(module.LLM_MODES)}

@@ -17,6 +17,10 @@ PORT_FILES = [__file__, keras_resnet.__file__]
 from .protocol import pool, tool_error, Unsupported, UsageError, written_in_place_of
 
 MODES = ("eager", "function", "xla")
+# Task train_ddp: MultiWorkerMirroredStrategy's ring all-reduce of the gradients (gRPC between
+# the workers). XLA does not compile TensorFlow's collective ops on the CPU.
+DDP_MODES = ("eager", "function")
+DDP_COLLECTIVES = "tf.distribute MultiWorkerMirroredStrategy (ring)"
 
 
 def probe_modes():
@@ -29,7 +33,8 @@ class Port:
 
     def __init__(self, spec):
         self.spec = spec
-        self.train = spec["task"] == "train"
+        self.train = spec["task"] in ("train", "train_ddp")
+        self.strategy = None
         self.compiles = spec["mode"] in ("function", "xla")
 
     def check_supported(self):
@@ -44,6 +49,18 @@ class Port:
 
     def set_threads(self, threads):
         return set_tensorflow_threads(tf, threads)
+
+    def init_ddp(self, peers):
+        import json
+        if peers.world > 1:
+            os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": peers.addrs},
+                                                  "task": {"type": "worker", "index": peers.rank}})
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING,
+            timeout_seconds=self.spec["budget"]["max_seconds"] + 60)
+        # Only the collective is the strategy's: the model's variables stay this worker's own,
+        # updated by the same SGD as the single-process port, with the averaged gradients.
+        self.strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
     def init(self):
         tf.random.set_seed(self.spec["seed"])
@@ -64,18 +81,22 @@ class Port:
         self.buffers = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
         self.first = tf.Variable(True, trainable=False)
         step = self._train_step if self.train else self._infer_step
+        if self.strategy is not None:
+            step = self._ddp_train_step
         if self.spec["mode"] == "function":
             step = tf.function(step)
         elif self.spec["mode"] == "xla":
             step = tf.function(step, jit_compile=True)
         self.step = step
 
-    def _train_step(self, x, y):
+    def _train_step(self, x, y, average=None):
         with tf.GradientTape() as tape:
             logits = self.model(x, training=True)
             loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
                 y, logits, from_logits=True))
         grads = tape.gradient(loss, self.variables)
+        if average is not None:
+            grads = average(grads)
         for v, g, buf in zip(self.variables, grads, self.buffers):
             g = g + self.wd * v
             # PyTorch: the first step's buffer is the gradient itself.
@@ -83,6 +104,13 @@ class Port:
             v.assign_sub(self.lr * buf)
         self.first.assign(False)
         return loss
+
+    def _ddp_train_step(self, x, y):
+        def replica(x, y):
+            context = tf.distribute.get_replica_context()
+            return self._train_step(
+                x, y, lambda grads: context.all_reduce(tf.distribute.ReduceOp.MEAN, grads))
+        return self.strategy.run(replica, args=(x, y))
 
     def _infer_step(self, x):
         return self.model(x, training=False)

@@ -47,13 +47,19 @@ def probe_modes():
             f"torch.compile needs PyTorch >= 2.0; this is {torch.__version__}"}
 
 
+# Task train_ddp: DistributedDataParallel on Gloo, eager.
+DDP_MODES = ("eager",)
+DDP_COLLECTIVES = "torch.distributed gloo (DistributedDataParallel)"
+
+
 class Port(TorchSetup):
     framework = "pytorch"
     version = torch.__version__
 
     def __init__(self, spec):
         self.spec = spec
-        self.train = spec["task"] == "train"
+        self.train = spec["task"] in ("train", "train_ddp")
+        self.peers = None
         self.mode = spec["mode"]
         self.dtype = torch.bfloat16 if spec["precision"] == "bf16" else torch.float32
         self.format = (torch.channels_last if spec["memory_format"] == "channels_last"
@@ -88,11 +94,27 @@ class Port(TorchSetup):
         self.model.to(memory_format=self.format)
         self.model.train(self.train)
         self.forward = self.model
+        if self.peers is not None:
+            # The wrapper PyTorch users train with: gradients averaged in buckets, overlapped
+            # with the backward pass; BatchNorm buffers broadcast from rank 0 (its default).
+            self.forward = self.model = torch.nn.parallel.DistributedDataParallel(self.model)
         if self.train:
             o = self.spec["optimizer"]
             self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o["lr"],
                                              momentum=o["momentum"],
                                              weight_decay=o["weight_decay"])
+
+    def init_ddp(self, peers):
+        import datetime
+
+        import torch.distributed as dist
+        host, port = peers.master
+        # Gloo binds GLOO_SOCKET_IFNAME, which ddp-launch sets to the ranks' link.
+        dist.init_process_group("gloo", init_method=f"tcp://{host}:{port}", rank=peers.rank,
+                                world_size=peers.world,
+                                timeout=datetime.timedelta(seconds=self.spec["budget"]
+                                                           ["max_seconds"] + 60))
+        self.peers = peers
 
     def to_input(self, x, y):
         dtype = torch.float32 if self.train else self.dtype

@@ -222,3 +222,59 @@ class UserModelSpec(unittest.TestCase):
                 json.dump({**base, "user_model": {**um, "module": "x"}}, f)
             with self.assertRaisesRegex(UsageError, "unknown field user_model.module"):
                 read_spec(path)
+
+
+class DataParallelSpec(unittest.TestCase):
+    BASE = {"protocol_version": 1, "trial_id": "t", "config_id": "c",
+            "workload": "image_classification", "task": "train_ddp", "backend": "pytorch",
+            "mode": "eager", "device": "cpu", "threads": 1, "seed": 1,
+            "model": {"arch": "resnet18", "num_classes": 10, "stem": "imagenet"},
+            "data": {"augment": True, "dir": "/tmp", "format": "cifar10-bin", "shuffle": True},
+            "weights": "", "batch_size": 2, "parity_batch": 2,
+            "optimizer": {"lr": 0.01, "momentum": 0.9, "name": "sgd", "weight_decay": 0.0},
+            "budget": {"max_seconds": 10.0, "max_steps": 20, "min_seconds": 0.0,
+                       "min_steps": 20},
+            "output_dir": "/tmp"}
+
+    def read(self, spec):
+        import json
+        from fwbench_workers.protocol import read_spec
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "spec.json")
+            with open(path, "w") as f:
+                json.dump(spec, f)
+            return read_spec(path)
+
+    def test_the_ddp_object_is_required_checked_and_read(self):
+        from fwbench_workers.protocol import UsageError
+        spec = self.read({**self.BASE, "ddp": {"processes": 2, "hosts": 1}})
+        self.assertEqual(spec["ddp"], {"processes": 2, "hosts": 1})
+        with self.assertRaisesRegex(UsageError, "task train_ddp needs the ddp object"):
+            self.read(self.BASE)
+        with self.assertRaisesRegex(UsageError, "unknown field ddp.ranks"):
+            self.read({**self.BASE, "ddp": {"processes": 2, "hosts": 1, "ranks": 2}})
+
+    def test_a_rank_reads_its_number_and_peers_and_refuses_a_mismatch(self):
+        from fwbench_workers import ddp
+        from fwbench_workers.protocol import UsageError
+        spec = {"ddp": {"processes": 2, "hosts": 2}}
+        env = {"FWBENCH_DDP_RANK": "1", "FWBENCH_DDP_ADDRS": "10.231.0.1:29500,10.231.0.2:29500",
+               "FWBENCH_DDP_IFNAME": "fwbnet"}
+        saved = {k: os.environ.get(k) for k in env}
+        try:
+            os.environ.update(env)
+            peers = ddp.Peers(spec)
+            self.assertEqual((peers.rank, peers.world, peers.ifname), (1, 2, "fwbnet"))
+            self.assertEqual(peers.master, ("10.231.0.1", 29500))
+            os.environ["FWBENCH_DDP_ADDRS"] = "127.0.0.1:1"
+            with self.assertRaisesRegex(UsageError, "names 1 rank addresses, not 2"):
+                ddp.Peers(spec)
+            os.environ["FWBENCH_DDP_RANK"] = "x"
+            with self.assertRaisesRegex(UsageError, "FWBENCH_DDP_RANK is 'x'"):
+                ddp.Peers(spec)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
