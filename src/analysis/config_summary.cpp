@@ -70,7 +70,9 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
     for (const TrialMetrics& t : ok) v.push_back(field(t));
     return v;
   };
-  const double batch = static_cast<double>(s.batch_size);
+  // The samples of a step: the batch, on every process of a data-parallel configuration.
+  const double batch = static_cast<double>(
+      ok.front().samples_per_step > 0 ? ok.front().samples_per_step : s.batch_size);
   s.metrics["steps_per_s"] = Hierarchical(
       ok, [](const std::vector<double>& x) { return 1.0 / stats::Mean(x); }, "1/s");
   s.metrics["samples_per_s"] = Hierarchical(

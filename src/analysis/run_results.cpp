@@ -48,6 +48,7 @@ TrialMetrics TrialMetricsFromJson(const nlohmann::json& j) {
   m.config = Get<std::string>(j, "config", "");
   m.task = Get<std::string>(j, "task", "");
   m.batch_size = Get<std::int64_t>(j, "batch_size", 0);
+  m.samples_per_step = Get<std::int64_t>(j, "samples_per_step", m.batch_size);
   m.ok = Get<std::string>(j, "status", "") == "ok";
   m.reason = Get<std::string>(j, "reason", "");
   m.ttfb_s = Number(j, "ttfb_s", kNaN);

@@ -21,6 +21,9 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
   m.config = record.value("config", "");
   m.task = record.value("task", "");
   m.batch_size = record.value("batch_size", std::int64_t{0});
+  // A data-parallel step trains batch_size samples on each process.
+  m.samples_per_step =
+      m.batch_size * std::max<std::int64_t>(1, record.value("ddp_processes", std::int64_t{1}));
   m.ok = record.value("status", "") == "ok";
   m.reason = record.value("reason", "");
   const auto spawn_ns = record.value("spawn_ns", std::int64_t{0});
@@ -125,10 +128,7 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
           "(use CLOCK_MONOTONIC nanoseconds, docs/protocol.md)";
     }
     m.steps_per_s = mean_s > 0 ? 1.0 / mean_s : 0.0;
-    // A data-parallel step trains batch_size samples on each process.
-    m.samples_per_s = m.steps_per_s * static_cast<double>(m.batch_size) *
-                      static_cast<double>(std::max<std::int64_t>(
-                          1, record.value("ddp_processes", std::int64_t{1})));
+    m.samples_per_s = m.steps_per_s * static_cast<double>(m.samples_per_step);
     m.latency_p50_ms = stats::Percentile(m.steady_step_s, 50) * 1e3;
     m.latency_p90_ms = stats::Percentile(m.steady_step_s, 90) * 1e3;
     m.latency_p99_ms = stats::Percentile(m.steady_step_s, 99) * 1e3;
@@ -144,6 +144,7 @@ nlohmann::json ToJson(const TrialMetrics& m, bool include_series) {
       {"config", m.config},
       {"task", m.task},
       {"batch_size", m.batch_size},
+      {"samples_per_step", m.samples_per_step},
       {"status", m.ok ? "ok" : "failed"},
       {"reason", m.reason},
       {"steps", m.step_s.size()},

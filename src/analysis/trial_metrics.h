@@ -16,6 +16,8 @@ struct TrialMetrics {
   std::string config;
   std::string task;
   std::int64_t batch_size = 0;
+  // Samples a step trains or infers: batch_size, times the processes of a data-parallel step.
+  std::int64_t samples_per_step = 0;
   bool ok = false;
   std::string reason;  // why it failed
 

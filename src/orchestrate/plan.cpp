@@ -692,6 +692,17 @@ void ValidatePlan(const Plan& p) {
     if (p.workload != kWorkloadImage) {
       fail("tasks", fmt::format("train_ddp runs the {} workload only", kWorkloadImage));
     }
+    const bool some_layout =
+        std::any_of(p.ddp_hosts.begin(), p.ddp_hosts.end(), [&](std::int64_t hosts) {
+          return std::any_of(p.ddp_processes.begin(), p.ddp_processes.end(),
+                             [&](std::int64_t n) { return n >= hosts && n % hosts == 0; });
+        });
+    if (!some_layout) {
+      fail("ddp.hosts",
+           fmt::format("no host count ({}) divides a process count ({}): every host runs the "
+                       "same number of processes (e.g. --ddp-processes 2,4 --ddp-hosts 1,2)",
+                       fmt::join(p.ddp_hosts, ", "), fmt::join(p.ddp_processes, ", ")));
+    }
   }
   if (p.trial_timeout_s <= 0) fail("trial_timeout_s", "must be positive");
   if (p.num_classes < 2 || p.num_classes > 256)

@@ -16,6 +16,7 @@
 #include "core/protocol.h"
 #include "core/utc_time.h"
 #include "orchestrate/cpu_watch.h"
+#include "orchestrate/ddp_launch.h"
 #include "orchestrate/event_log.h"
 #include "orchestrate/process.h"
 #include "orchestrate/run_progress.h"
@@ -341,6 +342,13 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                   c.id += fmt::format("/p{}", processes);
                   if (hosts > 1) c.id += fmt::format("/h{}", hosts);
                   c.command = DdpLaunchCommand(self_exe, c, c.command);
+                  std::string why_not;
+                  if (hosts > 1) why_not = DdpHostsUnavailableReason(hosts);
+                  if (!why_not.empty()) {
+                    if (left_out != nullptr) left_out->push_back(c.id + ": " + why_not);
+                    refusal = why_not;
+                    continue;
+                  }
                   // Ranks beyond the cores would measure the harness, not the framework.
                   if (processes * threads > usable_cores) {
                     const std::string why = fmt::format(

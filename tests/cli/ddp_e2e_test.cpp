@@ -85,6 +85,11 @@ TEST(DdpE2E, LibtorchAndPytorchScaleWithACiAndMatchTheReferencesLosses) {
         EXPECT_GE(hi, e) << id;
         EXPECT_NEAR(s["speedup"]["median"].get<double>(), 2 * e, 1e-9) << id;
         EXPECT_EQ(s["processes"], 2);
+        // Throughput counts both processes' samples.
+        EXPECT_NEAR(c["metrics"]["samples_per_s"]["median"].get<double>(),
+                    32 * c["metrics"]["steps_per_s"]["median"].get<double>(),
+                    1e-6 * c["metrics"]["samples_per_s"]["median"].get<double>())
+            << id;
       }
       // The parity gate compares each against LibTorch C++ on as many processes.
       EXPECT_EQ(c["parity"]["reference"], "libtorch/eager/train_ddp/b16/" + layout) << id;

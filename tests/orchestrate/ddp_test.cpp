@@ -44,6 +44,7 @@ Plan DdpPlan() {
 }
 
 TEST(DdpPlan, EachProcessAndHostCountIsAConfigurationRunThroughTheLauncher) {
+  if (const std::string why = DdpHostsUnavailableReason(2); !why.empty()) GTEST_SKIP() << why;
   Plan plan = DdpPlan();
   plan.backends = {"libtorch", "pytorch"};
   const auto configs = ExpandConfigurations(plan, "/x/fwbench", 2, Catalogue());
@@ -108,14 +109,16 @@ TEST(DdpPlan, ABackendWithoutDataParallelTrainingIsRefusedByNameAndSkippedByAuto
 
 TEST(DdpPlan, EveryRankTakesTheSameFixedStepsAndTheSpecSaysHowManyRanks) {
   Plan plan = DdpPlan();
+  plan.ddp_hosts = {1};
   plan.backends = {"libtorch"};
   plan.train_budget = {.min_steps = 12, .max_steps = 0, .min_seconds = 2.0, .max_seconds = 60.0};
   plan.trial_timeout_s = 90;
   const auto configs = ExpandConfigurations(plan, "/x/fwbench", 2, Catalogue());
-  const TrialSpec spec = MakeTrialSpec(plan, configs[2], RunInputs{}, 0, "t", "/tmp/t");
+  ASSERT_EQ(configs.size(), 2u);
+  const TrialSpec spec = MakeTrialSpec(plan, configs[1], RunInputs{}, 0, "t", "/tmp/t");
   EXPECT_EQ(spec.task, "train_ddp");
   EXPECT_EQ(spec.ddp.processes, 2);
-  EXPECT_EQ(spec.ddp.hosts, 2);
+  EXPECT_EQ(spec.ddp.hosts, 1);
   EXPECT_EQ(spec.batch_size, 8);
   EXPECT_TRUE(spec.augment);
   EXPECT_TRUE(spec.shuffle);
@@ -124,7 +127,9 @@ TEST(DdpPlan, EveryRankTakesTheSameFixedStepsAndTheSpecSaysHowManyRanks) {
   EXPECT_EQ(spec.budget.min_seconds, 0.0);
   EXPECT_EQ(spec.budget.max_seconds, 90.0);
   // The spec carries it, and reads back.
-  const TrialSpec back = TrialSpecFromJson(ToJson(spec), "spec.json");
+  TrialSpec two_hosts = spec;
+  two_hosts.ddp.hosts = 2;
+  const TrialSpec back = TrialSpecFromJson(ToJson(two_hosts), "spec.json");
   EXPECT_EQ(back.ddp.processes, 2);
   EXPECT_EQ(back.ddp.hosts, 2);
 }
@@ -140,6 +145,18 @@ TEST(DdpPlan, BadDataParallelFieldsAreNamed) {
     FAIL() << "no error";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("train_ddp runs the image_classification workload only"),
+              std::string::npos)
+        << e.what();
+  }
+  plan = DdpPlan();
+  plan.ddp_processes = {2};
+  plan.ddp_hosts = {3};
+  try {
+    ValidatePlan(plan);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("plan field ddp.hosts: no host count (3) divides a "
+                                         "process count (2)"),
               std::string::npos)
         << e.what();
   }
