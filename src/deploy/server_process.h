@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/free_port.h"
+
 namespace fwbench::deploy {
 
 class ServerProcess {
@@ -42,7 +44,7 @@ class ServerProcess {
   std::filesystem::path log_;
 };
 
-// A port nobody listens on right now (bound to port 0 and released).
-std::uint16_t FreeLoopbackPort();
+// A port nobody listens on right now (core/free_port.h).
+using ::fwbench::FreeLoopbackPort;
 
 }  // namespace fwbench::deploy

@@ -1,12 +1,9 @@
 #include "orchestrate/ddp_launch.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/free_port.h"
 #include "orchestrate/builtin_workers.h"
 #include "orchestrate/slurm_executor.h"
 
@@ -47,25 +45,6 @@ std::filesystem::path IpProgram() {
     if (IsExecutableFile(p)) return p;
   }
   return FindOnPath("ip");
-}
-
-// A loopback port nobody listens on now (the kernel's pick); the rank binds it moments later.
-int FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(fmt::format("socket(): {}", std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error(
-        fmt::format("cannot find a free loopback port: {}", std::strerror(errno)));
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // The hosts' network namespaces, held open by file descriptors and unnamed as soon as they are

@@ -129,9 +129,7 @@ void AddDdpScaling(ConfigurationResult& r, const nlohmann::json& config, const n
     }
     return;
   }
-  r.ddp_scaling_unavailable =
-      "the plan has no one-process twin to compare with (ddp.processes 1, ddp.hosts 1, same "
-      "backend, mode, batch size and threads)";
+  r.ddp_scaling_unavailable = "no one-process twin in this run (add 1 to --ddp-processes)";
 }
 
 // Model FLOPs utilisation of a token workload: tokens/s × analytical FLOPs per token ÷ the
