@@ -144,7 +144,6 @@ nlohmann::json ToJson(const TrialMetrics& m, bool include_series) {
       {"config", m.config},
       {"task", m.task},
       {"batch_size", m.batch_size},
-      {"samples_per_step", m.samples_per_step},
       {"status", m.ok ? "ok" : "failed"},
       {"reason", m.reason},
       {"steps", m.step_s.size()},
@@ -163,6 +162,8 @@ nlohmann::json ToJson(const TrialMetrics& m, bool include_series) {
       {"wall_s", m.wall_s},
       {"outputs", m.outputs},
   };
+  // Only where a step is more than the batch (data-parallel): older results read back unchanged.
+  if (m.samples_per_step > m.batch_size) j["samples_per_step"] = m.samples_per_step;
   if (!m.losses.empty()) {
     j["loss_first"] = m.losses.front();
     j["loss_last"] = m.losses.back();
