@@ -233,6 +233,7 @@ RunResults RunResultsFromJsonOrThrow(const nlohmann::json& j, const std::string&
   r.warnings = Get<std::vector<std::string>>(j, "warnings", {});
   r.notes = Get<std::vector<std::string>>(j, "notes", {});
   if (j.contains("deployment")) r.deployment = j["deployment"];
+  if (j.contains("dx")) r.dx = j["dx"];
   if (j.contains("user_model")) r.user_model = j["user_model"];
   r.verdict_threshold = Number(j, "verdict_threshold", 0.05);
   for (const nlohmann::json& v : Member(j, "verdicts")) r.verdicts.push_back(VerdictFromJson(v));
@@ -324,6 +325,7 @@ nlohmann::json ToJson(const RunResults& r) {
       {"pick", r.pick},
   };
   if (r.deployment) j["deployment"] = *r.deployment;
+  if (r.dx) j["dx"] = *r.dx;
   if (r.user_model) j["user_model"] = *r.user_model;
   return j;
 }

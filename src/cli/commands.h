@@ -58,6 +58,8 @@ Command AddHistoryCommand(CLI::App& app);
 Command AddLoraMergeCommand(CLI::App& app);
 Command AddServeCommand(CLI::App& app);
 Command AddLoadCommand(CLI::App& app);
+Command AddDxCommand(CLI::App& app);
+Command AddDxCaseCommand(CLI::App& app);
 Command AddDdpLaunchCommand(CLI::App& app);
 Command AddDeployCommand(CLI::App& app);
 Command AddSlurmTaskCommand(CLI::App& app);

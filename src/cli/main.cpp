@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   commands["serve"] = fwbench::cli::AddServeCommand(app);
   commands["load"] = fwbench::cli::AddLoadCommand(app);
   commands["deploy"] = fwbench::cli::AddDeployCommand(app);
+  commands["dx"] = fwbench::cli::AddDxCommand(app);
+  commands["dx-case"] = fwbench::cli::AddDxCaseCommand(app);
   commands["ddp-launch"] = fwbench::cli::AddDdpLaunchCommand(app);
   commands["slurm-task"] = fwbench::cli::AddSlurmTaskCommand(app);
   commands["slurm-node-check"] = fwbench::cli::AddSlurmNodeCheckCommand(app);

@@ -52,11 +52,15 @@ void EventWriter::WriteLine(const nlohmann::json& event) {
   std::fflush(out_);
 }
 
-void EventWriter::WriteHello(const Hello& hello) {
-  nlohmann::json pools = nlohmann::json::array();
-  for (const ThreadPool& p : hello.thread_pools) {
-    pools.push_back({{"name", p.name}, {"role", p.role}, {"set", p.set}, {"read", p.read}});
+nlohmann::json ToJson(const std::vector<ThreadPool>& pools) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ThreadPool& p : pools) {
+    out.push_back({{"name", p.name}, {"role", p.role}, {"set", p.set}, {"read", p.read}});
   }
+  return out;
+}
+
+void EventWriter::WriteHello(const Hello& hello) {
   WriteLine({{"event", "hello"},
              {"protocol_version", kVersion},
              {"t", MonotonicNs()},
@@ -68,7 +72,7 @@ void EventWriter::WriteHello(const Hello& hello) {
              {"mode", hello.mode},
              {"device", hello.device},
              {"threads", hello.threads},
-             {"thread_pools", pools},
+             {"thread_pools", ToJson(hello.thread_pools)},
              {"extra", hello.extra}});
 }
 

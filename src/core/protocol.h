@@ -25,6 +25,9 @@ struct ThreadPool {
   int read = 0;      // what the library reports when asked back
 };
 
+// The pools as `hello`'s thread_pools: [{name, role, set, read}] (a dx case's pools too).
+nlohmann::json ToJson(const std::vector<ThreadPool>& pools);
+
 // Fields of the `hello` event that describe who is running the trial.
 struct Hello {
   std::int64_t t_main_ns = 0;  // CLOCK_MONOTONIC when main() (or the worker's entry) began

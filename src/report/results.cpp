@@ -317,6 +317,10 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   if (std::filesystem::is_regular_file(run_dir / "deploy.json")) {
     results.deployment = ReadJsonFile(run_dir / "deploy.json");
   }
+  // `fwbench dx --into` too (docs/dx.md).
+  if (std::filesystem::is_regular_file(run_dir / "dx.json")) {
+    results.dx = ReadJsonFile(run_dir / "dx.json");
+  }
   // Who wins what, only among configurations that passed the parity gate (docs/results.md).
   results.verdict_threshold = kVerdictThreshold;
   results.verdicts = BuildVerdicts(results, kVerdictThreshold);

@@ -20,11 +20,40 @@ using fwbench::testing::RunFwbench;
 
 TEST(Cli, HelpOnEveryCommand) {
   for (const char* sub : {"", "run", "trial", "report", "doctor", "plan", "compare", "history",
-                          "export", "worker-check", "lora-merge"}) {
+                          "export", "worker-check", "lora-merge", "dx", "dx-case"}) {
     const Output out = RunFwbench(std::string(sub) + " --help");
     EXPECT_EQ(out.code, 0) << sub << ": " << out.text;
     EXPECT_NE(out.text.find("Usage"), std::string::npos) << sub;
   }
+}
+
+TEST(Cli, DxUsageErrorsNameWhatIsWrong) {
+  const auto out_dir = std::filesystem::temp_directory_path() / "fwbench_cli_dx";
+  Output out = RunFwbench("dx --faults typo --out " + out_dir.string());
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("unknown fault 'typo' (have: shape_mismatch, exploding_loss"),
+            std::string::npos)
+      << out.text;
+  out = RunFwbench("dx --backends nope --faults bad_batch --out " + out_dir.string());
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("--backends: unknown backend 'nope' (have: libtorch, pytorch"),
+            std::string::npos)
+      << out.text;
+  out = RunFwbench("dx --backends libtorch/fast --faults bad_batch --out " + out_dir.string());
+  EXPECT_EQ(out.code, 2) << out.text;
+  EXPECT_NE(out.text.find("libtorch has no mode 'fast' (have: eager, compiled, aoti)"),
+            std::string::npos)
+      << out.text;
+  out = RunFwbench("dx-case /nonexistent/request.json");
+  EXPECT_EQ(out.code, 2) << out.text;
+  // `fwbench dx` reads the reason from stdout.
+  EXPECT_NE(
+      out.text.find(R"({"event":"error","kind":"usage","message":"/nonexistent/request.json)"),
+      std::string::npos)
+      << out.text;
+  EXPECT_NE(out.text.find("/nonexistent/request.json: cannot read the dx request"),
+            std::string::npos)
+      << out.text;
 }
 
 TEST(Cli, ReportOfAMissingFolderIsAUsageError) {

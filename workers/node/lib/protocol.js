@@ -302,13 +302,17 @@ async function main(argv, tMain) {
   process.stdout.write = (chunk, ...rest) => process.stderr.write(chunk, ...rest);
   const ports = ['ort', 'tfjs'];
   if (argv.length === 2 && argv[0] === '--probe') return probe(argv[1], ports);
-  if (argv.length !== 2 || argv[0].startsWith('-')) {
+  const dx = argv.length === 3 && argv[0] === '--dx';
+  if (!dx && (argv.length !== 2 || argv[0].startsWith('-'))) {
     process.stderr.write('usage: node worker.js PORT SPEC.json   (ports: ort, tfjs)\n' +
-                         '       node worker.js --probe PORT\n');
+                         '       node worker.js --probe PORT\n' +
+                         '       node worker.js --dx FRAMEWORK REQUEST.json   one injected fault ' +
+                         '(fwbench dx, docs/dx.md)\n');
     return argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help') ? 0 : 2;
   }
   const [portName, specFile] = argv;
   try {
+    if (dx) return await require('./dx').run(argv[1], argv[2]);
     if (!ports.includes(portName)) throw new UsageError(`unknown port '${portName}' (have: ${ports.join(', ')})`);
     const spec = readSpec(specFile);
     const t0 = now();

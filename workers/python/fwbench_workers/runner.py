@@ -423,6 +423,19 @@ def convert_model(framework, request_path, out):
     return 0
 
 
+def dx_onnx_file(path, out):
+    """One JSON line: the dx model written as an ONNX file, which the runtimes' dx ports load."""
+    try:
+        from . import dx_onnx
+        dx_onnx.write_model(path)
+        answer = {"ok": True, "file": path}
+    except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
+        answer = {"ok": False, "reason": f"{type(e).__name__}: {_first_lines(e)}"}
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+    return 0
+
+
 FRAMEWORKS = ("torch", "tensorflow", "keras3", "jax", "onnxruntime", "openvino", "opencv")
 
 
@@ -480,6 +493,8 @@ USAGE = f"""usage: fwbench_worker.py FRAMEWORK SPEC.json     run one trial (docs
        fwbench_worker.py --describe-model FRAMEWORK MODEL [IMPORT_PATH]  a model's inputs (JSON)
        fwbench_worker.py --convert-model FRAMEWORK REQUEST.json  convert a user's model (JSON)
        fwbench_worker.py --export-onnx ARCH STEM NUM_CLASSES WEIGHTS OUT.onnx [raw]
+       fwbench_worker.py --dx FRAMEWORK REQUEST.json  one injected fault (fwbench dx, docs/dx.md)
+       fwbench_worker.py --dx-onnx OUT.onnx        the dx model as an ONNX file (JSON)
        fwbench_worker.py --export-aoti ARCH STEM NUM_CLASSES WEIGHTS OUT.pt2 THREADS
 frameworks: {', '.join(FRAMEWORKS)}"""
 
@@ -515,6 +530,19 @@ def main(argv, t_main):
     if len(argv) == 8 and argv[1] == "--export-aoti":
         from . import aoti_export
         return aoti_export.main(argv[2:], real_stdout)
+    if len(argv) == 3 and argv[1] == "--dx-onnx":
+        return dx_onnx_file(argv[2], real_stdout)
+    if len(argv) == 4 and argv[1] == "--dx":
+        from . import dx
+        try:
+            return dx.run(argv[2], argv[3], events)
+        except UsageError as e:
+            events.write("error", kind="usage", message=str(e))
+            return 2
+        except Exception as e:  # noqa: BLE001 - outside the fault: the port could not run it
+            traceback.print_exc(file=sys.stderr)
+            events.write("error", kind="runtime", message=f"{type(e).__name__}: {e}")
+            return 1
     if len(argv) != 3 or argv[1].startswith("-"):
         print(USAGE, file=sys.stderr)
         return 0 if argv[1:] in (["-h"], ["--help"]) else 2

@@ -278,3 +278,151 @@ class DataParallelSpec(unittest.TestCase):
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+class DxDriver(unittest.TestCase):
+    """dx.py (fwbench dx): the shared numbers, the request, and the driver's outcomes with a port
+    that needs no framework."""
+
+    def test_the_numbers_every_port_shares(self):
+        from fwbench_workers import dx
+        w = dx.weights()
+        self.assertEqual(w["hidden.weight"].shape, (dx.HIDDEN, dx.FEATURES))
+        self.assertEqual(w["classifier.weight"].shape, (dx.CLASSES, dx.HIDDEN))
+        self.assertAlmostEqual(float(w["hidden.weight"][2, 5]), 0.02 * np.sin(0.74 + 0.55 + 1.0),
+                               places=7)
+        x, y = dx.batch(2)
+        self.assertEqual(x.shape, (dx.BATCH, dx.FEATURES))
+        self.assertEqual(list(y[:3]), [2, 3, 4])  # samples 32, 33, 34
+        self.assertEqual(dx.bad_sample(dx.BAD_SAMPLE).shape, (dx.BAD_FEATURES,))
+        self.assertIn(dx.BAD_SAMPLE, dx.batch_indices(2))
+        pixels = dx.raw_pixels(x)
+        self.assertEqual(pixels.dtype, np.uint8)
+        self.assertGreater(int(pixels.max()), 200)
+
+    def run_port(self, port_source, fault="bad_batch"):
+        import json
+        import types
+        from fwbench_workers import dx
+        from fwbench_workers.protocol import EventWriter
+        with tempfile.TemporaryDirectory() as d:
+            # A port module without a file in the package: the driver imports it by name.
+            port = types.ModuleType("fwbench_workers.dx_fake")
+            port.__file__ = os.path.join(d, "dx_fake.py")
+            exec(compile(port_source, port.__file__, "exec"), port.__dict__)
+            sys.modules[port.__name__] = port
+            request = os.path.join(d, "request.json")
+            error_file = os.path.join(d, "error.txt")
+            with open(request, "w") as f:
+                json.dump({"fault": fault, "mode": "m", "threads": 1, "error_file": error_file,
+                           "onnx_model": ""}, f)
+            events_path = os.path.join(d, "events.jsonl")
+            saved = dx.FRAMEWORKS
+            dx.FRAMEWORKS = saved + ("fake",)
+            try:
+                with open(events_path, "w") as out:
+                    self.assertEqual(dx.run("fake", request, EventWriter(out)), 0)
+            finally:
+                dx.FRAMEWORKS = saved
+                sys.modules.pop(port.__name__, None)
+            with open(events_path) as f:
+                events = [json.loads(line) for line in f]
+            text = ""
+            if os.path.exists(error_file):
+                with open(error_file) as f:
+                    text = f.read()
+            return events, text
+
+    PORT = """
+import os, sys
+FRAMEWORK = "Fake"
+def version(): return "1"
+def not_applicable(fault, mode): return "no export here" if fault == "export_unsupported" else ""
+def set_threads(n): pass
+def bad_batch(request, window):
+    window.step(0, 1.5)
+    os.write(2, b"native log line\\n")
+    print("a warning", file=sys.stderr)
+    raise ValueError("sample 37 has 3071 values")
+def exploding_loss(request, window):
+    window.step(0, 2.0)
+    window.step(1, float("nan"))
+def wrong_dtype(request, window):
+    return "ran"
+"""
+
+    def test_an_error_keeps_what_was_printed_and_where_the_error_starts(self):
+        events, text = self.run_port(self.PORT)
+        self.assertEqual([e["event"] for e in events],
+                         ["dx_hello", "dx_start", "dx_step", "dx_end"])
+        end = events[-1]
+        self.assertEqual((end["outcome"], end["exception"], end["steps"]),
+                         ("error", "ValueError", 1))
+        self.assertTrue(text.startswith("native log line\na warning\n"))
+        own = text[end["error_offset"]:]
+        self.assertTrue(own.startswith("Traceback (most recent call last):\n"), own)
+        self.assertTrue(own.rstrip().endswith("ValueError: sample 37 has 3071 values"))
+        self.assertIn('dx_fake.py", line', own)
+        self.assertNotIn("dx.py", own)  # the driver's own frame is left out
+        self.assertGreaterEqual(end["t"], events[1]["t"])
+
+    def test_loop_silent_and_not_applicable(self):
+        events, _ = self.run_port(self.PORT, "exploding_loss")
+        self.assertEqual(events[-1]["outcome"], "loop")
+        self.assertEqual(events[-1]["message"], "loss is nan after step 1")
+        self.assertEqual(events[-2], {"event": "dx_step", "i": 1, "loss": None, "finite": False})
+        events, _ = self.run_port(self.PORT, "wrong_dtype")
+        self.assertEqual((events[-1]["outcome"], events[-1]["note"]), ("silent", "ran"))
+        events, text = self.run_port(self.PORT, "export_unsupported")
+        self.assertEqual(events[-1], {"event": "dx_end", "outcome": "n/a",
+                                      "reason": "no export here"})
+        self.assertEqual(text, "")
+
+    def test_the_javascript_numbers_are_numpys_bit_for_bit(self):
+        import json
+        import shutil
+        import subprocess
+        from fwbench_workers import dx
+        node = shutil.which("node")
+        if node is None:
+            self.skipTest("node is not on PATH: workers/node/lib/dx.js not compared")
+        lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "node", "lib",
+                           "dx.js")
+        script = ("const dx = require(process.argv[1]); const w = dx.weights();"
+                  "const b = dx.batch(2); const hex = a => Buffer.from(a.buffer).toString('hex');"
+                  "console.log(JSON.stringify({hidden: hex(w['hidden.weight'].data),"
+                  "classifier: hex(w['classifier.weight'].data), x: hex(b.x),"
+                  "y: Array.from(b.y), pixels: hex(dx.rawPixels(b.x)),"
+                  "bad: hex(dx.badSample(dx.BAD_SAMPLE))}));")
+        out = json.loads(subprocess.run([node, "-e", script, os.path.abspath(lib)], check=True,
+                                        capture_output=True, text=True).stdout)
+        w = dx.weights()
+        x, y = dx.batch(2)
+        self.assertEqual(out["hidden"], w["hidden.weight"].tobytes().hex())
+        self.assertEqual(out["classifier"], w["classifier.weight"].tobytes().hex())
+        self.assertEqual(out["x"], x.tobytes().hex())
+        self.assertEqual(out["y"], y.tolist())
+        self.assertEqual(out["pixels"], dx.raw_pixels(x).tobytes().hex())
+        self.assertEqual(out["bad"], dx.bad_sample(dx.BAD_SAMPLE).tobytes().hex())
+
+    def test_a_mode_a_port_does_not_run_is_named(self):
+        from fwbench_workers import dx
+        self.assertEqual(dx.other_mode("X", ("a", "b"), "a"), "")
+        self.assertEqual(dx.other_mode("X", ("a", "b"), "c"),
+                         "the X dx port runs modes a, b, not c")
+
+    def test_a_bad_request_is_a_usage_error_naming_the_field(self):
+        import json
+        from fwbench_workers import dx
+        from fwbench_workers.protocol import UsageError
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.json")
+            with open(path, "w") as f:
+                json.dump({"fault": "typo", "mode": "m", "threads": 1, "error_file": "e",
+                           "onnx_model": ""}, f)
+            with self.assertRaisesRegex(UsageError, "unknown fault 'typo'"):
+                dx.read_request(path)
+            with open(path, "w") as f:
+                json.dump({"fault": "bad_batch", "mode": "m", "threads": "1"}, f)
+            with self.assertRaisesRegex(UsageError, "field threads must be an integer"):
+                dx.read_request(path)
