@@ -400,6 +400,31 @@ LoraOptions ReadAdapterConfig(const fs::path& dir) {
   return o;
 }
 
+LoraOptions CheckPeftAdapter(const LlamaConfig& config, const fs::path& dir) {
+  const LoraOptions lora = ReadAdapterConfig(dir);
+  const fs::path path = dir / "adapter_model.safetensors";
+  if (!fs::is_regular_file(path)) {
+    throw UsageError(
+        fmt::format("adapter folder '{}' has no adapter_model.safetensors (PEFT's "
+                    "save_pretrained writes it next to adapter_config.json)",
+                    dir.string()));
+  }
+  const st::File file = st::File::Read(path);
+  Sources sources;
+  for (const auto& info : file.tensors()) {
+    std::string name = info.name;
+    if (name.starts_with(kPeftPrefix)) name = name.substr(std::string_view(kPeftPrefix).size());
+    sources[name] = {&file, &info};
+  }
+  Shapes shapes;
+  for (const AdaptedProjection& p : AdaptedProjections(config, lora)) {
+    shapes.emplace_back(p.module + ".lora_A.weight", std::vector<std::int64_t>{lora.rank, p.in});
+    shapes.emplace_back(p.module + ".lora_B.weight", std::vector<std::int64_t>{p.out, lora.rank});
+  }
+  Check(shapes, sources, fmt::format("adapter '{}'", path.string()));
+  return lora;
+}
+
 void MergeAdapterIntoCheckpoint(const fs::path& base, const fs::path& adapter,
                                 const fs::path& out) {
   LlamaForCausalLm model(ReadLlamaConfig(base / "config.json"));

@@ -55,6 +55,11 @@ void LoadPeftAdapter(LlamaForCausalLm& model, const std::filesystem::path& dir);
 // target_modules). Throws UsageError naming the file and field.
 LoraOptions ReadAdapterConfig(const std::filesystem::path& dir);
 
+// Checks a PEFT adapter folder against a model of `config` without loading it: adapter_config.json,
+// then every lora_A [r, in] and lora_B [out, r] its targets imply, by name, shape and dtype.
+// Returns the folder's LoRA options; throws UsageError naming the file and tensor.
+LoraOptions CheckPeftAdapter(const LlamaConfig& config, const std::filesystem::path& dir);
+
 // Loads the checkpoint `base`, applies the adapters of `adapter`, merges them into the base
 // weights (W += alpha/r · B A) and saves a plain checkpoint to `out` that needs no adapters.
 void MergeAdapterIntoCheckpoint(const std::filesystem::path& base,

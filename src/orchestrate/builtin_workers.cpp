@@ -50,7 +50,8 @@ const std::vector<WorkerDef>& Defs() {
        "python",
        "keras3",
        "tf",
-       {"tensorflow", "torch", "jax"},
+       // The Keras backend; -nojit: jit_compile off (XLA is on by default on tensorflow and jax).
+       {"tensorflow", "torch", "jax", "tensorflow-nojit", "jax-nojit"},
        {"jax", "tensorflow"},
        {"train", "infer"}},
       {"jax", "JAX (Python worker)", "python", "jax", "tf", {"jit"}, {"jit"}, {"train", "infer"}},

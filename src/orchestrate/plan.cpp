@@ -313,6 +313,11 @@ std::vector<PlanField> MakeFields() {
                     "Projections that get adapters, comma-separated: q_proj, k_proj, v_proj, "
                     "o_proj, gate_proj, up_proj, down_proj",
                     llm.lora_targets),
+      FWBENCH_FIELD(std::filesystem::path, "llm.adapter", "--llm-adapter",
+                    "PEFT adapter folder (adapter_config.json + adapter_model.safetensors, e.g. "
+                    "trials/<id>/adapter of a training run) every backend starts from; empty = "
+                    "fresh adapters drawn from the seed",
+                    llm.adapter),
       FWBENCH_FIELD(double, "llm.lr", "--llm-lr", "AdamW learning rate of the adapters", llm.lr),
       FWBENCH_FIELD(double, "llm.weight_decay", "--llm-weight-decay",
                     "AdamW weight decay of the adapters", llm.weight_decay),

@@ -35,7 +35,8 @@ struct LlmPlan {
   double lora_alpha = 16.0;
   double lora_dropout = 0.0;  // > 0 draws different masks per framework: parity then fails
   std::vector<std::string> lora_targets = {"q_proj", "v_proj"};
-  double lr = 2e-3;  // AdamW on the adapters
+  std::filesystem::path adapter;  // a PEFT folder to start from (e.g. a trained one)
+  double lr = 2e-3;               // AdamW on the adapters
   double weight_decay = 0.0;
   std::int64_t prompt_tokens = 64;
   std::int64_t decode_tokens = 32;

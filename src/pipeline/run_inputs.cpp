@@ -114,6 +114,7 @@ void PrepareLlm(const Plan& plan, RunInputs& inputs) {
                         .lora_alpha = l.lora_alpha,
                         .lora_dropout = l.lora_dropout,
                         .lora_targets = l.lora_targets,
+                        .adapter = l.adapter,
                         .prompt_tokens = l.prompt_tokens,
                         .decode_tokens = l.decode_tokens,
                         .seed = plan.seed,

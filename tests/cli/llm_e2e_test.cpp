@@ -3,11 +3,16 @@
 // losses and the next-token logits; then the trained adapters merged with `fwbench lora-merge`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "data/safetensors.h"
 #include "run_fwbench.h"
 
 namespace fwbench {
@@ -17,6 +22,7 @@ using fwbench::testing::FreshDir;
 using fwbench::testing::Output;
 using fwbench::testing::RunDir;
 using fwbench::testing::RunFwbench;
+namespace st = fwbench::safetensors;
 
 const nlohmann::json& Config(const nlohmann::json& results, const std::string& id) {
   for (const auto& c : results["configurations"]) {
@@ -25,21 +31,31 @@ const nlohmann::json& Config(const nlohmann::json& results, const std::string& i
   throw std::runtime_error("no configuration " + id);
 }
 
-// Why the PyTorch worker cannot run here, or "".
-std::string PytorchUnavailable() {
+// Why the named Python worker cannot run the LLM workload here, or "".
+std::string LlmWorkerUnavailable(const std::string& name) {
   const Output doctor = RunFwbench("doctor --json");
   const auto env = nlohmann::json::parse(doctor.text.substr(doctor.text.find('{')), nullptr, false);
   if (!env.is_object()) return "fwbench doctor --json failed: " + doctor.text;
   for (const auto& w : env["workers"]) {
-    if (w["name"] != "pytorch") continue;
+    if (w["name"] != name) continue;
     if (!w["available"].get<bool>()) return w["reason"].get<std::string>();
     const auto workloads = w.value("workloads", nlohmann::json::array());
     if (std::find(workloads.begin(), workloads.end(), "llm_lora") == workloads.end()) {
-      return "the probed PyTorch worker does not list the llm_lora workload";
+      return "the probed " + name + " worker does not list the llm_lora workload";
     }
     return "";
   }
-  return "no pytorch worker in the catalogue";
+  return "no " + name + " worker in the catalogue";
+}
+
+std::string PytorchUnavailable() { return LlmWorkerUnavailable("pytorch"); }
+
+// The trial folder of a run under `out` whose name holds `part`.
+std::filesystem::path TrialFolder(const std::filesystem::path& out, const std::string& part) {
+  for (const auto& e : std::filesystem::directory_iterator(RunDir(out) / "trials")) {
+    if (e.path().filename().string().find(part) != std::string::npos) return e.path();
+  }
+  throw std::runtime_error("no trial folder with '" + part + "' in " + RunDir(out).string());
 }
 
 TEST(LlmE2E, LibtorchAndPytorchFineTuneTheTinyPresetWithParityTokensAndMfu) {
@@ -109,6 +125,96 @@ TEST(LlmE2E, LibtorchAndPytorchFineTuneTheTinyPresetWithParityTokensAndMfu) {
                                    adapter.string() + " --out " + (out / "merged").string());
   EXPECT_EQ(merged.code, 0) << merged.text;
   EXPECT_TRUE(std::filesystem::exists(out / "merged" / "model.safetensors"));
+}
+
+// The Keras 3 port (keras3_llm.py) on every Keras backend, jit_compile on and off, next to the
+// reference: the same first 20 losses and next-token logits as LibTorch eager, within the gate.
+TEST(LlmE2E, EveryKerasBackendFineTunesAndGeneratesWithParityAgainstLibtorch) {
+  const std::string why = LlmWorkerUnavailable("keras3");
+  if (!why.empty()) GTEST_SKIP() << "the Keras 3 worker cannot run here: " << why;
+  const std::vector<std::string> modes = {"tensorflow", "tensorflow-nojit", "jax", "jax-nojit",
+                                          "torch"};
+  std::string backends = "libtorch,pytorch";
+  for (const auto& m : modes) backends += ",keras3/" + m;
+  const auto out = FreshDir("llm_keras");
+  std::filesystem::path keras_adapter;
+  const Output r = RunFwbench(
+      "run --workload llm_lora --quick --trials 1 --batch-sizes 2 --train-batch-size 4 "
+      "--backends " +
+      backends + " --no-report --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  const auto results = nlohmann::json::parse(std::ifstream(RunDir(out) / "results.json"));
+  for (const auto& m : modes) {
+    const auto& train = Config(results, "keras3/" + m + "/train/b4");
+    EXPECT_EQ(train["trials_ok"], 1) << m;
+    EXPECT_EQ(train["parity"]["status"], "pass") << m << " " << train["parity"].dump();
+    EXPECT_EQ(train["parity"]["reference"], "libtorch/eager/train/b4") << m;
+    EXPECT_GT(train["metrics"]["tokens_per_s"]["median"].get<double>(), 0.0) << m;
+    EXPECT_LT(train["metrics"]["loss_last"]["median"].get<double>(),
+              train["metrics"]["loss_first"]["median"].get<double>())
+        << m;
+    const auto& infer = Config(results, "keras3/" + m + "/infer/b2");
+    EXPECT_EQ(infer["trials_ok"], 1) << m;
+    EXPECT_EQ(infer["parity"]["status"], "pass") << m << " " << infer["parity"].dump();
+    for (const char* key : {"ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s"}) {
+      EXPECT_GT(infer["metrics"][key]["median"].get<double>(), 0.0) << m << " " << key;
+    }
+  }
+  // Each Keras training trial saved its adapters in PEFT's layout and names.
+  int adapters = 0;
+  for (const auto& e : std::filesystem::directory_iterator(RunDir(out) / "trials")) {
+    if (e.path().filename().string().find("keras3-") == std::string::npos) continue;
+    if (!std::filesystem::exists(e.path() / "adapter" / "adapter_config.json")) continue;
+    if (e.path().filename().string().find("keras3-jax-train") != std::string::npos) {
+      keras_adapter = e.path() / "adapter";
+    }
+    std::ifstream f(e.path() / "adapter" / "adapter_model.safetensors", std::ios::binary);
+    std::string bytes(4096, '\0');  // the header, where the tensor names are
+    f.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    EXPECT_NE(bytes.find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"),
+              std::string::npos)
+        << e.path();
+    ++adapters;
+  }
+  EXPECT_EQ(adapters, static_cast<int>(modes.size()));
+  const auto env = nlohmann::json::parse(std::ifstream(RunDir(out) / "env.json"));
+  EXPECT_NE(env["ports"]["keras3"]["files"].dump().find("keras3_llm.py"), std::string::npos)
+      << env["ports"].dump();
+
+  // PEFT portability: an adapter trained by Keras (on JAX) loads in PyTorch, one trained by
+  // PyTorch loads in Keras (on TensorFlow and torch), and each gives LibTorch's logits with that
+  // adapter (the parity gate); the trained adapter moved the logits off the fresh ones.
+  const std::filesystem::path torch_adapter = TrialFolder(out, "pytorch-eager-train") / "adapter";
+  ASSERT_FALSE(keras_adapter.empty()) << "no keras3/jax adapter";
+  for (const auto& [adapter, others] :
+       {std::pair{keras_adapter, std::string("pytorch,keras3/tensorflow")},
+        std::pair{torch_adapter, std::string("keras3/tensorflow,keras3/torch")}}) {
+    const auto again = FreshDir("llm_keras_adapter");
+    const Output a = RunFwbench(
+        "run --workload llm_lora --quick --trials 1 --tasks infer --batch-sizes 2 --llm-adapter " +
+        adapter.string() + " --backends libtorch," + others + " --no-report --out " +
+        again.string());
+    ASSERT_EQ(a.code, 0) << a.text;
+    EXPECT_NE(a.text.find("adapters: starting from " + adapter.string()), std::string::npos)
+        << a.text;
+    const auto with = nlohmann::json::parse(std::ifstream(RunDir(again) / "results.json"));
+    for (const auto& c : with["configurations"]) {
+      if (c["config"] == "libtorch/eager/infer/b2") continue;
+      EXPECT_EQ(c["parity"]["status"], "pass") << adapter << " " << c["parity"].dump();
+    }
+    const auto logits = [](const std::filesystem::path& trial) {
+      const auto file = st::File::Read(trial / "logits.safetensors");
+      return st::ToFloat32(file, *file.Find("logits"));
+    };
+    const std::vector<float> fresh = logits(TrialFolder(out, "libtorch-eager-infer-b2"));
+    const std::vector<float> trained = logits(TrialFolder(again, "libtorch-eager-infer-b2"));
+    ASSERT_EQ(fresh.size(), trained.size());
+    float moved = 0;
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      moved = std::max(moved, std::abs(fresh[i] - trained[i]));
+    }
+    EXPECT_GT(moved, 1e-3F) << adapter << ": the logits are the fresh adapters'";
+  }
 }
 
 TEST(LlmE2E, ABrokenCheckpointOrAnUnknownPresetIsAUsageErrorBeforeAnyTrial) {

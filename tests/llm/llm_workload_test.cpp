@@ -156,6 +156,52 @@ TEST_F(LlmWorkload, PlanInputsAreMadeOnceAndAForeignTokenizerIsRefusedBeforeTrai
   EXPECT_NE(missing.find(fmt::format("shard '{}'", shard)), std::string::npos) << missing;
 }
 
+// llm.adapter: a trained PEFT folder every backend starts from, checked against the plan's LoRA
+// options and the model before any trial.
+TEST_F(LlmWorkload, AGivenAdapterIsUsedAsItIsAndOneThatDoesNotFitIsNamed) {
+  LlmPrepareOptions o;
+  o.seq_len = 32;
+  o.synthetic_documents = 50;
+  o.cache_dir = dir_ / "cache";
+  std::ostringstream log;
+  const LlmPrepared fresh = PrepareLlmInputs(o, log);
+  const models::LlamaConfig config = models::ReadLlamaConfig(fresh.checkpoint / "config.json");
+  models::LoraOptions lora;
+  lora.targets = {"v_proj", "q_proj"};  // the order does not matter
+  models::WriteInitialPeftAdapter(config, lora, 9, dir_ / "trained", "base");
+  o.adapter = dir_ / "trained";
+  const LlmPrepared given = PrepareLlmInputs(o, log);
+  EXPECT_EQ(given.adapter_init, fs::absolute(dir_ / "trained"));
+  EXPECT_EQ(given.facts["adapter"], fs::absolute(dir_ / "trained").string());
+  EXPECT_NE(fresh.facts["adapter"].get<std::string>().find("fresh"), std::string::npos);
+
+  // Another rank than the plan's: the message names both and the options to set.
+  lora.rank = 4;
+  models::WriteInitialPeftAdapter(config, lora, 9, dir_ / "rank4", "base");
+  o.adapter = dir_ / "rank4";
+  std::string error = UsageErrorOf([&] { PrepareLlmInputs(o, log); });
+  EXPECT_NE(error.find("has r 4, lora_alpha 16"), std::string::npos) << error;
+  EXPECT_NE(error.find("--lora-rank"), std::string::npos) << error;
+
+  // An adapter of another model (wider projections): the tensor is named, with both shapes.
+  models::LlamaConfig wide = config;
+  wide.hidden_size *= 2;
+  wide.intermediate_size *= 2;
+  lora.rank = 8;
+  models::WriteInitialPeftAdapter(wide, lora, 9, dir_ / "wide", "other");
+  o.adapter = dir_ / "wide";
+  error = UsageErrorOf([&] { PrepareLlmInputs(o, log); });
+  EXPECT_NE(error.find("tensor 'model.layers.0.self_attn.q_proj.lora_A.weight'"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("[8, 512], the configuration implies [8, 256]"), std::string::npos) << error;
+
+  // A folder without the weights.
+  fs::remove(dir_ / "trained" / "adapter_model.safetensors");
+  o.adapter = dir_ / "trained";
+  error = UsageErrorOf([&] { PrepareLlmInputs(o, log); });
+  EXPECT_NE(error.find("has no adapter_model.safetensors"), std::string::npos) << error;
+}
+
 TEST_F(LlmWorkload, MergedAdaptersGiveAPlainCheckpointThatComputesTheAdaptedFunction) {
   models::LlamaForCausalLm m(models::LlamaPreset("tiny"));
   m->InitWeights(4);

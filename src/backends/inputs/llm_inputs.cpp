@@ -1,5 +1,7 @@
 #include "backends/inputs/llm_inputs.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
@@ -143,13 +145,33 @@ LlmPrepared PrepareLlmInputs(const LlmPrepareOptions& o, std::ostream& log) {
         (out.checkpoint / "config.json").string()));
   }
 
-  const std::string adapter_key =
-      fmt::format("{}|{}|{}|{}|{}", FileIdentity(out.checkpoint / "config.json"), lora.rank,
-                  lora.alpha, fmt::join(lora.targets, "+"), o.seed);
-  out.adapter_init = fs::absolute(o.cache_dir / fmt::format("adapter-init-{}", Hash(adapter_key)));
-  if (!fs::exists(out.adapter_init / "adapter_config.json")) {
-    models::WriteInitialPeftAdapter(config, lora, o.seed, out.adapter_init,
-                                    out.checkpoint.string());
+  if (!o.adapter.empty()) {
+    out.adapter_init = fs::absolute(o.adapter);
+    const models::LoraOptions given = models::CheckPeftAdapter(config, out.adapter_init);
+    const auto sorted = [](std::vector<std::string> v) {
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    if (given.rank != lora.rank || given.alpha != lora.alpha ||
+        sorted(given.targets) != sorted(lora.targets)) {
+      throw UsageError(fmt::format(
+          "llm.adapter '{}': its adapter_config.json has r {}, lora_alpha {}, target_modules "
+          "[{}], the plan lora_rank {}, lora_alpha {}, lora_targets [{}]: set the plan's to the "
+          "adapter's (--lora-rank, --lora-alpha, --lora-targets)",
+          o.adapter.string(), given.rank, given.alpha, fmt::join(given.targets, ", "), lora.rank,
+          lora.alpha, fmt::join(lora.targets, ", ")));
+    }
+    log << fmt::format("adapters: starting from {}\n", out.adapter_init.string());
+  } else {
+    const std::string adapter_key =
+        fmt::format("{}|{}|{}|{}|{}", FileIdentity(out.checkpoint / "config.json"), lora.rank,
+                    lora.alpha, fmt::join(lora.targets, "+"), o.seed);
+    out.adapter_init =
+        fs::absolute(o.cache_dir / fmt::format("adapter-init-{}", Hash(adapter_key)));
+    if (!fs::exists(out.adapter_init / "adapter_config.json")) {
+      models::WriteInitialPeftAdapter(config, lora, o.seed, out.adapter_init,
+                                      out.checkpoint.string());
+    }
   }
 
   const std::int64_t prompt = std::min(o.prompt_tokens, o.seq_len);
@@ -158,6 +180,8 @@ LlmPrepared PrepareLlmInputs(const LlmPrepareOptions& o, std::ostream& log) {
       {"checkpoint", out.checkpoint.string()},
       {"parameters", config.NumParameters()},
       {"adapter_parameters", models::AdapterParameterCount(config, lora)},
+      {"adapter", o.adapter.empty() ? "fresh (PEFT's initialisation, from the seed)"
+                                    : out.adapter_init.string()},
       {"vocab_size", config.vocab_size},
       {"seq_len", o.seq_len},
       {"sequences", blocks.count()},

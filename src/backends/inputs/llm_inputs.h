@@ -31,6 +31,7 @@ struct LlmPrepareOptions {
   double lora_alpha = 16.0;
   double lora_dropout = 0.0;
   std::vector<std::string> lora_targets = {"q_proj", "v_proj"};
+  std::filesystem::path adapter;  // a PEFT folder to start from; empty: fresh adapters
   std::int64_t prompt_tokens = 64;
   std::int64_t decode_tokens = 32;
   std::uint64_t seed = 1;

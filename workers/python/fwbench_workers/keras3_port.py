@@ -14,14 +14,16 @@ import importlib.util
 
 from .protocol import limit_cpus_from_env
 
-MODES = ("tensorflow", "torch", "jax")
+# A mode is the Keras backend, with jit_compile on (XLA on tensorflow and jax; off on torch,
+# where it would mean torch.compile) or, for the -nojit modes, off.
+MODES = ("tensorflow", "torch", "jax", "tensorflow-nojit", "jax-nojit")
 
 
 def _backend():
     # A trial names its backend (the mode); a probe takes the first one that is installed.
     mode = os.environ.get("FWBENCH_MODE", "")
     if mode in MODES:
-        return mode
+        return mode.split("-")[0]
     for m in ("jax", "tensorflow", "torch"):
         if importlib.util.find_spec(m) is not None:
             return m
@@ -35,11 +37,13 @@ if os.environ["KERAS_BACKEND"] == "jax":
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import keras_resnet  # noqa: E402
+from . import keras3_llm, keras_resnet  # noqa: E402
 from .device import require_device  # noqa: E402
 from .protocol import Unsupported, UsageError, affinity_pool, written_in_place_of  # noqa: E402
 
 PORT_FILES = [__file__, keras_resnet.__file__]
+LLM_MODES = MODES
+LLM_PORT_FILES = [__file__, keras3_llm.__file__]
 
 if int(keras.__version__.split(".")[0]) < 3:
     raise ImportError(f"keras {keras.__version__} is not Keras 3")
@@ -49,7 +53,7 @@ def probe_modes():
     out = {}
     for m in MODES:
         try:
-            __import__({"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}[m])
+            __import__(m.split("-")[0])
             out[m] = ""
         except ImportError as e:
             out[m] = f"Keras backend {m} is not installed: {e}"
@@ -69,7 +73,7 @@ class Port:
         s = self.spec
         if s["mode"] not in MODES:
             raise UsageError(f"keras3 has no mode '{s['mode']}' (supported: {', '.join(MODES)})")
-        if keras.backend.backend() != s["mode"]:
+        if keras.backend.backend() != keras3_llm.backend_of(s["mode"]):
             raise Unsupported(f"Keras was imported with backend {keras.backend.backend()}, the "
                               f"trial asks for {s['mode']}")
         if s["precision"] != "fp32":
@@ -110,7 +114,8 @@ class Port:
         o = self.spec["optimizer"]
         self.model.compile(
             optimizer=keras.optimizers.SGD(learning_rate=o["lr"], momentum=o["momentum"]),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=False if self.spec["mode"].endswith("-nojit") else "auto")
 
     def to_input(self, x, y):
         # Runs just before each timed step, outside the timed region: train_on_batch reports
@@ -158,10 +163,20 @@ class Port:
         return []
 
 
+class LlmPort(keras3_llm.LlmPort):
+    """The LLM LoRA workload (keras3_llm.py) with this port's thread set-up."""
+
+    def __init__(self, spec):
+        super().__init__(spec, lambda threads: Port.set_threads(self, threads))
+
+    def check_supported(self):
+        super().check_supported(LLM_MODES)
+
+
 # --- the user's own Keras model (workload user_model, docs/your-model.md) ------------------
 
 MODEL_FORMATS = ("keras",)
-MODEL_MODES = MODES  # the .keras file on each Keras backend
+MODEL_MODES = ("tensorflow", "torch", "jax")  # the .keras file on each Keras backend
 
 
 def _load_model(path):
@@ -220,8 +235,9 @@ class ModelPort(Port):
         s, um = self.spec, self.spec["user_model"]
         if um["format"] not in MODEL_FORMATS:
             raise Unsupported(f"keras3 loads .keras models, not {um['format']}")
-        if s["mode"] not in MODES:
-            raise UsageError(f"keras3 has no mode '{s['mode']}' (supported: {', '.join(MODES)})")
+        if s["mode"] not in MODEL_MODES:
+            raise Unsupported(f"keras3/{s['mode']} does not run a user's model (modes that do: "
+                              f"{', '.join(MODEL_MODES)})")
         if keras.backend.backend() != s["mode"]:
             raise Unsupported(f"Keras was imported with backend {keras.backend.backend()}, the "
                               f"trial asks for {s['mode']}")

@@ -294,8 +294,8 @@ def run_llm_trial(port_module, spec, events, t_main, import_span):
         prompts = port.to_input(rows(0, n))[:, :prompt_len]
         last = port.generate(prompts, 1, port.new_cache(n, prompt_len + 1), lambda: None)
         path = os.path.join(spec["output_dir"], "logits.safetensors")
-        safetensors_np.write(path, {"logits": last.float().cpu().numpy(),
-                                    "inputs": prompts.cpu().numpy().astype(np.float32)})
+        safetensors_np.write(path, {"logits": port.numpy(last),
+                                    "inputs": port.numpy(prompts)})
         events.write("output", name="logits", path=path)
     if train and spec["save_model"]:
         folder = os.path.join(spec["output_dir"], "adapter")

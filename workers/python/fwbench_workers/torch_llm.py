@@ -313,6 +313,9 @@ class LlmPort(TorchSetup):
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 
+    def numpy(self, tensor):
+        return tensor.float().cpu().numpy()
+
     def save_adapter(self, folder):
         os.makedirs(folder, exist_ok=True)
         tensors = {PEFT_PREFIX + n: p.detach().cpu().numpy()
