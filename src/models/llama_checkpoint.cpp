@@ -380,6 +380,22 @@ LoraOptions ReadAdapterConfig(const fs::path& dir) {
     throw UsageError(fmt::format(
         "'{}' is not a LoRA adapter configuration (peft_type must be LORA)", path.string()));
   }
+  // PEFT options that change the function; every port computes plain LoRA, so an adapter that
+  // sets one is refused rather than run with the wrong scaling everywhere alike.
+  for (const auto& [key, plain] : {std::pair<const char*, nlohmann::json>{"use_rslora", false},
+                                   {"use_dora", false},
+                                   {"fan_in_fan_out", false},
+                                   {"bias", "none"},
+                                   {"alpha_pattern", nlohmann::json::object()},
+                                   {"rank_pattern", nlohmann::json::object()}}) {
+    const auto it = j.find(key);
+    if (it != j.end() && !it->is_null() && *it != plain) {
+      throw UsageError(fmt::format(
+          "'{}': \"{}\" is {}; fwbench runs plain LoRA (y = x Wᵀ + alpha/r · B A x), which needs "
+          "{}: train the adapter without it",
+          path.string(), key, it->dump(), plain.dump()));
+    }
+  }
   LoraOptions o;
   o.rank = Field<std::int64_t>(j, "r", path, std::nullopt);
   o.alpha = Field<double>(j, "lora_alpha", path, std::nullopt);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -168,12 +169,11 @@ TEST(LlmE2E, EveryKerasBackendFineTunesAndGeneratesWithParityAgainstLibtorch) {
     if (e.path().filename().string().find("keras3-jax-train") != std::string::npos) {
       keras_adapter = e.path() / "adapter";
     }
-    std::ifstream f(e.path() / "adapter" / "adapter_model.safetensors", std::ios::binary);
-    std::string bytes(4096, '\0');  // the header, where the tensor names are
-    f.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    EXPECT_NE(bytes.find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"),
-              std::string::npos)
-        << e.path();
+    const auto file = st::File::Read(e.path() / "adapter" / "adapter_model.safetensors");
+    const st::TensorInfo* a =
+        file.Find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
+    ASSERT_NE(a, nullptr) << e.path();
+    EXPECT_EQ(a->shape, (std::vector<std::int64_t>{8, 256})) << e.path() << ": PEFT's [r, in]";
     ++adapters;
   }
   EXPECT_EQ(adapters, static_cast<int>(modes.size()));
@@ -198,6 +198,7 @@ TEST(LlmE2E, EveryKerasBackendFineTunesAndGeneratesWithParityAgainstLibtorch) {
     EXPECT_NE(a.text.find("adapters: starting from " + adapter.string()), std::string::npos)
         << a.text;
     const auto with = nlohmann::json::parse(std::ifstream(RunDir(again) / "results.json"));
+    ASSERT_EQ(with["configurations"].size(), 3u) << with["configurations"].dump();
     for (const auto& c : with["configurations"]) {
       if (c["config"] == "libtorch/eager/infer/b2") continue;
       EXPECT_EQ(c["parity"]["status"], "pass") << adapter << " " << c["parity"].dump();

@@ -198,7 +198,7 @@ const std::vector<std::pair<std::string, std::string>> kPyPIPorts = {
     {"tensorflow", "eager"},  {"tensorflow", "function"},   {"tensorflow", "xla"},
     {"keras3", "tensorflow"}, {"keras3", "torch"},          {"keras3", "jax"},
     {"jax", "jit"},           {"onnxruntime", "optimized"}, {"openvino", "latency"},
-    {"pytorch", "compiled"}};
+    {"pytorch", "compiled"},  {"keras3", "jax-nojit"}};
 
 // Every PyPI port in one run next to LibTorch (one reference, one set of rounding probes), as a
 // user would compare them. The CIFAR stem, not the quick plan's ImageNet one, whose max-pool

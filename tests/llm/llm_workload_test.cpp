@@ -180,8 +180,22 @@ TEST_F(LlmWorkload, AGivenAdapterIsUsedAsItIsAndOneThatDoesNotFitIsNamed) {
   models::WriteInitialPeftAdapter(config, lora, 9, dir_ / "rank4", "base");
   o.adapter = dir_ / "rank4";
   std::string error = UsageErrorOf([&] { PrepareLlmInputs(o, log); });
-  EXPECT_NE(error.find("has r 4, lora_alpha 16"), std::string::npos) << error;
-  EXPECT_NE(error.find("--lora-rank"), std::string::npos) << error;
+  EXPECT_NE(error.find("r 4 while the plan has llm.lora_rank 8 (--lora-rank 4)"), std::string::npos)
+      << error;
+  EXPECT_EQ(error.find("lora_alpha"), std::string::npos) << "only what differs: " << error;
+
+  // A PEFT option the ports do not compute (rank-stabilised scaling): refused by name.
+  fs::copy(dir_ / "trained", dir_ / "rslora");
+  {
+    std::ifstream in(dir_ / "rslora" / "adapter_config.json");
+    nlohmann::json config = nlohmann::json::parse(in);
+    config["use_rslora"] = true;
+    std::ofstream(dir_ / "rslora" / "adapter_config.json") << config.dump();
+  }
+  o.adapter = dir_ / "rslora";
+  error = UsageErrorOf([&] { PrepareLlmInputs(o, log); });
+  EXPECT_NE(error.find("\"use_rslora\" is true; fwbench runs plain LoRA"), std::string::npos)
+      << error;
 
   // An adapter of another model (wider projections): the tensor is named, with both shapes.
   models::LlamaConfig wide = config;

@@ -152,14 +152,28 @@ LlmPrepared PrepareLlmInputs(const LlmPrepareOptions& o, std::ostream& log) {
       std::sort(v.begin(), v.end());
       return v;
     };
-    if (given.rank != lora.rank || given.alpha != lora.alpha ||
-        sorted(given.targets) != sorted(lora.targets)) {
+    std::vector<std::string> differ;
+    if (given.rank != lora.rank) {
+      differ.push_back(fmt::format("r {} while the plan has llm.lora_rank {} (--lora-rank {})",
+                                   given.rank, lora.rank, given.rank));
+    }
+    if (given.alpha != lora.alpha) {
+      differ.push_back(
+          fmt::format("lora_alpha {} while the plan has llm.lora_alpha {} "
+                      "(--lora-alpha {})",
+                      given.alpha, lora.alpha, given.alpha));
+    }
+    if (sorted(given.targets) != sorted(lora.targets)) {
+      differ.push_back(fmt::format(
+          "target_modules [{}] while the plan has llm.lora_targets [{}] (--lora-targets {})",
+          fmt::join(given.targets, ", "), fmt::join(lora.targets, ", "),
+          fmt::join(given.targets, ",")));
+    }
+    if (!differ.empty()) {
       throw UsageError(fmt::format(
-          "llm.adapter '{}': its adapter_config.json has r {}, lora_alpha {}, target_modules "
-          "[{}], the plan lora_rank {}, lora_alpha {}, lora_targets [{}]: set the plan's to the "
-          "adapter's (--lora-rank, --lora-alpha, --lora-targets)",
-          o.adapter.string(), given.rank, given.alpha, fmt::join(given.targets, ", "), lora.rank,
-          lora.alpha, fmt::join(lora.targets, ", ")));
+          "llm.adapter '{}': its adapter_config.json does not fit the plan: {}; set the plan's "
+          "LoRA options to the adapter's",
+          o.adapter.string(), fmt::join(differ, "; ")));
     }
     log << fmt::format("adapters: starting from {}\n", out.adapter_init.string());
   } else {

@@ -23,7 +23,7 @@ from keras import ops
 
 from . import safetensors_np
 from .protocol import Unsupported, UsageError
-from .torch_llm import PEFT_PREFIX, read_checkpoint, read_config
+from .llama_files import PEFT_PREFIX, read_checkpoint, read_config
 
 MLP_TARGETS = ("gate_proj", "up_proj", "down_proj")
 
@@ -319,9 +319,8 @@ class LlmPort:
         if self.train:
             o = self.spec["optimizer"]
             self.model.compile(
-                optimizer=TorchAdamW(learning_rate=o["lr"],
-                                                 weight_decay=o["weight_decay"],
-                                                 beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+                optimizer=TorchAdamW(learning_rate=o["lr"], weight_decay=o["weight_decay"],
+                                     beta_1=0.9, beta_2=0.999, epsilon=1e-8),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=self.jit)
         else:
@@ -336,6 +335,10 @@ class LlmPort:
         return lambda tokens, caches, start, total: model.run(tokens, caches, start, total)
 
     def to_input(self, rows):
+        # Runs before each timed step: train_on_batch reports its loss tracker's running mean,
+        # so the tracker is reset here, outside the timed region, to make it this step's loss.
+        if self.train:
+            self.model.reset_metrics()
         return np.ascontiguousarray(rows.astype(np.int32))
 
     def compile(self, example):
@@ -346,7 +349,11 @@ class LlmPort:
             optimizer.build(self.model.trainable_variables)
             state = list(self.model.trainable_variables) + list(optimizer.variables)
             saved = [ops.convert_to_numpy(v) for v in state]
-            self.train_step(example)
+            # The runner passes the model's input ([:, :seq_len]); a training batch has one
+            # more column, the last target: without it the step compiled here would be for
+            # seq_len − 1 tokens, and step 0 would compile again inside the timed region.
+            self.model.reset_metrics()
+            self.train_step(np.concatenate([example, example[:, -1:]], axis=1))
             for v, value in zip(state, saved):
                 v.assign(value)
         else:
@@ -361,7 +368,6 @@ class LlmPort:
 
     def train_step(self, batch):
         t = batch.shape[1] - 1
-        self.model.reset_metrics()  # train_on_batch returns its loss tracker's running mean
         if keras.backend.backend() == "torch":
             # Keras's torch trainer zeroes the gradients of the torch parameters it registered
             # when the layers were built; the adapters came later, and their gradients would
@@ -379,6 +385,15 @@ class LlmPort:
 
     def generate(self, prompt, new_tokens, cache, on_first_token):
         """Greedy decoding through the KV cache; returns the logits after the prompt."""
+        if keras.backend.backend() == "torch":
+            import torch
+            # The adapters require gradients: without this every decoded token would extend an
+            # autograd graph through the cache (Keras's own predict runs under no_grad too).
+            with torch.no_grad():
+                return self._generate(prompt, new_tokens, cache, on_first_token)
+        return self._generate(prompt, new_tokens, cache, on_first_token)
+
+    def _generate(self, prompt, new_tokens, cache, on_first_token):
         total = cache[0][0].shape[2]
         logits, cache = self._step(ops.convert_to_tensor(prompt), cache, 0, total)
         last = logits[:, -1]

@@ -14,8 +14,9 @@ import importlib.util
 
 from .protocol import limit_cpus_from_env
 
-# A mode is the Keras backend, with jit_compile on (XLA on tensorflow and jax; off on torch,
-# where it would mean torch.compile) or, for the -nojit modes, off.
+# A mode is the Keras backend; -nojit turns jit_compile off. Otherwise the image workload
+# takes Keras's default ("auto": XLA on jax; on tensorflow only where a GPU is visible; off on
+# torch) and the LLM workload turns XLA on (keras3_llm.jit_of).
 MODES = ("tensorflow", "torch", "jax", "tensorflow-nojit", "jax-nojit")
 
 
@@ -37,13 +38,13 @@ if os.environ["KERAS_BACKEND"] == "jax":
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import keras3_llm, keras_resnet  # noqa: E402
+from . import keras3_llm, keras_resnet, llama_files  # noqa: E402
 from .device import require_device  # noqa: E402
 from .protocol import Unsupported, UsageError, affinity_pool, written_in_place_of  # noqa: E402
 
 PORT_FILES = [__file__, keras_resnet.__file__]
 LLM_MODES = MODES
-LLM_PORT_FILES = [__file__, keras3_llm.__file__]
+LLM_PORT_FILES = [__file__, keras3_llm.__file__, llama_files.__file__]
 
 if int(keras.__version__.split(".")[0]) < 3:
     raise ImportError(f"keras {keras.__version__} is not Keras 3")
@@ -58,6 +59,18 @@ def probe_modes():
         except ImportError as e:
             out[m] = f"Keras backend {m} is not installed: {e}"
     return out
+
+
+def set_threads(threads):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        from .tensorflow_port import set_tensorflow_threads
+        return set_tensorflow_threads(tf, threads)
+    if backend == "torch":
+        from .torch_setup import set_torch_threads
+        return set_torch_threads(threads)
+    return affinity_pool(threads)
 
 
 class Port:
@@ -87,15 +100,7 @@ class Port:
         return keras.backend.backend() == "torch"  # PyTorch's intra-op pool is its OpenMP team
 
     def set_threads(self, threads):
-        backend = keras.backend.backend()
-        if backend == "tensorflow":
-            import tensorflow as tf
-            from .tensorflow_port import set_tensorflow_threads
-            return set_tensorflow_threads(tf, threads)
-        if backend == "torch":
-            from .torch_setup import set_torch_threads
-            return set_torch_threads(threads)
-        return affinity_pool(threads)
+        return set_threads(threads)
 
     def init(self):
         keras.utils.set_random_seed(self.spec["seed"])
@@ -167,7 +172,7 @@ class LlmPort(keras3_llm.LlmPort):
     """The LLM LoRA workload (keras3_llm.py) with this port's thread set-up."""
 
     def __init__(self, spec):
-        super().__init__(spec, lambda threads: Port.set_threads(self, threads))
+        super().__init__(spec, set_threads)
 
     def check_supported(self):
         super().check_supported(LLM_MODES)

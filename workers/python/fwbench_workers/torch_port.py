@@ -13,13 +13,13 @@ import torch.nn.functional as F
 import torchvision
 
 from .protocol import Unsupported, UsageError, written_in_place_of
-from . import torch_llm, torch_setup
+from . import llama_files, torch_llm, torch_setup
 from .torch_setup import TorchSetup
 from .torch_llm import LLM_MODES, LlmPort  # noqa: F401 - the llm_lora workload of this port
 
 # The boilerplate metric counts the PyTorch set-up (threads, device) with each port.
 PORT_FILES = [__file__, torch_setup.__file__]
-LLM_PORT_FILES = [torch_llm.__file__, torch_setup.__file__]
+LLM_PORT_FILES = [torch_llm.__file__, llama_files.__file__, torch_setup.__file__]
 
 MODES = ("eager", "torchscript", "compiled")
 PRECISIONS = ("fp32", "bf16")
