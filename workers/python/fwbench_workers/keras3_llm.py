@@ -23,7 +23,7 @@ from keras import ops
 
 from . import safetensors_np
 from .protocol import Unsupported, UsageError
-from .llama_files import PEFT_PREFIX, read_checkpoint, read_config
+from .llama_files import PEFT_PREFIX, check_names, read_adapter, read_checkpoint, read_config
 
 MLP_TARGETS = ("gate_proj", "up_proj", "down_proj")
 
@@ -311,10 +311,8 @@ class LlmPort:
                 name = f"model.layers.{i}.{owner}.{target}"
                 adapters[name + ".lora_A.weight"] = (p.lora_a, True)
                 adapters[name + ".lora_B.weight"] = (p.lora_b, True)
-        path = os.path.join(self.llm["adapter_init"], "adapter_model.safetensors")
-        raw = safetensors_np.read(path)[0]
-        load_strict(adapters, {k[len(PEFT_PREFIX):] if k.startswith(PEFT_PREFIX) else k: v
-                               for k, v in raw.items()}, f"adapter '{path}'")
+        path, tensors = read_adapter(self.llm["adapter_init"])
+        load_strict(adapters, tensors, f"adapter '{path}'")
         self.adapters = adapters
         if self.train:
             o = self.spec["optimizer"]
@@ -464,11 +462,7 @@ class _JaxStep:
 
 
 def load_strict(named, tensors, what):
-    missing = sorted(set(named) - set(tensors))
-    extra = sorted(set(tensors) - set(named))
-    if missing or extra:
-        raise UsageError(f"{what} does not match the model: missing {missing[:5]}, "
-                         f"unexpected {extra[:5]}")
+    check_names(named, tensors, what)
     for name, (variable, transposed) in named.items():
         value = tensors[name].astype(np.float32)
         if transposed:

@@ -43,3 +43,20 @@ def read_checkpoint(folder):
             raise UsageError(f"checkpoint '{folder}': shard '{shard}' is missing")
         tensors.update(safetensors_np.read(path)[0])
     return {k: v for k, v in tensors.items() if not k.endswith("rotary_emb.inv_freq")}
+
+
+def read_adapter(folder):
+    """(path, {name without PEFT's prefix: array}) of a PEFT folder's adapter_model.safetensors."""
+    path = os.path.join(folder, "adapter_model.safetensors")
+    raw = safetensors_np.read(path)[0]
+    return path, {k[len(PEFT_PREFIX):] if k.startswith(PEFT_PREFIX) else k: v
+                  for k, v in raw.items()}
+
+
+def check_names(expected, tensors, what):
+    """The names a port loads against the file's: none missing, none left over."""
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise UsageError(f"{what} does not match the model: missing {missing[:5]}, "
+                         f"unexpected {extra[:5]}")

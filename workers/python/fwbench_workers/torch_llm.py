@@ -15,7 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import safetensors_np
-from .llama_files import PEFT_PREFIX, read_checkpoint, read_config  # noqa: F401 - shared
+from .llama_files import (PEFT_PREFIX, check_names, read_adapter,  # noqa: F401 - shared
+                          read_checkpoint, read_config)
 from .protocol import Unsupported, UsageError
 from .torch_setup import TorchSetup
 
@@ -160,11 +161,7 @@ class LlamaForCausalLM(nn.Module):
 
 
 def load_strict(params, tensors, what):
-    missing = sorted(set(params) - set(tensors))
-    extra = sorted(set(tensors) - set(params))
-    if missing or extra:
-        raise UsageError(f"{what} does not match the model: missing {missing[:5]}, "
-                         f"unexpected {extra[:5]}")
+    check_names(params, tensors, what)
     with torch.no_grad():
         for name, p in params.items():
             t = torch.from_numpy(tensors[name])
@@ -217,10 +214,8 @@ class LlmPort(TorchSetup):
                 getattr(owner, target).add_adapter(self.llm["lora_rank"], self.llm["lora_alpha"])
         model.to(self.device)
         adapters = {n: p for n, p in model.named_parameters() if ".lora_" in n}
-        path = os.path.join(self.llm["adapter_init"], "adapter_model.safetensors")
-        raw = safetensors_np.read(path)[0]
-        load_strict(adapters, {k[len(PEFT_PREFIX):] if k.startswith(PEFT_PREFIX) else k: v
-                               for k, v in raw.items()}, f"adapter '{path}'")
+        path, tensors = read_adapter(self.llm["adapter_init"])
+        load_strict(adapters, tensors, f"adapter '{path}'")
         self.adapters = list(adapters.values())
         if not self.train and self.dtype != torch.float32:
             model.to(self.dtype)
