@@ -5,8 +5,6 @@
 
 #include <fstream>
 #include <map>
-#include <string_view>
-#include <tuple>
 
 #include "analysis/compile_gain.h"
 #include "analysis/config_summary.h"
@@ -18,6 +16,7 @@
 #include "core/utc_time.h"
 #include "orchestrate/builtin_workers.h"
 #include "report/machine_types.h"
+#include "report/model_flops.h"
 #include "report/parity_gate.h"
 
 namespace fwbench {
@@ -132,36 +131,6 @@ void AddDdpScaling(ConfigurationResult& r, const nlohmann::json& config, const n
   r.ddp_scaling_unavailable = "no one-process twin in this run (add 1 to --ddp-processes)";
 }
 
-// Model FLOPs utilisation of a token workload: tokens/s × analytical FLOPs per token ÷ the
-// matmul peak measured on the configuration's thread count (env.json matmul_peak). Training:
-// "mfu"; generation: "prefill_mfu" and "decode_mfu". The CI scales with the rate's.
-void AddModelFlopsUtilisation(ConfigurationResult& config, const nlohmann::json& manifest,
-                              const nlohmann::json& env) {
-  if (!manifest.contains("llm") || !env.contains("matmul_peak")) return;
-  // The measured peak is the CPU's: against it a GPU run read 179% to 739% (H200, 2026-11-26).
-  // No GPU peak is measured yet, so a GPU run reports no MFU rather than a wrong one.
-  if (manifest.contains("plan") && manifest["plan"].value("device", "cpu") != "cpu") return;
-  const std::string key = std::to_string(config.threads);
-  if (!env["matmul_peak"].contains(key)) return;
-  const double peak = env["matmul_peak"][key].value("flops_per_s", 0.0);
-  if (!(peak > 0.0)) return;
-  std::map<std::string, MetricSummary>& metrics = config.summary.metrics;
-  const nlohmann::json& llm = manifest["llm"];
-  for (const auto& [rate, flops, name] :
-       {std::tuple{"tokens_per_s", "train_flops_per_token", "mfu"},
-        std::tuple{"prefill_tokens_per_s", "prefill_flops_per_token", "prefill_mfu"},
-        std::tuple{"decode_tokens_per_s", "decode_flops_per_token", "decode_mfu"}}) {
-    const auto m = metrics.find(rate);
-    if (m == metrics.end() || !llm.contains(flops)) continue;
-    if (std::string_view(name) == "mfu" && config.task() != "train") continue;
-    const double f = llm[flops].get<double>() / peak;
-    const stats::Estimate& e = m->second.estimate;
-    metrics[name] = {{e.value * f, e.ci_lo * f, e.ci_hi * f, e.n, e.level},
-                     m->second.cv,
-                     "fraction of the measured matmul peak"};
-  }
-}
-
 }  // namespace
 
 RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
@@ -222,6 +191,8 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   }
 
   const double cv_warn = std::stod(manifest.at("plan").value("cv_warn", "0.1"));
+  const std::map<int, MatmulPeak> matmul_peaks =
+      BestMatmulPeaks(env, manifest.at("configurations"), by_config);
   std::vector<ConfigurationResult>& configs = results.configurations;
   std::vector<std::string>& warnings = results.warnings;
   // Configurations in plan order, including ones that never got to run.
@@ -247,7 +218,7 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     r.precision = c.value("precision", "fp32");
     r.memory_format = c.value("memory_format", "contiguous");
     r.threads = c.value("threads", 0);
-    AddModelFlopsUtilisation(r, manifest, env);
+    AddModelFlopsUtilisation(r, manifest, matmul_peaks);
     // Compiled modes of backends that have an eager mode in this run; backends without one
     // (tfjs's wasm/cpu, ONNX Runtime) have no compile step to weigh.
     const auto& all = manifest.at("configurations");
@@ -294,6 +265,9 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
                     skipped));
   }
   if (!machines_note.empty()) results.notes.push_back(machines_note);
+  if (manifest.contains("llm") && manifest.at("plan").value("device", "cpu") == "cpu") {
+    for (std::string& n : MatmulPeakNotes(matmul_peaks)) results.notes.push_back(std::move(n));
+  }
   const int expected =
       static_cast<int>(planned_configs) * std::stoi(manifest.at("plan").value("trials", "1"));
   results.complete = measured_records == expected;

@@ -181,6 +181,30 @@ TEST(LlmE2E, EveryKerasBackendFineTunesAndGeneratesWithParityAgainstLibtorch) {
   EXPECT_NE(env["ports"]["keras3"]["files"].dump().find("keras3_llm.py"), std::string::npos)
       << env["ports"].dump();
 
+  // MFU divides by the fastest GEMM of the run: every Python trial measured its framework's
+  // (tf.matmul and XLA's outran LibTorch's MKL 2x on an AMD CPU, and Keras/TF read 163%).
+  int peaks = 0;
+  std::ifstream events(RunDir(out) / "events.jsonl");
+  for (std::string line; std::getline(events, line);) {
+    const auto e = nlohmann::json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("name", "") == "matmul_peak_flops_per_s") {
+      EXPECT_GT(e.value("value", 0.0), 0.0) << line;
+      ++peaks;
+    }
+  }
+  EXPECT_EQ(peaks, 2 * static_cast<int>(modes.size() + 1)) << "every pytorch and keras3 trial";
+  bool noted = false;
+  for (const auto& n : results["notes"]) {
+    noted |= n.get<std::string>().starts_with("MFU on ");
+  }
+  EXPECT_TRUE(noted) << results["notes"].dump();
+  for (const auto& c : results["configurations"]) {
+    for (const char* key : {"mfu", "prefill_mfu", "decode_mfu"}) {
+      if (!c["metrics"].contains(key)) continue;
+      EXPECT_LE(c["metrics"][key]["median"].get<double>(), 1.0) << c["config"] << " " << key;
+    }
+  }
+
   // PEFT portability: an adapter trained by Keras (on JAX) loads in PyTorch, one trained by
   // PyTorch loads in Keras (on TensorFlow and torch), and each gives LibTorch's logits with that
   // adapter (the parity gate); the trained adapter moved the logits off the fresh ones.

@@ -16,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from . import cifar, ddp, safetensors_np
+from . import cifar, ddp, matmul_peak, safetensors_np
 from .protocol import (VERSION, EventWriter, Unsupported, UsageError, now, pool,  # noqa: F401
                        read_spec, thread_hygiene)
 
@@ -289,6 +289,10 @@ def run_llm_trial(port_module, spec, events, t_main, import_span):
         steps += 1
 
     events.write("metric", name="peak_rss_bytes", value=peak_rss_bytes(), unit="bytes")
+    if spec["device"] == "cpu" and hasattr(port, "matmul_for"):
+        # After the steps, so that it neither warms nor cools them; the MFU denominator.
+        flops, _ = matmul_peak.measure(port.matmul_for)
+        events.write("metric", name="matmul_peak_flops_per_s", value=flops, unit="flop/s")
     if not train and spec["parity_batch"] > 0:
         n = min(spec["parity_batch"], count)
         prompts = port.to_input(rows(0, n))[:, :prompt_len]

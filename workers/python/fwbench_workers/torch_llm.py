@@ -275,6 +275,12 @@ class LlmPort(TorchSetup):
     def numpy(self, tensor):
         return tensor.float().cpu().numpy()
 
+    def matmul_for(self, n):
+        """One fp32 n x n product (matmul_peak.measure): torch.mm, as Keras-on-torch runs it."""
+        a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
+        c = torch.empty((n, n))
+        return lambda: torch.mm(a, b, out=c)
+
     def save_adapter(self, folder):
         os.makedirs(folder, exist_ok=True)
         tensors = {PEFT_PREFIX + n: p.detach().cpu().numpy()
