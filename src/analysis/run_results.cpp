@@ -234,6 +234,7 @@ RunResults RunResultsFromJsonOrThrow(const nlohmann::json& j, const std::string&
   r.notes = Get<std::vector<std::string>>(j, "notes", {});
   if (j.contains("deployment")) r.deployment = j["deployment"];
   if (j.contains("dx")) r.dx = j["dx"];
+  if (j.contains("llm_export")) r.llm_export = j["llm_export"];
   if (j.contains("user_model")) r.user_model = j["user_model"];
   r.verdict_threshold = Number(j, "verdict_threshold", 0.05);
   for (const nlohmann::json& v : Member(j, "verdicts")) r.verdicts.push_back(VerdictFromJson(v));
@@ -326,6 +327,7 @@ nlohmann::json ToJson(const RunResults& r) {
   };
   if (r.deployment) j["deployment"] = *r.deployment;
   if (r.dx) j["dx"] = *r.dx;
+  if (r.llm_export) j["llm_export"] = *r.llm_export;
   if (r.user_model) j["user_model"] = *r.user_model;
   return j;
 }

@@ -108,6 +108,8 @@ struct RunResults {
   std::vector<std::string> notes;            // caveats of the plan itself
   std::optional<nlohmann::json> deployment;  // deploy.json of `fwbench deploy --into`
   std::optional<nlohmann::json> dx;          // dx.json of `fwbench dx --into` (docs/dx.md)
+  // export/matrix.json of `fwbench llm-export` (docs/llm.md, "Export portability")
+  std::optional<nlohmann::json> llm_export;
   // A user's model (docs/your-model.md): manifest.json's facts of it, what each runtime loaded
   // (the model, or a conversion of it) and why a runtime could not.
   std::optional<nlohmann::json> user_model;

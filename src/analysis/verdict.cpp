@@ -26,6 +26,10 @@ std::optional<double> TrialValue(const TrialMetrics& t, const std::string& metri
     v = t.samples_per_s;
   } else if (metric == "ttfb_s") {
     v = t.ttfb_s;
+  } else if (metric == "tokens_per_s") {
+    v = t.steps_per_s * t.tokens_per_step;
+  } else if (metric == "ttft_ms" && !t.steady_ttft_s.empty()) {
+    v = stats::Median(t.steady_ttft_s) * 1e3;
   }
   if (!std::isfinite(v)) return std::nullopt;
   return v;
@@ -299,7 +303,22 @@ std::vector<Verdict> BuildVerdicts(const RunResults& results, double threshold) 
     if (c.task() == "infer") infer_batches.insert(c.summary.batch_size);
   }
   std::vector<Criterion> criteria;
-  if (!infer_batches.empty()) {
+  if (results.plan.value("workload", "") == "llm_lora") {
+    // The LLM questions: how fast it fine-tunes, how soon and how fast it answers.
+    if (!infer_batches.empty()) {
+      const std::int64_t small = *infer_batches.begin();
+      criteria.push_back(
+          {fmt::format("LLM generation latency (time to first token, batch {})", small), "ttft_ms",
+           false, "infer", small});
+      criteria.push_back(
+          {fmt::format("LLM generation latency (a whole {}-token answer, p50, batch {})",
+                       results.plan.value("llm.decode_tokens", "?"), small),
+           "latency_p50_ms", false, "infer", small});
+      criteria.push_back({fmt::format("memory (peak RSS, generation batch {})", small),
+                          "peak_rss_mb", false, "infer", small});
+    }
+    criteria.push_back({"LLM fine-tuning throughput (tokens/s)", "tokens_per_s", true, "train", 0});
+  } else if (!infer_batches.empty()) {
     const std::int64_t small = *infer_batches.begin();
     const std::int64_t large = *infer_batches.rbegin();
     criteria.push_back({fmt::format("cold start (time to first batch, inference batch {})", small),
@@ -311,7 +330,9 @@ std::vector<Verdict> BuildVerdicts(const RunResults& results, double threshold) 
     criteria.push_back({fmt::format("memory (peak RSS, inference batch {})", small), "peak_rss_mb",
                         false, "infer", small});
   }
-  criteria.push_back({"training throughput", "samples_per_s", true, "train", 0});
+  if (results.plan.value("workload", "") != "llm_lora") {
+    criteria.push_back({"training throughput", "samples_per_s", true, "train", 0});
+  }
 
   // Per configuration, the metric's per-trial values (successful trials only).
   std::map<std::string, std::map<std::string, std::vector<double>>> values;

@@ -56,6 +56,8 @@ Command AddExportCommand(CLI::App& app);
 Command AddCompareCommand(CLI::App& app);
 Command AddHistoryCommand(CLI::App& app);
 Command AddLoraMergeCommand(CLI::App& app);
+Command AddLlmExportCommand(CLI::App& app);
+Command AddLlmExportRunCommand(CLI::App& app);
 Command AddServeCommand(CLI::App& app);
 Command AddLoadCommand(CLI::App& app);
 Command AddDxCommand(CLI::App& app);

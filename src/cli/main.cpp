@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   commands["compare"] = fwbench::cli::AddCompareCommand(app);
   commands["history"] = fwbench::cli::AddHistoryCommand(app);
   commands["lora-merge"] = fwbench::cli::AddLoraMergeCommand(app);
+  commands["llm-export"] = fwbench::cli::AddLlmExportCommand(app);
+  commands["llm-export-run"] = fwbench::cli::AddLlmExportRunCommand(app);
   commands["serve"] = fwbench::cli::AddServeCommand(app);
   commands["load"] = fwbench::cli::AddLoadCommand(app);
   commands["deploy"] = fwbench::cli::AddDeployCommand(app);

@@ -10,6 +10,7 @@
 #include "core/trial_spec.h"
 #include "orchestrate/builtin_workers.h"
 #include "report/dx_section.h"
+#include "report/llm_export_section.h"
 #include "report/result_cells.h"
 
 namespace fwbench::report {
@@ -483,6 +484,7 @@ Document BuildReportDocument(const RunResults& results, const std::vector<Chart>
   doc.sections.push_back(Parity(results));
   if (results.user_model) doc.sections.push_back(Portability(results));
   if (results.dx) doc.sections.push_back(DxSection(*results.dx));
+  if (results.llm_export) doc.sections.push_back(LlmExportSection(*results.llm_export));
   doc.sections.push_back(Warnings(results, charts));
   doc.sections.push_back(Provenance(results, plan_toml, chart_renderer));
   return doc;

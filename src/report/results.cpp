@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/utc_time.h"
 #include "orchestrate/builtin_workers.h"
+#include "report/llm_export_section.h"
 #include "report/machine_types.h"
 #include "report/model_flops.h"
 #include "report/parity_gate.h"
@@ -299,6 +300,11 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   results.verdict_threshold = kVerdictThreshold;
   results.verdicts = BuildVerdicts(results, kVerdictThreshold);
   results.pick = PickLines(results.verdicts);
+  // `fwbench llm-export` leaves its matrix in the run folder (docs/llm.md).
+  if (std::filesystem::is_regular_file(run_dir / "export" / "matrix.json")) {
+    results.llm_export = ReadJsonFile(run_dir / "export" / "matrix.json");
+    results.pick.push_back(report::LlmExportVerdict(*results.llm_export));
+  }
   return results;
 }
 

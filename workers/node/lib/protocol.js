@@ -302,12 +302,15 @@ async function main(argv, tMain) {
   process.stdout.write = (chunk, ...rest) => process.stderr.write(chunk, ...rest);
   const ports = ['ort', 'tfjs'];
   if (argv.length === 2 && argv[0] === '--probe') return probe(argv[1], ports);
+  if (argv.length === 2 && argv[0] === '--llm-run') return llmRun(argv[1]);
   const dx = argv.length === 3 && argv[0] === '--dx';
   if (!dx && (argv.length !== 2 || argv[0].startsWith('-'))) {
     process.stderr.write('usage: node worker.js PORT SPEC.json   (ports: ort, tfjs)\n' +
                          '       node worker.js --probe PORT\n' +
                          '       node worker.js --dx FRAMEWORK REQUEST.json   one injected fault ' +
-                         '(fwbench dx, docs/dx.md)\n');
+                         '(fwbench dx, docs/dx.md)\n' +
+                         '       node worker.js --llm-run REQUEST.json   run an exported LLM step ' +
+                         '(fwbench llm-export, docs/llm.md)\n');
     return argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help') ? 0 : 2;
   }
   const [portName, specFile] = argv;
@@ -348,6 +351,24 @@ function probe(portName, ports) {
   }
   fs.writeSync(1, JSON.stringify(answer) + '\n');
   return 0;
+}
+
+// --llm-run (lib/llm_run.js): the answer is one JSON line on stdout and the exit code 0, also
+// when the runtime fails (ok false); a request that cannot be used is a message on stderr, exit 2.
+async function llmRun(requestFile) {
+  try {
+    const llm = require('./llm_run');
+    const answer = await llm.run(llm.readRequest(requestFile));
+    fs.writeSync(1, JSON.stringify(answer) + '\n');
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof safetensors.SafetensorsError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`${e.stack || e}\n`);
+    return 1;
+  }
 }
 
 module.exports = {main, UsageError, Unsupported, writeEvent, now};

@@ -500,6 +500,8 @@ USAGE = f"""usage: fwbench_worker.py FRAMEWORK SPEC.json     run one trial (docs
        fwbench_worker.py --dx FRAMEWORK REQUEST.json  one injected fault (fwbench dx, docs/dx.md)
        fwbench_worker.py --dx-onnx OUT.onnx        the dx model as an ONNX file (JSON)
        fwbench_worker.py --export-aoti ARCH STEM NUM_CLASSES WEIGHTS OUT.pt2 THREADS
+       fwbench_worker.py --llm-export REQUEST.json  export the LLM step (fwbench llm-export)
+       fwbench_worker.py --llm-run REQUEST.json     run an exported LLM step (fwbench llm-export)
 frameworks: {', '.join(FRAMEWORKS)}"""
 
 
@@ -534,6 +536,9 @@ def main(argv, t_main):
     if len(argv) == 8 and argv[1] == "--export-aoti":
         from . import aoti_export
         return aoti_export.main(argv[2:], real_stdout)
+    if len(argv) == 3 and argv[1] in ("--llm-export", "--llm-run"):
+        from . import llm_export
+        return llm_export.main(argv[1][len("--llm-"):], argv[2], real_stdout)
     if len(argv) == 3 and argv[1] == "--dx-onnx":
         return dx_onnx_file(argv[2], real_stdout)
     if len(argv) == 4 and argv[1] == "--dx":

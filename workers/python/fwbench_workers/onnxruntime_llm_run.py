@@ -1,0 +1,50 @@
+"""An exported LLM step (llm_export.py) as an ONNX file in ONNX Runtime's Python API: the same
+session options as the image port (onnxruntime_port.py), the caches kept as the numpy arrays
+ONNX Runtime returns (its own tensor type in Python)."""
+import numpy as np
+import onnxruntime as ort
+
+from .llm_export import Step
+
+RUNTIME = f"onnxruntime {ort.__version__} (Python)"
+
+
+class OrtStep(Step):
+    runtime = RUNTIME
+
+    def __init__(self, path, threads):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        # By position: a converter may name them otherwise (tf2onnx's "tokens:0").
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        if len(self.inputs) != 4 or len(self.session.get_outputs()) != 3:
+            raise ValueError(f"{path}: expected the step's 4 inputs and 3 outputs, found "
+                             f"{self.inputs} and {[o.name for o in self.session.get_outputs()]}")
+
+    def tokens(self, array):
+        return np.ascontiguousarray(array, dtype=np.int64)
+
+    def zeros(self, shape):
+        return np.zeros(shape, dtype=np.float32)
+
+    def start(self, position):
+        return np.array([position], dtype=np.int64)
+
+    def __call__(self, tokens, keys, values, start):
+        logits, keys, values = self.session.run(None, dict(zip(self.inputs,
+                                                               (tokens, keys, values, start))))
+        return logits, keys, values
+
+    def argmax(self, logits):
+        return int(np.argmax(logits[0]))
+
+    def numpy(self, logits):
+        return np.asarray(logits, dtype=np.float32)
+
+
+def open_step(request):
+    return OrtStep(request["file"], int(request.get("threads", 1)))
