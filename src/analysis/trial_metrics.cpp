@@ -85,8 +85,6 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
       m.outputs[e.value("name", "")] = e.value("path", "");
     } else if (kind == "metric" && e.value("name", "") == "peak_rss_bytes") {
       m.peak_rss_bytes = std::max(m.peak_rss_bytes, e.at("value").get<double>());
-    } else if (kind == "metric" && e.value("name", "") == "matmul_peak_flops_per_s") {
-      m.matmul_peak_flops_per_s = std::max(m.matmul_peak_flops_per_s, e.value("value", 0.0));
     }
   }
 

@@ -54,9 +54,6 @@ struct TrialMetrics {
       0.0;              // the process's max RSS from wait4 (the worker's own report if larger)
   double cpu_s = 0.0;   // user + system CPU time of the process
   double wall_s = 0.0;  // spawn → exit
-  // The trial framework's own fp32 matmul peak on the trial's threads (a worker's
-  // "matmul_peak_flops_per_s" metric, token workloads); 0 when it reported none.
-  double matmul_peak_flops_per_s = 0.0;
 };
 
 // `record` is one line of trials.jsonl; `events` are that trial's events in arrival order.

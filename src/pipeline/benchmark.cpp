@@ -2,13 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <exception>
+#include <filesystem>
+#include <set>
+#include <tuple>
 
 #include "backends/env/libtorch_info.h"
 #include "core/doctor.h"
 #include "core/env_fingerprint.h"
 #include "core/error.h"
+#include "orchestrate/builtin_workers.h"
 #include "pipeline/libtorch_backend.h"
 #include "pipeline/run_inputs.h"
 #include "pipeline/user_model.h"
@@ -21,6 +27,47 @@ namespace {
 bool AnyNeedsOnnx(const std::vector<Configuration>& configs) {
   return std::any_of(configs.begin(), configs.end(),
                      [](const Configuration& c) { return c.needs_onnx; });
+}
+
+// Each Python worker's own fp32 matmul peak on the threads its LLM configurations use, one probe
+// process per library (a worker answers which of its modes share it), beside LibTorch's: the
+// MFU denominator is the best GEMM of the run (report/model_flops). Measured here, not in the
+// trials, so that no trial pays its memory or time.
+nlohmann::json MeasureWorkerMatmulPeaks(const Benchmark& b, std::ostream& log) {
+  nlohmann::json peaks = nlohmann::json::array();
+  std::set<std::tuple<std::string, std::string, int>> covered;  // backend, mode, threads
+  for (const Configuration& c : b.configs) {
+    const auto w = std::find_if(b.workers.begin(), b.workers.end(),
+                                [&](const BuiltinBackend& x) { return x.name == c.backend; });
+    if (w == b.workers.end() || !w->python || w->command.size() < 3) continue;
+    if (!covered.insert({c.backend, c.mode, c.threads}).second) continue;
+    const std::filesystem::path log_file =
+        std::filesystem::temp_directory_path() /
+        fmt::format("fwbench-matmul-peak-{}-{}.log", ::getpid(), peaks.size());
+    nlohmann::json peak = {{"backend", c.backend}, {"mode", c.mode}, {"threads", c.threads}};
+    try {
+      const nlohmann::json j =
+          RunWorkerCommand({w->command[0], w->command[1], "--matmul-peak", w->command[2], c.mode,
+                            std::to_string(c.threads)},
+                           log_file, 300.0, fmt::format("{}/{}'s matmul peak", c.backend, c.mode));
+      std::filesystem::remove(log_file);
+      if (!j.value("ok", false)) continue;  // a port without the probe: LibTorch's peak serves
+      peak.update(j);
+      peak.erase("ok");
+      for (const auto& m : j.value("modes", nlohmann::json::array())) {
+        covered.insert({c.backend, m.get<std::string>(), c.threads});
+      }
+      log << fmt::format("matmul peak: {:.1f} GFLOP/s fp32 on {} threads ({}/{}: {})\n",
+                         j.value("flops_per_s", 0.0) * 1e-9, c.threads, c.backend, c.mode,
+                         j.value("library", "?"));
+    } catch (const std::exception& e) {
+      // MFU then divides by the best of the others; the run goes on.
+      peak["error"] = e.what();
+      log << fmt::format("warning: {}\n", e.what());
+    }
+    peaks.push_back(std::move(peak));
+  }
+  return peaks;
 }
 
 // `catalogue`: LibTorch's entry first, then the workers.
@@ -46,9 +93,10 @@ nlohmann::json CollectRunEnvironment(const Benchmark& b,
       const std::string key = std::to_string(c.threads);
       if (env["matmul_peak"].contains(key)) continue;
       env["matmul_peak"][key] = MeasureMatmulPeak(c.threads);
-      log << fmt::format("matmul peak: {:.1f} GFLOP/s fp32 on {} threads\n",
+      log << fmt::format("matmul peak: {:.1f} GFLOP/s fp32 on {} threads (LibTorch)\n",
                          env["matmul_peak"][key].value("flops_per_s", 0.0) * 1e-9, c.threads);
     }
+    if (b.plan.device == "cpu") env["matmul_peaks"] = MeasureWorkerMatmulPeaks(b, log);
   }
   return env;
 }

@@ -163,15 +163,8 @@ double Median(const nlohmann::json& seconds) {
 }
 
 // Parity and speed of one runtime's answer against the reference's.
-void Compare(const nlohmann::json& reference, const nlohmann::json& answer,
-             std::int64_t prompt_tokens, std::int64_t new_tokens, nlohmann::json& row) {
-  row["loads"] = answer.value("ok", false) || answer.value("stage", "") == "run";
-  row["runtime_version"] = answer.value("runtime", "");
-  if (!answer.value("ok", false)) {
-    row["works"] = false;
-    row["reason"] = answer.value("reason", "no answer");
-    return;
-  }
+void CompareOrThrow(const nlohmann::json& reference, const nlohmann::json& answer,
+                    std::int64_t prompt_tokens, std::int64_t new_tokens, nlohmann::json& row) {
   row["load_s"] = answer.value("load_s", 0.0);
   const parity::LogitsComparison logits = parity::CompareLogits(
       parity::ReadOutput(reference.at("logits").get<std::string>()),
@@ -188,9 +181,36 @@ void Compare(const nlohmann::json& reference, const nlohmann::json& answer,
   row["tokens"] = got;
   const double prefill = Median(answer.at("prefill_s"));
   const double decode = Median(answer.at("decode_s"));
-  row["prefill_tokens_per_s"] = prefill > 0 ? static_cast<double>(prompt_tokens) / prefill : 0.0;
-  row["decode_tokens_per_s"] = decode > 0 ? static_cast<double>(new_tokens - 1) / decode : 0.0;
+  if (prefill > 0) row["prefill_tokens_per_s"] = static_cast<double>(prompt_tokens) / prefill;
+  // One new token is the prefill's: no decode step to time.
+  if (decode > 0 && new_tokens > 1) {
+    row["decode_tokens_per_s"] = static_cast<double>(new_tokens - 1) / decode;
+  }
   row["works"] = logits.pass && row["tokens_equal"].get<bool>();
+}
+
+void Compare(const nlohmann::json& reference, const nlohmann::json& answer,
+             std::int64_t prompt_tokens, std::int64_t new_tokens, nlohmann::json& row) {
+  row["runtime_version"] = answer.value("runtime", "");
+  row["works"] = false;
+  if (!answer.value("ok", false)) {
+    // No stage: the worker itself failed (a crash, a refused request), not the runtime.
+    row["stage"] = answer.value("stage", "worker");
+    row["loads"] = row["stage"] == "run";
+    row["reason"] = answer.value("reason", "no answer");
+    if (answer.value("unmeasured", false)) row["measured"] = false;
+    return;
+  }
+  row["loads"] = true;
+  try {
+    CompareOrThrow(reference, answer, prompt_tokens, new_tokens, row);
+  } catch (const std::exception& e) {
+    // An answer that says ok without usable logits, tokens or times: that row fails, the
+    // matrix goes on.
+    row["works"] = false;
+    row["stage"] = "compare";
+    row["reason"] = fmt::format("the runtime's answer could not be compared: {}", e.what());
+  }
 }
 
 // The exports to run: the requested ones (all when none) and the exports they convert.
@@ -245,6 +265,8 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
   const nlohmann::json& llm = manifest["llm"];
   const std::filesystem::path dir = options.run_dir / "export";
   std::filesystem::create_directories(dir);
+  // A matrix from an earlier call must not stand in for this one's if it stops early.
+  std::filesystem::remove(dir / "matrix.json");
   const auto [adapter, from] = FindAdapter(options.run_dir, options.from);
   const std::filesystem::path merged = dir / "merged";
   std::filesystem::remove_all(merged);
@@ -257,16 +279,31 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
   WritePrompt(llm.at("tokens").get<std::string>(), prompt_tokens, prompt);
   const std::int64_t p = st::File::Read(prompt).Find("tokens")->shape[1];
   const std::int64_t cache_len = p + options.new_tokens;
+  // RoPE tables (the Keras port's) end there: past it a runtime would fail for fwbench's choice.
+  const std::int64_t max_positions =
+      ReadJson(merged / "config.json").value("max_position_embeddings", std::int64_t{2048});
+  if (cache_len > max_positions) {
+    throw UsageError(fmt::format(
+        "--new-tokens {}: the prompt ({} tokens) and the new tokens make {} positions, more than "
+        "the model's max_position_embeddings {}; use --new-tokens {} or fewer",
+        options.new_tokens, p, cache_len, max_positions, max_positions - p));
+  }
+  const std::set<std::string> selected = Selected(options.exports);
 
-  nlohmann::json matrix = {{"adapter", adapter.string()},
-                           {"from", from},
-                           {"checkpoint", llm.value("checkpoint", "")},
-                           {"merged", merged.string()},
-                           {"prompt_tokens", p},
-                           {"new_tokens", options.new_tokens},
-                           {"threads", options.threads},
-                           {"repeats", options.repeats},
-                           {"rows", nlohmann::json::array()}};
+  nlohmann::json matrix = {
+      {"adapter", adapter.string()},
+      {"from", from},
+      {"checkpoint", llm.value("checkpoint", "")},
+      {"merged", merged.string()},
+      {"prompt_tokens", p},
+      {"new_tokens", options.new_tokens},
+      {"threads", options.threads},
+      {"repeats", options.repeats},
+      {"exports", options.exports.empty()
+                      ? LlmExportIds()
+                      : std::vector<std::string>(selected.begin(), selected.end())},
+      {"complete", false},
+      {"rows", nlohmann::json::array()}};
   const auto save = [&] { WriteFileAtomically(dir / "matrix.json", matrix.dump(2) + "\n"); };
   const auto run_request = [&](const std::string& runtime, const std::filesystem::path& file,
                                const std::string& name) {
@@ -289,6 +326,7 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
         return {{"ok", false},
                 {"runtime", runtime},
                 {"stage", "load"},
+                {"unmeasured", true},
                 {"reason", fmt::format("the {} worker cannot run here: {}", worker_name,
                                        w == nullptr ? "not in the catalogue" : w->unavailable)}};
       }
@@ -314,7 +352,7 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
   save();
 
   std::map<std::string, std::filesystem::path> files;
-  const std::set<std::string> selected = Selected(options.exports);
+  std::set<std::string> unmeasured;  // exports whose worker cannot run here
   for (const ExportPath& path : Paths()) {
     if (!selected.contains(path.id)) continue;
     const std::filesystem::path file = dir / path.file;
@@ -325,9 +363,11 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
     if (!path.input.empty() && !files.contains(path.input)) {
       exported = {
           {"ok", false},
+          {"unmeasured", unmeasured.contains(path.input)},
           {"reason", fmt::format("needs the {} export, which did not succeed", path.input)}};
     } else if (w == nullptr || !w->Available() || w->command.size() < 2) {
       exported = {{"ok", false},
+                  {"unmeasured", true},
                   {"reason", fmt::format("the {} worker cannot run here: {}", path.worker,
                                          w == nullptr ? "not in the catalogue" : w->unavailable)}};
     } else {
@@ -340,6 +380,7 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
                      request_file, request, fmt::format("the {} export", path.id));
     }
     if (exported.value("ok", false)) files[path.id] = file;
+    if (exported.value("unmeasured", false)) unmeasured.insert(path.id);
     for (const std::string& runtime : path.runtimes) {
       nlohmann::json row = {{"export", path.id},
                             {"framework", path.framework},
@@ -352,6 +393,8 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
         row["works"] = false;
         row["reason"] = exported.value("reason", "no answer");
         row["stage"] = "export";
+        // A worker missing here, or an export that needs another one which failed: no finding.
+        if (exported.value("unmeasured", false)) row["measured"] = false;
       } else {
         row["export_s"] = exported.value("seconds", 0.0);
         log << fmt::format("  {} …\n", runtime);
@@ -363,6 +406,8 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
       save();
     }
   }
+  matrix["complete"] = true;
+  save();
   return matrix;
 }
 

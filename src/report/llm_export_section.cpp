@@ -67,50 +67,55 @@ Table LlmExportTable(const nlohmann::json& matrix) {
 }
 
 std::string LlmExportVerdict(const nlohmann::json& matrix) {
-  // Runtimes a framework's model reaches with LibTorch's logits and tokens: as its port computes
-  // it, and only after changing the exported step for a converter.
+  // Per framework: the runtimes its fine-tuned model reaches with LibTorch's logits and tokens,
+  // and the changes its exported step needed on the way (fewer is better at equal reach). Rows
+  // whose worker cannot run here measured nothing and count for no one.
   struct Reach {
     std::string name;
-    std::set<std::string> as_is, changed;
+    std::set<std::string> runtimes, changes;
     int works = 0, paths = 0;
   };
   std::map<std::string, Reach> by_framework;
+  std::set<std::string> unmeasured;
   for (const nlohmann::json& row : matrix.value("rows", nlohmann::json::array())) {
     const std::string name = row.value("framework", "");
+    if (!row.value("measured", true)) {
+      unmeasured.insert(fmt::format("{} → {}", row.value("export", ""), row.value("runtime", "")));
+      continue;
+    }
     Reach& r = by_framework[name];
     r.name = name;
     ++r.paths;
     if (!row.value("works", false)) continue;
     ++r.works;
     const std::string runtime = row.value("runtime", "");
-    const std::string family =
-        runtime == "aoti" || runtime == "torchscript" || runtime == "libtorch" ? "LibTorch"
-                                                                               : runtime;
-    (row.value("changes", nlohmann::json::array()).empty() ? r.as_is : r.changed).insert(family);
+    r.runtimes.insert(runtime == "aoti" || runtime == "torchscript" || runtime == "libtorch"
+                          ? "LibTorch"
+                          : runtime);
+    for (const auto& c : row.value("changes", nlohmann::json::array())) r.changes.insert(c);
   }
-  if (by_framework.empty()) return "export portability: no export was run";
+  if (by_framework.empty()) return "export portability: no export was measured";
   std::vector<Reach> ranked;
-  for (auto& [name, r] : by_framework) {
-    for (const std::string& f : r.as_is) r.changed.erase(f);
-    ranked.push_back(r);
-  }
+  for (const auto& [name, r] : by_framework) ranked.push_back(r);
   const auto key = [](const Reach& r) {
-    return std::pair{r.as_is.size(), r.as_is.size() + r.changed.size()};
+    return std::pair{r.runtimes.size(), -static_cast<std::ptrdiff_t>(r.changes.size())};
   };
   std::stable_sort(ranked.begin(), ranked.end(),
                    [&](const Reach& a, const Reach& b) { return key(a) > key(b); });
   std::vector<std::string> parts;
   for (const Reach& r : ranked) {
-    std::string part =
-        fmt::format("{} runs in {} runtime(s) as its port computes it ({})", r.name, r.as_is.size(),
-                    r.as_is.empty() ? "none" : fmt::format("{}", fmt::join(r.as_is, ", ")));
-    if (!r.changed.empty()) {
-      part += fmt::format(" and {} more with its exported step changed for the converter ({})",
-                          r.changed.size(), fmt::join(r.changed, ", "));
-    }
-    parts.push_back(part + fmt::format("; {} of {} paths work", r.works, r.paths));
+    parts.push_back(fmt::format(
+        "{} reaches {} runtime(s) ({}) with {} change(s) to its exported step, {} of {} paths "
+        "work",
+        r.name, r.runtimes.size(),
+        r.runtimes.empty() ? "none" : fmt::format("{}", fmt::join(r.runtimes, ", ")),
+        r.changes.size(), r.works, r.paths));
   }
-  const std::string evidence = fmt::format("{}", fmt::join(parts, "; "));
+  std::string evidence = fmt::format("{}", fmt::join(parts, "; "));
+  if (!unmeasured.empty()) {
+    evidence += fmt::format(" (not measured here: {})", fmt::join(unmeasured, ", "));
+  }
+  if (!matrix.value("complete", true)) evidence += " (the matrix did not finish)";
   if (ranked.size() < 2) return fmt::format("export portability: {}", evidence);
   if (key(ranked[0]) == key(ranked[1])) {
     return fmt::format("export portability: tie — {}", evidence);
@@ -125,10 +130,12 @@ Section LlmExportSection(const nlohmann::json& matrix) {
       "exported its generation step (tokens and a fixed-size KV cache in, last-position logits "
       "and the cache out) with each converter; every runtime that loads the file prefilled the "
       "run's first prompt ({} tokens) and generated {} tokens greedily, {} thread(s), median of "
-      "{} generations after one untimed. The reference is the C++ model on the merged checkpoint "
-      "(LibTorch eager fp32); logits pass within the parity gate's fp32 tolerance (docs/llm.md).",
+      "{} generations after one untimed; exports: {}. The reference is the C++ model on the merged "
+      "checkpoint (LibTorch eager fp32); logits pass within the parity gate's fp32 tolerance "
+      "(docs/llm.md).",
       matrix.value("from", "?"), matrix.value("prompt_tokens", 0), matrix.value("new_tokens", 0),
-      matrix.value("threads", 0), matrix.value("repeats", 0))});
+      matrix.value("threads", 0), matrix.value("repeats", 0),
+      fmt::join(matrix.value("exports", std::vector<std::string>{}), ", "))});
   std::set<std::string> changes;
   for (const nlohmann::json& row : matrix.value("rows", nlohmann::json::array())) {
     for (const auto& c : row.value("changes", nlohmann::json::array())) changes.insert(c);
@@ -138,6 +145,15 @@ Section LlmExportSection(const nlohmann::json& matrix) {
         "\"Step changed\": the exported step differs from the port's own computation so that the "
         "converter takes it (the -port rows export it unchanged):"});
     s.blocks.push_back(List{{changes.begin(), changes.end()}});
+  }
+  s.blocks.push_back(Paragraph{
+      "The reference row's speed is the C++ model's own generation (its cache written in place, "
+      "attention over the positions filled so far, the output head over every prompt position), "
+      "not an exported step, which attends over the whole fixed-size cache and returns a new "
+      "cache each call: compare the export rows with each other."});
+  if (!matrix.value("complete", true)) {
+    s.blocks.push_back(Notice{Notice::Level::kWarning,
+                              "the matrix did not finish: the rows below are those it measured"});
   }
   s.blocks.push_back(Paragraph{LlmExportVerdict(matrix)});
   s.blocks.push_back(LlmExportTable(matrix));

@@ -7,9 +7,7 @@
 
 namespace fwbench {
 
-std::map<int, MatmulPeak> BestMatmulPeaks(
-    const nlohmann::json& env, const nlohmann::json& configurations,
-    const std::map<std::string, std::vector<TrialMetrics>>& trials_by_config) {
+std::map<int, MatmulPeak> BestMatmulPeaks(const nlohmann::json& env) {
   std::map<int, MatmulPeak> peaks;
   if (env.contains("matmul_peak") && env["matmul_peak"].is_object()) {
     for (const auto& [key, p] : env["matmul_peak"].items()) {
@@ -24,16 +22,15 @@ std::map<int, MatmulPeak> BestMatmulPeaks(
       peaks[threads] = {f, "libtorch", f};
     }
   }
-  for (const nlohmann::json& c : configurations) {
-    const auto found = trials_by_config.find(c.value("id", ""));
-    if (found == trials_by_config.end()) continue;
-    const int threads = c.value("threads", 0);
-    for (const TrialMetrics& t : found->second) {
-      if (!t.ok || !(t.matmul_peak_flops_per_s > 0.0)) continue;
-      MatmulPeak& p = peaks[threads];
-      if (t.matmul_peak_flops_per_s > p.flops_per_s) {
-        p.flops_per_s = t.matmul_peak_flops_per_s;
-        p.source = t.config;
+  if (env.contains("matmul_peaks") && env["matmul_peaks"].is_array()) {
+    for (const nlohmann::json& p : env["matmul_peaks"]) {
+      const double f = p.is_object() ? p.value("flops_per_s", 0.0) : 0.0;
+      if (!(f > 0.0)) continue;
+      MatmulPeak& best = peaks[p.value("threads", 0)];
+      if (f > best.flops_per_s) {
+        best.flops_per_s = f;
+        best.source = fmt::format("{}/{}: {}", p.value("backend", "?"), p.value("mode", "?"),
+                                  p.value("library", "?"));
       }
     }
   }
@@ -74,7 +71,7 @@ std::vector<std::string> MatmulPeakNotes(const std::map<int, MatmulPeak>& peaks)
         "MFU on {} thread{} divides by {:.1f} GFLOP/s, the best fp32 matmul peak measured in this "
         "run ({})",
         threads, threads == 1 ? "" : "s", p.flops_per_s * 1e-9,
-        p.source == "libtorch" ? "LibTorch's" : fmt::format("the framework of {}", p.source));
+        p.source == "libtorch" ? "LibTorch's" : p.source);
     if (p.source != "libtorch" && p.libtorch_flops_per_s > 0.0) {
       note += fmt::format("; LibTorch's reached {:.1f}", p.libtorch_flops_per_s * 1e-9);
     }

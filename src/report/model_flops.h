@@ -9,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/run_results.h"
-#include "analysis/trial_metrics.h"
 
 namespace fwbench {
 
@@ -19,12 +18,10 @@ struct MatmulPeak {
   double libtorch_flops_per_s = 0.0;  // LibTorch's own, from env.json, for the note
 };
 
-// Per thread count: the best of LibTorch's peak (env.json matmul_peak, measured by fwbench
-// before the trials) and every ok trial's own framework peak (TrialMetrics), since a CPU's peak
-// is at least what its fastest GEMM reached. `configurations` is manifest.json's.
-std::map<int, MatmulPeak> BestMatmulPeaks(
-    const nlohmann::json& env, const nlohmann::json& configurations,
-    const std::map<std::string, std::vector<TrialMetrics>>& trials_by_config);
+// Per thread count: the best of LibTorch's peak (env.json matmul_peak) and each Python worker's
+// own framework's (env.json matmul_peaks, one entry per library), both measured by fwbench
+// before the trials: a CPU's peak is at least what its fastest GEMM reached.
+std::map<int, MatmulPeak> BestMatmulPeaks(const nlohmann::json& env);
 
 // Training "mfu", generation "prefill_mfu" and "decode_mfu": tokens/s × analytical FLOPs per
 // token (manifest.json llm) ÷ the peak of the configuration's thread count. Nothing on a GPU

@@ -192,8 +192,7 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   }
 
   const double cv_warn = std::stod(manifest.at("plan").value("cv_warn", "0.1"));
-  const std::map<int, MatmulPeak> matmul_peaks =
-      BestMatmulPeaks(env, manifest.at("configurations"), by_config);
+  const std::map<int, MatmulPeak> matmul_peaks = BestMatmulPeaks(env);
   std::vector<ConfigurationResult>& configs = results.configurations;
   std::vector<std::string>& warnings = results.warnings;
   // Configurations in plan order, including ones that never got to run.

@@ -284,3 +284,58 @@ TEST(Verdict, OneOrTwoTrialsNameNoWinnerAndSaySoInsteadOfAZeroWidthInterval) {
 
 }  // namespace
 }  // namespace fwbench
+
+namespace fwbench {
+namespace {
+
+// An LLM run asks its own questions: fine-tuning tokens/s, time to the first token, and the
+// whole answer's latency (tokens, not samples, and no image-workload criteria).
+TEST(Verdict, AnLlmRunIsJudgedOnTokensTimeToFirstTokenAndTheWholeAnswer) {
+  RunResults r;
+  r.plan = {{"workload", "llm_lora"}, {"llm.decode_tokens", "16"}};
+  const auto config = [&](const std::string& id, const std::string& task) {
+    ConfigurationResult c;
+    c.summary.config = id;
+    c.summary.task = task;
+    c.summary.batch_size = 1;
+    c.ranked = true;
+    r.configurations.push_back(c);
+  };
+  const auto trial = [&](const std::string& id, double steps_per_s, double ttft_s) {
+    TrialMetrics m;
+    m.config = id;
+    m.ok = true;
+    m.steps_per_s = steps_per_s;
+    m.tokens_per_step = 256;
+    m.samples_per_s = steps_per_s;
+    m.latency_p50_ms = 1e3 / steps_per_s;
+    m.steady_ttft_s = {ttft_s, ttft_s};
+    r.trials.push_back({m, 0, 0, 0, ""});
+  };
+  config("fast/train/b1", "train");
+  config("slow/train/b1", "train");
+  config("fast/infer/b1", "infer");
+  config("slow/infer/b1", "infer");
+  for (double jitter : {0.99, 1.0, 1.01}) {
+    trial("fast/train/b1", 20 * jitter, 0);
+    trial("slow/train/b1", 10 * jitter, 0);
+    trial("fast/infer/b1", 4 * jitter, 0.004 * jitter);
+    trial("slow/infer/b1", 2 * jitter, 0.012 * jitter);
+  }
+  const auto vs = BuildVerdicts(r, 0.05);
+  const Verdict& train = Find(vs, "LLM fine-tuning throughput (tokens/s)");
+  EXPECT_EQ(train.winner, "fast/train/b1");
+  EXPECT_NEAR(train.advantage.value, 2.0, 0.05);
+  const Verdict& ttft = Find(vs, "LLM generation latency (time to first token, batch 1)");
+  EXPECT_EQ(ttft.winner, "fast/infer/b1");
+  EXPECT_NEAR(ttft.advantage.value, 3.0, 0.1);
+  const Verdict& whole = Find(vs, "LLM generation latency (a whole 16-token answer, p50, batch 1)");
+  EXPECT_EQ(whole.winner, "fast/infer/b1");
+  for (const Verdict& v : vs) {
+    EXPECT_EQ(v.criterion.find("inference throughput"), std::string::npos) << v.criterion;
+    EXPECT_NE(v.criterion, "training throughput");
+  }
+}
+
+}  // namespace
+}  // namespace fwbench

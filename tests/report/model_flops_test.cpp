@@ -6,49 +6,47 @@
 namespace fwbench {
 namespace {
 
-TrialMetrics Trial(const std::string& config, double peak, bool ok = true) {
-  TrialMetrics t;
-  t.config = config;
-  t.ok = ok;
-  t.matmul_peak_flops_per_s = peak;
-  return t;
+nlohmann::json WorkerPeak(const std::string& backend, const std::string& mode, int threads,
+                          double flops) {
+  return {{"backend", backend},
+          {"mode", mode},
+          {"threads", threads},
+          {"library", "tf.matmul (TensorFlow 2.21.0)"},
+          {"flops_per_s", flops}};
 }
-
-const nlohmann::json kConfigs = {{{"id", "libtorch/eager"}, {"threads", 1}},
-                                 {{"id", "keras3/jax"}, {"threads", 1}},
-                                 {{"id", "keras3/tensorflow"}, {"threads", 1}},
-                                 {{"id", "pytorch/eager @2"}, {"threads", 2}}};
 
 TEST(ModelFlops, TheFastestGemmOfTheRunSetsEachThreadCountsPeak) {
   const nlohmann::json env = {
-      {"matmul_peak", {{"1", {{"flops_per_s", 118e9}}}, {"2", {{"flops_per_s", 230e9}}}}}};
-  const std::map<std::string, std::vector<TrialMetrics>> trials = {
-      {"keras3/jax", {Trial("keras3/jax", 266e9), Trial("keras3/jax", 270e9)}},
-      // A failed trial's figure is not trusted; a faster GEMM on other threads is not this one's.
-      {"keras3/tensorflow", {Trial("keras3/tensorflow", 900e9, false)}},
-      {"pytorch/eager @2", {Trial("pytorch/eager @2", 200e9)}}};
-  const std::map<int, MatmulPeak> peaks = BestMatmulPeaks(env, kConfigs, trials);
-  ASSERT_EQ(peaks.size(), 2u);
-  EXPECT_DOUBLE_EQ(peaks.at(1).flops_per_s, 270e9);
-  EXPECT_EQ(peaks.at(1).source, "keras3/jax");
+      {"matmul_peak", {{"1", {{"flops_per_s", 118e9}}}, {"2", {{"flops_per_s", 230e9}}}}},
+      {"matmul_peaks",
+       {WorkerPeak("keras3", "tensorflow", 1, 266e9),
+        WorkerPeak("keras3", "jax", 1, 250e9),
+        // A probe that failed says why and has no figure; a faster GEMM on other threads is
+        // not this thread count's.
+        {{"backend", "pytorch"}, {"mode", "eager"}, {"threads", 1}, {"error", "no torch"}},
+        WorkerPeak("pytorch", "eager", 2, 200e9),
+        WorkerPeak("keras3", "tensorflow", 4, 900e9)}}};
+  const std::map<int, MatmulPeak> peaks = BestMatmulPeaks(env);
+  ASSERT_EQ(peaks.size(), 3u);
+  EXPECT_DOUBLE_EQ(peaks.at(1).flops_per_s, 266e9);
+  EXPECT_EQ(peaks.at(1).source, "keras3/tensorflow: tf.matmul (TensorFlow 2.21.0)");
   EXPECT_DOUBLE_EQ(peaks.at(1).libtorch_flops_per_s, 118e9);
   EXPECT_DOUBLE_EQ(peaks.at(2).flops_per_s, 230e9);
   EXPECT_EQ(peaks.at(2).source, "libtorch");
   const std::vector<std::string> notes = MatmulPeakNotes(peaks);
-  ASSERT_EQ(notes.size(), 2u);
+  ASSERT_EQ(notes.size(), 3u);
   EXPECT_EQ(notes[0],
-            "MFU on 1 thread divides by 270.0 GFLOP/s, the best fp32 matmul peak measured in this "
-            "run (the framework of keras3/jax); LibTorch's reached 118.0");
+            "MFU on 1 thread divides by 266.0 GFLOP/s, the best fp32 matmul peak measured in this "
+            "run (keras3/tensorflow: tf.matmul (TensorFlow 2.21.0)); LibTorch's reached 118.0");
   EXPECT_EQ(notes[1],
             "MFU on 2 threads divides by 230.0 GFLOP/s, the best fp32 matmul peak measured in "
             "this run (LibTorch's)");
 }
 
 TEST(ModelFlops, AWorkerPeakAloneStillGivesAnMfuAndNoPeakGivesNone) {
-  const std::map<int, MatmulPeak> none = BestMatmulPeaks({}, kConfigs, {});
-  EXPECT_TRUE(none.empty());
+  EXPECT_TRUE(BestMatmulPeaks(nlohmann::json::object()).empty());
   const std::map<int, MatmulPeak> peaks =
-      BestMatmulPeaks({}, kConfigs, {{"keras3/jax", {Trial("keras3/jax", 200e9)}}});
+      BestMatmulPeaks({{"matmul_peaks", {WorkerPeak("keras3", "jax", 1, 200e9)}}});
   ASSERT_EQ(peaks.count(1), 1u);
   EXPECT_DOUBLE_EQ(peaks.at(1).libtorch_flops_per_s, 0.0);
   EXPECT_EQ(MatmulPeakNotes(peaks).at(0).find("LibTorch's reached"), std::string::npos);

@@ -146,8 +146,9 @@ Generation Generate(StepRunner& step, const torch::Tensor& prompt, std::int64_t 
   torch::Tensor logits = step.Step(prompt, 0);
   std::int64_t token = logits[0].argmax().item<std::int64_t>();
   const auto t1 = Clock::now();
-  g.prefill_logits = logits.to(torch::kFloat32).clone();
+  g.prefill_logits = logits.to(torch::kFloat32).clone();  // for parity: in neither phase's time
   g.tokens.push_back(token);
+  const auto t2 = Clock::now();
   const std::int64_t p = prompt.size(1);
   for (std::int64_t i = 1; i < new_tokens; ++i) {
     logits = step.Step(torch::tensor({{token}}), p + i - 1);
@@ -155,7 +156,7 @@ Generation Generate(StepRunner& step, const torch::Tensor& prompt, std::int64_t 
     g.tokens.push_back(token);
   }
   g.prefill_s = Seconds(t1 - t0);
-  g.decode_s = Seconds(Clock::now() - t1);
+  g.decode_s = Seconds(Clock::now() - t2);
   return g;
 }
 
@@ -186,6 +187,9 @@ nlohmann::json RunLlmStep(const nlohmann::json& request) {
         fmt::format("llm-export-run request: {} (fields: runtime, file, prompt, "
                     "config, out, new_tokens, cache_len, threads, repeats)",
                     e.what()));
+  }
+  if (threads < 1 || new_tokens < 1 || cache_len < 1) {
+    throw UsageError("llm-export-run request: threads, new_tokens and cache_len must be at least 1");
   }
   const std::string version = TORCH_VERSION;
   const std::map<std::string, std::string> names = {

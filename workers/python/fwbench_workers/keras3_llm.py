@@ -251,6 +251,27 @@ class TorchAdamW(keras.optimizers.AdamW):
         self.assign_sub(variable, ops.divide(ops.multiply(m, lr / correction1), denominator))
 
 
+def matmul_for(n):
+    """One fp32 n x n product for matmul_peak.measure in the backend's own library, as the
+    layers reach it: tf.matmul (XLA's dot under jit_compile), a jitted JAX matmul (XLA), torch.mm.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        a, b = tf.fill([n, n], 0.5), tf.fill([n, n], 0.25)
+        return lambda: tf.matmul(a, b).numpy()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+        a, b = jnp.full((n, n), 0.5, jnp.float32), jnp.full((n, n), 0.25, jnp.float32)
+        mm = jax.jit(jnp.matmul)
+        return lambda: mm(a, b).block_until_ready()
+    import torch
+    a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
+    c = torch.empty((n, n))
+    return lambda: torch.mm(a, b, out=c)
+
+
 class LlmPort:
     """The runner's LLM port interface (runner.run_llm_trial) on Keras 3."""
     framework = "keras"
@@ -411,26 +432,6 @@ class LlmPort:
 
     def numpy(self, tensor):
         return np.asarray(ops.convert_to_numpy(tensor), dtype=np.float32)
-
-    def matmul_for(self, n):
-        """One fp32 n x n product (matmul_peak.measure) in the backend's own library, as the
-        trial's layers reach it: tf.matmul (eager; XLA's dot under jit_compile), a jitted JAX
-        matmul (XLA), torch.mm."""
-        backend = backend_of(self.mode)
-        if backend == "tensorflow":
-            import tensorflow as tf
-            a, b = tf.fill([n, n], 0.5), tf.fill([n, n], 0.25)
-            return lambda: tf.matmul(a, b).numpy()
-        if backend == "jax":
-            import jax
-            import jax.numpy as jnp
-            a, b = jnp.full((n, n), 0.5, jnp.float32), jnp.full((n, n), 0.25, jnp.float32)
-            mm = jax.jit(jnp.matmul)
-            return lambda: mm(a, b).block_until_ready()
-        import torch
-        a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
-        c = torch.empty((n, n))
-        return lambda: torch.mm(a, b, out=c)
 
     def save_adapter(self, folder):
         os.makedirs(folder, exist_ok=True)

@@ -271,3 +271,15 @@ class ModelPort(Port):
         while isinstance(out, (list, tuple, dict)):
             out = next(iter(out.values())) if isinstance(out, dict) else out[0]
         return np.asarray(out)
+
+
+def matmul_peak_probe(mode, threads):
+    """runner.matmul_peak_probe: the GEMM of `mode`'s Keras backend on the trial's threads; the
+    -nojit twin computes its matmuls in the same library."""
+    from . import matmul_peak
+    set_threads(threads)
+    backend = keras.backend.backend()
+    flops, size = matmul_peak.measure(keras3_llm.matmul_for)
+    library = {"tensorflow": "tf.matmul", "jax": "jax.jit(jnp.matmul)"}.get(backend, "torch.mm")
+    return {"flops_per_s": flops, "size": size, "library": f"{library} (Keras {keras.__version__} "
+            f"on {backend})", "modes": [m for m in LLM_MODES if m.split("-")[0] == backend]}

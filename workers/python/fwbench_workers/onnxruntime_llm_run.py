@@ -1,6 +1,7 @@
 """An exported LLM step (llm_export.py) as an ONNX file in ONNX Runtime's Python API: the same
-session options as the image port (onnxruntime_port.py), the caches kept as the numpy arrays
-ONNX Runtime returns (its own tensor type in Python)."""
+session options as the image port (onnxruntime_port.py), the caches kept as the OrtValues the
+session returns and fed back as they are (run_with_ort_values), so that no step copies them into
+numpy and back, as the LibTorch, TensorFlow and Node runners keep theirs."""
 import numpy as np
 import onnxruntime as ort
 
@@ -26,24 +27,24 @@ class OrtStep(Step):
                              f"{self.inputs} and {[o.name for o in self.session.get_outputs()]}")
 
     def tokens(self, array):
-        return np.ascontiguousarray(array, dtype=np.int64)
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array, dtype=np.int64))
 
     def zeros(self, shape):
-        return np.zeros(shape, dtype=np.float32)
+        return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype=np.float32))
 
     def start(self, position):
-        return np.array([position], dtype=np.int64)
+        return ort.OrtValue.ortvalue_from_numpy(np.array([position], dtype=np.int64))
 
     def __call__(self, tokens, keys, values, start):
-        logits, keys, values = self.session.run(None, dict(zip(self.inputs,
-                                                               (tokens, keys, values, start))))
+        logits, keys, values = self.session.run_with_ort_values(
+            None, dict(zip(self.inputs, (tokens, keys, values, start))))
         return logits, keys, values
 
     def argmax(self, logits):
-        return int(np.argmax(logits[0]))
+        return int(np.argmax(logits.numpy()[0]))
 
     def numpy(self, logits):
-        return np.asarray(logits, dtype=np.float32)
+        return np.asarray(logits.numpy(), dtype=np.float32)
 
 
 def open_step(request):

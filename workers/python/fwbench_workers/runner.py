@@ -16,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from . import cifar, ddp, matmul_peak, safetensors_np
+from . import cifar, ddp, safetensors_np
 from .protocol import (VERSION, EventWriter, Unsupported, UsageError, now, pool,  # noqa: F401
                        read_spec, thread_hygiene)
 
@@ -289,10 +289,6 @@ def run_llm_trial(port_module, spec, events, t_main, import_span):
         steps += 1
 
     events.write("metric", name="peak_rss_bytes", value=peak_rss_bytes(), unit="bytes")
-    if spec["device"] == "cpu" and hasattr(port, "matmul_for"):
-        # After the steps, so that it neither warms nor cools them; the MFU denominator.
-        flops, _ = matmul_peak.measure(port.matmul_for)
-        events.write("metric", name="matmul_peak_flops_per_s", value=flops, unit="flop/s")
     if not train and spec["parity_batch"] > 0:
         n = min(spec["parity_batch"], count)
         prompts = port.to_input(rows(0, n))[:, :prompt_len]
@@ -427,6 +423,23 @@ def convert_model(framework, request_path, out):
     return 0
 
 
+def matmul_peak_probe(framework, mode, threads, out):
+    """One JSON line: the port's framework's fp32 matmul peak on `threads` in `mode`'s library,
+    and the modes that share that library (the orchestrator probes each library once)."""
+    try:
+        os.environ["FWBENCH_MODE"] = mode
+        os.environ["FWBENCH_THREADS"] = threads
+        module = _import_port(framework)
+        if not hasattr(module, "matmul_peak_probe"):
+            raise Unsupported(f"the {framework} port has no matmul peak probe")
+        answer = {"ok": True, **module.matmul_peak_probe(mode, int(threads))}
+    except Exception as e:  # noqa: BLE001 - the orchestrator falls back to LibTorch's peak
+        answer = {"ok": False, "reason": f"{type(e).__name__}: {_first_lines(e)}"}
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+    return 0
+
+
 def dx_onnx_file(path, out):
     """One JSON line: the dx model written as an ONNX file, which the runtimes' dx ports load."""
     try:
@@ -500,6 +513,7 @@ USAGE = f"""usage: fwbench_worker.py FRAMEWORK SPEC.json     run one trial (docs
        fwbench_worker.py --dx FRAMEWORK REQUEST.json  one injected fault (fwbench dx, docs/dx.md)
        fwbench_worker.py --dx-onnx OUT.onnx        the dx model as an ONNX file (JSON)
        fwbench_worker.py --export-aoti ARCH STEM NUM_CLASSES WEIGHTS OUT.pt2 THREADS
+       fwbench_worker.py --matmul-peak FRAMEWORK MODE THREADS  the framework's fp32 matmul peak
        fwbench_worker.py --llm-export REQUEST.json  export the LLM step (fwbench llm-export)
        fwbench_worker.py --llm-run REQUEST.json     run an exported LLM step (fwbench llm-export)
 frameworks: {', '.join(FRAMEWORKS)}"""
@@ -536,6 +550,8 @@ def main(argv, t_main):
     if len(argv) == 8 and argv[1] == "--export-aoti":
         from . import aoti_export
         return aoti_export.main(argv[2:], real_stdout)
+    if len(argv) == 5 and argv[1] == "--matmul-peak":
+        return matmul_peak_probe(argv[2], argv[3], argv[4], real_stdout)
     if len(argv) == 3 and argv[1] in ("--llm-export", "--llm-run"):
         from . import llm_export
         return llm_export.main(argv[1][len("--llm-"):], argv[2], real_stdout)

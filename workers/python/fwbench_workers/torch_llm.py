@@ -160,6 +160,13 @@ class LlamaForCausalLM(nn.Module):
         return logits.float()
 
 
+def matmul_for(n):
+    """One fp32 n x n product for matmul_peak.measure: torch.mm, the GEMM of the linear layers."""
+    a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
+    c = torch.empty((n, n))
+    return lambda: torch.mm(a, b, out=c)
+
+
 def load_strict(params, tensors, what):
     check_names(params, tensors, what)
     with torch.no_grad():
@@ -274,12 +281,6 @@ class LlmPort(TorchSetup):
 
     def numpy(self, tensor):
         return tensor.float().cpu().numpy()
-
-    def matmul_for(self, n):
-        """One fp32 n x n product (matmul_peak.measure): torch.mm, as Keras-on-torch runs it."""
-        a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
-        c = torch.empty((n, n))
-        return lambda: torch.mm(a, b, out=c)
 
     def save_adapter(self, folder):
         os.makedirs(folder, exist_ok=True)

@@ -85,6 +85,10 @@ def example_inputs(config, prompt_len, cache_len):
 
 
 NAMES = (["tokens", "keys", "values", "start"], ["logits", "keys_out", "values_out"])
+# What the exported step does differently from the port's forward, for every PyTorch converter.
+CHANGES = ["the cache is an input and an output, written with index_copy at positions derived from "
+           "the tokens' shape, not in place at a Python-int start (an export fixes a Python int at "
+           "its example's value)"]
 
 
 def _onnx(step, example, cache_len, path):
@@ -138,10 +142,10 @@ def export(request):
     t0 = time.monotonic()
     threads = int(request.get("threads", 1))
     torch.set_num_threads(threads)
-    step, config = build_step(request["checkpoint"])
-    example = example_inputs(config, request["prompt_len"], request["cache_len"])
     path = request["file"]
     try:
+        step, config = build_step(request["checkpoint"])
+        example = example_inputs(config, request["prompt_len"], request["cache_len"])
         with torch.no_grad():
             if kind == "onnx-dynamo":
                 converter = _onnx(step, example, request["cache_len"], path)
@@ -150,5 +154,6 @@ def export(request):
             else:
                 converter = _aoti(step, example, request["cache_len"], path, threads)
     except Exception as e:  # noqa: BLE001 - a converter's failure is the finding
-        return {"ok": False, "converter": converter, "reason": first_line(e)}
-    return {"ok": True, "file": path, "converter": converter, "seconds": time.monotonic() - t0}
+        return {"ok": False, "converter": converter, "reason": first_line(e), "changes": CHANGES}
+    return {"ok": True, "file": path, "converter": converter, "seconds": time.monotonic() - t0,
+            "changes": CHANGES}

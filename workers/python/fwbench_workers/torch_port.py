@@ -442,3 +442,13 @@ class ModelPort(Port):
                 raise Unsupported(f"the module's output is a {type(out).__name__}: fwbench "
                                   "compares a tensor (or the first of a tuple, list or dict)")
         return out.float().cpu().numpy()
+
+
+def matmul_peak_probe(mode, threads):
+    """runner.matmul_peak_probe: torch.mm on the trial's threads; every mode's linear layers
+    run it."""
+    from . import matmul_peak
+    torch_setup.set_torch_threads(threads)
+    flops, size = matmul_peak.measure(torch_llm.matmul_for)
+    return {"flops_per_s": flops, "size": size, "library": f"torch.mm (PyTorch {torch.__version__})",
+            "modes": list(LLM_MODES)}
