@@ -1,6 +1,7 @@
-"""The trial framework's own fp32 matmul peak on the trial's threads, for model FLOPs
-utilisation. LibTorch's GEMM is not every library's: on an AMD CPU the MKL inside the PyTorch
-wheel reached 117-119 GFLOP/s on one thread where tf.matmul reached 247 and a jitted JAX matmul
+"""A framework's own fp32 matmul peak on a trial's threads, for model FLOPs utilisation
+(`fwbench_worker.py --matmul-peak`, run by fwbench before the trials, one process per
+library). LibTorch's GEMM is not every library's: on an AMD CPU the MKL inside the PyTorch wheel
+reached 117-119 GFLOP/s on one thread where tf.matmul reached 247 and a jitted JAX matmul
 266, so Keras/TF read an "MFU" of 163% against LibTorch's peak. The run divides by the best peak
 any of its libraries reached (the CPU can do at least that). The protocol is the C++
 MeasureMatmulPeak's (src/backends/env/libtorch_info.cpp): square 1024 and 2048 products of

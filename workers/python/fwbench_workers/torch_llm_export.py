@@ -123,6 +123,9 @@ def _aoti(step, example, cache_len, path, threads):
     # A cache of its own, as aoti_export.py: the cold compile a first deployment pays.
     cache = f"{path}.inductor-cache.{os.getpid()}"
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+    # Freezing (weights as constants, prepacked), as aoti_export.py does: PyTorch's advice for
+    # CPU inference.
+    torch._inductor.config.freezing = True
     tokens = torch.export.Dim("tokens", min=1, max=cache_len)
     try:
         exported = torch.export.export(step, example,
@@ -131,7 +134,7 @@ def _aoti(step, example, cache_len, path, threads):
             torch._inductor.aoti_compile_and_package(exported, package_path=tmp)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    return f"torch.export + AOTInductor (torch {torch.__version__})"
+    return f"torch.export + AOTInductor (torch {torch.__version__}), freezing"
 
 
 def export(request):

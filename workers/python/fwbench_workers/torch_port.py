@@ -450,5 +450,5 @@ def matmul_peak_probe(mode, threads):
     from . import matmul_peak
     torch_setup.set_torch_threads(threads)
     flops, size = matmul_peak.measure(torch_llm.matmul_for)
-    return {"flops_per_s": flops, "size": size, "library": f"torch.mm (PyTorch {torch.__version__})",
-            "modes": list(LLM_MODES)}
+    return {"flops_per_s": flops, "size": size,
+            "library": f"torch.mm (PyTorch {torch.__version__})", "modes": list(LLM_MODES)}
