@@ -96,6 +96,7 @@ std::string LlmExportVerdict(const nlohmann::json& matrix) {
   }
   if (by_framework.empty()) return "export portability: no export was measured";
   std::vector<Reach> ranked;
+  ranked.reserve(by_framework.size());
   for (const auto& [name, r] : by_framework) ranked.push_back(r);
   const auto key = [](const Reach& r) {
     return std::pair{r.runtimes.size(), -static_cast<std::ptrdiff_t>(r.changes.size())};
@@ -103,6 +104,7 @@ std::string LlmExportVerdict(const nlohmann::json& matrix) {
   std::stable_sort(ranked.begin(), ranked.end(),
                    [&](const Reach& a, const Reach& b) { return key(a) > key(b); });
   std::vector<std::string> parts;
+  parts.reserve(ranked.size());
   for (const Reach& r : ranked) {
     parts.push_back(fmt::format(
         "{} reaches {} runtime(s) ({}) with {} change(s) to its exported step, {} of {} paths "

@@ -152,5 +152,47 @@ TEST(LlmExport, AFolderThatIsNoFineTunedRunOrAnUnknownExportIsAUsageError) {
   EXPECT_NE(r.text.find("no training trial saved an adapter"), std::string::npos) << r.text;
 }
 
+// The LibTorch rows' runner: a request it cannot use is a usage error; a file LibTorch refuses
+// is an answer (a finding), not a crash.
+TEST(LlmExport, TheLibtorchRunnerAnswersForAFileItCannotLoad) {
+  const auto dir = FreshDir("llm_export_run_" + std::to_string(::getpid()));
+  const std::filesystem::path run = TrainedRun();
+  ASSERT_FALSE(run.empty());
+  const auto manifest = nlohmann::json::parse(std::ifstream(run / "manifest.json"));
+  const std::filesystem::path checkpoint = manifest["llm"]["checkpoint"].get<std::string>();
+  std::ofstream(dir / "not-a-model.pt") << "not a TorchScript archive";
+  const Output prompt = RunFwbench("llm-export " + run.string() + " --exports torchscript");
+  ASSERT_EQ(prompt.code, 0) << prompt.text;
+  const nlohmann::json request = {{"runtime", "torchscript"},
+                                  {"file", (dir / "not-a-model.pt").string()},
+                                  {"prompt", (run / "export" / "prompt.safetensors").string()},
+                                  {"new_tokens", 4},
+                                  {"cache_len", 40},
+                                  {"config", (checkpoint / "config.json").string()},
+                                  {"threads", 1},
+                                  {"repeats", 1},
+                                  {"out", (dir / "out").string()}};
+  std::ofstream(dir / "request.json") << request.dump();
+  Output r = RunFwbench("llm-export-run " + (dir / "request.json").string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  const auto answer = nlohmann::json::parse(r.text.substr(r.text.find('{')));
+  EXPECT_FALSE(answer["ok"].get<bool>()) << answer.dump();
+  EXPECT_EQ(answer["stage"], "load") << answer.dump();
+  EXPECT_FALSE(answer.value("reason", "").empty()) << answer.dump();
+
+  nlohmann::json bad = request;
+  bad.erase("cache_len");
+  std::ofstream(dir / "bad.json") << bad.dump();
+  r = RunFwbench("llm-export-run " + (dir / "bad.json").string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("llm-export-run request"), std::string::npos) << r.text;
+  bad = request;
+  bad["runtime"] = "onnxruntime";
+  std::ofstream(dir / "bad.json") << bad.dump();
+  r = RunFwbench("llm-export-run " + (dir / "bad.json").string());
+  EXPECT_EQ(r.code, 2) << r.text;
+  EXPECT_NE(r.text.find("unknown runtime 'onnxruntime'"), std::string::npos) << r.text;
+}
+
 }  // namespace
 }  // namespace fwbench
