@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -64,13 +63,7 @@ Command AddLlmExportCommand(CLI::App& app) {
                       options->run_dir.string()));
     }
     // The export ids first: a typo is a usage error before any worker is probed.
-    for (const std::string& id : options->exports) {
-      const std::vector<std::string> ids = pipeline::LlmExportIds();
-      if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
-        throw UsageError(
-            fmt::format("--exports: unknown export '{}' (have: {})", id, fmt::join(ids, ", ")));
-      }
-    }
+    pipeline::CheckLlmExportIds(options->exports);
     const std::set<std::string> needed = pipeline::LlmExportWorkers(options->exports);
     std::cerr << fmt::format("probing the workers ({})…\n", fmt::join(needed, ", "));
     const std::vector<BuiltinBackend> workers =

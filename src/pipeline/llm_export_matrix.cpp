@@ -16,6 +16,7 @@
 #include "core/bounded_json.h"
 #include "core/error.h"
 #include "data/safetensors.h"
+#include "report/results.h"
 
 namespace fwbench::pipeline {
 
@@ -66,18 +67,6 @@ const std::map<std::string, std::string>& RuntimeWorkers() {
       {"torchscript", ""},
       {"aoti", ""}};
   return workers;
-}
-
-nlohmann::json ReadJson(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) {
-    throw UsageError(fmt::format("{}: missing; is {} a run folder written by `fwbench run`?",
-                                 path.string(), path.parent_path().string()));
-  }
-  const std::string text{std::istreambuf_iterator<char>(in), {}};
-  nlohmann::json j = ParseJsonOrDiscard(text);
-  if (!j.is_object()) throw UsageError(fmt::format("{}: not a JSON object", path.string()));
-  return j;
 }
 
 // The adapter folder of the first ok training trial of `from` (or of any training
@@ -247,21 +236,25 @@ std::vector<std::string> LlmExportIds() {
   return ids;
 }
 
-nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
-                                  const std::vector<BuiltinBackend>& workers,
-                                  const std::filesystem::path& self_exe, std::ostream& log) {
-  const nlohmann::json manifest = ReadJson(options.run_dir / "manifest.json");
-  if (!manifest.contains("llm") || manifest.value("workload", "") != "llm_lora") {
-    throw UsageError(fmt::format("{}: not an llm_lora run (fwbench run --workload llm_lora)",
-                                 options.run_dir.string()));
-  }
-  for (const std::string& id : options.exports) {
-    const std::vector<std::string> ids = LlmExportIds();
+void CheckLlmExportIds(const std::vector<std::string>& exports) {
+  const std::vector<std::string> ids = LlmExportIds();
+  for (const std::string& id : exports) {
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
       throw UsageError(
           fmt::format("--exports: unknown export '{}' (have: {})", id, fmt::join(ids, ", ")));
     }
   }
+}
+
+nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
+                                  const std::vector<BuiltinBackend>& workers,
+                                  const std::filesystem::path& self_exe, std::ostream& log) {
+  const nlohmann::json manifest = ReadRunJsonFile(options.run_dir / "manifest.json");
+  if (!manifest.contains("llm") || manifest.value("workload", "") != "llm_lora") {
+    throw UsageError(fmt::format("{}: not an llm_lora run (fwbench run --workload llm_lora)",
+                                 options.run_dir.string()));
+  }
+  CheckLlmExportIds(options.exports);
   const nlohmann::json& llm = manifest["llm"];
   const std::filesystem::path dir = options.run_dir / "export";
   std::filesystem::create_directories(dir);
@@ -281,7 +274,7 @@ nlohmann::json RunLlmExportMatrix(const LlmExportOptions& options,
   const std::int64_t cache_len = p + options.new_tokens;
   // RoPE tables (the Keras port's) end there: past it a runtime would fail for fwbench's choice.
   const std::int64_t max_positions =
-      ReadJson(merged / "config.json").value("max_position_embeddings", std::int64_t{2048});
+      ReadRunJsonFile(merged / "config.json").value("max_position_embeddings", std::int64_t{2048});
   if (cache_len > max_positions) {
     throw UsageError(fmt::format(
         "--new-tokens {}: the prompt ({} tokens) and the new tokens make {} positions, more than "

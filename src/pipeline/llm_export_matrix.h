@@ -30,6 +30,9 @@ struct LlmExportOptions {
 // savedmodel-port, tf2onnx-port (the Keras step without the changes tf2onnx needs).
 std::vector<std::string> LlmExportIds();
 
+// Throws UsageError naming the first id in `exports` that is not one of them.
+void CheckLlmExportIds(const std::vector<std::string>& exports);
+
 // The workers `exports` need (converters and runtimes; empty = every export), to probe.
 std::set<std::string> LlmExportWorkers(const std::vector<std::string>& exports);
 

@@ -29,21 +29,6 @@ constexpr double kVerdictThreshold = 0.05;
 
 namespace {
 
-nlohmann::json ReadJsonFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) {
-    throw UsageError(fmt::format("{}: missing; is {} a run folder written by `fwbench run`?",
-                                 path.string(), path.parent_path().string()));
-  }
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (const auto at = JsonTooDeepAt(text)) {
-    throw UsageError(fmt::format("{}: {}", path.string(), JsonTooDeepMessage(*at)));
-  }
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw UsageError(fmt::format("{}: not valid JSON", path.string()));
-  return j;
-}
-
 // Reads a JSON Lines file; a torn last line (the orchestrator was killed mid-write) is skipped
 // and counted rather than failing the whole report.
 std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& path, int& skipped) {
@@ -134,6 +119,21 @@ void AddDdpScaling(ConfigurationResult& r, const nlohmann::json& config, const n
 
 }  // namespace
 
+nlohmann::json ReadRunJsonFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw UsageError(fmt::format("{}: missing; is {} a run folder written by `fwbench run`?",
+                                 path.string(), path.parent_path().string()));
+  }
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (const auto at = JsonTooDeepAt(text)) {
+    throw UsageError(fmt::format("{}: {}", path.string(), JsonTooDeepMessage(*at)));
+  }
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw UsageError(fmt::format("{}: not valid JSON", path.string()));
+  return j;
+}
+
 RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   if (!std::filesystem::is_directory(run_dir)) {
     throw UsageError(fmt::format(
@@ -141,14 +141,14 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
         "folder",
         run_dir.string()));
   }
-  nlohmann::json manifest = ReadJsonFile(run_dir / "manifest.json");
+  nlohmann::json manifest = ReadRunJsonFile(run_dir / "manifest.json");
   if (const int schema = manifest.value("schema_version", 1); schema > kResultsSchemaVersion) {
     throw UsageError(fmt::format(
         "{}: written by a newer fwbench (run folder schema version {}; this fwbench reads "
         "version {} and older); report it with the fwbench that ran it, or update this one",
         (run_dir / "manifest.json").string(), schema, kResultsSchemaVersion));
   }
-  const nlohmann::json env = ReadJsonFile(run_dir / "env.json");
+  const nlohmann::json env = ReadRunJsonFile(run_dir / "env.json");
   int skipped = 0;
   std::vector<nlohmann::json> records = ReadJsonLines(run_dir / "trials.jsonl", skipped);
   const std::size_t planned_configs = manifest.at("configurations").size();
@@ -289,11 +289,11 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   if (manifest.contains("user_model")) results.user_model = manifest["user_model"];
   // `fwbench deploy --into` leaves its measurements beside the run's (docs/serve.md).
   if (std::filesystem::is_regular_file(run_dir / "deploy.json")) {
-    results.deployment = ReadJsonFile(run_dir / "deploy.json");
+    results.deployment = ReadRunJsonFile(run_dir / "deploy.json");
   }
   // `fwbench dx --into` too (docs/dx.md).
   if (std::filesystem::is_regular_file(run_dir / "dx.json")) {
-    results.dx = ReadJsonFile(run_dir / "dx.json");
+    results.dx = ReadRunJsonFile(run_dir / "dx.json");
   }
   // Who wins what, only among configurations that passed the parity gate (docs/results.md).
   results.verdict_threshold = kVerdictThreshold;
@@ -301,7 +301,7 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   results.pick = PickLines(results.verdicts);
   // `fwbench llm-export` leaves its matrix in the run folder (docs/llm.md).
   if (std::filesystem::is_regular_file(run_dir / "export" / "matrix.json")) {
-    results.llm_export = ReadJsonFile(run_dir / "export" / "matrix.json");
+    results.llm_export = ReadRunJsonFile(run_dir / "export" / "matrix.json");
     results.pick.push_back(report::LlmExportVerdict(*results.llm_export));
   }
   return results;

@@ -26,6 +26,7 @@ from keras import ops  # noqa: E402
 from . import llm_export  # noqa: E402
 from .keras3_llm import LlamaForCausalLM, load_strict, rotate_half  # noqa: E402
 from .llama_files import read_checkpoint, read_config  # noqa: E402
+from .tensorflow_port import set_tensorflow_threads  # noqa: E402
 
 RUNTIME = "tensorflow"
 INPUTS = ("tokens", "keys", "values", "start")
@@ -45,8 +46,7 @@ SAVEDMODEL = f"Keras {keras.__version__} ExportArchive (TensorFlow {tf.__version
 
 def set_threads(threads):
     """Must run before TensorFlow's first op: the thread pools are made with the context."""
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tensorflow_threads(tf, threads)
 
 
 def write_cache(cache, update, positions):

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import safetensors_np
 from .llama_files import read_config
+from .protocol import error_line
 
 # export name -> module whose export(request) answers it (each imports its framework itself)
 EXPORTERS = {"onnx-dynamo": "torch_llm_export", "torchscript": "torch_llm_export",
@@ -26,11 +27,10 @@ EXPORTERS = {"onnx-dynamo": "torch_llm_export", "torchscript": "torch_llm_export
 RUNTIMES = {"onnxruntime": "onnxruntime_llm_run", "tensorflow": "keras3_llm_export"}
 
 
-def first_line(error, limit=400):
-    """The converter's or runtime's own first line: what a user would search for."""
-    text = str(error).strip()
-    line = next((l.strip() for l in text.splitlines() if l.strip()), "")
-    return f"{type(error).__name__}: {line or repr(error)}"[:limit]
+def first_line(error):
+    """The converter's or runtime's own first line, as every one-shot worker answer gives it
+    (protocol.error_line), cut to a matrix row's width."""
+    return error_line(error, limit=400)
 
 
 def cache_shape(config, batch, cache_len):

@@ -1,11 +1,12 @@
-"""An exported LLM step (llm_export.py) as an ONNX file in ONNX Runtime's Python API: the same
-session options as the image port (onnxruntime_port.py), the caches kept as the OrtValues the
-session returns and fed back as they are (run_with_ort_values), so that no step copies them into
-numpy and back, as the LibTorch, TensorFlow and Node runners keep theirs."""
+"""An exported LLM step (llm_export.py) as an ONNX file in ONNX Runtime's Python API: the image
+port's session options (onnxruntime_port.session_options), the caches kept as the OrtValues
+the session returns and fed back as they are (run_with_ort_values), so that no step copies them
+into numpy and back, as the LibTorch, TensorFlow and Node runners keep theirs."""
 import numpy as np
 import onnxruntime as ort
 
 from .llm_export import Step
+from .onnxruntime_port import session_options
 
 RUNTIME = f"onnxruntime {ort.__version__} (Python)"
 
@@ -14,12 +15,8 @@ class OrtStep(Step):
     runtime = RUNTIME
 
     def __init__(self, path, threads):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(path, session_options(threads),
+                                            providers=["CPUExecutionProvider"])
         # By position: a converter may name them otherwise (tf2onnx's "tokens:0").
         self.inputs = [i.name for i in self.session.get_inputs()]
         if len(self.inputs) != 4 or len(self.session.get_outputs()) != 3:

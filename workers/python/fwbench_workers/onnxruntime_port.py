@@ -13,6 +13,21 @@ def probe_modes():
     return {"optimized": ""}
 
 
+def session_options(threads):
+    """The session options of every ONNX Runtime trial here (this port's and the LLM export
+    matrix's, onnxruntime_llm_run.py). One intra-op pool; sequential execution leaves the
+    inter-op pool unused, pinned to 1. Its threads spin between operators by default: kept (as
+    PyTorch's OpenMP team spins), but set explicitly so that the choice is ours, not a
+    version's default."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class Port:
     framework = "onnxruntime"
     version = ort.__version__
@@ -34,21 +49,14 @@ class Port:
             raise UsageError("spec field onnx_model is empty: this worker runs an ONNX model")
 
     def set_threads(self, threads):
-        # One intra-op pool; sequential execution leaves the inter-op pool unused, pinned to 1.
-        # Its threads spin between operators by default: kept (as PyTorch's OpenMP team spins),
-        # but set explicitly so that the choice is ours, not a version's default.
-        self.options = ort.SessionOptions()
-        self.options.intra_op_num_threads = threads
-        self.options.inter_op_num_threads = 1
-        self.options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        self.options = session_options(threads)
         return [pool("onnxruntime intra-op (SessionOptions.intra_op_num_threads)", "compute",
                      threads, self.options.intra_op_num_threads),
                 pool("onnxruntime inter-op (SessionOptions.inter_op_num_threads)", "pinned", 1,
                      self.options.inter_op_num_threads)]
 
     def init(self):
-        self.options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        pass  # session_options (set_threads) holds the whole configuration
 
     def model_file(self):
         return self.spec["onnx_model"]

@@ -177,6 +177,27 @@ def thread_hygiene():
     return os.environ.get("FWBENCH_THREAD_HYGIENE", "on") != "off"
 
 
+def first_lines(error, limit=700):
+    """What a converter said, shortened for a report row: its first line, and the first line
+    that names what it could not handle ("Unsupported", "not supported") when that is another."""
+    import re
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # the exporter colours its text
+    lines = [l.strip() for l in text.splitlines() if l.strip()] or [repr(error)]
+    said = lines[0]
+    # torch.onnx names the operator it has no conversion for under "Exception summary".
+    for marker in ("no onnx function found", "support"):
+        named = next((l for l in lines[1:] if marker in l.lower()), None)
+        if named:
+            said += " … " + named
+            break
+    return said[:limit]
+
+
+def error_line(error, limit=700):
+    """A one-shot worker answer's reason: the exception's type and first_lines."""
+    return f"{type(error).__name__}: {first_lines(error, limit)}"
+
+
 def tool_error(stderr, limit=600):
     """A command-line converter's own words for its failure: its logged ERROR lines (tf2onnx's
     "... - ERROR - ...", onnx2tf's "ERROR: ..."), else the last line it wrote (the exception)."""

@@ -8,7 +8,6 @@ import importlib
 import json
 import math
 import os
-import re
 import resource
 import shutil
 import sys
@@ -17,8 +16,8 @@ import traceback
 import numpy as np
 
 from . import cifar, ddp, safetensors_np
-from .protocol import (VERSION, EventWriter, Unsupported, UsageError, now, pool,  # noqa: F401
-                       read_spec, thread_hygiene)
+from .protocol import (VERSION, EventWriter, Unsupported, UsageError, error_line,  # noqa: F401
+                       now, pool, read_spec, thread_hygiene)
 
 
 def budget_left(budget, steps, elapsed_s):
@@ -388,25 +387,22 @@ def describe_model(framework, path, out, import_path=""):
     return 0
 
 
-def _first_lines(error, limit=700):
-    """What a converter said, shortened for a report row: its first line, and the first line
-    that names what it could not handle ("Unsupported", "not supported") when that is another."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # the exporter colours its text
-    lines = [l.strip() for l in text.splitlines() if l.strip()] or [repr(error)]
-    said = lines[0]
-    # torch.onnx names the operator it has no conversion for under "Exception summary".
-    for marker in ("no onnx function found", "support"):
-        named = next((l for l in lines[1:] if marker in l.lower()), None)
-        if named:
-            said += " … " + named
-            break
-    return said[:limit]
+def _answer(out, compute):
+    """One JSON line on `out`: {"ok": true, **compute()}, or ok false with the error's line (a
+    conversion's or probe's failure is the orchestrator's to report, not a crash)."""
+    try:
+        answer = {"ok": True, **compute()}
+    except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
+        answer = {"ok": False, "reason": error_line(e)}
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+    return 0
 
 
 def convert_model(framework, request_path, out):
     """One JSON line: the converted file and the converter with its version, or the converter's
     own message when it fails (a finding about portability, not an error of fwbench)."""
-    try:
+    def convert():
         with open(request_path) as f:
             request = json.load(f)
         # A port that configures its framework at import (Keras's backend) reads the mode.
@@ -415,42 +411,31 @@ def convert_model(framework, request_path, out):
         module = _import_port(framework)
         if not hasattr(module, "convert_model"):
             raise Unsupported(f"the {framework} port converts no models")
-        answer = {"ok": True, **module.convert_model(request)}
-    except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
-        answer = {"ok": False, "reason": f"{type(e).__name__}: {_first_lines(e)}"}
-    out.write(json.dumps(answer) + "\n")
-    out.flush()
-    return 0
+        return module.convert_model(request)
+    return _answer(out, convert)
 
 
 def matmul_peak_probe(framework, mode, threads, out):
     """One JSON line: the port's framework's fp32 matmul peak on `threads` in `mode`'s library,
-    and the modes that share that library (the orchestrator probes each library once)."""
-    try:
+    and the modes that share that library (the orchestrator probes each library once; without
+    an answer it falls back to LibTorch's peak)."""
+    def probe_peak():
         os.environ["FWBENCH_MODE"] = mode
         os.environ["FWBENCH_THREADS"] = threads
         module = _import_port(framework)
         if not hasattr(module, "matmul_peak_probe"):
             raise Unsupported(f"the {framework} port has no matmul peak probe")
-        answer = {"ok": True, **module.matmul_peak_probe(mode, int(threads))}
-    except Exception as e:  # noqa: BLE001 - the orchestrator falls back to LibTorch's peak
-        answer = {"ok": False, "reason": f"{type(e).__name__}: {_first_lines(e)}"}
-    out.write(json.dumps(answer) + "\n")
-    out.flush()
-    return 0
+        return module.matmul_peak_probe(mode, int(threads))
+    return _answer(out, probe_peak)
 
 
 def dx_onnx_file(path, out):
     """One JSON line: the dx model written as an ONNX file, which the runtimes' dx ports load."""
-    try:
+    def write():
         from . import dx_onnx
         dx_onnx.write_model(path)
-        answer = {"ok": True, "file": path}
-    except Exception as e:  # noqa: BLE001 - the orchestrator reports whatever went wrong
-        answer = {"ok": False, "reason": f"{type(e).__name__}: {_first_lines(e)}"}
-    out.write(json.dumps(answer) + "\n")
-    out.flush()
-    return 0
+        return {"file": path}
+    return _answer(out, write)
 
 
 FRAMEWORKS = ("torch", "tensorflow", "keras3", "jax", "onnxruntime", "openvino", "opencv")

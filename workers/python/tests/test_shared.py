@@ -126,23 +126,23 @@ class ConverterMessages(unittest.TestCase):
     that names the operator, without the exporter's terminal colours."""
 
     def test_the_operator_line_is_kept_and_colours_are_dropped(self):
-        from fwbench_workers.runner import _first_lines
+        from fwbench_workers.protocol import first_lines
         error = Exception("Failed to convert. \x1b[96mThis is step 3/3\x1b[0m of exporting.\n"
                           "- If there is a missing ONNX function, implement it.\n"
                           "## Exception summary\n"
                           "<class 'DispatchError'>: No ONNX function found for "
                           "<OpOverload(op='aten.linalg_eig', overload='default')>.\n")
-        said = _first_lines(error)
+        said = first_lines(error)
         self.assertTrue(said.startswith("Failed to convert. This is step 3/3 of exporting."))
         self.assertIn("No ONNX function found for <OpOverload(op='aten.linalg_eig'", said)
         self.assertNotIn("\x1b", said)
         self.assertNotIn("implement it", said)
 
     def test_a_one_line_error_is_itself_and_long_ones_are_cut(self):
-        from fwbench_workers.runner import _first_lines
-        self.assertEqual(_first_lines(ValueError("Operator not supported: Foo")),
+        from fwbench_workers.protocol import first_lines
+        self.assertEqual(first_lines(ValueError("Operator not supported: Foo")),
                          "Operator not supported: Foo")
-        self.assertEqual(len(_first_lines(ValueError("x" * 5000))), 700)
+        self.assertEqual(len(first_lines(ValueError("x" * 5000))), 700)
 
 
 class ToolErrors(unittest.TestCase):
