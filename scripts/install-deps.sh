@@ -24,7 +24,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsentencepiece-dev
-  libboost1.81-dev libopencv-dnn-dev libsimdjson-dev wrk
+  libboost1.81-dev libopencv-dnn-dev libopencv-imgcodecs-dev libsimdjson-dev wrk
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc
   openjdk-17-jre-headless
   python3 python3-torch python3-torchvision python3-numpy python3-opencv python3-onnx

@@ -123,6 +123,16 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
   s.metrics["peak_rss_mb"] = Across(
       collect([](const TrialMetrics& t) { return t.peak_rss_bytes / (1024.0 * 1024.0); }), "MiB");
   s.metrics["cpu_s"] = Across(collect([](const TrialMetrics& t) { return t.cpu_s; }), "s");
+  // Input pipelines: CPU seconds (every thread and worker process) per 1,000 samples delivered.
+  if (std::all_of(ok.begin(), ok.end(), [](const TrialMetrics& t) {
+        return t.pipeline_cpu_s >= 0.0 && t.pipeline_samples > 0.0;
+      })) {
+    s.metrics["cpu_s_per_1k_samples"] =
+        Across(collect([](const TrialMetrics& t) {
+                 return t.pipeline_cpu_s / t.pipeline_samples * 1000.0;
+               }),
+               "s");
+  }
   std::vector<double> first_losses, last_losses;
   for (const TrialMetrics& t : ok) {
     if (t.losses.empty()) continue;

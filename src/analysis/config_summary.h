@@ -27,7 +27,8 @@ struct ConfigSummary {
   // Keys: ttfb_s, steps_per_s, samples_per_s, latency_p50_ms, latency_p90_ms, latency_p99_ms,
   // warmup_cost_s, warmup_steps, peak_rss_mb, cpu_s, loss_first, loss_last, phase.<name>_s;
   // token workloads: tokens_per_s, and for generation ttft_ms, prefill_tokens_per_s,
-  // decode_tokens_per_s; with a measured matmul peak (results.cpp): mfu.
+  // decode_tokens_per_s; with a measured matmul peak (results.cpp): mfu; input pipelines:
+  // cpu_s_per_1k_samples.
   std::map<std::string, MetricSummary> metrics;
   std::vector<std::string> warnings;
 };

@@ -187,6 +187,18 @@ ConfigurationResult ConfigurationFromJson(const nlohmann::json& j) {
   }
   if (j.contains("parity")) c.parity = ParityFromJson(j["parity"]);
   c.ranked = Get<bool>(j, "ranked", false);
+  if (j.contains("pipeline") && j["pipeline"].is_object()) {
+    const nlohmann::json& p = j["pipeline"];
+    c.pipeline = PipelineFacts{.loader = Get<std::string>(p, "loader", ""),
+                               .workers = Get<int>(p, "workers", 0),
+                               .model_step = Get<std::string>(p, "model_step", "none"),
+                               .cache = Get<bool>(p, "cache", false),
+                               .source = Get<std::string>(p, "source", ""),
+                               .settings = p.value("settings", nlohmann::json::object()),
+                               .recommended = Get<std::string>(p, "recommended", ""),
+                               .check = Get<std::string>(p, "check", "unchecked"),
+                               .check_detail = Get<std::string>(p, "check_detail", "")};
+  }
   return c;
 }
 
@@ -204,7 +216,8 @@ RunResults RunResultsFromJsonOrThrow(const nlohmann::json& j, const std::string&
     throw UsageError(
         fmt::format("{}: expected a JSON object (results.json, docs/results.md)", source));
   }
-  for (const char* key : {"configurations", "trials", "warnings", "notes", "verdicts", "pick"}) {
+  for (const char* key :
+       {"configurations", "pipelines", "trials", "warnings", "notes", "verdicts", "pick"}) {
     RequireArray(j, key, source);
   }
   RunResults r;
@@ -228,6 +241,9 @@ RunResults RunResultsFromJsonOrThrow(const nlohmann::json& j, const std::string&
   r.env = j.value("env", nlohmann::json::object());
   for (const nlohmann::json& c : Member(j, "configurations")) {
     r.configurations.push_back(ConfigurationFromJson(c));
+  }
+  for (const nlohmann::json& c : Member(j, "pipelines")) {
+    r.pipelines.push_back(ConfigurationFromJson(c));
   }
   for (const nlohmann::json& t : Member(j, "trials")) r.trials.push_back(TrialFromJson(t));
   r.warnings = Get<std::vector<std::string>>(j, "warnings", {});
@@ -295,6 +311,18 @@ nlohmann::json ToJson(const ConfigurationResult& c) {
   }
   if (c.parity) j["parity"] = ToJson(*c.parity);
   j["ranked"] = c.ranked;
+  if (c.pipeline) {
+    const PipelineFacts& p = *c.pipeline;
+    j["pipeline"] = {{"loader", p.loader},
+                     {"workers", p.workers},
+                     {"model_step", p.model_step},
+                     {"cache", p.cache},
+                     {"source", p.source},
+                     {"settings", p.settings},
+                     {"recommended", p.recommended},
+                     {"check", p.check},
+                     {"check_detail", p.check_detail}};
+  }
   return j;
 }
 
@@ -325,6 +353,11 @@ nlohmann::json ToJson(const RunResults& r) {
       {"verdicts", std::move(verdicts)},
       {"pick", r.pick},
   };
+  if (!r.pipelines.empty()) {
+    nlohmann::json pipelines = nlohmann::json::array();
+    for (const ConfigurationResult& c : r.pipelines) pipelines.push_back(ToJson(c));
+    j["pipelines"] = std::move(pipelines);
+  }
   if (r.deployment) j["deployment"] = *r.deployment;
   if (r.dx) j["dx"] = *r.dx;
   if (r.llm_export) j["llm_export"] = *r.llm_export;

@@ -64,6 +64,23 @@ struct ParityResult {
   nlohmann::json envelope;   // training: ToJson(LossEnvelope) or {unavailable}; null otherwise
 };
 
+// Task input_pipeline (docs/data-pipelines.md): one backend's input pipeline at one setting.
+struct PipelineFacts {
+  std::string loader;  // cpp, dataloader, tf.data, grain
+  int workers = 0;
+  std::string model_step = "none";  // none (the pipeline alone) or train
+  bool cache = false;
+  std::string source;  // cifar10-bin or image-folder
+  // What the trial set (its hello's extra.pipeline.settings), and what the framework's own
+  // documentation recommends, in a line.
+  nlohmann::json settings = nlohmann::json::object();
+  std::string recommended;
+  // Its first batches against fwbench's reference batches of the same seed: "match" (bit for
+  // bit, labels and pixels), "differs" (check_detail says where), or "unchecked" (why).
+  std::string check = "unchecked";
+  std::string check_detail;
+};
+
 struct ConfigurationResult {
   // Id (summary.config), task, batch size, trial counts, metrics (MFU included), warnings.
   ConfigSummary summary;
@@ -75,9 +92,10 @@ struct ConfigurationResult {
   std::optional<CompileResult> compile;  // compiled modes whose backend has an eager mode
   // train_ddp on more than one process: against the same configuration on one process.
   std::optional<DdpScaling> ddp_scaling;
-  std::string ddp_scaling_unavailable;  // why a train_ddp configuration has none
-  std::optional<ParityResult> parity;   // absent until the gate ran
-  bool ranked = false;                  // passed the parity gate (or is the reference)
+  std::string ddp_scaling_unavailable;    // why a train_ddp configuration has none
+  std::optional<ParityResult> parity;     // absent until the gate ran
+  std::optional<PipelineFacts> pipeline;  // input_pipeline configurations
+  bool ranked = false;                    // passed the parity gate (or is the reference)
 
   const std::string& id() const { return summary.config; }
   const std::string& task() const { return summary.task; }
@@ -103,7 +121,10 @@ struct RunResults {
   ResultsInputs inputs;
   nlohmann::json env = nlohmann::json::object();    // env.json
   std::vector<ConfigurationResult> configurations;  // in plan order
-  std::vector<TrialResult> trials;                  // measured trials, in the order they ran
+  // Task input_pipeline's configurations, in plan order: apart, since no other view (speed
+  // table, verdicts, parity gate) compares a pipeline with a model.
+  std::vector<ConfigurationResult> pipelines;
+  std::vector<TrialResult> trials;  // measured trials, in the order they ran
   std::vector<std::string> warnings;
   std::vector<std::string> notes;            // caveats of the plan itself
   std::optional<nlohmann::json> deployment;  // deploy.json of `fwbench deploy --into`

@@ -85,6 +85,10 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
       m.outputs[e.value("name", "")] = e.value("path", "");
     } else if (kind == "metric" && e.value("name", "") == "peak_rss_bytes") {
       m.peak_rss_bytes = std::max(m.peak_rss_bytes, e.at("value").get<double>());
+    } else if (kind == "metric" && e.value("name", "") == "pipeline_cpu_s") {
+      m.pipeline_cpu_s = e.at("value").get<double>();
+    } else if (kind == "metric" && e.value("name", "") == "pipeline_samples") {
+      m.pipeline_samples = e.at("value").get<double>();
     }
   }
 

@@ -54,6 +54,11 @@ struct TrialMetrics {
       0.0;              // the process's max RSS from wait4 (the worker's own report if larger)
   double cpu_s = 0.0;   // user + system CPU time of the process
   double wall_s = 0.0;  // spawn → exit
+  // Task input_pipeline: the CPU time of the loader's whole life (its start, the measured
+  // batches, its shutdown; worker processes included) and the samples it delivered meanwhile;
+  // negative when the trial reported none. Not kept in results.json (its summary is).
+  double pipeline_cpu_s = -1.0;
+  double pipeline_samples = 0.0;
 };
 
 // `record` is one line of trials.jsonl; `events` are that trial's events in arrival order.

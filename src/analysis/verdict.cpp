@@ -294,6 +294,66 @@ Verdict DeploymentVerdict(const RunResults& results, double threshold) {
   return v;
 }
 
+// Input pipelines (task input_pipeline): per loader its fastest setting, then the fastest two
+// loaders' samples/s compared as any ratio verdict. Only pipelines whose first batches matched
+// the reference's bit for bit compete (what parity is to a model).
+Verdict PipelineVerdict(const RunResults& results, const std::string& model_step,
+                        double threshold) {
+  Verdict v;
+  v.criterion = model_step == "train" ? "input pipeline feeding training (samples/s)"
+                                      : "input throughput (the pipeline alone, samples/s)";
+  v.metric = "samples_per_s";
+  v.higher_is_better = true;
+  std::map<std::string, std::vector<double>> trials_of;
+  for (const TrialResult& t : results.trials) {
+    if (t.metrics.ok && std::isfinite(t.metrics.samples_per_s)) {
+      trials_of[t.metrics.config].push_back(t.metrics.samples_per_s);
+    }
+  }
+  struct Best {
+    std::string id;
+    double median = 0.0;
+    std::vector<double> trials;
+  };
+  std::map<std::string, Best> best_of;  // by loader
+  for (const ConfigurationResult& c : results.pipelines) {
+    if (!c.pipeline || c.pipeline->model_step != model_step) continue;
+    if (c.pipeline->check != "match") {
+      v.excluded.push_back(
+          fmt::format("{}: not ranked (batch check {})", c.id(), c.pipeline->check));
+      continue;
+    }
+    const auto& trials = trials_of[c.id()];
+    if (trials.empty()) continue;
+    const double median = stats::Median(trials);
+    Best& b = best_of[c.pipeline->loader];
+    if (b.id.empty() || median > b.median) b = {c.id(), median, trials};
+  }
+  std::vector<Best> ranked;
+  for (auto& [loader, b] : best_of) ranked.push_back(std::move(b));
+  std::sort(ranked.begin(), ranked.end(),
+            [](const Best& a, const Best& b) { return a.median > b.median; });
+  if (ranked.empty()) {
+    v.evidence = "no input pipeline with checked batches measured this";
+    return v;
+  }
+  v.winner = ranked[0].id;
+  std::vector<std::string> parts;
+  for (const Best& b : ranked) parts.push_back(fmt::format("{} {}", b.id, Num(b.median)));
+  if (ranked.size() == 1) {
+    v.evidence = fmt::format("only {} was measured: {}", v.winner, Num(ranked[0].median));
+    return v;
+  }
+  v.runner_up = ranked[1].id;
+  v.advantage = stats::BootstrapRatioOfMedians(ranked[0].trials, ranked[1].trials);
+  v.tie = !(v.advantage.ci_lo > 1.0) || v.advantage.value - 1.0 < threshold;
+  v.evidence = fmt::format("each loader at its fastest setting: {}; advantage {}× [{}–{}]",
+                           fmt::join(parts, ", "), Num(v.advantage.value), Num(v.advantage.ci_lo),
+                           Num(v.advantage.ci_hi));
+  RequireEnoughTrials(v);
+  return v;
+}
+
 }  // namespace
 
 std::vector<Verdict> BuildVerdicts(const RunResults& results, double threshold) {
@@ -330,7 +390,9 @@ std::vector<Verdict> BuildVerdicts(const RunResults& results, double threshold) 
     criteria.push_back({fmt::format("memory (peak RSS, inference batch {})", small), "peak_rss_mb",
                         false, "infer", small});
   }
-  if (results.plan.value("workload", "") != "llm_lora") {
+  // (A pipeline-only run trains no model of its own.)
+  if (results.plan.value("workload", "") != "llm_lora" &&
+      (!configs.empty() || results.pipelines.empty())) {
     criteria.push_back({"training throughput", "samples_per_s", true, "train", 0});
   }
 
@@ -410,8 +472,20 @@ std::vector<Verdict> BuildVerdicts(const RunResults& results, double threshold) 
         [&](const ConfigurationResult& c) { return c.task() == task && c.compile.has_value(); });
     if (has_compiled) out.push_back(CompileGainVerdict(configs, task, threshold));
   }
-  out.push_back(PortabilityVerdict(results));
-  out.push_back(DeploymentVerdict(results, threshold));
+  if (!results.pipelines.empty()) {
+    for (const std::string step : {"none", "train"}) {
+      const bool planned = std::any_of(results.pipelines.begin(), results.pipelines.end(),
+                                       [&](const ConfigurationResult& c) {
+                                         return c.pipeline && c.pipeline->model_step == step;
+                                       });
+      if (planned) out.push_back(PipelineVerdict(results, step, threshold));
+    }
+  }
+  // A pipeline-only run compares no models: no portability or deployment row to show.
+  if (!configs.empty() || results.pipelines.empty()) {
+    out.push_back(PortabilityVerdict(results));
+    out.push_back(DeploymentVerdict(results, threshold));
+  }
   return out;
 }
 

@@ -12,6 +12,8 @@ void AddPlanOptions(CLI::App& cmd, PlanOptions& options) {
   cmd.add_option("plan", options.plan_file, "Plan file (TOML); see examples/default.toml")
       ->check(CLI::ExistingFile);
   cmd.add_flag("--quick", options.quick, "Shrink the plan to test size (seconds, not minutes)");
+  cmd.add_flag("--pipeline-only", options.pipeline_only,
+               "Measure the input pipelines only: tasks = input_pipeline (docs/data-pipelines.md)");
   const Plan defaults;
   for (const PlanField& field : PlanFields()) {
     CLI::Option* opt =
@@ -56,6 +58,12 @@ Plan BuildPlan(const PlanOptions& options) {
   const auto tasks = options.options.find("--tasks");
   const bool tasks_given = tasks != options.options.end() && tasks->second->count() > 0;
   if (options.quick && plan.workload == "user_model" && !tasks_given) plan.tasks = {"infer"};
+  if (options.pipeline_only) {
+    if (tasks_given) {
+      throw UsageError("--pipeline-only and --tasks both name the tasks: give one of them");
+    }
+    plan.tasks = {kTaskInputPipeline};
+  }
   ValidatePlan(plan);
   return plan;
 }

@@ -14,6 +14,7 @@ namespace fwbench::cli {
 struct PlanOptions {
   std::string plan_file;
   bool quick = false;
+  bool pipeline_only = false;                 // tasks = ["input_pipeline"]
   std::map<std::string, std::string> values;  // flag → text, for flags that were given
   std::vector<std::string> workers;           // "NAME=PROGRAM ARG… {spec}"
   std::map<std::string, CLI::Option*> options;

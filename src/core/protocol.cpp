@@ -258,7 +258,8 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
   return std::nullopt;
 }
 
-std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int threads) {
+std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int threads,
+                                            int loader_workers) {
   const auto it = hello.find("thread_pools");
   if (it == hello.end() || !it->is_array()) {
     return std::string(
@@ -281,11 +282,11 @@ std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int thr
     const auto role = p["role"].get<std::string>();
     const auto set = p["set"].get<std::int64_t>();
     const auto read = p["read"].get<std::int64_t>();
-    if (role != "compute" && role != "pinned") {
-      return fmt::format("thread pool \"{}\" has role \"{}\" (expected compute or pinned)", name,
-                         role);
+    if (role != "compute" && role != "pinned" && (role != "loader" || loader_workers == 0)) {
+      return fmt::format("thread pool \"{}\" has role \"{}\" (expected compute or pinned{})", name,
+                         role, loader_workers == 0 ? "" : " or loader");
     }
-    const std::int64_t want = role == "compute" ? threads : 1;
+    const std::int64_t want = role == "compute" ? threads : role == "loader" ? loader_workers : 1;
     if (set != want) {
       return fmt::format(
           "{} thread pool \"{}\" was set to {} thread{}; a trial of {} thread{} sets it to {}",

@@ -20,7 +20,7 @@ inline constexpr int kVersion = 1;
 // `pinned` pools (a second BLAS pool, inter-op pools) must hold 1.
 struct ThreadPool {
   std::string name;  // e.g. "torch intra-op (OpenMP)", "openblas (libopenblas.so.0)"
-  std::string role;  // "compute" or "pinned"
+  std::string role;  // "compute", "pinned" or "loader" (an input pipeline's workers)
   int set = 0;       // what the trial asked the library for
   int read = 0;      // what the library reports when asked back
 };
@@ -85,8 +85,10 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
 
 // Why a hello's "thread_pools" break the one-pool rule for a trial of `threads` threads, or
 // nullopt: at least one compute pool; every pool's read-back equals what was set; compute pools
-// set to `threads`, pinned pools to 1.
-std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int threads);
+// set to `threads`, pinned pools to 1, loader pools (task input_pipeline: the threads or processes
+// that read and augment the input) to `loader_workers`, which names none when it is 0.
+std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int threads,
+                                            int loader_workers = 0);
 
 std::string_view EventKindName(EventKind kind);
 

@@ -53,6 +53,15 @@ nlohmann::json ToJson(const TrialSpec& s) {
   if (s.task == kTaskTrainDdp) {
     j["ddp"] = {{"processes", s.ddp.processes}, {"hosts", s.ddp.hosts}};
   }
+  if (s.task == kTaskInputPipeline) {
+    j["pipeline"] = {{"loader", s.pipeline.loader},
+                     {"workers", s.pipeline.workers},
+                     {"source", s.pipeline.source},
+                     {"images_dir", s.pipeline.images_dir.string()},
+                     {"model_step", s.pipeline.model_step},
+                     {"cache", s.pipeline.cache},
+                     {"check_batches", s.pipeline.check_batches}};
+  }
   if (s.workload == kWorkloadLlm) {
     j["llm"] = {
         {"tokens", s.llm.tokens.string()},      {"adapter_init", s.llm.adapter_init.string()},
@@ -78,6 +87,33 @@ nlohmann::json ToJson(const TrialSpec& s) {
 }
 
 namespace {
+
+void CheckPipelineSpec(const TrialSpec& s, bool present, const std::string& source) {
+  const PipelineSpec& p = s.pipeline;
+  const auto fail = [&](const std::string& what) {
+    throw UsageError(fmt::format("{}: field \"pipeline\": {}", source, what));
+  };
+  if (!present) fail("task \"input_pipeline\" needs it (loader, workers, source, model_step)");
+  if (s.workload != kWorkloadImage) {
+    fail(fmt::format("task \"input_pipeline\" runs workload \"{}\" only", kWorkloadImage));
+  }
+  if (p.loader != "cpp" && p.loader != "dataloader" && p.loader != "tf.data" &&
+      p.loader != "grain") {
+    fail(fmt::format("loader must be cpp, dataloader, tf.data or grain, not \"{}\"", p.loader));
+  }
+  if (p.workers < 0) fail(fmt::format("workers must be >= 0, not {}", p.workers));
+  if (p.source != kPipelineSourceCifar && p.source != kPipelineSourceFolder) {
+    fail(fmt::format("source must be {} or {}, not \"{}\"", kPipelineSourceCifar,
+                     kPipelineSourceFolder, p.source));
+  }
+  if (p.source == kPipelineSourceFolder && p.images_dir.empty()) {
+    fail("source image-folder needs images_dir (a folder of class folders of images)");
+  }
+  if (p.model_step != "none" && p.model_step != "train") {
+    fail(fmt::format("model_step must be none or train, not \"{}\"", p.model_step));
+  }
+  if (p.check_batches < 0) fail("check_batches must be >= 0");
+}
 
 // Reads typed fields of one JSON object and rejects keys nobody asked for, so a typo in a spec
 // is an error instead of a silently ignored setting.
@@ -234,6 +270,19 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
     d.Get("hosts", s.ddp.hosts);
     d.RejectUnknown();
   }
+  if (json.contains("pipeline")) {
+    FieldReader p(top.Object("pipeline"), "pipeline", source);
+    std::string images_dir;
+    p.Get("loader", s.pipeline.loader);
+    p.Get("workers", s.pipeline.workers);
+    p.Get("source", s.pipeline.source);
+    p.Get("images_dir", images_dir, false);
+    p.Get("model_step", s.pipeline.model_step);
+    p.Get("cache", s.pipeline.cache, false);
+    p.Get("check_batches", s.pipeline.check_batches, false);
+    p.RejectUnknown();
+    s.pipeline.images_dir = images_dir;
+  }
   top.RejectUnknown();
   if (s.workload != kWorkloadImage && s.workload != kWorkloadLlm) {
     throw UsageError(fmt::format("{}: field \"workload\" must be \"{}\" or \"{}\", not \"{}\"",
@@ -248,11 +297,14 @@ TrialSpec TrialSpecFromJson(const nlohmann::json& json, const std::string& sourc
   s.data_dir = data_dir;
   s.weights = weights;
   s.output_dir = output_dir;
-  if (s.task != kTaskTrain && s.task != kTaskInfer && s.task != kTaskTrainDdp) {
+  if (s.task != kTaskTrain && s.task != kTaskInfer && s.task != kTaskTrainDdp &&
+      s.task != kTaskInputPipeline) {
     throw UsageError(
-        fmt::format("{}: field \"task\" must be \"train\", \"infer\" or \"train_ddp\", not \"{}\"",
+        fmt::format("{}: field \"task\" must be \"train\", \"infer\", \"train_ddp\" or "
+                    "\"input_pipeline\", not \"{}\"",
                     source, s.task));
   }
+  if (s.task == kTaskInputPipeline) CheckPipelineSpec(s, json.contains("pipeline"), source);
   if (s.task == kTaskTrainDdp) {
     if (s.workload != kWorkloadImage) {
       throw UsageError(

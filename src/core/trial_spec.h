@@ -62,9 +62,26 @@ struct DdpSpec {
   int hosts = 1;
 };
 
+// Task "input_pipeline" (docs/data-pipelines.md): a framework's own input pipeline reads the
+// training images, augments and batches them, and hands each batch to a no-op or to the model's
+// training step. The randomness (order, crops, flips) is the shared seed schedule of
+// docs/data.md, so every loader's batches can be checked bit for bit against the reference.
+struct PipelineSpec {
+  std::string loader = "cpp";          // cpp (fwbench's, LibTorch), dataloader, tf.data, grain
+  int workers = 0;                     // loader threads or processes; 0: in the consuming thread
+  std::string source = "cifar10-bin";  // or image-folder: images_dir/<class>/<file>.png|jpg
+  std::filesystem::path images_dir;
+  std::string model_step = "none";  // none (the pipeline alone) or train
+  bool cache = false;               // tf.data: decode the image folder once (Dataset.cache)
+  std::int64_t check_batches = 2;   // batches written for the bit-for-bit check
+};
+
 inline constexpr char kTaskTrain[] = "train";
 inline constexpr char kTaskInfer[] = "infer";
 inline constexpr char kTaskTrainDdp[] = "train_ddp";
+inline constexpr char kTaskInputPipeline[] = "input_pipeline";
+inline constexpr char kPipelineSourceCifar[] = "cifar10-bin";
+inline constexpr char kPipelineSourceFolder[] = "image-folder";
 // Training, on one process or data-parallel on several: losses, an optimizer, augmentation.
 inline bool IsTrainingTask(std::string_view task) {
   return task == kTaskTrain || task == kTaskTrainDdp;
@@ -79,7 +96,7 @@ struct TrialSpec {
   std::string trial_id;
   std::string config_id;
   std::string workload = "image_classification";
-  std::string task = "train";              // "train", "infer" or "train_ddp"
+  std::string task = "train";              // "train", "infer", "train_ddp" or "input_pipeline"
   std::string backend = kLibtorchBackend;  // what `fwbench trial` runs when a spec names none
   std::string mode = "eager";
   std::string device = "cpu";
@@ -114,6 +131,7 @@ struct TrialSpec {
   LlmSpec llm;               // workload "llm_lora" only
   UserModelSpec user_model;  // workload "user_model" only
   DdpSpec ddp;               // task "train_ddp" only
+  PipelineSpec pipeline;     // task "input_pipeline" only
 };
 
 inline constexpr const char* kWorkloadImage = "image_classification";

@@ -48,10 +48,10 @@ std::vector<std::size_t> ComputeOrder(std::size_t n, bool shuffle, std::uint64_t
 }
 
 // Writes one normalised sample (image + label) at `slot` of the output spans.
-void EmitSample(const ImageSet& set, std::size_t record, Augmentation aug, std::size_t slot,
+void EmitSample(const std::uint8_t* image, std::uint8_t label, Augmentation aug, std::size_t slot,
                 std::span<float> images, std::span<std::int64_t> labels) {
   std::array<std::uint8_t, kImageBytes> crop;
-  AugmentImage(set.image(record), aug, crop);
+  AugmentImage(image, aug, crop);
   const NormalizeTable& table = Table();
   float* out = images.data() + slot * kImageBytes;
   for (std::size_t c = 0; c < kImageChannels; ++c) {
@@ -60,7 +60,7 @@ void EmitSample(const ImageSet& set, std::size_t record, Augmentation aug, std::
       out[c * kImagePlane + i] = lut[crop[c * kImagePlane + i]];
     }
   }
-  labels[slot] = set.labels[record];
+  labels[slot] = label;
 }
 
 void CheckSpans(std::size_t count, std::span<float> images, std::span<std::int64_t> labels) {
@@ -121,6 +121,11 @@ ImageBatcher::ImageBatcher(const ImageSet& set, BatchOptions options)
   batches_per_epoch_ = set.size() / options_.batch_size;
 }
 
+ImageBatcher::ImageBatcher(const ImageFolder& folder, BatchOptions options)
+    : ImageBatcher(folder.labels_only, options) {
+  folder_ = &folder;
+}
+
 ImageBatcher::~ImageBatcher() = default;
 ImageBatcher::ImageBatcher(ImageBatcher&&) noexcept = default;
 ImageBatcher& ImageBatcher::operator=(ImageBatcher&&) noexcept = default;
@@ -156,7 +161,7 @@ void ImageBatcher::Fill(std::size_t batch_index, std::span<float> images,
     const std::size_t position = first + j;
     const Augmentation aug =
         options_.augment ? DrawAugmentation(options_.seed, epoch, position) : Augmentation{};
-    EmitSample(*set_, (*order)[position], aug, j, images, labels);
+    EmitRecord((*order)[position], aug, j, images, labels);
   }
 }
 
@@ -170,8 +175,19 @@ void ImageBatcher::FillFixed(std::span<const std::size_t> indices, std::span<flo
                       "images",
                       indices[j], set_->size()));
     }
-    EmitSample(*set_, indices[j], Augmentation{}, j, images, labels);
+    EmitRecord(indices[j], Augmentation{}, j, images, labels);
   }
+}
+
+void ImageBatcher::EmitRecord(std::size_t record, Augmentation aug, std::size_t slot,
+                              std::span<float> images, std::span<std::int64_t> labels) const {
+  if (folder_ == nullptr) {
+    EmitSample(set_->image(record), set_->labels[record], aug, slot, images, labels);
+    return;
+  }
+  std::array<std::uint8_t, kImageBytes> decoded;
+  DecodeImageFile(folder_->files[record], decoded);
+  EmitSample(decoded.data(), folder_->labels_only.labels[record], aug, slot, images, labels);
 }
 
 }  // namespace fwbench::data

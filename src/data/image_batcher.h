@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/cifar10.h"
+#include "data/image_folder.h"
 
 namespace fwbench::data {
 
@@ -79,6 +80,10 @@ class ImageBatcher {
  public:
   // Throws std::invalid_argument when batch_size is 0.
   ImageBatcher(const ImageSet& set, BatchOptions options);
+  // The images of a folder, each decoded from its file whenever a batch needs it (the work an
+  // input pipeline does every epoch); the folder must outlive the batcher. Fill throws
+  // UsageError naming a file that does not decode to a 32x32 colour image.
+  ImageBatcher(const ImageFolder& folder, BatchOptions options);
   ~ImageBatcher();
   ImageBatcher(ImageBatcher&&) noexcept;
   ImageBatcher& operator=(ImageBatcher&&) noexcept;
@@ -104,8 +109,11 @@ class ImageBatcher {
  private:
   struct OrderCache;
   std::shared_ptr<const std::vector<std::size_t>> CachedOrder(std::size_t epoch) const;
+  void EmitRecord(std::size_t record, Augmentation aug, std::size_t slot, std::span<float> images,
+                  std::span<std::int64_t> labels) const;
 
   const ImageSet* set_;
+  const ImageFolder* folder_ = nullptr;  // set: records are decoded from its files
   BatchOptions options_;
   std::size_t batches_per_epoch_;
   std::unique_ptr<OrderCache> cache_;

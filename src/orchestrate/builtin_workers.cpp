@@ -36,7 +36,7 @@ const std::vector<WorkerDef>& Defs() {
        "torch",
        {"eager", "torchscript", "compiled"},
        {"eager", "compiled"},
-       {"train", "infer"}},
+       {"train", "infer", "input_pipeline"}},
       {"tensorflow",
        "TensorFlow (Python worker)",
        "python",
@@ -44,7 +44,7 @@ const std::vector<WorkerDef>& Defs() {
        "tf",
        {"eager", "function", "xla"},
        {"eager", "xla"},
-       {"train", "infer"}},
+       {"train", "infer", "input_pipeline"}},
       {"keras3",
        "Keras 3 (Python worker)",
        "python",
@@ -54,7 +54,14 @@ const std::vector<WorkerDef>& Defs() {
        {"tensorflow", "torch", "jax", "tensorflow-nojit", "jax-nojit"},
        {"jax", "tensorflow"},
        {"train", "infer"}},
-      {"jax", "JAX (Python worker)", "python", "jax", "tf", {"jit"}, {"jit"}, {"train", "infer"}},
+      {"jax",
+       "JAX (Python worker)",
+       "python",
+       "jax",
+       "tf",
+       {"jit"},
+       {"jit"},
+       {"train", "infer", "input_pipeline"}},
       {"onnxruntime",
        "ONNX Runtime (Python worker)",
        "python",
@@ -115,6 +122,9 @@ BuiltinBackend FromDef(const WorkerDef& d) {
   b.tasks = d.tasks;
   b.needs_onnx = d.needs_onnx;
   b.python = d.runtime == "python";
+  if (const std::string mode = PipelineModeFor(d.name); !mode.empty()) {
+    b.task_modes[kTaskInputPipeline] = {mode};
+  }
   return b;
 }
 
@@ -166,6 +176,21 @@ nlohmann::json RunProbe(const std::vector<std::string>& argv) {
 
 bool IsExecutableFile(const std::filesystem::path& p) {
   return std::filesystem::is_regular_file(p) && access(p.c_str(), X_OK) == 0;
+}
+
+std::string PipelineLoaderFor(const std::string& backend) {
+  if (backend == kLibtorchBackend) return "cpp";
+  if (backend == "pytorch") return "dataloader";
+  if (backend == "tensorflow") return "tf.data";
+  if (backend == "jax") return "grain";
+  return "";
+}
+
+std::string PipelineModeFor(const std::string& backend) {
+  if (backend == kLibtorchBackend || backend == "pytorch") return "eager";
+  if (backend == "tensorflow") return "xla";
+  if (backend == "jax") return "jit";
+  return "";
 }
 
 bool BuiltinBackend::RunsMode(const std::string& mode) const {
@@ -253,7 +278,8 @@ BuiltinBackend LibtorchCatalogueEntry(const std::filesystem::path& self_exe,
   b.modes = {"eager", "compiled", "aoti"};
   // Not aoti: its compile step runs torch.export and a C++ compiler (a minute for ResNet-18).
   b.auto_modes = {"eager", "compiled"};
-  b.tasks = {"train", "infer"};
+  b.tasks = {"train", "infer", kTaskInputPipeline};
+  b.task_modes[kTaskInputPipeline] = {PipelineModeFor(b.name)};
   // Gradients averaged with c10d's Gloo process group (a LibTorch without it refuses).
   b.ddp_modes = {"eager", "compiled"};
   b.precisions = {"fp32", "bf16"};

@@ -21,6 +21,11 @@ using ConfigurationRefusal = std::function<std::string(
     const std::string& workload, const std::string& mode, const std::string& task,
     const std::string& precision, const std::string& memory_format)>;
 
+// Task input_pipeline: the input pipeline a built-in backend runs (cpp for LibTorch, dataloader,
+// tf.data, grain), and the mode of the training step it feeds; "" for a backend without one.
+std::string PipelineLoaderFor(const std::string& backend);
+std::string PipelineModeFor(const std::string& backend);
+
 // A built-in backend as found on this machine: LibTorch or a shipped worker.
 struct BuiltinBackend {
   std::string name;                  // the plan's backend name: "pytorch", "onnxruntime-node", …
@@ -29,6 +34,8 @@ struct BuiltinBackend {
   std::vector<std::string> modes;    // every mode the port implements, default first
   std::vector<std::string> auto_modes;  // the modes backends = ["auto"] includes
   std::vector<std::string> tasks;       // "train", "infer"
+  // Tasks that run in fewer modes than `modes` (input_pipeline: the mode of its training step).
+  std::map<std::string, std::vector<std::string>> task_modes;
   // The modes that run task train_ddp (data-parallel training); empty: none.
   std::vector<std::string> ddp_modes;
   bool needs_onnx = false;     // runs the ONNX export of the model (fwbench export)

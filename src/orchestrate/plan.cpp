@@ -194,8 +194,28 @@ std::vector<PlanField> MakeFields() {
                     memory_formats),
       FWBENCH_FIELD(std::vector<std::string>, "tasks", "--tasks",
                     "Tasks: train, infer, train_ddp (data-parallel training over the ddp.* "
-                    "process and host counts)",
+                    "process and host counts), input_pipeline (each framework's own input "
+                    "pipeline over the pipeline.* settings; --pipeline-only runs just that)",
                     tasks),
+      FWBENCH_FIELD(std::vector<std::int64_t>, "pipeline.workers", "--pipeline-workers",
+                    "input_pipeline: loader threads or processes, comma-separated (one "
+                    "configuration each); 0 loads in the consuming thread",
+                    pipeline.workers),
+      FWBENCH_FIELD(std::vector<std::string>, "pipeline.model_steps", "--pipeline-model-steps",
+                    "input_pipeline: what consumes the batches, comma-separated: none (the "
+                    "pipeline alone), train (the training step)",
+                    pipeline.model_steps),
+      FWBENCH_FIELD(std::filesystem::path, "pipeline.images_dir", "--pipeline-images",
+                    "input_pipeline: a folder DIR/<class>/<image>.png|.jpg of 32x32 images, "
+                    "decoded by each framework's own decoders; empty: the CIFAR-10 files",
+                    pipeline.images_dir),
+      FWBENCH_FIELD(bool, "pipeline.cache", "--pipeline-cache",
+                    "input_pipeline with images: also run tf.data with Dataset.cache() after "
+                    "decoding",
+                    pipeline.cache),
+      FWBENCH_FIELD(std::int64_t, "pipeline.check_batches", "--pipeline-check-batches",
+                    "input_pipeline: first batches compared bit for bit with fwbench's reference",
+                    pipeline.check_batches),
       FWBENCH_FIELD(std::vector<std::int64_t>, "ddp.processes", "--ddp-processes",
                     "train_ddp: process counts, comma-separated (one configuration each); each "
                     "process trains train.batch_size samples a step with `threads` threads",
@@ -678,10 +698,35 @@ void ValidatePlan(const Plan& p) {
   if (p.device != "cpu" && p.device != "cuda")
     fail("device", fmt::format("must be cpu or cuda, not '{}'", p.device));
   if (p.backends.empty()) fail("backends", "names no backend (e.g. --backends libtorch)");
-  if (p.tasks.empty()) fail("tasks", "names no task (train, infer, train_ddp)");
+  if (p.tasks.empty()) fail("tasks", "names no task (train, infer, train_ddp, input_pipeline)");
   for (const std::string& t : p.tasks) {
-    if (t != kTaskTrain && t != kTaskInfer && t != kTaskTrainDdp)
-      fail("tasks", fmt::format("unknown task '{}' (expected train, infer or train_ddp)", t));
+    if (t != kTaskTrain && t != kTaskInfer && t != kTaskTrainDdp && t != kTaskInputPipeline)
+      fail(
+          "tasks",
+          fmt::format("unknown task '{}' (expected train, infer, train_ddp or input_pipeline)", t));
+  }
+  no_duplicates("pipeline.workers", p.pipeline.workers);
+  no_duplicates("pipeline.model_steps", p.pipeline.model_steps);
+  if (p.pipeline.workers.empty()) fail("pipeline.workers", "names no worker count (e.g. 0,1,2)");
+  for (std::int64_t n : p.pipeline.workers) {
+    if (n < 0 || n > 64) fail("pipeline.workers", "must each be between 0 and 64");
+  }
+  if (p.pipeline.model_steps.empty()) fail("pipeline.model_steps", "names none (none, train)");
+  one_of("pipeline.model_steps", p.pipeline.model_steps, {"none", "train"});
+  if (p.pipeline.check_batches < 0 || p.pipeline.check_batches > 64) {
+    fail("pipeline.check_batches", "must be between 0 and 64");
+  }
+  if (std::find(p.tasks.begin(), p.tasks.end(), kTaskInputPipeline) != p.tasks.end()) {
+    if (p.workload != kWorkloadImage) {
+      fail("tasks", fmt::format("input_pipeline runs the {} workload only", kWorkloadImage));
+    }
+    std::error_code ec;
+    if (!p.pipeline.images_dir.empty() &&
+        !std::filesystem::is_directory(p.pipeline.images_dir, ec)) {
+      fail("pipeline.images_dir",
+           fmt::format("{} is not a folder (expected DIR/<class>/<image>.png|.jpg)",
+                       p.pipeline.images_dir.string()));
+    }
   }
   no_duplicates("ddp.processes", p.ddp_processes);
   no_duplicates("ddp.hosts", p.ddp_hosts);

@@ -42,6 +42,21 @@ struct LlmPlan {
   std::int64_t decode_tokens = 32;
 };
 
+// Task input_pipeline (docs/data-pipelines.md): each framework's own input pipeline on the
+// training images, alone and feeding the training step.
+struct PipelinePlan {
+  // Loader threads or processes, one configuration each: 0 loads in the consuming thread.
+  std::vector<std::int64_t> workers = {0, 1, 2};
+  // none: the batches go to a no-op (what the pipeline delivers); train: to the training step
+  // (whether the pipeline keeps the model fed).
+  std::vector<std::string> model_steps = {"none", "train"};
+  // A folder of images (DIR/<class>/<image>.png|.jpg, 32x32) decoded by each framework's own
+  // decoders; empty: the run's CIFAR-10 binary files.
+  std::filesystem::path images_dir;
+  bool cache = false;              // tf.data: decode the folder once (Dataset.cache), "/cache"
+  std::int64_t check_batches = 2;  // batches compared bit for bit with fwbench's reference
+};
+
 // The thread count a configuration's id leaves out ("…/b1" is one thread, "…/b1/t4" four).
 inline constexpr int kDefaultThreads = 1;
 
@@ -81,6 +96,7 @@ struct Plan {
   // scaling efficiency N·T(1)/T(N) compares equal work per process.
   std::vector<std::int64_t> ddp_processes = {1, 2};
   std::vector<std::int64_t> ddp_hosts = {1};
+  PipelinePlan pipeline;
   double trial_timeout_s = 300.0;
   std::filesystem::path out_dir = "results";
   double cv_warn = 0.10;  // coefficient of variation above which a result is flagged noisy

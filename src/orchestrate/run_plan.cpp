@@ -116,6 +116,12 @@ nlohmann::json ToJson(const Configuration& c) {
     j["ddp_processes"] = c.ddp_processes;
     j["ddp_hosts"] = c.ddp_hosts;
   }
+  if (c.task == kTaskInputPipeline) {
+    j["loader"] = c.loader;
+    j["loader_workers"] = c.loader_workers;
+    j["model_step"] = c.pipeline_trains ? "train" : "none";
+    j["pipeline_cache"] = c.pipeline_cache;
+  }
   return j;
 }
 
@@ -145,6 +151,12 @@ std::string BuiltinRefusal(const BuiltinBackend& b, const std::string& mode,
   if (!b.RunsTask(task)) {
     return task == kTaskTrainDdp ? fmt::format("{} does not run train_ddp", b.name)
                                  : fmt::format("{} runs {} only", b.name, fmt::join(b.tasks, ", "));
+  }
+  if (const auto it = b.task_modes.find(task);
+      it != b.task_modes.end() &&
+      std::find(it->second.begin(), it->second.end(), mode) == it->second.end()) {
+    return fmt::format("{} runs {} in mode{} {} only", b.name, task,
+                       it->second.size() == 1 ? "" : "s", fmt::join(it->second, ", "));
   }
   if (task == kTaskTrainDdp &&
       std::find(b.ddp_modes.begin(), b.ddp_modes.end(), mode) == b.ddp_modes.end()) {
@@ -211,6 +223,12 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan,
           mode.empty() && listed != b->workload_modes.end() && !listed->second.empty()) {
         mode = listed->second.front();
       }
+      // A plan of one task that runs in fewer modes (input_pipeline): that task's mode.
+      if (const auto task_modes = b->task_modes.find(plan.tasks.front());
+          mode.empty() && plan.tasks.size() == 1 && task_modes != b->task_modes.end() &&
+          !task_modes->second.empty()) {
+        mode = task_modes->second.front();
+      }
       if (mode.empty()) mode = b->modes.front();
       if (!b->RunsMode(mode)) {
         throw UsageError(
@@ -243,6 +261,31 @@ std::vector<std::pair<int, int>> DdpLayouts(const Plan& plan, const std::string&
     for (std::int64_t processes : plan.ddp_processes) {
       if (processes >= hosts && processes % hosts == 0) {
         out.emplace_back(static_cast<int>(processes), static_cast<int>(hosts));
+      }
+    }
+  }
+  return out;
+}
+
+// input_pipeline: one variant per loader worker count × model step (× cache for tf.data on a
+// folder of images); other tasks one, the default.
+struct PipelineVariant {
+  int workers = 0;
+  bool trains = false;
+  bool cache = false;
+};
+std::vector<PipelineVariant> PipelineVariants(const Plan& plan, const std::string& task,
+                                              const std::string& loader) {
+  if (task != kTaskInputPipeline) return {PipelineVariant{}};
+  std::vector<PipelineVariant> out;
+  std::vector<bool> caches = {false};
+  if (plan.pipeline.cache && loader == "tf.data" && !plan.pipeline.images_dir.empty()) {
+    caches.push_back(true);
+  }
+  for (const std::string& step : plan.pipeline.model_steps) {
+    for (std::int64_t workers : plan.pipeline.workers) {
+      for (bool cache : caches) {
+        out.push_back({static_cast<int>(workers), step == "train", cache});
       }
     }
   }
@@ -303,7 +346,14 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
           continue;
         }
       }
-      std::vector<std::int64_t> sizes = IsTrainingTask(task)
+      if (task == kTaskInputPipeline && PipelineLoaderFor(entry.backend).empty()) {
+        throw UsageError(fmt::format(
+            "plan field backends: {} has no input pipeline fwbench knows (input_pipeline runs "
+            "libtorch, pytorch, tensorflow and jax: fwbench's C++ loader, DataLoader, tf.data, "
+            "Grain)",
+            entry.backend));
+      }
+      std::vector<std::int64_t> sizes = IsTrainingTask(task) || task == kTaskInputPipeline
                                             ? std::vector<std::int64_t>{plan.train_batch_size}
                                             : plan.infer_batch_sizes;
       for (std::int64_t b : sizes) {
@@ -321,61 +371,87 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
             }
             for (int threads : thread_counts) {
               for (const auto& [processes, hosts] : DdpLayouts(plan, task)) {
-                Configuration c;
-                c.backend = entry.backend;
-                c.mode = entry.mode;
-                c.task = task;
-                c.batch_size = b;
-                c.precision = precision;
-                c.memory_format = format;
-                c.threads = threads;
-                c.command = entry.command;
-                c.needs_onnx = entry.builtin != nullptr && entry.builtin->needs_onnx;
-                c.from_auto = entry.from_auto;
-                c.id = fmt::format("{}/{}/{}/b{}", c.backend, c.mode, task, b);
-                if (precision != "fp32") c.id += "/" + precision;
-                if (format != "contiguous") c.id += "/" + format;
-                if (c.threads != kDefaultThreads) c.id += fmt::format("/t{}", c.threads);
-                if (task == kTaskTrainDdp) {
-                  c.ddp_processes = processes;
-                  c.ddp_hosts = hosts;
-                  c.id += fmt::format("/p{}", processes);
-                  if (hosts > 1) c.id += fmt::format("/h{}", hosts);
-                  c.command = DdpLaunchCommand(self_exe, c, c.command);
-                  std::string why_not;
-                  if (hosts > 1) why_not = DdpHostsUnavailableReason(hosts);
-                  if (!why_not.empty()) {
-                    if (left_out != nullptr) left_out->push_back(c.id + ": " + why_not);
-                    refusal = why_not;
-                    continue;
-                  }
-                  // Ranks beyond the cores would measure the harness, not the framework.
-                  if (processes * threads > usable_cores) {
-                    const std::string why = fmt::format(
-                        "{} processes x {} thread{} is more compute threads than the {} usable "
-                        "cores",
-                        processes, threads, threads == 1 ? "" : "s", usable_cores);
-                    if (left_out != nullptr) left_out->push_back(c.id + ": " + why);
-                    refusal = why;
-                    continue;
-                  }
-                }
-                if (entry.builtin != nullptr) {
-                  const auto& saving = entry.builtin->saving_modes;
-                  c.saves_model = task == "infer" && std::find(saving.begin(), saving.end(),
-                                                               entry.mode) != saving.end();
-                  if (entry.builtin->refusal) {
-                    if (std::string why = entry.builtin->refusal(plan.workload, entry.mode, task,
-                                                                 precision, format);
-                        !why.empty()) {
+                for (const PipelineVariant& variant :
+                     PipelineVariants(plan, task, PipelineLoaderFor(entry.backend))) {
+                  Configuration c;
+                  c.backend = entry.backend;
+                  c.mode = entry.mode;
+                  c.task = task;
+                  c.batch_size = b;
+                  c.precision = precision;
+                  c.memory_format = format;
+                  c.threads = threads;
+                  c.command = entry.command;
+                  c.needs_onnx = entry.builtin != nullptr && entry.builtin->needs_onnx;
+                  c.from_auto = entry.from_auto;
+                  c.id = fmt::format("{}/{}/{}/b{}", c.backend, c.mode, task, b);
+                  if (precision != "fp32") c.id += "/" + precision;
+                  if (format != "contiguous") c.id += "/" + format;
+                  if (c.threads != kDefaultThreads) c.id += fmt::format("/t{}", c.threads);
+                  if (task == kTaskInputPipeline) {
+                    c.loader = PipelineLoaderFor(entry.backend);
+                    c.loader_workers = variant.workers;
+                    c.pipeline_trains = variant.trains;
+                    c.pipeline_cache = variant.cache;
+                    c.id += fmt::format("/w{}", variant.workers);
+                    if (variant.cache) c.id += "/cache";
+                    if (variant.trains) c.id += "/train";
+                    // A loader beside the training step on the same cores would measure the
+                    // fight between them, not the pipeline.
+                    if (const int cores = BusyCores(c); cores > usable_cores) {
+                      const std::string why =
+                          fmt::format("{} loader worker{}{} need {} cores; {} are usable",
+                                      variant.workers, variant.workers == 1 ? "" : "s",
+                                      variant.trains ? fmt::format(" beside {} training thread{}",
+                                                                   threads, threads == 1 ? "" : "s")
+                                                     : "",
+                                      cores, usable_cores);
                       if (left_out != nullptr) left_out->push_back(c.id + ": " + why);
-                      refusal = std::move(why);
+                      refusal = why;
                       continue;
                     }
                   }
+                  if (task == kTaskTrainDdp) {
+                    c.ddp_processes = processes;
+                    c.ddp_hosts = hosts;
+                    c.id += fmt::format("/p{}", processes);
+                    if (hosts > 1) c.id += fmt::format("/h{}", hosts);
+                    c.command = DdpLaunchCommand(self_exe, c, c.command);
+                    std::string why_not;
+                    if (hosts > 1) why_not = DdpHostsUnavailableReason(hosts);
+                    if (!why_not.empty()) {
+                      if (left_out != nullptr) left_out->push_back(c.id + ": " + why_not);
+                      refusal = why_not;
+                      continue;
+                    }
+                    // Ranks beyond the cores would measure the harness, not the framework.
+                    if (processes * threads > usable_cores) {
+                      const std::string why = fmt::format(
+                          "{} processes x {} thread{} is more compute threads than the {} usable "
+                          "cores",
+                          processes, threads, threads == 1 ? "" : "s", usable_cores);
+                      if (left_out != nullptr) left_out->push_back(c.id + ": " + why);
+                      refusal = why;
+                      continue;
+                    }
+                  }
+                  if (entry.builtin != nullptr) {
+                    const auto& saving = entry.builtin->saving_modes;
+                    c.saves_model = task == "infer" && std::find(saving.begin(), saving.end(),
+                                                                 entry.mode) != saving.end();
+                    if (entry.builtin->refusal) {
+                      if (std::string why = entry.builtin->refusal(plan.workload, entry.mode, task,
+                                                                   precision, format);
+                          !why.empty()) {
+                        if (left_out != nullptr) left_out->push_back(c.id + ": " + why);
+                        refusal = std::move(why);
+                        continue;
+                      }
+                    }
+                  }
+                  configs.push_back(std::move(c));
+                  ++made;
                 }
-                configs.push_back(std::move(c));
-                ++made;
               }
             }
           }
@@ -444,7 +520,8 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
   spec.stem = plan.stem;
   spec.num_classes = plan.num_classes;
   spec.data_dir = inputs.data_dir;
-  const bool train = IsTrainingTask(config.task);
+  // An input pipeline reads the training images as training does.
+  const bool train = IsTrainingTask(config.task) || config.task == kTaskInputPipeline;
   spec.augment = plan.augment && train;
   spec.shuffle = train;
   spec.weights = inputs.weights;
@@ -462,6 +539,19 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
                    .max_steps = steps,
                    .min_seconds = 0.0,
                    .max_seconds = plan.trial_timeout_s};
+  }
+  if (config.task == kTaskInputPipeline) {
+    if (spec.budget.max_steps == 0) spec.budget.max_steps = kPipelineMaxSteps;
+    spec.pipeline = {
+        .loader = config.loader,
+        .workers = config.loader_workers,
+        .source = plan.pipeline.images_dir.empty() ? kPipelineSourceCifar : kPipelineSourceFolder,
+        .images_dir = plan.pipeline.images_dir.empty()
+                          ? std::filesystem::path()
+                          : std::filesystem::absolute(plan.pipeline.images_dir),
+        .model_step = config.pipeline_trains ? "train" : "none",
+        .cache = config.pipeline_cache,
+        .check_batches = rep == 0 ? plan.pipeline.check_batches : 0};
   }
   spec.output_dir = trial_dir;
   spec.workload = plan.workload;
@@ -518,18 +608,22 @@ class TrialRunner {
   void Schedule(const Configuration& config, const TrialSpec& spec, int rep, int reps,
                 const std::string& label, const nlohmann::json& extra) {
     const std::filesystem::path spec_path = spec.output_dir / "spec.json";
-    Pending p{.config = &config,
-              .trial_id = spec.trial_id,
-              .threads = spec.threads,
-              // A data-parallel trial's ranks each run the configuration's threads.
-              .cpu_threads = spec.threads * (spec.task == kTaskTrainDdp ? spec.ddp.processes : 1),
-              .spec_path = spec_path,
-              .spec_text = ToJson(spec).dump(2) + "\n",
-              .rep = rep,
-              .reps = reps,
-              .label = label,
-              .extra = extra,
-              .options = {}};
+    Pending p{
+        .config = &config,
+        .trial_id = spec.trial_id,
+        .threads = spec.threads,
+        .loader_workers = config.task == kTaskInputPipeline ? config.loader_workers : 0,
+        // A rounding probe runs other threads than its configuration's.
+        .cpu_threads = spec.task == kTaskInputPipeline
+                           ? BusyCores(config)
+                           : spec.threads * (spec.task == kTaskTrainDdp ? spec.ddp.processes : 1),
+        .spec_path = spec_path,
+        .spec_text = ToJson(spec).dump(2) + "\n",
+        .rep = rep,
+        .reps = reps,
+        .label = label,
+        .extra = extra,
+        .options = {}};
     p.options.argv = SubstituteSpec(config.command, spec_path);
     // ddp-launch keeps the other ranks' events and logs beside the trial's own.
     for (std::string& arg : p.options.argv) {
@@ -575,6 +669,7 @@ class TrialRunner {
     const Configuration* config = nullptr;
     std::string trial_id;
     int threads = 1;
+    int loader_workers = 0;
     int cpu_threads = 1;
     std::filesystem::path spec_path;
     std::string spec_text;
@@ -590,7 +685,7 @@ class TrialRunner {
     // A trial recorded after the stop ended by itself elsewhere: its failure is its own.
     const bool stopping_before = g_stop.load();
     bar_.TrialStarted(++index_, p.label, p.rep + 1, p.reps);
-    TrialMonitor monitor(p.trial_id, &events_, p.threads, plan_.thread_hygiene);
+    TrialMonitor monitor(p.trial_id, &events_, p.threads, plan_.thread_hygiene, p.loader_workers);
     CpuWatch cpu(cores_, p.cpu_threads);
     const ProcessResult result = executor_.Run(p.options, [&](std::string_view line) {
       const bool ok = monitor.OnLine(line);
@@ -678,6 +773,13 @@ class TrialRunner {
 }  // namespace
 
 int RoundingProbeThreads(int threads) { return threads == 1 ? 2 : 1; }
+
+int BusyCores(const Configuration& c) {
+  if (c.task == kTaskTrainDdp) return c.threads * c.ddp_processes;
+  if (c.task != kTaskInputPipeline) return c.threads;
+  if (!c.pipeline_trains) return std::max(1, c.loader_workers);
+  return c.threads + c.loader_workers;
+}
 
 bool IsParityReference(const Configuration& c) {
   return c.backend == kLibtorchBackend && c.mode == "eager" && c.precision == "fp32" &&

@@ -29,9 +29,16 @@ struct Configuration {
   std::int64_t batch_size = 0;
   std::string precision = "fp32";
   std::string memory_format = "contiguous";
-  int threads = 1;                   // resolved: never 0; per process for train_ddp
-  int ddp_processes = 1;             // train_ddp: rank processes ("/p2" in the id)
-  int ddp_hosts = 1;                 // train_ddp: hosts they spread over ("/h2" when > 1)
+  int threads = 1;        // resolved: never 0; per process for train_ddp
+  int ddp_processes = 1;  // train_ddp: rank processes ("/p2" in the id)
+  int ddp_hosts = 1;      // train_ddp: hosts they spread over ("/h2" when > 1)
+  // input_pipeline: the backend's own input pipeline (cpp, dataloader, tf.data, grain), its
+  // loader threads or processes ("/w2"), whether its batches feed the training step ("/train")
+  // and, tf.data on images, whether it caches the decoded folder ("/cache").
+  std::string loader;
+  int loader_workers = 0;
+  bool pipeline_trains = false;
+  bool pipeline_cache = false;
   std::vector<std::string> command;  // "{spec}" stands for the trial spec path
   bool needs_onnx = false;           // the worker runs the ONNX export of the weights
   bool from_auto = false;            // chosen by backends = ["auto"], not named by the user
@@ -67,6 +74,11 @@ std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan);
 
 nlohmann::json ToJson(const Configuration& config);
 
+// The cores a configuration keeps busy: its threads, times its processes for train_ddp; for
+// input_pipeline its loader workers, beside its training threads when it trains (0 workers
+// load in the consuming thread).
+int BusyCores(const Configuration& config);
+
 struct RunInputs {
   std::filesystem::path data_dir;      // CIFAR-10 binary folder every trial reads
   std::filesystem::path weights;       // initial weights every trial loads (LLM: checkpoint folder)
@@ -92,6 +104,10 @@ inline constexpr int kRoundingProbes = 3;
 // Steps of a warm-up trial: past the first (compilation, first kernels) and the few after it
 // that TorchScript's profiling executor and XLA's autotuning still optimise.
 inline constexpr std::int64_t kWarmupTrialSteps = 5;
+// An input pipeline's trial steps at most this many batches when the plan sets no step limit:
+// fwbench's loader delivers a CIFAR batch of 16 in ~40 µs, and 2 s of those would be 50,000
+// step events (5 MB) a trial; 3,000 batches still take 2 s or more in the Python loaders.
+inline constexpr std::int64_t kPipelineMaxSteps = 3000;
 // The thread count of the last probe: another one than the reference's (1, or 2 for 1).
 int RoundingProbeThreads(int threads);
 

@@ -9,8 +9,12 @@
 namespace fwbench {
 
 TrialMonitor::TrialMonitor(std::string trial_id, JsonLinesAppender* log, int threads,
-                           bool check_pools)
-    : trial_id_(std::move(trial_id)), log_(log), threads_(threads), check_pools_(check_pools) {}
+                           bool check_pools, int loader_workers)
+    : trial_id_(std::move(trial_id)),
+      log_(log),
+      threads_(threads),
+      check_pools_(check_pools),
+      loader_workers_(loader_workers) {}
 
 bool TrialMonitor::Violation(std::string reason) {
   protocol_error_ = fmt::format("protocol error on stdout line {}: {}", line_number_, reason);
@@ -41,8 +45,9 @@ bool TrialMonitor::OnLine(std::string_view line) {
         return Violation(fmt::format("hello says {} threads; the configuration runs {}",
                                      event->body["threads"].get<std::int64_t>(), threads_));
       }
-      if (auto reason =
-              check_pools_ ? protocol::CheckThreadPools(event->body, threads_) : std::nullopt) {
+      if (auto reason = check_pools_
+                            ? protocol::CheckThreadPools(event->body, threads_, loader_workers_)
+                            : std::nullopt) {
         return Violation(*reason);
       }
       saw_hello_ = true;

@@ -19,7 +19,9 @@ class TrialMonitor {
   // `threads` is the configuration's thread count: a hello that names another, or whose thread
   // pools do not hold it (protocol::CheckThreadPools), stops the trial.
   // With `check_pools` false (plan thread_hygiene = false) the pools are logged, not checked.
-  TrialMonitor(std::string trial_id, JsonLinesAppender* log, int threads, bool check_pools = true);
+  // `loader_workers`: an input_pipeline trial's loader threads or processes (its loader pool).
+  TrialMonitor(std::string trial_id, JsonLinesAppender* log, int threads, bool check_pools = true,
+               int loader_workers = 0);
 
   // Returns false when the line breaks the protocol; the process is then stopped.
   bool OnLine(std::string_view line);
@@ -37,6 +39,7 @@ class TrialMonitor {
   JsonLinesAppender* log_;
   int threads_;
   bool check_pools_;
+  int loader_workers_;
   std::vector<nlohmann::json> events_;
   std::size_t line_number_ = 0;
   bool saw_hello_ = false;

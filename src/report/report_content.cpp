@@ -11,6 +11,7 @@
 #include "orchestrate/builtin_workers.h"
 #include "report/dx_section.h"
 #include "report/llm_export_section.h"
+#include "report/pipeline_section.h"
 #include "report/result_cells.h"
 
 namespace fwbench::report {
@@ -485,6 +486,7 @@ Document BuildReportDocument(const RunResults& results, const std::vector<Chart>
   if (results.user_model) doc.sections.push_back(Portability(results));
   if (results.dx) doc.sections.push_back(DxSection(*results.dx));
   if (results.llm_export) doc.sections.push_back(LlmExportSection(*results.llm_export));
+  if (!results.pipelines.empty()) doc.sections.push_back(PipelineSection(results));
   doc.sections.push_back(Warnings(results, charts));
   doc.sections.push_back(Provenance(results, plan_toml, chart_renderer));
   return doc;

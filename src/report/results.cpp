@@ -8,11 +8,13 @@
 
 #include "analysis/compile_gain.h"
 #include "analysis/config_summary.h"
+#include "analysis/pipeline_check.h"
 #include "analysis/trial_metrics.h"
 #include "analysis/verdict.h"
 #include "core/atomic_file.h"
 #include "core/bounded_json.h"
 #include "core/error.h"
+#include "core/trial_spec.h"
 #include "core/utc_time.h"
 #include "orchestrate/builtin_workers.h"
 #include "report/llm_export_section.h"
@@ -134,6 +136,42 @@ nlohmann::json ReadRunJsonFile(const std::filesystem::path& path) {
   return j;
 }
 
+// An input_pipeline configuration's facts: its settings from the manifest, what its first
+// successful trial set (hello), and its first batches checked against the reference.
+PipelineFacts PipelineFactsFor(const nlohmann::json& config,
+                               const std::vector<TrialMetrics>& trials,
+                               std::map<std::string, std::vector<nlohmann::json>>& events_by_trial,
+                               const std::filesystem::path& run_dir) {
+  PipelineFacts p;
+  p.loader = config.value("loader", "");
+  p.workers = config.value("loader_workers", 0);
+  p.model_step = config.value("model_step", "none");
+  p.cache = config.value("pipeline_cache", false);
+  p.check_detail = "no successful trial wrote its first batches";
+  for (const TrialMetrics& t : trials) {
+    if (!t.ok) continue;
+    for (const nlohmann::json& e : events_by_trial[t.trial]) {
+      if (e.value("event", "") != "hello" || !p.settings.empty()) continue;
+      const nlohmann::json pipeline =
+          e.value("extra", nlohmann::json::object()).value("pipeline", nlohmann::json::object());
+      p.settings = pipeline.value("settings", nlohmann::json::object());
+      p.recommended = pipeline.value("recommended", "");
+    }
+    const auto batches = t.outputs.find("pipeline_batches");
+    if (batches == t.outputs.end() || p.check != "unchecked") continue;
+    try {
+      const TrialSpec spec = ReadTrialSpec(run_dir / "trials" / t.trial / "spec.json");
+      p.source = spec.pipeline.source;
+      const PipelineCheck check = CheckPipelineBatches(spec, batches->second);
+      p.check = check.status;
+      p.check_detail = check.detail;
+    } catch (const std::exception& e) {
+      p.check_detail = e.what();
+    }
+  }
+  return p;
+}
+
 RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   if (!std::filesystem::is_directory(run_dir)) {
     throw UsageError(fmt::format(
@@ -218,6 +256,19 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     r.precision = c.value("precision", "fp32");
     r.memory_format = c.value("memory_format", "contiguous");
     r.threads = c.value("threads", 0);
+    if (task == kTaskInputPipeline) {
+      r.pipeline = PipelineFactsFor(c, by_config[id], events_by_trial, run_dir);
+      if (by_config[id].empty())
+        r.summary.warnings.emplace_back("no trial of this configuration ran");
+      if (r.pipeline->check == "differs") {
+        r.summary.warnings.push_back(
+            fmt::format("its batches differ from the reference's: {}", r.pipeline->check_detail));
+      }
+      for (const std::string& w : r.summary.warnings)
+        warnings.push_back(fmt::format("{}: {}", id, w));
+      results.pipelines.push_back(std::move(r));
+      continue;
+    }
     AddModelFlopsUtilisation(r, manifest, matmul_peaks);
     // Compiled modes of backends that have an eager mode in this run; backends without one
     // (tfjs's wasm/cpu, ONNX Runtime) have no compile step to weigh.
@@ -235,8 +286,13 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     configs.push_back(std::move(r));
   }
   const nlohmann::json user_model = manifest.value("user_model", nlohmann::json::object());
-  ApplyParityGate(manifest.at("configurations"), by_config, probes_by_config, run_dir, configs,
-                  warnings, user_model.value("reference", ""));
+  // The gate compares models; an input pipeline's correctness is its batch check.
+  nlohmann::json gated = nlohmann::json::array();
+  for (const nlohmann::json& c : manifest.at("configurations")) {
+    if (c.value("task", "") != kTaskInputPipeline) gated.push_back(c);
+  }
+  ApplyParityGate(gated, by_config, probes_by_config, run_dir, configs, warnings,
+                  user_model.value("reference", ""));
   for (ConfigurationResult& c : configs) {
     if (c.compile && !c.ranked) {
       c.compile->ranked = false;  // a speed-up of a different function means nothing
@@ -244,9 +300,11 @@ RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
     }
   }
   int fewest_ok = -1;
-  for (const ConfigurationResult& c : configs) {
-    const int ok = c.summary.trials_ok;
-    if (fewest_ok < 0 || ok < fewest_ok) fewest_ok = ok;
+  for (const auto* list : {&configs, &results.pipelines}) {
+    for (const ConfigurationResult& c : *list) {
+      const int ok = c.summary.trials_ok;
+      if (fewest_ok < 0 || ok < fewest_ok) fewest_ok = ok;
+    }
   }
   // Caveats of the plan itself, not anomalies of this run: printed as notes.
   if (fewest_ok > 0 && fewest_ok < 5) {

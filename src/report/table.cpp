@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/trial_spec.h"
+#include "report/pipeline_section.h"
 #include "report/result_cells.h"
 
 namespace fwbench {
@@ -99,6 +100,9 @@ std::string FormatTable(const RunResults& results) {
   }
   if (compile.size() > 1) out += Render(compile) + "\n";
   if (const auto ddp = DdpScalingRows(results); ddp.size() > 1) out += Render(ddp) + "\n";
+  if (const auto pipelines = report::PipelineRows(results); pipelines.size() > 1) {
+    out += Render(pipelines) + "\n";
+  }
 
   // Time to first batch, phase by phase.
   const std::vector<std::string> names = PhaseNames(results);

@@ -166,7 +166,8 @@ TEST(DdpPlan, BadDataParallelFieldsAreNamed) {
     ValidatePlan(plan);
     FAIL() << "no error";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("expected train, infer or train_ddp"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("expected train, infer, train_ddp or input_pipeline"),
+              std::string::npos);
   }
   nlohmann::json spec = ToJson(TrialSpec{});
   spec["task"] = "train_ddp";

@@ -11,14 +11,17 @@ import sys  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-try:
-    from fwbench_workers.runner import exit_now, main  # noqa: E402
-except ImportError as e:  # numpy missing: a probe still answers
-    if sys.argv[1:2] == ["--probe"]:
-        import json
-        reason = (str(e).strip().splitlines() or [repr(e)])[0]
-        print(json.dumps({"available": False, "reason": f"{reason} ({sys.executable})"}))
-        sys.exit(0)
-    raise
+# Guarded: a process that multiprocessing spawns (Grain's loader workers, the input_pipeline
+# task) runs this file again as __mp_main__, and must not run a worker of its own.
+if __name__ == "__main__":
+    try:
+        from fwbench_workers.runner import exit_now, main
+    except ImportError as e:  # numpy missing: a probe still answers
+        if sys.argv[1:2] == ["--probe"]:
+            import json
+            reason = (str(e).strip().splitlines() or [repr(e)])[0]
+            print(json.dumps({"available": False, "reason": f"{reason} ({sys.executable})"}))
+            sys.exit(0)
+        raise
 
-exit_now(main(sys.argv, T_MAIN))
+    exit_now(main(sys.argv, T_MAIN))

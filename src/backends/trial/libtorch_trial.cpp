@@ -15,6 +15,7 @@
 #include "backends/served/aoti_package.h"
 #include "backends/trial/gloo_allreduce.h"
 #include "backends/trial/libtorch_llm_trial.h"
+#include "backends/trial/libtorch_pipeline.h"
 #include "backends/trial/torchscript_compile.h"
 #include "backends/trial/training_perturbation.h"
 #include "backends/trial/trial_common.h"
@@ -83,6 +84,12 @@ CompiledModel Compile(models::ResNet& model, const torch::Tensor& example,
 int Run(const TrialSpec& spec, std::int64_t t_main_ns, protocol::EventWriter& events,
         const TrialFaults& faults, const AotiExporter& export_aoti) {
   if (spec.workload == kWorkloadLlm) return RunLibtorchLlmTrial(spec, t_main_ns, events, faults);
+  if (spec.task == kTaskInputPipeline) {
+    if (faults.perturb_weights != 0.0 || !faults.training_fault.empty()) {
+      throw UsageError("--perturb-weights and --fault do not apply to task input_pipeline");
+    }
+    return RunLibtorchPipelineTrial(spec, t_main_ns, events);
+  }
   const bool train = IsTrainingTask(spec.task);
   // Data-parallel: this rank trains on its slice of each global batch of batch × processes
   // samples, and the gradients are averaged over the ranks before every update.

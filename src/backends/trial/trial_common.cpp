@@ -23,7 +23,8 @@
 namespace fwbench {
 
 void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
-                        std::int64_t t_main_ns, nlohmann::json extra, double perturb_weights) {
+                        std::int64_t t_main_ns, nlohmann::json extra, double perturb_weights,
+                        int loader_workers) {
   protocol::Hello hello;
   hello.t_main_ns = t_main_ns;
   hello.framework = "libtorch";
@@ -34,6 +35,13 @@ void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
   hello.threads = spec.threads;
   const std::int64_t t0 = MonotonicNs();
   hello.thread_pools = ConfigureLibtorchThreads(spec.threads);
+  if (loader_workers > 0) {
+    // Threads fwbench starts itself: what is set is what runs.
+    hello.thread_pools.push_back({.name = "fwbench loader threads",
+                                  .role = "loader",
+                                  .set = loader_workers,
+                                  .read = loader_workers});
+  }
   const std::int64_t t1 = MonotonicNs();
   hello.extra = std::move(extra);
   if (perturb_weights != 0.0) hello.extra["perturb_weights"] = perturb_weights;

@@ -32,9 +32,11 @@ auto TimedPhase(protocol::EventWriter& events, const char* name, F&& body) {
 }
 
 // Writes the LibTorch backends' hello event: framework, version, backend, mode, device, threads,
-// and `extra` (plus perturb_weights when the weights are deliberately perturbed).
+// and `extra` (plus perturb_weights when the weights are deliberately perturbed). An input
+// pipeline's loader threads (data/pipeline_loader.h) are a pool of their own, `loader_workers`.
 void WriteLibtorchHello(protocol::EventWriter& events, const TrialSpec& spec,
-                        std::int64_t t_main_ns, nlohmann::json extra, double perturb_weights);
+                        std::int64_t t_main_ns, nlohmann::json extra, double perturb_weights,
+                        int loader_workers = 0);
 
 // The "init" phase of a LibTorch trial: thread count, seed, device. Returns the device.
 torch::Device InitPhase(protocol::EventWriter& events, const TrialSpec& spec);

@@ -23,12 +23,18 @@ class Unsupported(Exception):
 now = time.monotonic_ns
 
 
+# The CPUs the process could run on before limit_cpus_from_env limited them (empty: never
+# limited): the input_pipeline task gives them back to its loader's worker processes.
+CPUS_BEFORE_LIMIT = []
+
+
 def limit_cpus_from_env():
     """For frameworks without a thread-count setting (XLA on the CPU): restrict the process to
     the first FWBENCH_THREADS CPUs it may run on, before the framework is imported."""
     n = int(os.environ.get("FWBENCH_THREADS", "0") or 0)
     if n > 0 and hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))
+        CPUS_BEFORE_LIMIT[:] = cpus
         os.sched_setaffinity(0, cpus[:n])
 
 
@@ -50,9 +56,18 @@ _SPEC_FIELDS = {
     "memory_format": str, "save_model": bool, "seed": int, "model": dict, "data": dict,
     "weights": str, "batch_size": int, "parity_batch": int, "optimizer": dict, "budget": dict,
     "output_dir": str, "onnx_model": str, "llm": dict, "user_model": dict, "ddp": dict,
+    "pipeline": dict,
 }
 _OPTIONAL = {"precision": "fp32", "memory_format": "contiguous", "save_model": False,
-             "onnx_model": "", "llm": None, "user_model": None, "ddp": None}
+             "onnx_model": "", "llm": None, "user_model": None, "ddp": None, "pipeline": None}
+# Task input_pipeline: which loader feeds the batches, with how many worker processes, from
+# which files (data.dir's CIFAR-10 training split, or an image folder), consumed by nothing or
+# by the training step; the first check_batches batches are written out for comparison.
+_PIPELINE = {"loader": str, "workers": int, "source": str, "images_dir": str,
+             "model_step": str, "cache": bool, "check_batches": int}
+_PIPELINE_OPTIONAL = {"images_dir": "", "cache": False, "check_batches": 0}
+_PIPELINE_VALUES = {"loader": ("dataloader", "tf.data", "grain", "cpp"),
+                    "source": ("cifar10-bin", "image-folder"), "model_step": ("none", "train")}
 # Task train_ddp: ranks and the hosts they spread over; each rank's number and its peers come
 # from the environment fwbench ddp-launch sets (ddp.py).
 _DDP = {"processes": int, "hosts": int}
@@ -113,7 +128,8 @@ def read_spec(path):
                          f"speaks version {VERSION}")
     for key, fields in _NESTED.items():
         spec[key] = _check_fields(spec[key], fields, key + ".", path)
-    for key, allowed in (("task", ("train", "infer", "train_ddp")), ("precision", ("fp32", "bf16")),
+    for key, allowed in (("task", ("train", "infer", "train_ddp", "input_pipeline")),
+                         ("precision", ("fp32", "bf16")),
                          ("memory_format", ("contiguous", "channels_last")),
                          ("workload", ("image_classification", "llm_lora", "user_model"))):
         if spec[key] not in allowed:
@@ -146,12 +162,32 @@ def read_spec(path):
         spec["ddp"] = _check_fields(spec["ddp"], _DDP, "ddp.", path)
         if spec["ddp"]["processes"] < 1:
             raise UsageError(f"{path}: ddp.processes must be >= 1")
-    if spec["data"]["format"] != "cifar10-bin":
+    if spec["task"] == "input_pipeline" or spec["pipeline"] is not None:
+        spec["pipeline"] = _read_pipeline(spec["pipeline"], path)
+    if spec["data"]["format"] != "cifar10-bin" and not (
+            spec["task"] == "input_pipeline" and spec["data"]["format"] == "image-folder"):
         raise UsageError(f"{path}: field data.format is '{spec['data']['format']}'; expected "
                          "cifar10-bin")
     if spec["threads"] < 1 or spec["batch_size"] < 1 or spec["parity_batch"] < 0:
         raise UsageError(f"{path}: threads and batch_size must be >= 1, parity_batch >= 0")
     return spec
+
+
+def _read_pipeline(pipeline, path):
+    if pipeline is None:
+        raise UsageError(f"{path}: task input_pipeline needs the pipeline object (loader, "
+                         "workers, source, images_dir, model_step, cache, check_batches)")
+    p = _check_fields(pipeline, _PIPELINE, "pipeline.", path, _PIPELINE_OPTIONAL)
+    for key, allowed in _PIPELINE_VALUES.items():
+        if p[key] not in allowed:
+            raise UsageError(f"{path}: field pipeline.{key} is '{p[key]}'; expected one of "
+                             f"{', '.join(allowed)}")
+    if p["workers"] < 0 or p["check_batches"] < 0:
+        raise UsageError(f"{path}: pipeline.workers and pipeline.check_batches must be >= 0")
+    if p["source"] == "image-folder" and not p["images_dir"]:
+        raise UsageError(f"{path}: pipeline.source image-folder needs pipeline.images_dir (the "
+                         "folder with one subfolder of images per class)")
+    return p
 
 
 # --- the trial ---------------------------------------------------------------------------

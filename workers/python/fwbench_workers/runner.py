@@ -55,6 +55,10 @@ class _Phases:
 def run_trial(framework, spec, events, t_main, import_span):
     """Runs one trial of `framework`'s port; raises on failure (main() reports it)."""
     port_module = sys.modules[f"{__package__}.{framework}_port"]
+    if spec["task"] == "input_pipeline":
+        from . import input_pipeline
+        return input_pipeline.run_trial(framework, port_module, spec, events, t_main,
+                                        import_span)
     if spec["workload"] == "llm_lora":
         if not hasattr(port_module, "LlmPort"):
             raise Unsupported(f"the {framework} port does not implement the llm_lora workload")
@@ -208,11 +212,14 @@ def configure_threads(port, spec):
     return pools
 
 
-def _hello(port, spec, events, t_main, import_span, extra, port_files):
+def _hello(port, spec, events, t_main, import_span, extra, port_files, loader_pools=None):
     """The hello event (with the port's files, for the boilerplate metric), the import phase, and
-    the threads phase: setting and reading back the pools, which hello reports, comes first."""
+    the threads phase: setting and reading back the pools, which hello reports, comes first.
+    loader_pools: a function giving the input_pipeline task's loader pool (role loader)."""
     t0 = now()
     pools = configure_threads(port, spec)
+    if loader_pools is not None:
+        pools += loader_pools()
     t1 = now()
     events.write("hello", protocol_version=VERSION, t=now(), t_main=t_main, pid=os.getpid(),
                  framework=port.framework, framework_version=port.version,

@@ -84,6 +84,30 @@ class Batcher(unittest.TestCase):
         self.assertEqual(sorted(seen.tolist()), list(range(10)))
         np.testing.assert_array_equal(a.fill(3)[0], b.fill(3)[0])
 
+    def test_the_vectorised_epoch_schedule_gives_the_batchers_batches_bit_for_bit(self):
+        # The input_pipeline loaders draw from epoch_schedule and crop with augment_batch or
+        # crop_flip: every batch must be Batcher.fill's, across epochs (51 records, batch 8:
+        # 6 batches an epoch, 3 records dropped) and for every augment/shuffle combination.
+        rng = np.random.default_rng(5)
+        n, batch, seed = 51, 8, 0xDEADBEEFCAFEF00D
+        images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        labels = rng.integers(0, 10, n).astype(np.int64)
+        for augment, shuffle in ((True, True), (True, False), (False, True), (False, False)):
+            batcher = cifar.Batcher(images, labels, batch, augment, shuffle, seed)
+            for b in (0, 1, 5, 6, 13, 20):
+                e, p = divmod(b, batcher.per_epoch)
+                order, dy, dx, flip = cifar.epoch_schedule(n, seed, e, shuffle, augment)
+                at = slice(p * batch, (p + 1) * batch)
+                want_x, want_y = batcher.fill(b)
+                got = cifar.normalise(cifar.augment_batch(images[order[at]], dy[at], dx[at],
+                                                          flip[at]))
+                one = cifar.crop_flip(images[order[at][0]], dy[at][0], dx[at][0], flip[at][0])
+                self.assertEqual(got.tobytes(), want_x.tobytes(), (augment, shuffle, b))
+                self.assertEqual(cifar.normalise(one[None]).tobytes(), want_x[:1].tobytes())
+                np.testing.assert_array_equal(labels[order[at]], want_y)
+            self.assertEqual(sorted(cifar.epoch_schedule(n, seed, 2, shuffle, augment)[0]),
+                             list(range(n)))
+
 
 class Safetensors(unittest.TestCase):
     def test_round_trip_and_truncation_is_named(self):

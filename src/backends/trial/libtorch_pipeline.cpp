@@ -1,0 +1,181 @@
+#include "backends/trial/libtorch_pipeline.h"
+
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "backends/trial/trial_common.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "data/cifar10.h"
+#include "data/image_batcher.h"
+#include "data/image_folder.h"
+#include "data/pipeline_loader.h"
+#include "data/safetensors.h"
+#include "models/resnet.h"
+#include "models/weights.h"
+#include "workloads/image_classification.h"
+
+namespace fwbench {
+namespace {
+
+// Batches each loader thread fills ahead of the consumer.
+constexpr std::size_t kPrefetchPerWorker = 2;
+
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+void WriteBatches(const std::vector<float>& images, const std::vector<std::int64_t>& labels,
+                  const std::filesystem::path& path) {
+  const auto n = static_cast<std::int64_t>(labels.size());
+  safetensors::Write(path, {{"images",
+                             safetensors::DType::kF32,
+                             {n, 3, 32, 32},
+                             std::as_bytes(std::span<const float>(images))},
+                            {"labels",
+                             safetensors::DType::kI64,
+                             {n},
+                             std::as_bytes(std::span<const std::int64_t>(labels))}});
+}
+
+}  // namespace
+
+int RunLibtorchPipelineTrial(const TrialSpec& spec, std::int64_t t_main_ns,
+                             protocol::EventWriter& events) {
+  const PipelineSpec& p = spec.pipeline;
+  if (p.loader != "cpp") {
+    throw UsageError(fmt::format(
+        "pipeline.loader is \"{}\"; LibTorch runs fwbench's own loader, \"cpp\"", p.loader));
+  }
+  if (spec.mode != "eager" || spec.precision != "fp32" || spec.memory_format != "contiguous") {
+    throw UsageError(
+        "task input_pipeline runs libtorch/eager in fp32 with contiguous tensors only");
+  }
+  const bool train = p.model_step == "train";
+  const nlohmann::json settings = {
+      {"threads", p.workers},
+      {"prefetch_per_thread", p.workers > 0 ? kPrefetchPerWorker : 0},
+      {"decoder", p.source == kPipelineSourceFolder ? "OpenCV imgcodecs (libpng, libjpeg-turbo)"
+                                                    : "none (CIFAR-10 binary records)"}};
+  WriteLibtorchHello(
+      events, spec, t_main_ns,
+      {{"precision", spec.precision},
+       {"memory_format", spec.memory_format},
+       {"pipeline",
+        {{"loader", p.loader},
+         {"workers", p.workers},
+         {"settings", settings},
+         {"recommended",
+          "fwbench's reference loader: threads filling whole batches in order, each a few "
+          "batches ahead"}}}},
+      0.0, p.workers);
+  const torch::Device device = InitPhase(events, spec);
+
+  models::ResNet model{nullptr};
+  std::optional<torch::optim::SGD> optimizer;
+  if (train) {
+    model = TimedPhase(events, "build", [&] {
+      models::ResNet m = models::MakeResNet(
+          {.arch = spec.arch, .stem = spec.stem, .num_classes = spec.num_classes});
+      m->to(device);
+      return m;
+    });
+    TimedPhase(events, "load_weights", [&] { models::LoadStateDict(*model, spec.weights); });
+    model->train();
+    optimizer.emplace(MakeOptimizer(*model, spec.optimizer));
+  }
+
+  const auto batch = static_cast<std::size_t>(spec.batch_size);
+  const data::BatchOptions options{
+      .batch_size = batch, .augment = spec.augment, .shuffle = spec.shuffle, .seed = spec.seed};
+  data::ImageSet cifar;
+  data::ImageFolder folder;
+  std::unique_ptr<data::ImageBatcher> batcher;
+  TimedPhase(events, "data", [&] {
+    std::size_t records = 0;
+    std::string where;
+    if (p.source == kPipelineSourceFolder) {
+      folder = data::ListImageFolder(p.images_dir);
+      records = folder.size();
+      where = p.images_dir.string();
+      batcher = std::make_unique<data::ImageBatcher>(folder, options);
+    } else {
+      cifar = data::ReadCifar10Dir(spec.data_dir, data::Split::kTrain);
+      records = cifar.size();
+      where = spec.data_dir.string();
+      batcher = std::make_unique<data::ImageBatcher>(cifar, options);
+    }
+    if (records < batch) {
+      throw UsageError(
+          fmt::format("{}: {} images, fewer than one batch of {}", where, records, batch));
+    }
+    if (train && p.source == kPipelineSourceFolder &&
+        folder.classes.size() > static_cast<std::size_t>(spec.num_classes)) {
+      throw UsageError(fmt::format("{}: {} class folders, more than the model's {} classes", where,
+                                   folder.classes.size(), spec.num_classes));
+    }
+  });
+
+  const double cpu0 = ProcessCpuSeconds();
+  auto loader = TimedPhase(events, "loader", [&] {
+    return std::make_unique<data::PipelineLoader>(*batcher, p.workers, kPrefetchPerWorker);
+  });
+  torch::Tensor images = torch::empty({spec.batch_size, 3, 32, 32}, torch::kFloat32);
+  torch::Tensor labels = torch::empty({spec.batch_size}, torch::kInt64);
+  const Forward forward = [&](const torch::Tensor& x) { return model->forward(x); };
+  std::vector<float> kept_images;
+  std::vector<std::int64_t> kept_labels;
+  std::int64_t steps = 0;
+  std::int64_t first_t0 = 0;
+  // Steps are back to back: a loader that fills ahead hands over a ready batch at once, so
+  // only the time from one batch's arrival to the next measures its rate (with the consumer's
+  // own work, training or a no-op and its step event, inside).
+  std::int64_t t0 = MonotonicNs();
+  for (;;) {
+    const double elapsed_s =
+        steps == 0 ? 0.0 : static_cast<double>(MonotonicNs() - first_t0) * 1e-9;
+    if (!BudgetLeft(spec.budget, steps, elapsed_s)) break;
+    if (steps == 0) first_t0 = t0;
+    loader->Next(std::span<float>(images.data_ptr<float>(), batch * data::kImageBytes),
+                 std::span<std::int64_t>(labels.data_ptr<std::int64_t>(), batch));
+    std::optional<double> loss;
+    if (train) {
+      const torch::Tensor l = TrainStep(forward, *optimizer, images.to(device), labels.to(device));
+      Synchronize(device);
+      loss = l.item<double>();
+    }
+    const std::int64_t t1 = MonotonicNs();
+    events.WriteStep(steps, t0, t1, spec.batch_size, loss);
+    t0 = t1;
+    if (steps < p.check_batches) {
+      const float* x = images.data_ptr<float>();
+      const std::int64_t* y = labels.data_ptr<std::int64_t>();
+      kept_images.insert(kept_images.end(), x, x + batch * data::kImageBytes);
+      kept_labels.insert(kept_labels.end(), y, y + batch);
+    }
+    ++steps;
+  }
+  events.WriteMetric("peak_rss_bytes", static_cast<double>(PeakRssBytes()), "bytes");
+  events.WriteMetric("loader_processes", 0.0, "count");
+  loader.reset();  // joins the loader threads
+  events.WriteMetric("pipeline_cpu_s", ProcessCpuSeconds() - cpu0, "s");
+  events.WriteMetric("pipeline_samples", static_cast<double>(steps * spec.batch_size), "samples");
+  if (!kept_labels.empty()) {
+    const std::filesystem::path path = spec.output_dir / "pipeline_batches.safetensors";
+    WriteBatches(kept_images, kept_labels, path);
+    events.WriteOutput("pipeline_batches", path.string());
+  }
+  events.WriteDone(steps);
+  return 0;
+}
+
+}  // namespace fwbench
