@@ -123,6 +123,12 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
   s.metrics["peak_rss_mb"] = Across(
       collect([](const TrialMetrics& t) { return t.peak_rss_bytes / (1024.0 * 1024.0); }), "MiB");
   s.metrics["cpu_s"] = Across(collect([](const TrialMetrics& t) { return t.cpu_s; }), "s");
+  // Input pipelines: the share of the steady steps the consumer spent waiting for its batch.
+  if (std::all_of(ok.begin(), ok.end(),
+                  [](const TrialMetrics& t) { return t.input_wait_share >= 0.0; })) {
+    s.metrics["input_wait_share"] =
+        Across(collect([](const TrialMetrics& t) { return t.input_wait_share; }), "");
+  }
   // Input pipelines: CPU seconds (every thread and worker process) per 1,000 samples delivered.
   if (std::all_of(ok.begin(), ok.end(), [](const TrialMetrics& t) {
         return t.pipeline_cpu_s >= 0.0 && t.pipeline_samples > 0.0;
@@ -153,7 +159,10 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
     if (v.size() == ok.size()) s.metrics["phase." + phase + "_s"] = Across(v, "s");
   }
 
-  const std::string headline = IsTrainingTask(s.task) ? "steps_per_s" : "latency_p50_ms";
+  // A rate for training and input pipelines (a prefetching loader's step times are bimodal: a
+  // ready batch, or a wait for one), latency for inference.
+  const std::string headline =
+      IsTrainingTask(s.task) || s.task == kTaskInputPipeline ? "steps_per_s" : "latency_p50_ms";
   for (const std::string& key : {headline, std::string("ttfb_s")}) {
     const MetricSummary& m = s.metrics[key];
     if (m.cv > cv_warn) {
@@ -169,11 +178,13 @@ ConfigSummary SummarizeConfig(const std::string& config, const std::string& task
   // verdict stays in trials.jsonl (steady_state_found, warmup_trend_z).
   int unsettled = 0;
   for (const TrialMetrics& t : ok) unsettled += t.steady_state_found ? 0 : 1;
+  // The plan's budget a task runs under: train_ddp and input_pipeline use training's.
+  const std::string budget = s.task == kTaskInfer ? "infer" : "train";
   if (2 * unsettled > static_cast<int>(ok.size())) {
     s.warnings.push_back(fmt::format(
         "warm-up may not be over in {} of {} trials (step times still trending at the end); run "
         "longer with --{}-min-steps or --{}-min-seconds",
-        unsettled, ok.size(), s.task, s.task));
+        unsettled, ok.size(), budget, budget));
   }
   for (std::string& w : OversubscriptionWarnings(ok)) s.warnings.push_back(std::move(w));
   return s;

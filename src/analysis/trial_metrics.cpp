@@ -70,6 +70,8 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
         first_t1 = t1;
       }
       m.step_s.push_back(Seconds(t1 - t0));
+      if (e.contains("t_input"))
+        m.input_wait_s.push_back(Seconds(e.at("t_input").get<std::int64_t>() - t0));
       if (e.contains("tokens")) {
         m.tokens_per_step = static_cast<double>(e.at("tokens").get<std::int64_t>());
         m.prompt_tokens_per_step = static_cast<double>(e.value("prompt_tokens", std::int64_t{0}));
@@ -121,6 +123,16 @@ TrialMetrics ComputeTrialMetrics(const nlohmann::json& record,
       m.steady_ttft_s.assign(m.ttft_s.begin() + static_cast<std::ptrdiff_t>(from), m.ttft_s.end());
       m.steady_decode_s.assign(m.decode_s.begin() + static_cast<std::ptrdiff_t>(from),
                                m.decode_s.end());
+    }
+    if (m.input_wait_s.size() == m.step_s.size()) {
+      const std::size_t from = m.step_s.size() - m.steady_step_s.size();
+      double waited = 0.0;
+      double total = 0.0;
+      for (std::size_t i = from; i < m.step_s.size(); ++i) {
+        waited += m.input_wait_s[i];
+        total += m.step_s[i];
+      }
+      if (total > 0.0) m.input_wait_share = waited / total;
     }
     m.warmup_cost_s = stats::WarmupCost(m.step_s, m.warmup_steps);
     const double mean_s = stats::Mean(m.steady_step_s);

@@ -59,6 +59,10 @@ struct TrialMetrics {
   // negative when the trial reported none. Not kept in results.json (its summary is).
   double pipeline_cpu_s = -1.0;
   double pipeline_samples = 0.0;
+  // Steps with "t_input" (input pipelines): the time each waited for its batch, and over the
+  // steady-state steps the share of the time the consumer waited for input (negative: none).
+  std::vector<double> input_wait_s;
+  double input_wait_share = -1.0;
 };
 
 // `record` is one line of trials.jsonl; `events` are that trial's events in arrival order.

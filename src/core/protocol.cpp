@@ -15,12 +15,12 @@ namespace {
 
 // Steps are the hot event (thousands per trial): formatted directly rather than through a json
 // object. bench/protocol_bench.cpp measures this path.
-void WriteStepLine(std::FILE* out, std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns,
-                   std::int64_t samples, std::optional<double> loss,
-                   const EventWriter::Tokens* tokens) {
-  fmt::memory_buffer buf;
+void FormatStepLine(fmt::memory_buffer& buf, std::int64_t index, std::int64_t t0_ns,
+                    std::int64_t t1_ns, std::int64_t samples, std::optional<double> loss,
+                    const EventWriter::Tokens* tokens, std::optional<std::int64_t> t_input_ns) {
   fmt::format_to(std::back_inserter(buf), R"({{"event":"step","i":{},"t0":{},"t1":{},"samples":{})",
                  index, t0_ns, t1_ns, samples);
+  if (t_input_ns) fmt::format_to(std::back_inserter(buf), R"(,"t_input":{})", *t_input_ns);
   if (loss.has_value()) {
     if (std::isfinite(*loss)) {
       fmt::format_to(std::back_inserter(buf), R"(,"loss":{})", *loss);
@@ -39,11 +39,27 @@ void WriteStepLine(std::FILE* out, std::int64_t index, std::int64_t t0_ns, std::
   }
   buf.push_back('}');
   buf.push_back('\n');
+}
+
+void WriteStepLine(std::FILE* out, std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns,
+                   std::int64_t samples, std::optional<double> loss,
+                   const EventWriter::Tokens* tokens) {
+  fmt::memory_buffer buf;
+  FormatStepLine(buf, index, t0_ns, t1_ns, samples, loss, tokens, std::nullopt);
   std::fwrite(buf.data(), 1, buf.size(), out);
   std::fflush(out);
 }
 
 }  // namespace
+
+void EventWriter::WritePipelineSteps(const std::vector<PipelineStep>& steps) {
+  fmt::memory_buffer buf;
+  for (const PipelineStep& s : steps) {
+    FormatStepLine(buf, s.index, s.t0_ns, s.t1_ns, s.samples, s.loss, nullptr, s.t_input_ns);
+  }
+  std::fwrite(buf.data(), 1, buf.size(), out_);
+  std::fflush(out_);
+}
 
 void EventWriter::WriteLine(const nlohmann::json& event) {
   const std::string line = event.dump();
@@ -232,7 +248,7 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
       return std::nullopt;
     }
     if (kind == EventKind::kStep) {
-      for (const char* field : {"tokens", "prompt_tokens", "t_first_token"}) {
+      for (const char* field : {"tokens", "prompt_tokens", "t_first_token", "t_input"}) {
         if (body.contains(field) &&
             !(body[field].is_number_integer() && body[field].get<std::int64_t>() >= 0)) {
           error = fmt::format("\"step\" event has \"{}\" that is not a non-negative integer: '{}'",
@@ -240,11 +256,12 @@ std::optional<ParsedEvent> ParseEventLine(std::string_view line, std::string& er
           return std::nullopt;
         }
       }
-      if (body.contains("t_first_token")) {
-        const auto t = body["t_first_token"].get<std::int64_t>();
+      for (const char* field : {"t_first_token", "t_input"}) {
+        if (!body.contains(field)) continue;
+        const auto t = body[field].get<std::int64_t>();
         if (t < body["t0"].get<std::int64_t>() || t > body["t1"].get<std::int64_t>()) {
-          error = fmt::format("\"step\" event has \"t_first_token\" outside [t0, t1]: '{}'",
-                              Excerpt(line));
+          error =
+              fmt::format("\"step\" event has \"{}\" outside [t0, t1]: '{}'", field, Excerpt(line));
           return std::nullopt;
         }
       }
@@ -269,6 +286,7 @@ std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int thr
   }
   const auto& pools = *it;
   int compute = 0;
+  int loaders = 0;
   for (const nlohmann::json& p : pools) {
     if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("role") ||
         !p["role"].is_string() || !p.contains("set") || !p["set"].is_number_integer() ||
@@ -288,6 +306,12 @@ std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int thr
     }
     const std::int64_t want = role == "compute" ? threads : role == "loader" ? loader_workers : 1;
     if (set != want) {
+      if (role == "loader") {
+        return fmt::format(
+            "loader pool \"{}\" was set to {}; the configuration names {} loader "
+            "worker{}",
+            name, set, loader_workers, loader_workers == 1 ? "" : "s");
+      }
       return fmt::format(
           "{} thread pool \"{}\" was set to {} thread{}; a trial of {} thread{} sets it to {}",
           role, name, set, set == 1 ? "" : "s", threads, threads == 1 ? "" : "s", want);
@@ -299,6 +323,13 @@ std::optional<std::string> CheckThreadPools(const nlohmann::json& hello, int thr
           name, set, set == 1 ? "" : "s", read);
     }
     if (role == "compute") ++compute;
+    if (role == "loader") ++loaders;
+  }
+  if (loader_workers > 0 && loaders == 0) {
+    return fmt::format(
+        "hello names no loader thread pool (\"thread_pools\": {}): an input pipeline with {} "
+        "workers reports them as a pool of role \"loader\"",
+        pools.dump(), loader_workers);
   }
   if (compute == 0) {
     return fmt::format(

@@ -61,6 +61,19 @@ class EventWriter {
   };
   void WriteStep(std::int64_t index, std::int64_t t0_ns, std::int64_t t1_ns, std::int64_t samples,
                  std::optional<double> loss, const Tokens& tokens);
+  // Task input_pipeline: a stretch of steps, each with the time its batch arrived
+  // (t0 ≤ t_input ≤ t1: the rest is the consumer's work), written with one flush after them, so
+  // that a loader delivering a batch every few microseconds is not measured against a write
+  // per batch.
+  struct PipelineStep {
+    std::int64_t index = 0;
+    std::int64_t t0_ns = 0;
+    std::int64_t t_input_ns = 0;
+    std::int64_t t1_ns = 0;
+    std::int64_t samples = 0;
+    std::optional<double> loss;
+  };
+  void WritePipelineSteps(const std::vector<PipelineStep>& steps);
   void WriteMetric(std::string_view name, double value, std::string_view unit);
   void WriteOutput(std::string_view name, std::string_view path);
   void WriteError(std::string_view kind, std::string_view message);

@@ -82,7 +82,7 @@ void DecodeImageFile(const std::filesystem::path& file, std::span<std::uint8_t> 
   if (!bytes.empty()) {
     try {
       bgr = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()),
-                         cv::IMREAD_COLOR);
+                         cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
     } catch (const cv::Exception& e) {
       throw UsageError(fmt::format("{}: cannot decode the image ({})", file.string(), e.what()));
     }

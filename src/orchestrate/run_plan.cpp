@@ -224,10 +224,11 @@ std::vector<BackendEntry> ResolveBackends(const Plan& plan,
         mode = listed->second.front();
       }
       // A plan of one task that runs in fewer modes (input_pipeline): that task's mode.
-      if (const auto task_modes = b->task_modes.find(plan.tasks.front());
-          mode.empty() && plan.tasks.size() == 1 && task_modes != b->task_modes.end() &&
-          !task_modes->second.empty()) {
-        mode = task_modes->second.front();
+      if (mode.empty() && plan.tasks.size() == 1) {
+        if (const auto task_modes = b->task_modes.find(plan.tasks.front());
+            task_modes != b->task_modes.end() && !task_modes->second.empty()) {
+          mode = task_modes->second.front();
+        }
       }
       if (mode.empty()) mode = b->modes.front();
       if (!b->RunsMode(mode)) {
@@ -342,6 +343,12 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
         // A worker skips what it cannot run; asked for by name, it must run something.
         if (std::string why = BuiltinRefusal(*entry.builtin, entry.mode, task, plan.workload);
             !why.empty()) {
+          // Named beside other tasks (tensorflow = tensorflow/eager for train), a backend whose
+          // pipeline runs in another mode is left out aloud, not silently.
+          if (task == kTaskInputPipeline && !entry.from_auto && left_out != nullptr &&
+              entry.builtin->RunsTask(task)) {
+            left_out->push_back(fmt::format("{}/{}/{}: {}", entry.backend, entry.mode, task, why));
+          }
           refusal = std::move(why);
           continue;
         }
@@ -370,9 +377,13 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
               }
             }
             for (int threads : thread_counts) {
+              // The pipeline alone uses no compute threads: measured at the first count only.
+              const bool pipeline_alone_again =
+                  task == kTaskInputPipeline && threads != thread_counts.front();
               for (const auto& [processes, hosts] : DdpLayouts(plan, task)) {
                 for (const PipelineVariant& variant :
                      PipelineVariants(plan, task, PipelineLoaderFor(entry.backend))) {
+                  if (pipeline_alone_again && !variant.trains) continue;
                   Configuration c;
                   c.backend = entry.backend;
                   c.mode = entry.mode;
@@ -394,6 +405,8 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                     c.pipeline_trains = variant.trains;
                     c.pipeline_cache = variant.cache;
                     c.id += fmt::format("/w{}", variant.workers);
+                    // Another source is another measurement: runs compare ids across runs.
+                    if (!plan.pipeline.images_dir.empty()) c.id += "/images";
                     if (variant.cache) c.id += "/cache";
                     if (variant.trains) c.id += "/train";
                     // A loader beside the training step on the same cores would measure the
@@ -541,7 +554,9 @@ TrialSpec MakeTrialSpec(const Plan& plan, const Configuration& config, const Run
                    .max_seconds = plan.trial_timeout_s};
   }
   if (config.task == kTaskInputPipeline) {
-    if (spec.budget.max_steps == 0) spec.budget.max_steps = kPipelineMaxSteps;
+    if (spec.budget.max_steps == 0) {
+      spec.budget.max_steps = std::max(kPipelineMaxSteps, spec.budget.min_steps);
+    }
     spec.pipeline = {
         .loader = config.loader,
         .workers = config.loader_workers,

@@ -45,6 +45,8 @@ const std::vector<std::string> kMetrics = {"ttfb_s",         "steps_per_s",    "
                                            "peak_rss_mb",    "cpu_s",          "warmup_steps",
                                            "warmup_cost_s",  "loss_first",     "loss_last"};
 
+const std::vector<std::string> kPipelineMetrics = {"cpu_s_per_1k_samples", "input_wait_share"};
+
 // The configuration's identity, in the order of the header's identity columns.
 std::vector<std::string> IdentityCells(const ConfigurationResult& c) {
   return {Text(c.backend),   Text(c.mode),          Text(c.task()), Text(c.summary.batch_size),
@@ -75,6 +77,7 @@ std::string CsvField(const std::string& text) {
 void WriteCsv(const std::filesystem::path& run_dir, const RunResults& results) {
   std::map<std::string, const ConfigurationResult*> configs;
   for (const ConfigurationResult& c : results.configurations) configs[c.id()] = &c;
+  for (const ConfigurationResult& c : results.pipelines) configs[c.id()] = &c;
   const std::vector<std::string> identity = {"backend",   "mode",          "task",   "batch_size",
                                              "precision", "memory_format", "threads"};
 
@@ -118,9 +121,19 @@ void WriteCsv(const std::filesystem::path& run_dir, const RunResults& results) {
   }
   ch.insert(ch.end(), {"compile_speedup", "compile_speedup_ci95_lo", "compile_speedup_ci95_hi",
                        "compile_s", "break_even_steps"});
+  // Input pipelines (task input_pipeline): their loader, its setting, the batch check, and the
+  // pipeline's own figures; empty for the other configurations.
+  ch.insert(ch.end(), {"loader", "loader_workers", "model_step", "batch_check"});
+  for (const std::string& m : kPipelineMetrics) {
+    ch.insert(ch.end(), {m, m + "_ci95_lo", m + "_ci95_hi"});
+  }
   std::vector<std::vector<std::string>> crows;
-  crows.reserve(results.configurations.size());
-  for (const ConfigurationResult& c : results.configurations) {
+  crows.reserve(results.configurations.size() + results.pipelines.size());
+  std::vector<const ConfigurationResult*> rows;
+  for (const ConfigurationResult& c : results.configurations) rows.push_back(&c);
+  for (const ConfigurationResult& c : results.pipelines) rows.push_back(&c);
+  for (const ConfigurationResult* row : rows) {
+    const ConfigurationResult& c = *row;
     std::vector<std::string> r = {Text(results.run_id), Text(c.id())};
     const std::vector<std::string> cells = IdentityCells(c);
     r.insert(r.end(), cells.begin(), cells.end());
@@ -141,6 +154,16 @@ void WriteCsv(const std::filesystem::path& run_dir, const RunResults& results) {
     } else {
       // results.json says "never" where compiled never pays off.
       r.push_back(gain->break_even_steps ? Text(*gain->break_even_steps) : Text("never"));
+    }
+    if (c.pipeline) {
+      r.insert(r.end(), {Text(c.pipeline->loader), Text(c.pipeline->workers),
+                         Text(c.pipeline->model_step), Text(c.pipeline->check)});
+    } else {
+      r.insert(r.end(), 4, std::string());
+    }
+    for (const std::string& name : kPipelineMetrics) {
+      const MetricSummary* m = c.Metric(name);
+      AppendEstimate(r, m == nullptr ? nullptr : &m->estimate);
     }
     crows.push_back(std::move(r));
   }

@@ -64,9 +64,10 @@ Section Summary(const RunResults& results) {
       "interval; a configuration is ranked only after it passed the parity gate (it computes "
       "the same function as the reference); a verdict names a winner only when the 95% CI of "
       "its advantage lies above 1 and the advantage is at least {:.0f}%.",
-      results.configurations.size(), Str(results.plan, "trials"), Str(Obj(env, "cpu"), "model"),
-      Str(Obj(env, "cpu"), "usable_cores"), FormatThreadCounts(results),
-      Str(Obj(env, "os"), "distro"), 100.0 * results.verdict_threshold)});
+      results.configurations.size() + results.pipelines.size(), Str(results.plan, "trials"),
+      Str(Obj(env, "cpu"), "model"), Str(Obj(env, "cpu"), "usable_cores"),
+      FormatThreadCounts(results), Str(Obj(env, "os"), "distro"),
+      100.0 * results.verdict_threshold)});
   if (!results.pick.empty()) s.blocks.push_back(List{results.pick});
   int failing = 0;
   for (const ConfigurationResult& c : results.configurations) {

@@ -136,6 +136,8 @@ nlohmann::json ReadRunJsonFile(const std::filesystem::path& path) {
   return j;
 }
 
+namespace {
+
 // An input_pipeline configuration's facts: its settings from the manifest, what its first
 // successful trial set (hello), and its first batches checked against the reference.
 PipelineFacts PipelineFactsFor(const nlohmann::json& config,
@@ -157,20 +159,42 @@ PipelineFacts PipelineFactsFor(const nlohmann::json& config,
       p.settings = pipeline.value("settings", nlohmann::json::object());
       p.recommended = pipeline.value("recommended", "");
     }
-    const auto batches = t.outputs.find("pipeline_batches");
-    if (batches == t.outputs.end() || p.check != "unchecked") continue;
+    const std::filesystem::path dir = run_dir / "trials" / t.trial;
+    if (p.source.empty()) {
+      try {
+        p.source = ReadTrialSpec(dir / "spec.json").pipeline.source;
+      } catch (const std::exception&) {
+        // A trial folder without its spec: the source stays unnamed.
+      }
+    }
+    if (!t.outputs.contains("pipeline_batches") || p.check != "unchecked") continue;
+    // Checked once, when the run is analysed, and kept beside the batches: a report made after
+    // the data moved or changed says what was checked then.
+    const std::filesystem::path kept = dir / "pipeline_check.json";
     try {
-      const TrialSpec spec = ReadTrialSpec(run_dir / "trials" / t.trial / "spec.json");
-      p.source = spec.pipeline.source;
-      const PipelineCheck check = CheckPipelineBatches(spec, batches->second);
+      if (std::filesystem::is_regular_file(kept)) {
+        const nlohmann::json j = ReadRunJsonFile(kept);
+        p.check = j.value("status", "unchecked");
+        p.check_detail = j.value("detail", "");
+        continue;
+      }
+      const PipelineCheck check = CheckPipelineBatches(ReadTrialSpec(dir / "spec.json"),
+                                                       dir / "pipeline_batches.safetensors");
       p.check = check.status;
       p.check_detail = check.detail;
+      if (check.status != "unchecked") {
+        WriteFileAtomically(
+            kept,
+            nlohmann::json{{"status", check.status}, {"detail", check.detail}}.dump(2) + "\n");
+      }
     } catch (const std::exception& e) {
       p.check_detail = e.what();
     }
   }
   return p;
 }
+
+}  // namespace
 
 RunResults BuildResultsOrThrow(const std::filesystem::path& run_dir) {
   if (!std::filesystem::is_directory(run_dir)) {

@@ -90,6 +90,26 @@ HistoryEntry SummariseRun(const std::filesystem::path& run_dir, const RunResults
     e.headline += fmt::format("{}infer: {} {:.4g} samples/s", e.headline.empty() ? "" : "; ",
                               best_infer, infer);
   }
+  // Input pipelines: counted with the rest; the fastest the pipeline alone whose batches
+  // matched the reference.
+  std::string best_input;
+  double input = 0.0;
+  for (const ConfigurationResult& c : results.pipelines) {
+    ++e.configurations;
+    e.trials_ok += c.summary.trials_ok;
+    e.trials_failed += c.summary.trials_failed;
+    const MetricSummary* samples = c.Metric("samples_per_s");
+    if (samples == nullptr || !c.pipeline || c.pipeline->check != "match" ||
+        c.pipeline->model_step != "none" || samples->estimate.value <= input) {
+      continue;
+    }
+    input = samples->estimate.value;
+    best_input = c.id();
+  }
+  if (!best_input.empty()) {
+    e.headline += fmt::format("{}input: {} {:.4g} samples/s", e.headline.empty() ? "" : "; ",
+                              best_input, input);
+  }
   return e;
 }
 

@@ -108,12 +108,12 @@ TEST(PipelineLoader, ThreadsDeliverTheBatchersBatchesInOrder) {
   for (int workers : {0, 1, 2, 3}) {
     PipelineLoader loader(batcher, workers);
     for (std::size_t b = 0; b < 7; ++b) {  // past the first epoch (3 batches each)
-      std::vector<float> want(2 * kImageBytes), got(2 * kImageBytes);
-      std::vector<std::int64_t> want_labels(2), got_labels(2);
+      std::vector<float> want(2 * kImageBytes);
+      std::vector<std::int64_t> want_labels(2);
       batcher.Fill(b, want, want_labels);
-      loader.Next(got, got_labels);
-      ASSERT_EQ(got, want) << "workers " << workers << " batch " << b;
-      ASSERT_EQ(got_labels, want_labels) << "workers " << workers << " batch " << b;
+      const PipelineLoader::Batch& got = loader.Next();
+      ASSERT_EQ(got.images, want) << "workers " << workers << " batch " << b;
+      ASSERT_EQ(got.labels, want_labels) << "workers " << workers << " batch " << b;
     }
   }
 }
@@ -126,10 +126,8 @@ TEST(PipelineLoader, AWorkersDecodeErrorReachesTheConsumerWithTheFileName) {
                              {.batch_size = 6, .augment = false, .shuffle = false, .seed = 1});
   for (int workers : {0, 2}) {
     PipelineLoader loader(batcher, workers);
-    std::vector<float> images(6 * kImageBytes);
-    std::vector<std::int64_t> labels(6);
     try {
-      loader.Next(images, labels);
+      loader.Next();
       FAIL() << "workers " << workers << ": the broken file went unnoticed";
     } catch (const UsageError& e) {
       EXPECT_NE(std::string(e.what()).find("1.png"), std::string::npos) << e.what();

@@ -83,7 +83,7 @@ TEST(InputPipelinePlan, TheSpecNamesTheLoaderItsWorkersAndTheSourceAndReadsBack)
   plan.pipeline.model_steps = {"train"};
   plan.pipeline.images_dir = FWBENCH_TEST_DIR;  // any folder: the spec only names it
   const auto configs = ExpandConfigurations(plan, "/x/fwbench", 4, Catalogue());
-  ASSERT_EQ(Ids(configs), (std::vector<std::string>{"pytorch/eager/input_pipeline/b8/w1/train"}));
+  ASSERT_EQ(Ids(configs), (std::vector<std::string>{"pytorch/eager/input_pipeline/b8/w1/images/train"}));
   RunInputs inputs;
   inputs.data_dir = "/data";
   const TrialSpec first = MakeTrialSpec(plan, configs[0], inputs, 0, "t1", "/out/t1");

@@ -26,6 +26,8 @@ namespace {
 
 // Batches each loader thread fills ahead of the consumer.
 constexpr std::size_t kPrefetchPerWorker = 2;
+// Step events go out in stretches of this long (one write each).
+constexpr std::int64_t kFlushNs = 100'000'000;
 
 double ProcessCpuSeconds() {
   rusage u{};
@@ -57,8 +59,10 @@ int RunLibtorchPipelineTrial(const TrialSpec& spec, std::int64_t t_main_ns,
         "pipeline.loader is \"{}\"; LibTorch runs fwbench's own loader, \"cpp\"", p.loader));
   }
   if (spec.mode != "eager" || spec.precision != "fp32" || spec.memory_format != "contiguous") {
-    throw UsageError(
-        "task input_pipeline runs libtorch/eager in fp32 with contiguous tensors only");
+    throw UsageError(fmt::format(
+        "task input_pipeline runs libtorch in mode eager, precision fp32, memory_format "
+        "contiguous only (the spec has {}, {}, {})",
+        spec.mode, spec.precision, spec.memory_format));
   }
   const bool train = p.model_step == "train";
   const nlohmann::json settings = {
@@ -129,41 +133,57 @@ int RunLibtorchPipelineTrial(const TrialSpec& spec, std::int64_t t_main_ns,
   auto loader = TimedPhase(events, "loader", [&] {
     return std::make_unique<data::PipelineLoader>(*batcher, p.workers, kPrefetchPerWorker);
   });
-  torch::Tensor images = torch::empty({spec.batch_size, 3, 32, 32}, torch::kFloat32);
-  torch::Tensor labels = torch::empty({spec.batch_size}, torch::kInt64);
   const Forward forward = [&](const torch::Tensor& x) { return model->forward(x); };
   std::vector<float> kept_images;
   std::vector<std::int64_t> kept_labels;
+  std::vector<protocol::EventWriter::PipelineStep> pending;
   std::int64_t steps = 0;
   std::int64_t first_t0 = 0;
+  std::int64_t last_flush = MonotonicNs();
   // Steps are back to back: a loader that fills ahead hands over a ready batch at once, so
   // only the time from one batch's arrival to the next measures its rate (with the consumer's
-  // own work, training or a no-op and its step event, inside).
+  // own work, training or a no-op, inside). Their events go out every kFlushNs, outside it.
   std::int64_t t0 = MonotonicNs();
   for (;;) {
     const double elapsed_s =
         steps == 0 ? 0.0 : static_cast<double>(MonotonicNs() - first_t0) * 1e-9;
     if (!BudgetLeft(spec.budget, steps, elapsed_s)) break;
     if (steps == 0) first_t0 = t0;
-    loader->Next(std::span<float>(images.data_ptr<float>(), batch * data::kImageBytes),
-                 std::span<std::int64_t>(labels.data_ptr<std::int64_t>(), batch));
+    const data::PipelineLoader::Batch& b = loader->Next();
+    const std::int64_t t_input = MonotonicNs();
     std::optional<double> loss;
     if (train) {
+      // The loader's buffer as it is: valid until the next batch, which the step never sees.
+      const torch::Tensor images = torch::from_blob(const_cast<float*>(b.images.data()),
+                                                    {spec.batch_size, 3, 32, 32}, torch::kFloat32);
+      const torch::Tensor labels = torch::from_blob(const_cast<std::int64_t*>(b.labels.data()),
+                                                    {spec.batch_size}, torch::kInt64);
       const torch::Tensor l = TrainStep(forward, *optimizer, images.to(device), labels.to(device));
       Synchronize(device);
       loss = l.item<double>();
     }
     const std::int64_t t1 = MonotonicNs();
-    events.WriteStep(steps, t0, t1, spec.batch_size, loss);
+    pending.push_back({.index = steps,
+                       .t0_ns = t0,
+                       .t_input_ns = t_input,
+                       .t1_ns = t1,
+                       .samples = spec.batch_size,
+                       .loss = loss});
     t0 = t1;
+    // The first step at once (the progress line, the CPU watch's window), then in stretches.
+    if (steps == 0 || t1 - last_flush >= kFlushNs) {
+      events.WritePipelineSteps(pending);
+      pending.clear();
+      last_flush = t0 = MonotonicNs();
+    }
     if (steps < p.check_batches) {
-      const float* x = images.data_ptr<float>();
-      const std::int64_t* y = labels.data_ptr<std::int64_t>();
-      kept_images.insert(kept_images.end(), x, x + batch * data::kImageBytes);
-      kept_labels.insert(kept_labels.end(), y, y + batch);
+      kept_images.insert(kept_images.end(), b.images.begin(), b.images.end());
+      kept_labels.insert(kept_labels.end(), b.labels.begin(), b.labels.end());
+      t0 = MonotonicNs();  // a copy for the check, not the pipeline's work
     }
     ++steps;
   }
+  if (!pending.empty()) events.WritePipelineSteps(pending);
   events.WriteMetric("peak_rss_bytes", static_cast<double>(PeakRssBytes()), "bytes");
   events.WriteMetric("loader_processes", 0.0, "count");
   loader.reset();  // joins the loader threads

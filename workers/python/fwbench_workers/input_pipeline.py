@@ -155,16 +155,19 @@ def run_trial(framework, port_module, spec, events, t_main, import_span):
     events.write("done", t=now(), steps=steps)
 
 
+FLUSH_NS = 100_000_000  # step events go out in stretches of 0.1 s, outside the steps' time
+
+
 def _steps(spec, loader, port, events):
     """The step loop: one batch from the loader per step (and the training step); the first
-    check_batches batches kept, copied after the step's end."""
+    check_batches batches kept, copied outside the steps' time."""
     from .runner import budget_left
-    steps, first_t0, kept = 0, 0, []
+    steps, first_t0, kept, pending = 0, 0, [], []
     batch, check = spec["batch_size"], spec["pipeline"]["check_batches"]
     # Steps are back to back: a loader that fills ahead hands over a ready batch at once, so
     # only the time from one batch's arrival to the next measures its rate (with the
-    # consumer's own work, training or a no-op and its step event, inside).
-    t0 = now()
+    # consumer's own work, training or a no-op, inside); t_input is the batch's arrival.
+    t0 = last_flush = now()
     while True:
         elapsed = 0.0 if steps == 0 else (now() - first_t0) * 1e-9
         if not budget_left(spec["budget"], steps, elapsed):
@@ -172,16 +175,25 @@ def _steps(spec, loader, port, events):
         if steps == 0:
             first_t0 = t0
         x, y = loader.next()
+        t_input = now()
         loss = None
         if port is not None:
             loss = float(port.train_step(*port.to_input(x, y)))
         t1 = now()
-        events.write("step", i=steps, t0=t0, t1=t1, samples=batch,
-                     loss=loss if loss is None or math.isfinite(loss) else None)
+        pending.append({"i": steps, "t0": t0, "t1": t1, "t_input": t_input, "samples": batch,
+                        "loss": loss if loss is None or math.isfinite(loss) else None})
+        t0 = t1
+        # The first step at once (the progress line, the CPU watch's window), then in stretches.
+        if steps == 0 or t1 - last_flush >= FLUSH_NS:
+            events.write_many("step", pending)
+            pending = []
+            last_flush = t0 = now()
         if steps < check:
             kept.append((np.array(x, dtype=np.float32), np.array(y, dtype=np.int64)))
+            t0 = now()  # a copy for the check, not the pipeline's work
         steps += 1
-        t0 = t1
+    if pending:
+        events.write_many("step", pending)
     return steps, kept
 
 

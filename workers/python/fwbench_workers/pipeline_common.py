@@ -32,8 +32,12 @@ def read_source(spec):
         images, labels = cifar.read_split(spec["data"]["dir"], "train")
         source = Source("cifar10-bin", labels, images=images)
     else:
-        paths, labels, _ = image_folder.list_images(p["images_dir"])
+        paths, labels, classes = image_folder.list_images(p["images_dir"])
         source = Source("image-folder", labels, paths=paths)
+        if p["model_step"] == "train" and len(classes) > spec["model"]["num_classes"]:
+            raise cifar.DataError(f"{p['images_dir']}: {len(classes)} class folders, more than "
+                                  f"the model's {spec['model']['num_classes']} classes (plan "
+                                  "model.num_classes)")
     if source.n < spec["batch_size"]:
         where = spec["data"]["dir"] if p["source"] == "cifar10-bin" else p["images_dir"]
         raise cifar.DataError(f"{where}: {source.n} images, fewer than one batch of "

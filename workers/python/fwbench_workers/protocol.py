@@ -47,6 +47,14 @@ class EventWriter:
         self.stream.write(line + "\n")
         self.stream.flush()
 
+    def write_many(self, event, records):
+        """Several events of one kind with one write and one flush (an input pipeline's steps:
+        a write per batch would cost some loaders a tenth of their time)."""
+        self.stream.write("".join(
+            json.dumps({"event": event, **r}, separators=(",", ":"), allow_nan=False) + "\n"
+            for r in records))
+        self.stream.flush()
+
 
 # --- the spec ----------------------------------------------------------------------------
 
