@@ -410,8 +410,11 @@ std::vector<Configuration> ExpandConfigurations(const Plan& plan,
                     if (variant.cache) c.id += "/cache";
                     if (variant.trains) c.id += "/train";
                     // A loader beside the training step on the same cores would measure the
-                    // fight between them, not the pipeline.
-                    if (const int cores = BusyCores(c); cores > usable_cores) {
+                    // fight between them, not the pipeline; alone, more workers than cores
+                    // would measure the scheduler. (Alone, the consumer beside the workers is
+                    // the pipeline's own design: the CPU watch flags any contention.)
+                    if (const int cores = variant.trains ? BusyCores(c) : variant.workers;
+                        cores > usable_cores) {
                       const std::string why =
                           fmt::format("{} loader worker{}{} need {} cores; {} are usable",
                                       variant.workers, variant.workers == 1 ? "" : "s",
@@ -792,7 +795,10 @@ int RoundingProbeThreads(int threads) { return threads == 1 ? 2 : 1; }
 int BusyCores(const Configuration& c) {
   if (c.task == kTaskTrainDdp) return c.threads * c.ddp_processes;
   if (c.task != kTaskInputPipeline) return c.threads;
-  if (!c.pipeline_trains) return std::max(1, c.loader_workers);
+  // Alone, the consuming thread receives what the workers made (a DataLoader's main process
+  // unpickles each batch: 1.4 cores busy with one worker here); feeding training, it is the
+  // training thread.
+  if (!c.pipeline_trains) return c.loader_workers == 0 ? 1 : c.loader_workers + 1;
   return c.threads + c.loader_workers;
 }
 

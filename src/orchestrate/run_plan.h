@@ -75,8 +75,8 @@ std::set<std::string> BuiltinWorkersNamedBy(const Plan& plan);
 nlohmann::json ToJson(const Configuration& config);
 
 // The cores a configuration keeps busy: its threads, times its processes for train_ddp; for
-// input_pipeline its loader workers, beside its training threads when it trains (0 workers
-// load in the consuming thread).
+// input_pipeline its loader workers and the consuming thread (the training threads when it
+// trains; 0 workers load in the consuming thread).
 int BusyCores(const Configuration& config);
 
 struct RunInputs {

@@ -50,6 +50,25 @@ TEST(Protocol, TokenFieldsThatCannotBeTrueAreProtocolErrors) {
   EXPECT_NE(error.find("\"t_first_token\" outside [t0, t1]"), std::string::npos) << error;
 }
 
+TEST(Protocol, PipelineStepsGoOutTogetherWithTheirBatchArrivalAndParseBack) {
+  const std::string text = Written([](protocol::EventWriter& e) {
+    e.WritePipelineSteps(
+        {{.index = 0, .t0_ns = 10, .t_input_ns = 15, .t1_ns = 20, .samples = 4},
+         {.index = 1, .t0_ns = 20, .t_input_ns = 21, .t1_ns = 40, .samples = 4, .loss = 2.5}});
+  });
+  EXPECT_EQ(text,
+            "{\"event\":\"step\",\"i\":0,\"t0\":10,\"t1\":20,\"samples\":4,\"t_input\":15}\n"
+            "{\"event\":\"step\",\"i\":1,\"t0\":20,\"t1\":40,\"samples\":4,\"t_input\":21,"
+            "\"loss\":2.5}\n");
+  std::string error;
+  const auto parsed = protocol::ParseEventLine(text.substr(0, text.find('\n')), error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(parsed->body["t_input"], 15);
+  EXPECT_FALSE(protocol::ParseEventLine(
+      R"({"event":"step","i":0,"t0":100,"t1":200,"samples":2,"t_input":99})", error));
+  EXPECT_NE(error.find("\"t_input\" outside [t0, t1]"), std::string::npos) << error;
+}
+
 TEST(TrialSpecLlm, TheLlmObjectRoundTripsAndIsRequiredByItsWorkload) {
   TrialSpec spec;
   spec.workload = kWorkloadLlm;

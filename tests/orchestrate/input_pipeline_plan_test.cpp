@@ -56,7 +56,7 @@ TEST(InputPipelinePlan, AutoRunsEachBackendsLoaderInItsOneModeOverWorkersAndCons
   EXPECT_EQ(configs[1].loader, "cpp");
   EXPECT_EQ(configs[4].loader, "dataloader");
   EXPECT_EQ(configs[7].loader, "tf.data");
-  EXPECT_EQ(BusyCores(configs[1]), 2);
+  EXPECT_EQ(BusyCores(configs[1]), 3);  // 2 workers and the consumer: run, and watched
   EXPECT_EQ(BusyCores(configs[0]), 1);
   EXPECT_EQ(ToJson(configs[2])["model_step"], "train");
 }
@@ -83,7 +83,8 @@ TEST(InputPipelinePlan, TheSpecNamesTheLoaderItsWorkersAndTheSourceAndReadsBack)
   plan.pipeline.model_steps = {"train"};
   plan.pipeline.images_dir = FWBENCH_TEST_DIR;  // any folder: the spec only names it
   const auto configs = ExpandConfigurations(plan, "/x/fwbench", 4, Catalogue());
-  ASSERT_EQ(Ids(configs), (std::vector<std::string>{"pytorch/eager/input_pipeline/b8/w1/images/train"}));
+  ASSERT_EQ(Ids(configs),
+            (std::vector<std::string>{"pytorch/eager/input_pipeline/b8/w1/images/train"}));
   RunInputs inputs;
   inputs.data_dir = "/data";
   const TrialSpec first = MakeTrialSpec(plan, configs[0], inputs, 0, "t1", "/out/t1");
@@ -128,6 +129,12 @@ TEST(InputPipelinePlan, ALoaderPoolMustHoldTheWorkersAndOnlyInAPipelineTrial) {
   EXPECT_EQ(protocol::CheckThreadPools(hello, 1, 2), std::nullopt);
   EXPECT_NE(protocol::CheckThreadPools(hello, 1, 1), std::nullopt);
   EXPECT_NE(protocol::CheckThreadPools(hello, 1, 0), std::nullopt);
+  // Workers configured, no loader pool reported: the trial would run threads nobody counted.
+  const nlohmann::json no_loader = {
+      {"thread_pools", {{{"name", "torch"}, {"role", "compute"}, {"set", 1}, {"read", 1}}}}};
+  const auto why = protocol::CheckThreadPools(no_loader, 1, 2);
+  ASSERT_NE(why, std::nullopt);
+  EXPECT_NE(why->find("no loader thread pool"), std::string::npos) << *why;
 }
 
 }  // namespace
