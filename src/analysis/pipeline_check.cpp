@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -79,7 +80,8 @@ PipelineCheck CheckPipelineBatches(const TrialSpec& spec, const std::filesystem:
       }
       for (std::size_t i = 0; i < want_images.size(); ++i) {
         const float got = images[b * want_images.size() + i];
-        if (std::memcmp(&got, &want_images[i], sizeof(float)) != 0) {
+        // Bits, not values: -0.0 and 0.0, or two NaNs, are different batches.
+        if (std::bit_cast<std::uint32_t>(got) != std::bit_cast<std::uint32_t>(want_images[i])) {
           ++pixel_mismatches;
           max_abs = std::max(max_abs, std::fabs(static_cast<double>(got) - want_images[i]));
           if (first_difference.empty()) {

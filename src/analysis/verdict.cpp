@@ -337,6 +337,7 @@ Verdict PipelineVerdict(const RunResults& results, const std::string& model_step
     }
   }
   std::vector<Best> ranked;
+  ranked.reserve(best_of.size());
   for (auto& [loader, b] : best_of) ranked.push_back(std::move(b));
   std::sort(ranked.begin(), ranked.end(),
             [](const Best& a, const Best& b) { return a.median > b.median; });
@@ -346,6 +347,7 @@ Verdict PipelineVerdict(const RunResults& results, const std::string& model_step
   }
   v.winner = ranked[0].id;
   std::vector<std::string> parts;
+  parts.reserve(ranked.size());
   for (const Best& b : ranked) {
     parts.push_back(b.input_wait >= 0.0 && model_step == "train"
                         ? fmt::format("{} {} (waited for input {:.1f}% of the time)", b.id,
