@@ -123,13 +123,7 @@ def run_trial(framework, port_module, spec, events, t_main, import_span):
     port.check_supported()
     phase = runner._Phases(events)
     if train:
-        phase("init", port.init)
-        phase("build", port.build)
-
-        def load():
-            tensors, _ = safetensors_np.read(spec["weights"])
-            port.load_weights(tensors)
-        phase("load_weights", load)
+        runner.build_model(port, spec, phase)
     source = phase("data", pipeline_common.read_source, spec)
     if train and port.compiles:
         phase("compile", port.compile, *_reference_batches(spec, source))

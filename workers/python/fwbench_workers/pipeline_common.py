@@ -24,6 +24,15 @@ class Source:
         return Source(self.kind, self.labels, images=images, paths=self.paths)
 
 
+def source_settings(spec, decoder, cache_how):
+    """The settings a loader reports for its source: its decoder (an image folder) and what the
+    cache option does there, or that a CIFAR-10 file needs neither."""
+    p = spec["pipeline"]
+    if p["source"] != "image-folder":
+        return {"cache": "ignored: cifar10-bin is read into memory whole"}
+    return {"decoder": decoder, "cache": cache_how if p["cache"] else False}
+
+
 def read_source(spec):
     """Phase data: the CIFAR-10 training split, or the image folder's listing (its files are
     decoded by the loader)."""

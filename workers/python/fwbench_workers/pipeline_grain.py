@@ -15,7 +15,7 @@ import grain
 import numpy as np
 
 from . import cifar, image_folder, protocol
-from .pipeline_common import Schedule, restore_affinity
+from .pipeline_common import Schedule, restore_affinity, source_settings
 
 LOADER = "grain"
 RECOMMENDED = ("Grain ReadOptions: \"If the data are already loaded in memory, we recommend "
@@ -43,13 +43,10 @@ def settings(spec):
                                    "to the trial's threads" if w > 0 else None),
            "transforms": "numpy pad-crop, flip and a [3, 256] float32 lookup table "
                          "(docs/data.md §4.6)"}
-    if p["source"] == "image-folder":
-        out["decoder"] = "Pillow: Image.open(path).convert(\"RGB\")"
-        out["cache"] = (f"decoded once in the loader phase by a Grain pipeline with the same "
-                        f"options (batches of {_DECODE_CHUNK}), then augmented from memory"
-                        if p["cache"] else False)
-    else:
-        out["cache"] = "ignored: cifar10-bin is read into memory whole"
+    out.update(source_settings(
+        spec, "Pillow: Image.open(path).convert(\"RGB\")",
+        f"decoded once in the loader phase by a Grain pipeline with the same options (batches "
+        f"of {_DECODE_CHUNK}), then augmented from memory"))
     return out
 
 

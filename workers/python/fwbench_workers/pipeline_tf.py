@@ -18,7 +18,7 @@ For cifar10-bin the option is ignored: the records are in memory already.
 import tensorflow as tf
 
 from . import cifar, image_folder
-from .pipeline_common import Schedule
+from .pipeline_common import Schedule, source_settings
 from .protocol import pool
 
 LOADER = "tf.data"
@@ -47,14 +47,12 @@ def settings(spec):
         out["options.experimental_optimization.map_parallelization"] = False
         out["options.experimental_optimization.inject_prefetch"] = False
         out["options.autotune.enabled"] = False
-    if p["source"] == "image-folder":
-        out["decoder"] = ("tf.io.decode_image(channels=3, expand_animations=False); JPEG: "
-                          "tf.io.decode_jpeg(channels=3, dct_method=\"INTEGER_ACCURATE\")")
-        out["cache"] = ("every file decoded once in record order by Dataset.from_tensor_slices("
-                        "paths).map(decode).cache() with these options, materialised in the "
-                        "loader phase, then augmented from memory" if p["cache"] else False)
-    else:
-        out["cache"] = "ignored: cifar10-bin is read into memory whole"
+    out.update(source_settings(
+        spec, "tf.io.decode_image(channels=3, expand_animations=False); JPEG: "
+              "tf.io.decode_jpeg(channels=3, dct_method=\"INTEGER_ACCURATE\")",
+        "every file decoded once in record order by Dataset.from_tensor_slices(paths)"
+        ".map(decode).cache() with these options, materialised in the loader phase, then "
+        "augmented from memory"))
     return out
 
 

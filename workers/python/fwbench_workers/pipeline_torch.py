@@ -13,7 +13,7 @@ import torchvision
 from torchvision.io import ImageReadMode
 
 from . import cifar, image_folder
-from .pipeline_common import Schedule, one_line_data_error
+from .pipeline_common import Schedule, one_line_data_error, source_settings
 from .protocol import pool
 
 LOADER = "dataloader"
@@ -36,13 +36,10 @@ def settings(spec):
            "worker_torch_threads": 1 if w > 0 else None,  # DataLoader's _worker_loop sets it
            "transforms": "torch.nn.functional.pad, slicing, torch.flip, a [3, 256] float32 "
                          "lookup table (docs/data.md §4.6)"}
-    if p["source"] == "image-folder":
-        out["decoder"] = "torchvision.io.decode_image(mode=ImageReadMode.RGB)"
-        out["cache"] = (f"decoded once in the loader phase by a DataLoader with the same "
-                        f"workers (batches of {_DECODE_CHUNK}), then augmented from memory"
-                        if p["cache"] else False)
-    else:
-        out["cache"] = "ignored: cifar10-bin is read into memory whole"
+    out.update(source_settings(
+        spec, "torchvision.io.decode_image(mode=ImageReadMode.RGB)",
+        f"decoded once in the loader phase by a DataLoader with the same workers (batches of "
+        f"{_DECODE_CHUNK}), then augmented from memory"))
     return out
 
 

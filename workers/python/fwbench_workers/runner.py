@@ -90,13 +90,7 @@ def run_trial(framework, spec, events, t_main, import_span):
         # Every rank meets first: TensorFlow's collectives must be configured before its
         # runtime starts.
         phase("rendezvous", port.init_ddp, peers)
-    phase("init", port.init)
-    phase("build", port.build)
-
-    def load():
-        tensors, _ = safetensors_np.read(spec["weights"])
-        port.load_weights(tensors)
-    phase("load_weights", load)
+    build_model(port, spec, phase)
 
     def data():
         images, labels = cifar.read_split(spec["data"]["dir"], "train" if train else "test")
@@ -144,6 +138,17 @@ def run_trial(framework, spec, events, t_main, import_span):
         for name, path in port.save_model(spec["output_dir"]):
             events.write("output", name=name, path=path)
     events.write("done", t=now(), steps=steps)
+
+
+def build_model(port, spec, phase):
+    """The phases init, build and load_weights (the spec's weights file) of an image port."""
+    phase("init", port.init)
+    phase("build", port.build)
+
+    def load():
+        tensors, _ = safetensors_np.read(spec["weights"])
+        port.load_weights(tensors)
+    phase("load_weights", load)
 
 
 def parity_logits(port, inputs, batch):
