@@ -1,6 +1,7 @@
 #include "core/proc_stat.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -54,6 +55,13 @@ std::optional<std::int64_t> ProcStatusBytes(const std::string& pid, const std::s
 double TicksToSeconds(std::int64_t ticks) {
   static const long hz = sysconf(_SC_CLK_TCK);
   return static_cast<double>(ticks) / static_cast<double>(hz > 0 ? hz : 100);
+}
+
+double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
 std::optional<std::int64_t> ProcStatCpuTicks(const std::string& stat_line) {

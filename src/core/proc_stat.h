@@ -13,6 +13,8 @@ namespace fwbench {
 std::string ReadFirstLine(const std::string& path);
 // Clock ticks (sysconf(_SC_CLK_TCK), 100 on Linux) to seconds.
 double TicksToSeconds(std::int64_t ticks);
+// User + system CPU time of this process, every thread (getrusage RUSAGE_SELF), in seconds.
+double SelfCpuSeconds();
 
 // A "Key:   1234 kB" field of a /proc/PID/status text, in bytes, or nullopt when absent.
 std::optional<std::int64_t> ParseProcStatusBytes(const std::string& status, const std::string& key);

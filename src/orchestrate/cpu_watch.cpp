@@ -6,7 +6,6 @@
 #include "core/clock.h"
 #include "core/proc_stat.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,13 +18,6 @@
 namespace fwbench {
 
 namespace {
-
-double SelfCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
 
 // CPU ticks of `pid` and every process below it (a data-parallel trial's ranks, a compiler a
 // worker starts), from /proc/PID/task/*/children; a process that ended in between is skipped.

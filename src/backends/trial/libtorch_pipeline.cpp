@@ -1,6 +1,5 @@
 #include "backends/trial/libtorch_pipeline.h"
 
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <fmt/format.h>
@@ -12,6 +11,7 @@
 #include "backends/trial/trial_common.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/proc_stat.h"
 #include "data/cifar10.h"
 #include "data/image_batcher.h"
 #include "data/image_folder.h"
@@ -28,13 +28,6 @@ namespace {
 constexpr std::size_t kPrefetchPerWorker = 2;
 // Step events go out in stretches of this long (one write each).
 constexpr std::int64_t kFlushNs = 100'000'000;
-
-double ProcessCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
 
 void WriteBatches(const std::vector<float>& images, const std::vector<std::int64_t>& labels,
                   const std::filesystem::path& path) {
@@ -129,7 +122,7 @@ int RunLibtorchPipelineTrial(const TrialSpec& spec, std::int64_t t_main_ns,
     }
   });
 
-  const double cpu0 = ProcessCpuSeconds();
+  const double cpu0 = SelfCpuSeconds();
   auto loader = TimedPhase(events, "loader", [&] {
     return std::make_unique<data::PipelineLoader>(*batcher, p.workers, kPrefetchPerWorker);
   });
@@ -187,7 +180,7 @@ int RunLibtorchPipelineTrial(const TrialSpec& spec, std::int64_t t_main_ns,
   events.WriteMetric("peak_rss_bytes", static_cast<double>(PeakRssBytes()), "bytes");
   events.WriteMetric("loader_processes", 0.0, "count");
   loader.reset();  // joins the loader threads
-  events.WriteMetric("pipeline_cpu_s", ProcessCpuSeconds() - cpu0, "s");
+  events.WriteMetric("pipeline_cpu_s", SelfCpuSeconds() - cpu0, "s");
   events.WriteMetric("pipeline_samples", static_cast<double>(steps * spec.batch_size), "samples");
   if (!kept_labels.empty()) {
     const std::filesystem::path path = spec.output_dir / "pipeline_batches.safetensors";
